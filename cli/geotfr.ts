@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+/** `geotfr`: the command line (SPEC §9). Each command lives in `cli/commands/`. */
+import { Command } from 'commander';
+import { register as inspect } from './commands/inspect.js';
+import { register as exportImage } from './commands/export-image.js';
+import { register as ingestImage } from './commands/ingest-image.js';
+import { register as exportTable } from './commands/export-table.js';
+import { register as ingestTable } from './commands/ingest-table.js';
+
+const program = new Command('geotfr')
+  .description('Earth Engine-compatible TFRecord export and ingest for your own rasters and tables')
+  .version('0.1.0')
+  .showHelpAfterError();
+for (const reg of [exportImage, ingestImage, exportTable, ingestTable, inspect]) reg(program);
+program.exitOverride((err) => {
+  process.exit(err.exitCode === 0 ? 0 : 2);
+});
+await program.parseAsync(process.argv);

@@ -1,0 +1,541 @@
+/**
+ * tf.train.Example / SequenceExample codec (proto/example.proto), hand-written for speed.
+ *
+ * Encoding is canonical: fields in order, map entries key (1) then value (2), minimal varints,
+ * packed float and int64 lists, features in the order given (SPEC §4: band order, which reproduces
+ * Earth Engine's bytes). protobufjs produces identical bytes and is the reference in tests.
+ *
+ * Decoding accepts everything protobuf allows: packed and unpacked repeated scalars (even mixed),
+ * unknown fields, and duplicate map keys (the last value wins, keeping the first position).
+ * Decoded float lists are zero-copy views of the input where alignment allows: copy them if the
+ * input buffer is reused.
+ */
+import { GeotfrError, type ErrorContext } from './errors.js';
+
+export type Feature =
+  | { kind: 'float_list'; value: Float32Array }
+  | { kind: 'int64_list'; value: BigInt64Array }
+  | { kind: 'bytes_list'; value: Uint8Array[] };
+export type FeatureKind = Feature['kind'];
+
+/** Ordered features (Map keeps insertion order, which is the encoding order). */
+export type Features = Map<string, Feature>;
+
+export interface SequenceExample {
+  context: Features;
+  featureLists: Map<string, Feature[]>;
+}
+
+export const floatFeature = (v: Float32Array | ArrayLike<number>): Feature => ({
+  kind: 'float_list',
+  value: v instanceof Float32Array ? v : Float32Array.from(v),
+});
+export const int64Feature = (v: BigInt64Array | ArrayLike<number | bigint>): Feature => ({
+  kind: 'int64_list',
+  value: v instanceof BigInt64Array ? v : BigInt64Array.from(Array.from(v as ArrayLike<number | bigint>, (x) => BigInt(x))),
+});
+export const bytesFeature = (v: Array<Uint8Array | string>): Feature => ({
+  kind: 'bytes_list',
+  value: v.map((x) => (typeof x === 'string' ? Buffer.from(x, 'utf8') : x)),
+});
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const textEncoder = new TextEncoder();
+
+// ---------------------------------------------------------------------------------------------
+// Sizes
+
+/** Bytes taken by `n` as a varint (n ≥ 0, n < 2^53). */
+export function varintSize(n: number): number {
+  if (n < 0x80) return 1;
+  if (n < 0x4000) return 2;
+  if (n < 0x200000) return 3;
+  if (n < 0x10000000) return 4;
+  let s = 4;
+  n = Math.floor(n / 0x10000000);
+  while (n > 0) {
+    s++;
+    n = Math.floor(n / 128);
+  }
+  return s;
+}
+
+function int64VarintSize(v: bigint): number {
+  let u = BigInt.asUintN(64, v);
+  let s = 1;
+  while (u >= 0x80n) {
+    u >>= 7n;
+    s++;
+  }
+  return s;
+}
+
+/** Length-delimited field: tag + length varint + body. */
+const ld = (bodyBytes: number) => 1 + varintSize(bodyBytes) + bodyBytes;
+
+function listBodySize(f: Feature): number {
+  switch (f.kind) {
+    case 'float_list':
+      return f.value.length ? ld(f.value.length * 4) : 0;
+    case 'int64_list': {
+      if (!f.value.length) return 0;
+      let n = 0;
+      for (let i = 0; i < f.value.length; i++) n += int64VarintSize(f.value[i]);
+      return ld(n);
+    }
+    case 'bytes_list': {
+      let n = 0;
+      for (const b of f.value) n += ld(b.length);
+      return n;
+    }
+  }
+}
+
+/** Size of a serialized Feature message. */
+export function featureSize(f: Feature): number {
+  return ld(listBodySize(f));
+}
+
+/** Size of the `Features` map entry for (name, feature), including its tag and length. */
+export function featureEntrySize(nameBytes: number, featureBytes: number): number {
+  return ld(ld(nameBytes) + ld(featureBytes));
+}
+
+/** Exact serialized size of an Example holding `count` float values under a feature name of `nameBytes` UTF-8 bytes. Fixed for float features (SPEC §5: shard plans up front). */
+export function floatFeatureEntrySize(nameBytes: number, count: number): number {
+  return featureEntrySize(nameBytes, ld(count ? ld(count * 4) : 0));
+}
+
+/** Exact size of a serialized Example whose Features body is `featuresBodyBytes`. */
+export function exampleSizeFromFeaturesBody(featuresBodyBytes: number): number {
+  return ld(featuresBodyBytes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder
+
+class Writer {
+  pos = 0;
+  readonly buf: Buffer;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  varint(n: number): void {
+    const b = this.buf;
+    while (n >= 0x80) {
+      b[this.pos++] = (n & 0x7f) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    b[this.pos++] = n;
+  }
+  varint64(v: bigint): void {
+    if (v >= 0n && v < 0x80000000n) return this.varint(Number(v));
+    let u = BigInt.asUintN(64, v);
+    while (u >= 0x80n) {
+      this.buf[this.pos++] = Number(u & 0x7fn) | 0x80;
+      u >>= 7n;
+    }
+    this.buf[this.pos++] = Number(u);
+  }
+  bytes(src: Uint8Array): void {
+    this.buf.set(src, this.pos);
+    this.pos += src.length;
+  }
+  floats(v: Float32Array): void {
+    if (LITTLE_ENDIAN) {
+      this.buf.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), this.pos);
+      this.pos += v.byteLength;
+    } else {
+      for (let i = 0; i < v.length; i++, this.pos += 4) this.buf.writeFloatLE(v[i], this.pos);
+    }
+  }
+}
+
+function writeFeature(w: Writer, f: Feature, listBody: number): void {
+  w.varint(f.kind === 'bytes_list' ? 0x0a : f.kind === 'float_list' ? 0x12 : 0x1a);
+  w.varint(listBody);
+  switch (f.kind) {
+    case 'float_list':
+      if (f.value.length) {
+        w.varint(0x0a);
+        w.varint(f.value.length * 4);
+        w.floats(f.value);
+      }
+      return;
+    case 'int64_list':
+      writeInt64List(w, f.value);
+      return;
+    case 'bytes_list':
+      for (const b of f.value) {
+        w.varint(0x0a);
+        w.varint(b.length);
+        w.bytes(b);
+      }
+      return;
+  }
+}
+
+/** Writes an Int64List body: one packed field of varints (negatives take 10 bytes). */
+function writeInt64List(w: Writer, v: BigInt64Array): void {
+  if (!v.length) return;
+  let packed = 0;
+  for (let i = 0; i < v.length; i++) packed += int64VarintSize(v[i]);
+  w.varint(0x0a);
+  w.varint(packed);
+  for (let i = 0; i < v.length; i++) w.varint64(v[i]);
+}
+
+interface EntryPlan {
+  key: Uint8Array;
+  feature: Feature;
+  listBody: number;
+  featureBody: number;
+  entryBody: number;
+}
+
+function planFeatures(features: Iterable<[string, Feature]>): { plans: EntryPlan[]; body: number } {
+  const plans: EntryPlan[] = [];
+  let body = 0;
+  for (const [name, feature] of features) {
+    const key = textEncoder.encode(name);
+    const listBody = listBodySize(feature);
+    const featureBody = ld(listBody);
+    const entryBody = ld(key.length) + ld(featureBody);
+    plans.push({ key, feature, listBody, featureBody, entryBody });
+    body += ld(entryBody);
+  }
+  return { plans, body };
+}
+
+function writeFeatures(w: Writer, plans: EntryPlan[]): void {
+  for (const p of plans) {
+    w.varint(0x0a);
+    w.varint(p.entryBody);
+    w.varint(0x0a);
+    w.varint(p.key.length);
+    w.bytes(p.key);
+    w.varint(0x12);
+    w.varint(p.featureBody);
+    writeFeature(w, p.feature, p.listBody);
+  }
+}
+
+type FeatureInput = Features | Iterable<[string, Feature]> | Record<string, Feature>;
+
+function entries(f: FeatureInput): Iterable<[string, Feature]> {
+  if (f instanceof Map || Symbol.iterator in (f as object)) return f as Iterable<[string, Feature]>;
+  return Object.entries(f as Record<string, Feature>);
+}
+
+/** Serializes a tf.train.Example with features in the given order. */
+export function encodeExample(features: FeatureInput): Buffer {
+  const { plans, body } = planFeatures(entries(features));
+  const w = new Writer(body ? ld(body) : 0);
+  if (body) {
+    w.varint(0x0a);
+    w.varint(body);
+    writeFeatures(w, plans);
+  }
+  return w.buf;
+}
+
+/** Serializes a tf.train.SequenceExample (context features, then feature lists, each in the given order). */
+export function encodeSequenceExample(seq: { context?: FeatureInput; featureLists?: Map<string, Feature[]> | Iterable<[string, Feature[]]> }): Buffer {
+  const ctx = planFeatures(entries(seq.context ?? []));
+  const lists: { key: Uint8Array; feats: Feature[]; bodies: number[]; listMsg: number; entryBody: number }[] = [];
+  let listsBody = 0;
+  for (const [name, feats] of seq.featureLists ?? []) {
+    const key = textEncoder.encode(name);
+    const bodies = feats.map(listBodySize);
+    let listMsg = 0;
+    for (const b of bodies) listMsg += ld(ld(b));
+    const entryBody = ld(key.length) + ld(listMsg);
+    lists.push({ key, feats, bodies, listMsg, entryBody });
+    listsBody += ld(entryBody);
+  }
+  const total = (ctx.body ? ld(ctx.body) : 0) + (listsBody ? ld(listsBody) : 0);
+  const w = new Writer(total);
+  if (ctx.body) {
+    w.varint(0x0a);
+    w.varint(ctx.body);
+    writeFeatures(w, ctx.plans);
+  }
+  if (listsBody) {
+    w.varint(0x12);
+    w.varint(listsBody);
+    for (const l of lists) {
+      w.varint(0x0a);
+      w.varint(l.entryBody);
+      w.varint(0x0a);
+      w.varint(l.key.length);
+      w.bytes(l.key);
+      w.varint(0x12);
+      w.varint(l.listMsg);
+      l.feats.forEach((f, i) => {
+        w.varint(0x0a);
+        w.varint(ld(l.bodies[i]));
+        writeFeature(w, f, l.bodies[i]);
+      });
+    }
+  }
+  return w.buf;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoder
+
+const textDecoder = new TextDecoder('utf-8', { fatal: false });
+
+class Reader {
+  pos: number;
+  constructor(readonly buf: Uint8Array, start: number, readonly end: number, readonly ctx: ErrorContext) {
+    this.pos = start;
+  }
+  fail(msg: string): never {
+    throw new GeotfrError('BAD_INPUT', `malformed protobuf: ${msg} at payload byte ${this.pos}`, this.ctx);
+  }
+  varint(): number {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) this.fail('truncated varint');
+      const b = this.buf[this.pos++];
+      if (i < 8) result += (b & 0x7f) * mul; // beyond 2^56 precision is irrelevant for lengths and tags
+      mul *= 128;
+      if (b < 0x80) return result;
+    }
+    this.fail('varint longer than 10 bytes');
+  }
+  varint64(): bigint {
+    let lo = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) this.fail('truncated varint');
+      const b = this.buf[this.pos++];
+      lo |= BigInt(b & 0x7f) << shift;
+      shift += 7n;
+      if (b < 0x80) return BigInt.asIntN(64, lo);
+    }
+    this.fail('varint longer than 10 bytes');
+  }
+  length(): number {
+    const n = this.varint();
+    if (n > this.end - this.pos) this.fail(`length ${n} runs past the end of the message (${this.end - this.pos} bytes left)`);
+    return n;
+  }
+  skip(wire: number): void {
+    switch (wire) {
+      case 0:
+        this.varint();
+        return;
+      case 1:
+        if (this.end - this.pos < 8) this.fail('truncated fixed64');
+        this.pos += 8;
+        return;
+      case 2:
+        this.pos += this.length();
+        return;
+      case 5:
+        if (this.end - this.pos < 4) this.fail('truncated fixed32');
+        this.pos += 4;
+        return;
+      default:
+        this.fail(`unsupported wire type ${wire}`);
+    }
+  }
+}
+
+function floatsAt(buf: Uint8Array, start: number, bytes: number): Float32Array {
+  const off = buf.byteOffset + start;
+  if (LITTLE_ENDIAN && off % 4 === 0) return new Float32Array(buf.buffer, off, bytes / 4);
+  const out = new Float32Array(bytes / 4);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(buf.subarray(start, start + bytes));
+  else {
+    const dv = new DataView(buf.buffer, off, bytes);
+    for (let i = 0; i < out.length; i++) out[i] = dv.getFloat32(i * 4, true);
+  }
+  return out;
+}
+
+function concatFloats(parts: Float32Array[]): Float32Array {
+  if (parts.length === 1) return parts[0];
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Float32Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function decodeFeature(r: Reader, end: number): Feature {
+  let feature: Feature | undefined;
+  while (r.pos < end) {
+    const tag = r.varint();
+    const field = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (wire !== 2 || field < 1 || field > 3) {
+      r.skip(wire);
+      continue;
+    }
+    const len = r.length();
+    const listEnd = r.pos + len;
+    // oneof: the last kind seen wins; repeated occurrences of the same list merge (protobuf semantics).
+    if (field === 2) {
+      const parts: Float32Array[] = feature?.kind === 'float_list' ? [feature.value] : [];
+      while (r.pos < listEnd) {
+        const t = r.varint();
+        if (t === 0x0a) {
+          const n = r.length();
+          if (n % 4) r.fail(`packed float list of ${n} bytes is not a multiple of 4`);
+          parts.push(floatsAt(r.buf, r.pos, n));
+          r.pos += n;
+        } else if (t === 0x0d) {
+          if (listEnd - r.pos < 4) r.fail('truncated float');
+          parts.push(floatsAt(r.buf, r.pos, 4).slice());
+          r.pos += 4;
+        } else r.skip(t & 7);
+      }
+      feature = { kind: 'float_list', value: parts.length ? concatFloats(parts) : new Float32Array(0) };
+    } else if (field === 3) {
+      const vals: bigint[] = feature?.kind === 'int64_list' ? Array.from(feature.value) : [];
+      while (r.pos < listEnd) {
+        const t = r.varint();
+        if (t === 0x0a) {
+          const n = r.length();
+          const stop = r.pos + n;
+          while (r.pos < stop) vals.push(r.varint64());
+          if (r.pos !== stop) r.fail('packed int64 list overruns its length');
+        } else if (t === 0x08) vals.push(r.varint64());
+        else r.skip(t & 7);
+      }
+      feature = { kind: 'int64_list', value: BigInt64Array.from(vals) };
+    } else {
+      const vals: Uint8Array[] = feature?.kind === 'bytes_list' ? feature.value : [];
+      while (r.pos < listEnd) {
+        const t = r.varint();
+        if (t === 0x0a) {
+          const n = r.length();
+          vals.push(r.buf.subarray(r.pos, r.pos + n));
+          r.pos += n;
+        } else r.skip(t & 7);
+      }
+      feature = { kind: 'bytes_list', value: vals };
+    }
+    if (r.pos !== listEnd) r.fail('list overruns its length');
+  }
+  // A Feature with no kind set: TensorFlow treats it as an empty list; we report it as an empty float list.
+  return feature ?? { kind: 'float_list', value: new Float32Array(0) };
+}
+
+/** Decodes one map entry (key=1, value=2), returning the key and the value's extent. */
+function decodeEntry(r: Reader, end: number): { key: string; valueStart: number; valueEnd: number } {
+  let key = '';
+  let valueStart = -1;
+  let valueEnd = -1;
+  while (r.pos < end) {
+    const tag = r.varint();
+    if (tag === 0x0a) {
+      const n = r.length();
+      key = textDecoder.decode(r.buf.subarray(r.pos, r.pos + n));
+      r.pos += n;
+    } else if (tag === 0x12) {
+      const n = r.length();
+      valueStart = r.pos;
+      valueEnd = r.pos + n;
+      r.pos += n;
+    } else r.skip(tag & 7);
+  }
+  return { key, valueStart, valueEnd };
+}
+
+function decodeFeaturesInto(r: Reader, end: number, out: Features): void {
+  while (r.pos < end) {
+    const tag = r.varint();
+    if (tag !== 0x0a) {
+      r.skip(tag & 7);
+      continue;
+    }
+    const len = r.length();
+    const entryEnd = r.pos + len;
+    const { key, valueStart, valueEnd } = decodeEntry(r, entryEnd);
+    let f: Feature;
+    if (valueStart < 0) f = { kind: 'float_list', value: new Float32Array(0) };
+    else {
+      const save = r.pos;
+      r.pos = valueStart;
+      f = decodeFeature(r, valueEnd);
+      r.pos = save;
+    }
+    out.set(key, f); // duplicate key: last value wins, first position kept
+    r.pos = entryEnd;
+  }
+}
+
+/** Decodes a serialized tf.train.Example. `ctx` (file, record) is used in error messages. */
+export function decodeExample(buf: Uint8Array, ctx: ErrorContext = {}): Features {
+  const r = new Reader(buf, 0, buf.length, ctx);
+  const out: Features = new Map();
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag !== 0x0a) {
+      r.skip(tag & 7);
+      continue;
+    }
+    const len = r.length();
+    decodeFeaturesInto(r, r.pos + len, out);
+  }
+  return out;
+}
+
+/** Decodes a serialized tf.train.SequenceExample. */
+export function decodeSequenceExample(buf: Uint8Array, ctx: ErrorContext = {}): SequenceExample {
+  const r = new Reader(buf, 0, buf.length, ctx);
+  const context: Features = new Map();
+  const featureLists = new Map<string, Feature[]>();
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag === 0x0a) {
+      const len = r.length();
+      decodeFeaturesInto(r, r.pos + len, context);
+    } else if (tag === 0x12) {
+      const len = r.length();
+      const listsEnd = r.pos + len;
+      while (r.pos < listsEnd) {
+        const t = r.varint();
+        if (t !== 0x0a) {
+          r.skip(t & 7);
+          continue;
+        }
+        const entryLen = r.length();
+        const entryEnd = r.pos + entryLen;
+        const { key, valueStart, valueEnd } = decodeEntry(r, entryEnd);
+        const feats: Feature[] = [];
+        if (valueStart >= 0) {
+          r.pos = valueStart;
+          while (r.pos < valueEnd) {
+            const ft = r.varint();
+            if (ft !== 0x0a) {
+              r.skip(ft & 7);
+              continue;
+            }
+            const fl = r.length();
+            const fEnd = r.pos + fl;
+            feats.push(decodeFeature(r, fEnd));
+            r.pos = fEnd;
+          }
+        }
+        featureLists.set(key, feats);
+        r.pos = entryEnd;
+      }
+    } else r.skip(tag & 7);
+  }
+  return { context, featureLists };
+}
+
+/** Number of values in a feature. */
+export function featureLength(f: Feature): number {
+  return f.value.length;
+}

@@ -1,0 +1,330 @@
+/**
+ * TFRecord framing: `uint64 length | uint32 masked_crc32c(length) | data | uint32 masked_crc32c(data)`,
+ * all little-endian (tensorflow/core/lib/io/record_writer.cc).
+ *
+ * Writers stream into any Node Writable (optionally through gzip, one stream, zlib level 6 by default,
+ * SPEC §5). Readers are async iterators over a byte stream that detect gzip by its magic bytes, accept
+ * concatenated gzip members, verify both CRCs, and report corruption with file, record and offset.
+ */
+import { createReadStream } from 'node:fs';
+import { once } from 'node:events';
+import { Readable, type Writable } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { maskedCrc32c } from './crc32c.js';
+import { GeotfrError, asGeotfrError } from './errors.js';
+
+export const RECORD_OVERHEAD_BYTES = 16;
+const GZIP_MAGIC_0 = 0x1f;
+const GZIP_MAGIC_1 = 0x8b;
+
+/** Framed size of a record with `payloadBytes` of data. */
+export function framedSize(payloadBytes: number): number {
+  return payloadBytes + RECORD_OVERHEAD_BYTES;
+}
+
+/** The 12-byte header (length + its masked CRC) for a payload of `length` bytes. */
+export function recordHeader(length: number): Buffer {
+  const h = Buffer.allocUnsafe(12);
+  h.writeBigUInt64LE(BigInt(length), 0);
+  h.writeUInt32LE(maskedCrc32c(h.subarray(0, 8)), 8);
+  return h;
+}
+
+/** The 4-byte footer (masked CRC of the payload). */
+export function recordFooter(payload: Uint8Array): Buffer {
+  const f = Buffer.allocUnsafe(4);
+  f.writeUInt32LE(maskedCrc32c(payload), 0);
+  return f;
+}
+
+/** Frames payloads into one buffer (in-memory convenience for tests and small files). */
+export function frameRecords(payloads: Iterable<Uint8Array>): Buffer {
+  const parts: Uint8Array[] = [];
+  for (const p of payloads) parts.push(recordHeader(p.length), p, recordFooter(p));
+  return Buffer.concat(parts);
+}
+
+export interface RecordWriterOptions {
+  /** gzip the whole stream (SPEC §5). */
+  compressed?: boolean;
+  /** zlib level 1–9 (default 6, TensorFlow's). */
+  compressionLevel?: number;
+}
+
+/**
+ * Streams framed records into `sink`, through gzip when asked. Honours backpressure: `await write()`.
+ * `close()` flushes gzip and ends the sink, resolving once the sink has finished.
+ */
+export class RecordWriter {
+  private readonly out: Writable;
+  private readonly gzip?: zlib.Gzip;
+  /** Uncompressed framed bytes written so far (what `maxFileSize` bounds, SPEC §5). */
+  bytesFramed = 0;
+  records = 0;
+
+  constructor(private readonly sink: Writable, opts: RecordWriterOptions = {}) {
+    if (opts.compressed) {
+      this.gzip = zlib.createGzip({ level: opts.compressionLevel ?? 6, chunkSize: 1 << 20 });
+      this.gzip.pipe(sink);
+      this.out = this.gzip;
+    } else {
+      this.out = sink;
+    }
+  }
+
+  async write(payload: Uint8Array): Promise<void> {
+    const header = recordHeader(payload.length);
+    const footer = recordFooter(payload);
+    let ok = this.out.write(header);
+    ok = this.out.write(payload) && ok;
+    ok = this.out.write(footer) && ok;
+    this.bytesFramed += framedSize(payload.length);
+    this.records++;
+    if (!ok) await once(this.out, 'drain');
+  }
+
+  async close(): Promise<void> {
+    const finished = new Promise<void>((resolve, reject) => {
+      this.sink.once('finish', resolve);
+      this.sink.once('close', resolve);
+      this.sink.once('error', reject);
+      this.gzip?.once('error', reject);
+    });
+    this.out.end();
+    await finished;
+  }
+}
+
+/** Gzip a whole framed buffer in one go (synchronous; for small outputs and tests). */
+export function gzipSync(data: Uint8Array, level = 6): Buffer {
+  return zlib.gzipSync(data, { level });
+}
+
+export interface TFRecord {
+  /** The record's payload (usually a serialized tf.train.Example). */
+  data: Uint8Array;
+  /** 0-based index within the file. */
+  index: number;
+  /** Offset of the record's header in the (uncompressed) stream. */
+  offset: number;
+}
+
+export interface ReadRecordsOptions {
+  /** Name used in error messages. */
+  file?: string;
+  /** Verify length and data CRCs (default true). */
+  verify?: boolean;
+  /** Refuse records larger than this (default 2 GiB): a corrupt length must not exhaust memory. */
+  maxRecordBytes?: number;
+  /** Called with the number of input bytes consumed so far (compressed bytes for gzip). */
+  onProgress?: (bytesIn: number) => void;
+}
+
+/** Queue of byte chunks with exact-size takes, copying only when a take spans chunks. */
+class ByteQueue {
+  private chunks: Uint8Array[] = [];
+  private head = 0; // read position in chunks[0]
+  length = 0;
+
+  push(c: Uint8Array): void {
+    if (c.length === 0) return;
+    this.chunks.push(c);
+    this.length += c.length;
+  }
+
+  take(n: number): Uint8Array {
+    const first = this.chunks[0];
+    if (first && first.length - this.head >= n) {
+      const out = first.subarray(this.head, this.head + n);
+      this.head += n;
+      if (this.head === first.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+      this.length -= n;
+      return out;
+    }
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const c = this.chunks[0];
+      const avail = c.length - this.head;
+      const k = Math.min(avail, n - filled);
+      out.set(c.subarray(this.head, this.head + k), filled);
+      filled += k;
+      this.head += k;
+      if (this.head === c.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    }
+    this.length -= n;
+    return out;
+  }
+}
+
+export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+/** Opens a local file as a byte stream with large reads (1 MiB). */
+export function fileSource(path: string): Readable {
+  return createReadStream(path, { highWaterMark: 1 << 20 });
+}
+
+/**
+ * Reads TFRecords from a byte stream (plain or gzip, detected from the first two bytes).
+ * Yields records in order; throws a GeotfrError (`BAD_INPUT`) naming file, record and offset on
+ * corruption or truncation. Never skips silently.
+ */
+export async function* readRecords(source: ByteSource, opts: ReadRecordsOptions = {}): AsyncGenerator<TFRecord> {
+  const file = opts.file;
+  const verify = opts.verify ?? true;
+  const maxRecordBytes = opts.maxRecordBytes ?? 2 ** 31;
+  const iter = (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]
+    ? (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
+    : toAsync((source as Iterable<Uint8Array>)[Symbol.iterator]());
+
+  // Peek the first bytes to detect gzip.
+  let first: IteratorResult<Uint8Array>;
+  do first = await nextChunk(iter, file); while (!first.done && first.value.length === 0);
+  if (first.done) return; // empty file: zero records
+  let head = first.value;
+  if (head.length < 2) {
+    const second = await nextChunk(iter, file);
+    if (!second.done) head = Buffer.concat([head, second.value]);
+  }
+  const isGzip = head.length >= 2 && head[0] === GZIP_MAGIC_0 && head[1] === GZIP_MAGIC_1;
+
+  let bytesIn = 0;
+  const rest: AsyncIterable<Uint8Array> = {
+    [Symbol.asyncIterator]: async function* () {
+      bytesIn += head.length;
+      opts.onProgress?.(bytesIn);
+      yield head;
+      for (;;) {
+        const r = await nextChunk(iter, file);
+        if (r.done) return;
+        bytesIn += r.value.length;
+        opts.onProgress?.(bytesIn);
+        yield r.value;
+      }
+    },
+  };
+  const stream: AsyncIterable<Uint8Array> = isGzip ? gunzipStream(rest, file) : rest;
+  yield* parseFramedStream(stream, { file, verify, maxRecordBytes, compressed: isGzip });
+}
+
+async function nextChunk(iter: AsyncIterator<Uint8Array>, file?: string): Promise<IteratorResult<Uint8Array>> {
+  try {
+    return await iter.next();
+  } catch (err) {
+    throw asGeotfrError(err, { file });
+  }
+}
+
+async function* toAsync<T>(it: Iterator<T>): AsyncGenerator<T> {
+  for (let r = it.next(); !r.done; r = it.next()) yield r.value;
+}
+
+async function* gunzipStream(input: AsyncIterable<Uint8Array>, file?: string): AsyncGenerator<Uint8Array> {
+  // Node's gunzip continues through concatenated members; output is pulled, so a gzip bomb is
+  // decompressed only as fast as records are consumed (bounded memory).
+  const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
+  const src = Readable.from(input, { objectMode: false });
+  src.on('error', (e) => gunzip.destroy(e));
+  src.pipe(gunzip);
+  try {
+    for await (const chunk of gunzip) yield chunk as Buffer;
+  } catch (err) {
+    const e = asGeotfrError(err, { file });
+    if (e.code === 'BAD_INPUT' || e.code === 'IO') {
+      throw new GeotfrError('BAD_INPUT', `gzip stream is corrupt or truncated (${(err as Error).message})`, { file }, { cause: err });
+    }
+    throw e;
+  } finally {
+    src.destroy();
+    gunzip.destroy();
+  }
+}
+
+async function* parseFramedStream(
+  stream: AsyncIterable<Uint8Array>,
+  o: { file?: string; verify: boolean; maxRecordBytes: number; compressed: boolean },
+): AsyncGenerator<TFRecord> {
+  const q = new ByteQueue();
+  let offset = 0;
+  let index = 0;
+  const where = o.compressed ? 'uncompressed ' : '';
+  const it = stream[Symbol.asyncIterator]();
+  let ended = false;
+  const fill = async (n: number): Promise<boolean> => {
+    while (q.length < n && !ended) {
+      const r = await it.next();
+      if (r.done) ended = true;
+      else q.push(r.value);
+    }
+    return q.length >= n;
+  };
+  const fail = (msg: string, at: number): never => {
+    throw new GeotfrError('BAD_INPUT', msg, { file: o.file, record: index, offset: at });
+  };
+
+  for (;;) {
+    if (!(await fill(12))) {
+      if (q.length === 0) return;
+      fail(`truncated record header: ${q.length} of 12 bytes at ${where}offset ${offset}`, offset);
+    }
+    const header = q.take(12);
+    const dv = new DataView(header.buffer, header.byteOffset, 12);
+    const lenLo = dv.getUint32(0, true);
+    const lenHi = dv.getUint32(4, true);
+    if (o.verify) {
+      const expect = dv.getUint32(8, true);
+      const actual = maskedCrc32c(header.subarray(0, 8));
+      if (expect !== actual) fail(`length CRC mismatch (stored 0x${hex(expect)}, computed 0x${hex(actual)}): corrupt length or not a TFRecord file`, offset);
+    }
+    const length = lenHi * 2 ** 32 + lenLo;
+    if (length > o.maxRecordBytes) fail(`record length ${length} exceeds the limit of ${o.maxRecordBytes} bytes`, offset);
+    if (!(await fill(length + 4))) {
+      fail(`truncated record: header says ${length} bytes of data + 4 CRC bytes, only ${q.length} remain`, offset);
+    }
+    const data = q.take(length);
+    const footer = q.take(4);
+    if (o.verify) {
+      const expect = new DataView(footer.buffer, footer.byteOffset, 4).getUint32(0, true);
+      const actual = maskedCrc32c(data);
+      if (expect !== actual) fail(`data CRC mismatch (stored 0x${hex(expect)}, computed 0x${hex(actual)}) in ${length}-byte record`, offset);
+    }
+    yield { data, index, offset };
+    offset += length + RECORD_OVERHEAD_BYTES;
+    index++;
+  }
+}
+
+const hex = (n: number) => n.toString(16).padStart(8, '0');
+
+/** Reads all records of a local file (plain or gzip). */
+export function readRecordFile(path: string, opts: Omit<ReadRecordsOptions, 'file'> = {}): AsyncGenerator<TFRecord> {
+  return readRecords(fileSource(path), { ...opts, file: path });
+}
+
+/** Synchronous parse of an uncompressed in-memory buffer (tests, benchmarks). */
+export function* parseRecordsSync(buf: Uint8Array, opts: { file?: string; verify?: boolean } = {}): Generator<TFRecord> {
+  const verify = opts.verify ?? true;
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let offset = 0;
+  let index = 0;
+  const fail = (msg: string): never => {
+    throw new GeotfrError('BAD_INPUT', msg, { file: opts.file, record: index, offset });
+  };
+  while (offset < buf.length) {
+    if (buf.length - offset < 12) fail(`truncated record header: ${buf.length - offset} of 12 bytes`);
+    const length = dv.getUint32(offset + 4, true) * 2 ** 32 + dv.getUint32(offset, true);
+    if (verify && dv.getUint32(offset + 8, true) !== maskedCrc32c(buf.subarray(offset, offset + 8))) fail('length CRC mismatch');
+    if (buf.length - offset - 12 < length + 4) fail(`truncated record: header says ${length} bytes of data + 4 CRC bytes`);
+    const data = buf.subarray(offset + 12, offset + 12 + length);
+    if (verify && dv.getUint32(offset + 12 + length, true) !== maskedCrc32c(data)) fail('data CRC mismatch');
+    yield { data, index, offset };
+    offset += length + RECORD_OVERHEAD_BYTES;
+    index++;
+  }
+}
