@@ -5,7 +5,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', 'dist', 'test');
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', process.env.GEOTFR_DIST ?? 'dist', 'test');
 const files = [];
 (function walk(d) {
   for (const name of readdirSync(d).sort()) {

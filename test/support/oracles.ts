@@ -89,8 +89,10 @@ export async function python(script: string, args: string[] = [], input?: Uint8A
   return r.stdout.toString();
 }
 
-/** The built CLI (dist/cli/geotfr.js). */
-export const cliPath = path.join(repoRoot, 'dist', 'cli', 'geotfr.js');
+/** The compiled tree this test runs from (dist/, or dist-NAME/ while developing in parallel). */
+export const distRoot = path.resolve(here, '..', '..');
+/** The built CLI (DIST/cli/geotfr.js). */
+export const cliPath = path.join(distRoot, 'cli', 'geotfr.js');
 export function geotfr(args: string[], opts: { input?: string; allowFail?: boolean; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   return run(process.execPath, [cliPath, ...args], { allowFail: true, ...opts });
 }
