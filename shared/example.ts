@@ -227,19 +227,25 @@ function entries(f: FeatureInput): Iterable<[string, Feature]> {
   return Object.entries(f as Record<string, Feature>);
 }
 
-/** Serializes a tf.train.Example with features in the given order. */
+/**
+ * Serializes a tf.train.Example with features in the given order. The `features` field is always
+ * written, even when empty (`0a 00`), as TensorFlow's `tf.train.Example(features=...)` and protobufjs
+ * do, so the size is exactly `exampleSizeFromFeaturesBody(body)`.
+ */
 export function encodeExample(features: FeatureInput): Buffer {
   const { plans, body } = planFeatures(entries(features));
-  const w = new Writer(body ? ld(body) : 0);
-  if (body) {
-    w.varint(0x0a);
-    w.varint(body);
-    writeFeatures(w, plans);
-  }
+  const w = new Writer(ld(body));
+  w.varint(0x0a);
+  w.varint(body);
+  writeFeatures(w, plans);
   return w.buf;
 }
 
-/** Serializes a tf.train.SequenceExample (context features, then feature lists, each in the given order). */
+/**
+ * Serializes a tf.train.SequenceExample (context features, then feature lists, each in the given order).
+ * Submessage presence follows the input: `context` / `featureLists` are written (even when empty) if
+ * given, and omitted if undefined, matching protobufjs and TensorFlow for the same message.
+ */
 export function encodeSequenceExample(seq: { context?: FeatureInput; featureLists?: Map<string, Feature[]> | Iterable<[string, Feature[]]> }): Buffer {
   const ctx = planFeatures(entries(seq.context ?? []));
   const lists: { key: Uint8Array; feats: Feature[]; bodies: number[]; listMsg: number; entryBody: number }[] = [];
@@ -253,14 +259,16 @@ export function encodeSequenceExample(seq: { context?: FeatureInput; featureList
     lists.push({ key, feats, bodies, listMsg, entryBody });
     listsBody += ld(entryBody);
   }
-  const total = (ctx.body ? ld(ctx.body) : 0) + (listsBody ? ld(listsBody) : 0);
+  const hasCtx = seq.context !== undefined;
+  const hasLists = seq.featureLists !== undefined;
+  const total = (hasCtx ? ld(ctx.body) : 0) + (hasLists ? ld(listsBody) : 0);
   const w = new Writer(total);
-  if (ctx.body) {
+  if (hasCtx) {
     w.varint(0x0a);
     w.varint(ctx.body);
     writeFeatures(w, ctx.plans);
   }
-  if (listsBody) {
+  if (hasLists) {
     w.varint(0x12);
     w.varint(listsBody);
     for (const l of lists) {

@@ -118,6 +118,8 @@ export interface ReadRecordsOptions {
   maxRecordBytes?: number;
   /** Called with the number of input bytes consumed so far (compressed bytes for gzip). */
   onProgress?: (bytesIn: number) => void;
+  /** Stops reading (throws the signal's reason, or a CANCELLED error) between chunks. */
+  signal?: AbortSignal;
 }
 
 /** Queue of byte chunks with exact-size takes, copying only when a take spans chunks. */
@@ -209,8 +211,8 @@ export async function* readRecords(source: ByteSource, opts: ReadRecordsOptions 
       }
     },
   };
-  const stream: AsyncIterable<Uint8Array> = isGzip ? gunzipStream(rest, file) : rest;
-  yield* parseFramedStream(stream, { file, verify, maxRecordBytes, compressed: isGzip });
+  const stream: AsyncIterable<Uint8Array> = isGzip ? gunzipStream(rest) : rest;
+  yield* parseFramedStream(stream, { file, verify, maxRecordBytes, compressed: isGzip, signal: opts.signal });
 }
 
 async function nextChunk(iter: AsyncIterator<Uint8Array>, file?: string): Promise<IteratorResult<Uint8Array>> {
@@ -225,21 +227,16 @@ async function* toAsync<T>(it: Iterator<T>): AsyncGenerator<T> {
   for (let r = it.next(); !r.done; r = it.next()) yield r.value;
 }
 
-async function* gunzipStream(input: AsyncIterable<Uint8Array>, file?: string): AsyncGenerator<Uint8Array> {
-  // Node's gunzip continues through concatenated members; output is pulled, so a gzip bomb is
-  // decompressed only as fast as records are consumed (bounded memory).
+async function* gunzipStream(input: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  // Node's gunzip continues through concatenated members (and rejects trailing garbage); output is
+  // pulled, so a gzip bomb is decompressed only as fast as records are consumed (bounded memory).
+  // Errors are passed on raw: parseFramedStream knows the record and offset to name.
   const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
   const src = Readable.from(input, { objectMode: false });
   src.on('error', (e) => gunzip.destroy(e));
   src.pipe(gunzip);
   try {
     for await (const chunk of gunzip) yield chunk as Buffer;
-  } catch (err) {
-    const e = asGeotfrError(err, { file });
-    if (e.code === 'BAD_INPUT' || e.code === 'IO') {
-      throw new GeotfrError('BAD_INPUT', `gzip stream is corrupt or truncated (${(err as Error).message})`, { file }, { cause: err });
-    }
-    throw e;
   } finally {
     src.destroy();
     gunzip.destroy();
@@ -248,7 +245,7 @@ async function* gunzipStream(input: AsyncIterable<Uint8Array>, file?: string): A
 
 async function* parseFramedStream(
   stream: AsyncIterable<Uint8Array>,
-  o: { file?: string; verify: boolean; maxRecordBytes: number; compressed: boolean },
+  o: { file?: string; verify: boolean; maxRecordBytes: number; compressed: boolean; signal?: AbortSignal },
 ): AsyncGenerator<TFRecord> {
   const q = new ByteQueue();
   let offset = 0;
@@ -258,7 +255,13 @@ async function* parseFramedStream(
   let ended = false;
   const fill = async (n: number): Promise<boolean> => {
     while (q.length < n && !ended) {
-      const r = await it.next();
+      if (o.signal?.aborted) throw cancelled(o.signal, o.file);
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = await it.next();
+      } catch (err) {
+        throw streamError(err, { file: o.file, record: index, offset }, offset + q.length);
+      }
       if (r.done) ended = true;
       else q.push(r.value);
     }
@@ -301,6 +304,29 @@ async function* parseFramedStream(
 }
 
 const hex = (n: number) => n.toString(16).padStart(8, '0');
+
+function cancelled(signal: AbortSignal, file?: string): GeotfrError {
+  return signal.reason instanceof GeotfrError ? signal.reason : new GeotfrError('CANCELLED', 'reading stopped', { file });
+}
+
+/**
+ * Names the record being read when the byte stream fails: a corrupt or truncated gzip stream is
+ * BAD_INPUT at that record; read errors of the source keep their own code (IO is retryable).
+ */
+function streamError(err: unknown, ctx: { file?: string; record: number; offset: number }, uncompressedPos: number): GeotfrError {
+  const z = err as NodeJS.ErrnoException;
+  if (z && typeof z.code === 'string' && z.code.startsWith('Z_')) {
+    return new GeotfrError(
+      'BAD_INPUT',
+      `gzip stream is corrupt or truncated after ${uncompressedPos} uncompressed bytes (${z.message})`,
+      ctx,
+      { cause: err },
+    );
+  }
+  if (err instanceof GeotfrError) return err;
+  const g = asGeotfrError(err, ctx);
+  return g;
+}
 
 /** Reads all records of a local file (plain or gzip). */
 export function readRecordFile(path: string, opts: Omit<ReadRecordsOptions, 'file'> = {}): AsyncGenerator<TFRecord> {
