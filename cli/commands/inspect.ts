@@ -1,15 +1,21 @@
 import type { Command } from 'commander';
-import { action } from '../main.js';
-import { GeotfrError } from '../../shared/errors.js';
+import { action, commandSignal } from '../main.js';
+import { formatReport, inspectFiles } from '../../shared/inspect.js';
 
-/** `geotfr inspect` (SPEC §9). */
+/**
+ * `geotfr inspect FILE… [--json]` (SPEC §9): record count, features with type and length, and the
+ * TensorFlow parse spec. Prints a readable report, or with `--json` one JSON line
+ * `{"files", "records", "features": {NAME: {type, length, …}}, …}` (features in first-record order).
+ */
 export function register(program: Command): void {
   program
     .command('inspect')
-    .description('not implemented yet')
-    .allowUnknownOption()
-    .argument('[args...]')
-    .action(action(async () => {
-      throw new GeotfrError('INTERNAL', 'inspect is not implemented yet');
+    .description('records, features, types, lengths, and the TensorFlow parse spec to use')
+    .argument('<files...>', 'TFRecord files (plain or gzip; local path, file:// or gs://)')
+    .option('--json', 'print one line of JSON instead of the report')
+    .action(action(async (files: string[], o: { json?: boolean }) => {
+      const report = await inspectFiles(files, { signal: commandSignal(), progress: true });
+      if (o.json) return { ...report };
+      process.stdout.write(formatReport(report));
     }));
 }

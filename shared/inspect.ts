@@ -1,0 +1,264 @@
+/**
+ * `geotfr inspect` (SPEC §9): what is in these TFRecord files, and how do I parse them in TensorFlow?
+ *
+ * Streams every record of every file (plain or gzip), decodes it as a SequenceExample (an Example's
+ * `features` is field 1 exactly like a SequenceExample's `context`, so one decoder reads both), and
+ * keeps per-feature statistics in first-seen order: type, length, and whether either varies or the
+ * feature is missing from some records. From those it writes the `tf.io` parse spec to paste.
+ */
+import { decodeSequenceExample, type Feature, type FeatureKind } from './example.js';
+import { GeotfrError } from './errors.js';
+import { readRecords } from './record.js';
+import { resolveUri } from './blobstore.js';
+import { Progress } from './progress.js';
+import type { Readable } from 'node:stream';
+
+/** Statistics of one feature (or of one feature list's per-step features). */
+export interface FeatureSummary {
+  /** Kind in the first record that has the feature. */
+  type: FeatureKind;
+  /** Number of values (strings for `bytes_list`) in the first record that has the feature. */
+  length: number;
+  minLength: number;
+  maxLength: number;
+  /** True when the length differs between records (or steps). */
+  varies: boolean;
+  /** Records that hold the feature. */
+  records: number;
+  /** Present only when the kind differs between records: every kind seen. */
+  types?: FeatureKind[];
+}
+
+/** Statistics of one SequenceExample feature list. */
+export interface FeatureListSummary extends FeatureSummary {
+  /** Steps in the first record that has the list; min/max over records. */
+  steps: number;
+  minSteps: number;
+  maxSteps: number;
+}
+
+export interface InspectReport {
+  files: string[];
+  records: number;
+  /** `Example`, or `SequenceExample` when any record has feature lists. */
+  kind: 'Example' | 'SequenceExample';
+  /** Example features (or SequenceExample context) in first-record order. */
+  features: Record<string, FeatureSummary>;
+  /** SequenceExample feature lists in first-record order (empty for Examples). */
+  featureLists: Record<string, FeatureListSummary>;
+  /** Record payload bytes (uncompressed). */
+  payloadBytes: number;
+  /** The TensorFlow parse spec to paste (Python). */
+  parseSpec: string;
+}
+
+export interface InspectOptions {
+  signal?: AbortSignal;
+  /** Progress on stderr (for large inputs it redraws; small inputs print nothing). */
+  progress?: boolean;
+}
+
+class Stats {
+  type: FeatureKind;
+  length: number;
+  minLength: number;
+  maxLength: number;
+  records = 0;
+  types: Set<FeatureKind>;
+  constructor(f: Feature) {
+    this.type = f.kind;
+    this.length = this.minLength = this.maxLength = f.value.length;
+    this.types = new Set([f.kind]);
+  }
+  add(f: Feature): void {
+    const n = f.value.length;
+    if (n < this.minLength) this.minLength = n;
+    if (n > this.maxLength) this.maxLength = n;
+    this.types.add(f.kind);
+  }
+  summary(): FeatureSummary {
+    const s: FeatureSummary = {
+      type: this.type,
+      length: this.length,
+      minLength: this.minLength,
+      maxLength: this.maxLength,
+      varies: this.minLength !== this.maxLength,
+      records: this.records,
+    };
+    if (this.types.size > 1) s.types = [...this.types];
+    return s;
+  }
+}
+
+class ListStats {
+  step?: Stats;
+  records = 0;
+  steps: number;
+  minSteps: number;
+  maxSteps: number;
+  constructor(steps: number) {
+    this.steps = this.minSteps = this.maxSteps = steps;
+  }
+}
+
+/** Opens a file (local path, file:// or gs://) as a byte stream through the BlobStore port. */
+async function open(file: string): Promise<Readable> {
+  const loc = await resolveUri(file, 'file');
+  if (!(await loc.store.stat(loc.key))) throw new GeotfrError('NOT_FOUND', 'no such file', { file });
+  return loc.store.readStream(loc.key);
+}
+
+/** Reads every record of `files` (in order) and summarises their features. */
+export async function inspectFiles(files: string[], opts: InspectOptions = {}): Promise<InspectReport> {
+  if (!files.length) throw new GeotfrError('BAD_REQUEST', 'inspect needs at least one file', { field: 'FILE' });
+  const features = new Map<string, Stats>();
+  const lists = new Map<string, ListStats>();
+  let records = 0;
+  let payloadBytes = 0;
+  const started = performance.now();
+  const progress = opts.progress ? new Progress({ label: 'inspect', unit: 'records' }) : undefined;
+
+  for (const file of files) {
+    for await (const rec of readRecords(await open(file), { file, signal: opts.signal })) {
+      const seq = decodeSequenceExample(rec.data, { file, record: rec.index, offset: rec.offset });
+      for (const [name, f] of seq.context) {
+        let s = features.get(name);
+        if (!s) features.set(name, (s = new Stats(f)));
+        else s.add(f);
+        s.records++;
+      }
+      for (const [name, steps] of seq.featureLists) {
+        let l = lists.get(name);
+        if (!l) lists.set(name, (l = new ListStats(steps.length)));
+        else {
+          l.minSteps = Math.min(l.minSteps, steps.length);
+          l.maxSteps = Math.max(l.maxSteps, steps.length);
+        }
+        l.records++;
+        for (const f of steps) {
+          if (!l.step) l.step = new Stats(f);
+          else l.step.add(f);
+        }
+      }
+      records++;
+      payloadBytes += rec.data.length;
+      progress?.tick(1, rec.data.length);
+    }
+  }
+  // Only long runs get a closing progress line; a quick look stays quiet.
+  if (progress && performance.now() - started > 2000) progress.finish();
+
+  const featureOut: Record<string, FeatureSummary> = {};
+  for (const [name, s] of features) featureOut[name] = s.summary();
+  const listOut: Record<string, FeatureListSummary> = {};
+  for (const [name, l] of lists) {
+    // A list whose every record has zero steps has no step type: report it as an empty float list.
+    const step = l.step?.summary() ?? { type: 'float_list' as const, length: 0, minLength: 0, maxLength: 0, varies: false, records: 0 };
+    listOut[name] = { ...step, records: l.records, steps: l.steps, minSteps: l.minSteps, maxSteps: l.maxSteps };
+  }
+  const kind = lists.size ? 'SequenceExample' : 'Example';
+  const report: InspectReport = { files, records, kind, features: featureOut, featureLists: listOut, payloadBytes, parseSpec: '' };
+  report.parseSpec = parseSpec(report);
+  return report;
+}
+
+const TF_DTYPE: Record<FeatureKind, string> = { float_list: 'tf.float32', int64_list: 'tf.int64', bytes_list: 'tf.string' };
+
+/** A Python string literal for a feature name (names may hold quotes or any Unicode). */
+export function pyString(s: string): string {
+  let out = "'";
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '\\' || ch === "'") out += '\\' + ch;
+    else if (c < 0x20 || c === 0x7f) out += '\\x' + c.toString(16).padStart(2, '0');
+    else out += ch;
+  }
+  return out + "'";
+}
+
+/**
+ * Shape guess for a fixed-length feature: a perfect square L = s·s (s ≥ 2) is a patch `[s, s]`
+ * (EE image exports, SPEC §4); one value is `[1]` as EE's table tutorials parse it; a single string is
+ * a scalar `[]`; anything else stays flat `[L]`. Array bands (`D·h·w`) cannot be told apart from a
+ * flat list without the export's tensorDepths, so they are not guessed.
+ */
+export function guessShape(s: FeatureSummary): number[] {
+  const L = s.length;
+  if (s.type === 'bytes_list' && L === 1) return [];
+  const r = Math.round(Math.sqrt(L));
+  if (L >= 4 && r * r === L) return [r, r];
+  return [L];
+}
+
+function featureSpec(s: FeatureSummary, total: number): string {
+  const dtype = TF_DTYPE[s.type];
+  // Varying length, absent from some records, or empty: FixedLenFeature would fail to parse.
+  if (s.varies || s.records < total || s.length === 0 || s.types) return `tf.io.VarLenFeature(${dtype})`;
+  return `tf.io.FixedLenFeature([${guessShape(s).join(', ')}], ${dtype})`;
+}
+
+function listSpec(s: FeatureListSummary): string {
+  const dtype = TF_DTYPE[s.type];
+  if (s.varies || s.length === 0 || s.types) return `tf.io.VarLenFeature(${dtype})`;
+  const shape = s.type === 'bytes_list' && s.length === 1 ? [] : [s.length];
+  return `tf.io.FixedLenSequenceFeature([${shape.join(', ')}], ${dtype})`;
+}
+
+function pyDict(name: string, entries: [string, string][]): string {
+  if (!entries.length) return `${name} = {}`;
+  return `${name} = {\n${entries.map(([k, v]) => `    ${pyString(k)}: ${v},`).join('\n')}\n}`;
+}
+
+/** The Python parse spec for a report: a features dict (or context/sequence dicts) and the call. */
+export function parseSpec(r: Pick<InspectReport, 'kind' | 'features' | 'featureLists' | 'records'>): string {
+  const feats = Object.entries(r.features).map(([k, s]): [string, string] => [k, featureSpec(s, r.records)]);
+  if (r.kind === 'Example') {
+    return [pyDict('features', feats), 'parsed = tf.io.parse_single_example(serialized, features)'].join('\n');
+  }
+  const seq = Object.entries(r.featureLists).map(([k, s]): [string, string] => [k, listSpec(s)]);
+  return [
+    pyDict('context_features', feats),
+    pyDict('sequence_features', seq),
+    'context, sequences = tf.io.parse_single_sequence_example(\n    serialized, context_features=context_features, sequence_features=sequence_features)',
+  ].join('\n');
+}
+
+function lengthText(s: FeatureSummary): string {
+  if (s.varies) return `${s.minLength}..${s.maxLength} (varies)`;
+  const shape = guessShape(s);
+  return shape.length === 2 ? `${s.length} (${shape[0]} x ${shape[1]})` : String(s.length);
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => '  ' + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  '));
+}
+
+/** Human-readable report (what `geotfr inspect` prints without `--json`). */
+export function formatReport(r: InspectReport): string {
+  const lines: string[] = [];
+  const nf = r.files.length;
+  lines.push(`${nf} file${nf === 1 ? '' : 's'}, ${r.records} record${r.records === 1 ? '' : 's'} (tf.train.${r.kind}), ${r.payloadBytes} payload bytes`);
+  const notes: string[] = [];
+  const describe = (title: string, entries: [string, FeatureSummary][], extra?: (s: FeatureSummary) => string) => {
+    if (!entries.length) return;
+    lines.push('', title);
+    const rows = [['name', 'type', 'length', ...(extra ? ['steps'] : [])]];
+    for (const [name, s] of entries) {
+      rows.push([name, s.types ? s.types.join('|') : s.type, lengthText(s), ...(extra ? [extra(s)] : [])]);
+      if (s.varies) notes.push(`${name}: length varies from ${s.minLength} to ${s.maxLength}`);
+      if (s.types) notes.push(`${name}: type varies (${s.types.join(', ')})`);
+      if (!extra && s.records < r.records) notes.push(`${name}: missing from ${r.records - s.records} of ${r.records} records`);
+    }
+    lines.push(...table(rows));
+  };
+  describe(r.kind === 'Example' ? 'features (first-record order):' : 'context features:', Object.entries(r.features));
+  describe('feature lists (length per step):', Object.entries(r.featureLists), (s) => {
+    const l = s as FeatureListSummary;
+    return l.minSteps === l.maxSteps ? String(l.steps) : `${l.minSteps}..${l.maxSteps}`;
+  });
+  if (!r.records) lines.push('', 'no records');
+  if (notes.length) lines.push('', 'warnings:', ...notes.map((n) => `  ! ${n}`));
+  lines.push('', 'TensorFlow parse spec:', r.parseSpec);
+  return lines.join('\n') + '\n';
+}
