@@ -1,10 +1,309 @@
 /**
- * Cloud Storage implementation of the BlobStore port (issue 6 fills this in).
- * Importing this module registers it with `blobstore.ts`.
+ * Cloud Storage implementation of the BlobStore port (STYLE.md §2), over `@google-cloud/storage` v7.
+ * Importing this module registers it with `blobstore.ts`, so `gs://` URIs and bucket names work
+ * everywhere `openBucket`/`resolveUri` are used.
+ *
+ * - Endpoint: the client honours `STORAGE_EMULATOR_HOST` (our test server, `npm run stack`);
+ *   `GOOGLE_CLOUD_PROJECT` names the project. Credentials are the client's usual ones.
+ * - Atomic writes: an object becomes visible only when its upload completes (single multipart request
+ *   for small objects, a resumable session in retryable chunks for large ones), so a killed worker
+ *   never leaves a torn shard (SPEC §10).
+ * - Create-once (`ifNotExists`) is `ifGenerationMatch=0`: the server arbitrates races; the loser gets
+ *   412, surfaced as `PreconditionFailed`.
+ * - Errors: 404 → NOT_FOUND, 401/403 → FORBIDDEN, 408/429/5xx and network errors → IO retryable
+ *   (a function throws, Pub/Sub redelivers), other 4xx → IO permanent.
  */
-import { registerGcs } from './blobstore.js';
+import { PassThrough, Writable, type Readable } from 'node:stream';
+import { Storage, type File, type StorageOptions } from '@google-cloud/storage';
+import { registerGcs, checkKey, PreconditionFailed, type BlobInfo, type BlobStore, type BlobWriter, type WriteOptions } from './blobstore.js';
 import { GeotfrError } from './errors.js';
 
-registerGcs((bucket) => {
-  throw new GeotfrError('INTERNAL', `Cloud Storage is not implemented yet (gs://${bucket})`);
-});
+/** Tuning knobs (defaults suit Cloud Functions' memory; env vars let deployments change them). */
+export interface GcsStoreOptions {
+  /** A configured client (default: one shared client per endpoint, from the environment). */
+  storage?: Storage;
+  /** Objects up to this size go up in one request; larger ones through a resumable session. */
+  resumableThresholdBytes?: number;
+  /** Resumable chunk size (a multiple of 256 KiB); each chunk is retried on its own. */
+  chunkSizeBytes?: number;
+}
+
+const MiB = 1 << 20;
+const envInt = (name: string, dflt: number): number => {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : dflt;
+};
+
+const clients = new Map<string, Storage>();
+
+/** The shared client for the current environment (re-created if `STORAGE_EMULATOR_HOST` changes). */
+export function defaultStorage(): Storage {
+  const endpoint = process.env.STORAGE_EMULATOR_HOST ?? '';
+  let s = clients.get(endpoint);
+  if (!s) {
+    const o: StorageOptions = {};
+    const project = process.env.GOOGLE_CLOUD_PROJECT ?? process.env.GCLOUD_PROJECT;
+    if (project) o.projectId = project;
+    // The client itself reads STORAGE_EMULATOR_HOST (and then skips authentication).
+    s = new Storage(o);
+    clients.set(endpoint, s);
+  }
+  return s;
+}
+
+/** HTTP status (or undefined) of an error thrown by the client. */
+function statusOf(err: unknown): number | undefined {
+  const e = err as { code?: unknown; status?: unknown; response?: { status?: unknown } };
+  for (const v of [e?.code, e?.status, e?.response?.status]) {
+    if (typeof v === 'number' && v >= 100 && v < 600) return v;
+    if (typeof v === 'string' && /^\d{3}$/.test(v)) return Number(v);
+  }
+  return undefined;
+}
+
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET', 'FILE_NO_UPLOAD']);
+
+/** The client's error text; for a JSON error body, just its `error.message`. */
+function messageOf(err: unknown): string {
+  const raw = err instanceof Error ? err.message : String(err);
+  if (raw.startsWith('{')) {
+    try {
+      const m = (JSON.parse(raw) as { error?: { message?: unknown } }).error?.message;
+      if (typeof m === 'string') return m;
+    } catch {
+      /* not JSON after all */
+    }
+  }
+  return raw.split('\n')[0];
+}
+
+/** Maps a client error to a GeotfrError with the object's URI as context. */
+export function gcsError(err: unknown, uri: string, what: string): GeotfrError {
+  if (err instanceof GeotfrError) return err;
+  const status = statusOf(err);
+  const msg = messageOf(err);
+  const opts = { cause: err };
+  if (status === 404) return new GeotfrError('NOT_FOUND', `${what}: no such object (${msg})`, { file: uri }, opts);
+  if (status === 412) return new PreconditionFailed(uri);
+  if (status === 401 || status === 403) return new GeotfrError('FORBIDDEN', `${what}: permission denied (${msg})`, { file: uri }, opts);
+  if (status !== undefined && (status === 408 || status === 429 || status >= 500))
+    return new GeotfrError('IO', `${what}: Cloud Storage answered ${status} (${msg})`, { file: uri }, { ...opts, retryable: true });
+  if (status !== undefined) return new GeotfrError('IO', `${what}: Cloud Storage answered ${status} (${msg})`, { file: uri }, { ...opts, retryable: false });
+  const code = (err as { code?: unknown })?.code;
+  // Connection failures and corrupted transfers (hash mismatch) are transient: retry the whole step.
+  const retryable = typeof code === 'string' ? NETWORK_CODES.has(code) || code.startsWith('E') : true;
+  return new GeotfrError('IO', `${what}: ${msg}`, { file: uri }, { ...opts, retryable });
+}
+
+export class GcsBlobStore implements BlobStore {
+  readonly root: string;
+  private readonly storage: Storage;
+  private readonly threshold: number;
+  private readonly chunkSize: number;
+
+  constructor(
+    readonly bucket: string,
+    opts: GcsStoreOptions = {},
+  ) {
+    this.root = `gs://${bucket}`;
+    this.storage = opts.storage ?? defaultStorage();
+    this.threshold = opts.resumableThresholdBytes ?? envInt('GEOTFR_GCS_RESUMABLE_THRESHOLD', 8 * MiB);
+    // Resumable chunks must be multiples of 256 KiB.
+    const chunk = opts.chunkSizeBytes ?? envInt('GEOTFR_GCS_CHUNK_BYTES', 16 * MiB);
+    this.chunkSize = Math.max(1, Math.round(chunk / (256 * 1024))) * 256 * 1024;
+  }
+
+  uri(key: string): string {
+    return `${this.root}/${key}`;
+  }
+
+  private file(key: string): File {
+    checkKey(key, 'key');
+    return this.storage.bucket(this.bucket).file(key);
+  }
+
+  async stat(key: string): Promise<BlobInfo | undefined> {
+    try {
+      const [md] = await this.file(key).getMetadata();
+      return { key, size: Number(md.size ?? 0), generation: md.generation === undefined ? undefined : String(md.generation) };
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw gcsError(err, this.uri(key), 'stat');
+    }
+  }
+
+  async read(key: string): Promise<Buffer> {
+    try {
+      // Full downloads are CRC-32C-checked by the client against the object's stored hash.
+      const [data] = await this.file(key).download();
+      return data;
+    } catch (err) {
+      throw gcsError(err, this.uri(key), 'read');
+    }
+  }
+
+  async readRange(key: string, start: number, end: number): Promise<Buffer> {
+    if (end <= start) return Buffer.alloc(0);
+    try {
+      // The client's `end` is inclusive (an HTTP Range); the port's is exclusive.
+      const [data] = await this.file(key).download({ start, end: end - 1 });
+      return data;
+    } catch (err) {
+      // A range starting at or past the end is empty, as for local files.
+      if (statusOf(err) === 416) return Buffer.alloc(0);
+      throw gcsError(err, this.uri(key), `read bytes ${start}-${end - 1}`);
+    }
+  }
+
+  readStream(key: string): Readable {
+    const out = new PassThrough({ highWaterMark: MiB });
+    const uri = this.uri(key);
+    let src: Readable;
+    try {
+      src = this.file(key).createReadStream();
+    } catch (err) {
+      process.nextTick(() => out.destroy(gcsError(err, uri, 'read')));
+      return out;
+    }
+    src.on('error', (err) => out.destroy(gcsError(err, uri, 'read')));
+    out.on('close', () => {
+      if (!src.destroyed) src.destroy();
+    });
+    src.pipe(out);
+    return out;
+  }
+
+  async write(key: string, data: Uint8Array | string, opts: WriteOptions = {}): Promise<BlobInfo> {
+    const buf = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (buf.length > this.threshold) {
+      const w = await this.createWriter(key, opts);
+      w.stream.end(buf);
+      return w.commit();
+    }
+    return this.saveSmall(key, buf, opts);
+  }
+
+  private async saveSmall(key: string, buf: Buffer, opts: WriteOptions): Promise<BlobInfo> {
+    const f = this.file(key);
+    try {
+      await f.save(buf, {
+        resumable: false,
+        contentType: opts.contentType,
+        ...(opts.ifNotExists ? { preconditionOpts: { ifGenerationMatch: 0 } } : {}),
+      });
+      return this.infoOf(key, f, buf.length);
+    } catch (err) {
+      throw gcsError(err, this.uri(key), 'write');
+    }
+  }
+
+  private infoOf(key: string, f: File, size: number): BlobInfo {
+    const g = f.metadata?.generation;
+    return { key, size: f.metadata?.size === undefined ? size : Number(f.metadata.size), generation: g === undefined ? undefined : String(g) };
+  }
+
+  /**
+   * A writer that buffers up to the resumable threshold: a small object is then sent in one request
+   * at commit; a large one switches to a chunked resumable upload as soon as the buffer overflows.
+   * Either way nothing is visible under `key` until the final request succeeds.
+   */
+  async createWriter(key: string, opts: WriteOptions = {}): Promise<BlobWriter> {
+    const f = this.file(key);
+    const uri = this.uri(key);
+    let buffered: Buffer[] = [];
+    let bufferedBytes = 0;
+    let upload: Writable | undefined;
+    let uploadDone: Promise<void> | undefined;
+    const startUpload = (): void => {
+      const u = f.createWriteStream({
+        resumable: true,
+        chunkSize: this.chunkSize,
+        contentType: opts.contentType,
+        validation: 'crc32c',
+        ...(opts.ifNotExists ? { preconditionOpts: { ifGenerationMatch: 0 } } : {}),
+      });
+      upload = u;
+      uploadDone = new Promise<void>((resolve, reject) => {
+        u.once('finish', resolve);
+        u.once('error', reject);
+      });
+      uploadDone.catch(() => {}); // observed in commit()
+    };
+    const stream = new Writable({
+      highWaterMark: MiB,
+      write: (chunk: Buffer, _enc, cb) => {
+        if (upload) {
+          if (upload.write(chunk)) cb();
+          else upload.once('drain', () => cb());
+          return;
+        }
+        buffered.push(chunk);
+        bufferedBytes += chunk.length;
+        if (bufferedBytes <= this.threshold) return cb();
+        startUpload();
+        const all = Buffer.concat(buffered);
+        buffered = [];
+        if (upload!.write(all)) cb();
+        else upload!.once('drain', () => cb());
+      },
+      final: (cb) => {
+        if (upload) upload.end(() => cb());
+        else cb();
+      },
+    });
+    const ended = new Promise<void>((resolve, reject) => {
+      stream.once('finish', resolve);
+      stream.once('error', reject);
+    });
+    ended.catch(() => {});
+    let settled = false;
+    return {
+      stream,
+      commit: async () => {
+        if (settled) throw new GeotfrError('INTERNAL', 'writer already committed or aborted', { file: uri });
+        settled = true;
+        try {
+          if (!stream.writableEnded) stream.end();
+          await ended;
+          if (!upload) return await this.saveSmall(key, Buffer.concat(buffered), opts);
+          await uploadDone;
+          return this.infoOf(key, f, bufferedBytes);
+        } catch (err) {
+          throw gcsError(err, uri, 'write');
+        }
+      },
+      abort: async () => {
+        if (settled) return;
+        settled = true;
+        buffered = [];
+        // Destroying the upload stream abandons the resumable session: the object never appears.
+        upload?.destroy(new Error('upload aborted'));
+        stream.destroy();
+        await uploadDone?.catch(() => {});
+      },
+    };
+  }
+
+  async list(prefix: string): Promise<BlobInfo[]> {
+    try {
+      const [files] = await this.storage.bucket(this.bucket).getFiles({ prefix, autoPaginate: true });
+      return files
+        // Like the local store, job state under .geotfr/ shows only when asked for explicitly.
+        .filter((f) => prefix.startsWith('.geotfr') || !f.name.startsWith('.geotfr/'))
+        .map((f) => ({ key: f.name, size: Number(f.metadata.size ?? 0), generation: f.metadata.generation === undefined ? undefined : String(f.metadata.generation) }))
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    } catch (err) {
+      throw gcsError(err, `${this.root}/${prefix}`, 'list');
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.file(key).delete({ ignoreNotFound: true });
+    } catch (err) {
+      throw gcsError(err, this.uri(key), 'delete');
+    }
+  }
+}
+
+registerGcs((bucket) => new GcsBlobStore(bucket));
