@@ -1,0 +1,50 @@
+/**
+ * The dead-letter handler (SPEC §10): a message that failed all its delivery attempts marks its job
+ * failed, with the last recorded error as the reason. Never throws for a message it cannot place (a
+ * dead-letter that is redelivered forever helps nobody): it logs and acknowledges instead.
+ */
+import { openBucket } from '../blobstore.js';
+import { asGeotfrError } from '../errors.js';
+import type { QueueMessage } from '../queue.js';
+import type { JobDeps } from './planner.js';
+import { JobStore } from './store.js';
+import type { JobError, JobStatus } from './status.js';
+import { failJob } from './worker.js';
+
+export interface DeadLetterResult {
+  jobId?: string;
+  /** What happened: the job was failed, was already terminal, or the message named no job. */
+  outcome: 'failed' | 'already-terminal' | 'shard-exists' | 'unplaced';
+  status?: JobStatus;
+}
+
+export async function handleDeadLetter(msg: QueueMessage, deps: JobDeps): Promise<DeadLetterResult> {
+  const now = deps.now ?? (() => new Date());
+  const body = (msg.json ?? {}) as Record<string, unknown>;
+  const jobId = msg.attributes.jobId ?? (typeof body.jobId === 'string' ? body.jobId : undefined);
+  const bucket = msg.attributes.bucket ?? (typeof body.bucket === 'string' ? body.bucket : undefined);
+  if (!jobId || !bucket) {
+    process.stderr.write(`geotfr dead-letter: message ${msg.id} names no job; dropped: ${JSON.stringify(msg.json)?.slice(0, 300)}\n`);
+    return { outcome: 'unplaced' };
+  }
+  try {
+    const job = new JobStore(await openBucket(bucket), jobId);
+    const terminal = await job.terminal();
+    if (terminal) return { jobId, outcome: 'already-terminal', status: terminal };
+    const shardAttr = msg.attributes.shard ?? (typeof body.shard === 'number' ? String(body.shard) : undefined);
+    const shard = shardAttr === undefined ? undefined : Number(shardAttr);
+    // A duplicate of a shard message whose twin succeeded is harmless: the shard exists.
+    if (shard !== undefined && (await job.shardMarks()).some((m) => m.shard === shard)) return { jobId, outcome: 'shard-exists' };
+    const attempts = msg.attributes.CloudPubSubDeadLetterSourceDeliveryCount ?? '';
+    const last = shard !== undefined ? await job.shardError<JobError>(shard) : undefined;
+    const what = shard !== undefined ? `shard ${shard}` : msg.attributes.kind ?? 'message';
+    const reason = `${what} failed after ${attempts || 'all'} delivery attempts${last ? `: ${last.code}: ${last.message}` : ''}`;
+    await failJob(job, { code: last?.code ?? 'DEAD_LETTER', message: reason, shard, at: now().toISOString() }, now);
+    return { jobId, outcome: 'failed', status: await job.status() };
+  } catch (err) {
+    const e = asGeotfrError(err);
+    process.stderr.write(`geotfr dead-letter: could not record failure of job ${jobId}: ${e.code}: ${e.message}\n`);
+    if (e.retryable) throw e;
+    return { jobId, outcome: 'unplaced' };
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The finalizer (SPEC §10): runs after each shard (one message per finished shard). While shards are
+ * missing it refreshes `status.json` (running, counts, bytes, timings); once every shard has its marker
+ * it writes the mixer and the export manifest (`finalizeExport`), then records the job done.
+ *
+ * Concurrent finalizers (two shards finishing together, or a redelivery) are expected: the mixer is
+ * written create-once (a lost precondition means another finalizer wrote the same bytes), and the
+ * terminal `done.json` marker is create-once too, so the job is finished exactly once.
+ */
+import { openBucket, PreconditionFailed } from '../blobstore.js';
+import { GeotfrError, asGeotfrError } from '../errors.js';
+import { formatMixer } from '../mixer.js';
+import { finalizeExport } from '../export/finalize.js';
+import type { ExportPlan } from '../export/plan.js';
+import type { FinalizeMessage, JobDeps } from './planner.js';
+import { JobStore } from './store.js';
+import type { JobStatus } from './status.js';
+
+export function parseFinalizeMessage(json: unknown): FinalizeMessage {
+  const m = json as Partial<FinalizeMessage> | null;
+  if (!m || typeof m.jobId !== 'string' || typeof m.bucket !== 'string') throw new GeotfrError('BAD_REQUEST', `not a finalize message: ${JSON.stringify(json)?.slice(0, 200)}`);
+  return { jobId: m.jobId, bucket: m.bucket };
+}
+
+export async function finalizeJob(msg: FinalizeMessage, deps: JobDeps): Promise<JobStatus> {
+  const now = deps.now ?? (() => new Date());
+  const store = await openBucket(msg.bucket);
+  const job = new JobStore(store, msg.jobId);
+  const terminal = await job.terminal();
+  if (terminal) return terminal;
+  const plan = await job.loadPlan<ExportPlan>();
+  const marks = await job.shardMarks();
+  const current = (await job.status()) ?? undefined;
+  if (!current) throw new GeotfrError('IO', `job ${msg.jobId} has a plan but no status yet`, { file: job.statusUri });
+  const at = now().toISOString();
+  const workerSeconds = marks.reduce((s, m) => s + m.seconds, 0);
+  const snapshot: JobStatus = {
+    ...current,
+    state: marks.length ? 'running' : current.state,
+    startedAt: current.startedAt ?? (marks.length ? marks.reduce((a, m) => (m.at < a ? m.at : a), marks[0]!.at) : undefined),
+    shards: { total: plan.shards.length, done: marks.length },
+    patches: { total: plan.totalPatches, done: marks.reduce((s, m) => s + m.patches, 0) },
+    bytes: marks.reduce((s, m) => s + m.size, 0),
+    updatedAt: at,
+    workerSeconds: Math.round(workerSeconds * 1000) / 1000,
+    maxShardSeconds: marks.reduce((s, m) => Math.max(s, m.seconds), 0),
+  };
+  if (marks.length < plan.shards.length) return job.writeStatus(snapshot);
+
+  // Every shard has a marker, and markers are written only after their object exists; check anyway
+  // that none was deleted meanwhile, since a mixer over missing shards would be a lie.
+  for (const s of plan.shards) {
+    if (!(await store.stat(s.name))) throw new GeotfrError('NOT_FOUND', `shard ${s.index} is marked done but ${store.uri(s.name)} is missing`, { file: store.uri(s.name) });
+  }
+  if (plan.mixer && plan.mixerKey) {
+    try {
+      await store.write(plan.mixerKey, formatMixer(plan.mixer), { ifNotExists: true, contentType: 'application/json' });
+    } catch (err) {
+      if (!(err instanceof PreconditionFailed) && !(err instanceof GeotfrError && /precondition/i.test(err.message))) throw asGeotfrError(err);
+      // Another finalizer got there first; the bytes are a pure function of the plan.
+    }
+  }
+  // The manifest (and the mixer, again, unless create-once there) from the export pipeline.
+  await finalizeExport(plan);
+  const end = now().toISOString();
+  return job.finish({
+    ...snapshot,
+    state: 'done',
+    updatedAt: end,
+    finishedAt: end,
+    seconds: (Date.parse(end) - Date.parse(current.createdAt)) / 1000,
+    outputs: [...plan.shards.map((s) => s.name), ...(plan.mixerKey ? [plan.mixerKey] : [])],
+    mixer: plan.mixerKey,
+  });
+}

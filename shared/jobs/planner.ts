@@ -1,0 +1,196 @@
+/**
+ * The planner (SPEC §10): validates a request against the deployment policy, plans its shards, stores
+ * the job under `.geotfr/jobs/<id>/` and publishes one message per shard. Table requests (SPEC §8) write
+ * one file, so the planner runs them itself.
+ *
+ * Idempotent per job id: a redelivered request reuses the stored plan and republishes only the shards
+ * that have no marker yet (duplicate shard messages are harmless, see worker.ts).
+ */
+import { openBucket, type BlobStore } from '../blobstore.js';
+import { GeotfrError, asGeotfrError } from '../errors.js';
+import { checkRequestPolicy } from '../policy.js';
+import type { Queue } from '../queue.js';
+import { planImageExport, type ExportPlan } from '../export/plan.js';
+import { utcDate } from '../export/request.js';
+import type { CloudConfig } from './config.js';
+import { JobStore } from './store.js';
+import type { JobStatus } from './status.js';
+
+export interface JobDeps {
+  queue: Queue;
+  config: CloudConfig;
+  now?: () => Date;
+}
+
+/** What a shard worker receives (also copied into message attributes for logs and dead-lettering). */
+export interface ShardMessage {
+  jobId: string;
+  bucket: string;
+  shard: number;
+}
+
+/** What the finalizer receives after each shard. */
+export interface FinalizeMessage {
+  jobId: string;
+  bucket: string;
+}
+
+export interface SubmitResult {
+  jobId: string;
+  kind: 'image' | 'table';
+  state: JobStatus['state'];
+  statusUri: string;
+  shards: number;
+}
+
+/** Fraction of the function time limit a shard may be planned to use (the rest is start-up and slack). */
+export const SHARD_TIME_FRACTION = 0.5;
+
+/**
+ * The largest patch count per shard that fits the function time limit, or null when the plan's shards
+ * already fit. Deterministic from the request and two configured numbers (time limit, measured worker
+ * throughput), so `geotfr export-image` reproduces the same files given the `maxPatchesPerShard` that
+ * the job records in its plan and status.
+ */
+export function shardPatchLimit(plan: ExportPlan, config: Pick<CloudConfig, 'functionTimeoutSeconds' | 'shardBytesPerSecond'>): number | null {
+  const budget = config.functionTimeoutSeconds * SHARD_TIME_FRACTION * config.shardBytesPerSecond;
+  let bytesPerPatch = 0;
+  let largest = 0;
+  for (const s of plan.shards) {
+    if (s.patchCount > 0) bytesPerPatch = Math.max(bytesPerPatch, s.bytesFramed / s.patchCount);
+    largest = Math.max(largest, s.bytesFramed);
+  }
+  if (largest <= budget || bytesPerPatch === 0) return null;
+  return Math.max(1, Math.floor(budget / bytesPerPatch));
+}
+
+/** Replaces `{date}` in `fileNamePrefix` with the event's UTC date, so a redelivery keeps the same name. */
+export function resolveDate(request: unknown, when: Date): unknown {
+  if (!request || typeof request !== 'object' || Array.isArray(request)) return request;
+  const r = request as Record<string, unknown>;
+  if (typeof r.fileNamePrefix !== 'string' || !r.fileNamePrefix.includes('{date}')) return request;
+  return { ...r, fileNamePrefix: r.fileNamePrefix.replaceAll('{date}', utcDate(when)) };
+}
+
+export function newStatus(jobId: string, kind: 'image' | 'table', store: BlobStore, prefix: string, now: Date): JobStatus {
+  const at = now.toISOString();
+  return {
+    version: 1,
+    jobId,
+    kind,
+    state: 'queued',
+    destination: store.uri(prefix),
+    fileNamePrefix: prefix,
+    shards: { total: 0, done: 0 },
+    patches: { total: 0, done: 0 },
+    bytes: 0,
+    createdAt: at,
+    updatedAt: at,
+    workerSeconds: 0,
+    maxShardSeconds: 0,
+    errors: [],
+  };
+}
+
+/** The store a request's status belongs in, when its destination is usable (else undefined). */
+async function statusStore(request: unknown, config: CloudConfig): Promise<BlobStore | undefined> {
+  try {
+    const r = request as { bucket?: unknown; fileNamePrefix?: unknown };
+    if (typeof r?.bucket !== 'string') return undefined;
+    // Only allowed destinations get job state: a rejected request must not write into foreign buckets.
+    const { checkDestination } = await import('../policy.js');
+    checkDestination(r.bucket, 'x', config.policy);
+    return await openBucket(r.bucket);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Records a permanent planning failure as a failed job (when the destination is usable, or in
+ * `fallback`, e.g. the bucket a request was dropped into) and returns the status written, if any.
+ */
+export async function recordRejected(jobId: string, request: unknown, err: unknown, deps: JobDeps, fallback?: BlobStore): Promise<JobStatus | undefined> {
+  const e = asGeotfrError(err);
+  const store = (await statusStore(request, deps.config)) ?? fallback;
+  if (!store) return undefined;
+  const now = (deps.now ?? (() => new Date()))();
+  const prefix = typeof (request as { fileNamePrefix?: unknown })?.fileNamePrefix === 'string' ? (request as { fileNamePrefix: string }).fileNamePrefix : '';
+  const kind = (request as { collection?: unknown })?.collection !== undefined ? 'table' : 'image';
+  const s = newStatus(jobId, kind, store, prefix, now);
+  const job = new JobStore(store, jobId);
+  return job.finish({ ...s, state: 'failed', finishedAt: s.createdAt, seconds: 0, errors: [{ code: e.code, message: e.message, at: s.createdAt }] });
+}
+
+/**
+ * Starts (or resumes) a job. Throws GeotfrError: permanent codes for bad requests (callers record them
+ * with `recordRejected` and acknowledge), retryable ones (IO) for the caller to rethrow.
+ */
+export async function submitJob(raw: unknown, jobId: string, eventTime: Date, deps: JobDeps): Promise<SubmitResult> {
+  const now = deps.now ?? (() => new Date());
+  checkRequestPolicy(raw, deps.config.policy);
+  const request = resolveDate(raw, eventTime) as Record<string, unknown>;
+  const store = await openBucket(request.bucket as string);
+  const job = new JobStore(store, jobId);
+  const kind = request.collection !== undefined ? 'table' : 'image';
+  const done = await job.terminal();
+  if (done) return { jobId, kind, state: done.state, statusUri: job.statusUri, shards: done.shards.total };
+  if (kind === 'table') return runTableJob(request, job, store, now, deps);
+
+  let plan = await planImageExport(request);
+  const limit = shardPatchLimit(plan, deps.config);
+  if (limit !== null) plan = await planImageExport(request, { maxPatchesPerShard: limit });
+  const saved = await job.savePlan(plan, request);
+  plan = saved.plan;
+  const existing = await job.status();
+  const status = existing ?? {
+    ...newStatus(jobId, 'image', store, plan.request.fileNamePrefix, now()),
+    shards: { total: plan.shards.length, done: 0 },
+    patches: { total: plan.totalPatches, done: 0 },
+    mixer: plan.mixer ? `${plan.request.fileNamePrefix}-mixer.json` : null,
+    maxPatchesPerShard: limit,
+  };
+  if (!existing) await job.writeStatus(status);
+  const marked = new Set((await job.shardMarks()).map((m) => m.shard));
+  const bucket = request.bucket as string;
+  // Publish in shard order; Pub/Sub does not keep it, but a small job then usually finishes in order.
+  for (const s of plan.shards) {
+    if (marked.has(s.index)) continue;
+    const msg: ShardMessage = { jobId, bucket, shard: s.index };
+    await deps.queue.publish(deps.config.shardTopic, msg, { kind: 'shard', jobId, bucket, shard: String(s.index) });
+  }
+  // Zero-shard plans (every patch masked out) and resumed jobs whose shards all exist finish here.
+  if (marked.size === plan.shards.length) await deps.queue.publish(deps.config.finalizeTopic, { jobId, bucket } satisfies FinalizeMessage, { kind: 'finalize', jobId, bucket });
+  return { jobId, kind: 'image', state: status.state, statusUri: job.statusUri, shards: plan.shards.length };
+}
+
+async function runTableJob(request: Record<string, unknown>, job: JobStore, store: BlobStore, now: () => Date, deps: JobDeps): Promise<SubmitResult> {
+  const { runTableExport } = await import('../table/export.js');
+  const prefix = String(request.fileNamePrefix ?? '');
+  const started = now();
+  const base = { ...newStatus(job.jobId, 'table', store, prefix, started), shards: { total: 1, done: 0 }, state: 'running' as const, startedAt: started.toISOString() };
+  await job.writeStatus(base);
+  await job.savePlan({ kind: 'table', request }, request);
+  const summary = (await runTableExport(request)) as unknown as Record<string, unknown>;
+  const end = now().toISOString();
+  const name = `${prefix}.tfrecord.gz`;
+  const info = await store.stat(name);
+  if (!info) throw new GeotfrError('INTERNAL', `table export reported success but ${store.uri(name)} does not exist`);
+  const seconds = (Date.parse(end) - started.getTime()) / 1000;
+  const patches = typeof summary.records === 'number' ? summary.records : typeof summary.features === 'number' ? summary.features : 0;
+  const final = await job.finish({
+    ...base,
+    state: 'done',
+    shards: { total: 1, done: 1 },
+    patches: { total: patches, done: patches },
+    bytes: info.size,
+    updatedAt: end,
+    finishedAt: end,
+    seconds,
+    workerSeconds: seconds,
+    maxShardSeconds: seconds,
+    outputs: [name],
+    mixer: null,
+  });
+  return { jobId: job.jobId, kind: 'table', state: final.state, statusUri: job.statusUri, shards: 1 };
+}

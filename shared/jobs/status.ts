@@ -1,0 +1,56 @@
+/**
+ * The job status document users poll (issue 6, "Jobs"): `gs://<bucket>/.geotfr/jobs/<jobId>/status.json`
+ * in the export's destination bucket (never beside the outputs, SPEC §5). docs/cloud.md documents it.
+ *
+ * State machine: `queued` (planned, shard messages published) → `running` (at least one shard written)
+ * → `done` (every shard and the mixer exist) or `failed` (a permanent error, or a message dead-lettered
+ * after its delivery attempts). `done` and `failed` are terminal; each is backed by a create-once marker
+ * (`done.json` / `failed.json`) so concurrent writers converge on one outcome.
+ */
+export type JobState = 'queued' | 'running' | 'done' | 'failed';
+
+export interface JobError {
+  /** Stable GeotfrError code (BAD_REQUEST, BAD_INPUT, NOT_FOUND, IO, LIMIT, FORBIDDEN, INTERNAL…). */
+  code: string;
+  message: string;
+  /** Shard index when the error belongs to one shard. */
+  shard?: number;
+  /** Pub/Sub delivery attempt that hit it. */
+  attempt?: number;
+  at: string;
+}
+
+export interface JobStatus {
+  version: 1;
+  jobId: string;
+  kind: 'image' | 'table';
+  state: JobState;
+  /** Where the outputs go: `gs://bucket/PREFIX` (or a local directory in local runs). */
+  destination: string;
+  fileNamePrefix: string;
+  shards: { total: number; done: number };
+  patches: { total: number; done: number };
+  /** Bytes of finished output objects (compressed size when gzip). */
+  bytes: number;
+  /** ISO-8601 times: job created (planned), first shard finished, last update, terminal. */
+  createdAt: string;
+  startedAt?: string;
+  updatedAt: string;
+  finishedAt?: string;
+  /** Wall seconds from creation to the terminal state. */
+  seconds?: number;
+  /** Sum of worker seconds over finished shards, and the slowest shard (sizing function time limits). */
+  workerSeconds: number;
+  maxShardSeconds: number;
+  /** Output object names (shards, then the mixer), filled in when done. */
+  outputs?: string[];
+  mixer?: string | null;
+  /** Shard split applied for the function time limit (null when the plan needed none). */
+  maxPatchesPerShard?: number | null;
+  errors: JobError[];
+}
+
+/** Seconds between two ISO times, rounded to milliseconds. */
+export function secondsBetween(from: string, to: string): number {
+  return Math.round(Date.parse(to) - Date.parse(from)) / 1000;
+}

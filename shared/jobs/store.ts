@@ -1,0 +1,150 @@
+/**
+ * A job's state in its destination bucket, under `.geotfr/jobs/<jobId>/` (issue 6, "Jobs"; never beside
+ * the outputs, SPEC §5):
+ *
+ * | object                 | written by        | how                                             |
+ * |------------------------|-------------------|-------------------------------------------------|
+ * | `request.json`         | planner           | the effective request (after `{date}`), create-once |
+ * | `plan.json`            | planner           | the export plan, create-once (a redelivery reuses it) |
+ * | `shards/NNNNN.json`    | shard worker      | create-once marker once shard N's object exists  |
+ * | `errors/NNNNN.json`    | shard worker      | last retryable error of shard N (read by dead-letter) |
+ * | `done.json`/`failed.json` | finalizer / any | create-once terminal outcome (the first one wins) |
+ * | `status.json`          | everyone          | the document users poll (status.ts)              |
+ *
+ * Many functions update `status.json` without a lock, so it is only ever a snapshot recomputed from the
+ * markers; a writer that may have raced with the terminal write re-checks the terminal marker afterwards
+ * and, if it exists, rewrites the terminal status (`writeStatus`), so the last write is always terminal.
+ */
+import { PreconditionFailed, type BlobStore } from '../blobstore.js';
+import { GeotfrError } from '../errors.js';
+import type { JobStatus } from './status.js';
+
+/** Job ids are path-safe: lowercase letters, digits, `-`, `_`, `.`; 1–128 characters, not starting with `.`. */
+export function checkJobId(id: string): string {
+  if (!/^[a-z0-9_][a-z0-9_.-]{0,127}$/i.test(id) || id.includes('..'))
+    throw new GeotfrError('BAD_REQUEST', `invalid job id ${JSON.stringify(id)} (letters, digits, "-", "_", "." only)`, { field: 'jobId' });
+  return id;
+}
+
+export interface ShardMark {
+  shard: number;
+  name: string;
+  size: number;
+  patches: number;
+  seconds: number;
+  attempt: number;
+  alreadyExisted: boolean;
+  at: string;
+}
+
+const pad = (n: number) => String(n).padStart(5, '0');
+
+export class JobStore {
+  readonly dir: string;
+  constructor(readonly store: BlobStore, readonly jobId: string) {
+    this.dir = `.geotfr/jobs/${checkJobId(jobId)}/`;
+  }
+
+  /** URI of the status document (what users poll). */
+  get statusUri(): string {
+    return this.store.uri(this.dir + 'status.json');
+  }
+
+  private async readJson<T>(name: string): Promise<T | undefined> {
+    if (!(await this.store.stat(this.dir + name))) return undefined;
+    try {
+      return JSON.parse((await this.store.read(this.dir + name)).toString('utf8')) as T;
+    } catch (err) {
+      if (err instanceof GeotfrError && err.code === 'NOT_FOUND') return undefined;
+      throw err;
+    }
+  }
+
+  /** Writes `name` only if it does not exist; returns false when it already did. */
+  private async createOnce(name: string, value: unknown): Promise<boolean> {
+    try {
+      await this.store.write(this.dir + name, JSON.stringify(value, null, 2) + '\n', { ifNotExists: true, contentType: 'application/json' });
+      return true;
+    } catch (err) {
+      if (err instanceof PreconditionFailed || (err instanceof GeotfrError && /precondition/i.test(err.message))) return false;
+      throw err;
+    }
+  }
+
+  /** Stores the plan once; returns the stored one (the first writer's, on a redelivered request). */
+  async savePlan<P>(plan: P, request: unknown): Promise<{ plan: P; created: boolean }> {
+    await this.createOnce('request.json', request);
+    const created = await this.createOnce('plan.json', plan);
+    if (created) return { plan, created };
+    const stored = await this.readJson<P>('plan.json');
+    if (stored === undefined) throw new GeotfrError('IO', 'plan.json vanished after a precondition failure', { file: this.store.uri(this.dir + 'plan.json') });
+    return { plan: stored, created };
+  }
+
+  async loadPlan<P>(): Promise<P> {
+    const p = await this.readJson<P>('plan.json');
+    // A shard message only exists after its plan was stored, so a missing plan is permanent.
+    if (p === undefined) throw new GeotfrError('NOT_FOUND', `no plan for job ${this.jobId}`, { file: this.store.uri(this.dir + 'plan.json') });
+    return p;
+  }
+
+  async markShard(mark: ShardMark): Promise<boolean> {
+    return this.createOnce(`shards/${pad(mark.shard)}.json`, mark);
+  }
+
+  async shardMarks(): Promise<ShardMark[]> {
+    const infos = await this.store.list(this.dir + 'shards/');
+    const marks = await Promise.all(infos.map((i) => this.readJson<ShardMark>(i.key.slice(this.dir.length))));
+    return marks.filter((m): m is ShardMark => m !== undefined).sort((a, b) => a.shard - b.shard);
+  }
+
+  async recordShardError(shard: number, error: unknown): Promise<void> {
+    await this.store.write(this.dir + `errors/${pad(shard)}.json`, JSON.stringify(error, null, 2) + '\n', { contentType: 'application/json' });
+  }
+
+  async shardError<E>(shard: number): Promise<E | undefined> {
+    return this.readJson<E>(`errors/${pad(shard)}.json`);
+  }
+
+  async status(): Promise<JobStatus | undefined> {
+    return this.readJson<JobStatus>('status.json');
+  }
+
+  /** The terminal outcome if the job has one (done wins: its outputs are complete). */
+  async terminal(): Promise<JobStatus | undefined> {
+    return (await this.readJson<JobStatus>('done.json')) ?? (await this.readJson<JobStatus>('failed.json'));
+  }
+
+  /**
+   * Records a terminal outcome once. Returns the outcome that won (this one, or an earlier one), and
+   * makes `status.json` show it.
+   */
+  async finish(status: JobStatus): Promise<JobStatus> {
+    if (status.state !== 'done' && status.state !== 'failed') throw new GeotfrError('INTERNAL', `finish() needs a terminal state, got ${status.state}`);
+    // A done job stays done: a late dead-letter of a duplicate message must not fail finished outputs.
+    const existingDone = await this.readJson<JobStatus>('done.json');
+    if (existingDone) {
+      await this.store.write(this.dir + 'status.json', JSON.stringify(existingDone, null, 2) + '\n', { contentType: 'application/json' });
+      return existingDone;
+    }
+    await this.createOnce(`${status.state}.json`, status);
+    const won = (await this.terminal()) ?? status;
+    await this.store.write(this.dir + 'status.json', JSON.stringify(won, null, 2) + '\n', { contentType: 'application/json' });
+    return won;
+  }
+
+  /** Writes a non-terminal snapshot, then makes sure a concurrent terminal write is not lost under it. */
+  async writeStatus(status: JobStatus): Promise<JobStatus> {
+    if (status.state === 'done' || status.state === 'failed') return this.finish(status);
+    const before = await this.terminal();
+    const doc = before ?? status;
+    await this.store.write(this.dir + 'status.json', JSON.stringify(doc, null, 2) + '\n', { contentType: 'application/json' });
+    if (before) return before;
+    const after = await this.terminal();
+    if (after) {
+      await this.store.write(this.dir + 'status.json', JSON.stringify(after, null, 2) + '\n', { contentType: 'application/json' });
+      return after;
+    }
+    return status;
+  }
+}
