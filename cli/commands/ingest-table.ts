@@ -1,15 +1,20 @@
 import type { Command } from 'commander';
-import { action } from '../main.js';
-import { GeotfrError } from '../../shared/errors.js';
+import { action, commandSignal } from '../main.js';
+import { ingestTable } from '../../shared/table/ingest.js';
 
-/** `geotfr ingest-table` (SPEC §9). */
+/** `geotfr ingest-table --out OUT.geojson|OUT.csv FILE...` (SPEC §8, §9): TFRecords → a table. */
 export function register(program: Command): void {
   program
     .command('ingest-table')
-    .description('not implemented yet')
-    .allowUnknownOption()
-    .argument('[args...]')
-    .action(action(async () => {
-      throw new GeotfrError('INTERNAL', 'ingest-table is not implemented yet');
-    }));
+    .description('turn TFRecord files of tf.train.Examples into a GeoJSON FeatureCollection or CSV (longitude/latitude → point geometry)')
+    .requiredOption('--out <file>', 'output .geojson, .json, .geojsonl, .ndjson or .csv (local, file:// or gs://)')
+    .option('--x-column <name>', 'feature holding the point x / longitude', 'longitude')
+    .option('--y-column <name>', 'feature holding the point y / latitude', 'latitude')
+    .argument('<files...>', 'TFRecord files (plain or gzip), read in order')
+    .action(
+      action(async (files: string[], o: { out: string; xColumn: string; yColumn: string }) => {
+        const s = await ingestTable({ files, out: o.out, xColumn: o.xColumn, yColumn: o.yColumn, signal: commandSignal(), progress: true });
+        return { ...s } as Record<string, unknown>;
+      }),
+    );
 }

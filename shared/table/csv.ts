@@ -1,0 +1,191 @@
+/**
+ * CSV (RFC 4180) both ways: a streaming reader (quoted fields, doubled quotes, embedded newlines,
+ * CRLF or LF, a UTF-8 BOM) that reports malformed input with line and column, and the quoting rule
+ * for writing cells.
+ */
+import { GeotfrError } from '../errors.js';
+import type { TableRow } from './row.js';
+
+/** One parsed CSV record: its cells and the 1-based line it starts on. */
+export interface CsvRecord {
+  cells: string[];
+  line: number;
+}
+
+const QUOTE = 0x22, COMMA = 0x2c, CR = 0x0d, NL = 0x0a;
+
+/**
+ * Parses CSV text chunks into records. A quote may only open a field; inside a quoted field `""` is a
+ * quote and newlines are data; after the closing quote only a comma or the line end may follow.
+ * Blank lines are skipped. Memory holds one record at most (plus one chunk).
+ */
+export async function* parseCsv(text: AsyncIterable<string>, file: string): AsyncGenerator<CsvRecord> {
+  let cells: string[] = [];
+  let field = ''; // completed parts of the current field (across chunk boundaries)
+  let inQuotes = false;
+  let afterQuote = false; // just saw the closing quote of a quoted field
+  let fieldStarted = false; // the current field has content or was quoted
+  let line = 1;
+  let col = 1; // column of the next character
+  let recordLine = 1;
+  let quoteLine = 0, quoteCol = 0;
+  let first = true;
+  let pendingCR = false;
+  const fail = (msg: string, l = line, c = col): never => {
+    throw new GeotfrError('BAD_INPUT', `malformed CSV at line ${l}, column ${c}: ${msg}`, { file });
+  };
+  const endRecord = function* (): Generator<CsvRecord> {
+    if (cells.length === 0 && !fieldStarted && field === '') return; // blank line
+    cells.push(field);
+    yield { cells, line: recordLine };
+    cells = [];
+    field = '';
+    fieldStarted = false;
+  };
+  for await (let chunk of text) {
+    if (first) {
+      if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
+      first = false;
+    }
+    const n = chunk.length;
+    let i = 0;
+    if (pendingCR) {
+      if (n && chunk.charCodeAt(0) !== NL) fail('bare carriage return (use LF or CRLF line endings)');
+      pendingCR = false;
+    }
+    while (i < n) {
+      if (inQuotes) {
+        // Jump to the next quote; everything before it (newlines too) is field data.
+        const q = chunk.indexOf('"', i);
+        const stop = q < 0 ? n : q;
+        for (let k = i; k < stop; k++) {
+          if (chunk.charCodeAt(k) === NL) {
+            line++;
+            col = 1;
+          } else col++;
+        }
+        field += chunk.slice(i, stop);
+        i = stop;
+        if (q < 0) break;
+        // A quote: either the closing one or the first of a doubled pair (which may straddle chunks).
+        if (i + 1 < n) {
+          if (chunk.charCodeAt(i + 1) === QUOTE) {
+            field += '"';
+            i += 2;
+            col += 2;
+          } else {
+            inQuotes = false;
+            afterQuote = true;
+            i++;
+            col++;
+          }
+        } else {
+          // Quote at the chunk's end: decide with the next chunk.
+          inQuotes = false;
+          afterQuote = true;
+          i++;
+          col++;
+        }
+        continue;
+      }
+      const c = chunk.charCodeAt(i);
+      if (afterQuote) {
+        if (c === QUOTE) {
+          // Doubled quote split across chunks (or `""` right after the closing quote): data.
+          field += '"';
+          inQuotes = true;
+          afterQuote = false;
+          i++;
+          col++;
+          continue;
+        }
+        afterQuote = false;
+        if (c !== COMMA && c !== NL && c !== CR) fail(`expected ',' or the end of the line after the closing quote, found ${JSON.stringify(String.fromCharCode(c))}`);
+      }
+      if (c === COMMA) {
+        cells.push(field);
+        field = '';
+        fieldStarted = true; // an empty field after a comma still counts
+        i++;
+        col++;
+      } else if (c === NL) {
+        yield* endRecord();
+        i++;
+        line++;
+        col = 1;
+        recordLine = line;
+      } else if (c === CR) {
+        // CRLF: the CR is dropped and the LF ends the record; a CR alone is not a line ending here.
+        if (i + 1 < n) {
+          if (chunk.charCodeAt(i + 1) !== NL) fail('bare carriage return (use LF or CRLF line endings)');
+        } else pendingCR = true;
+        i++;
+      } else if (c === QUOTE) {
+        if (field.length) fail('a quote inside an unquoted field (quote the whole field and double the quote)');
+        inQuotes = true;
+        fieldStarted = true;
+        quoteLine = line;
+        quoteCol = col;
+        i++;
+        col++;
+      } else {
+        // Unquoted run up to the next delimiter.
+        let k = i;
+        while (k < n) {
+          const d = chunk.charCodeAt(k);
+          if (d === COMMA || d === NL || d === CR || d === QUOTE) break;
+          k++;
+        }
+        if (k < n && chunk.charCodeAt(k) === QUOTE) {
+          col += k - i;
+          fail('a quote inside an unquoted field (quote the whole field and double the quote)');
+        }
+        field += chunk.slice(i, k);
+        fieldStarted = true;
+        col += k - i;
+        i = k;
+      }
+    }
+  }
+  if (inQuotes) fail('unterminated quoted field (it starts here)', quoteLine, quoteCol);
+  yield* endRecord();
+}
+
+const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
+ * CSV records → rows: the first record names the columns; numeric-looking cells become numbers,
+ * empty cells are missing, anything else is a string (SPEC §8, as EE's CSV upload types columns).
+ */
+export async function* readCsv(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow> {
+  let header: string[] | undefined;
+  let index = 0;
+  for await (const rec of parseCsv(text, file)) {
+    if (!header) {
+      header = rec.cells.map((h) => h.trim());
+      const seen = new Set<string>();
+      header.forEach((h, k) => {
+        if (!h) throw new GeotfrError('BAD_INPUT', `CSV header at line ${rec.line}, column ${k + 1} (field ${k + 1}) has an empty name`, { file });
+        if (seen.has(h)) throw new GeotfrError('BAD_INPUT', `CSV header at line ${rec.line} names column ${JSON.stringify(h)} twice`, { file, field: h });
+        seen.add(h);
+      });
+      continue;
+    }
+    if (rec.cells.length !== header.length) {
+      throw new GeotfrError('BAD_INPUT', `malformed CSV at line ${rec.line}: ${rec.cells.length} fields, but the header has ${header.length}`, { file, record: index });
+    }
+    const properties: Record<string, unknown> = {};
+    for (let k = 0; k < header.length; k++) {
+      const cell = rec.cells[k];
+      if (cell === '') continue;
+      properties[header[k]] = NUMBER.test(cell) ? Number(cell) : cell;
+    }
+    yield { properties, index, line: rec.line };
+    index++;
+  }
+}
+
+/** Quotes a cell when it holds a comma, quote, CR or LF (RFC 4180 §2.6–2.7). */
+export function csvCell(s: string): string {
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}

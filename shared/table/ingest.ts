@@ -1,0 +1,145 @@
+/**
+ * Table ingest (SPEC §8): TFRecord files of tf.train.Examples → a GeoJSON FeatureCollection or a CSV,
+ * the reverse of `runTableExport`. Lists of one become scalars, longer lists arrays, bytes UTF-8
+ * strings; the `longitude`/`latitude` features (or the given x/y columns) become Point geometry, as
+ * EE's table upload makes points from a CSV's coordinate columns.
+ *
+ * Inputs are read in the given order as streams (plain or gzip, detected from the bytes); the output
+ * is streamed through `BlobStore.createWriter` and published only when complete. CSV needs its header
+ * first, so CSV output reads the inputs twice (the first pass only collects feature names).
+ */
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { resolveUri } from '../blobstore.js';
+import { GeotfrError, asGeotfrError } from '../errors.js';
+import { decodeExample, type Feature, type Features } from '../example.js';
+import { Progress } from '../progress.js';
+import { readRecords } from '../record.js';
+import { csvCell } from './csv.js';
+import { featureCell, featureJson, featureNumber, formatFloat32 } from './values.js';
+
+export interface IngestTableOptions {
+  /** TFRecord files (local, file:// or gs://), read in this order. */
+  files: string[];
+  /** Output: `*.geojson`/`*.json` (FeatureCollection), `*.geojsonl`/`*.ndjson` (one Feature per line) or `*.csv`. */
+  out: string;
+  /** Feature holding the point's x (default `longitude`). */
+  xColumn?: string;
+  /** Feature holding the point's y (default `latitude`). */
+  yColumn?: string;
+  signal?: AbortSignal;
+  progress?: boolean;
+}
+
+export interface IngestTableSummary {
+  file: string;
+  format: 'geojson' | 'ndjson' | 'csv';
+  features: number;
+  /** Features with a point geometry made from the x/y columns. */
+  points: number;
+  columns: string[];
+  seconds: number;
+}
+
+/** Writes text with backpressure, in ~1 MiB pieces. */
+class TextSink {
+  private parts: string[] = [];
+  private size = 0;
+  constructor(private readonly stream: Writable) {}
+  async put(s: string): Promise<void> {
+    this.parts.push(s);
+    this.size += s.length;
+    if (this.size >= 1 << 20) await this.flush();
+  }
+  async flush(): Promise<void> {
+    if (!this.parts.length) return;
+    const ok = this.stream.write(this.parts.join(''));
+    this.parts = [];
+    this.size = 0;
+    if (!ok) await once(this.stream, 'drain');
+  }
+}
+
+/** Streams every Example of every input file, in order. */
+async function* examples(files: string[], opts: IngestTableOptions, progress?: Progress): AsyncGenerator<{ features: Features; file: string; record: number }> {
+  for (const f of files) {
+    const { store, key } = await resolveUri(f, 'files');
+    const file = store.uri(key);
+    if (!(await store.stat(key))) throw new GeotfrError('NOT_FOUND', 'no such file', { file });
+    let last = 0;
+    for await (const rec of readRecords(store.readStream(key), {
+      file,
+      onProgress: (n) => {
+        progress?.tick(0, n - last);
+        last = n;
+      },
+    })) {
+      if (opts.signal?.aborted) throw opts.signal.reason ?? new GeotfrError('CANCELLED', 'cancelled');
+      yield { features: decodeExample(rec.data, { file, record: rec.index }), file, record: rec.index };
+      progress?.tick(1, 0);
+    }
+  }
+}
+
+/** Runs a table ingest and returns its summary. Throws GeotfrError; never leaves a partial output. */
+export async function ingestTable(opts: IngestTableOptions): Promise<IngestTableSummary> {
+  const t0 = performance.now();
+  if (!opts.files.length) throw new GeotfrError('BAD_REQUEST', 'no input files', { field: 'files' });
+  const name = opts.out.toLowerCase();
+  const format = name.endsWith('.csv') ? 'csv' : /\.(geojsonl|geojsons|ndjson|jsonl)$/.test(name) ? 'ndjson' : /\.(geo)?json$/.test(name) ? 'geojson' : undefined;
+  if (!format) throw new GeotfrError('BAD_REQUEST', `--out must end in .geojson, .json, .geojsonl, .ndjson or .csv, got ${JSON.stringify(opts.out)}`, { field: 'out' });
+  const x = opts.xColumn ?? 'longitude';
+  const y = opts.yColumn ?? 'latitude';
+  const { store, key } = await resolveUri(opts.out, 'out');
+  const progress = opts.progress ? new Progress({ label: 'ingest-table', unit: 'features' }) : undefined;
+
+  // CSV: a first pass for the header (the union of feature names, in first-seen order).
+  const columns: string[] = [];
+  if (format === 'csv') {
+    const seen = new Set<string>();
+    for await (const ex of examples(opts.files, opts)) for (const k of ex.features.keys()) if (!seen.has(k)) (seen.add(k), columns.push(k));
+  }
+
+  const out = await store.createWriter(key, { contentType: format === 'csv' ? 'text/csv' : 'application/geo+json' });
+  const sink = new TextSink(out.stream);
+  let features = 0;
+  let points = 0;
+  const names = new Set<string>(columns);
+  try {
+    if (format === 'csv') await sink.put(columns.map(csvCell).join(',') + '\n');
+    if (format === 'geojson') await sink.put('{"type":"FeatureCollection","features":[\n');
+    for await (const ex of examples(opts.files, opts, progress)) {
+      if (format === 'csv') {
+        const cells = columns.map((c) => {
+          const f = ex.features.get(c);
+          return f ? csvCell(featureCell(f)) : '';
+        });
+        await sink.put(cells.join(',') + '\n');
+      } else {
+        const fx = featureNumber(ex.features.get(x));
+        const fy = featureNumber(ex.features.get(y));
+        const point = fx !== undefined && fy !== undefined && Number.isFinite(fx) && Number.isFinite(fy);
+        const props: string[] = [];
+        for (const [k, f] of ex.features) {
+          if (point && (k === x || k === y)) continue;
+          props.push(`${JSON.stringify(k)}:${featureJson(f as Feature)}`);
+          names.add(k);
+        }
+        if (point) points++;
+        const geometry = point ? `{"type":"Point","coordinates":[${formatFloat32(fx)},${formatFloat32(fy)}]}` : 'null';
+        const sep = format === 'geojson' && features > 0 ? ',\n' : '';
+        await sink.put(`${sep}{"type":"Feature","geometry":${geometry},"properties":{${props.join(',')}}}${format === 'ndjson' ? '\n' : ''}`);
+      }
+      features++;
+    }
+    if (format === 'geojson') await sink.put('\n]}\n');
+    await sink.flush();
+    await out.commit();
+  } catch (err) {
+    await out.abort();
+    throw asGeotfrError(err);
+  } finally {
+    progress?.finish();
+  }
+  return { file: store.uri(key), format, features, points, columns: [...names], seconds: (performance.now() - t0) / 1000 };
+}

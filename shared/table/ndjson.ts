@@ -1,0 +1,56 @@
+/**
+ * Newline-delimited GeoJSON (one Feature per line, as EE's table upload and `ogr2ogr -f GeoJSONSeq`
+ * write it), read as a stream of rows. Blank lines are skipped; a bad line fails with its line and column.
+ */
+import { GeotfrError } from '../errors.js';
+import { findJsonError } from './jsonerror.js';
+import { featureToRow, type TableRow } from './row.js';
+
+/** Reads rows from NDJSON text chunks. Only the current partial line is buffered. */
+export async function* readNdjson(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow> {
+  let rest = '';
+  let line = 0; // lines completed so far
+  let index = 0;
+  const parseLine = (s: string, lineNo: number): TableRow | undefined => {
+    if (s.endsWith('\r')) s = s.slice(0, -1);
+    if (/^\s*$/.test(s)) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(s);
+    } catch (err) {
+      const e = findJsonError(s);
+      const col = (e?.index ?? 0) + 1;
+      throw new GeotfrError('BAD_INPUT', `malformed JSON at line ${lineNo}, column ${col}: ${e?.message ?? (err as Error).message}`, { file, record: index });
+    }
+    return featureToRow(value, { file, index: index, line: lineNo });
+  };
+  for await (const chunk of text) {
+    let start = 0;
+    let nl = chunk.indexOf('\n');
+    if (nl < 0) {
+      rest += chunk;
+      continue;
+    }
+    // First line of this chunk completes the carried-over partial line.
+    let s = rest + chunk.slice(0, nl);
+    rest = '';
+    for (;;) {
+      line++;
+      const row = parseLine(s, line);
+      if (row) {
+        index++;
+        yield row;
+      }
+      start = nl + 1;
+      nl = chunk.indexOf('\n', start);
+      if (nl < 0) break;
+      s = chunk.slice(start, nl);
+    }
+    rest = chunk.slice(start);
+  }
+  if (rest.length) {
+    line++;
+    const row = parseLine(rest, line);
+    if (row) yield row;
+  }
+}
