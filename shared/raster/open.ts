@@ -1,0 +1,222 @@
+/**
+ * `openImage` (SPEC §2): a request's `image` — one raster URI (all its bands) or a list of band
+ * requests over one or more files — as one `ImageSource` on one pixel grid. Band naming, selection,
+ * renaming, array bands from several source bands, per-band nodata, and masks (SPEC §1) live here;
+ * file access and tile decoding live in tiff.ts.
+ */
+import { resolveUri } from '../blobstore.js';
+import { GeotfrError } from '../errors.js';
+import { TiffFile, type TiffOpenOptions } from './tiff.js';
+import type { BandInfo, ImageSource, PixelGrid, SampleType, WindowData } from './types.js';
+
+/** One requested band (SPEC §2): `band` picks one source band, `bands` builds an array band (1-based, like GDAL). */
+export interface BandRequest {
+  name: string;
+  uri: string;
+  band?: number;
+  bands?: number[];
+  nodata?: number;
+}
+
+export type ImageSpec = string | { bands: BandRequest[] };
+
+export interface OpenImageOptions {
+  signal?: AbortSignal;
+  /** Per-file decoded tile cache budget (default: about two rows of tiles across the image). */
+  tileCacheBytes?: number;
+}
+
+/** Relative tolerance for "same affine" between files (SPEC §2: all bands share one pixel grid). */
+const AFFINE_RTOL = 1e-9;
+
+/** How one output band is read: which file, which 0-based samples (depth order), and its mask rule. */
+interface BandPlan {
+  info: BandInfo;
+  file: TiffFile;
+  samples: number[];
+  /** Source type per depth (float32 nodata compares at float32 precision, like GDAL). */
+  types: SampleType[];
+  nodata: number | undefined;
+  /** Where the band came from, for messages. */
+  label: string;
+}
+
+const isFloat = (t: SampleType) => t === 'float32' || t === 'float64';
+
+function sameGrid(a: PixelGrid, b: PixelGrid): boolean {
+  if (a.crs !== b.crs || a.width !== b.width || a.height !== b.height) return false;
+  const scale = Math.max(Math.abs(a.affine[0]), Math.abs(a.affine[4]), Math.abs(a.affine[1]), Math.abs(a.affine[3]));
+  return a.affine.every((v, i) => Math.abs(v - b.affine[i]!) <= AFFINE_RTOL * Math.max(Math.abs(v), Math.abs(b.affine[i]!), scale));
+}
+
+const describeGrid = (g: PixelGrid) => `${g.crs} ${g.width}x${g.height} affine ${JSON.stringify(g.affine)}`;
+
+/** Opens the image of an export request; rejects bands on different pixel grids. */
+export async function openImage(image: ImageSpec, opts: OpenImageOptions = {}): Promise<ImageSource> {
+  const requests: BandRequest[] | undefined = typeof image === 'string' ? undefined : image?.bands;
+  if (typeof image !== 'string' && (!Array.isArray(requests) || requests.length === 0))
+    throw new GeotfrError('BAD_REQUEST', 'expected a raster URI or {"bands": [...]} with at least one band', { field: 'image' });
+  const uris = typeof image === 'string' ? [image] : [...new Set(requests!.map((r) => r.uri))];
+  const files = new Map<string, TiffFile>();
+  const tiffOpts: TiffOpenOptions = { signal: opts.signal, tileCacheBytes: opts.tileCacheBytes };
+  const opened = await Promise.allSettled(
+    uris.map(async (uri, i) => {
+      const field = typeof image === 'string' ? 'image' : `image.bands[${requests!.findIndex((r) => r.uri === uri)}].uri`;
+      if (typeof uri !== 'string' || !uri) throw new GeotfrError('BAD_REQUEST', 'expected a raster URI', { field });
+      const loc = await resolveUri(uri, field);
+      files.set(uri, await TiffFile.open(loc.store, loc.key, uri, tiffOpts));
+      return i;
+    }),
+  );
+  const failed = opened.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.all([...files.values()].map((f) => f.close()));
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  try {
+    const plans = typeof image === 'string' ? allBands(files.get(image)!) : requestedBands(requests!, files);
+    const names = new Set<string>();
+    for (const p of plans) {
+      if (names.has(p.info.name))
+        throw new GeotfrError('BAD_REQUEST', `duplicate band name ${JSON.stringify(p.info.name)} (${p.label}); band names become feature names and must be unique`, { field: 'image' });
+      names.add(p.info.name);
+    }
+    const first = plans[0]!;
+    for (const p of plans.slice(1)) {
+      if (!sameGrid(first.file.grid, p.file.grid))
+        throw new GeotfrError(
+          'BAD_REQUEST',
+          `bands are on different pixel grids: ${first.label} is on ${describeGrid(first.file.grid)} but ${p.label} is on ${describeGrid(p.file.grid)}; resample them onto one grid first (gdalwarp)`,
+          { field: 'image' },
+        );
+    }
+    return new GeoTiffImageSource(first.file.grid, plans, [...files.values()]);
+  } catch (err) {
+    await Promise.all([...files.values()].map((f) => f.close()));
+    throw err;
+  }
+}
+
+/** A raster URI alone: every band, named from GeoTIFF band descriptions, else b1, b2… (SPEC §2). */
+function allBands(file: TiffFile): BandPlan[] {
+  const described = file.descriptions.every((d) => d !== undefined && d !== '');
+  return file.sampleTypes.map((type, i) => {
+    const name = described ? file.descriptions[i]! : `b${i + 1}`;
+    return {
+      info: { name, type, depth: 1, ...(file.nodata !== undefined ? { nodata: file.nodata } : {}) },
+      file,
+      samples: [i],
+      types: [type],
+      nodata: file.nodata,
+      label: `band ${i + 1} of ${file.uri}`,
+    };
+  });
+}
+
+function requestedBands(requests: BandRequest[], files: Map<string, TiffFile>): BandPlan[] {
+  return requests.map((r, i) => {
+    const field = `image.bands[${i}]`;
+    const file = files.get(r.uri)!;
+    const n = file.sampleTypes.length;
+    if (typeof r.name !== 'string' || !r.name) throw new GeotfrError('BAD_REQUEST', 'band name must be a non-empty string', { field: `${field}.name` });
+    if (r.band !== undefined && r.bands !== undefined)
+      throw new GeotfrError('BAD_REQUEST', 'give either "band" (one source band) or "bands" (an array band), not both', { field });
+    let indexes: number[];
+    let which: string;
+    if (r.bands !== undefined) {
+      if (!Array.isArray(r.bands) || r.bands.length === 0) throw new GeotfrError('BAD_REQUEST', '"bands" must list at least one source band', { field: `${field}.bands` });
+      indexes = r.bands;
+      which = `${field}.bands`;
+    } else if (r.band !== undefined) {
+      indexes = [r.band];
+      which = `${field}.band`;
+    } else if (n === 1) {
+      indexes = [1];
+      which = field;
+    } else {
+      throw new GeotfrError('BAD_REQUEST', `${r.uri} has ${n} bands; say which with "band" or "bands"`, { field });
+    }
+    for (const b of indexes)
+      if (!Number.isInteger(b) || b < 1 || b > n)
+        throw new GeotfrError('BAD_REQUEST', `band ${JSON.stringify(b)} is out of range: ${r.uri} has ${n} band${n === 1 ? '' : 's'} (1-based)`, { field: which });
+    const types = indexes.map((b) => file.sampleTypes[b - 1]!);
+    // An array band over source bands of different types is carried as float64 (exact for all of them).
+    const type: SampleType = types.every((t) => t === types[0]) ? types[0]! : 'float64';
+    const nodata = r.nodata ?? file.nodata;
+    if (r.nodata !== undefined && typeof r.nodata !== 'number') throw new GeotfrError('BAD_REQUEST', 'nodata must be a number', { field: `${field}.nodata` });
+    return {
+      info: { name: r.name, type, depth: r.bands !== undefined ? indexes.length : 1, ...(nodata !== undefined ? { nodata } : {}) },
+      file,
+      samples: indexes.map((b) => b - 1),
+      types,
+      nodata,
+      label: `${JSON.stringify(r.name)} (${field}, ${r.uri})`,
+    };
+  });
+}
+
+/** The ImageSource over one or more GeoTIFF files on one grid. */
+export class GeoTiffImageSource implements ImageSource {
+  readonly bands: BandInfo[];
+
+  constructor(
+    readonly grid: PixelGrid,
+    private readonly plans: BandPlan[],
+    /** The open files (for stats in tests and benchmarks). */
+    readonly files: TiffFile[],
+  ) {
+    this.bands = plans.map((p) => p.info);
+  }
+
+  async readWindow(x0: number, y0: number, width: number, height: number, signal?: AbortSignal): Promise<WindowData> {
+    if (![x0, y0, width, height].every(Number.isInteger) || width <= 0 || height <= 0)
+      throw new GeotfrError('INTERNAL', `bad window (${x0}, ${y0}, ${width}x${height})`);
+    if (signal?.aborted) throw new GeotfrError('CANCELLED', 'read cancelled');
+    const n = width * height;
+    const values = this.plans.map((p) => new Float64Array(p.samples.length * n));
+    // One read per file covering every sample any band needs, so shared tiles decode once.
+    const perFile = new Map<TiffFile, { samples: number[]; out: Float64Array[] }>();
+    this.plans.forEach((p, b) => {
+      let e = perFile.get(p.file);
+      if (!e) perFile.set(p.file, (e = { samples: [], out: [] }));
+      p.samples.forEach((s, d) => {
+        e!.samples.push(s);
+        e!.out.push(values[b]!.subarray(d * n, (d + 1) * n));
+      });
+    });
+    await Promise.all([...perFile].map(([f, e]) => f.readSamples(x0, y0, width, height, e.samples, e.out, signal)));
+    const valid = this.plans.map((p, b) => mask(p, values[b]!, x0, y0, width, height, this.grid));
+    return { x0, y0, width, height, values, valid };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.files.map((f) => f.close()));
+  }
+}
+
+/** Valid flags (SPEC §1): inside the image and, for every depth, not nodata (NaN counts as nodata only without one in float bands). */
+function mask(p: BandPlan, values: Float64Array, x0: number, y0: number, w: number, h: number, grid: PixelGrid): Uint8Array {
+  const valid = new Uint8Array(w * h);
+  const cx0 = Math.max(0, x0) - x0, cx1 = Math.min(grid.width, x0 + w) - x0;
+  const cy0 = Math.max(0, y0) - y0, cy1 = Math.min(grid.height, y0 + h) - y0;
+  if (cx1 <= cx0 || cy1 <= cy0) return valid;
+  for (let y = cy0; y < cy1; y++) valid.fill(1, y * w + cx0, y * w + cx1);
+  const n = w * h;
+  p.types.forEach((type, d) => {
+    const nd = p.nodata;
+    const off = d * n;
+    let test: ((v: number) => boolean) | undefined;
+    if (nd === undefined) test = isFloat(type) ? (v) => v !== v : undefined;
+    else if (Number.isNaN(nd)) test = (v) => v !== v;
+    else {
+      // GDAL compares a float32 band against its nodata cast to float32.
+      const t = type === 'float32' ? Math.fround(nd) : nd;
+      test = (v) => v === t;
+    }
+    if (!test) return;
+    for (let y = cy0; y < cy1; y++) {
+      for (let i = y * w + cx0, end = y * w + cx1; i < end; i++) if (valid[i] && test(values[off + i]!)) valid[i] = 0;
+    }
+  });
+  return valid;
+}

@@ -1,0 +1,271 @@
+/**
+ * One GeoTIFF/COG file as a pixel source: its grid, sample types, nodata and band descriptions, and
+ * window reads aligned to its internal tiles or strips. Whole blocks are fetched and decoded once and
+ * kept in a decoded-block LRU sized for about two rows of blocks across the image, so the overlapping
+ * tiles of neighbouring export patches (margins, SPEC §3) never decode a block twice.
+ */
+import { GeoTIFF, getDecoder, type GeoTIFFImage } from 'geotiff';
+import type { BlobStore } from '../blobstore.js';
+import { GeotfrError, asGeotfrError } from '../errors.js';
+import { BlobSource, type BlobSourceOptions } from './blobsource.js';
+import { readAffine, readCrs } from './georef.js';
+import { LruCache } from './lru.js';
+import type { PixelGrid, SampleType } from './types.js';
+import { registerZlibDecoder } from './zlib-decoder.js';
+
+type Typed = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
+type Decoder = Awaited<ReturnType<typeof getDecoder>>;
+
+export interface TiffOpenOptions {
+  /** Decoded block cache budget; default: two rows of blocks across the image, at most 256 MiB. */
+  tileCacheBytes?: number;
+  source?: BlobSourceOptions;
+  signal?: AbortSignal;
+}
+
+const SAMPLE_TYPES: Record<string, SampleType> = {
+  '1/8': 'uint8',
+  '2/8': 'int8',
+  '1/16': 'uint16',
+  '2/16': 'int16',
+  '1/32': 'uint32',
+  '2/32': 'int32',
+  '3/32': 'float32',
+  '3/64': 'float64',
+};
+
+const BYTES: Record<SampleType, number> = { uint8: 1, int8: 1, uint16: 2, int16: 2, uint32: 4, int32: 4, float32: 4, float64: 8 };
+
+function typedView(type: SampleType, buf: ArrayBuffer): Typed {
+  switch (type) {
+    case 'uint8': return new Uint8Array(buf);
+    case 'int8': return new Int8Array(buf);
+    case 'uint16': return new Uint16Array(buf, 0, buf.byteLength >> 1);
+    case 'int16': return new Int16Array(buf, 0, buf.byteLength >> 1);
+    case 'uint32': return new Uint32Array(buf, 0, buf.byteLength >> 2);
+    case 'int32': return new Int32Array(buf, 0, buf.byteLength >> 2);
+    case 'float32': return new Float32Array(buf, 0, buf.byteLength >> 2);
+    case 'float64': return new Float64Array(buf, 0, buf.byteLength >> 3);
+  }
+}
+
+/** Parses GDAL's nodata text ("-9999", "nan", "inf", "-inf"); undefined when absent. */
+export function parseGdalNodata(text: unknown): number | undefined {
+  if (typeof text !== 'string') return undefined;
+  const t = text.replace(/\0+$/, '').trim().toLowerCase();
+  if (!t) return undefined;
+  if (t === 'nan' || t === '-nan') return NaN;
+  if (t === 'inf' || t === '+inf') return Infinity;
+  if (t === '-inf') return -Infinity;
+  const v = Number(t);
+  return Number.isNaN(v) ? undefined : v;
+}
+
+/** Extracts `<Item name="DESCRIPTION" sample="i" role="description">` values from GDAL_METADATA XML. */
+export function parseBandDescriptions(xml: unknown, bands: number): (string | undefined)[] {
+  const out: (string | undefined)[] = new Array(bands).fill(undefined);
+  if (typeof xml !== 'string') return out;
+  const unescape = (s: string) =>
+    s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+  for (const m of xml.matchAll(/<Item\b([^>]*)>([\s\S]*?)<\/Item>/g)) {
+    const attrs = m[1]!;
+    const attr = (n: string) => attrs.match(new RegExp(`\\b${n}\\s*=\\s*"([^"]*)"`))?.[1];
+    if (attr('role') !== 'description') continue;
+    const sample = Number(attr('sample'));
+    if (Number.isInteger(sample) && sample >= 0 && sample < bands) out[sample] = unescape(m[2]!);
+  }
+  return out;
+}
+
+export class TiffFile {
+  readonly grid: PixelGrid;
+  /** Sample type of each band (0-based). */
+  readonly sampleTypes: SampleType[];
+  /** GDAL band descriptions (0-based), undefined where unset. */
+  readonly descriptions: (string | undefined)[];
+  /** GDAL_NODATA (applies to every band of the file in GeoTIFF). */
+  readonly nodata: number | undefined;
+  readonly blockWidth: number;
+  readonly blockHeight: number;
+  readonly blocksAcross: number;
+  readonly blocksDown: number;
+  /** Blocks decoded so far (for tests and benchmarks: each should decode once). */
+  decodes = 0;
+  private readonly planar: boolean;
+  private readonly spp: number;
+  private readonly swap: boolean;
+  private readonly cache: LruCache<Typed>;
+
+  private constructor(
+    readonly uri: string,
+    private readonly tiff: GeoTIFF,
+    private readonly image: GeoTIFFImage,
+    private readonly decoder: Decoder,
+    readonly source: BlobSource,
+    meta: { grid: PixelGrid; types: SampleType[]; descriptions: (string | undefined)[]; nodata: number | undefined },
+    opts: TiffOpenOptions,
+  ) {
+    this.grid = meta.grid;
+    this.sampleTypes = meta.types;
+    this.descriptions = meta.descriptions;
+    this.nodata = meta.nodata;
+    this.spp = meta.types.length;
+    this.planar = image.planarConfiguration === 2 && this.spp > 1;
+    this.swap = !image.littleEndian && BYTES[meta.types[0]!] > 1;
+    this.blockWidth = image.getTileWidth();
+    this.blockHeight = image.getTileHeight();
+    this.blocksAcross = Math.ceil(meta.grid.width / this.blockWidth);
+    this.blocksDown = Math.ceil(meta.grid.height / this.blockHeight);
+    const blockBytes = this.blockWidth * this.blockHeight * BYTES[meta.types[0]!] * this.spp;
+    const twoRows = 2 * (this.blocksAcross + 1) * blockBytes;
+    this.cache = new LruCache<Typed>(opts.tileCacheBytes ?? Math.min(256 * 1024 * 1024, Math.max(twoRows, 4 * blockBytes)));
+  }
+
+  /** Opens `key` in `store` (`uri` names it in errors). Only the header and first IFD are read. */
+  static async open(store: BlobStore, key: string, uri: string, opts: TiffOpenOptions = {}): Promise<TiffFile> {
+    registerZlibDecoder();
+    let info;
+    try {
+      info = await store.stat(key);
+    } catch (err) {
+      throw asGeotfrError(err, { file: uri });
+    }
+    if (!info) throw new GeotfrError('NOT_FOUND', 'raster not found', { file: uri });
+    const source = new BlobSource(store, key, info.size, uri, opts.source);
+    let tiff: GeoTIFF;
+    let image: GeoTIFFImage;
+    try {
+      tiff = await GeoTIFF.fromSource(source as never, { cache: false }, opts.signal);
+      image = await tiff.getImage(0);
+    } catch (err) {
+      if (err instanceof GeotfrError) throw err;
+      throw new GeotfrError('BAD_INPUT', `not a readable GeoTIFF (${(err as Error).message})`, { file: uri }, { cause: err });
+    }
+    try {
+      const fd = image.getFileDirectory();
+      const spp = image.getSamplesPerPixel();
+      const types: SampleType[] = [];
+      for (let s = 0; s < spp; s++) {
+        const key = `${image.getSampleFormat(s) ?? 1}/${image.getBitsPerSample(s)}`;
+        const t = SAMPLE_TYPES[key];
+        if (!t) throw new GeotfrError('BAD_INPUT', `band ${s + 1} has an unsupported sample format/bits (${key}); supported: 8/16/32-bit integers, float32, float64`, { file: uri });
+        types.push(t);
+      }
+      if (types.some((t) => BYTES[t] !== BYTES[types[0]!]))
+        throw new GeotfrError('BAD_INPUT', `bands have different sample sizes (${types.join(', ')})`, { file: uri });
+      const grid: PixelGrid = { crs: readCrs(image, uri), affine: readAffine(image, uri), width: image.getWidth(), height: image.getHeight() };
+      const nodata = parseGdalNodata(fd.hasTag('GDAL_NODATA') ? await fd.loadValue('GDAL_NODATA') : undefined);
+      const descriptions = parseBandDescriptions(fd.hasTag('GDAL_METADATA') ? await fd.loadValue('GDAL_METADATA') : undefined, spp);
+      const compression = (fd.getValue('Compression') as number | undefined) ?? 1;
+      const params: Record<string, unknown> = {
+        tileWidth: image.getTileWidth(),
+        tileHeight: image.getTileHeight(),
+        planarConfiguration: image.planarConfiguration,
+        bitsPerSample: await fd.loadValue('BitsPerSample'),
+        predictor: ((fd.hasTag('Predictor') ? await fd.loadValue('Predictor') : 1) as number) || 1,
+        samplesPerPixel: spp,
+      };
+      if (fd.hasTag('JPEGTables')) params.JPEGTables = await fd.loadValue('JPEGTables');
+      if (fd.hasTag('LercParameters')) params.LercParameters = await fd.loadValue('LercParameters');
+      let decoder: Decoder;
+      try {
+        decoder = await getDecoder(compression, params as never);
+      } catch (err) {
+        throw new GeotfrError('BAD_INPUT', `unsupported TIFF compression ${compression} (${(err as Error).message})`, { file: uri }, { cause: err });
+      }
+      return new TiffFile(uri, tiff, image, decoder, source, { grid, types, descriptions, nodata }, opts);
+    } catch (err) {
+      if (err instanceof GeotfrError) throw err;
+      throw new GeotfrError('BAD_INPUT', `unreadable GeoTIFF metadata (${(err as Error).message})`, { file: uri }, { cause: err });
+    }
+  }
+
+  /**
+   * Reads the given 0-based samples over the part of window (x0, y0, w, h) inside the image into
+   * `out[k]` (row-major, `w*h` each, indexed relative to the window). Pixels outside the image are
+   * left untouched.
+   */
+  async readSamples(x0: number, y0: number, w: number, h: number, samples: number[], out: Float64Array[], signal?: AbortSignal): Promise<void> {
+    const { width: W, height: H } = this.grid;
+    const ix0 = Math.max(0, x0), iy0 = Math.max(0, y0);
+    const ix1 = Math.min(W, x0 + w), iy1 = Math.min(H, y0 + h);
+    if (ix1 <= ix0 || iy1 <= iy0) return;
+    for (const s of samples) if (!(s >= 0 && s < this.spp)) throw new GeotfrError('INTERNAL', `sample ${s} out of range`, { file: this.uri });
+    const bw = this.blockWidth, bh = this.blockHeight;
+    const bx0 = Math.floor(ix0 / bw), bx1 = Math.floor((ix1 - 1) / bw);
+    const by0 = Math.floor(iy0 / bh), by1 = Math.floor((iy1 - 1) / bh);
+    const jobs: Promise<void>[] = [];
+    for (let by = by0; by <= by1; by++) {
+      for (let bx = bx0; bx <= bx1; bx++) {
+        const planes = this.planar ? samples.map((s, k) => [s, k] as const) : [[-1, -1] as const];
+        for (const [plane, k] of planes) {
+          jobs.push(
+            this.block(bx, by, plane < 0 ? 0 : plane, signal).then((arr) => {
+              // Intersection of this block with the in-image part of the window.
+              const cx0 = Math.max(ix0, bx * bw), cx1 = Math.min(ix1, (bx + 1) * bw);
+              const cy0 = Math.max(iy0, by * bh), cy1 = Math.min(iy1, (by + 1) * bh);
+              if (plane >= 0) this.copy(arr, 1, 0, out[k]!, bx, by, cx0, cx1, cy0, cy1, x0, y0, w);
+              else for (let i = 0; i < samples.length; i++) this.copy(arr, this.spp, samples[i]!, out[i]!, bx, by, cx0, cx1, cy0, cy1, x0, y0, w);
+            }),
+          );
+        }
+      }
+    }
+    await Promise.all(jobs);
+  }
+
+  private copy(arr: Typed, stride: number, base: number, dst: Float64Array, bx: number, by: number, cx0: number, cx1: number, cy0: number, cy1: number, x0: number, y0: number, w: number): void {
+    const bw = this.blockWidth;
+    const ox = bx * bw, oy = by * this.blockHeight;
+    for (let y = cy0; y < cy1; y++) {
+      let src = ((y - oy) * bw + (cx0 - ox)) * stride + base;
+      let d = (y - y0) * w + (cx0 - x0);
+      const end = d + (cx1 - cx0);
+      if (stride === 1) {
+        for (; d < end; d++, src++) dst[d] = arr[src]!;
+      } else {
+        for (; d < end; d++, src += stride) dst[d] = arr[src]!;
+      }
+    }
+  }
+
+  /** A decoded block (all samples for chunky files, one plane for planar ones), cached. */
+  private block(bx: number, by: number, plane: number, signal?: AbortSignal): Promise<Typed> {
+    const bytes = this.blockWidth * this.image.getBlockHeight(by) * BYTES[this.sampleTypes[0]!] * (this.planar ? 1 : this.spp);
+    return this.cache.get(`${plane}:${by}:${bx}`, bytes, async () => {
+      if (signal?.aborted) throw new GeotfrError('CANCELLED', 'read cancelled', { file: this.uri });
+      let data: ArrayBuffer;
+      try {
+        data = (await this.image.getTileOrStrip(bx, by, plane, this.decoder, signal)).data as ArrayBuffer;
+      } catch (err) {
+        if (err instanceof GeotfrError) throw err;
+        throw new GeotfrError('BAD_INPUT', `cannot decode ${this.image.isTiled ? 'tile' : 'strip'} (${bx}, ${by}) (${(err as Error).message})`, { file: this.uri }, { cause: err });
+      }
+      this.decodes++;
+      const type = this.sampleTypes[plane < 0 ? 0 : plane]!;
+      if (this.swap) swapBytes(data, BYTES[type]);
+      const arr = typedView(type, data);
+      const need = this.blockWidth * this.image.getBlockHeight(by) * (this.planar ? 1 : this.spp);
+      if (arr.length < need)
+        throw new GeotfrError('BAD_INPUT', `${this.image.isTiled ? 'tile' : 'strip'} (${bx}, ${by}) decodes to ${arr.length} samples, expected ${need}`, { file: this.uri });
+      return arr;
+    });
+  }
+
+  async close(): Promise<void> {
+    this.cache.clear();
+    await this.tiff.close();
+  }
+}
+
+/** Big-endian files: geotiff hands back decoded bytes in file order; typed arrays need host (little-endian) order. */
+function swapBytes(buf: ArrayBuffer, size: number): void {
+  const b = new Uint8Array(buf);
+  for (let i = 0; i + size <= b.length; i += size) {
+    for (let lo = i, hi = i + size - 1; lo < hi; lo++, hi--) {
+      const t = b[lo]!;
+      b[lo] = b[hi]!;
+      b[hi] = t;
+    }
+  }
+}
