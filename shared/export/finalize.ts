@@ -1,0 +1,54 @@
+/**
+ * Finishing an export (SPEC §5–6): the mixer beside the shards (only when maskedThreshold is 1) and
+ * the export manifest under `.geotfr/manifests/` at the bucket root — job metadata never goes beside
+ * the shards, where EE tutorials look for "the file ending in .json".
+ */
+import { openBucket, type BlobStore } from '../blobstore.js';
+import { formatMixer } from '../mixer.js';
+import type { ExportPlan } from './plan.js';
+
+/** The manifest ingest uses to find the kernel size of a mixer's export (contracts: ingestImage). */
+export interface ExportManifest {
+  version: 1;
+  fileNamePrefix: string;
+  patchDimensions: [number, number];
+  kernelSize: [number, number];
+  tileDimensions: [number, number];
+  totalPatches: number;
+  patchesPerRow: number;
+  shards: string[];
+  bands: { name: string; type: string; depth: number }[];
+  compressed: boolean;
+  mixer: string | null;
+  formatOptions: ExportPlan['request']['formatOptions'];
+}
+
+export function makeManifest(plan: ExportPlan): ExportManifest {
+  const fo = plan.request.formatOptions;
+  return {
+    version: 1,
+    fileNamePrefix: plan.request.fileNamePrefix,
+    patchDimensions: plan.patchDimensions,
+    kernelSize: plan.kernelSize,
+    tileDimensions: plan.tileDimensions,
+    totalPatches: plan.totalPatches,
+    patchesPerRow: plan.patchesPerRow,
+    shards: plan.shards.map((s) => s.name),
+    bands: plan.layout.bands.map((b) => ({ name: b.name, type: b.kind === 'float' ? 'float32' : b.type, depth: b.depth })),
+    compressed: fo.compressed,
+    mixer: plan.mixerKey,
+    formatOptions: fo,
+  };
+}
+
+/** Writes the mixer (if any) and the manifest. Call once every shard exists. */
+export async function finalizeExport(plan: ExportPlan, opts: { store?: BlobStore } = {}): Promise<{ mixerKey?: string; manifestKey: string }> {
+  const store = opts.store ?? (await openBucket(plan.request.bucket));
+  const out: { mixerKey?: string; manifestKey: string } = { manifestKey: plan.manifestKey };
+  if (plan.mixer && plan.mixerKey) {
+    await store.write(plan.mixerKey, formatMixer(plan.mixer), { contentType: 'application/json' });
+    out.mixerKey = plan.mixerKey;
+  }
+  await store.write(plan.manifestKey, JSON.stringify(makeManifest(plan), null, 2) + '\n', { contentType: 'application/json' });
+  return out;
+}

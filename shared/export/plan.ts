@@ -1,0 +1,187 @@
+/**
+ * The export plan (SPEC §3, §5): everything a worker needs to write any shard, as plain JSON, so the
+ * same plan drives the embedded runner and the Pub/Sub fan-out (serialized into messages and
+ * `.geotfr/` objects).
+ *
+ * Record sizes are fixed for float features (worst case for varint-encoded int64 features), so shard
+ * k's patch range is known up front: records are packed in patch order while a file's framed bytes
+ * stay ≤ maxFileSize; a single bigger record gets a file of its own.
+ */
+import { GeotfrError } from '../errors.js';
+import { framedSize } from '../record.js';
+import type { Mixer } from '../mixer.js';
+import type { BandInfo, ImageSource, PixelGrid } from '../raster/types.js';
+import { makeGrid, type ExportGrid, type PixelWindow } from './grid.js';
+import { makeLayout, type FeatureLayout } from './layout.js';
+import { PatchEncoder } from './patch.js';
+import { parseImageExportRequest, type ImageExportRequest, type ImageSpec } from './request.js';
+
+export const PLAN_VERSION = 1;
+
+export interface ShardPlan {
+  index: number;
+  /** Object key of the shard: `PREFIX-00000.tfrecord[.gz]` (SPEC §5). */
+  name: string;
+  firstPatch: number;
+  patchCount: number;
+  /** Uncompressed framed bytes if every planned patch is written (an upper bound for native int64 features). */
+  bytesFramed: number;
+}
+
+export interface ExportPlan {
+  version: typeof PLAN_VERSION;
+  request: ImageExportRequest;
+  /** The source image's pixel grid. */
+  source: PixelGrid;
+  sourceBands: BandInfo[];
+  grid: ExportGrid;
+  layout: FeatureLayout;
+  patchDimensions: [number, number];
+  kernelSize: [number, number];
+  tileDimensions: [number, number];
+  marginPx: [number, number];
+  totalPatches: number;
+  patchesPerRow: number;
+  recordsPerPatch: number;
+  /** Serialized bytes of one record (exact for float features, worst case otherwise). */
+  recordBytes: number;
+  /**
+   * Patches per work chunk: a run of adjacent patches of one row read as one window and encoded (and
+   * gzip-deflated) as one unit. Part of the plan because gzip output bytes depend on it.
+   */
+  chunkPatches: number;
+  shards: ShardPlan[];
+  /** The mixer to write, or null when maskedThreshold ≠ 1 (SPEC §4). */
+  mixer: Mixer | null;
+  mixerKey: string | null;
+  /** `.geotfr/manifests/<fileNamePrefix>.json` in the destination bucket root. */
+  manifestKey: string;
+}
+
+/** Opens a request's image (default: `openImage` from shared/raster/open.ts); tests pass in-memory sources. */
+export type ImageSpecOpener = (image: ImageSpec, opts?: { signal?: AbortSignal }) => Promise<ImageSource>;
+
+export interface PlanOptions {
+  /** Cap on patches per shard (in addition to maxFileSize). */
+  maxPatchesPerShard?: number;
+  open?: ImageSpecOpener;
+  signal?: AbortSignal;
+  /** Clock for the `{date}` placeholder. */
+  now?: Date;
+}
+
+/** `openImage` from shared/raster/open.ts, loaded on first use (keeps this module free of the readers). */
+export const defaultOpener: ImageSpecOpener = async (image, o) => (await import('../raster/open.js')).openImage(image, o);
+
+/** Shard object name (SPEC §5): 5 digits, hyphen, `.gz` when compressed. */
+export function shardName(prefix: string, index: number, compressed: boolean): string {
+  return `${prefix}-${String(index).padStart(5, '0')}.tfrecord${compressed ? '.gz' : ''}`;
+}
+
+/** Target uncompressed bytes of one work chunk: big enough to amortize a read, small enough to keep memory flat. */
+const CHUNK_TARGET_BYTES = 12 << 20;
+/** Widest window (pixels) a chunk reads, so a wide region never needs a wide strip. */
+const CHUNK_MAX_WIDTH_PX = 2048;
+
+/** Plans an export from a request (validated here) and the image's metadata. */
+export async function planImageExport(request: unknown, opts: PlanOptions = {}): Promise<ExportPlan> {
+  const req = parseImageExportRequest(request, { now: opts.now });
+  const open: ImageSpecOpener = opts.open ?? defaultOpener;
+  const src = await open(req.image, { signal: opts.signal });
+  try {
+    const region = req.region === undefined ? undefined : (await import('../raster/crs.js')).regionToPixelWindow(req.region as any, src.grid);
+    return planFromSource(req, src.grid, src.bands, { ...opts, region });
+  } finally {
+    await src.close();
+  }
+}
+
+/** The pure part of planning: request + image metadata → plan. */
+export function planFromSource(req: ImageExportRequest, source: PixelGrid, bands: BandInfo[], opts: PlanOptions & { region?: PixelWindow } = {}): ExportPlan {
+  const fo = req.formatOptions;
+  const region: PixelWindow = opts.region ?? { x0: 0, y0: 0, width: source.width, height: source.height };
+  const pixels = region.width * region.height;
+  if (pixels > req.maxPixels)
+    throw new GeotfrError('LIMIT', `region has ${pixels} pixels (${region.width}x${region.height}), more than maxPixels ${req.maxPixels}`, { field: 'maxPixels' });
+  const grid = makeGrid(source, region, fo.patchDimensions, fo.kernelSize);
+  const layout = makeLayout(bands, fo);
+  const encoder = new PatchEncoder(grid, layout, fo);
+  const recordBytes = encoder.maxRecordBytes();
+  const recordsPerPatch = encoder.recordsPerPatch;
+  const patchBytes = recordsPerPatch * framedSize(recordBytes);
+
+  // Shards: whole patches in order while the file's framed bytes stay within maxFileSize (SPEC §5).
+  const maxPerShard = opts.maxPatchesPerShard ?? Infinity;
+  if (!(maxPerShard >= 1)) throw new GeotfrError('BAD_REQUEST', `maxPatchesPerShard must be ≥ 1, got ${maxPerShard}`, { field: 'maxPatchesPerShard' });
+  const perShard = Math.max(1, Math.min(maxPerShard, Math.floor(fo.maxFileSize / patchBytes)));
+  const shards: ShardPlan[] = [];
+  for (let first = 0, i = 0; first < grid.totalPatches; first += perShard, i++) {
+    const count = Math.min(perShard, grid.totalPatches - first);
+    shards.push({ index: i, name: shardName(req.fileNamePrefix, i, fo.compressed), firstPatch: first, patchCount: count, bytesFramed: count * patchBytes });
+  }
+  if (shards.length > 99999) throw new GeotfrError('LIMIT', `${shards.length} shards exceed the 5-digit shard names of SPEC §5; raise maxFileSize`, { field: 'formatOptions.maxFileSize' });
+
+  const chunkPatches = Math.max(
+    1,
+    Math.min(grid.patchesPerRow, Math.floor(CHUNK_TARGET_BYTES / patchBytes), Math.floor((CHUNK_MAX_WIDTH_PX - 2 * grid.marginX) / grid.patchWidth)),
+  );
+  const mixer: Mixer | null =
+    fo.maskedThreshold === 1
+      ? {
+          projection: { crs: source.crs, affine: { doubleMatrix: grid.affine } },
+          patchDimensions: [grid.patchWidth, grid.patchHeight],
+          patchesPerRow: grid.patchesPerRow,
+          totalPatches: grid.totalPatches,
+        }
+      : null;
+  return {
+    version: PLAN_VERSION,
+    request: req,
+    source: { crs: source.crs, affine: source.affine, width: source.width, height: source.height },
+    sourceBands: bands,
+    grid,
+    layout,
+    patchDimensions: [grid.patchWidth, grid.patchHeight],
+    kernelSize: fo.kernelSize,
+    tileDimensions: [grid.tileWidth, grid.tileHeight],
+    marginPx: [grid.marginX, grid.marginY],
+    totalPatches: grid.totalPatches,
+    patchesPerRow: grid.patchesPerRow,
+    recordsPerPatch,
+    recordBytes,
+    chunkPatches,
+    shards,
+    mixer,
+    mixerKey: mixer ? `${req.fileNamePrefix}-mixer.json` : null,
+    manifestKey: `.geotfr/manifests/${req.fileNamePrefix}.json`,
+  };
+}
+
+/** A unit of work: adjacent patches of one patch row within one shard. */
+export interface ChunkTask {
+  shard: number;
+  /** Sequence number of the chunk within its shard. */
+  seq: number;
+  row: number;
+  col0: number;
+  count: number;
+  firstPatch: number;
+}
+
+/** The chunks of a shard in write order (row-major; a chunk never spans rows or shards). */
+export function shardChunks(plan: ExportPlan, shardIndex: number): ChunkTask[] {
+  const s = plan.shards[shardIndex];
+  if (!s) throw new GeotfrError('BAD_REQUEST', `shard ${shardIndex} is not in the plan (0..${plan.shards.length - 1})`, { field: 'shard' });
+  const out: ChunkTask[] = [];
+  const ppr = plan.patchesPerRow;
+  let p = s.firstPatch;
+  const end = s.firstPatch + s.patchCount;
+  while (p < end) {
+    const row = Math.floor(p / ppr);
+    const col0 = p % ppr;
+    const count = Math.min(plan.chunkPatches, ppr - col0, end - p);
+    out.push({ shard: shardIndex, seq: out.length, row, col0, count, firstPatch: p });
+    p += count;
+  }
+  return out;
+}

@@ -1,0 +1,181 @@
+/**
+ * The image export request (SPEC §2): one zod schema with Earth Engine's names, every default in this
+ * file, unknown keys rejected the way EE's client rejects them (`Unknown format options: foo`).
+ *
+ * The same document arrives from the CLI, a Pub/Sub message, a bucket drop or a schedule, so parsing
+ * is pure: `parseImageExportRequest(json)` returns the normalized request (defaults applied,
+ * `{date}` in `fileNamePrefix` resolved) that the plan then carries everywhere.
+ */
+import { z } from 'zod';
+import { GeotfrError } from '../errors.js';
+import { checkKey } from '../blobstore.js';
+
+/** Defaults in one place (SPEC §2, §4, §5; EE's `Export.image.toCloudStorage`). */
+export const DEFAULTS = {
+  fileFormat: 'TFRecord',
+  maxPixels: 1e8,
+  kernelSize: [1, 1] as [number, number],
+  compressed: true, // SPEC §5 Decision (EE's own clients send false)
+  compressionLevel: 6, // TensorFlow's zlib level
+  maxFileSize: 2 ** 30, // 1 GiB of uncompressed framed bytes per file
+  defaultValue: 0,
+  sequenceData: false,
+  collapseBands: false,
+  maskedThreshold: 1,
+  bandTypes: 'float' as const,
+  fileNamePrefix: 'myExportImageTask', // EE: the prefix defaults to the task description, which defaults to this
+};
+
+const posInt = z.number().int().positive();
+const pair = z.tuple([posInt, posInt]);
+
+const bandRequest = z.strictObject({
+  name: z.string().min(1),
+  uri: z.string().min(1),
+  band: posInt.optional(),
+  bands: z.array(posInt).min(1).optional(),
+  nodata: z.number().optional(),
+});
+
+const imageSpec = z.union([z.string().min(1), z.strictObject({ bands: z.array(bandRequest).min(1) })]);
+
+const bbox = z
+  .tuple([z.number(), z.number(), z.number(), z.number()])
+  .refine((b) => b.every(Number.isFinite) && b[0] < b[2] && b[1] < b[3], 'expected [xmin, ymin, xmax, ymax] with xmin < xmax and ymin < ymax');
+
+/** A GeoJSON geometry (its bbox is used, SPEC §2); coordinates are checked when the region is projected. */
+const geometry = z.looseObject({
+  type: z.enum(['Point', 'MultiPoint', 'LineString', 'MultiLineString', 'Polygon', 'MultiPolygon', 'GeometryCollection', 'Feature']),
+});
+
+const formatOptions = z.strictObject({
+  patchDimensions: pair,
+  kernelSize: pair.default(DEFAULTS.kernelSize),
+  compressed: z.boolean().default(DEFAULTS.compressed),
+  compressionLevel: z.number().int().min(1).max(9).default(DEFAULTS.compressionLevel),
+  maxFileSize: posInt.default(DEFAULTS.maxFileSize),
+  defaultValue: z.number().refine(Number.isFinite, 'expected a finite number').default(DEFAULTS.defaultValue),
+  tensorDepths: z.record(z.string(), posInt).default({}),
+  sequenceData: z.boolean().default(DEFAULTS.sequenceData),
+  collapseBands: z.boolean().default(DEFAULTS.collapseBands),
+  maskedThreshold: z.number().min(0).max(1).default(DEFAULTS.maskedThreshold),
+  bandTypes: z.enum(['float', 'native']).default(DEFAULTS.bandTypes),
+});
+
+const requestSchema = z.strictObject({
+  image: imageSpec,
+  region: z.union([bbox, geometry]).optional(),
+  bucket: z.string().min(1),
+  fileNamePrefix: z.string().min(1).optional(),
+  description: z.string().optional(),
+  fileFormat: z
+    .string()
+    .refine((s) => s.toLowerCase() === 'tfrecord', 'only "TFRecord" is supported')
+    .transform(() => 'TFRecord' as const)
+    .default('TFRecord'),
+  maxPixels: z.number().positive().default(DEFAULTS.maxPixels),
+  formatOptions: formatOptions,
+});
+
+export type BandRequest = z.infer<typeof bandRequest>;
+export type ImageSpec = z.infer<typeof imageSpec>;
+export type FormatOptions = z.output<typeof formatOptions>;
+export type Region = [number, number, number, number] | ({ type: string } & Record<string, unknown>);
+
+/** A validated request with every default applied (plain JSON). */
+export interface ImageExportRequest {
+  image: ImageSpec;
+  region?: Region;
+  bucket: string;
+  fileNamePrefix: string;
+  description?: string;
+  fileFormat: 'TFRecord';
+  maxPixels: number;
+  formatOptions: FormatOptions;
+}
+
+/** EE parameters geotfr deliberately does not support: exports stay on the source pixel grid. */
+const UNSUPPORTED: Record<string, string> = {
+  scale: 'geotfr exports on the source pixel grid; resample the raster first',
+  crs: 'geotfr exports in the source CRS; reproject the raster first',
+  crsTransform: 'geotfr exports on the source pixel grid; resample the raster first',
+  dimensions: 'geotfr exports on the source pixel grid; use region instead',
+};
+
+function valueAt(root: unknown, path: PropertyKey[]): unknown {
+  let v: any = root;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = v[k as any];
+  }
+  return v;
+}
+
+const show = (v: unknown) => {
+  const s = JSON.stringify(v);
+  return s === undefined ? 'nothing' : s.length > 80 ? s.slice(0, 77) + '...' : s;
+};
+
+/** Turns the first zod issue into an error naming the field and the bad value. */
+function toError(err: z.ZodError, input: unknown): GeotfrError {
+  const issue = err.issues[0];
+  const field = issue.path.map(String).join('.') || '(request)';
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.join(', ');
+    const where = issue.path.length ? issue.path.map(String).join('.') : '';
+    if (where === 'formatOptions') return new GeotfrError('BAD_REQUEST', `Unknown format options: ${keys}`, { field: 'formatOptions' });
+    if (!where) {
+      const why = issue.keys.map((k) => UNSUPPORTED[k]).filter(Boolean);
+      return new GeotfrError('BAD_REQUEST', `Unknown request fields: ${keys}${why.length ? ` (${why.join('; ')})` : ''}`, { field: '(request)' });
+    }
+    return new GeotfrError('BAD_REQUEST', `Unknown fields in ${where}: ${keys}`, { field: where });
+  }
+  const value = valueAt(input, issue.path);
+  const missing = value === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_union');
+  const msg = missing ? `is required (${issue.message})` : `${issue.message}; got ${show(value)}`;
+  return new GeotfrError('BAD_REQUEST', `invalid ${field}: ${msg}`, { field });
+}
+
+/** Today's UTC date as YYYY-MM-DD, the `{date}` placeholder of scheduled exports. */
+export function utcDate(now: Date): string {
+  return now.toISOString().slice(0, 10);
+}
+
+/**
+ * Validates an export request (SPEC §2) and applies defaults. Throws `BAD_REQUEST` naming the field
+ * and value, or `FORBIDDEN` for a prefix escaping the destination (`..`, absolute).
+ */
+export function parseImageExportRequest(json: unknown, opts: { now?: Date } = {}): ImageExportRequest {
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new GeotfrError('BAD_REQUEST', `an export request must be a JSON object, got ${show(json)}`, { field: '(request)' });
+  const r = requestSchema.safeParse(json);
+  if (!r.success) throw toError(r.error, json);
+  const v = r.data;
+  const fo = v.formatOptions;
+  for (const name of Object.keys(fo.tensorDepths)) if (!name) throw new GeotfrError('BAD_REQUEST', 'tensorDepths has an empty band name', { field: 'formatOptions.tensorDepths' });
+  if (typeof v.image === 'object') {
+    v.image.bands.forEach((b, i) => {
+      if (b.band !== undefined && b.bands !== undefined)
+        throw new GeotfrError('BAD_REQUEST', `band ${JSON.stringify(b.name)} gives both "band" and "bands"`, { field: `image.bands.${i}` });
+    });
+    const seen = new Set<string>();
+    for (const b of v.image.bands) {
+      if (seen.has(b.name)) throw new GeotfrError('BAD_REQUEST', `duplicate band name ${JSON.stringify(b.name)}`, { field: 'image.bands' });
+      seen.add(b.name);
+    }
+  }
+  const rawPrefix = v.fileNamePrefix ?? v.description ?? DEFAULTS.fileNamePrefix;
+  const fileNamePrefix = checkKey(rawPrefix.replaceAll('{date}', utcDate(opts.now ?? new Date())), 'fileNamePrefix');
+  if (fileNamePrefix.endsWith('/')) throw new GeotfrError('BAD_REQUEST', `fileNamePrefix must name files, not a directory: ${show(rawPrefix)}`, { field: 'fileNamePrefix' });
+  const out: ImageExportRequest = {
+    image: v.image,
+    bucket: v.bucket,
+    fileNamePrefix,
+    fileFormat: v.fileFormat,
+    maxPixels: v.maxPixels,
+    formatOptions: fo,
+  };
+  if (v.region !== undefined) out.region = v.region as Region;
+  if (v.description !== undefined) out.description = v.description;
+  return out;
+}

@@ -1,0 +1,246 @@
+/**
+ * The embedded runner: planner → chunk tasks on a `worker_threads` pool → ordered shard writers →
+ * finalizer. Chunks are computed in parallel (read, encode, deflate) and written in plan order, so
+ * the bytes equal `writeShard()`'s whatever the worker count. A failed or cancelled run removes what
+ * it wrote: no shard, no mixer, no manifest.
+ */
+import { availableParallelism } from 'node:os';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { LocalBlobStore, openBucket, type BlobStore } from '../blobstore.js';
+import { GeotfrError, asGeotfrError } from '../errors.js';
+import { Progress } from '../progress.js';
+import { ChunkProducer, type ChunkResult } from './chunk.js';
+import { finalizeExport } from './finalize.js';
+import { planImageExport, shardChunks, type ChunkTask, type ExportPlan, type ImageSpecOpener } from './plan.js';
+import { ShardSink, cancelled } from './shard.js';
+import type { FromWorker, ToWorker } from './worker.js';
+
+export interface RunOptions {
+  /** Worker threads (default: the core count); 0 computes chunks on the calling thread. */
+  workers?: number;
+  signal?: AbortSignal;
+  /** Progress on stderr (patches, MB/s, ETA). */
+  progress?: boolean;
+  /** Image opener override (tests with in-memory sources; forces workers = 0). */
+  open?: ImageSpecOpener;
+  /** Clock for `{date}` in fileNamePrefix. */
+  now?: Date;
+}
+
+export interface ExportSummary {
+  /** Shards written. */
+  files: number;
+  /** Patches written (excluding those dropped by maskedThreshold). */
+  patches: number;
+  skippedPatches: number;
+  /** Bytes of the shards as stored (compressed when compressed). */
+  bytes: number;
+  /** Uncompressed framed bytes. */
+  bytesFramed: number;
+  seconds: number;
+  /** URI of the mixer, or null when none is written (maskedThreshold ≠ 1). */
+  mixer: string | null;
+  shards: string[];
+  manifest: string;
+}
+
+/** Computes chunks: in-process, or on a pool of worker threads. */
+interface ChunkPool {
+  /** Resolves with the chunk's result; rejects with the task's error. */
+  run(task: ChunkTask): Promise<ChunkResult>;
+  /** How many tasks to keep in flight. */
+  readonly depth: number;
+  close(): Promise<void>;
+}
+
+async function inProcessPool(plan: ExportPlan, open: ImageSpecOpener | undefined, signal?: AbortSignal): Promise<ChunkPool> {
+  const producer = await ChunkProducer.open(plan, { open, signal });
+  return { run: (t) => producer.produce(t, signal), depth: 1, close: () => producer.close() };
+}
+
+async function threadPool(plan: ExportPlan, n: number): Promise<ChunkPool> {
+  const url = new URL('./worker.js', import.meta.url);
+  const workers: { w: Worker; load: number; pending: Map<number, { resolve: (r: ChunkResult) => void; reject: (e: unknown) => void }> }[] = [];
+  let nextId = 0;
+  let fatal: unknown;
+  const toError = (e: { code: string; message: string }) => new GeotfrError(e.code as any, e.message);
+  const ready: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const w = new Worker(url);
+    const slot = { w, load: 0, pending: new Map<number, { resolve: (r: ChunkResult) => void; reject: (e: unknown) => void }>() };
+    workers.push(slot);
+    const failAll = (err: unknown) => {
+      fatal ??= err;
+      for (const p of slot.pending.values()) p.reject(err);
+      slot.pending.clear();
+    };
+    ready.push(
+      new Promise<void>((resolve, reject) => {
+        w.on('message', (m: FromWorker) => {
+          if (m.type === 'ready') resolve();
+          else if (m.type === 'result') {
+            const p = slot.pending.get(m.id);
+            slot.pending.delete(m.id);
+            slot.load--;
+            const d = m.result.data as Uint8Array;
+            p?.resolve({ ...m.result, data: Buffer.from(d.buffer, d.byteOffset, d.byteLength) });
+          } else if (m.type === 'error') {
+            const err = toError(m.error);
+            if (m.id === undefined) {
+              reject(err);
+              failAll(err);
+            } else {
+              const p = slot.pending.get(m.id);
+              slot.pending.delete(m.id);
+              slot.load--;
+              p?.reject(err);
+            }
+          }
+        });
+        w.on('error', (err) => {
+          reject(err);
+          failAll(asGeotfrError(err));
+        });
+        w.on('exit', (code) => {
+          const err = new GeotfrError('INTERNAL', `export worker exited with code ${code}`);
+          reject(err);
+          failAll(err);
+        });
+      }),
+    );
+    w.postMessage({ type: 'init', plan } satisfies ToWorker);
+  }
+  const close = async () => {
+    await Promise.all(
+      workers.map(async ({ w }) => {
+        w.removeAllListeners('exit');
+        w.postMessage({ type: 'cancel' } satisfies ToWorker);
+        await w.terminate();
+      }),
+    );
+  };
+  try {
+    await Promise.all(ready);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return {
+    depth: 2 * n,
+    run(task) {
+      if (fatal) return Promise.reject(fatal);
+      const slot = workers.reduce((a, b) => (b.load < a.load ? b : a));
+      const id = nextId++;
+      slot.load++;
+      return new Promise<ChunkResult>((resolve, reject) => {
+        slot.pending.set(id, { resolve, reject });
+        slot.w.postMessage({ type: 'task', id, task } satisfies ToWorker);
+      });
+    },
+    close,
+  };
+}
+
+/** Runs a whole image export on this machine (SPEC §2–6, §9). */
+export async function runImageExport(request: unknown, opts: RunOptions = {}): Promise<ExportSummary> {
+  const t0 = performance.now();
+  const signal = opts.signal;
+  const plan = await planImageExport(request, { open: opts.open, signal, now: opts.now });
+  const store = await openBucket(plan.request.bucket);
+  const tasks = plan.shards.flatMap((s) => shardChunks(plan, s.index));
+  const nWorkers = opts.open ? 0 : Math.max(0, Math.min(opts.workers ?? availableParallelism(), tasks.length));
+  const progress = opts.progress ? new Progress({ label: 'export-image', total: plan.totalPatches, unit: 'patches' }) : undefined;
+
+  const written: string[] = [];
+  let sink: ShardSink | undefined;
+  let pool: ChunkPool | undefined;
+  let patches = 0;
+  let skipped = 0;
+  let bytes = 0;
+  let bytesFramed = 0;
+  let finalized: { mixerKey?: string; manifestKey: string } | undefined;
+  try {
+    // Open the first shard before any heavy work: an unwritable destination fails at once.
+    sink = await ShardSink.open(store, plan, 0);
+    pool = nWorkers === 0 ? await inProcessPool(plan, opts.open, signal) : await threadPool(plan, nWorkers);
+    const inFlight: Promise<ChunkResult>[] = [];
+    let next = 0;
+    const fill = () => {
+      while (next < tasks.length && inFlight.length < pool!.depth) {
+        const p = pool!.run(tasks[next++]);
+        p.catch(() => {}); // observed in order below
+        inFlight.push(p);
+      }
+    };
+    fill();
+    for (let i = 0; i < tasks.length; i++) {
+      signal?.throwIfAborted();
+      const result = await abortable(inFlight.shift()!, signal);
+      fill();
+      const task = tasks[i];
+      if (!sink) sink = await ShardSink.open(store, plan, task.shard);
+      await sink.write(result);
+      patches += result.patches;
+      skipped += result.skipped;
+      bytesFramed += result.rawBytes;
+      progress?.tick(result.patches + result.skipped, result.rawBytes);
+      const lastOfShard = i + 1 === tasks.length || tasks[i + 1].shard !== task.shard;
+      if (lastOfShard) {
+        const s = sink;
+        sink = undefined;
+        const info = await s.commit();
+        written.push(info.key);
+        bytes += info.size;
+      }
+    }
+    signal?.throwIfAborted();
+    finalized = await finalizeExport(plan, { store });
+    progress?.finish();
+  } catch (err) {
+    await sink?.abort().catch(() => {});
+    await pool?.close().catch(() => {});
+    pool = undefined;
+    // Leave nothing behind from this run (SPEC §7-style "no partial output"; issue 3).
+    const keys = [...written, ...(plan.mixerKey ? [plan.mixerKey] : []), plan.manifestKey];
+    await Promise.all(keys.map((k) => store.delete(k).catch(() => {})));
+    await removeEmptyDirs(store, plan);
+    throw cancelled(err, signal);
+  } finally {
+    await pool?.close();
+  }
+  return {
+    files: written.length,
+    patches,
+    skippedPatches: skipped,
+    bytes,
+    bytesFramed,
+    seconds: Math.round((performance.now() - t0) / 10) / 100,
+    mixer: finalized?.mixerKey ? store.uri(finalized.mixerKey) : null,
+    shards: written.map((k) => store.uri(k)),
+    manifest: store.uri(plan.manifestKey),
+  };
+}
+
+/** Rejects as soon as `signal` aborts, so Ctrl-C does not wait for a chunk in flight. */
+function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** A local destination keeps no empty directories from a failed run (`.geotfr/tmp`, the prefix's folders). */
+async function removeEmptyDirs(store: BlobStore, plan: ExportPlan): Promise<void> {
+  if (!(store instanceof LocalBlobStore)) return;
+  const dirs = new Set<string>();
+  for (let d = path.posix.dirname(plan.request.fileNamePrefix); d !== '.' && d !== '/'; d = path.posix.dirname(d)) dirs.add(d);
+  for (const d of ['.geotfr/tmp', '.geotfr/manifests', '.geotfr']) dirs.add(d);
+  for (let d = path.posix.dirname(plan.manifestKey); d !== '.geotfr' && d !== '.'; d = path.posix.dirname(d)) dirs.add(d);
+  const sorted = [...dirs].sort((a, b) => b.split('/').length - a.split('/').length);
+  for (const d of sorted) await fs.rmdir(path.join(store.root, d)).catch(() => {});
+}

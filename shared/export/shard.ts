@@ -1,0 +1,136 @@
+/**
+ * Writing one shard (SPEC §5): its chunks in row-major order into one object, atomically through the
+ * BlobStore (temporary name, then rename; GCS: visible only when complete), so a killed run never
+ * leaves a torn shard and a redelivered task writes the same bytes again or finds the object done.
+ */
+import { once } from 'node:events';
+import { PreconditionFailed, openBucket, type BlobInfo, type BlobStore, type BlobWriter } from '../blobstore.js';
+import { GeotfrError, asGeotfrError } from '../errors.js';
+import { ChunkProducer, type ChunkResult } from './chunk.js';
+import { GZIP_HEADER, GzipTrailer } from './gzipchunks.js';
+import { shardChunks, type ExportPlan, type ImageSpecOpener } from './plan.js';
+
+/** Receives a shard's chunks in order and publishes the object on commit. */
+export class ShardSink {
+  private next = 0;
+  private readonly trailer = new GzipTrailer();
+  private error: Error | undefined;
+  bytesWritten = 0;
+
+  private constructor(
+    readonly key: string,
+    private readonly writer: BlobWriter,
+    private readonly compressed: boolean,
+    private readonly uri: string,
+  ) {
+    writer.stream.on('error', (err) => (this.error ??= err));
+  }
+
+  /** Opens the shard's pending object (nothing is visible under its name until `commit()`). */
+  static async open(store: BlobStore, plan: ExportPlan, shardIndex: number, opts: { createOnly?: boolean } = {}): Promise<ShardSink> {
+    const s = plan.shards[shardIndex];
+    const writer = await store.createWriter(s.name, { ifNotExists: opts.createOnly, contentType: 'application/octet-stream' });
+    const sink = new ShardSink(s.name, writer, plan.request.formatOptions.compressed, store.uri(s.name));
+    if (sink.compressed) await sink.put(GZIP_HEADER);
+    return sink;
+  }
+
+  private async put(buf: Uint8Array): Promise<void> {
+    if (this.error) throw asGeotfrError(this.error, { file: this.uri });
+    const ok = this.writer.stream.write(buf);
+    this.bytesWritten += buf.length;
+    if (!ok) {
+      const ac = new AbortController();
+      const failed = once(this.writer.stream, 'error', { signal: ac.signal }).then(([err]) => {
+        throw asGeotfrError(err, { file: this.uri });
+      });
+      try {
+        await Promise.race([once(this.writer.stream, 'drain', { signal: ac.signal }), failed]);
+      } finally {
+        ac.abort();
+        failed.catch(() => {});
+      }
+    }
+  }
+
+  /** Appends the next chunk; chunks must arrive in `seq` order. */
+  async write(chunk: ChunkResult): Promise<void> {
+    if (chunk.seq !== this.next) throw new GeotfrError('INTERNAL', `shard chunk ${chunk.seq} arrived before chunk ${this.next}`, { file: this.uri });
+    this.next++;
+    if (this.compressed) this.trailer.add(chunk);
+    if (chunk.data.length) await this.put(chunk.data);
+  }
+
+  async commit(): Promise<BlobInfo> {
+    if (this.compressed) await this.put(this.trailer.finish());
+    return this.writer.commit();
+  }
+
+  abort(): Promise<void> {
+    return this.writer.abort();
+  }
+}
+
+export interface WriteShardOptions {
+  signal?: AbortSignal;
+  /** Create-once: if the shard already exists, leave it and report `alreadyExisted` (Pub/Sub redelivery). */
+  createOnly?: boolean;
+  /** Called after each chunk with the patches written and uncompressed framed bytes. */
+  onPatch?: (patches: number, bytes: number) => void;
+  /** Image opener override (tests). */
+  open?: ImageSpecOpener;
+  /** Store override (default `openBucket(plan.request.bucket)`). */
+  store?: BlobStore;
+}
+
+/**
+ * Writes exactly one shard of `plan`, deterministically (same plan → same bytes) and atomically.
+ * Used as is by cloud workers (one shard per message); the embedded runner produces the same bytes
+ * with chunks computed on a thread pool.
+ */
+export async function writeShard(plan: ExportPlan, shardIndex: number, opts: WriteShardOptions = {}): Promise<{ info: BlobInfo; alreadyExisted: boolean }> {
+  const tasks = shardChunks(plan, shardIndex);
+  const store = opts.store ?? (await openBucket(plan.request.bucket));
+  const name = plan.shards[shardIndex].name;
+  if (opts.createOnly) {
+    const existing = await store.stat(name);
+    if (existing) return { info: existing, alreadyExisted: true };
+  }
+  const producer = await ChunkProducer.open(plan, { open: opts.open, signal: opts.signal });
+  let sink: ShardSink | undefined;
+  try {
+    sink = await ShardSink.open(store, plan, shardIndex, { createOnly: opts.createOnly });
+    for (const t of tasks) {
+      opts.signal?.throwIfAborted();
+      const chunk = await producer.produce(t, opts.signal);
+      await sink.write(chunk);
+      opts.onPatch?.(chunk.patches, chunk.rawBytes);
+    }
+    opts.signal?.throwIfAborted();
+    const s = sink;
+    sink = undefined;
+    try {
+      return { info: await s.commit(), alreadyExisted: false };
+    } catch (err) {
+      if (err instanceof PreconditionFailed) {
+        const existing = await store.stat(name);
+        if (existing) return { info: existing, alreadyExisted: true };
+      }
+      throw err;
+    }
+  } catch (err) {
+    await sink?.abort();
+    throw cancelled(err, opts.signal);
+  } finally {
+    await producer.close();
+  }
+}
+
+/** Maps an abort into a CANCELLED GeotfrError (the signal's reason when it is one). */
+export function cancelled(err: unknown, signal?: AbortSignal): unknown {
+  if (signal?.aborted) {
+    const r = signal.reason;
+    return r instanceof GeotfrError ? r : new GeotfrError('CANCELLED', 'export cancelled');
+  }
+  return err;
+}
