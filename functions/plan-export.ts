@@ -8,9 +8,10 @@
  * permanent errors, recorded in the job status) and 5xx asks for redelivery (retryable errors).
  */
 import type { Request, Response } from '@google-cloud/functions-framework';
-import { resolveUri } from '../shared/blobstore.js';
+import { openBucket, resolveUri } from '../shared/blobstore.js';
 import { GeotfrError, asGeotfrError } from '../shared/errors.js';
-import { checkRequestSize } from '../shared/policy.js';
+import { checkDestination, checkRequestSize } from '../shared/policy.js';
+import { JobStore } from '../shared/jobs/store.js';
 import { decodePushMessage } from '../shared/queue.js';
 import { dropJobId, httpJobId, pubsubJobId } from '../shared/jobs/id.js';
 import { recordRejected, submitJob } from '../shared/jobs/planner.js';
@@ -68,6 +69,14 @@ async function intake(req: Request): Promise<Intake | undefined> {
   return { via: 'http', jobId: httpJobId(typeof q === 'string' ? q : undefined), eventTime: new Date(), request: req.body };
 }
 
+async function recordRequestError(job: Intake, e: GeotfrError): Promise<void> {
+  const r = job.request as { bucket?: unknown };
+  if (typeof r?.bucket !== 'string') return;
+  checkDestination(r.bucket, 'x', deps().config.policy);
+  const store = new JobStore(await openBucket(r.bucket), job.jobId);
+  await store.recordError('request', { code: e.code, message: e.message, at: new Date().toISOString() });
+}
+
 const httpStatus = (e: GeotfrError) =>
   ({ BAD_REQUEST: 400, BAD_INPUT: 400, NOT_FOUND: 404, FORBIDDEN: 403, LIMIT: 413, CANCELLED: 503, IO: 503, INTERNAL: 500 } as Record<string, number>)[e.code] ?? 500;
 
@@ -87,6 +96,8 @@ export async function planExport(req: Request, res: Response): Promise<void> {
     const e = asGeotfrError(err);
     if (isRetryable(e)) {
       log('WARNING', `planExport: retryable: ${e.code}: ${e.message}`, { jobId: job?.jobId });
+      // Best effort, for the dead-letter reason if every redelivery fails the same way.
+      if (job) await recordRequestError(job, e).catch(() => {});
       res.status(httpStatus(e)).json({ error: e.toJSON(), jobId: job?.jobId });
       return;
     }

@@ -36,7 +36,7 @@ export async function handleDeadLetter(msg: QueueMessage, deps: JobDeps): Promis
     // A duplicate of a shard message whose twin succeeded is harmless: the shard exists.
     if (shard !== undefined && (await job.shardMarks()).some((m) => m.shard === shard)) return { jobId, outcome: 'shard-exists' };
     const attempts = msg.attributes.CloudPubSubDeadLetterSourceDeliveryCount ?? '';
-    const last = shard !== undefined ? await job.shardError<JobError>(shard) : undefined;
+    const last = await job.lastError<JobError>(shard ?? 'request').catch(() => undefined);
     const what = shard !== undefined ? `shard ${shard}` : msg.attributes.kind ?? 'message';
     const reason = `${what} failed after ${attempts || 'all'} delivery attempts${last ? `: ${last.code}: ${last.message}` : ''}`;
     await failJob(job, { code: last?.code ?? 'DEAD_LETTER', message: reason, shard, at: now().toISOString() }, now);

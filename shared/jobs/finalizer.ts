@@ -5,15 +5,18 @@
  *
  * Concurrent finalizers (two shards finishing together, or a redelivery) are expected: the mixer is
  * written create-once (a lost precondition means another finalizer wrote the same bytes), and the
- * terminal `done.json` marker is create-once too, so the job is finished exactly once.
+ * terminal `done.json` marker is create-once too, so the job is finished exactly once. The mixer and
+ * manifest are the ones `finalizeExport` (shared/export/finalize.ts) writes, byte for byte; only the
+ * mixer's create-once write is done here, since the embedded runner overwrites.
  */
 import { openBucket, PreconditionFailed } from '../blobstore.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { formatMixer } from '../mixer.js';
-import { finalizeExport } from '../export/finalize.js';
+import { makeManifest } from '../export/finalize.js';
 import type { ExportPlan } from '../export/plan.js';
 import type { FinalizeMessage, JobDeps } from './planner.js';
 import { JobStore } from './store.js';
+import { failJob } from './worker.js';
 import type { JobStatus } from './status.js';
 
 export function parseFinalizeMessage(json: unknown): FinalizeMessage {
@@ -26,6 +29,19 @@ export async function finalizeJob(msg: FinalizeMessage, deps: JobDeps): Promise<
   const now = deps.now ?? (() => new Date());
   const store = await openBucket(msg.bucket);
   const job = new JobStore(store, msg.jobId);
+  try {
+    return await finalizeIn(job, deps, now);
+  } catch (err) {
+    const e = asGeotfrError(err);
+    if (e.retryable || e.code === 'INTERNAL' || e.code === 'CANCELLED') throw e;
+    await failJob(job, { code: e.code, message: e.message, at: now().toISOString() }, now);
+    return (await job.terminal()) ?? (await job.status())!;
+  }
+}
+
+async function finalizeIn(job: JobStore, deps: JobDeps, now: () => Date): Promise<JobStatus> {
+  const store = job.store;
+  const msg = { jobId: job.jobId };
   const terminal = await job.terminal();
   if (terminal) return terminal;
   const plan = await job.loadPlan<ExportPlan>();
@@ -53,15 +69,20 @@ export async function finalizeJob(msg: FinalizeMessage, deps: JobDeps): Promise<
     if (!(await store.stat(s.name))) throw new GeotfrError('NOT_FOUND', `shard ${s.index} is marked done but ${store.uri(s.name)} is missing`, { file: store.uri(s.name) });
   }
   if (plan.mixer && plan.mixerKey) {
+    const bytes = formatMixer(plan.mixer);
     try {
-      await store.write(plan.mixerKey, formatMixer(plan.mixer), { ifNotExists: true, contentType: 'application/json' });
+      await store.write(plan.mixerKey, bytes, { ifNotExists: true, contentType: 'application/json' });
     } catch (err) {
       if (!(err instanceof PreconditionFailed) && !(err instanceof GeotfrError && /precondition/i.test(err.message))) throw asGeotfrError(err);
-      // Another finalizer got there first; the bytes are a pure function of the plan.
+      // Another finalizer got there first (the bytes are a pure function of the plan), unless the
+      // prefix already held a different export: outputs are never overwritten, so say so.
+      const existing = (await store.read(plan.mixerKey)).toString('utf8');
+      if (existing !== bytes)
+        throw new GeotfrError('BAD_REQUEST', `${store.uri(plan.mixerKey)} already exists with different contents; export to a new fileNamePrefix`, { file: store.uri(plan.mixerKey) });
     }
   }
-  // The manifest (and the mixer, again, unless create-once there) from the export pipeline.
-  await finalizeExport(plan);
+  // The manifest lives under .geotfr/ (ingest reads the kernel size from it); rewriting it is harmless.
+  await store.write(plan.manifestKey, JSON.stringify(makeManifest(plan), null, 2) + '\n', { contentType: 'application/json' });
   const end = now().toISOString();
   return job.finish({
     ...snapshot,

@@ -8,6 +8,7 @@
  * | `plan.json`            | planner           | the export plan, create-once (a redelivery reuses it) |
  * | `shards/NNNNN.json`    | shard worker      | create-once marker once shard N's object exists  |
  * | `errors/NNNNN.json`    | shard worker      | last retryable error of shard N (read by dead-letter) |
+ * | `errors/request.json`  | planner           | last retryable error planning the request        |
  * | `done.json`/`failed.json` | finalizer / any | create-once terminal outcome (the first one wins) |
  * | `status.json`          | everyone          | the document users poll (status.ts)              |
  *
@@ -98,12 +99,14 @@ export class JobStore {
     return marks.filter((m): m is ShardMark => m !== undefined).sort((a, b) => a.shard - b.shard);
   }
 
-  async recordShardError(shard: number, error: unknown): Promise<void> {
-    await this.store.write(this.dir + `errors/${pad(shard)}.json`, JSON.stringify(error, null, 2) + '\n', { contentType: 'application/json' });
+  /** Records the last retryable error of a shard (by index) or of the request (`'request'`). */
+  async recordError(what: number | 'request', error: unknown): Promise<void> {
+    const name = typeof what === 'number' ? pad(what) : what;
+    await this.store.write(this.dir + `errors/${name}.json`, JSON.stringify(error, null, 2) + '\n', { contentType: 'application/json' });
   }
 
-  async shardError<E>(shard: number): Promise<E | undefined> {
-    return this.readJson<E>(`errors/${pad(shard)}.json`);
+  async lastError<E>(what: number | 'request'): Promise<E | undefined> {
+    return this.readJson<E>(`errors/${typeof what === 'number' ? pad(what) : what}.json`);
   }
 
   async status(): Promise<JobStatus | undefined> {

@@ -64,7 +64,7 @@ export async function runShard(msg: ShardMessage, attempt: number, deps: JobDeps
     const rec: JobError = { code: e.code, message: e.message, shard: msg.shard, attempt, at: now().toISOString() };
     if (e.retryable || e.code === 'INTERNAL' || e.code === 'CANCELLED') {
       // Best effort: the record only improves the dead-letter reason; the redelivery is what matters.
-      await job.recordShardError(msg.shard, rec).catch(() => {});
+      await job.recordError(msg.shard, rec).catch(() => {});
       throw e;
     }
     await failJob(job, rec, now);

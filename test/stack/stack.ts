@@ -1,0 +1,270 @@
+/**
+ * `npm run stack` (SPEC §10): the whole serverless pipeline on 127.0.0.1 — the real Pub/Sub emulator,
+ * team gcs's GCS JSON API server (test/gcs-server/), and every function served by the
+ * functions-framework — wired like infra/: topics, push subscriptions with dead-letter policies, and
+ * bucket notifications for `requests/` and `ingest/` drops. Prints one line `STACK READY {json}` and
+ * runs until SIGTERM/SIGINT, then stops everything (the emulator's whole process group too).
+ *
+ *   node dist/test/stack/stack.js [--workers N] [--bucket NAME] [--project ID] [--pubsub-port P] [--storage-port P] [--dir DIR]
+ *
+ * `startStack()` is the same thing for tests and benches. The functions run in this process and read
+ * their configuration from `process.env`, which `startStack` sets: one stack per process at a time.
+ * With `workers: N`, `exportShard` instead runs in N child processes ("function instances", one shard
+ * at a time each) behind a small dispatcher, as Cloud Run does with concurrency 1 and N max instances.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import { PubSub } from '@google-cloud/pubsub';
+import { startGcsServer, type GcsServer } from '../gcs-server/server.js';
+import { freePort, startPubsubEmulator, type Emulator } from './emulator.js';
+
+export interface StackOptions {
+  projectId?: string;
+  bucket?: string;
+  pubsubPort?: number;
+  storagePort?: number;
+  /** Shard workers as separate processes (default 0: exportShard runs in this process). */
+  workers?: number;
+  /** Delivery attempts before a message is dead-lettered (Pub/Sub allows 5–100). */
+  maxDeliveryAttempts?: number;
+  /** Keep GCS object bodies on disk here (large benches) instead of memory. */
+  dir?: string;
+  /** Extra environment for the functions (e.g. GEOTFR_FUNCTION_TIMEOUT_SECONDS). */
+  env?: Record<string, string>;
+  /** Echo emulator and function logs to stderr. */
+  verbose?: boolean;
+}
+
+export interface Stack {
+  projectId: string;
+  bucket: string;
+  pubsubHost: string;
+  storageHost: string;
+  requestTopic: string;
+  shardTopic: string;
+  finalizeTopic: string;
+  deadLetterTopic: string;
+  /** URL of each function (planExport takes HTTP POSTs of requests). */
+  functions: Record<string, string>;
+  workers: number;
+  gcs: GcsServer;
+  /** What `STACK READY` prints. */
+  describe(): Record<string, unknown>;
+  stop(): Promise<void>;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+function listen(server: http.Server, port = 0): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+  });
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.closeAllConnections?.();
+    server.close(() => resolve());
+  });
+}
+
+/** A function instance in a child process (test/stack/instance.ts). */
+async function startInstance(target: string, env: NodeJS.ProcessEnv, verbose: boolean): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(here, 'instance.js'), target, String(port)], { env, stdio: ['ignore', 'pipe', verbose ? 'inherit' : 'ignore'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.once('exit', (code) => reject(new Error(`${target} instance exited (${code}) before it was ready`)));
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('INSTANCE READY')) resolve();
+      if (verbose) process.stderr.write(d);
+    });
+  });
+  child.removeAllListeners('exit');
+  return { url: `http://127.0.0.1:${port}`, child };
+}
+
+/**
+ * Forwards each request to a free instance and holds it while all are busy, so at most `urls.length`
+ * shards are written at once, like `max_instance_count` with one request per instance.
+ */
+function dispatcher(urls: string[]): http.Server {
+  const free = [...urls];
+  const waiting: ((url: string) => void)[] = [];
+  const acquire = () => new Promise<string>((resolve) => (free.length ? resolve(free.shift()!) : waiting.push(resolve)));
+  const release = (u: string) => (waiting.length ? waiting.shift()!(u) : free.push(u));
+  return http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const url = await acquire();
+    try {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'content-length') headers[k] = v;
+      const r = await fetch(url + (req.url ?? '/'), { method: req.method, headers, body: Buffer.concat(chunks), signal: AbortSignal.timeout(700_000) });
+      const body = Buffer.from(await r.arrayBuffer());
+      res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'text/plain' }).end(body);
+    } catch (err) {
+      res.writeHead(503).end(String(err));
+    } finally {
+      release(url);
+    }
+  });
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const projectId = opts.projectId ?? 'geotfr-local';
+  const bucket = opts.bucket ?? 'geotfr-local';
+  const topics = { request: 'geotfr-requests', shard: 'geotfr-shards', finalize: 'geotfr-finalize', deadLetter: 'geotfr-dead-letter' };
+  const verbose = Boolean(opts.verbose);
+  const cleanups: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+  };
+  try {
+    const emulator: Emulator = await startPubsubEmulator(opts.pubsubPort, { log: verbose ? (l) => process.stderr.write(l) : undefined });
+    cleanups.push(emulator.stop);
+    const gcs = await startGcsServer({ port: opts.storagePort ?? 0, buckets: [bucket], dir: opts.dir });
+    cleanups.push(() => gcs.close());
+
+    Object.assign(process.env, {
+      PUBSUB_EMULATOR_HOST: emulator.host,
+      STORAGE_EMULATOR_HOST: gcs.host,
+      GOOGLE_CLOUD_PROJECT: projectId,
+      METADATA_SERVER_DETECTION: 'none',
+      GEOTFR_REQUEST_TOPIC: topics.request,
+      GEOTFR_SHARD_TOPIC: topics.shard,
+      GEOTFR_FINALIZE_TOPIC: topics.finalize,
+      GEOTFR_SOURCE_BUCKETS: bucket,
+      GEOTFR_DESTINATION_BUCKETS: bucket,
+      GEOTFR_PROGRESS: '0',
+      ...opts.env,
+    });
+
+    // Functions in this process: importing the module registers them with the framework.
+    const { getTestServer } = await import('@google-cloud/functions-framework/testing');
+    await import('../../functions/index.js');
+    const { setQueue } = await import('../../functions/context.js');
+    setQueue(undefined); // a fresh Pub/Sub client for this emulator
+    const functions: Record<string, string> = {};
+    for (const name of ['planExport', 'exportShard', 'finalizeExport', 'ingestPredictions', 'deadLetter']) {
+      const server = getTestServer(name) as http.Server;
+      functions[name] = await listen(server);
+      cleanups.push(() => closeServer(server));
+    }
+    const workers = Math.max(0, Math.floor(opts.workers ?? 0));
+    if (workers > 0) {
+      const instances = await Promise.all(Array.from({ length: workers }, () => startInstance('exportShard', { ...process.env }, verbose)));
+      for (const i of instances)
+        cleanups.push(async () => {
+          i.child.kill('SIGTERM');
+          await new Promise((r) => (i.child.exitCode !== null ? r(null) : i.child.once('exit', r)));
+        });
+      const d = dispatcher(instances.map((i) => i.url));
+      functions.exportShard = await listen(d);
+      cleanups.push(() => closeServer(d));
+    }
+
+    gcs.addNotify({ url: functions.planExport!, bucketFilter: bucket, prefix: 'requests/' });
+    gcs.addNotify({ url: functions.ingestPredictions!, bucketFilter: bucket, prefix: 'ingest/' });
+
+    const pubsub = new PubSub({ projectId });
+    cleanups.push(() => pubsub.close());
+    const [dl] = await pubsub.createTopic(topics.deadLetter);
+    const attempts = opts.maxDeliveryAttempts ?? 5;
+    const push = (target: string, topic: string) => `${functions[target]}/projects/${projectId}/topics/${topic}`;
+    const subscribe = async (topic: string, target: string, withDeadLetter: boolean, ackDeadlineSeconds: number) => {
+      const [t] = topic === topics.deadLetter ? [dl] : await pubsub.createTopic(topic);
+      await t.createSubscription(`${topic}-${target}`, {
+        pushConfig: { pushEndpoint: push(target, topic) },
+        ackDeadlineSeconds,
+        retryPolicy: { minimumBackoff: { seconds: 0, nanos: 200_000_000 }, maximumBackoff: { seconds: 2 } },
+        ...(withDeadLetter ? { deadLetterPolicy: { deadLetterTopic: dl.name, maxDeliveryAttempts: attempts } } : {}),
+      });
+    };
+    await subscribe(topics.request, 'planExport', true, 600);
+    await subscribe(topics.shard, 'exportShard', true, 600);
+    await subscribe(topics.finalize, 'finalizeExport', true, 120);
+    await subscribe(topics.deadLetter, 'deadLetter', false, 60);
+
+    const stack: Stack = {
+      projectId,
+      bucket,
+      pubsubHost: emulator.host,
+      storageHost: gcs.host,
+      requestTopic: topics.request,
+      shardTopic: topics.shard,
+      finalizeTopic: topics.finalize,
+      deadLetterTopic: topics.deadLetter,
+      functions,
+      workers,
+      gcs,
+      describe: () => ({
+        pubsubHost: emulator.host,
+        storageHost: gcs.host,
+        projectId,
+        requestTopic: topics.request,
+        bucket,
+        shardTopic: topics.shard,
+        finalizeTopic: topics.finalize,
+        deadLetterTopic: topics.deadLetter,
+        functions,
+        workers: workers || 1,
+        env: { PUBSUB_EMULATOR_HOST: emulator.host, STORAGE_EMULATOR_HOST: gcs.host, GOOGLE_CLOUD_PROJECT: projectId },
+      }),
+      stop,
+    };
+    return stack;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const opts: StackOptions = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const val = () => {
+      const v = args[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--workers') opts.workers = Number(val());
+    else if (a === '--bucket') opts.bucket = val();
+    else if (a === '--project') opts.projectId = val();
+    else if (a === '--pubsub-port') opts.pubsubPort = Number(val());
+    else if (a === '--storage-port') opts.storagePort = Number(val());
+    else if (a === '--dir') opts.dir = val();
+    else if (a === '--verbose') opts.verbose = true;
+    else {
+      process.stderr.write(`unknown argument: ${a}\n`);
+      process.exit(2);
+    }
+  }
+  const stack = await startStack(opts);
+  process.stdout.write(`STACK READY ${JSON.stringify(stack.describe())}\n`);
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) return;
+    stopping = true;
+    stack.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err) => {
+    process.stderr.write(`stack: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  });
+}
