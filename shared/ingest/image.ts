@@ -1,0 +1,303 @@
+/**
+ * Prediction ingest (SPEC §7, issue 4): TFRecords of tf.train.Examples + the export's mixer →
+ * a Cloud-Optimized GeoTIFF with the mixer's grid.
+ *
+ * Example i fills patch row `i // patchesPerRow`, column `i % patchesPerRow`. Every feature becomes a
+ * band (first record's order); a feature of `pw*ph` values is a patch, one of `tw*th` values a tile
+ * whose `floor(k/2)` margins are cropped (kernel from the caller or the export manifest).
+ *
+ * Streaming: one row of patches is held (per band `patchesPerRow*pw × ph` samples) and handed to the
+ * COG writer, which keeps one row of tiles per level and spills compressed tiles to disk. Integer-only
+ * predictions need their value range before the first byte is written (SPEC §7: the smallest integer
+ * type holding the values), so they are read twice: a validating scan for the range, then the write.
+ * The output is published atomically at the end (BlobStore writer); any error leaves no output.
+ */
+import { resolveUri } from '../blobstore.js';
+import { GeotfrError, asGeotfrError } from '../errors.js';
+import { decodeExample, type Feature, type FeatureKind, type Features } from '../example.js';
+import { parseMixer, type Mixer } from '../mixer.js';
+import { Progress } from '../progress.js';
+import type { SampleType } from '../raster/types.js';
+import { CogWriter, allocPixels, type PixelArray } from '../tiff/cog.js';
+import { IntRange, smallestIntType } from './bandtype.js';
+import { kernelFromManifest } from './manifest.js';
+import { recordsOf, type LocatedRecord } from './records.js';
+
+export interface IngestImageOptions {
+  /** Prediction TFRecord files (local, file://, gs://), read in this order. */
+  files: string[];
+  /** The export's mixer JSON (SPEC §6). */
+  mixer: string;
+  /** Output GeoTIFF (local, file://, gs://). */
+  out: string;
+  /** Kernel of tile-sized features; default from the export manifest, else none (patches only). */
+  kernelSize?: [number, number];
+  signal?: AbortSignal;
+  /** Progress on stderr. */
+  progress?: boolean;
+  /** COG tile size (default 512) and zlib level (default 6). */
+  tileSize?: number;
+  compressionLevel?: number;
+  /** Where compressed tiles spill (default the OS temp dir). */
+  tmpDir?: string;
+}
+
+export interface IngestSummary {
+  out: string;
+  width: number;
+  height: number;
+  type: SampleType;
+  bands: { name: string; kind: FeatureKind }[];
+  patches: number;
+  files: number;
+  kernelSize: [number, number] | null;
+  /** Where the kernel came from. */
+  kernelFrom: 'option' | 'manifest' | 'none';
+  overviews: number;
+  bytes: number;
+  seconds: number;
+}
+
+/** What every record must look like: the first record's features, kinds and order. */
+interface Schema {
+  names: string[];
+  kinds: FeatureKind[];
+}
+
+/** Number of values of a feature (bytes_list: all its bytes, as raw uint8 samples). */
+function valueCount(f: Feature): number {
+  if (f.kind !== 'bytes_list') return f.value.length;
+  let n = 0;
+  for (const b of f.value) n += b.length;
+  return n;
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  return Buffer.concat(parts);
+}
+
+async function loadMixer(uri: string): Promise<Mixer> {
+  let text: string;
+  try {
+    const loc = await resolveUri(uri, 'mixer');
+    text = (await loc.store.read(loc.key)).toString('utf8');
+  } catch (err) {
+    throw asGeotfrError(err, { file: uri });
+  }
+  return parseMixer(text, uri);
+}
+
+/** Checks one record against the schema and the patch/tile sizes; returns its decoded features. */
+class RecordChecker {
+  readonly patchLen: number;
+  readonly tileLen: number | undefined;
+  readonly tileW: number;
+  readonly mx: number;
+  readonly my: number;
+
+  constructor(
+    readonly schema: Schema,
+    readonly pw: number,
+    readonly ph: number,
+    readonly kernel: [number, number] | undefined,
+  ) {
+    this.patchLen = pw * ph;
+    this.mx = kernel ? Math.floor(kernel[0] / 2) : 0;
+    this.my = kernel ? Math.floor(kernel[1] / 2) : 0;
+    this.tileW = pw + 2 * this.mx;
+    this.tileLen = kernel ? this.tileW * (ph + 2 * this.my) : undefined;
+  }
+
+  check(rec: LocatedRecord): Features {
+    const ctx = { file: rec.file, record: rec.index, offset: rec.offset };
+    const features = decodeExample(rec.data, ctx);
+    const { names, kinds } = this.schema;
+    if (features.size !== names.length || names.some((n) => !features.has(n))) {
+      const missing = names.filter((n) => !features.has(n));
+      const extra = [...features.keys()].filter((n) => !names.includes(n));
+      throw new GeotfrError(
+        'BAD_INPUT',
+        `features differ from the first record's [${names.join(', ')}]` +
+          (missing.length ? `; missing: ${missing.join(', ')}` : '') +
+          (extra.length ? `; unexpected: ${extra.join(', ')}` : ''),
+        ctx,
+      );
+    }
+    for (let b = 0; b < names.length; b++) {
+      const f = features.get(names[b])!;
+      if (f.kind !== kinds[b])
+        throw new GeotfrError('BAD_INPUT', `is a ${f.kind}, but a ${kinds[b]} in the first record`, { ...ctx, field: names[b] });
+      const n = valueCount(f);
+      if (n !== this.patchLen && n !== this.tileLen) {
+        const tile = this.tileLen !== undefined ? ` or a ${this.tileW}×${this.ph + 2 * this.my} tile (${this.tileLen})` : '';
+        const hint = this.kernel ? '' : ' (tile-sized predictions need --kernel-size or the export manifest)';
+        throw new GeotfrError(
+          'BAD_INPUT',
+          `has ${n} values; expected a ${this.pw}×${this.ph} patch (${this.patchLen})${tile}${hint}`,
+          { ...ctx, field: names[b] },
+        );
+      }
+    }
+    return features;
+  }
+
+  /** Copies a feature's core into a row-of-patches buffer at patch column `col`. */
+  place(f: Feature, dst: PixelArray, rowWidth: number, col: number): void {
+    const { pw, ph } = this;
+    const n = valueCount(f);
+    const srcW = n === this.patchLen ? pw : this.tileW;
+    const x0 = n === this.patchLen ? 0 : this.mx;
+    const y0 = n === this.patchLen ? 0 : this.my;
+    const dx = col * pw;
+    if (f.kind === 'int64_list') {
+      const v = f.value;
+      for (let y = 0; y < ph; y++) {
+        let s = (y + y0) * srcW + x0;
+        let d = y * rowWidth + dx;
+        for (let x = 0; x < pw; x++) dst[d++] = Number(v[s++]);
+      }
+      return;
+    }
+    const v: Float32Array | Uint8Array = f.kind === 'float_list' ? f.value : concatBytes(f.value);
+    for (let y = 0; y < ph; y++) {
+      const s = (y + y0) * srcW + x0;
+      dst.set(v.subarray(s, s + pw) as never, y * rowWidth + dx);
+    }
+  }
+}
+
+/** Reads the first record to learn the features (names, kinds, order). */
+async function readSchema(files: string[], signal?: AbortSignal): Promise<Schema> {
+  const it = recordsOf(files, { signal });
+  try {
+    const first = await it.next();
+    if (first.done) throw new GeotfrError('BAD_INPUT', `no records in ${files.length} file(s)`, { file: files[files.length - 1] });
+    const r = first.value;
+    const f = decodeExample(r.data, { file: r.file, record: r.index, offset: r.offset });
+    if (!f.size) throw new GeotfrError('BAD_INPUT', 'the first record has no features', { file: r.file, record: r.index, offset: r.offset });
+    return { names: [...f.keys()], kinds: [...f.values()].map((x) => x.kind) };
+  } finally {
+    await it.return(undefined);
+  }
+}
+
+/**
+ * Iterates all records, enforcing the schema and exactly `total` records (SPEC §7), calling `fn`
+ * with each record's features.
+ */
+async function forEachPatch(
+  files: string[],
+  total: number,
+  checker: RecordChecker,
+  signal: AbortSignal | undefined,
+  progress: Progress | undefined,
+  fn: (rec: LocatedRecord, f: Features) => Promise<void> | void,
+): Promise<void> {
+  let count = 0;
+  let last: { file: string; records: number; endOffset: number } | undefined;
+  for await (const rec of recordsOf(files, { signal, onFileEnd: (e) => (last = e) })) {
+    if (rec.patch >= total)
+      throw new GeotfrError('BAD_INPUT', `more records than the mixer's totalPatches (${total})`, { file: rec.file, record: rec.index, offset: rec.offset });
+    await fn(rec, checker.check(rec));
+    count++;
+    progress?.tick(1, rec.data.length);
+  }
+  if (count !== total)
+    throw new GeotfrError(
+      'BAD_INPUT',
+      `wrong record count: ${count} records in ${files.length} file(s), but the mixer's totalPatches is ${total}`,
+      last ? { file: last.file, record: last.records, offset: last.endOffset } : {},
+    );
+}
+
+/** Ingests predictions into a COG (see the module comment). */
+export async function ingestImage(opts: IngestImageOptions): Promise<IngestSummary> {
+  const t0 = performance.now();
+  const { files, signal } = opts;
+  if (!files.length) throw new GeotfrError('BAD_REQUEST', 'no prediction files given', { field: 'files' });
+  const mixer = await loadMixer(opts.mixer);
+  const [pw, ph] = mixer.patchDimensions;
+  const ppr = mixer.patchesPerRow;
+  const total = mixer.totalPatches;
+  const rows = total / ppr; // parseMixer guarantees a whole number
+  const width = ppr * pw;
+  const height = rows * ph;
+
+  let kernel = opts.kernelSize;
+  let kernelFrom: IngestSummary['kernelFrom'] = kernel ? 'option' : 'none';
+  if (!kernel) {
+    const m = await kernelFromManifest(opts.mixer, mixer);
+    if (m) {
+      kernel = m.kernelSize;
+      kernelFrom = 'manifest';
+    }
+  }
+
+  const schema = await readSchema(files, signal);
+  const checker = new RecordChecker(schema, pw, ph, kernel);
+  let type: SampleType;
+  if (schema.kinds.includes('float_list')) type = 'float32';
+  else {
+    // Integer-only: a validating first pass finds the range (see module comment).
+    const range = new IntRange();
+    const scan = opts.progress ? new Progress({ label: 'ingest-image (scanning integer range)', total, unit: 'patches' }) : undefined;
+    await forEachPatch(files, total, checker, signal, scan, (_rec, f) => {
+      for (const v of f.values()) {
+        if (v.kind === 'int64_list') range.addBigInts(v.value);
+        else if (v.kind === 'bytes_list') for (const b of v.value) range.addBytes(b);
+      }
+    });
+    scan?.finish();
+    type = smallestIntType(range.min, range.max);
+  }
+
+  const out = await resolveUri(opts.out, 'out');
+  const cog = await CogWriter.create({
+    width,
+    height,
+    bands: schema.names.length,
+    type,
+    crs: mixer.projection.crs,
+    affine: mixer.projection.affine.doubleMatrix,
+    bandNames: schema.names,
+    tileSize: opts.tileSize,
+    compressionLevel: opts.compressionLevel,
+    tmpDir: opts.tmpDir,
+    file: opts.out,
+  });
+  let blob: Awaited<ReturnType<typeof out.store.createWriter>> | undefined;
+  try {
+    const rowBufs = schema.names.map(() => allocPixels(type, width * ph));
+    const progress = opts.progress ? new Progress({ label: 'ingest-image', total, unit: 'patches' }) : undefined;
+    await forEachPatch(files, total, checker, signal, progress, async (rec, f) => {
+      const col = rec.patch % ppr;
+      for (let b = 0; b < schema.names.length; b++) checker.place(f.get(schema.names[b])!, rowBufs[b], width, col);
+      if (col === ppr - 1) await cog.writeRows(rowBufs, ph);
+    });
+    blob = await out.store.createWriter(out.key, { contentType: 'image/tiff' });
+    const res = await cog.finish(blob.stream, signal);
+    const info = await blob.commit();
+    blob = undefined;
+    progress?.finish();
+    return {
+      out: out.store.uri(out.key),
+      width,
+      height,
+      type,
+      bands: schema.names.map((name, i) => ({ name, kind: schema.kinds[i] })),
+      patches: total,
+      files: files.length,
+      kernelSize: kernel ?? null,
+      kernelFrom,
+      overviews: res.overviews,
+      bytes: info.size,
+      seconds: Math.round((performance.now() - t0) / 10) / 100,
+    };
+  } catch (err) {
+    await blob?.abort();
+    throw err;
+  } finally {
+    await cog.close();
+  }
+}
