@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { GeotfrError, asGeotfrError } from './errors.js';
 
 export interface BlobInfo {
@@ -132,7 +132,12 @@ export class LocalBlobStore implements BlobStore {
   }
 
   readStream(key: string): Readable {
-    return createReadStream(this.p(key), { highWaterMark: 1 << 20 });
+    const src = createReadStream(this.p(key), { highWaterMark: 1 << 20 });
+    // Errors as data, like read(): a missing file is NOT_FOUND naming the file, not a bare ENOENT.
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    src.on('error', (err) => out.destroy(asGeotfrError(err, { file: this.uri(key) })));
+    out.on('close', () => src.destroy());
+    return src.pipe(out);
   }
 
   async write(key: string, data: Uint8Array | string, opts: WriteOptions = {}): Promise<BlobInfo> {
