@@ -8,7 +8,7 @@
  * order, else in the order they were first seen in the input.
  */
 import { GeotfrError } from '../errors.js';
-import { encodeExample, type Feature } from '../example.js';
+import { encodeExample, varintSize, type Feature } from '../example.js';
 import { describe, where, type TableRow } from './row.js';
 import { toWkt } from './wkt.js';
 
@@ -27,6 +27,10 @@ export interface ColumnInfo {
 
 interface Column extends ColumnInfo {
   index: number;
+  /** Float columns: values per record, the map entry's bytes before the values, and the entry's size. */
+  count?: number;
+  floatPrefix?: Uint8Array;
+  floatEntrySize: number;
   /** Where the type/shape was first seen, for the error when it changes. */
   firstFeature: number;
   firstLine: number;
@@ -41,6 +45,28 @@ interface Flat {
   strings?: Buffer[];
 }
 
+/** One feature of the row being encoded: its map entry's bytes, then (float features) its values. */
+interface Slot {
+  /** Column order (geometry features last). */
+  order: number;
+  prefix: Uint8Array;
+  /** Total bytes of the map entry. */
+  size: number;
+  scalar?: number;
+  floats?: Float32Array;
+}
+
+/** The serialized `Features.feature` map entry for one feature, cut from the reference encoder's output. */
+function entryBytes(name: string, f: Feature): Buffer {
+  const ex = encodeExample([[name, f]]);
+  // Example = 0x0a varint(len) entry: skip the tag and the length varint.
+  let p = 1;
+  while (ex[p] & 0x80) p++;
+  return ex.subarray(p + 1);
+}
+
+const floatPrefix = (name: string) => entryBytes(name, { kind: 'float_list', value: new Float32Array(1) }).subarray(0, -4);
+
 const shapeText = (s: number[]) => (s.length ? `[${s.join(', ')}]` : 'scalar');
 /** A scalar and a one-element vector are the same float_list of 1. */
 const sameShape = (a: number[], b: number[]) =>
@@ -52,6 +78,10 @@ export class TableEncoder {
   private readonly fixed: boolean;
   private readonly reserved: Set<string>;
   private geometryRecords = 0;
+  private readonly slots: Slot[] = [];
+  private body = 0;
+  private readonly lonPrefix = floatPrefix('longitude');
+  private readonly latPrefix = floatPrefix('latitude');
 
   constructor(private readonly o: { file: string; selectors?: string[]; geometry?: GeometryEncoding }) {
     this.reserved = new Set(o.geometry === 'wkt' ? ['geometry'] : o.geometry === 'lonlat' ? ['longitude', 'latitude'] : []);
@@ -64,7 +94,7 @@ export class TableEncoder {
   }
 
   private addColumn(name: string): Column {
-    const col: Column = { name, shape: [], records: 0, index: this.columns.length, firstFeature: -1, firstLine: 0, seen: false };
+    const col: Column = { name, shape: [], records: 0, index: this.columns.length, floatEntrySize: 0, firstFeature: -1, firstLine: 0, seen: false };
     this.columns.push(col);
     this.byName.set(name, col);
     return col;
@@ -72,15 +102,26 @@ export class TableEncoder {
 
   /** Encodes one row as a serialized Example. Throws BAD_INPUT naming the property, feature and line. */
   encode(row: TableRow): Buffer {
+    const buf = Buffer.allocUnsafe(this.prepare(row));
+    this.write(buf, 0);
+    return buf;
+  }
+
+  /**
+   * Checks and stages one row; returns the size of its serialized Example, which `write` then writes.
+   * Split in two so the Example can be written in place into the framing buffer (framer.ts).
+   */
+  prepare(row: TableRow): number {
     const props = row.properties;
-    const entries: [string, Feature, number][] = [];
+    const slots = this.slots;
+    slots.length = 0;
     if (this.fixed) {
       for (const col of this.columns) {
         const v = props[col.name];
         if (v === undefined) continue;
         col.seen = true;
         if (v === null) continue;
-        entries.push([col.name, this.feature(col, v, row), col.index]);
+        slots.push(this.slot(col, v, row));
       }
     } else {
       let sorted = true;
@@ -95,33 +136,80 @@ export class TableEncoder {
         col.seen = true;
         const v = props[k];
         if (v === null || v === undefined) continue;
-        entries.push([k, this.feature(col, v, row), col.index]);
+        slots.push(this.slot(col, v, row));
         if (col.index < last) sorted = false;
         last = col.index;
       }
-      if (!sorted) entries.sort((a, b) => a[2] - b[2]);
+      if (!sorted) slots.sort((a, b) => a.order - b.order);
     }
-    const features: [string, Feature][] = entries.map((e) => [e[0], e[1]]);
-    if (this.o.geometry) this.geometry(row, features);
-    return encodeExample(features);
+    if (this.o.geometry) this.geometry(row, slots);
+    let body = 0;
+    for (const s of slots) body += s.size;
+    this.body = body;
+    return body ? 1 + varintSize(body) + body : 0;
+  }
+
+  /** Writes the row staged by `prepare` at `off`. */
+  write(buf: Buffer, off: number): void {
+    if (!this.body) return;
+    let p = off;
+    buf[p++] = 0x0a; // Example.features
+    for (let n = this.body; ; ) {
+      if (n < 0x80) {
+        buf[p++] = n;
+        break;
+      }
+      buf[p++] = (n & 0x7f) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    for (const s of this.slots) {
+      const pre = s.prefix;
+      for (let i = 0; i < pre.length; i++) buf[p++] = pre[i];
+      if (s.floats) {
+        const f = s.floats;
+        for (let i = 0; i < f.length; i++, p += 4) buf.writeFloatLE(f[i], p);
+      } else if (s.scalar !== undefined) {
+        buf.writeFloatLE(s.scalar, p);
+        p += 4;
+      }
+    }
   }
 
   private err(row: TableRow, field: string, msg: string): GeotfrError {
     return new GeotfrError('BAD_INPUT', `${where({ file: this.o.file, index: row.index, line: row.line })}: ${msg}`, { file: this.o.file, record: row.index, field });
   }
 
-  private feature(col: Column, v: unknown, row: TableRow): Feature {
+  /** Checks one value against its column's type and shape and stages its encoded map entry. */
+  private slot(col: Column, v: unknown, row: TableRow): Slot {
+    // Hot path (numeric scalars, the common table): no allocation beyond the slot.
+    if (typeof v === 'number' || typeof v === 'boolean') {
+      if (col.type === 'float' && col.count === 1) {
+        col.records++;
+        return { order: col.index, prefix: col.floatPrefix!, size: col.floatEntrySize, scalar: typeof v === 'number' ? v : v ? 1 : 0 };
+      }
+      return this.check(col, { type: 'float', shape: [], floats: Float32Array.of(typeof v === 'number' ? v : v ? 1 : 0) }, row);
+    }
     let flat: Flat;
-    if (typeof v === 'number') flat = { type: 'float', shape: [], floats: Float32Array.of(v) };
-    else if (typeof v === 'boolean') flat = { type: 'float', shape: [], floats: Float32Array.of(v ? 1 : 0) };
-    else if (typeof v === 'string') flat = { type: 'string', shape: [], strings: [Buffer.from(v, 'utf8')] };
+    if (typeof v === 'string') flat = { type: 'string', shape: [], strings: [Buffer.from(v, 'utf8')] };
     else if (Array.isArray(v)) flat = this.flatten(col, v, row);
     else throw this.err(row, col.name, `property ${JSON.stringify(col.name)} is ${describe(v)}, which has no TFRecord encoding (numbers, strings, booleans and arrays of them only)`);
+    return this.check(col, flat, row);
+  }
+
+  private check(col: Column, flat: Flat, row: TableRow): Slot {
     if (col.type === undefined) {
       col.type = flat.type;
       col.shape = flat.shape;
       col.firstFeature = row.index;
       col.firstLine = row.line;
+      if (flat.type === 'float') {
+        // The map entry of a float feature is a fixed prefix + the values: build the prefix once with
+        // the reference encoder (encodeExample) from an all-zero feature of the same length.
+        col.count = flat.floats!.length;
+        const entry = entryBytes(col.name, { kind: 'float_list', value: new Float32Array(col.count) });
+        col.floatPrefix = entry.subarray(0, entry.length - 4 * col.count);
+        col.floatEntrySize = entry.length;
+      }
     } else if (col.type !== flat.type) {
       const t = (x: string) => (x === 'float' ? 'numeric' : 'string');
       throw this.err(row, col.name, `property ${JSON.stringify(col.name)} is ${t(flat.type)} here but ${t(col.type)} in feature ${col.firstFeature} (line ${col.firstLine}): a TFRecord feature needs one type across the table`);
@@ -129,7 +217,9 @@ export class TableEncoder {
       throw this.err(row, col.name, `property ${JSON.stringify(col.name)} has shape ${shapeText(flat.shape)} here but ${shapeText(col.shape)} in feature ${col.firstFeature} (line ${col.firstLine}): FixedLenFeature parsing needs one shape per property`);
     }
     col.records++;
-    return flat.type === 'float' ? { kind: 'float_list', value: flat.floats! } : { kind: 'bytes_list', value: flat.strings! };
+    if (flat.type === 'float') return { order: col.index, prefix: col.floatPrefix!, size: col.floatEntrySize, floats: flat.floats };
+    const entry = entryBytes(col.name, { kind: 'bytes_list', value: flat.strings! });
+    return { order: col.index, prefix: entry, size: entry.length };
   }
 
   /** Flattens a rectangular nested array row-major, checking that leaves are all numeric or all strings. */
@@ -169,7 +259,7 @@ export class TableEncoder {
     return { type: 'float', shape, floats };
   }
 
-  private geometry(row: TableRow, out: [string, Feature][]): void {
+  private geometry(row: TableRow, out: Slot[]): void {
     const g = row.geometry;
     if (!g) return; // null geometry: the geometry features are absent, like any null
     this.geometryRecords++;
@@ -180,12 +270,16 @@ export class TableEncoder {
       } catch (e) {
         throw this.err(row, 'geometry', `cannot write the geometry as WKT: ${(e as Error).message}`);
       }
-      out.push(['geometry', { kind: 'bytes_list', value: [Buffer.from(wkt, 'utf8')] }]);
+      const entry = entryBytes('geometry', { kind: 'bytes_list', value: [Buffer.from(wkt, 'utf8')] });
+      out.push({ order: Infinity, prefix: entry, size: entry.length });
     } else {
       const c = g.coordinates;
       if (g.type !== 'Point' || !Array.isArray(c) || typeof c[0] !== 'number' || typeof c[1] !== 'number')
         throw this.err(row, 'geometry', `"geometry": "lonlat" needs Point geometries, found ${g.type === 'Point' ? 'an empty or malformed Point' : `a ${g.type}`} (use "wkt" for other geometries)`);
-      out.push(['longitude', { kind: 'float_list', value: Float32Array.of(c[0]) }], ['latitude', { kind: 'float_list', value: Float32Array.of(c[1]) }]);
+      out.push(
+        { order: Infinity, prefix: this.lonPrefix, size: this.lonPrefix.length + 4, scalar: c[0] },
+        { order: Infinity, prefix: this.latPrefix, size: this.latPrefix.length + 4, scalar: c[1] },
+      );
     }
   }
 

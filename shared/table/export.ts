@@ -8,10 +8,12 @@
  * when every row has been written and checked: any error (bad row, unknown selector, empty table,
  * cancellation) aborts it, leaving no output file. The same function serves the CLI and the cloud planner.
  */
+import { finished } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
 import { openBucket } from '../blobstore.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { Progress } from '../progress.js';
-import { RecordWriter } from '../record.js';
+import { RecordBatcher } from './framer.js';
 import { TableEncoder, parseSpec, type ColumnInfo } from './encode.js';
 import { parseTableExportRequest } from './request.js';
 import { openTable, type TableFormat } from './source.js';
@@ -56,22 +58,30 @@ export async function runTableExport(request: unknown, opts: TableExportOptions 
   const store = await openBucket(req.bucket);
   const key = `${req.fileNamePrefix}.tfrecord.gz`;
   const out = await store.createWriter(key, { contentType: 'application/octet-stream' });
-  const writer = new RecordWriter(out.stream, { compressed: true });
+  // One gzip stream at zlib level 6 (SPEC §5, TensorFlow's default), fed in large batches (batch.ts).
+  const gzip = zlib.createGzip({ level: 6, chunkSize: 1 << 20 });
+  gzip.pipe(out.stream);
+  gzip.on('error', (e) => out.stream.destroy(e));
+  const writer = new RecordBatcher(gzip);
+  const fill = (buf: Buffer, off: number) => encoder.write(buf, off);
   let compressed = 0;
   let features = 0;
   try {
     for await (const row of src.rows) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? new GeotfrError('CANCELLED', 'cancelled');
-      await writer.write(encoder.encode(row));
+      const wait = writer.add(encoder.prepare(row), fill);
+      if (wait) await wait;
       features++;
       progress?.tick(1, 0);
     }
     if (features === 0) throw new GeotfrError('BAD_INPUT', 'the collection has no features: nothing to export', { file: src.file });
     encoder.finish();
-    await writer.close();
+    await writer.end();
+    await finished(out.stream);
     const info = await out.commit();
     compressed = info.size;
   } catch (err) {
+    gzip.destroy();
     await out.abort();
     await src.rows.return(undefined).catch(() => {});
     throw asGeotfrError(err, { file: src.file });
