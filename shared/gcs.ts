@@ -26,6 +26,12 @@ export interface GcsStoreOptions {
   resumableThresholdBytes?: number;
   /** Resumable chunk size (a multiple of 256 KiB); each chunk is retried on its own. */
   chunkSizeBytes?: number;
+  /**
+   * Extra attempts for idempotent reads (stat, read, readRange, list) after a retryable failure
+   * (default 3). The client does not retry downloads answered 5xx, and one flaky range read of a
+   * COG should not cost a whole shard's redelivery.
+   */
+  readRetries?: number;
 }
 
 const MiB = 1 << 20;
@@ -100,6 +106,7 @@ export class GcsBlobStore implements BlobStore {
   private readonly storage: Storage;
   private readonly threshold: number;
   private readonly chunkSize: number;
+  private readonly readRetries: number;
 
   constructor(
     readonly bucket: string,
@@ -111,6 +118,20 @@ export class GcsBlobStore implements BlobStore {
     // Resumable chunks must be multiples of 256 KiB.
     const chunk = opts.chunkSizeBytes ?? envInt('GEOTFR_GCS_CHUNK_BYTES', 16 * MiB);
     this.chunkSize = Math.max(1, Math.round(chunk / (256 * 1024))) * 256 * 1024;
+    this.readRetries = opts.readRetries ?? (process.env.GEOTFR_GCS_READ_RETRIES === undefined ? 3 : Number(process.env.GEOTFR_GCS_READ_RETRIES) || 0);
+  }
+
+  /** Runs an idempotent read, retrying retryable failures with exponential backoff (100, 200, 400 ms…). */
+  private async retrying<T>(fn: () => Promise<T>, uri: string, what: string): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const e = gcsError(err, uri, what);
+        if (!e.retryable || attempt >= this.readRetries) throw e;
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      }
+    }
   }
 
   uri(key: string): string {
@@ -123,36 +144,45 @@ export class GcsBlobStore implements BlobStore {
   }
 
   async stat(key: string): Promise<BlobInfo | undefined> {
-    try {
-      const [md] = await this.file(key).getMetadata();
-      return { key, size: Number(md.size ?? 0), generation: md.generation === undefined ? undefined : String(md.generation) };
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw gcsError(err, this.uri(key), 'stat');
-    }
+    const f = this.file(key);
+    return this.retrying(
+      async () => {
+        try {
+          const [md] = await f.getMetadata();
+          return { key, size: Number(md.size ?? 0), generation: md.generation === undefined ? undefined : String(md.generation) };
+        } catch (err) {
+          if (statusOf(err) === 404) return undefined;
+          throw err;
+        }
+      },
+      this.uri(key),
+      'stat',
+    );
   }
 
   async read(key: string): Promise<Buffer> {
-    try {
-      // Full downloads are CRC-32C-checked by the client against the object's stored hash.
-      const [data] = await this.file(key).download();
-      return data;
-    } catch (err) {
-      throw gcsError(err, this.uri(key), 'read');
-    }
+    const f = this.file(key);
+    // Full downloads are CRC-32C-checked by the client against the object's stored hash.
+    return this.retrying(async () => (await f.download())[0], this.uri(key), 'read');
   }
 
   async readRange(key: string, start: number, end: number): Promise<Buffer> {
+    const f = this.file(key);
     if (end <= start) return Buffer.alloc(0);
-    try {
-      // The client's `end` is inclusive (an HTTP Range); the port's is exclusive.
-      const [data] = await this.file(key).download({ start, end: end - 1 });
-      return data;
-    } catch (err) {
-      // A range starting at or past the end is empty, as for local files.
-      if (statusOf(err) === 416) return Buffer.alloc(0);
-      throw gcsError(err, this.uri(key), `read bytes ${start}-${end - 1}`);
-    }
+    return this.retrying(
+      async () => {
+        try {
+          // The client's `end` is inclusive (an HTTP Range); the port's is exclusive.
+          return (await f.download({ start, end: end - 1 }))[0];
+        } catch (err) {
+          // A range starting at or past the end is empty, as for local files.
+          if (statusOf(err) === 416) return Buffer.alloc(0);
+          throw err;
+        }
+      },
+      this.uri(key),
+      `read bytes ${start}-${end - 1}`,
+    );
   }
 
   readStream(key: string): Readable {
@@ -285,16 +315,14 @@ export class GcsBlobStore implements BlobStore {
   }
 
   async list(prefix: string): Promise<BlobInfo[]> {
-    try {
-      const [files] = await this.storage.bucket(this.bucket).getFiles({ prefix, autoPaginate: true });
-      return files
+    const [files] = await this.retrying(() => this.storage.bucket(this.bucket).getFiles({ prefix, autoPaginate: true }), `${this.root}/${prefix}`, 'list');
+    return (
+      files
         // Like the local store, job state under .geotfr/ shows only when asked for explicitly.
         .filter((f) => prefix.startsWith('.geotfr') || !f.name.startsWith('.geotfr/'))
         .map((f) => ({ key: f.name, size: Number(f.metadata.size ?? 0), generation: f.metadata.generation === undefined ? undefined : String(f.metadata.generation) }))
-        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    } catch (err) {
-      throw gcsError(err, `${this.root}/${prefix}`, 'list');
-    }
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    );
   }
 
   async delete(key: string): Promise<void> {

@@ -55,6 +55,8 @@ export interface GcsServer {
   addNotify(target: NotifyTarget): void;
   /** Makes upcoming matching requests fail (fault-injection for retry tests). */
   injectFault(fault: Fault): void;
+  /** Drops every injected fault not yet consumed. */
+  clearFaults(): void;
   /** Resolves when no finalize notification is in flight. */
   idle(): Promise<void>;
   close(): Promise<void>;
@@ -285,6 +287,7 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
     buckets: () => store.bucketNames(),
     addNotify: (t) => void notifier.targets.push(t),
     injectFault: (f) => void faults.push({ ...f }),
+    clearFaults: () => void faults.splice(0),
     idle: () => notifier.idle(),
     close: async () => {
       await notifier.close();
