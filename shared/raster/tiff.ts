@@ -94,6 +94,7 @@ export class TiffFile {
   private readonly planar: boolean;
   private readonly spp: number;
   private readonly swap: boolean;
+  private readonly ownPredictor: boolean;
   private readonly cache: LruCache<Typed>;
 
   private constructor(
@@ -102,7 +103,7 @@ export class TiffFile {
     private readonly image: GeoTIFFImage,
     private readonly decoder: Decoder,
     readonly source: BlobSource,
-    meta: { grid: PixelGrid; types: SampleType[]; descriptions: (string | undefined)[]; nodata: number | undefined },
+    meta: { grid: PixelGrid; types: SampleType[]; descriptions: (string | undefined)[]; nodata: number | undefined; swap: boolean; ownPredictor: boolean },
     opts: TiffOpenOptions,
   ) {
     this.grid = meta.grid;
@@ -111,7 +112,8 @@ export class TiffFile {
     this.nodata = meta.nodata;
     this.spp = meta.types.length;
     this.planar = image.planarConfiguration === 2 && this.spp > 1;
-    this.swap = !image.littleEndian && BYTES[meta.types[0]!] > 1;
+    this.swap = meta.swap;
+    this.ownPredictor = meta.ownPredictor;
     this.blockWidth = image.getTileWidth();
     this.blockHeight = image.getTileHeight();
     this.blocksAcross = Math.ceil(meta.grid.width / this.blockWidth);
@@ -157,12 +159,20 @@ export class TiffFile {
       const nodata = parseGdalNodata(fd.hasTag('GDAL_NODATA') ? await fd.loadValue('GDAL_NODATA') : undefined);
       const descriptions = parseBandDescriptions(fd.hasTag('GDAL_METADATA') ? await fd.loadValue('GDAL_METADATA') : undefined, spp);
       const compression = (fd.getValue('Compression') as number | undefined) ?? 1;
+      let predictor = ((fd.hasTag('Predictor') ? await fd.loadValue('Predictor') : 1) as number) || 1;
+      // geotiff undoes horizontal differencing on host-order words, which is wrong for big-endian
+      // files; we then swap to host order first and undo it ourselves. The floating-point predictor
+      // (3) already yields host-order bytes, so those blocks are not swapped at all.
+      const bigEndianWords = !image.littleEndian && BYTES[types[0]!] > 1;
+      const ownPredictor = bigEndianWords && predictor === 2;
+      if (ownPredictor) predictor = 1;
+      const swap = bigEndianWords && predictor !== 3;
       const params: Record<string, unknown> = {
         tileWidth: image.getTileWidth(),
         tileHeight: image.getTileHeight(),
         planarConfiguration: image.planarConfiguration,
         bitsPerSample: await fd.loadValue('BitsPerSample'),
-        predictor: ((fd.hasTag('Predictor') ? await fd.loadValue('Predictor') : 1) as number) || 1,
+        predictor,
         samplesPerPixel: spp,
       };
       if (fd.hasTag('JPEGTables')) params.JPEGTables = await fd.loadValue('JPEGTables');
@@ -173,7 +183,7 @@ export class TiffFile {
       } catch (err) {
         throw new GeotfrError('BAD_INPUT', `unsupported TIFF compression ${compression} (${(err as Error).message})`, { file: uri }, { cause: err });
       }
-      return new TiffFile(uri, tiff, image, decoder, source, { grid, types, descriptions, nodata }, opts);
+      return new TiffFile(uri, tiff, image, decoder, source, { grid, types, descriptions, nodata, swap, ownPredictor }, opts);
     } catch (err) {
       if (err instanceof GeotfrError) throw err;
       throw new GeotfrError('BAD_INPUT', `unreadable GeoTIFF metadata (${(err as Error).message})`, { file: uri }, { cause: err });
@@ -245,6 +255,7 @@ export class TiffFile {
       const type = this.sampleTypes[plane < 0 ? 0 : plane]!;
       if (this.swap) swapBytes(data, BYTES[type]);
       const arr = typedView(type, data);
+      if (this.ownPredictor) undoHorizontalDifferencing(arr, this.blockWidth * (this.planar ? 1 : this.spp), this.planar ? 1 : this.spp);
       const need = this.blockWidth * this.image.getBlockHeight(by) * (this.planar ? 1 : this.spp);
       if (arr.length < need)
         throw new GeotfrError('BAD_INPUT', `${this.image.isTiled ? 'tile' : 'strip'} (${bx}, ${by}) decodes to ${arr.length} samples, expected ${need}`, { file: this.uri });
@@ -267,5 +278,12 @@ function swapBytes(buf: ArrayBuffer, size: number): void {
       b[lo] = b[hi]!;
       b[hi] = t;
     }
+  }
+}
+
+/** TIFF predictor 2 (horizontal differencing) undone in place, per row; typed arrays wrap like the encoder's integer arithmetic. */
+function undoHorizontalDifferencing(arr: Typed, rowLength: number, stride: number): void {
+  for (let row = 0; row + rowLength <= arr.length; row += rowLength) {
+    for (let i = row + stride, end = row + rowLength; i < end; i++) arr[i] = arr[i]! + arr[i - stride]!;
   }
 }

@@ -49,7 +49,7 @@ export interface GdalRaster {
   affine: Affine;
   /** "EPSG:n" when GDAL knows the code, else the WKT. */
   crs: string;
-  /** Per band GDAL nodata (undefined when unset). */
+  /** Per band GDAL nodata (undefined when unset); for Float32 bands the float32 value GDAL masks against. */
   nodata: (number | undefined)[];
   bandNames: (string | undefined)[];
   /** 'COG' when GDAL reports LAYOUT=COG, else 'GTiff'. */
@@ -133,8 +133,14 @@ export async function writeGeoTiff(file: string, spec: GeoTiffSpec): Promise<voi
     );
     const layout = spec.layout ?? 'GTiff';
     const compress = spec.compress ?? 'NONE';
+    let input = vrt;
+    if (type === 'int8' && layout === 'COG') {
+      // GDAL 3.6's COG driver has no PIXELTYPE option but keeps a signed-byte source signed.
+      input = path.join(dir, 'signed.tif');
+      await run('gdal_translate', ['-q', '-co', 'PIXELTYPE=SIGNEDBYTE', vrt, input]);
+    }
     const args = ['-q', '-of', layout, '-a_srs', spec.crs];
-    if (type === 'int8') args.push('-co', 'PIXELTYPE=SIGNEDBYTE');
+    if (type === 'int8' && layout !== 'COG') args.push('-co', 'PIXELTYPE=SIGNEDBYTE');
     if (layout === 'COG') {
       args.push('-co', `COMPRESS=${compress}`);
       if (spec.blockSize) args.push('-co', `BLOCKSIZE=${spec.blockSize}`);
@@ -147,7 +153,7 @@ export async function writeGeoTiff(file: string, spec: GeoTiffSpec): Promise<voi
       if (spec.interleave) args.push('-co', `INTERLEAVE=${spec.interleave}`);
       if (spec.pixelIsPoint) args.push('--config', 'GTIFF_POINT_GEO_IGNORE', 'FALSE', '-mo', 'AREA_OR_POINT=Point');
     }
-    args.push(...(spec.extraArgs ?? []), vrt, file);
+    args.push(...(spec.extraArgs ?? []), input, file);
     await fs.rm(file, { force: true });
     await run('gdal_translate', args);
   } finally {
@@ -165,7 +171,8 @@ export async function readRasterWithGdal(file: string): Promise<GdalRaster> {
   const dir = await tempDir('geotfr-rgt-');
   try {
     const out = path.join(dir, 'out.envi');
-    await run('gdal_translate', ['-q', '-of', 'ENVI', '-ot', 'Float64', '-co', 'INTERLEAVE=BSQ', file, out]);
+    // -a_ullr drops the georeferencing (read above): ENVI cannot store rotated geotransforms.
+    await run('gdal_translate', ['-q', '-of', 'ENVI', '-ot', 'Float64', '-co', 'INTERLEAVE=BSQ', '-a_ullr', '0', String(height), String(width), '0', file, out]);
     const raw = await fs.readFile(out);
     const n = width * height;
     const bands = (info.bands as any[]).map((bi, i) => {
@@ -182,7 +189,8 @@ export async function readRasterWithGdal(file: string): Promise<GdalRaster> {
       const v = bi.noDataValue;
       let x = typeof v === 'string' ? (v.toLowerCase() === 'nan' ? NaN : Number(v)) : Number(v);
       if (bi.type === 'Byte' && bi.metadata?.IMAGE_STRUCTURE?.PIXELTYPE === 'SIGNEDBYTE' && x > 127) x -= 256;
-      return x;
+      // gdalinfo prints Float32 nodata with 8 significant digits; GDAL masks against the float32 value.
+      return bi.type === 'Float32' ? Math.fround(x) : x;
     });
     return {
       width,

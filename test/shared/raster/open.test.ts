@@ -1,0 +1,344 @@
+/**
+ * openImage against GDAL: seeded random rasters of every sample type, striped/tiled/COG, NONE/DEFLATE/
+ * LZW, predictors 2 and 3, pixel/band interleave, little and big endian, nodata/NaN; random windows
+ * partly outside the image. Values must equal what GDAL reads, and masks must follow SPEC §1 applied
+ * to GDAL's values and nodata.
+ */
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { openImage, type GeoTiffImageSource } from '../../../shared/raster/open.js';
+import type { SampleType } from '../../../shared/raster/types.js';
+import { GeotfrError } from '../../../shared/errors.js';
+import { needGdal, run } from '../../support/oracles.js';
+import { readRasterWithGdal, tempDir, writeGeoTiff, type GdalRaster, type GeoTiffSpec } from '../../support/rasters.js';
+
+/** Seeded PRNG (mulberry32): a failure reproduces from the seed printed in the test name. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
+  return { next, int, pick };
+}
+type Rng = ReturnType<typeof rng>;
+
+const TYPES: SampleType[] = ['uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'float32', 'float64'];
+const RANGE: Record<SampleType, [number, number]> = {
+  uint8: [0, 255],
+  int8: [-128, 127],
+  uint16: [0, 65535],
+  int16: [-32768, 32767],
+  uint32: [0, 4294967295],
+  int32: [-2147483648, 2147483647],
+  float32: [-1e6, 1e6],
+  float64: [-1e12, 1e12],
+};
+const isFloat = (t: SampleType) => t === 'float32' || t === 'float64';
+
+function randomSample(r: Rng, type: SampleType): number {
+  const [lo, hi] = RANGE[type];
+  if (type === 'float32') return Math.fround((r.next() - 0.5) * 2 * hi * r.next() ** 3);
+  if (type === 'float64') return (r.next() - 0.5) * 2 * hi * r.next() ** 5;
+  // Mostly small values so horizontal-differencing predictors see realistic data, sometimes extremes.
+  return r.next() < 0.1 ? r.pick([lo, hi]) : Math.min(hi, Math.max(lo, Math.round(lo < 0 ? (r.next() - 0.5) * 200 : r.next() * 200)));
+}
+
+/** A random raster spec: values, nodata (present in the data), layout, compression, predictor. */
+function randomSpec(r: Rng, type: SampleType): GeoTiffSpec & { desc: string } {
+  const width = r.int(3, 70), height = r.int(3, 60);
+  const nb = r.int(1, 4);
+  const nodataMode = isFloat(type) ? r.pick(['value', 'nan', 'none'] as const) : r.pick(['value', 'none'] as const);
+  const nodata = nodataMode === 'value' ? randomSample(r, type) : nodataMode === 'nan' ? NaN : undefined;
+  const bands = Array.from({ length: nb }, () => {
+    const a = new Float64Array(width * height);
+    for (let i = 0; i < a.length; i++) {
+      const u = r.next();
+      a[i] = u < 0.15 && nodata !== undefined ? nodata : u < 0.2 && isFloat(type) ? NaN : randomSample(r, type);
+    }
+    return a;
+  });
+  const layout = r.pick(['strip', 'tiled', 'COG'] as const);
+  const compress = r.pick(['NONE', 'DEFLATE', 'LZW'] as const);
+  const predictor = compress === 'NONE' ? undefined : r.pick([1, isFloat(type) ? 3 : 2] as const);
+  const spec: GeoTiffSpec = {
+    width,
+    height,
+    bands,
+    type,
+    nodata,
+    affine: [r.pick([0.5, 10, 30, 0.000269494585236]), 0, r.int(-1e5, 1e5) * 10, 0, -r.pick([0.5, 10, 30, 0.000269494585236]), r.int(-1e5, 1e5) * 10],
+    crs: r.pick(['EPSG:32633', 'EPSG:3857', 'EPSG:32719']),
+    layout: layout === 'COG' ? 'COG' : 'GTiff',
+    blockSize: layout === 'strip' ? undefined : r.pick([16, 32]),
+    rowsPerStrip: layout === 'strip' ? r.int(1, height) : undefined,
+    compress,
+    predictor,
+    interleave: layout !== 'COG' && nb > 1 ? r.pick(['PIXEL', 'BAND'] as const) : undefined,
+    extraArgs: layout !== 'COG' && r.next() < 0.25 ? ['-co', 'ENDIANNESS=BIG'] : [],
+  };
+  const desc = `${type} ${width}x${height}x${nb} ${layout}${spec.blockSize ? spec.blockSize : ''}${spec.rowsPerStrip ? ` rps${spec.rowsPerStrip}` : ''} ${compress}${predictor ? ` pred${predictor}` : ''}${spec.interleave ? ` ${spec.interleave}` : ''}${spec.extraArgs!.length ? ' BE' : ''} nodata=${nodata}`;
+  return { ...spec, desc };
+}
+
+/** SPEC §1 mask applied to GDAL's view of the raster. */
+function expectedValid(g: GdalRaster, b: number, i: number, type: SampleType, nodataOverride?: number): boolean {
+  const v = g.bands[b]![i]!;
+  const nd = nodataOverride ?? g.nodata[b];
+  if (nd === undefined) return !(isFloat(type) && Number.isNaN(v));
+  if (Number.isNaN(nd)) return !Number.isNaN(v);
+  return v !== (type === 'float32' ? Math.fround(nd) : nd);
+}
+
+/** Checks a window read against GDAL pixel by pixel; returns the number of pixels checked. */
+async function checkWindow(src: GeoTiffImageSource, g: GdalRaster, types: SampleType[], x0: number, y0: number, w: number, h: number, label: string) {
+  const win = await src.readWindow(x0, y0, w, h);
+  assert.equal(win.values.length, g.bands.length);
+  for (let b = 0; b < g.bands.length; b++) {
+    assert.equal(win.values[b]!.length, w * h);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const X = x0 + x, Y = y0 + y;
+        const k = y * w + x;
+        const inside = X >= 0 && Y >= 0 && X < g.width && Y < g.height;
+        const where = `${label}: band ${b + 1} pixel (${X}, ${Y}) of window (${x0}, ${y0}, ${w}x${h})`;
+        if (!inside) {
+          assert.equal(win.valid[b]![k], 0, `${where}: outside the image must be masked`);
+          continue;
+        }
+        const i = Y * g.width + X;
+        const ok = expectedValid(g, b, i, types[b]!);
+        assert.equal(win.valid[b]![k], ok ? 1 : 0, `${where}: mask (GDAL value ${g.bands[b]![i]})`);
+        if (ok || !Number.isNaN(g.bands[b]![i]!)) assert.ok(Object.is(win.values[b]![k], g.bands[b]![i]) || win.values[b]![k] === g.bands[b]![i], `${where}: value ${win.values[b]![k]} vs GDAL ${g.bands[b]![i]}`);
+      }
+    }
+  }
+}
+
+test('openImage equals GDAL on seeded random rasters of every type, layout, compression and predictor', async (t) => {
+  if (!needGdal(t)) return;
+  const dir = await tempDir();
+  try {
+    const seed = Number(process.env.GEOTFR_SEED ?? 20261125);
+    const r = rng(seed);
+    let n = 0;
+    for (let round = 0; round < Number(process.env.GEOTFR_RASTER_ROUNDS ?? 3); round++) {
+      for (const type of TYPES) {
+        const spec = randomSpec(r, type);
+        const file = path.join(dir, `r${n++}.tif`);
+        await writeGeoTiff(file, spec);
+        const g = await readRasterWithGdal(file);
+        const label = `seed ${seed} case ${n - 1} (${spec.desc})`;
+        const src = (await openImage(file)) as GeoTiffImageSource;
+        try {
+          assert.deepEqual(src.grid, { crs: spec.crs, affine: g.affine, width: g.width, height: g.height }, label);
+          assert.deepEqual(
+            src.bands.map((b) => [b.name, b.type, b.depth]),
+            g.bands.map((_, i) => [`b${i + 1}`, type, 1]),
+            label,
+          );
+          const f32 = (v: number | undefined) => (v === undefined || type !== 'float32' ? v : Math.fround(v));
+          for (const b of src.bands) assert.ok(Object.is(f32(b.nodata), g.nodata[0]), `${label}: nodata ${b.nodata} vs GDAL ${g.nodata[0]}`);
+          const types = g.bands.map(() => type);
+          // The whole image plus a ring outside it, then random windows (some partly or wholly outside).
+          await checkWindow(src, g, types, -2, -3, g.width + 5, g.height + 4, label);
+          for (let k = 0; k < 4; k++) {
+            const w = r.int(1, g.width + 6), h = r.int(1, g.height + 6);
+            await checkWindow(src, g, types, r.int(-w, g.width), r.int(-h, g.height), w, h, label);
+          }
+        } finally {
+          await src.close();
+        }
+      }
+    }
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('band descriptions name bands; selection, renaming, array bands, nodata override, several files', async (t) => {
+  if (!needGdal(t)) return;
+  const dir = await tempDir();
+  try {
+    const r = rng(7);
+    const W = 41, H = 29;
+    const mk = (type: SampleType, nb: number, nodata?: number) =>
+      Array.from({ length: nb }, () => Float64Array.from({ length: W * H }, () => (r.next() < 0.1 && nodata !== undefined ? nodata : randomSample(r, type))));
+    const affine: GeoTiffSpec['affine'] = [30, 0, 399960, 0, -30, 5000040];
+    const a = path.join(dir, 'a.tif');
+    const b = path.join(dir, 'b.tif');
+    await writeGeoTiff(a, { width: W, height: H, bands: mk('int16', 4, -9999), type: 'int16', nodata: -9999, affine, crs: 'EPSG:32633', bandNames: ['t0', 't1', 't2', 't3'], layout: 'COG', blockSize: 16, compress: 'DEFLATE' });
+    await writeGeoTiff(b, { width: W, height: H, bands: mk('float32', 2), type: 'float32', affine, crs: 'EPSG:32633', bandNames: ['red', 'nir'], blockSize: 16, compress: 'LZW', predictor: 3 });
+    const ga = await readRasterWithGdal(a);
+    const gb = await readRasterWithGdal(b);
+    assert.deepEqual(ga.bandNames, ['t0', 't1', 't2', 't3']);
+
+    // A URI alone: names from GeoTIFF band descriptions (SPEC §2).
+    const whole = await openImage(pathToFileURL(a).href);
+    assert.deepEqual(whole.bands.map((x) => x.name), ['t0', 't1', 't2', 't3']);
+    await whole.close();
+
+    const src = await openImage({
+      bands: [
+        { name: 'NIR', uri: b, band: 2 },
+        { name: 'ts', uri: a, bands: [4, 2, 3] },
+        { name: 'first', uri: `file://${a}`, band: 1, nodata: ga.bands[0]![5]! },
+        { name: 'red_again', uri: b, band: 1 },
+      ],
+    });
+    try {
+      assert.deepEqual(
+        src.bands.map((x) => [x.name, x.type, x.depth, x.nodata]),
+        [
+          ['NIR', 'float32', 1, undefined],
+          ['ts', 'int16', 3, -9999],
+          ['first', 'int16', 1, ga.bands[0]![5]],
+          ['red_again', 'float32', 1, undefined],
+        ],
+      );
+      const x0 = -4, y0 = 3, w = 30, h = 30;
+      const win = await src.readWindow(x0, y0, w, h);
+      const n = w * h;
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) {
+          const X = x0 + x, Y = y0 + y, k = y * w + x;
+          const inside = X >= 0 && Y >= 0 && X < W && Y < H;
+          const i = Y * W + X;
+          // Scalar selections.
+          for (const [band, g, sb, nd] of [[0, gb, 1, undefined], [2, ga, 0, ga.bands[0]![5]], [3, gb, 0, undefined]] as const) {
+            const ok = inside && expectedValid(g, sb, i, band === 2 ? 'int16' : 'float32', nd);
+            assert.equal(win.valid[band]![k], ok ? 1 : 0, `band ${band} (${X},${Y})`);
+            if (ok) assert.equal(win.values[band]![k], g.bands[sb]![i]);
+          }
+          // The array band: depth-major [D, H, W]; masked where any of its source bands is.
+          const srcBands = [3, 1, 2];
+          const ok = inside && srcBands.every((sb) => expectedValid(ga, sb, i, 'int16'));
+          assert.equal(win.valid[1]![k], ok ? 1 : 0, `array band (${X},${Y})`);
+          if (inside) srcBands.forEach((sb, d) => assert.equal(win.values[1]![d * n + k], ga.bands[sb]![i], `array band depth ${d} (${X},${Y})`));
+        }
+    } finally {
+      await src.close();
+    }
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('partial band descriptions fall back to b1, b2…; a 4326 raster reports EPSG:4326', async (t) => {
+  if (!needGdal(t)) return;
+  const dir = await tempDir();
+  try {
+    const f = path.join(dir, 'p.tif');
+    await writeGeoTiff(f, { width: 4, height: 3, bands: [new Array(12).fill(1), new Array(12).fill(2)], type: 'uint8', affine: [0.25, 0, -10, 0, -0.25, 5], crs: 'EPSG:4326', bandNames: ['only'] });
+    const src = await openImage(f);
+    assert.deepEqual(src.bands.map((b) => b.name), ['b1', 'b2']);
+    assert.equal(src.grid.crs, 'EPSG:4326');
+    await src.close();
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('PixelIsPoint rasters get GDAL’s half-pixel shift; ModelTransformation (rotated) grids too', async (t) => {
+  if (!needGdal(t)) return;
+  const dir = await tempDir();
+  try {
+    const f = path.join(dir, 'point.tif');
+    await writeGeoTiff(f, { width: 5, height: 4, bands: [new Array(20).fill(3)], type: 'int16', affine: [10, 0, 500000, 0, -10, 4000000], crs: 'EPSG:32633', pixelIsPoint: true });
+    const g = await readRasterWithGdal(f);
+    const src = await openImage(f);
+    assert.deepEqual(src.grid.affine, g.affine);
+    assert.deepEqual(src.grid.affine, [10, 0, 500000, 0, -10, 4000000]);
+    await src.close();
+
+    const rot = path.join(dir, 'rot.tif');
+    await writeGeoTiff(rot, { width: 6, height: 5, bands: [new Array(30).fill(1)], type: 'uint8', affine: [8, 2, 300000, 1.5, -9, 4100000], crs: 'EPSG:32633' });
+    const gr = await readRasterWithGdal(rot);
+    const sr = await openImage(rot);
+    assert.deepEqual(sr.grid.affine, gr.affine);
+    await sr.close();
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('overlapping windows decode each tile once (tile-aligned reads, decoded-tile cache)', async (t) => {
+  if (!needGdal(t)) return;
+  const dir = await tempDir();
+  try {
+    const r = rng(99);
+    const W = 128, H = 96;
+    const f = path.join(dir, 'cog.tif');
+    await writeGeoTiff(f, { width: W, height: H, bands: [0, 1, 2].map(() => Float64Array.from({ length: W * H }, () => randomSample(r, 'float32'))), type: 'float32', affine: [1, 0, 0, 0, -1, 0], crs: 'EPSG:3857', layout: 'COG', blockSize: 32, compress: 'DEFLATE' });
+    const src = (await openImage(f)) as GeoTiffImageSource;
+    // Patch tiles of 24 + 2*4 margins walking row-major, as the exporter reads them (SPEC §3).
+    for (let y = -4; y < H; y += 24) for (let x = -4; x < W; x += 24) await src.readWindow(x, y, 32, 32);
+    const file = src.files[0]!;
+    assert.equal(file.decodes, (W / 32) * (H / 32), 'every 32x32 tile decoded exactly once');
+    await src.close();
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('errors: missing file, not a TIFF, band out of range, mixed grids, user-defined CRS, duplicate names', async (t) => {
+  if (!needGdal(t)) return;
+  const dir = await tempDir();
+  try {
+    const missing = path.join(dir, 'nope.tif');
+    await assert.rejects(openImage(missing), (e: unknown) => e instanceof GeotfrError && e.code === 'NOT_FOUND' && e.message.includes(missing));
+
+    const junk = path.join(dir, 'junk.tif');
+    await fs.writeFile(junk, 'this is not a tiff at all, just some text');
+    await assert.rejects(openImage(junk), (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_INPUT' && e.message.includes(junk));
+
+    const a = path.join(dir, 'a.tif');
+    const b = path.join(dir, 'b.tif');
+    await writeGeoTiff(a, { width: 8, height: 6, bands: [new Array(48).fill(1), new Array(48).fill(2)], type: 'uint8', affine: [10, 0, 0, 0, -10, 0], crs: 'EPSG:32633' });
+    await writeGeoTiff(b, { width: 8, height: 6, bands: [new Array(48).fill(1)], type: 'uint8', affine: [10, 0, 5, 0, -10, 0], crs: 'EPSG:32633' });
+
+    // A truncated copy of a real TIFF: the header parses, the data does not exist.
+    const trunc = path.join(dir, 'trunc.tif');
+    await fs.writeFile(trunc, (await fs.readFile(a)).subarray(0, 200));
+    await assert.rejects(
+      (async () => {
+        const s = await openImage(trunc);
+        try {
+          await s.readWindow(0, 0, 8, 6);
+        } finally {
+          await s.close();
+        }
+      })(),
+      (e: unknown) => e instanceof GeotfrError && (e.code === 'BAD_INPUT' || e.code === 'IO') && e.message.includes(trunc),
+    );
+
+    await assert.rejects(openImage({ bands: [{ name: 'x', uri: a, band: 3 }] }), (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST' && e.context.field === 'image.bands[0].band' && /2 bands/.test(e.message));
+    await assert.rejects(openImage({ bands: [{ name: 'x', uri: a, bands: [1, 0] }] }), (e: unknown) => e instanceof GeotfrError && e.context.field === 'image.bands[0].bands');
+    await assert.rejects(openImage({ bands: [{ name: 'x', uri: a }] }), (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST' && /say which/.test(e.message));
+    await assert.rejects(
+      openImage({ bands: [{ name: 'x', uri: a, band: 1 }, { name: 'y', uri: b, band: 1 }] }),
+      (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST' && e.message.includes(a) && e.message.includes(b) && /different pixel grids/.test(e.message),
+    );
+    await assert.rejects(openImage({ bands: [{ name: 'x', uri: a, band: 1 }, { name: 'x', uri: a, band: 2 }] }), (e: unknown) => e instanceof GeotfrError && /duplicate band name/.test(e.message));
+
+    const custom = path.join(dir, 'custom.tif');
+    await writeGeoTiff(custom, { width: 4, height: 4, bands: [new Array(16).fill(0)], type: 'uint8', affine: [1, 0, 0, 0, -1, 0], crs: '+proj=tmerc +lat_0=0 +lon_0=13.3 +k=0.9999 +x_0=100 +y_0=0 +ellps=bessel +units=m' });
+    await assert.rejects(openImage(custom), (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_INPUT' && /user-defined/.test(e.message) && e.message.includes(custom));
+
+    const nocrs = path.join(dir, 'nocrs.tif');
+    await run('gdal_create', ['-q', '-outsize', '4', '4', '-bands', '1', '-ot', 'Byte', nocrs]);
+    await assert.rejects(openImage(nocrs), (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_INPUT' && e.message.includes(nocrs));
+
+    await assert.rejects(openImage('https://example.com/x.tif'), (e: unknown) => e instanceof GeotfrError && e.code === 'FORBIDDEN');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
