@@ -22,8 +22,15 @@ export function setQueue(q: Queue | undefined): void {
   queue = q;
 }
 
-/** One structured log line per event (Cloud Logging parses JSON lines on stdout/stderr). */
+const LEVELS = { INFO: 0, WARNING: 1, ERROR: 2, NONE: 3 } as const;
+
+/**
+ * One structured log line per event (Cloud Logging parses JSON lines on stdout/stderr).
+ * `GEOTFR_LOG_LEVEL` (INFO, WARNING, ERROR, NONE; default INFO) silences the lower levels.
+ */
 export function log(severity: 'INFO' | 'WARNING' | 'ERROR', message: string, fields: Record<string, unknown> = {}): void {
+  const min = LEVELS[(process.env.GEOTFR_LOG_LEVEL ?? 'INFO').toUpperCase() as keyof typeof LEVELS] ?? 0;
+  if (LEVELS[severity] < min) return;
   const line = JSON.stringify({ severity, message, ...fields });
   (severity === 'INFO' ? process.stdout : process.stderr).write(line + '\n');
 }

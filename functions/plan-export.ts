@@ -4,7 +4,7 @@
  * publish there), or an Eventarc/GCS `object.finalized` CloudEvent for `requests/*.json` drops.
  * It only decodes the event; `submitJob` (shared/jobs/planner.ts) does the work.
  *
- * Responses: 202 with `{jobId, statusUri, …}` when planned; for events, 2xx acknowledges (also for
+ * Responses: 202 (HTTP) or 200 (events) with `{jobId, statusUri, …}` when planned; for events, 2xx acknowledges (also for
  * permanent errors, recorded in the job status) and 5xx asks for redelivery (retryable errors).
  */
 import type { Request, Response } from '@google-cloud/functions-framework';
@@ -91,7 +91,8 @@ export async function planExport(req: Request, res: Response): Promise<void> {
     const d = deps();
     const result = await submitJob(job.request, job.jobId, job.eventTime, d);
     log('INFO', `planned job ${result.jobId}: ${result.shards} shard(s)`, { jobId: result.jobId, via: job.via });
-    res.status(202).json(result);
+    // The Pub/Sub emulator treats only 200/204 as an acknowledgement (Pub/Sub itself also takes 202).
+    res.status(job.via === 'http' ? 202 : 200).json(result);
   } catch (err) {
     const e = asGeotfrError(err);
     if (isRetryable(e)) {

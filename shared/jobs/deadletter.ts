@@ -37,7 +37,7 @@ export async function handleDeadLetter(msg: QueueMessage, deps: JobDeps): Promis
     if (shard !== undefined && (await job.shardMarks()).some((m) => m.shard === shard)) return { jobId, outcome: 'shard-exists' };
     const attempts = msg.attributes.CloudPubSubDeadLetterSourceDeliveryCount ?? '';
     const last = await job.lastError<JobError>(shard ?? 'request').catch(() => undefined);
-    const what = shard !== undefined ? `shard ${shard}` : msg.attributes.kind ?? 'message';
+    const what = shard !== undefined ? `shard ${shard}` : msg.attributes.kind === 'finalize' ? 'finalizing' : 'request';
     const reason = `${what} failed after ${attempts || 'all'} delivery attempts${last ? `: ${last.code}: ${last.message}` : ''}`;
     await failJob(job, { code: last?.code ?? 'DEAD_LETTER', message: reason, shard, at: now().toISOString() }, now);
     return { jobId, outcome: 'failed', status: await job.status() };
