@@ -117,7 +117,12 @@ export function geoJsonBbox(g: GeoJsonRegion): { bbox: [number, number, number, 
   };
   visit(g, 'region');
   if (!(xmin <= xmax && ymin <= ymax)) throw bad('GeoJSON region has no coordinates');
-  return { bbox: [xmin, ymin, xmax, ymax], crs: geoJsonCrs(g.crs) };
+  // A `crs` member on the top object, else on a Feature's geometry.
+  const crsMember = g.crs ?? (g.type === 'Feature' && g.geometry && typeof g.geometry === 'object' ? (g.geometry as GeoJsonRegion).crs : undefined);
+  const crs = geoJsonCrs(crsMember);
+  if (crs === 'EPSG:4326' && (xmin < -360 || xmax > 360 || ymin < -90 || ymax > 90))
+    throw bad(`GeoJSON coordinates ${JSON.stringify([xmin, ymin, xmax, ymax])} are not longitude/latitude; give the geometry a "crs" member naming its CRS`);
+  return { bbox: [xmin, ymin, xmax, ymax], crs };
 }
 
 /** Reads a GeoJSON (2008) `crs` member: `{type:"name", properties:{name}}`, `{type:"EPSG", properties:{code}}`, or a string. */
