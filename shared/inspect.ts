@@ -110,7 +110,7 @@ async function open(file: string): Promise<Readable> {
 
 /** Reads every record of `files` (in order) and summarises their features. */
 export async function inspectFiles(files: string[], opts: InspectOptions = {}): Promise<InspectReport> {
-  if (!files.length) throw new GeotfrError('BAD_REQUEST', 'inspect needs at least one file', { field: 'FILE' });
+  if (!files.length) throw new GeotfrError('BAD_REQUEST', 'inspect needs at least one file');
   const features = new Map<string, Stats>();
   const lists = new Map<string, ListStats>();
   let records = 0;

@@ -11,7 +11,7 @@ export function register(program: Command): void {
   program
     .command('inspect')
     .description('records, features, types, lengths, and the TensorFlow parse spec to use')
-    .argument('<files...>', 'TFRecord files (plain or gzip; local path, file:// or gs://)')
+    .argument('[files...]', 'TFRecord files (plain or gzip; local path, file:// or gs://)')
     .option('--json', 'print one line of JSON instead of the report')
     .action(action(async (files: string[], o: { json?: boolean }) => {
       const report = await inspectFiles(files, { signal: commandSignal(), progress: true });
