@@ -104,7 +104,7 @@ test('a resumable upload is invisible until its last chunk; status queries, retr
   const data = randomBytesSeeded(600_000, 3);
   const f = storage.bucket(BUCKET).file('partial/obj.bin');
   const [sessionUri] = await f.createResumableUpload();
-  const put = (range: string, body?: Buffer) => fetch(sessionUri, { method: 'PUT', headers: { 'Content-Range': range }, body });
+  const put = (range: string, body?: Buffer) => fetch(sessionUri, { method: 'PUT', headers: { 'Content-Range': range }, body: body && new Uint8Array(body) });
   const chunk = 262_144;
   let r = await put(`bytes 0-${chunk - 1}/*`, data.subarray(0, chunk));
   assert.equal(r.status, 308);
@@ -210,7 +210,7 @@ test('preconditions: ifGenerationMatch 0 is create-once (412 for multipart and r
   const g = storage.bucket(BUCKET).file('pre/race.bin');
   const sessions = await Promise.all(Array.from({ length: 6 }, () => g.createResumableUpload({ preconditionOpts: { ifGenerationMatch: 0 } }).then((r) => r[0])));
   const results = await Promise.all(
-    sessions.map((uri, i) => fetch(uri, { method: 'PUT', headers: { 'Content-Range': 'bytes 0-5/6' }, body: Buffer.from(`body-${i}`) }).then(async (r) => ({ status: r.status, i, text: await r.text() }))),
+    sessions.map((uri, i) => fetch(uri, { method: 'PUT', headers: { 'Content-Range': 'bytes 0-5/6' }, body: `body-${i}` }).then(async (r) => ({ status: r.status, i, text: await r.text() }))),
   );
   const ok = results.filter((r) => r.status === 200);
   assert.equal(ok.length, 1, JSON.stringify(results.map((r) => r.status)));
@@ -230,11 +230,11 @@ test('hash validation: a corrupt upload (wrong crc32c or md5 sent) is rejected a
   assert.equal((await g.exists())[0], false);
   // X-Goog-Hash on a media upload, as clients send it on the final request.
   const url = `${server.host}/upload/storage/v1/b/${BUCKET}/o?uploadType=media&name=hash%2Fmedia.bin`;
-  let r = await fetch(url, { method: 'POST', headers: { 'X-Goog-Hash': `crc32c=${wrongCrc}` }, body: data });
+  let r = await fetch(url, { method: 'POST', headers: { 'X-Goog-Hash': `crc32c=${wrongCrc}` }, body: new Uint8Array(data) });
   assert.equal(r.status, 400);
   await r.arrayBuffer();
   assert.equal((await storage.bucket(BUCKET).file('hash/media.bin').exists())[0], false);
-  r = await fetch(url, { method: 'POST', headers: { 'X-Goog-Hash': `crc32c=${crcB64(data)},md5=${md5B64(data)}` }, body: data });
+  r = await fetch(url, { method: 'POST', headers: { 'X-Goog-Hash': `crc32c=${crcB64(data)},md5=${md5B64(data)}` }, body: new Uint8Array(data) });
   assert.equal(r.status, 200);
   await r.arrayBuffer();
   assert.ok((await storage.bucket(BUCKET).file('hash/media.bin').download())[0].equals(data));
