@@ -1,15 +1,46 @@
+import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
-import { action } from '../main.js';
-import { GeotfrError } from '../../shared/errors.js';
+import { action, commandSignal } from '../main.js';
+import { GeotfrError, asGeotfrError } from '../../shared/errors.js';
+import { runImageExport } from '../../shared/export/run.js';
 
-/** `geotfr export-image` (SPEC §9). */
+/** Reads the request document: a file path, or `-` for stdin. */
+async function readRequest(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    if (file === '-') {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      text = Buffer.concat(chunks).toString('utf8');
+    } else text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw asGeotfrError(err, { file });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new GeotfrError('BAD_REQUEST', `request is not valid JSON (${(err as Error).message})`, { file });
+  }
+}
+
+/** `geotfr export-image REQUEST.json [--workers N]` (SPEC §2, §9). */
 export function register(program: Command): void {
   program
     .command('export-image')
-    .description('not implemented yet')
-    .allowUnknownOption()
-    .argument('[args...]')
-    .action(action(async () => {
-      throw new GeotfrError('INTERNAL', 'export-image is not implemented yet');
-    }));
+    .description('export a GeoTIFF/COG to Earth Engine-compatible TFRecord patches and mixer (request: SPEC §2; "-" reads stdin)')
+    .argument('<request>', 'export request JSON file, or - for stdin')
+    .option('--workers <n>', 'worker threads (default: the number of cores; 0 = none)')
+    .action(
+      action(async (file: string, opts: { workers?: string }) => {
+        let workers: number | undefined;
+        if (opts.workers !== undefined) {
+          workers = Number(opts.workers);
+          if (!/^\d+$/.test(opts.workers) || workers > 256)
+            throw new GeotfrError('BAD_REQUEST', `--workers expects an integer 0..256, got ${JSON.stringify(opts.workers)}`, { field: '--workers' });
+        }
+        const request = await readRequest(file);
+        const s = await runImageExport(request, { workers, signal: commandSignal(), progress: true });
+        return { ...s };
+      }),
+    );
 }

@@ -68,7 +68,8 @@ async function threadPool(plan: ExportPlan, n: number): Promise<ChunkPool> {
   const toError = (e: { code: string; message: string }) => new GeotfrError(e.code as any, e.message);
   const ready: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
-    const w = new Worker(url);
+    // workerData must be an object: geotiff's `web-worker` dependency destructures it in any worker thread.
+    const w = new Worker(url, { workerData: { role: 'geotfr-export' } });
     const slot = { w, load: 0, pending: new Map<number, { resolve: (r: ChunkResult) => void; reject: (e: unknown) => void }>() };
     workers.push(slot);
     const failAll = (err: unknown) => {
