@@ -16,7 +16,7 @@ export interface CloudConfig {
   functionTimeoutSeconds: number;
   /**
    * Uncompressed framed bytes one worker writes per second, measured by bench/cloud.ts. With the time
-   * limit it bounds a shard's size; see `shardPatchLimit` in planner.ts.
+   * limit it bounds a shard's size; see `shardSplit` in planner.ts.
    */
   shardBytesPerSecond: number;
   policy: Policy;

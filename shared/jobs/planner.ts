@@ -47,12 +47,14 @@ export interface SubmitResult {
 export const SHARD_TIME_FRACTION = 0.5;
 
 /**
- * The largest patch count per shard that fits the function time limit, or null when the plan's shards
- * already fit. Deterministic from the request and two configured numbers (time limit, measured worker
- * throughput), so `geotfr export-image` reproduces the same files given the `maxPatchesPerShard` that
- * the job records in its plan and status.
+ * Fits shards to the function time limit (issue 6: "planning splits shards further when one would not
+ * finish within a function's time limit"). A shard may take `SHARD_TIME_FRACTION` of the limit at the
+ * measured worker throughput; when the plan's largest shard would not, the split is expressed as EE's
+ * own `formatOptions.maxFileSize` (whole patches per file), so the job's effective request, stored at
+ * `.geotfr/jobs/<id>/request.json`, reproduces the very same files with `geotfr export-image`.
+ * Returns null when no split is needed. Deterministic: depends only on the plan and two settings.
  */
-export function shardPatchLimit(plan: ExportPlan, config: Pick<CloudConfig, 'functionTimeoutSeconds' | 'shardBytesPerSecond'>): number | null {
+export function shardSplit(plan: ExportPlan, config: Pick<CloudConfig, 'functionTimeoutSeconds' | 'shardBytesPerSecond'>): { maxFileSize: number; patchesPerShard: number } | null {
   const budget = config.functionTimeoutSeconds * SHARD_TIME_FRACTION * config.shardBytesPerSecond;
   let bytesPerPatch = 0;
   let largest = 0;
@@ -61,7 +63,9 @@ export function shardPatchLimit(plan: ExportPlan, config: Pick<CloudConfig, 'fun
     largest = Math.max(largest, s.bytesFramed);
   }
   if (largest <= budget || bytesPerPatch === 0) return null;
-  return Math.max(1, Math.floor(budget / bytesPerPatch));
+  const patchesPerShard = Math.max(1, Math.floor(budget / bytesPerPatch));
+  if (patchesPerShard >= Math.max(...plan.shards.map((s) => s.patchCount))) return null;
+  return { maxFileSize: Math.ceil(patchesPerShard * bytesPerPatch), patchesPerShard };
 }
 
 /** Replaces `{date}` in `fileNamePrefix` with the event's UTC date, so a redelivery keeps the same name. */
@@ -137,10 +141,14 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
   if (done) return { jobId, kind, state: done.state, statusUri: job.statusUri, shards: done.shards.total };
   if (kind === 'table') return runTableJob(request, job, store, now, deps);
 
-  let plan = await planImageExport(request);
-  const limit = shardPatchLimit(plan, deps.config);
-  if (limit !== null) plan = await planImageExport(request, { maxPatchesPerShard: limit });
-  const saved = await job.savePlan(plan, request);
+  let effective: Record<string, unknown> = request;
+  let plan = await planImageExport(effective);
+  const split = shardSplit(plan, deps.config);
+  if (split) {
+    effective = { ...request, formatOptions: { ...(request.formatOptions as object), maxFileSize: split.maxFileSize } };
+    plan = await planImageExport(effective);
+  }
+  const saved = await job.savePlan(plan, effective);
   plan = saved.plan;
   const existing = await job.status();
   const status = existing ?? {
@@ -148,7 +156,7 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
     shards: { total: plan.shards.length, done: 0 },
     patches: { total: plan.totalPatches, done: 0 },
     mixer: plan.mixer ? `${plan.request.fileNamePrefix}-mixer.json` : null,
-    maxPatchesPerShard: limit,
+    split,
   };
   if (!existing) await job.writeStatus(status);
   const marked = new Set((await job.shardMarks()).map((m) => m.shard));

@@ -45,8 +45,11 @@ export interface JobStatus {
   /** Output object names (shards, then the mixer), filled in when done. */
   outputs?: string[];
   mixer?: string | null;
-  /** Shard split applied for the function time limit (null when the plan needed none). */
-  maxPatchesPerShard?: number | null;
+  /**
+   * Shard split applied to fit the function time limit (null when none was needed): the request's
+   * `formatOptions.maxFileSize` was lowered to this (see `request.json` beside the status).
+   */
+  split?: { maxFileSize: number; patchesPerShard: number } | null;
   errors: JobError[];
 }
 
