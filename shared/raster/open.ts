@@ -205,17 +205,30 @@ function mask(p: BandPlan, values: Float64Array, x0: number, y0: number, w: numb
   p.types.forEach((type, d) => {
     const nd = p.nodata;
     const off = d * n;
-    let test: ((v: number) => boolean) | undefined;
-    if (nd === undefined) test = isFloat(type) ? (v) => v !== v : undefined;
-    else if (Number.isNaN(nd)) test = (v) => v !== v;
-    else {
+    // Two monomorphic loops (NaN test, equality test) instead of a per-pixel callback: this runs
+    // once per sample read and dominated window reads when written with a closure.
+    let nanTest: boolean;
+    let target = 0;
+    if (nd === undefined) {
+      if (!isFloat(type)) return;
+      nanTest = true;
+    } else if (Number.isNaN(nd)) {
+      nanTest = true;
+    } else {
+      nanTest = false;
       // GDAL compares a float32 band against its nodata cast to float32.
-      const t = type === 'float32' ? Math.fround(nd) : nd;
-      test = (v) => v === t;
+      target = type === 'float32' ? Math.fround(nd) : nd;
     }
-    if (!test) return;
     for (let y = cy0; y < cy1; y++) {
-      for (let i = y * w + cx0, end = y * w + cx1; i < end; i++) if (valid[i] && test(values[off + i]!)) valid[i] = 0;
+      const end = y * w + cx1;
+      if (nanTest) {
+        for (let i = y * w + cx0; i < end; i++) {
+          const v = values[off + i]!;
+          if (v !== v) valid[i] = 0;
+        }
+      } else {
+        for (let i = y * w + cx0; i < end; i++) if (values[off + i] === target) valid[i] = 0;
+      }
     }
   });
   return valid;
