@@ -132,8 +132,8 @@ function toError(err: z.ZodError, input: unknown): GeotfrError {
   }
   const value = valueAt(input, issue.path);
   const missing = value === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_union');
-  const msg = missing ? `is required (${issue.message})` : `${issue.message}; got ${show(value)}`;
-  return new GeotfrError('BAD_REQUEST', `invalid ${field}: ${msg}`, { field });
+  const msg = missing ? `required (${issue.message})` : `${issue.message}; got ${show(value)}`;
+  return new GeotfrError('BAD_REQUEST', msg, { field });
 }
 
 /** Today's UTC date as YYYY-MM-DD, the `{date}` placeholder of scheduled exports. */

@@ -1,0 +1,115 @@
+/**
+ * `geotfr export-image` on bad input (issue 3): missing or corrupt raster, a raster truncated after
+ * its header (fails mid-export), region not intersecting the image, zero/negative dimensions, unknown
+ * options, maxPixels exceeded, a prefix with `..`, an unwritable destination, Ctrl-C — each gives a
+ * clear error naming the field or file, a non-zero exit, and no output at all.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { cliPath, geotfr, needGdal } from '../support/oracles.js';
+import { tempDir, writeGeoTiff } from '../support/rasters.js';
+
+async function listAll(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await fs.readdir(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      out.push(path.relative(dir, path.join(d, e.name)));
+      if (e.isDirectory()) await walk(path.join(d, e.name));
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+test('bad requests and inputs: clear error, non-zero exit, no output', async (t) => {
+  if (!needGdal(t)) return;
+  const dir = await tempDir('geotfr-cli-export-');
+  const W = 300;
+  const H = 200;
+  const src = path.join(dir, 'src.tif');
+  const band = Float32Array.from({ length: W * H }, (_, i) => (i % 97) / 3);
+  await writeGeoTiff(src, { width: W, height: H, bands: [band, band], type: 'float32', affine: [10, 0, 1000, 0, -10, 9000], crs: 'EPSG:32633', layout: 'COG', blockSize: 64, compress: 'DEFLATE' });
+  const corrupt = path.join(dir, 'corrupt.tif');
+  await fs.writeFile(corrupt, Buffer.from('II*\0 this is not really a tiff at all, just bytes'));
+  // A valid header whose tile data was cut off: the export fails part-way through.
+  const truncated = path.join(dir, 'truncated.tif');
+  const whole = await fs.readFile(src);
+  await fs.writeFile(truncated, whole.subarray(0, Math.floor(whole.length * 0.6)));
+  const notADir = path.join(dir, 'plain-file');
+  await fs.writeFile(notADir, 'x');
+  const out = path.join(dir, 'out');
+  const fo = { patchDimensions: [64, 64], kernelSize: [5, 5] };
+  const base = { image: src, bucket: out, fileNamePrefix: 'run/p', formatOptions: fo };
+
+  const cases: { name: string; request: unknown; code: number; message: RegExp; bucket?: string }[] = [
+    { name: 'missing raster', request: { ...base, image: path.join(dir, 'nope.tif') }, code: 1, message: /NOT_FOUND.*nope\.tif/ },
+    { name: 'corrupt raster', request: { ...base, image: corrupt }, code: 1, message: /corrupt\.tif/ },
+    { name: 'truncated raster', request: { ...base, image: truncated, formatOptions: { ...fo, maxFileSize: 40000 } }, code: 1, message: /truncated\.tif/ },
+    { name: 'region outside the image', request: { ...base, region: [-5000, -5000, -4000, -4000] }, code: 2, message: /region.*does not intersect/ },
+    { name: 'zero patch width', request: { ...base, formatOptions: { patchDimensions: [0, 64] } }, code: 2, message: /formatOptions\.patchDimensions\.0.*got 0/ },
+    { name: 'negative kernel', request: { ...base, formatOptions: { ...fo, kernelSize: [-3, 3] } }, code: 2, message: /formatOptions\.kernelSize\.0.*got -3/ },
+    { name: 'unknown format option', request: { ...base, formatOptions: { ...fo, foo: 1, bar: 2 } }, code: 2, message: /Unknown format options: foo, bar/ },
+    { name: 'unknown request field', request: { ...base, scale: 30 }, code: 2, message: /Unknown request fields: scale/ },
+    { name: 'maxPixels exceeded', request: { ...base, maxPixels: 1000 }, code: 1, message: /60000 pixels.*maxPixels 1000/ },
+    { name: 'prefix with ..', request: { ...base, fileNamePrefix: '../escape/p' }, code: 1, message: /FORBIDDEN.*\.\./ },
+    { name: 'absolute prefix', request: { ...base, fileNamePrefix: '/etc/p' }, code: 1, message: /FORBIDDEN.*absolute/ },
+    { name: 'unwritable destination', request: { ...base, bucket: path.join(notADir, 'out') }, code: 1, message: /plain-file/, bucket: path.join(notADir, 'out') },
+    { name: 'tensorDepths for an unknown band', request: { ...base, formatOptions: { ...fo, tensorDepths: { zz: 3 } } }, code: 2, message: /tensorDepths.*zz/ },
+    { name: 'region smaller than a patch', request: { ...base, region: [1000, 8000, 1300, 9000] }, code: 2, message: /holds no whole 64x64 patch/ },
+  ];
+  for (const c of cases) {
+    const req = path.join(dir, 'req.json');
+    await fs.writeFile(req, JSON.stringify(c.request));
+    const r = await geotfr(['export-image', req, '--workers', '2'], { env: { GEOTFR_PROGRESS: '0' } });
+    if (process.env.GEOTFR_SHOW) process.stderr.write(`[${c.name}] ${r.stderr}`);
+    assert.equal(r.code, c.code, `${c.name}: exit ${r.code}, stderr ${r.stderr}`);
+    assert.match(r.stderr, c.message, c.name);
+    assert.equal(r.stdout.length, 0, `${c.name}: no summary on failure`);
+    assert.deepEqual(await listAll(out), [], `${c.name}: output left behind`);
+  }
+  // Not JSON at all.
+  await fs.writeFile(path.join(dir, 'bad.json'), '{ nope');
+  const r = await geotfr(['export-image', path.join(dir, 'bad.json')]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /bad\.json.*not valid JSON/);
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+test('Ctrl-C stops the export, exits 130 and removes everything it wrote', async (t) => {
+  if (!needGdal(t)) return;
+  const dir = await tempDir('geotfr-cli-sigint-');
+  const W = 1024;
+  const H = 1024;
+  const bands = Array.from({ length: 4 }, (_, b) => Float32Array.from({ length: W * H }, (_, i) => Math.sin(i / 1000 + b)));
+  const src = path.join(dir, 'src.tif');
+  await writeGeoTiff(src, { width: W, height: H, bands, type: 'float32', affine: [1, 0, 0, 0, -1, 0], crs: 'EPSG:3857', layout: 'COG', blockSize: 256, compress: 'DEFLATE' });
+  const out = path.join(dir, 'out');
+  const req = path.join(dir, 'req.json');
+  // Small patches, many shards, gzip level 9: slow enough to interrupt after some shards exist.
+  await fs.writeFile(req, JSON.stringify({ image: src, bucket: out, fileNamePrefix: 'p', formatOptions: { patchDimensions: [32, 32], kernelSize: [9, 9], compressionLevel: 9, maxFileSize: 100000 } }));
+  const child = spawn(process.execPath, [cliPath, 'export-image', req, '--workers', '1'], { env: { ...process.env, GEOTFR_PROGRESS: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  // Wait until at least one shard has been published, then interrupt.
+  for (let i = 0; i < 600; i++) {
+    const files = (await listAll(out)).filter((f) => f.endsWith('.gz'));
+    if (files.length >= 2) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok((await listAll(out)).some((f) => f.endsWith('.gz')), 'the export should have written shards before the interrupt');
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /SIGINT/);
+  assert.deepEqual(await listAll(out), []);
+  await fs.rm(dir, { recursive: true, force: true });
+});

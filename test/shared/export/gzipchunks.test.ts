@@ -1,0 +1,39 @@
+/** Chunked gzip (pigz-style, one member): CRC combination and streams that zlib and gunzip accept. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as zlib from 'node:zlib';
+import { GZIP_HEADER, GzipTrailer, crc32Combine, deflateChunk } from '../../../shared/export/gzipchunks.js';
+import { rng } from './memsource.js';
+
+test('crc32Combine(crc(A), crc(B), |B|) = crc(A‖B)', () => {
+  const next = rng(3);
+  for (let k = 0; k < 50; k++) {
+    const a = Buffer.from(Array.from({ length: Math.floor(next() * 5000) }, () => Math.floor(next() * 256)));
+    const b = Buffer.from(Array.from({ length: Math.floor(next() * 5000) }, () => Math.floor(next() * 256)));
+    assert.equal(crc32Combine(zlib.crc32(a), zlib.crc32(b), b.length), zlib.crc32(Buffer.concat([a, b])));
+  }
+});
+
+test('independently deflated chunks form one gzip member that gunzip verifies', () => {
+  const next = rng(4);
+  for (const level of [1, 6, 9]) {
+    const chunks = Array.from({ length: 1 + Math.floor(next() * 6) }, (_, i) => {
+      const f = new Float32Array(Math.floor(next() * 40000) + (i === 0 ? 0 : 1));
+      for (let j = 0; j < f.length; j++) f[j] = Math.sin(j / 50) * 100 + (next() < 0.1 ? next() : 0);
+      return Buffer.from(f.buffer);
+    });
+    const trailer = new GzipTrailer();
+    const parts: Uint8Array[] = [GZIP_HEADER];
+    for (const c of chunks) {
+      const d = deflateChunk(c, level);
+      trailer.add(d);
+      parts.push(d.data);
+    }
+    parts.push(trailer.finish());
+    const gz = Buffer.concat(parts);
+    // gunzipSync verifies the trailer's CRC-32 and size.
+    assert.ok(zlib.gunzipSync(gz).equals(Buffer.concat(chunks)));
+    // One member only: inflating the raw stream consumes everything up to the trailer.
+    assert.ok(zlib.inflateRawSync(gz.subarray(10, gz.length - 8)).equals(Buffer.concat(chunks)));
+  }
+});
