@@ -9,6 +9,7 @@
  * Point a client at it with `STORAGE_EMULATOR_HOST=<server.host>` (the client then calls `/b/...`)
  * or `new Storage({ apiEndpoint: server.host })` (the client calls `/storage/v1/b/...`); both work.
  */
+import { mkdir } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
@@ -64,6 +65,7 @@ export interface GcsServer {
 
 /** Starts the server; resolves once it listens. */
 export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsServer> {
+  if (opts.dir !== undefined) await mkdir(opts.dir, { recursive: true });
   const store = new ObjectStore(opts.dir);
   const sessions = new ResumableSessions(store);
   const notifier = new Notifier([...(opts.notify ?? [])]);
