@@ -83,9 +83,9 @@ function randomSpec(r: Rng, type: SampleType): GeoTiffSpec & { desc: string } {
     compress,
     predictor,
     interleave: layout !== 'COG' && nb > 1 ? r.pick(['PIXEL', 'BAND'] as const) : undefined,
-    extraArgs: layout !== 'COG' && r.next() < 0.25 ? ['-co', 'ENDIANNESS=BIG'] : [],
+    extraArgs: [...(layout !== 'COG' && r.next() < 0.25 ? ['-co', 'ENDIANNESS=BIG'] : []), ...(r.next() < 0.2 ? ['-co', 'BIGTIFF=YES'] : [])],
   };
-  const desc = `${type} ${width}x${height}x${nb} ${layout}${spec.blockSize ? spec.blockSize : ''}${spec.rowsPerStrip ? ` rps${spec.rowsPerStrip}` : ''} ${compress}${predictor ? ` pred${predictor}` : ''}${spec.interleave ? ` ${spec.interleave}` : ''}${spec.extraArgs!.length ? ' BE' : ''} nodata=${nodata}`;
+  const desc = `${type} ${width}x${height}x${nb} ${layout}${spec.blockSize ? spec.blockSize : ''}${spec.rowsPerStrip ? ` rps${spec.rowsPerStrip}` : ''} ${compress}${predictor ? ` pred${predictor}` : ''}${spec.interleave ? ` ${spec.interleave}` : ''}${spec.extraArgs!.includes('ENDIANNESS=BIG') ? ' BE' : ''}${spec.extraArgs!.includes('BIGTIFF=YES') ? ' BigTIFF' : ''} nodata=${nodata}`;
   return { ...spec, desc };
 }
 
