@@ -280,6 +280,11 @@ export class GcsBlobStore implements BlobStore {
         u.once('error', reject);
       });
       uploadDone.catch(() => {}); // observed in commit()
+      // A failed upload (412 on a create-once conflict, retries exhausted…) fails the writer's stream
+      // at once, with the mapped error, so a producer waiting for 'drain' learns it too.
+      u.once('error', (err) => {
+        if (!stream.destroyed) stream.destroy(gcsError(err, uri, 'write'));
+      });
     };
     const stream = new Writable({
       highWaterMark: MiB,
@@ -328,9 +333,9 @@ export class GcsBlobStore implements BlobStore {
         if (settled) return;
         settled = true;
         buffered = [];
+        stream.destroy();
         // Destroying the upload stream abandons the resumable session: the object never appears.
         upload?.destroy(new Error('upload aborted'));
-        stream.destroy();
         await uploadDone?.catch(() => {});
       },
     };

@@ -73,6 +73,24 @@ test('create-once conflicts are PreconditionFailed, not retryable', async () => 
   await assert.rejects(s.write('err/once', 'b', { ifNotExists: true }), (e: unknown) => e instanceof PreconditionFailed && !(e as GeotfrError).retryable);
 });
 
+test('a create-once conflict found mid-stream (resumable path) fails the writer: stream error and commit, no hang', async () => {
+  const s = new GcsBlobStore(BUCKET, { resumableThresholdBytes: 256 * 1024, chunkSizeBytes: 256 * 1024 });
+  await s.write('err/taken.bin', 'original');
+  const w = await s.createWriter('err/taken.bin', { ifNotExists: true });
+  const streamError = new Promise<unknown>((resolve) => w.stream.once('error', resolve));
+  const chunk = Buffer.alloc(128 * 1024, 1);
+  // Write like a producer honouring backpressure, stopping at the first error.
+  let failed = false;
+  w.stream.once('error', () => (failed = true));
+  for (let i = 0; i < 32 && !failed; i++) {
+    if (!w.stream.write(chunk)) await Promise.race([new Promise((r) => w.stream.once('drain', r)), streamError]);
+  }
+  const err = await streamError;
+  assert.ok(err instanceof PreconditionFailed, `stream error: ${String(err)}`);
+  await assert.rejects(w.commit(), (e: unknown) => e instanceof PreconditionFailed);
+  assert.equal((await s.read('err/taken.bin')).toString(), 'original');
+});
+
 test('an unreachable endpoint is a retryable IO error', async () => {
   const dead = http.createServer();
   await new Promise<void>((r) => dead.listen(0, '127.0.0.1', () => r()));
