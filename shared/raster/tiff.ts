@@ -17,7 +17,7 @@ type Typed = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | I
 type Decoder = Awaited<ReturnType<typeof getDecoder>>;
 
 export interface TiffOpenOptions {
-  /** Decoded block cache budget; default: two rows of blocks across the image, at most 256 MiB. */
+  /** Decoded block cache budget; default: GEOTFR_TILE_CACHE_MB, else two rows of blocks across the image, at most 256 MiB. */
   tileCacheBytes?: number;
   source?: BlobSourceOptions;
   signal?: AbortSignal;
@@ -120,7 +120,10 @@ export class TiffFile {
     this.blocksDown = Math.ceil(meta.grid.height / this.blockHeight);
     const blockBytes = this.blockWidth * this.blockHeight * BYTES[meta.types[0]!] * this.spp;
     const twoRows = 2 * (this.blocksAcross + 1) * blockBytes;
-    this.cache = new LruCache<Typed>(opts.tileCacheBytes ?? Math.min(256 * 1024 * 1024, Math.max(twoRows, 4 * blockBytes)));
+    // GEOTFR_TILE_CACHE_MB lets a deployment trade re-decodes for memory (e.g. many workers, wide images).
+    const envMb = Number(process.env.GEOTFR_TILE_CACHE_MB);
+    const fromEnv = Number.isFinite(envMb) && envMb > 0 ? envMb * 1024 * 1024 : undefined;
+    this.cache = new LruCache<Typed>(opts.tileCacheBytes ?? fromEnv ?? Math.min(256 * 1024 * 1024, Math.max(twoRows, 4 * blockBytes)));
   }
 
   /** Opens `key` in `store` (`uri` names it in errors). Only the header and first IFD are read. */

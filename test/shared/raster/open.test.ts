@@ -289,6 +289,29 @@ test('overlapping windows decode each tile once (tile-aligned reads, decoded-til
   }
 });
 
+test('an aborted signal stops reads with CANCELLED', async (t) => {
+  if (!needGdal(t)) return;
+  const dir = await tempDir();
+  try {
+    const f = path.join(dir, 'c.tif');
+    await writeGeoTiff(f, { width: 64, height: 64, bands: [new Array(4096).fill(5)], type: 'uint8', affine: [1, 0, 0, 0, -1, 0], crs: 'EPSG:3857', blockSize: 16, compress: 'DEFLATE' });
+    const src = await openImage(f);
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(src.readWindow(0, 0, 64, 64, ac.signal), (e: unknown) => e instanceof GeotfrError && e.code === 'CANCELLED');
+    // Aborting while tiles are in flight also ends in CANCELLED, and the source stays usable.
+    const ac2 = new AbortController();
+    const p = src.readWindow(0, 0, 64, 64, ac2.signal);
+    ac2.abort();
+    await assert.rejects(p, (e: unknown) => e instanceof GeotfrError && e.code === 'CANCELLED');
+    const ok = await src.readWindow(0, 0, 64, 64);
+    assert.ok(ok.values[0]!.every((v) => v === 5));
+    await src.close();
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('errors: missing file, not a TIFF, band out of range, mixed grids, user-defined CRS, duplicate names', async (t) => {
   if (!needGdal(t)) return;
   const dir = await tempDir();
