@@ -12,14 +12,18 @@ export interface CsvRecord {
   line: number;
 }
 
+/** Refused before V8's string limit (~512 M characters) turns an unterminated quote into a crash. */
+const MAX_FIELD_CHARS = 256 * 1024 * 1024;
+
 const QUOTE = 0x22, COMMA = 0x2c, CR = 0x0d, NL = 0x0a;
 
 /**
- * Parses CSV text chunks into records. A quote may only open a field; inside a quoted field `""` is a
+ * Parses CSV text chunks into records, yielded in batches (one per input chunk: an async generator
+ * step per record would cost more than parsing it). A quote may only open a field; inside a quoted field `""` is a
  * quote and newlines are data; after the closing quote only a comma or the line end may follow.
  * Blank lines are skipped. Memory holds one record at most (plus one chunk).
  */
-export async function* parseCsv(text: AsyncIterable<string>, file: string): AsyncGenerator<CsvRecord> {
+export async function* parseCsv(text: AsyncIterable<string>, file: string): AsyncGenerator<CsvRecord[]> {
   let cells: string[] = [];
   let field = ''; // completed parts of the current field (across chunk boundaries)
   let inQuotes = false;
@@ -34,10 +38,11 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
   const fail = (msg: string, l = line, c = col): never => {
     throw new GeotfrError('BAD_INPUT', `malformed CSV at line ${l}, column ${c}: ${msg}`, { file });
   };
-  const endRecord = function* (): Generator<CsvRecord> {
+  let batch: CsvRecord[] = [];
+  const endRecord = (): void => {
     if (cells.length === 0 && !fieldStarted && field === '') return; // blank line
     cells.push(field);
-    yield { cells, line: recordLine };
+    batch.push({ cells, line: recordLine });
     cells = [];
     field = '';
     fieldStarted = false;
@@ -66,6 +71,7 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
         }
         field += chunk.slice(i, stop);
         i = stop;
+        if (field.length > MAX_FIELD_CHARS) fail(`quoted field longer than ${MAX_FIELD_CHARS} characters (unterminated? it starts here)`, quoteLine, quoteCol);
         if (q < 0) break;
         // A quote: either the closing one or the first of a doubled pair (which may straddle chunks).
         if (i + 1 < n) {
@@ -109,7 +115,7 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
         i++;
         col++;
       } else if (c === NL) {
-        yield* endRecord();
+        endRecord();
         i++;
         line++;
         col = 1;
@@ -146,42 +152,51 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
         i = k;
       }
     }
+    if (batch.length) {
+      yield batch;
+      batch = [];
+    }
   }
   if (inQuotes) fail('unterminated quoted field (it starts here)', quoteLine, quoteCol);
-  yield* endRecord();
+  endRecord();
+  if (batch.length) yield batch;
 }
 
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 /**
- * CSV records → rows: the first record names the columns; numeric-looking cells become numbers,
+ * CSV records → rows (in batches): the first record names the columns; numeric-looking cells become numbers,
  * empty cells are missing, anything else is a string (SPEC §8, as EE's CSV upload types columns).
  */
-export async function* readCsv(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow> {
+export async function* readCsv(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow[]> {
   let header: string[] | undefined;
   let index = 0;
-  for await (const rec of parseCsv(text, file)) {
-    if (!header) {
-      header = rec.cells.map((h) => h.trim());
-      const seen = new Set<string>();
-      header.forEach((h, k) => {
-        if (!h) throw new GeotfrError('BAD_INPUT', `CSV header at line ${rec.line}, column ${k + 1} (field ${k + 1}) has an empty name`, { file });
-        if (seen.has(h)) throw new GeotfrError('BAD_INPUT', `CSV header at line ${rec.line} names column ${JSON.stringify(h)} twice`, { file, field: h });
-        seen.add(h);
-      });
-      continue;
+  for await (const recs of parseCsv(text, file)) {
+    const rows: TableRow[] = [];
+    for (const rec of recs) {
+      if (!header) {
+        header = rec.cells.map((h) => h.trim());
+        const seen = new Set<string>();
+        header.forEach((h, k) => {
+          if (!h) throw new GeotfrError('BAD_INPUT', `CSV header at line ${rec.line}, column ${k + 1} (field ${k + 1}) has an empty name`, { file });
+          if (seen.has(h)) throw new GeotfrError('BAD_INPUT', `CSV header at line ${rec.line} names column ${JSON.stringify(h)} twice`, { file, field: h });
+          seen.add(h);
+        });
+        continue;
+      }
+      if (rec.cells.length !== header.length) {
+        throw new GeotfrError('BAD_INPUT', `malformed CSV at line ${rec.line}: ${rec.cells.length} fields, but the header has ${header.length}`, { file, record: index });
+      }
+      const properties: Record<string, unknown> = {};
+      for (let k = 0; k < header.length; k++) {
+        const cell = rec.cells[k];
+        if (cell === '') continue;
+        properties[header[k]] = NUMBER.test(cell) ? Number(cell) : cell;
+      }
+      rows.push({ properties, index, line: rec.line });
+      index++;
     }
-    if (rec.cells.length !== header.length) {
-      throw new GeotfrError('BAD_INPUT', `malformed CSV at line ${rec.line}: ${rec.cells.length} fields, but the header has ${header.length}`, { file, record: index });
-    }
-    const properties: Record<string, unknown> = {};
-    for (let k = 0; k < header.length; k++) {
-      const cell = rec.cells[k];
-      if (cell === '') continue;
-      properties[header[k]] = NUMBER.test(cell) ? Number(cell) : cell;
-    }
-    yield { properties, index, line: rec.line };
-    index++;
+    if (rows.length) yield rows;
   }
 }
 

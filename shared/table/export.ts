@@ -67,12 +67,14 @@ export async function runTableExport(request: unknown, opts: TableExportOptions 
   let compressed = 0;
   let features = 0;
   try {
-    for await (const row of src.rows) {
+    for await (const rows of src.rows) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? new GeotfrError('CANCELLED', 'cancelled');
-      const wait = writer.add(encoder.prepare(row), fill);
-      if (wait) await wait;
-      features++;
-      progress?.tick(1, 0);
+      for (const row of rows) {
+        const wait = writer.add(encoder.prepare(row), fill);
+        if (wait) await wait;
+      }
+      features += rows.length;
+      progress?.tick(rows.length, 0);
     }
     if (features === 0) throw new GeotfrError('BAD_INPUT', 'the collection has no features: nothing to export', { file: src.file });
     encoder.finish();

@@ -160,14 +160,16 @@ class Cursor {
 }
 
 /**
- * Reads the features of a GeoJSON FeatureCollection from text chunks, in order. Top-level members
+ * Reads the features of a GeoJSON FeatureCollection from text chunks, in order, in batches of up to
+ * 1,000 (an async generator step per feature costs more than cutting it out). Top-level members
  * other than `features` may come before or after it; `type` must be "FeatureCollection".
  */
-export async function* readFeatureCollection(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow> {
+export async function* readFeatureCollection(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow[]> {
   const cur = new Cursor(text[Symbol.asyncIterator](), file);
   await cur.expect(LBRACE, "'{' (a GeoJSON FeatureCollection object)");
   let sawFeatures = false;
   let index = 0;
+  let batch: TableRow[] = [];
   if ((await cur.peek()) === RBRACE) cur.pos++;
   else
     for (;;) {
@@ -183,8 +185,12 @@ export async function* readFeatureCollection(text: AsyncIterable<string>, file: 
         else
           for (;;) {
             const v = await cur.value();
-            yield featureToRow(cur.parse(v), { file, index, line: v.line, column: v.column });
+            batch.push(featureToRow(cur.parse(v), { file, index, line: v.line, column: v.column }));
             index++;
+            if (batch.length >= 1000) {
+              yield batch;
+              batch = [];
+            }
             const c = await cur.peek();
             if (c === COMMA) cur.pos++;
             else if (c === RBRACK) {
@@ -208,4 +214,5 @@ export async function* readFeatureCollection(text: AsyncIterable<string>, file: 
     }
   if ((await cur.peek()) !== -1) cur.fail('unexpected text after the end of the FeatureCollection');
   if (!sawFeatures) cur.fail('the object has no "features" array (not a GeoJSON FeatureCollection)');
+  if (batch.length) yield batch;
 }

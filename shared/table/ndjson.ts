@@ -6,14 +6,17 @@ import { GeotfrError } from '../errors.js';
 import { findJsonError } from './jsonerror.js';
 import { featureToRow, type TableRow } from './row.js';
 
-/** Reads rows from NDJSON text chunks. Only the current partial line is buffered. */
-export async function* readNdjson(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow> {
+/** A longer line is refused before V8's string limit (~512 M characters) turns it into a crash. */
+const MAX_LINE_CHARS = 256 * 1024 * 1024;
+
+/** Reads rows from NDJSON text chunks, in batches (one per chunk). Only the current partial line is buffered. */
+export async function* readNdjson(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow[]> {
   let rest = '';
   let line = 0; // lines completed so far
   let index = 0;
   const parseLine = (s: string, lineNo: number): TableRow | undefined => {
     if (s.endsWith('\r')) s = s.slice(0, -1);
-    if (/^\s*$/.test(s)) return undefined;
+    if (s.charCodeAt(0) !== 0x7b && /^\s*$/.test(s)) return undefined; // blank line ('{' starts nearly every line)
     let value: unknown;
     try {
       value = JSON.parse(s);
@@ -29,17 +32,20 @@ export async function* readNdjson(text: AsyncIterable<string>, file: string): As
     let nl = chunk.indexOf('\n');
     if (nl < 0) {
       rest += chunk;
+      if (rest.length > MAX_LINE_CHARS)
+        throw new GeotfrError('BAD_INPUT', `line ${line + 1} is longer than ${MAX_LINE_CHARS} characters (not one Feature per line? name FeatureCollections *.geojson)`, { file, record: index });
       continue;
     }
     // First line of this chunk completes the carried-over partial line.
     let s = rest + chunk.slice(0, nl);
     rest = '';
+    const batch: TableRow[] = [];
     for (;;) {
       line++;
       const row = parseLine(s, line);
       if (row) {
         index++;
-        yield row;
+        batch.push(row);
       }
       start = nl + 1;
       nl = chunk.indexOf('\n', start);
@@ -47,10 +53,11 @@ export async function* readNdjson(text: AsyncIterable<string>, file: string): As
       s = chunk.slice(start, nl);
     }
     rest = chunk.slice(start);
+    if (batch.length) yield batch;
   }
   if (rest.length) {
     line++;
     const row = parseLine(rest, line);
-    if (row) yield row;
+    if (row) yield [row];
   }
 }

@@ -19,10 +19,11 @@ export interface TableSource {
   file: string;
   size?: number;
   format: TableFormat;
-  rows: AsyncGenerator<TableRow>;
+  /** Rows in input order, in batches. */
+  rows: AsyncGenerator<TableRow[]>;
 }
 
-/** Opens `uri` and streams its rows in input order. */
+/** Opens `uri` and streams its rows in input order, in batches. */
 export async function openTable(uri: string, opts: TextStreamOptions = {}): Promise<TableSource> {
   const input = await openText(uri, opts);
   const name = uri.toLowerCase().replace(/\.gz$/, '');

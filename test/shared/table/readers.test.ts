@@ -24,9 +24,13 @@ function* chunks(text: string, r: () => number, maxChunk: number): Generator<str
 async function* toAsync<T>(it: Iterable<T>): AsyncGenerator<T> {
   yield* it;
 }
-async function collect<T>(g: AsyncIterable<T>): Promise<T[]> {
+/** Collects a reader's batches into one list (checking that no batch is empty). */
+async function collect<T>(g: AsyncIterable<T[]>): Promise<T[]> {
   const out: T[] = [];
-  for await (const x of g) out.push(x);
+  for await (const batch of g) {
+    assert.ok(batch.length > 0, 'readers never yield an empty batch');
+    out.push(...batch);
+  }
   return out;
 }
 async function failure(p: Promise<unknown>): Promise<GeotfrError> {
