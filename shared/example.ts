@@ -115,10 +115,11 @@ export function exampleSizeFromFeaturesBody(featuresBodyBytes: number): number {
 // Encoder
 
 class Writer {
-  pos = 0;
-  readonly buf: Buffer;
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size);
+  pos: number;
+  readonly buf: Uint8Array;
+  constructor(sizeOrBuffer: number | Uint8Array, offset = 0) {
+    this.buf = typeof sizeOrBuffer === 'number' ? Buffer.allocUnsafe(sizeOrBuffer) : sizeOrBuffer;
+    this.pos = offset;
   }
   varint(n: number): void {
     const b = this.buf;
@@ -146,7 +147,8 @@ class Writer {
       this.buf.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), this.pos);
       this.pos += v.byteLength;
     } else {
-      for (let i = 0; i < v.length; i++, this.pos += 4) this.buf.writeFloatLE(v[i], this.pos);
+      const dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+      for (let i = 0; i < v.length; i++, this.pos += 4) dv.setFloat32(this.pos, v[i], true);
     }
   }
 }
@@ -238,7 +240,29 @@ export function encodeExample(features: FeatureInput): Buffer {
   w.varint(0x0a);
   w.varint(body);
   writeFeatures(w, plans);
-  return w.buf;
+  return w.buf as Buffer;
+}
+
+/** Exact serialized size of `encodeExample(features)`, without encoding. */
+export function exampleEncodedSize(features: FeatureInput): number {
+  return ld(planFeatures(entries(features)).body);
+}
+
+/**
+ * Serializes an Example into `out` at `offset` (same bytes as `encodeExample`) and returns the number
+ * of bytes written. For hot loops: reusing one output buffer avoids allocating (and page-faulting)
+ * fresh memory per record, which dominates the cost for megabyte-sized patches.
+ * Throws a RangeError if `out` is too small (check with `exampleEncodedSize`).
+ */
+export function encodeExampleInto(features: FeatureInput, out: Uint8Array, offset = 0): number {
+  const { plans, body } = planFeatures(entries(features));
+  const size = ld(body);
+  if (offset < 0 || out.length - offset < size) throw new RangeError(`encodeExampleInto: needs ${size} bytes at offset ${offset}, buffer has ${out.length}`);
+  const w = new Writer(out, offset);
+  w.varint(0x0a);
+  w.varint(body);
+  writeFeatures(w, plans);
+  return w.pos - offset;
 }
 
 /**
@@ -286,7 +310,7 @@ export function encodeSequenceExample(seq: { context?: FeatureInput; featureList
       });
     }
   }
-  return w.buf;
+  return w.buf as Buffer;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -296,6 +320,9 @@ const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
 class Reader {
   pos: number;
+  /** Scratch memory for float lists that cannot be viewed in place (see floatsAt). */
+  arena?: Buffer;
+  arenaPos = 0;
   constructor(readonly buf: Uint8Array, start: number, readonly end: number, readonly ctx: ErrorContext) {
     this.pos = start;
   }
@@ -353,16 +380,32 @@ class Reader {
   }
 }
 
-function floatsAt(buf: Uint8Array, start: number, bytes: number): Float32Array {
+/**
+ * Float32Array over `bytes` packed little-endian floats at `buf[start]`: a zero-copy view when the
+ * position is 4-byte aligned, else a copy. Copies are carved from one uninitialised arena per
+ * decoded message (sized by the bytes left in it), so a misaligned record costs one allocation and
+ * a memcpy rather than a zero-filled allocation per feature (whether a record's floats are aligned
+ * depends on varint sizes and name lengths, so it is a coin toss for real files).
+ */
+function floatsAt(r: Reader, start: number, bytes: number): Float32Array {
+  const buf = r.buf;
   const off = buf.byteOffset + start;
   if (LITTLE_ENDIAN && off % 4 === 0) return new Float32Array(buf.buffer, off, bytes / 4);
-  const out = new Float32Array(bytes / 4);
-  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(buf.subarray(start, start + bytes));
-  else {
+  if (!LITTLE_ENDIAN) {
+    const out = new Float32Array(bytes / 4);
     const dv = new DataView(buf.buffer, off, bytes);
     for (let i = 0; i < out.length; i++) out[i] = dv.getFloat32(i * 4, true);
+    return out;
   }
-  return out;
+  if (!r.arena || r.arena.length - r.arenaPos < bytes) {
+    // Every later float list lies within [start, end), so this is enough for the rest of the message.
+    r.arena = Buffer.allocUnsafeSlow(Math.max(bytes, r.end - start));
+    r.arenaPos = 0;
+  }
+  const at = r.arenaPos;
+  r.arena.set(buf.subarray(start, start + bytes), at);
+  r.arenaPos = at + bytes; // stays a multiple of 4
+  return new Float32Array(r.arena.buffer, r.arena.byteOffset + at, bytes / 4);
 }
 
 function concatFloats(parts: Float32Array[]): Float32Array {
@@ -398,11 +441,11 @@ function decodeFeature(r: Reader, end: number): Feature {
         if (t === 0x0a) {
           const n = r.length();
           if (n % 4) r.fail(`packed float list of ${n} bytes is not a multiple of 4`);
-          parts.push(floatsAt(r.buf, r.pos, n));
+          parts.push(floatsAt(r, r.pos, n));
           r.pos += n;
         } else if (t === 0x0d) {
           if (listEnd - r.pos < 4) r.fail('truncated float');
-          parts.push(floatsAt(r.buf, r.pos, 4).slice());
+          parts.push(floatsAt(r, r.pos, 4).slice());
           r.pos += 4;
         } else r.skip(t & 7);
       }

@@ -146,7 +146,8 @@ class ByteQueue {
       this.length -= n;
       return out;
     }
-    const out = new Uint8Array(n);
+    // Uninitialised (every byte is filled below): zero-filling a multi-megabyte record is pure cost.
+    const out = Buffer.allocUnsafeSlow(n);
     let filled = 0;
     while (filled < n) {
       const c = this.chunks[0];
