@@ -5,9 +5,10 @@
  */
 import { GeotfrError } from '../errors.js';
 import { recordFooter, recordHeader } from '../record.js';
-import type { ImageSource } from '../raster/types.js';
+import type { ImageSource, WindowData } from '../raster/types.js';
 import { tilesWindow } from './grid.js';
 import { deflateChunk } from './gzipchunks.js';
+import { FloatFramer } from './floatframes.js';
 import { PatchEncoder } from './patch.js';
 import { defaultOpener, type ChunkTask, type ExportPlan, type ImageSpecOpener } from './plan.js';
 
@@ -28,11 +29,17 @@ export interface ChunkResult {
 
 /** An opened image plus the encoder for one plan; reused for every chunk a thread handles. */
 export class ChunkProducer {
+  /** Fixed-layout float Examples (the default) are framed in place; other modes go through the generic encoder. */
+  private readonly framer: FloatFramer | undefined;
+
   private constructor(
     readonly plan: ExportPlan,
     private readonly source: ImageSource,
     private readonly encoder: PatchEncoder,
-  ) {}
+  ) {
+    const fo = plan.request.formatOptions;
+    if (!fo.sequenceData && plan.layout.bands.every((b) => b.kind === 'float')) this.framer = new FloatFramer(plan.grid, plan.layout, fo.collapseBands);
+  }
 
   static async open(plan: ExportPlan, opts: { open?: ImageSpecOpener; signal?: AbortSignal } = {}): Promise<ChunkProducer> {
     const open = opts.open ?? defaultOpener;
@@ -50,6 +57,25 @@ export class ChunkProducer {
     const win = tilesWindow(this.plan.grid, task.row, task.col0, task.count);
     const data = await this.source.readWindow(win.x0, win.y0, win.width, win.height, signal);
     signal?.throwIfAborted();
+    const raw = this.framer ? this.frameFloats(data, task) : this.encodeGeneric(data, task);
+    const fo = this.plan.request.formatOptions;
+    const base = { shard: task.shard, seq: task.seq, rawBytes: raw.buf.length, records: raw.records, patches: raw.patches, skipped: task.count - raw.patches };
+    if (!fo.compressed) return { ...base, data: raw.buf, crc: 0 };
+    const d = deflateChunk(raw.buf, fo.compressionLevel);
+    return { ...base, data: d.data, crc: d.crc };
+  }
+
+  private frameFloats(data: WindowData, task: ChunkTask): { buf: Buffer; records: number; patches: number } {
+    const pw = this.plan.grid.patchWidth;
+    const thr = this.plan.request.formatOptions.maskedThreshold;
+    const offsets: number[] = [];
+    for (let p = 0; p < task.count; p++) if (thr >= 1 || this.encoder.maskedFraction(data, p * pw) <= thr) offsets.push(p * pw);
+    const buf = this.framer!.frame(data, offsets);
+    if (this.framer!.recordBytes !== this.plan.recordBytes) throw new GeotfrError('INTERNAL', `record of ${this.framer!.recordBytes} bytes, planned ${this.plan.recordBytes}`);
+    return { buf, records: offsets.length, patches: offsets.length };
+  }
+
+  private encodeGeneric(data: WindowData, task: ChunkTask): { buf: Buffer; records: number; patches: number } {
     const perPatch = this.encoder.encodeRow(data, task.count);
     const parts: Uint8Array[] = [];
     let records = 0;
@@ -64,12 +90,7 @@ export class ChunkProducer {
         records++;
       }
     }
-    const raw = Buffer.concat(parts);
-    const fo = this.plan.request.formatOptions;
-    const base = { shard: task.shard, seq: task.seq, rawBytes: raw.length, records, patches, skipped: task.count - patches };
-    if (!fo.compressed) return { ...base, data: raw, crc: 0 };
-    const d = deflateChunk(raw, fo.compressionLevel);
-    return { ...base, data: d.data, crc: d.crc };
+    return { buf: Buffer.concat(parts), records, patches };
   }
 
   close(): Promise<void> {
