@@ -6,7 +6,7 @@
  *
  * Per store: streamed write through createWriter (1 MiB writes; GCS: resumable, 16 MiB chunks),
  * whole read(), readStream(), and 64 random 1 MiB readRange() calls (COG-style access).
- * Medians of GEOTFR_BENCH_RUNS (default 3) runs over a GEOTFR_BENCH_MB (default 256) MiB object.
+ * Medians of GEOTFR_BENCH_RUNS (default 3) runs over a GEOTFR_BENCH_MB (default 128) MiB object.
  * Run: `node dist/bench/gcs.js` (or `GEOTFR_BENCH=gcs npm run bench`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -18,7 +18,7 @@ import { LocalBlobStore, type BlobStore } from '../shared/blobstore.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const MiB = 1 << 20;
-const sizeMiB = Number(process.env.GEOTFR_BENCH_MB ?? 256);
+const sizeMiB = Number(process.env.GEOTFR_BENCH_MB ?? 128);
 const runs = Number(process.env.GEOTFR_BENCH_RUNS ?? 3);
 
 /** Seeded, incompressible-ish bytes (no store compresses, but keep it honest). */
