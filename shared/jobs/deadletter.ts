@@ -34,7 +34,7 @@ export async function handleDeadLetter(msg: QueueMessage, deps: JobDeps): Promis
     const shardAttr = msg.attributes.shard ?? (typeof body.shard === 'number' ? String(body.shard) : undefined);
     const shard = shardAttr === undefined ? undefined : Number(shardAttr);
     // A duplicate of a shard message whose twin succeeded is harmless: the shard exists.
-    if (shard !== undefined && (await job.shardMarks()).some((m) => m.shard === shard)) return { jobId, outcome: 'shard-exists' };
+    if (shard !== undefined && Number.isInteger(shard) && (await job.hasShardMark(shard))) return { jobId, outcome: 'shard-exists' };
     const attempts = msg.attributes.CloudPubSubDeadLetterSourceDeliveryCount ?? '';
     const last = await job.lastError<JobError>(shard ?? 'request').catch(() => undefined);
     const what = shard !== undefined ? `shard ${shard}` : msg.attributes.kind === 'finalize' ? 'finalizing' : 'request';

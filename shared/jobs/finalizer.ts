@@ -45,15 +45,30 @@ async function finalizeIn(job: JobStore, deps: JobDeps, now: () => Date): Promis
   const terminal = await job.terminal();
   if (terminal) return terminal;
   const plan = await job.loadPlan<ExportPlan>();
-  const marks = await job.shardMarks();
   const current = (await job.status()) ?? undefined;
   if (!current) throw new GeotfrError('IO', `job ${msg.jobId} has a plan but no status yet`, { file: job.statusUri });
   const at = now().toISOString();
+  const marked = new Set(await job.markedShards());
+  if (marked.size < plan.shards.length) {
+    // Runs once per finished shard: two listings, no per-marker reads (that would be quadratic).
+    const done = plan.shards.filter((s) => marked.has(s.index));
+    const sizes = new Map((await store.list(plan.request.fileNamePrefix + '-')).map((i) => [i.key, i.size]));
+    return job.writeStatus({
+      ...current,
+      state: marked.size ? 'running' : current.state,
+      startedAt: current.startedAt ?? (marked.size ? at : undefined),
+      shards: { total: plan.shards.length, done: marked.size },
+      patches: { total: plan.totalPatches, done: done.reduce((a, s) => a + s.patchCount, 0) },
+      bytes: done.reduce((a, s) => a + (sizes.get(s.name) ?? 0), 0),
+      updatedAt: at,
+    });
+  }
+  const marks = await job.shardMarks();
   const workerSeconds = marks.reduce((s, m) => s + m.seconds, 0);
   const snapshot: JobStatus = {
     ...current,
-    state: marks.length ? 'running' : current.state,
-    startedAt: current.startedAt ?? (marks.length ? marks.reduce((a, m) => (m.at < a ? m.at : a), marks[0]!.at) : undefined),
+    state: 'running',
+    startedAt: current.startedAt ?? (marks.length ? marks.reduce((a, m) => (m.at < a ? m.at : a), marks[0]!.at) : at),
     shards: { total: plan.shards.length, done: marks.length },
     patches: { total: plan.totalPatches, done: marks.reduce((s, m) => s + m.patches, 0) },
     bytes: marks.reduce((s, m) => s + m.size, 0),
@@ -61,7 +76,6 @@ async function finalizeIn(job: JobStore, deps: JobDeps, now: () => Date): Promis
     workerSeconds: Math.round(workerSeconds * 1000) / 1000,
     maxShardSeconds: marks.reduce((s, m) => Math.max(s, m.seconds), 0),
   };
-  if (marks.length < plan.shards.length) return job.writeStatus(snapshot);
 
   // Every shard has a marker, and markers are written only after their object exists; check anyway
   // that none was deleted meanwhile, since a mixer over missing shards would be a lie.

@@ -159,7 +159,7 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
     split,
   };
   if (!existing) await job.writeStatus(status);
-  const marked = new Set((await job.shardMarks()).map((m) => m.shard));
+  const marked = new Set(await job.markedShards());
   const bucket = request.bucket as string;
   // Publish in shard order; Pub/Sub does not keep it, but a small job then usually finishes in order.
   for (const s of plan.shards) {

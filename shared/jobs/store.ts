@@ -93,6 +93,16 @@ export class JobStore {
     return this.createOnce(`shards/${pad(mark.shard)}.json`, mark);
   }
 
+  async hasShardMark(shard: number): Promise<boolean> {
+    return (await this.store.stat(this.dir + `shards/${pad(shard)}.json`)) !== undefined;
+  }
+
+  /** Indexes of the shards that have a marker, from one listing (no reads). */
+  async markedShards(): Promise<number[]> {
+    const infos = await this.store.list(this.dir + 'shards/');
+    return infos.map((i) => Number(/(\d+)\.json$/.exec(i.key)?.[1] ?? NaN)).filter(Number.isInteger).sort((a, b) => a - b);
+  }
+
   async shardMarks(): Promise<ShardMark[]> {
     const infos = await this.store.list(this.dir + 'shards/');
     const marks = await Promise.all(infos.map((i) => this.readJson<ShardMark>(i.key.slice(this.dir.length))));

@@ -40,7 +40,7 @@ export async function runShard(msg: ShardMessage, attempt: number, deps: JobDeps
     const plan = await job.loadPlan<ExportPlan>();
     const shard = plan.shards.find((s) => s.index === msg.shard);
     if (!shard) throw new GeotfrError('BAD_REQUEST', `job ${msg.jobId} has no shard ${msg.shard} (it has ${plan.shards.length})`, { field: 'shard' });
-    if ((await job.shardMarks()).some((m) => m.shard === msg.shard)) {
+    if (await job.hasShardMark(msg.shard)) {
       await notify();
       return 'duplicate';
     }
