@@ -7,7 +7,7 @@
  *  - the same with the cache disabled (every window re-decodes the tiles it touches),
  *  - geotiff's default pako DEFLATE decoder instead of node:zlib (tile-aligned),
  * plus GDAL's own whole-file decode (`gdal_translate -of ENVI`) as a reference point.
- * Reports medians of N runs (GEOTFR_BENCH_RUNS, default 3). Run: `node dist/bench/raster.js`.
+ * Reports medians of N runs after one warm-up run (GEOTFR_BENCH_RUNS, default 3). Run: `node dist/bench/raster.js`.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
@@ -43,7 +43,7 @@ const MB = (pixels: number) => (pixels * BANDS * 4) / 1e6; // decoded float32 by
 
 async function timeIt(fn: () => Promise<{ pixels: number; decodes: number }>): Promise<{ seconds: number; mbps: number; decodes: number }> {
   const secs: number[] = [];
-  let last = { pixels: 0, decodes: 0 };
+  let last = await fn(); // warm-up (JIT, page cache), not timed
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
     last = await fn();
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   add('tile-aligned 512×512, geotiff default (pako) DEFLATE', await timeIt(aligned));
   add('reference: `gdal_translate -of ENVI` whole file (process incl.)', gdal);
 
-  console.log(`Raster source reads: ${BANDS}-band float32 ${W}×${H} COG, DEFLATE, 512×512 tiles (${(size / 1e6).toFixed(1)} MB on disk); MB/s of decoded float32 pixels returned; median of ${runs} runs; ${os.cpus().length} cores, load avg ${os.loadavg()[0]!.toFixed(2)}.\n`);
+  console.log(`Raster source reads: ${BANDS}-band float32 ${W}×${H} COG, DEFLATE, 512×512 tiles (${(size / 1e6).toFixed(1)} MB on disk); MB/s of decoded float32 pixels returned; median of ${runs} runs after a warm-up; ${os.cpus().length} cores, load avg ${os.loadavg()[0]!.toFixed(2)}.\n`);
   console.log('| read pattern | seconds | MB/s | tile decodes |');
   console.log('|---|---|---|---|');
   for (const r of rows) console.log(r);
