@@ -146,14 +146,14 @@ resource "google_service_account_iam_member" "agent_mints_pusher_tokens" {
 
 locals {
   pushed_services = {
-    plan        = google_cloudfunctions2_function.plan_export.service_config[0].service
-    shard       = google_cloudfunctions2_function.export_shard.service_config[0].service
-    finalize    = google_cloudfunctions2_function.finalize_export.service_config[0].service
-    dead_letter = google_cloudfunctions2_function.dead_letter.service_config[0].service
+    plan        = google_cloudfunctions2_function.plan_export.name
+    shard       = google_cloudfunctions2_function.export_shard.name
+    finalize    = google_cloudfunctions2_function.finalize_export.name
+    dead_letter = google_cloudfunctions2_function.dead_letter.name
   }
   eventarc_services = {
-    plan   = google_cloudfunctions2_function.plan_export.service_config[0].service
-    ingest = google_cloudfunctions2_function.ingest_predictions.service_config[0].service
+    plan   = google_cloudfunctions2_function.plan_export.name
+    ingest = google_cloudfunctions2_function.ingest_predictions.name
   }
 }
 
@@ -194,7 +194,7 @@ resource "google_project_iam_member" "gcs_agent_publishes" {
 resource "google_cloud_run_service_iam_member" "plan_http_invokers" {
   for_each = toset(var.plan_invokers)
   location = var.region
-  service  = google_cloudfunctions2_function.plan_export.service_config[0].service
+  service  = google_cloudfunctions2_function.plan_export.name
   role     = "roles/run.invoker"
   member   = each.value
 }

@@ -17,7 +17,7 @@ resource "google_eventarc_trigger" "request_drops" {
   }
   destination {
     cloud_run_service {
-      service = google_cloudfunctions2_function.plan_export.service_config[0].service
+      service = google_cloudfunctions2_function.plan_export.name
       region  = var.region
     }
   }
@@ -38,7 +38,7 @@ resource "google_eventarc_trigger" "ingest_drops" {
   }
   destination {
     cloud_run_service {
-      service = google_cloudfunctions2_function.ingest_predictions.service_config[0].service
+      service = google_cloudfunctions2_function.ingest_predictions.name
       region  = var.region
     }
   }

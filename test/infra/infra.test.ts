@@ -205,8 +205,8 @@ test('bucket drops reach planExport and ingestPredictions as object-finalized ev
     return String(one(one(t.destination).cloud_run_service).service);
   });
   assert.deepEqual(targets.sort(), [
-    '${google_cloudfunctions2_function.ingest_predictions.service_config[0].service}',
-    '${google_cloudfunctions2_function.plan_export.service_config[0].service}',
+    '${google_cloudfunctions2_function.ingest_predictions.name}',
+    '${google_cloudfunctions2_function.plan_export.name}',
   ]);
 });
 
