@@ -4,7 +4,7 @@
  * instances, one shard at a time each), against the embedded runner (`runImageExport`, as
  * `geotfr export-image` runs it) on the same request in the same run.
  *
- * Run: `npx tsc -p . && node dist/bench/cloud.js [--size 8192] [--bands 8] [--workers 1,2,4] [--runs 1] [--no-baseline]`
+ * Run: `npx tsc -p . && node dist/bench/cloud.js [--size 8192] [--bands 8] [--workers 1,2,4] [--runs 1] [--max-file-mib 64] [--no-baseline]`
  * Prints a markdown table and one JSON line. Throughput is uncompressed framed MB (10^6 bytes) of
  * TFRecord per wall second, from the request being published to the job's status turning `done`;
  * per-shard seconds are the workers' own timings from the job's shard markers (median, max).
@@ -26,8 +26,8 @@ const BANDS = Number(arg('--bands', '8'));
 const WORKERS = arg('--workers', '1,2,4').split(',').map(Number);
 const RUNS = Number(arg('--runs', '1'));
 const PATCH = 256;
-/** 64 MiB files: 32 patches (8 bands × 256² float32 = 2 MiB each) per shard, 32 shards at 8192². */
-const MAX_FILE = 64 * 2 ** 20;
+/** 64 MiB files by default: 32 patches (8 bands × 256² float32 = 2 MiB each) per shard, 32 shards at 8192². */
+const MAX_FILE = Number(arg('--max-file-mib', '64')) * 2 ** 20;
 const BASELINE = !args.includes('--no-baseline');
 const work = path.join(tmpdir(), 'geotfr-bench-cloud');
 
