@@ -163,7 +163,7 @@ class RecordChecker {
     const v: Float32Array | Uint8Array = f.kind === 'float_list' ? f.value : concatBytes(f.value);
     for (let y = 0; y < ph; y++) {
       const s = (y + y0) * srcW + x0;
-      dst.set(v.subarray(s, s + pw) as never, y * rowWidth + dx);
+      dst.set(v.subarray(s, s + pw) as ArrayLike<number>, y * rowWidth + dx);
     }
   }
 }

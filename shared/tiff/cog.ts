@@ -131,7 +131,7 @@ class Level {
       const k = Math.min(n - r, ts - this.filled);
       for (let b = 0; b < nb; b++) {
         const s = src[b] as PixelArray;
-        this.rowBuf[b].set(s.subarray(r * width, (r + k) * width) as never, this.filled * width);
+        this.rowBuf[b].set(s.subarray(r * width, (r + k) * width) as ArrayLike<number>, this.filled * width);
       }
       this.filled += k;
       this.received += k;
@@ -208,7 +208,7 @@ class Level {
   }
 }
 
-/** Streams a raster into a COG. Create with `CogWriter.create`, feed rows, then `finish` or `abort`. */
+/** Streams a raster into a COG. Create with `CogWriter.create`, feed rows, `finish`, and always `close` (also on error). */
 export class CogWriter {
   readonly tileSize: number;
   readonly bandCount: number;
@@ -219,7 +219,6 @@ export class CogWriter {
   readonly nodata: number | undefined;
   private readonly levels: Level[] = [];
   private rowsWritten = 0;
-  private scratch = new Uint8Array(0);
 
   private constructor(readonly opts: CogOptions, private readonly tmpDir: string) {
     this.tileSize = opts.tileSize ?? 512;
@@ -287,7 +286,7 @@ export class CogWriter {
     }
     const tile = allocPixels(this.type, ts * ts * nb);
     if (nb === 1) {
-      for (let y = 0; y < rows; y++) tile.set(rowBuf[0].subarray(y * width + x0, y * width + x0 + w) as never, y * ts);
+      for (let y = 0; y < rows; y++) tile.set(rowBuf[0].subarray(y * width + x0, y * width + x0 + w) as ArrayLike<number>, y * ts);
     } else {
       for (let b = 0; b < nb; b++) {
         const src = rowBuf[b];
