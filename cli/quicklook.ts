@@ -1,0 +1,75 @@
+/**
+ * Quicklook PNGs for the demo: exported tiles side by side, the patch core outlined so the kernel
+ * margins are visible, masked pixels (the defaultValue) in magenta. A tiny PNG encoder over
+ * node:zlib (8-bit RGB, filter 0): no image dependency for a picture.
+ */
+import * as zlib from 'node:zlib';
+
+/** Encodes 8-bit RGB pixels (`width*height*3` bytes, row-major) as a PNG. */
+export function encodePng(width: number, height: number, rgb: Uint8Array): Buffer {
+  const raw = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) {
+    raw[y * (width * 3 + 1)] = 0; // filter: none
+    raw.set(rgb.subarray(y * width * 3, (y + 1) * width * 3), y * (width * 3 + 1) + 1);
+  }
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(td));
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // colour type: RGB
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+export interface QuicklookTile {
+  /** Three channels (R, G, B) of `tw*th` values each, as exported (row-major). */
+  channels: [Float32Array, Float32Array, Float32Array];
+}
+
+/**
+ * Renders tiles left to right with a gap; each channel stretched between its 2nd and 98th
+ * percentile over all tiles; `masked` values painted magenta; the core (tile minus margins) outlined.
+ */
+export function quicklook(tiles: QuicklookTile[], tw: number, th: number, margin: [number, number], masked: number): Buffer {
+  const gap = 8;
+  const W = tiles.length * tw + (tiles.length + 1) * gap;
+  const H = th + 2 * gap;
+  const rgb = new Uint8Array(W * H * 3).fill(255);
+  const stretch = [0, 1, 2].map((c) => {
+    const vals: number[] = [];
+    for (const t of tiles) for (let i = 0; i < t.channels[c].length; i += 7) if (t.channels[c][i] !== masked) vals.push(t.channels[c][i]);
+    vals.sort((a, b) => a - b);
+    const lo = vals[Math.floor(vals.length * 0.02)] ?? 0;
+    const hi = vals[Math.floor(vals.length * 0.98)] ?? 1;
+    return [lo, hi > lo ? hi : lo + 1];
+  });
+  tiles.forEach((t, k) => {
+    const ox = gap + k * (tw + gap);
+    for (let y = 0; y < th; y++)
+      for (let x = 0; x < tw; x++) {
+        const o = ((gap + y) * W + ox + x) * 3;
+        const i = y * tw + x;
+        if (t.channels[0][i] === masked) {
+          rgb.set([255, 0, 255], o);
+          continue;
+        }
+        for (let c = 0; c < 3; c++) {
+          const [lo, hi] = stretch[c];
+          rgb[o + c] = Math.max(0, Math.min(255, Math.round(((t.channels[c][i] - lo) / (hi - lo)) * 255)));
+        }
+        // Dim the margins so the patch core stands out.
+        const inCore = x >= margin[0] && x < tw - margin[0] && y >= margin[1] && y < th - margin[1];
+        if (!inCore) for (let c = 0; c < 3; c++) rgb[o + c] = Math.round(rgb[o + c] * 0.55);
+        const onEdge = inCore && (x === margin[0] || x === tw - margin[0] - 1 || y === margin[1] || y === th - margin[1] - 1);
+        if (onEdge) rgb.set([255, 220, 0], o);
+      }
+  });
+  return encodePng(W, H, rgb);
+}
