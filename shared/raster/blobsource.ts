@@ -1,12 +1,13 @@
 /**
- * The byte source geotiff reads through: any `BlobStore` (local file, `file://`, `gs://`) via
+ * The byte source geotiff reads through: any `BlobStore` (local file, `file://`, `gs://`), or an
+ * allow-listed http(s) URL, via
  * `readRange`, with an LRU of aligned blocks so the many small header/IFD/offset-array reads of a
  * COG coalesce into a few range requests. Large slices (whole compressed tiles) bypass the block
  * cache: they are decoded once and cached decoded by the tile cache (tiff.ts), so keeping their
  * compressed bytes too would only double the memory.
  */
-import type { BlobStore } from '../blobstore.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
+import type { RangeReader } from './http.js';
 import { LruCache } from './lru.js';
 
 export interface BlobSourceOptions {
@@ -45,7 +46,7 @@ export class BlobSource {
    * @param uri the full URI, named in errors.
    */
   constructor(
-    private readonly store: BlobStore,
+    private readonly store: RangeReader,
     private readonly key: string,
     private readonly size: number,
     readonly uri: string,

@@ -6,6 +6,7 @@
  */
 import { resolveUri } from '../blobstore.js';
 import { GeotfrError } from '../errors.js';
+import { isHttpUri, openHttp } from './http.js';
 import { TiffFile, type TiffOpenOptions } from './tiff.js';
 import type { BandInfo, ImageSource, PixelGrid, SampleType, WindowData } from './types.js';
 
@@ -63,7 +64,7 @@ export async function openImage(image: ImageSpec, opts: OpenImageOptions = {}): 
     uris.map(async (uri, i) => {
       const field = typeof image === 'string' ? 'image' : `image.bands[${requests!.findIndex((r) => r.uri === uri)}].uri`;
       if (typeof uri !== 'string' || !uri) throw new GeotfrError('BAD_REQUEST', 'expected a raster URI', { field });
-      const loc = await resolveUri(uri, field);
+      const loc = isHttpUri(uri) ? { store: openHttp(uri, field), key: uri } : await resolveUri(uri, field);
       files.set(uri, await TiffFile.open(loc.store, loc.key, uri, tiffOpts));
       return i;
     }),

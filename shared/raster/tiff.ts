@@ -5,10 +5,10 @@
  * tiles of neighbouring export patches (margins, SPEC §3) never decode a block twice.
  */
 import { GeoTIFF, getDecoder, type GeoTIFFImage } from 'geotiff';
-import type { BlobStore } from '../blobstore.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { BlobSource, type BlobSourceOptions } from './blobsource.js';
 import { readAffine, readCrs } from './georef.js';
+import type { RangeReader } from './http.js';
 import { LruCache } from './lru.js';
 import type { PixelGrid, SampleType } from './types.js';
 import { registerZlibDecoder } from './zlib-decoder.js';
@@ -127,7 +127,7 @@ export class TiffFile {
   }
 
   /** Opens `key` in `store` (`uri` names it in errors). Only the header and first IFD are read. */
-  static async open(store: BlobStore, key: string, uri: string, opts: TiffOpenOptions = {}): Promise<TiffFile> {
+  static async open(store: RangeReader, key: string, uri: string, opts: TiffOpenOptions = {}): Promise<TiffFile> {
     registerZlibDecoder();
     let info;
     try {

@@ -6,11 +6,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { LocalBlobStore, openBucket, type BlobStore } from '../../../shared/blobstore.js';
 import { BlobSource } from '../../../shared/raster/blobsource.js';
 import { LruCache } from '../../../shared/raster/lru.js';
 import { openImage, type GeoTiffImageSource } from '../../../shared/raster/open.js';
+import { GeotfrError } from '../../../shared/errors.js';
 import { needGdal } from '../../support/oracles.js';
 import { readRasterWithGdal, tempDir, writeGeoTiff } from '../../support/rasters.js';
 import { startGcsServer, type GcsServer } from '../../gcs-server/server.js';
@@ -111,5 +114,72 @@ test('gs:// COG: openImage over the GCS store equals GDAL, with few range reques
     assert.equal(src.files[0]!.source.stats.requests, requests);
   } finally {
     await src.close();
+  }
+});
+
+/** A static file server honouring single byte ranges (`/norange/` paths ignore them). */
+async function startFileServer(root: string): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {
+  let requests = 0;
+  const server = http.createServer(async (req, res) => {
+    requests++;
+    const name = path.basename(req.url ?? '');
+    let body: Buffer;
+    try {
+      body = await fs.readFile(path.join(root, name));
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
+    const m = req.headers.range?.match(/^bytes=(\d+)-(\d+)$/);
+    if (!m || req.url?.startsWith('/norange/')) {
+      res.writeHead(200, { 'content-length': body.length }).end(body);
+      return;
+    }
+    const start = Number(m[1]), end = Math.min(Number(m[2]), body.length - 1);
+    res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 }).end(body.subarray(start, end + 1));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests: () => requests,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+test('http(s) sources only under the GEOTFR_ALLOW_HTTPS allow-list; range reads equal GDAL', async (t) => {
+  if (!needGdal(t)) return;
+  const root = path.join(dir, 'www');
+  await fs.mkdir(root, { recursive: true });
+  const r = rng(8);
+  const W = 100, H = 70;
+  const file = path.join(root, 'web.tif');
+  await writeGeoTiff(file, { width: W, height: H, bands: [Float64Array.from({ length: W * H }, () => Math.floor(r() * 60000))], type: 'uint16', affine: [20, 0, 300000, 0, -20, 5000000], crs: 'EPSG:32631', layout: 'COG', blockSize: 32, compress: 'LZW', predictor: 2 });
+  const g = await readRasterWithGdal(file);
+  const srv = await startFileServer(root);
+  const saved = process.env.GEOTFR_ALLOW_HTTPS;
+  try {
+    delete process.env.GEOTFR_ALLOW_HTTPS;
+    const forbidden = (e: unknown) => e instanceof GeotfrError && e.code === 'FORBIDDEN' && /GEOTFR_ALLOW_HTTPS/.test(e.message);
+    await assert.rejects(openImage(`${srv.url}/ok/web.tif`), forbidden);
+    assert.equal(srv.requests(), 0, 'nothing is fetched from a URL outside the allow-list');
+
+    process.env.GEOTFR_ALLOW_HTTPS = `https://elsewhere.example/, ${srv.url}/ok/`;
+    await assert.rejects(openImage(`${srv.url}/other/web.tif`), forbidden);
+    await assert.rejects(openImage(`${srv.url}/ok/../other/web.tif`), forbidden);
+    await assert.rejects(openImage(`${srv.url}/ok/%2e%2e/other/web.tif`), forbidden);
+    await assert.rejects(openImage(`${srv.url}/ok/missing.tif`), (e: unknown) => e instanceof GeotfrError && e.code === 'NOT_FOUND');
+    const src = await openImage(`${srv.url}/ok/web.tif`);
+    try {
+      const win = await src.readWindow(-5, -5, W + 10, H + 10);
+      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) assert.equal(win.values[0]![(y + 5) * (W + 10) + x + 5], g.bands[0]![y * W + x]);
+    } finally {
+      await src.close();
+    }
+    process.env.GEOTFR_ALLOW_HTTPS = `${srv.url}/norange/`;
+    await assert.rejects(openImage(`${srv.url}/norange/web.tif`), (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_INPUT' && /range requests/.test(e.message));
+  } finally {
+    if (saved === undefined) delete process.env.GEOTFR_ALLOW_HTTPS;
+    else process.env.GEOTFR_ALLOW_HTTPS = saved;
+    await srv.close();
   }
 });
