@@ -525,6 +525,49 @@ function decodeFeaturesInto(r: Reader, end: number, out: Features): void {
   }
 }
 
+/**
+ * Where to place a serialized Example in memory so that most of its packed float bytes are 4-byte
+ * aligned, and so decode as zero-copy views (see floatsAt): returns s in 0..3 such that copying the
+ * payload to an address ≡ s (mod 4) aligns the largest number of float bytes. Used by the record
+ * reader when it has to copy a record anyway. Walks only entry headers (cheap); returns 0 for
+ * anything that does not parse as an Example (it is a hint, never an error).
+ */
+export function floatAlignmentShift(buf: Uint8Array): number {
+  const weight = [0, 0, 0, 0];
+  try {
+    const r = new Reader(buf, 0, buf.length, {});
+    while (r.pos < r.end) {
+      const tag = r.varint();
+      if (tag !== 0x0a) {
+        r.skip(tag & 7);
+        continue;
+      }
+      const featuresEnd = r.pos + r.length();
+      while (r.pos < featuresEnd) {
+        if (r.varint() !== 0x0a) return 0;
+        const entryEnd = r.pos + r.length();
+        const { valueStart, valueEnd } = decodeEntry(r, entryEnd);
+        // Feature { float_list (2) { packed value (1) } } written canonically: 12 len 0a len floats
+        if (valueStart >= 0 && buf[valueStart] === 0x12) {
+          r.pos = valueStart + 1;
+          r.length();
+          if (r.pos < valueEnd && buf[r.pos] === 0x0a) {
+            r.pos++;
+            const n = r.length();
+            weight[(4 - (r.pos % 4)) % 4] += n;
+          }
+        }
+        r.pos = entryEnd;
+      }
+    }
+  } catch {
+    return 0;
+  }
+  let best = 0;
+  for (let s = 1; s < 4; s++) if (weight[s] > weight[best]) best = s;
+  return best;
+}
+
 /** Decodes a serialized tf.train.Example. `ctx` (file, record) is used in error messages. */
 export function decodeExample(buf: Uint8Array, ctx: ErrorContext = {}): Features {
   const r = new Reader(buf, 0, buf.length, ctx);

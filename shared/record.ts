@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { Readable, type Writable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { maskedCrc32c } from './crc32c.js';
+import { floatAlignmentShift } from './example.js';
 import { GeotfrError, asGeotfrError } from './errors.js';
 
 export const RECORD_OVERHEAD_BYTES = 16;
@@ -147,7 +148,9 @@ class ByteQueue {
       return out;
     }
     // Uninitialised (every byte is filled below): zero-filling a multi-megabyte record is pure cost.
-    const out = Buffer.allocUnsafeSlow(n);
+    // Three spare bytes let the payload be shifted so its float lists decode as aligned views.
+    const host = Buffer.allocUnsafeSlow(n + 3);
+    const out = host.subarray(0, n);
     let filled = 0;
     while (filled < n) {
       const c = this.chunks[0];
@@ -162,9 +165,15 @@ class ByteQueue {
       }
     }
     this.length -= n;
-    return out;
+    const shift = n >= ALIGN_MIN_BYTES ? floatAlignmentShift(out) : 0;
+    if (!shift) return out;
+    host.copyWithin(shift, 0, n); // memmove within memory just written: cheap next to the copy itself
+    return host.subarray(shift, shift + n);
   }
 }
+
+/** Records smaller than this are not worth realigning. */
+const ALIGN_MIN_BYTES = 4096;
 
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
