@@ -82,11 +82,12 @@ async function assertSameAsReference(prefix: string, ref: Map<string, Buffer>): 
 
 async function dropRequest(name: string, req: unknown): Promise<string> {
   const f = c.storage.bucket(stack!.bucket).file(`requests/${name}.json`);
-  await f.save(JSON.stringify(req), { contentType: 'application/json', resumable: false });
+  // Create-once makes the upload idempotent, so the client retries it on a dropped connection.
+  await f.save(JSON.stringify(req), { contentType: 'application/json', resumable: false, preconditionOpts: { ifGenerationMatch: 0 } });
   return `${name}-${f.metadata.generation}`;
 }
 
-describe('cloud stack end to end', { concurrency: false, timeout: 240_000 }, () => {
+describe('cloud stack end to end', { concurrency: false, timeout: 420_000 }, () => {
   before(async () => {
     if (!emulatorPath()) return;
     tmp = await tempDir('geotfr-stack-');
@@ -292,7 +293,7 @@ describe('cloud stack end to end', { concurrency: false, timeout: 240_000 }, () 
     const [done] = await c.storage.bucket(stack!.bucket).getFiles({ prefix: 'out/drop/' });
     assert.ok(done.length >= 2, 'the drop test must run first');
     const f = c.storage.bucket(stack!.bucket).file('ingest/pred.json');
-    await f.save(JSON.stringify({ prefix: `gs://${stack!.bucket}/out/drop/p-`, mixer: `gs://${stack!.bucket}/out/drop/p-mixer.json`, out: `gs://${stack!.bucket}/pred/drop.tif` }), { resumable: false });
+    await f.save(JSON.stringify({ prefix: `gs://${stack!.bucket}/out/drop/p-`, mixer: `gs://${stack!.bucket}/out/drop/p-mixer.json`, out: `gs://${stack!.bucket}/pred/drop.tif` }), { resumable: false, preconditionOpts: { ifGenerationMatch: 0 } });
     const s = await waitTerminal(c, stack!.bucket, `pred-${f.metadata.generation}`, 120_000);
     assert.equal(s.state, 'done', JSON.stringify(s.errors));
     const [cog] = await c.storage.bucket(stack!.bucket).file('pred/drop.tif').download();
