@@ -9,13 +9,20 @@ import type { Feature } from '../example.js';
 export function formatFloat32(v: number): string {
   if (!Number.isFinite(v)) return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
   if (Number.isInteger(v) && Math.abs(v) < 2 ** 24) return String(v);
-  const ok = (p: number) => Math.fround(Number(v.toPrecision(p))) === v;
   // Every float32 needs at most 9 significant digits; most table values need 6-9. Start at 6 and walk
-  // towards the answer instead of trying 1, 2, 3... for each of millions of values.
+  // towards the answer instead of trying 1, 2, 3... for each of millions of values (toPrecision is
+  // the cost here, so each candidate is formatted once).
+  let best = '';
+  const ok = (p: number): boolean => {
+    const s = v.toPrecision(p);
+    if (Math.fround(Number(s)) !== v) return false;
+    best = s;
+    return true;
+  };
   let p = 6;
   if (ok(p)) while (p > 1 && ok(p - 1)) p--;
   else do p++; while (p < 9 && !ok(p));
-  return String(Number(v.toPrecision(p)));
+  return String(Number(best || v.toPrecision(9))); // 9 digits always round-trip a float32
 }
 
 const utf8 = new TextDecoder('utf-8');
