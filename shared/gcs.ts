@@ -89,7 +89,13 @@ function statusOf(err: unknown): number | undefined {
   return undefined;
 }
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET', 'FILE_NO_UPLOAD']);
+/** Client error codes worth retrying: dropped connections and transfers whose CRC-32C did not match. */
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET',
+  'CONTENT_DOWNLOAD_MISMATCH', // hash-stream-validator: a download's bytes do not match x-goog-hash
+  'FILE_NO_UPLOAD', // an upload's stored hash differs from the client's (the client deleted the object)
+]);
 
 /** The client's error text; for a JSON error body, just its `error.message`. */
 function messageOf(err: unknown): string {
@@ -119,7 +125,7 @@ export function gcsError(err: unknown, uri: string, what: string): GeotfrError {
   if (status !== undefined) return new GeotfrError('IO', `${what}: Cloud Storage answered ${status} (${msg})`, { file: uri }, { ...opts, retryable: false });
   const code = (err as { code?: unknown })?.code;
   // Connection failures and corrupted transfers (hash mismatch) are transient: retry the whole step.
-  const retryable = typeof code === 'string' ? NETWORK_CODES.has(code) || code.startsWith('E') : true;
+  const retryable = typeof code === 'string' ? TRANSIENT_CODES.has(code) || code.startsWith('E') : true;
   return new GeotfrError('IO', `${what}: ${msg}`, { file: uri }, { ...opts, retryable });
 }
 

@@ -32,12 +32,17 @@ export interface GcsServerOptions {
   dir?: string;
 }
 
-/** An injected failure: the next `times` requests matching answer `status` without being served. */
+/**
+ * An injected failure for the next `times` matching requests: either answer `status` without serving,
+ * or (`corrupt: true`) serve normally but flip one byte of the data in transit — of a download's body,
+ * or of a media/multipart upload before it is stored — so clients' hash checks can be exercised.
+ */
 export interface Fault {
   method?: string;
   /** Matches when the request path (with query) contains this string. */
   pathIncludes?: string;
-  status: number;
+  status?: number;
+  corrupt?: boolean;
   times: number;
 }
 
@@ -85,10 +90,14 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
     const base = `http://${req.headers.host ?? '127.0.0.1'}`;
     const method = req.method ?? 'GET';
     const fault = faults.find((f) => f.times > 0 && (!f.method || f.method === method) && (!f.pathIncludes || (url.pathname + url.search).includes(f.pathIncludes)));
+    let corrupt = false;
     if (fault) {
       fault.times--;
-      req.resume();
-      throw new HttpError(fault.status, `injected fault (${fault.status})`);
+      if (fault.corrupt) corrupt = true;
+      else {
+        req.resume();
+        throw new HttpError(fault.status ?? 503, `injected fault (${fault.status ?? 503})`);
+      }
     }
     let p = url.pathname;
     let kind: 'json' | 'upload' | 'download' = 'json';
@@ -112,7 +121,7 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
 
     if (kind === 'upload') {
       if (bucket === undefined || objectPart === undefined) throw new HttpError(404, `Not found: ${url.pathname}`);
-      return upload(req, res, bucket, q, base);
+      return upload(req, res, bucket, q, base, corrupt);
     }
     if (bucket === undefined) {
       req.resume();
@@ -168,7 +177,7 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
       if (pre.ifGenerationNotMatch !== undefined && pre.ifGenerationNotMatch === o.generation) throw new HttpError(304, 'Not modified');
       if (kind === 'download' || q.get('alt') === 'media') {
         count('download');
-        return download(req, res, o);
+        return download(req, res, o, corrupt);
       }
       count('metadata');
       return sendJson(res, 200, objectResource(o, base));
@@ -181,7 +190,7 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
     throw new HttpError(405, `Method not allowed: ${method} ${url.pathname}`);
   }
 
-  async function upload(req: IncomingMessage, res: ServerResponse, bucket: string, q: URLSearchParams, base: string): Promise<void> {
+  async function upload(req: IncomingMessage, res: ServerResponse, bucket: string, q: URLSearchParams, base: string, corrupt: boolean): Promise<void> {
     const method = req.method ?? 'POST';
     const uploadId = q.get('upload_id');
     if (uploadId !== null) {
@@ -237,7 +246,7 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
       const name = q.get('name') ?? meta.name;
       if (!name) throw new HttpError(400, 'Required parameter: name');
       const pending = store.pending(bucket);
-      await pending.append(parts[1].data);
+      await pending.append(corrupt ? flipFirstByte(parts[1].data) : parts[1].data);
       const sent = parseGoogHash(req.headers['x-goog-hash']);
       const o = await store.commit(
         bucket,
@@ -254,7 +263,11 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
       if (!name) throw new HttpError(400, 'Required parameter: name');
       const pending = store.pending(bucket);
       try {
-        for await (const c of req) await pending.append(c as Buffer);
+        let first = corrupt;
+        for await (const c of req) {
+          await pending.append(first ? flipFirstByte(c as Buffer) : (c as Buffer));
+          first = false;
+        }
       } catch (err) {
         await pending.discard();
         throw err;
@@ -319,8 +332,15 @@ function headerString(h: string | string[] | undefined): string | undefined {
   return Array.isArray(h) ? h[0] : h;
 }
 
+/** A copy of `b` with its first byte inverted (an injected transfer corruption). */
+function flipFirstByte(b: Buffer): Buffer {
+  const c = Buffer.from(b);
+  if (c.length) c[0] ^= 0xff;
+  return c;
+}
+
 /** Serves `alt=media`, honouring `Range: bytes=a-b | a- | -n` (end inclusive, as HTTP says). */
-async function download(req: IncomingMessage, res: ServerResponse, o: StoredObject): Promise<void> {
+async function download(req: IncomingMessage, res: ServerResponse, o: StoredObject, corrupt = false): Promise<void> {
   res.setHeader('Content-Type', o.contentType);
   res.setHeader('X-Goog-Hash', `crc32c=${o.crc32c},md5=${o.md5Hash}`);
   res.setHeader('X-Goog-Generation', o.generation);
@@ -352,6 +372,12 @@ async function download(req: IncomingMessage, res: ServerResponse, o: StoredObje
   if (res.statusCode !== 206) res.statusCode = 200;
   res.setHeader('Content-Length', String(Math.max(0, end - start + 1)));
   if (req.method === 'HEAD') return void res.end();
+  if (corrupt) {
+    const parts: Buffer[] = [];
+    for await (const c of readObject(o, start, end)) parts.push(c as Buffer);
+    res.end(flipFirstByte(Buffer.concat(parts)));
+    return;
+  }
   await pipeline(readObject(o, start, end), res);
 }
 

@@ -73,6 +73,25 @@ test('create-once conflicts are PreconditionFailed, not retryable', async () => 
   await assert.rejects(s.write('err/once', 'b', { ifNotExists: true }), (e: unknown) => e instanceof PreconditionFailed && !(e as GeotfrError).retryable);
 });
 
+test('a download corrupted in transit fails the CRC-32C check (retryable) and the retry reads the right bytes', async () => {
+  const data = Buffer.from('x'.repeat(10_000) + 'payload');
+  await new GcsBlobStore(BUCKET).write('err/corrupt-read.bin', data);
+  server.injectFault({ method: 'GET', pathIncludes: 'err%2Fcorrupt-read.bin', corrupt: true, times: 1 });
+  await assert.rejects(noRetryStore().read('err/corrupt-read.bin'), expectError('IO', true));
+  server.injectFault({ method: 'GET', pathIncludes: 'err%2Fcorrupt-read.bin', corrupt: true, times: 1 });
+  assert.ok((await new GcsBlobStore(BUCKET, { readRetries: 1 }).read('err/corrupt-read.bin')).equals(data));
+});
+
+test('an upload corrupted in transit is detected by the client, removed, and reported retryable; a retry stores it once', async () => {
+  const s = noRetryStore();
+  const data = Buffer.from('shard bytes '.repeat(1000));
+  server.injectFault({ method: 'POST', pathIncludes: 'name=err%2Fcorrupt-write.bin', corrupt: true, times: 1 });
+  await assert.rejects(s.write('err/corrupt-write.bin', data, { ifNotExists: true }), expectError('IO', true));
+  assert.equal(await s.stat('err/corrupt-write.bin'), undefined, 'the corrupted object was deleted, nothing torn remains');
+  await s.write('err/corrupt-write.bin', data, { ifNotExists: true });
+  assert.ok((await s.read('err/corrupt-write.bin')).equals(data));
+});
+
 test('a create-once conflict found mid-stream (resumable path) fails the writer: stream error and commit, no hang', async () => {
   const s = new GcsBlobStore(BUCKET, { resumableThresholdBytes: 256 * 1024, chunkSizeBytes: 256 * 1024 });
   await s.write('err/taken.bin', 'original');
