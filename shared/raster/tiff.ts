@@ -169,6 +169,9 @@ export class TiffFile {
       const bigEndianWords = !image.littleEndian && BYTES[types[0]!] > 1;
       const ownPredictor = bigEndianWords && predictor === 2;
       if (ownPredictor) predictor = 1;
+      // GDAL/libtiff write LERC in big-endian files in a way neither geotiff nor GDAL reads back consistently.
+      if (bigEndianWords && compression === 34887)
+        throw new GeotfrError('BAD_INPUT', 'LERC compression in a big-endian TIFF is not supported; rewrite it (gdal_translate -co ENDIANNESS=LITTLE)', { file: uri });
       const swap = bigEndianWords && predictor !== 3;
       const params: Record<string, unknown> = {
         tileWidth: image.getTileWidth(),

@@ -28,8 +28,9 @@ export interface GeoTiffSpec {
   layout?: 'GTiff' | 'COG';
   /** Tile size (square); omitted for GTiff = striped. */
   blockSize?: number;
-  compress?: 'NONE' | 'DEFLATE' | 'LZW';
-  /** TIFF predictor (2 = horizontal differencing, 3 = floating point); needs DEFLATE or LZW. */
+  /** TIFF compression (GDAL's names; LERC* are lossless with GDAL's default MAX_Z_ERROR=0, but GDAL 3.6 fails to read some of its own LERC files). */
+  compress?: 'NONE' | 'DEFLATE' | 'LZW' | 'PACKBITS' | 'ZSTD' | 'LERC' | 'LERC_DEFLATE' | 'LERC_ZSTD';
+  /** TIFF predictor (2 = horizontal differencing, 3 = floating point); needs DEFLATE, LZW or ZSTD. */
   predictor?: 1 | 2 | 3;
   /** Rows per strip for striped GTiff. */
   rowsPerStrip?: number;

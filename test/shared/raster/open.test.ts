@@ -1,7 +1,7 @@
 /**
  * openImage against GDAL: seeded random rasters of every sample type, striped/tiled/COG, NONE/DEFLATE/
- * LZW, predictors 2 and 3, pixel/band interleave, little and big endian, nodata/NaN; random windows
- * partly outside the image. Values must equal what GDAL reads, and masks must follow SPEC §1 applied
+ * LZW/PackBits/ZSTD, predictors 2 and 3, pixel/band interleave, little and big endian, BigTIFF,
+ * nodata/NaN; random windows partly outside the image. Values must equal what GDAL reads, and masks must follow SPEC §1 applied
  * to GDAL's values and nodata.
  */
 import test from 'node:test';
@@ -67,8 +67,8 @@ function randomSpec(r: Rng, type: SampleType): GeoTiffSpec & { desc: string } {
     return a;
   });
   const layout = r.pick(['strip', 'tiled', 'COG'] as const);
-  const compress = r.pick(['NONE', 'DEFLATE', 'LZW'] as const);
-  const predictor = compress === 'NONE' ? undefined : r.pick([1, isFloat(type) ? 3 : 2] as const);
+  const compress = r.next() < 0.75 ? r.pick(['NONE', 'DEFLATE', 'LZW'] as const) : r.pick(['PACKBITS', 'ZSTD'] as const);
+  const predictor = compress === 'DEFLATE' || compress === 'LZW' || compress === 'ZSTD' ? r.pick([1, isFloat(type) ? 3 : 2] as const) : undefined;
   const spec: GeoTiffSpec = {
     width,
     height,
