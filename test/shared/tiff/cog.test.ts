@@ -197,3 +197,30 @@ test('COG: refuses a CRS without an EPSG code and cleans its temporary directory
   await w.close();
   await assert.rejects(fs.stat(tmp), /ENOENT/);
 });
+
+test('COG: the project raster reader (openImage: geotiff.js + node:zlib) reads every type back, with names and georeferencing', async () => {
+  const { openImage } = await import('../../../shared/raster/open.js');
+  const dir = await tempDir('geotfr-cog-');
+  try {
+    for (const [i, type] of (['uint8', 'uint16', 'int16', 'uint32', 'int32', 'float32', 'float64'] as SampleType[]).entries()) {
+      const rand = rng(300 + i);
+      const width = 70 + Math.floor(rand() * 60);
+      const height = 50 + Math.floor(rand() * 60);
+      const bands = randomBands(type, 2, width * height, rand);
+      const file = path.join(dir, `${type}.tif`);
+      await writeCog(file, { width, height, bands: 2, type, crs: 'EPSG:32633', affine: UTM, bandNames: ['first', 'second'], tileSize: 32 }, bands, 11);
+      const src = await openImage(file);
+      try {
+        assert.deepEqual(src.bands.map((b) => [b.name, b.type]), [['first', type], ['second', type]]);
+        assert.deepEqual(src.grid.affine, UTM);
+        assert.equal(src.grid.crs, 'EPSG:32633');
+        const win = await src.readWindow(0, 0, width, height);
+        for (let b = 0; b < 2; b++) assert.deepEqual(win.values[b], Float64Array.from(bands[b]), `${type} band ${b}`);
+      } finally {
+        await src.close();
+      }
+    }
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
