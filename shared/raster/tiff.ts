@@ -210,6 +210,10 @@ export class TiffFile {
     const bw = this.blockWidth, bh = this.blockHeight;
     const bx0 = Math.floor(ix0 / bw), bx1 = Math.floor((ix1 - 1) / bw);
     const by0 = Math.floor(iy0 / bh), by1 = Math.floor((iy1 - 1) / bh);
+    // Cached block loads are shared between readers, so they never see one caller's signal (an abort
+    // would otherwise fail every reader of that block); a caller checks its own signal around them.
+    const cancelled = () => new GeotfrError('CANCELLED', 'read cancelled', { file: this.uri });
+    if (signal?.aborted) throw cancelled();
     const jobs: Promise<void>[] = [];
     for (let by = by0; by <= by1; by++) {
       for (let bx = bx0; bx <= bx1; bx++) {
@@ -217,7 +221,7 @@ export class TiffFile {
         const reads = this.planar ? samples.map((s, k) => [s, k] as const) : [[0, -1] as const];
         for (const [plane, k] of reads) {
           jobs.push(
-            this.block(bx, by, plane, signal).then((planes) => {
+            this.block(bx, by, plane).then((planes) => {
               // Intersection of this block with the in-image part of the window.
               const cx0 = Math.max(ix0, bx * bw), cx1 = Math.min(ix1, (bx + 1) * bw);
               const cy0 = Math.max(iy0, by * bh), cy1 = Math.min(iy1, (by + 1) * bh);
@@ -228,7 +232,18 @@ export class TiffFile {
         }
       }
     }
-    await Promise.all(jobs);
+    if (!signal) {
+      await Promise.all(jobs);
+      return;
+    }
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', (onAbort = () => reject(cancelled())), { once: true }));
+    try {
+      await Promise.race([Promise.all(jobs), aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort!);
+      Promise.all(jobs).catch(() => {}); // still settling in the background; nobody waits for them
+    }
   }
 
   /** Copies rows of one sample plane into a window; `set` converts to Float64 natively, far faster than a JS loop. */
@@ -246,14 +261,13 @@ export class TiffFile {
    * A decoded block as sample planes, cached: one plane for planar files (`plane` = the sample),
    * every sample for chunky ones, de-interleaved once here so window copies are contiguous.
    */
-  private block(bx: number, by: number, plane: number, signal?: AbortSignal): Promise<Typed[]> {
+  private block(bx: number, by: number, plane: number): Promise<Typed[]> {
     const rows = this.image.getBlockHeight(by);
     const bytes = this.blockWidth * rows * BYTES[this.sampleTypes[0]!] * (this.planar ? 1 : this.spp);
     return this.cache.get(`${plane}:${by}:${bx}`, bytes, async () => {
-      if (signal?.aborted) throw new GeotfrError('CANCELLED', 'read cancelled', { file: this.uri });
       let data: ArrayBuffer;
       try {
-        data = (await this.image.getTileOrStrip(bx, by, plane, this.decoder, signal)).data as ArrayBuffer;
+        data = (await this.image.getTileOrStrip(bx, by, plane, this.decoder)).data as ArrayBuffer;
       } catch (err) {
         if (err instanceof GeotfrError) throw err;
         throw new GeotfrError('BAD_INPUT', `cannot decode ${this.image.isTiled ? 'tile' : 'strip'} (${bx}, ${by}) (${(err as Error).message})`, { file: this.uri }, { cause: err });

@@ -306,6 +306,15 @@ test('an aborted signal stops reads with CANCELLED', async (t) => {
     await assert.rejects(p, (e: unknown) => e instanceof GeotfrError && e.code === 'CANCELLED');
     const ok = await src.readWindow(0, 0, 64, 64);
     assert.ok(ok.values[0]!.every((v) => v === 5));
+    // Two readers of the same (uncached) tiles: one aborting does not fail the other.
+    const fresh = await openImage(f);
+    const ac3 = new AbortController();
+    const a = fresh.readWindow(0, 0, 64, 64, ac3.signal);
+    const b = fresh.readWindow(0, 0, 64, 64);
+    ac3.abort();
+    await assert.rejects(a, (e: unknown) => e instanceof GeotfrError && e.code === 'CANCELLED');
+    assert.ok((await b).values[0]!.every((v) => v === 5));
+    await fresh.close();
     await src.close();
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
