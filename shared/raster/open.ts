@@ -61,12 +61,11 @@ export async function openImage(image: ImageSpec, opts: OpenImageOptions = {}): 
   const files = new Map<string, TiffFile>();
   const tiffOpts: TiffOpenOptions = { signal: opts.signal, tileCacheBytes: opts.tileCacheBytes };
   const opened = await Promise.allSettled(
-    uris.map(async (uri, i) => {
+    uris.map(async (uri) => {
       const field = typeof image === 'string' ? 'image' : `image.bands[${requests!.findIndex((r) => r.uri === uri)}].uri`;
       if (typeof uri !== 'string' || !uri) throw new GeotfrError('BAD_REQUEST', 'expected a raster URI', { field });
       const loc = isHttpUri(uri) ? { store: openHttp(uri, field), key: uri } : await resolveUri(uri, field);
       files.set(uri, await TiffFile.open(loc.store, loc.key, uri, tiffOpts));
-      return i;
     }),
   );
   const failed = opened.find((r) => r.status === 'rejected');
