@@ -181,19 +181,22 @@ export class ResumableSessions {
     if (s.pending.size > total) throw new HttpError(400, `Received ${s.pending.size} bytes, more than the declared total ${total}`);
     const sent = parseGoogHash(req.headers['x-goog-hash']);
     try {
-      s.result = await this.store.commit(
+      const o = await this.store.commit(
         s.bucket,
         s.name,
         s.pending,
         { contentType: s.meta.contentType, metadata: s.meta.metadata, expect: { crc32c: sent.crc32c ?? s.meta.crc32c, md5Hash: sent.md5Hash ?? s.meta.md5Hash } },
         s.pre,
       );
+      // Kept only to answer a retried final request: the metadata, not the bytes (which the store
+      // frees when the object is overwritten or deleted).
+      s.result = { ...o, body: { kind: 'memory', data: Buffer.alloc(0) } };
+      return o;
     } catch (err) {
       // The session is finished either way: its bytes are gone.
       this.sessions.delete(s.id);
       throw err;
     }
-    return s.result;
   }
 
   async clear(): Promise<void> {
