@@ -323,6 +323,10 @@ class Reader {
   /** Scratch memory for float lists that cannot be viewed in place (see floatsAt). */
   arena?: Buffer;
   arenaPos = 0;
+  /** DecodeOptions.inPlace: misaligned floats may be moved down into already-parsed header bytes. */
+  inPlace = false;
+  /** End of the last returned view: in-place moves never touch bytes before it. */
+  viewEnd = 0;
   constructor(readonly buf: Uint8Array, start: number, readonly end: number, readonly ctx: ErrorContext) {
     this.pos = start;
   }
@@ -390,7 +394,19 @@ class Reader {
 function floatsAt(r: Reader, start: number, bytes: number): Float32Array {
   const buf = r.buf;
   const off = buf.byteOffset + start;
-  if (LITTLE_ENDIAN && off % 4 === 0) return new Float32Array(buf.buffer, off, bytes / 4);
+  if (LITTLE_ENDIAN && off % 4 === 0) {
+    r.viewEnd = start + bytes;
+    return new Float32Array(buf.buffer, off, bytes / 4);
+  }
+  const k = off % 4;
+  if (LITTLE_ENDIAN && r.inPlace && start - k >= r.viewEnd) {
+    // The k bytes before the floats are tags and lengths already parsed (at least 2 bytes of packed
+    // field header precede any float data), and no view handed out covers them: move the floats
+    // down onto them. Warm-memory memmove instead of a fresh allocation; the input's bytes change.
+    buf.copyWithin(start - k, start, start + bytes);
+    r.viewEnd = start - k + bytes;
+    return new Float32Array(buf.buffer, off - k, bytes / 4);
+  }
   if (!LITTLE_ENDIAN) {
     const out = new Float32Array(bytes / 4);
     const dv = new DataView(buf.buffer, off, bytes);
@@ -470,6 +486,7 @@ function decodeFeature(r: Reader, end: number): Feature {
         if (t === 0x0a) {
           const n = r.length();
           vals.push(r.buf.subarray(r.pos, r.pos + n));
+          r.viewEnd = r.pos + n; // a view: in-place float moves must not reach it
           r.pos += n;
         } else r.skip(t & 7);
       }
@@ -568,9 +585,20 @@ export function floatAlignmentShift(buf: Uint8Array): number {
   return best;
 }
 
+export interface DecodeOptions {
+  /**
+   * Allow the decoder to realign misaligned float lists by moving them a few bytes down inside
+   * `buf`, so every float list is a zero-copy view and nothing is allocated. `buf` no longer holds
+   * the serialized message afterwards (hash or re-send it before). For readers that own the record
+   * bytes (e.g. straight out of `readRecords`) and want maximum decode speed.
+   */
+  inPlace?: boolean;
+}
+
 /** Decodes a serialized tf.train.Example. `ctx` (file, record) is used in error messages. */
-export function decodeExample(buf: Uint8Array, ctx: ErrorContext = {}): Features {
+export function decodeExample(buf: Uint8Array, ctx: ErrorContext = {}, opts: DecodeOptions = {}): Features {
   const r = new Reader(buf, 0, buf.length, ctx);
+  r.inPlace = opts.inPlace ?? false;
   const out: Features = new Map();
   while (r.pos < r.end) {
     const tag = r.varint();
@@ -585,8 +613,9 @@ export function decodeExample(buf: Uint8Array, ctx: ErrorContext = {}): Features
 }
 
 /** Decodes a serialized tf.train.SequenceExample. */
-export function decodeSequenceExample(buf: Uint8Array, ctx: ErrorContext = {}): SequenceExample {
+export function decodeSequenceExample(buf: Uint8Array, ctx: ErrorContext = {}, opts: DecodeOptions = {}): SequenceExample {
   const r = new Reader(buf, 0, buf.length, ctx);
+  r.inPlace = opts.inPlace ?? false;
   const context: Features = new Map();
   const featureLists = new Map<string, Feature[]>();
   while (r.pos < r.end) {
