@@ -72,7 +72,8 @@ export function parseBandDescriptions(xml: unknown, bands: number): (string | un
     const attr = (n: string) => attrs.match(new RegExp(`\\b${n}\\s*=\\s*"([^"]*)"`))?.[1];
     if (attr('role') !== 'description') continue;
     const sample = Number(attr('sample'));
-    if (Number.isInteger(sample) && sample >= 0 && sample < bands) out[sample] = unescape(m[2]!);
+    // GDAL escapes item values before serializing the XML, so they are escaped twice; it unescapes twice on read.
+    if (Number.isInteger(sample) && sample >= 0 && sample < bands) out[sample] = unescape(unescape(m[2]!));
   }
   return out;
 }

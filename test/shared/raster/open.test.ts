@@ -242,6 +242,14 @@ test('partial band descriptions fall back to b1, b2…; a 4326 raster reports EP
     assert.deepEqual(src.bands.map((b) => b.name), ['b1', 'b2']);
     assert.equal(src.grid.crs, 'EPSG:4326');
     await src.close();
+    // Descriptions with XML-special characters come back as GDAL reads them.
+    const esc = path.join(dir, 'esc.tif');
+    const names = ['NDVI & "q" <1>', "it's ü"];
+    await writeGeoTiff(esc, { width: 4, height: 3, bands: [new Array(12).fill(1), new Array(12).fill(2)], type: 'uint8', affine: [1, 0, 0, 0, -1, 0], crs: 'EPSG:3857', bandNames: names });
+    assert.deepEqual((await readRasterWithGdal(esc)).bandNames, names);
+    const se = await openImage(esc);
+    assert.deepEqual(se.bands.map((b) => b.name), names);
+    await se.close();
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
