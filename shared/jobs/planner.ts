@@ -8,7 +8,7 @@
  */
 import { openBucket, type BlobStore } from '../blobstore.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
-import { checkRequestPolicy } from '../policy.js';
+import { checkDestination, checkRequestPolicy } from '../policy.js';
 import type { Queue } from '../queue.js';
 import { planImageExport, type ExportPlan } from '../export/plan.js';
 import { utcDate } from '../export/request.js';
@@ -102,7 +102,6 @@ async function statusStore(request: unknown, config: CloudConfig): Promise<BlobS
     const r = request as { bucket?: unknown; fileNamePrefix?: unknown };
     if (typeof r?.bucket !== 'string') return undefined;
     // Only allowed destinations get job state: a rejected request must not write into foreign buckets.
-    const { checkDestination } = await import('../policy.js');
     checkDestination(r.bucket, 'x', config.policy);
     return await openBucket(r.bucket);
   } catch {
