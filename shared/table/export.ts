@@ -10,7 +10,7 @@
  */
 import { finished } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
-import { openBucket } from '../blobstore.js';
+import { openBucket, type BlobStore } from '../blobstore.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { Progress } from '../progress.js';
 import { RecordBatcher } from './framer.js';
@@ -51,14 +51,20 @@ export async function runTableExport(request: unknown, opts: TableExportOptions 
       lastBytes = n;
     },
   });
-  if (req.geometry && src.format === 'csv')
-    throw new GeotfrError('BAD_REQUEST', `"geometry": "${req.geometry}" needs GeoJSON input: a CSV has no geometry (its longitude/latitude columns are exported as properties)`, { file: src.file, field: 'geometry' });
-  const encoder = new TableEncoder({ file: src.file, selectors: req.selectors, geometry: req.geometry });
-
-  const store = await openBucket(req.bucket);
+  let encoder: TableEncoder;
+  let store: BlobStore;
+  try {
+    if (req.geometry && src.format === 'csv')
+      throw new GeotfrError('BAD_REQUEST', `"geometry": "${req.geometry}" needs GeoJSON input: a CSV has no geometry (its longitude/latitude columns are exported as properties)`, { file: src.file, field: 'geometry' });
+    encoder = new TableEncoder({ file: src.file, selectors: req.selectors, geometry: req.geometry });
+    store = await openBucket(req.bucket);
+  } catch (err) {
+    await src.rows.return(undefined).catch(() => {}); // closes the input stream
+    throw err;
+  }
   const key = `${req.fileNamePrefix}.tfrecord.gz`;
   const out = await store.createWriter(key, { contentType: 'application/octet-stream' });
-  // One gzip stream at zlib level 6 (SPEC §5, TensorFlow's default), fed in large batches (batch.ts).
+  // One gzip stream at zlib level 6 (SPEC §5, TensorFlow's default), fed in large batches (framer.ts).
   const gzip = zlib.createGzip({ level: 6, chunkSize: 1 << 20 });
   gzip.pipe(out.stream);
   gzip.on('error', (e) => out.stream.destroy(e));
