@@ -297,6 +297,25 @@ test('overlapping windows decode each tile once (tile-aligned reads, decoded-til
   }
 });
 
+test('sparse files (tiles never written) read as GDAL reads them: nodata, hence masked', async (t) => {
+  if (!needGdal(t)) return;
+  const dir = await tempDir();
+  try {
+    const W = 64, H = 48;
+    // The left half is nodata, so GDAL (SPARSE_OK) omits those tiles from the file entirely.
+    const band = Float64Array.from({ length: W * H }, (_, i) => (i % W < 32 ? -5 : 1 + (i % 97)));
+    const f = path.join(dir, 'sparse.tif');
+    await writeGeoTiff(f, { width: W, height: H, bands: [band], type: 'int16', nodata: -5, affine: [1, 0, 0, 0, -1, 0], crs: 'EPSG:3857', blockSize: 16, compress: 'DEFLATE', extraArgs: ['-co', 'SPARSE_OK=TRUE'] });
+    const g = await readRasterWithGdal(f);
+    const src = (await openImage(f)) as GeoTiffImageSource;
+    await checkWindow(src, g, ['int16'], -3, -3, W + 6, H + 6, 'sparse');
+    assert.ok(src.files[0]!.decodes > 0);
+    await src.close();
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('an aborted signal stops reads with CANCELLED', async (t) => {
   if (!needGdal(t)) return;
   const dir = await tempDir();
