@@ -10,9 +10,10 @@ import { register as ingestTable } from './commands/ingest-table.js';
 const program = new Command('geotfr')
   .description('Earth Engine-compatible TFRecord export and ingest for your own rasters and tables')
   .version('0.1.0')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Set before the commands are added so that subcommands inherit it: usage errors exit 2.
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
 for (const reg of [exportImage, ingestImage, exportTable, ingestTable, inspect]) reg(program);
-program.exitOverride((err) => {
-  process.exit(err.exitCode === 0 ? 0 : 2);
-});
 await program.parseAsync(process.argv);
