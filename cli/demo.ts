@@ -7,6 +7,8 @@
  *    and gzip into ./demo-out/ (patch 128, kernel 32 → 160-px tiles).
  * 3. Prints what was written (`geotfr inspect`'s report) and writes ./demo-out/quicklook.png: a few
  *    exported tiles, margins dimmed, the patch core outlined, masked pixels in magenta.
+ * 4. Closes the loop (cli/demo-ingest.ts): a tiny "model" reads the records, writes predictions as
+ *    TFRecords, and `geotfr ingest-image` turns them into a georeferenced COG with quicklooks.
  */
 import { createWriteStream, promises as fs } from 'node:fs';
 import { once } from 'node:events';
@@ -17,6 +19,7 @@ import { formatReport, inspectFiles } from '../shared/inspect.js';
 import { decodeExample } from '../shared/example.js';
 import { fileSource, readRecords } from '../shared/record.js';
 import { quicklook, type QuicklookTile } from './quicklook.js';
+import { demoIngest } from './demo-ingest.js';
 
 const out = path.resolve(process.argv[2] ?? 'demo-out');
 const W = 768;
@@ -91,3 +94,8 @@ for (const shard of summary.shards)
 const png = path.join(out, 'quicklook.png');
 await fs.writeFile(png, quicklook(tiles, 160, 160, [16, 16], -1));
 console.log(`\nquicklook of patches ${[...want].join(', ')} (false colour B8/B4/B3, margins dimmed, core outlined, masked = magenta): ${png}`);
+
+console.log('\n4. model → prediction TFRecords → geotfr ingest-image → Cloud-Optimized GeoTIFF');
+const ingested = await demoIngest({ exportDir: request.bucket, prefix: request.fileNamePrefix, outDir: path.join(out, 'predictions') });
+console.log(`prediction COG: ${ingested.predictionTif}`);
+for (const p of ingested.pngs) console.log(`quicklook: ${p}`);
