@@ -266,18 +266,29 @@ export class TiffFile {
     const rows = this.image.getBlockHeight(by);
     const bytes = this.blockWidth * rows * BYTES[this.sampleTypes[0]!] * (this.planar ? 1 : this.spp);
     return this.cache.get(`${plane}:${by}:${bx}`, bytes, async () => {
+      const stride = this.planar ? 1 : this.spp;
+      const type = this.sampleTypes[plane]!;
       let data: ArrayBuffer;
       try {
+        // A sparse block (byte count 0, GDAL's SPARSE_OK) reads as nodata like in GDAL; geotiff would
+        // fill it with 0 when the nodata is NaN.
+        const index = (this.planar ? plane * this.blocksAcross * this.blocksDown : 0) + by * this.blocksAcross + bx;
+        const counts = this.image.isTiled ? 'TileByteCounts' : 'StripByteCounts';
+        if (Number(await this.image.getFileDirectory().loadValueIndexed(counts, index)) === 0) {
+          const n = this.blockWidth * rows;
+          const fill = this.nodata ?? 0;
+          const planes = Array.from({ length: stride }, () => typedView(type, new ArrayBuffer(n * BYTES[type])));
+          for (const p of planes) p.fill(fill);
+          return planes;
+        }
         data = (await this.image.getTileOrStrip(bx, by, plane, this.decoder)).data as ArrayBuffer;
       } catch (err) {
         if (err instanceof GeotfrError) throw err;
         throw new GeotfrError('BAD_INPUT', `cannot decode ${this.image.isTiled ? 'tile' : 'strip'} (${bx}, ${by}) (${(err as Error).message})`, { file: this.uri }, { cause: err });
       }
       this.decodes++;
-      const type = this.sampleTypes[plane]!;
       if (this.swap) swapBytes(data, BYTES[type]);
       const arr = typedView(type, data);
-      const stride = this.planar ? 1 : this.spp;
       if (this.ownPredictor) undoHorizontalDifferencing(arr, this.blockWidth * stride, stride);
       const need = this.blockWidth * rows * stride;
       if (arr.length < need)

@@ -309,8 +309,17 @@ test('sparse files (tiles never written) read as GDAL reads them: nodata, hence 
     const g = await readRasterWithGdal(f);
     const src = (await openImage(f)) as GeoTiffImageSource;
     await checkWindow(src, g, ['int16'], -3, -3, W + 6, H + 6, 'sparse');
-    assert.ok(src.files[0]!.decodes > 0);
+    assert.equal(src.files[0]!.decodes, 6, 'only the 6 written tiles are decoded');
     await src.close();
+    // NaN nodata: sparse tiles are NaN (masked) in GDAL, not 0.
+    const fn = path.join(dir, 'sparse-nan.tif');
+    await writeGeoTiff(fn, { width: W, height: H, bands: [band.map((v) => (v === -5 ? NaN : v))], type: 'float32', nodata: NaN, affine: [1, 0, 0, 0, -1, 0], crs: 'EPSG:3857', blockSize: 16, compress: 'DEFLATE', extraArgs: ['-co', 'SPARSE_OK=TRUE'] });
+    const gn = await readRasterWithGdal(fn);
+    assert.ok(Number.isNaN(gn.bands[0]![0]!));
+    const sn = (await openImage(fn)) as GeoTiffImageSource;
+    await checkWindow(sn, gn, ['float32'], 0, 0, W, H, 'sparse NaN');
+    assert.equal(sn.files[0]!.decodes, 6);
+    await sn.close();
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
