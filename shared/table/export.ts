@@ -13,6 +13,7 @@ import * as zlib from 'node:zlib';
 import { openBucket, type BlobStore } from '../blobstore.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { Progress } from '../progress.js';
+import { mb } from './values.js';
 import { RecordBatcher } from './framer.js';
 import { TableEncoder, parseSpec, type ColumnInfo } from './encode.js';
 import { parseTableExportRequest } from './request.js';
@@ -42,15 +43,10 @@ export interface TableExportOptions {
 export async function runTableExport(request: unknown, opts: TableExportOptions = {}): Promise<TableExportSummary> {
   const t0 = performance.now();
   const req = parseTableExportRequest(request);
-  const progress = opts.progress ? new Progress({ label: 'export-table', unit: 'features' }) : undefined;
-  let lastBytes = 0;
-  const src = await openTable(req.collection, {
-    signal: opts.signal,
-    onBytes: (n) => {
-      progress?.tick(0, n - lastBytes);
-      lastBytes = n;
-    },
-  });
+  // Progress is a bar over the input's bytes (its size is known before reading), with the MB/s rate.
+  let progress: Progress | undefined;
+  const src = await openTable(req.collection, { signal: opts.signal, onBytes: (n) => progress?.set(mb(n), n) });
+  if (opts.progress) progress = new Progress({ label: 'export-table', unit: 'MB read', total: src.size ? mb(src.size) || 0.1 : undefined });
   let encoder: TableEncoder;
   let store: BlobStore;
   try {
@@ -80,13 +76,13 @@ export async function runTableExport(request: unknown, opts: TableExportOptions 
         if (wait) await wait;
       }
       features += rows.length;
-      progress?.tick(rows.length, 0);
     }
     if (features === 0) throw new GeotfrError('BAD_INPUT', 'the collection has no features: nothing to export', { file: src.file });
     encoder.finish();
     await writer.end();
     await finished(out.stream);
     const info = await out.commit();
+    if (progress && src.size) progress.set(mb(src.size) || 0.1, src.size); // tiny inputs round to 0 MB
     compressed = info.size;
   } catch (err) {
     gzip.destroy();

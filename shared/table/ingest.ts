@@ -16,7 +16,7 @@ import { decodeExample, type Feature, type Features } from '../example.js';
 import { Progress } from '../progress.js';
 import { readRecords } from '../record.js';
 import { csvCell } from './csv.js';
-import { featureCell, featureJson, featureNumber, formatFloat32 } from './values.js';
+import { featureCell, featureJson, featureNumber, formatFloat32, mb } from './values.js';
 
 export interface IngestTableOptions {
   /** TFRecord files (local, file:// or gs://), read in this order. */
@@ -62,23 +62,28 @@ class TextSink {
 
 /** Streams every Example of every input file, in order. */
 async function* examples(files: string[], opts: IngestTableOptions, progress?: Progress): AsyncGenerator<{ features: Features; file: string; record: number }> {
+  let done = 0; // bytes of the files already read
   for (const f of files) {
     const { store, key } = await resolveUri(f, 'files');
     const file = store.uri(key);
-    if (!(await store.stat(key))) throw new GeotfrError('NOT_FOUND', 'no such file', { file });
-    let last = 0;
-    for await (const rec of readRecords(store.readStream(key), {
-      file,
-      onProgress: (n) => {
-        progress?.tick(0, n - last);
-        last = n;
-      },
-    })) {
+    const info = await store.stat(key);
+    if (!info) throw new GeotfrError('NOT_FOUND', 'no such file', { file });
+    for await (const rec of readRecords(store.readStream(key), { file, onProgress: (n) => progress?.set(mb(done + n), done + n) })) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? new GeotfrError('CANCELLED', 'cancelled');
       yield { features: decodeExample(rec.data, { file, record: rec.index }), file, record: rec.index };
-      progress?.tick(1, 0);
     }
+    done += info.size;
   }
+}
+
+/** Total size of the inputs, for the progress bar. */
+async function totalBytes(files: string[]): Promise<number> {
+  let n = 0;
+  for (const f of files) {
+    const { store, key } = await resolveUri(f, 'files');
+    n += (await store.stat(key))?.size ?? 0;
+  }
+  return n;
 }
 
 /** Runs a table ingest and returns its summary. Throws GeotfrError; never leaves a partial output. */
@@ -91,7 +96,7 @@ export async function ingestTable(opts: IngestTableOptions): Promise<IngestTable
   const x = opts.xColumn ?? 'longitude';
   const y = opts.yColumn ?? 'latitude';
   const { store, key } = await resolveUri(opts.out, 'out');
-  const progress = opts.progress ? new Progress({ label: 'ingest-table', unit: 'features' }) : undefined;
+  const progress = opts.progress ? new Progress({ label: 'ingest-table', unit: 'MB read', total: mb(await totalBytes(opts.files)) || 0.1 }) : undefined;
 
   // CSV: a first pass for the header (the union of feature names, in first-seen order).
   const columns: string[] = [];

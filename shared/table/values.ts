@@ -68,3 +68,6 @@ export function featureNumber(f: Feature | undefined): number | undefined {
   if (f.kind === 'int64_list') return Number(f.value[0]);
   return undefined;
 }
+
+/** Bytes as megabytes with one decimal, for progress bars. */
+export const mb = (bytes: number) => Math.round(bytes / 1e5) / 10;

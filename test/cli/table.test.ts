@@ -49,7 +49,7 @@ test('export-table then ingest-table: JSON summaries on stdout, progress on stde
   const s = JSON.parse(r.stdout.toString());
   assert.equal(s.features, 3000);
   assert.equal(s.file, path.join(dir, 'out', 'train.tfrecord.gz'));
-  assert.match(r.stderr, /export-table: 3000 features .* in /);
+  assert.match(r.stderr, /export-table: .*[\d.]+\/[\d.]+ MB read \(100%\) .* in /); // progress bar over the input's bytes
   assert.deepEqual(filesUnder(path.join(dir, 'out')), ['train.tfrecord.gz']);
 
   const out = path.join(dir, 'back.geojson');
