@@ -35,7 +35,7 @@ export interface TableExportSummary {
 
 export interface TableExportOptions {
   signal?: AbortSignal;
-  /** Progress on stderr (features, MB/s of input). */
+  /** Progress bar on stderr (MB of input read, %, MB/s, ETA). */
   progress?: boolean;
 }
 
