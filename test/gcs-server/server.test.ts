@@ -17,20 +17,9 @@ import * as ff from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { startGcsServer, type GcsServer } from './server.js';
 import { crc32c } from '../../shared/crc32c.js';
+import { randomBytes } from '../support/random.js';
 
-/** Seeded bytes (mulberry32), so failures reproduce. */
-function randomBytesSeeded(n: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(n);
-  let a = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff;
-  }
-  return out;
-}
+const randomBytesSeeded = (n: number, seed: number): Buffer => randomBytes(seed, n);
 
 const crcB64 = (b: Buffer): string => {
   const o = Buffer.alloc(4);

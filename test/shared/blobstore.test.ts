@@ -12,20 +12,9 @@ import path from 'node:path';
 import { LocalBlobStore, PreconditionFailed, openBucket, resolveUri, type BlobStore } from '../../shared/blobstore.js';
 import { GeotfrError } from '../../shared/errors.js';
 import { startGcsServer, type GcsServer } from '../gcs-server/server.js';
+import { randomBytes } from '../support/random.js';
 
-/** Seeded bytes (mulberry32). */
-function seeded(n: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(n);
-  let a = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff;
-  }
-  return out;
-}
+const seeded = (n: number, seed: number): Buffer => randomBytes(seed, n);
 
 async function collect(s: NodeJS.ReadableStream): Promise<Buffer> {
   const parts: Buffer[] = [];

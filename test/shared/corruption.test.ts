@@ -7,16 +7,10 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { frameRecords, gzipSync, parseRecordsSync, readRecords, framedSize } from '../../shared/record.js';
 import { GeotfrError } from '../../shared/errors.js';
+import { mulberry32 } from '../support/random.js';
 
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
   return { next, int, bytes: (n: number) => Buffer.from(Array.from({ length: n }, () => int(0, 255))) };
 }

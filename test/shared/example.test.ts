@@ -25,6 +25,7 @@ import {
 import { frameRecords, readRecordFile } from '../../shared/record.js';
 import { GeotfrError } from '../../shared/errors.js';
 import { eeRealDir, needEeFixtures, repoRoot } from '../support/oracles.js';
+import { mulberry32 } from '../support/random.js';
 
 const protoPath = path.join(repoRoot, 'proto', 'example.proto');
 const root = protobuf.loadSync(protoPath);
@@ -36,14 +37,7 @@ const PbExampleUnpacked = unpackedRoot.lookupType('tensorflow.Example');
 
 /** Seeded PRNG (mulberry32): failures reproduce from the seed in the test name. */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
   return { next, int, pick: <T>(xs: readonly T[]) => xs[int(0, xs.length - 1)] };
 }

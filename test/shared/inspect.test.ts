@@ -12,16 +12,10 @@ import { bytesFeature, encodeExample, encodeSequenceExample, floatFeature, int64
 import { guessShape, inspectFiles, parseSpec, pyString, type FeatureSummary } from '../../shared/inspect.js';
 import { GeotfrError } from '../../shared/errors.js';
 import { eeRealDir, needEeFixtures, needTensorFlow, python, repoRoot } from '../support/oracles.js';
+import { mulberry32 } from '../support/random.js';
 
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return { next, int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)) };
 }
 

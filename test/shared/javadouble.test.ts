@@ -2,6 +2,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { javaDouble } from '../../shared/javadouble.js';
+import { mulberry32 } from '../support/random.js';
 
 // Java (JDK 19+) `Double.toString` outputs. Those marked EE appear in real Earth Engine mixers.
 const KNOWN: [number, string][] = [
@@ -48,15 +49,10 @@ test('javaDouble matches known Java Double.toString outputs', () => {
   for (const [x, s] of KNOWN) assert.equal(javaDouble(x), s, `javaDouble(${x})`);
 });
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+/** Seeded uint32 draws (exact: mulberry32's floats are multiples of 2^-32). */
+function rng(seed: number): () => number {
+  const next = mulberry32(seed);
+  return () => next() * 4294967296;
 }
 
 test('javaDouble: Number(javaDouble(x)) === x, Java layout and shortest digits for 200,000 random doubles (seed 31)', () => {

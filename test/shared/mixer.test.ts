@@ -6,6 +6,7 @@ import path from 'node:path';
 import { formatMixer, parseMixer, type Mixer } from '../../shared/mixer.js';
 import { GeotfrError } from '../../shared/errors.js';
 import { eeRealDir, needEeFixtures } from '../support/oracles.js';
+import { mulberry32 } from '../support/random.js';
 
 const EE_MIXER = 'TEST_coeff_output_SIF_C_S_Amer-mixer.json';
 
@@ -24,16 +25,7 @@ test("Earth Engine's real mixer round-trips byte for byte", (t) => {
   assert.ok(!text.endsWith('\n'));
 });
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 test('formatMixer/parseMixer round-trip random mixers; output is EE-layout JSON (seed 41)', () => {
   const next = rng(41);

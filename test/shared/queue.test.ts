@@ -11,16 +11,9 @@ import { InProcessQueue, PubSubQueue, decodePushMessage, type QueueMessage } fro
 import { GeotfrError } from '../../shared/errors.js';
 import { needPubsubEmulator } from '../stack/helpers.js';
 import { startPubsubEmulator } from '../stack/emulator.js';
+import { mulberry32 } from '../support/random.js';
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = mulberry32;
 
 test('in-process queue: a throwing handler gets the message again, with increasing deliveryAttempt', async () => {
   const q = new InProcessQueue();

@@ -31,20 +31,14 @@ import {
   type Features,
 } from '../../shared/example.js';
 import { needTensorFlow, python, repoRoot } from '../support/oracles.js';
+import { mulberry32 } from '../support/random.js';
 
 const pyScript = (name: string) => readFileSync(path.join(repoRoot, 'test', 'support', 'py', name), 'utf8');
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'geotfr-record-'));
 
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
   const bytes = (n: number) => {
     const w = new Uint32Array(Math.ceil(n / 4));

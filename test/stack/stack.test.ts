@@ -21,6 +21,7 @@ import { finalizeJob } from '../../shared/jobs/finalizer.js';
 import { distRoot } from '../support/oracles.js';
 import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
+import { mulberry32 } from '../support/random.js';
 
 let stack: Stack | undefined;
 let c: Clients;
@@ -29,16 +30,7 @@ const SRC = 'src/scene.tif';
 const BIG = 'src/big.tif';
 
 /** Seeded values so every run exports the same image (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = mulberry32;
 
 /** 96×80, two float32 bands with nodata holes; 16×16 patches with a 3×3 kernel; small files → several shards. */
 function request(prefix: string, extra: Record<string, unknown> = {}): Record<string, unknown> {

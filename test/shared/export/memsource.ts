@@ -4,6 +4,7 @@
  */
 import type { Affine } from '../../../shared/mixer.js';
 import type { BandInfo, ImageSource, PixelGrid, SampleType, WindowData } from '../../../shared/raster/types.js';
+import { mulberry32 } from '../../support/random.js';
 
 export interface MemBand {
   name: string;
@@ -62,13 +63,4 @@ export class MemSource implements ImageSource {
 }
 
 /** Seeded PRNG (mulberry32) so random cases are reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;

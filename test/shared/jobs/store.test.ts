@@ -13,16 +13,9 @@ import { GeotfrError } from '../../../shared/errors.js';
 import { JobStore, checkJobId } from '../../../shared/jobs/store.js';
 import type { JobStatus } from '../../../shared/jobs/status.js';
 import { dropJobId, pubsubJobId } from '../../../shared/jobs/id.js';
+import { mulberry32 } from '../../support/random.js';
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = mulberry32;
 
 const status = (jobId: string, state: JobStatus['state'], done: number): JobStatus => ({
   version: 1,

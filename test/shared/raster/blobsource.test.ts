@@ -17,17 +17,9 @@ import { GeotfrError } from '../../../shared/errors.js';
 import { needGdal } from '../../support/oracles.js';
 import { readRasterWithGdal, tempDir, writeGeoTiff } from '../../support/rasters.js';
 import { startGcsServer, type GcsServer } from '../../gcs-server/server.js';
+import { mulberry32 } from '../../support/random.js';
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 let dir: string;
 let server: GcsServer;

@@ -10,17 +10,9 @@ import type { Affine } from '../../../shared/mixer.js';
 import { crsTransformer, regionToPixelWindow, reprojectBbox, SNAP_TOLERANCE_PX } from '../../../shared/raster/crs.js';
 import type { PixelGrid } from '../../../shared/raster/types.js';
 import { needGdal, run } from '../../support/oracles.js';
+import { mulberry32 } from '../../support/random.js';
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 // A Sentinel-2-like UTM 33N grid: 30 m pixels, 100 x 80.
 const utm: PixelGrid = { crs: 'EPSG:32633', affine: [30, 0, 399960, 0, -30, 5000040], width: 100, height: 80 };

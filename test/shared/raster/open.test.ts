@@ -14,17 +14,11 @@ import type { SampleType } from '../../../shared/raster/types.js';
 import { GeotfrError } from '../../../shared/errors.js';
 import { needGdal, run } from '../../support/oracles.js';
 import { readRasterWithGdal, tempDir, writeGeoTiff, type GdalRaster, type GeoTiffSpec } from '../../support/rasters.js';
+import { mulberry32 } from '../../support/random.js';
 
 /** Seeded PRNG (mulberry32): a failure reproduces from the seed printed in the test name. */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
   return { next, int, pick };

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { run } from '../../support/oracles.js';
+import { mulberry32 } from '../../support/random.js';
 
 const VALIDATOR_PATHS = [
   '/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py',
@@ -58,14 +59,5 @@ export async function gdalStructure(file: string): Promise<{ overviews: [number,
 }
 
 /** Seeded PRNG (mulberry32): reproducible random rasters. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
