@@ -31,6 +31,8 @@ export interface ChunkResult {
 export class ChunkProducer {
   /** Fixed-layout float Examples (the default) are framed in place; other modes go through the generic encoder. */
   private readonly framer: FloatFramer | undefined;
+  /** The last window read, handed back to the source for reuse (taken while a chunk is in progress). */
+  private spare: WindowData | undefined;
 
   private constructor(
     readonly plan: ExportPlan,
@@ -55,9 +57,14 @@ export class ChunkProducer {
 
   async produce(task: ChunkTask, signal?: AbortSignal): Promise<ChunkResult> {
     const win = tilesWindow(this.plan.grid, task.row, task.col0, task.count);
-    const data = await this.source.readWindow(win.x0, win.y0, win.width, win.height, signal);
+    // Taken, not shared: a concurrent produce() on this instance allocates its own window.
+    const spare = this.spare;
+    this.spare = undefined;
+    const data = await this.source.readWindow(win.x0, win.y0, win.width, win.height, signal, spare);
     signal?.throwIfAborted();
     const raw = this.framer ? this.frameFloats(data, task) : this.encodeGeneric(data, task);
+    // Records are serialized into `raw`; nothing refers to the window any more.
+    this.spare = data;
     const fo = this.plan.request.formatOptions;
     const base = { shard: task.shard, seq: task.seq, rawBytes: raw.buf.length, records: raw.records, patches: raw.patches, skipped: task.count - raw.patches };
     if (!fo.compressed) return { ...base, data: raw.buf, crc: 0 };

@@ -168,12 +168,19 @@ export class GeoTiffImageSource implements ImageSource {
     this.bands = plans.map((p) => p.info);
   }
 
-  async readWindow(x0: number, y0: number, width: number, height: number, signal?: AbortSignal): Promise<WindowData> {
+  async readWindow(x0: number, y0: number, width: number, height: number, signal?: AbortSignal, reuse?: WindowData): Promise<WindowData> {
     if (![x0, y0, width, height].every(Number.isInteger) || width <= 0 || height <= 0)
       throw new GeotfrError('INTERNAL', `bad window (${x0}, ${y0}, ${width}x${height})`);
     if (signal?.aborted) throw new GeotfrError('CANCELLED', 'read cancelled');
     const n = width * height;
-    const values = this.plans.map((p) => new Float64Array(p.samples.length * n));
+    // A same-shaped window the caller is done with is overwritten in place: masked pixels hold
+    // unspecified values (types.ts), and every valid flag is rewritten by mask().
+    const fits =
+      reuse !== undefined &&
+      reuse.values.length === this.plans.length &&
+      reuse.valid.length === this.plans.length &&
+      this.plans.every((p, b) => reuse.values[b]!.length === p.samples.length * n && reuse.valid[b]!.length === n);
+    const values = fits ? reuse.values : this.plans.map((p) => new Float64Array(p.samples.length * n));
     // One read per file covering every sample any band needs, so shared tiles decode once.
     const perFile = new Map<TiffFile, { samples: number[]; out: Float64Array[] }>();
     this.plans.forEach((p, b) => {
@@ -185,7 +192,7 @@ export class GeoTiffImageSource implements ImageSource {
       });
     });
     await Promise.all([...perFile].map(([f, e]) => f.readSamples(x0, y0, width, height, e.samples, e.out, signal)));
-    const valid = this.plans.map((p, b) => mask(p, values[b]!, x0, y0, width, height, this.grid));
+    const valid = this.plans.map((p, b) => mask(p, values[b]!, x0, y0, width, height, this.grid, fits ? reuse.valid[b] : undefined));
     return { x0, y0, width, height, values, valid };
   }
 
@@ -195,8 +202,8 @@ export class GeoTiffImageSource implements ImageSource {
 }
 
 /** Valid flags (SPEC §1): inside the image and, for every depth, not nodata (NaN counts as nodata only without one in float bands). */
-function mask(p: BandPlan, values: Float64Array, x0: number, y0: number, w: number, h: number, grid: PixelGrid): Uint8Array {
-  const valid = new Uint8Array(w * h);
+function mask(p: BandPlan, values: Float64Array, x0: number, y0: number, w: number, h: number, grid: PixelGrid, into?: Uint8Array): Uint8Array {
+  const valid = into ? into.fill(0) : new Uint8Array(w * h);
   const cx0 = Math.max(0, x0) - x0, cx1 = Math.min(grid.width, x0 + w) - x0;
   const cy0 = Math.max(0, y0) - y0, cy1 = Math.min(grid.height, y0 + h) - y0;
   if (cx1 <= cx0 || cy1 <= cy0) return valid;

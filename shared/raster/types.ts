@@ -40,7 +40,11 @@ export interface WindowData {
 export interface ImageSource {
   readonly grid: PixelGrid;
   readonly bands: BandInfo[];
-  /** Reads a window; it may extend beyond the image, where pixels are masked (SPEC §3). */
-  readWindow(x0: number, y0: number, width: number, height: number, signal?: AbortSignal): Promise<WindowData>;
+  /**
+   * Reads a window; it may extend beyond the image, where pixels are masked (SPEC §3). `reuse`, a
+   * window this source returned earlier that the caller no longer needs, may have its arrays
+   * overwritten and returned again (no per-window allocation); sources are free to ignore it.
+   */
+  readWindow(x0: number, y0: number, width: number, height: number, signal?: AbortSignal, reuse?: WindowData): Promise<WindowData>;
   close(): Promise<void>;
 }
