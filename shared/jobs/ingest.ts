@@ -11,7 +11,7 @@ import { openBucket, resolveUri } from '../blobstore.js';
 import { GeotfrError } from '../errors.js';
 import { checkSourceUri, checkDestination, checkRequestPolicy } from '../policy.js';
 import type { JobDeps } from './planner.js';
-import { newStatus } from './planner.js';
+import { newStatus } from './status.js';
 import { JobStore } from './store.js';
 import type { JobStatus } from './status.js';
 

@@ -14,7 +14,7 @@ import { planImageExport, type ExportPlan } from '../export/plan.js';
 import { utcDate } from '../export/request.js';
 import type { CloudConfig } from './config.js';
 import { JobStore } from './store.js';
-import type { JobStatus } from './status.js';
+import { newStatus, type JobStatus } from './status.js';
 
 export interface JobDeps {
   queue: Queue;
@@ -74,26 +74,6 @@ export function resolveDate(request: unknown, when: Date): unknown {
   const r = request as Record<string, unknown>;
   if (typeof r.fileNamePrefix !== 'string' || !r.fileNamePrefix.includes('{date}')) return request;
   return { ...r, fileNamePrefix: r.fileNamePrefix.replaceAll('{date}', utcDate(when)) };
-}
-
-export function newStatus(jobId: string, kind: 'image' | 'table', store: BlobStore, prefix: string, now: Date): JobStatus {
-  const at = now.toISOString();
-  return {
-    version: 1,
-    jobId,
-    kind,
-    state: 'queued',
-    destination: store.uri(prefix),
-    fileNamePrefix: prefix,
-    shards: { total: 0, done: 0 },
-    patches: { total: 0, done: 0 },
-    bytes: 0,
-    createdAt: at,
-    updatedAt: at,
-    workerSeconds: 0,
-    maxShardSeconds: 0,
-    errors: [],
-  };
 }
 
 /** The store a request's status belongs in, when its destination is usable (else undefined). */

@@ -7,6 +7,8 @@
  * after its delivery attempts). `done` and `failed` are terminal; each is backed by a create-once marker
  * (`done.json` / `failed.json`) so concurrent writers converge on one outcome.
  */
+import type { BlobStore } from '../blobstore.js';
+
 export type JobState = 'queued' | 'running' | 'done' | 'failed';
 
 export interface JobError {
@@ -56,4 +58,25 @@ export interface JobStatus {
 /** Seconds between two ISO times, rounded to milliseconds. */
 export function secondsBetween(from: string, to: string): number {
   return Math.round(Date.parse(to) - Date.parse(from)) / 1000;
+}
+
+/** A fresh `queued` status for a job writing under `prefix` of `store`. */
+export function newStatus(jobId: string, kind: 'image' | 'table', store: BlobStore, prefix: string, now: Date): JobStatus {
+  const at = now.toISOString();
+  return {
+    version: 1,
+    jobId,
+    kind,
+    state: 'queued',
+    destination: store.uri(prefix),
+    fileNamePrefix: prefix,
+    shards: { total: 0, done: 0 },
+    patches: { total: 0, done: 0 },
+    bytes: 0,
+    createdAt: at,
+    updatedAt: at,
+    workerSeconds: 0,
+    maxShardSeconds: 0,
+    errors: [],
+  };
 }

@@ -17,7 +17,7 @@ import { writeShard } from '../export/shard.js';
 import type { ExportPlan } from '../export/plan.js';
 import type { FinalizeMessage, JobDeps, ShardMessage } from './planner.js';
 import { JobStore } from './store.js';
-import type { JobError } from './status.js';
+import { newStatus, type JobError } from './status.js';
 
 export type ShardOutcome = 'written' | 'existed' | 'duplicate' | 'skipped' | 'failed';
 
@@ -76,22 +76,7 @@ export async function runShard(msg: ShardMessage, attempt: number, deps: JobDeps
 export async function failJob(job: JobStore, error: JobError, now: () => Date): Promise<void> {
   const current = await job.status();
   const at = now().toISOString();
-  const base = current ?? {
-    version: 1 as const,
-    jobId: job.jobId,
-    kind: 'image' as const,
-    state: 'queued' as const,
-    destination: job.store.uri(''),
-    fileNamePrefix: '',
-    shards: { total: 0, done: 0 },
-    patches: { total: 0, done: 0 },
-    bytes: 0,
-    createdAt: at,
-    updatedAt: at,
-    workerSeconds: 0,
-    maxShardSeconds: 0,
-    errors: [],
-  };
+  const base = current ?? newStatus(job.jobId, 'image', job.store, '', new Date(at));
   await job.finish({
     ...base,
     state: 'failed',
