@@ -60,16 +60,45 @@ async function inProcessPool(plan: ExportPlan, open: ImageSpecOpener | undefined
   return { run: (t) => producer.produce(t, signal), depth: 1, close: () => producer.close() };
 }
 
-async function threadPool(plan: ExportPlan, n: number): Promise<ChunkPool> {
+/** A worker thread started ahead of the plan (it loads its modules while the main thread plans). */
+interface Spawned {
+  w: Worker;
+  /** Rejects if the worker errors or exits before the pool attaches its own listeners. */
+  failed: Promise<never>;
+}
+
+function spawnWorkers(n: number): Spawned[] {
   const url = new URL('./worker.js', import.meta.url);
+  return Array.from({ length: n }, () => {
+    // workerData must be an object: geotiff's `web-worker` dependency destructures it in any worker thread.
+    const w = new Worker(url, { workerData: { role: 'geotfr-export' } });
+    const failed = new Promise<never>((_, reject) => {
+      w.once('error', reject);
+      w.once('exit', (code) => reject(new GeotfrError('INTERNAL', `export worker exited with code ${code}`)));
+    });
+    failed.catch(() => {});
+    return { w, failed };
+  });
+}
+
+async function terminateSpawned(spawned: Spawned[]): Promise<void> {
+  await Promise.all(
+    spawned.map(async ({ w }) => {
+      w.removeAllListeners('exit');
+      await w.terminate().catch(() => {});
+    }),
+  );
+}
+
+async function threadPool(plan: ExportPlan, spawned: Spawned[]): Promise<ChunkPool> {
+  const n = spawned.length;
   const workers: { w: Worker; load: number; pending: Map<number, { resolve: (r: ChunkResult) => void; reject: (e: unknown) => void }> }[] = [];
   let nextId = 0;
   let fatal: unknown;
   const toError = (e: { code: string; message: string }) => new GeotfrError(e.code as any, e.message);
   const ready: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
-    // workerData must be an object: geotiff's `web-worker` dependency destructures it in any worker thread.
-    const w = new Worker(url, { workerData: { role: 'geotfr-export' } });
+    const w = spawned[i].w;
     const slot = { w, load: 0, pending: new Map<number, { resolve: (r: ChunkResult) => void; reject: (e: unknown) => void }>() };
     workers.push(slot);
     const failAll = (err: unknown) => {
@@ -78,7 +107,7 @@ async function threadPool(plan: ExportPlan, n: number): Promise<ChunkPool> {
       slot.pending.clear();
     };
     ready.push(
-      new Promise<void>((resolve, reject) => {
+      Promise.race([spawned[i].failed, new Promise<void>((resolve, reject) => {
         w.on('message', (m: FromWorker) => {
           if (m.type === 'ready') resolve();
           else if (m.type === 'result') {
@@ -109,7 +138,7 @@ async function threadPool(plan: ExportPlan, n: number): Promise<ChunkPool> {
           reject(err);
           failAll(err);
         });
-      }),
+      })]),
     );
     w.postMessage({ type: 'init', plan } satisfies ToWorker);
   }
@@ -148,10 +177,22 @@ async function threadPool(plan: ExportPlan, n: number): Promise<ChunkPool> {
 export async function runImageExport(request: unknown, opts: RunOptions = {}): Promise<ExportSummary> {
   const t0 = performance.now();
   const signal = opts.signal;
-  const plan = await planImageExport(request, { open: opts.open, signal, now: opts.now });
-  const store = await openBucket(plan.request.bucket);
-  const tasks = plan.shards.flatMap((s) => shardChunks(plan, s.index));
-  const nWorkers = opts.open ? 0 : Math.max(0, Math.min(opts.workers ?? availableParallelism(), tasks.length));
+  // Start the worker threads first: their start-up (isolate + module loading) overlaps the planning.
+  const wanted = opts.open ? 0 : Math.max(0, opts.workers ?? availableParallelism());
+  let idle = wanted > 0 ? spawnWorkers(wanted) : [];
+  let plan: ExportPlan;
+  let store: BlobStore;
+  let tasks: ChunkTask[];
+  try {
+    plan = await planImageExport(request, { open: opts.open, signal, now: opts.now });
+    store = await openBucket(plan.request.bucket);
+    tasks = plan.shards.flatMap((s) => shardChunks(plan, s.index));
+  } catch (err) {
+    await terminateSpawned(idle);
+    throw err;
+  }
+  const nWorkers = Math.min(wanted, tasks.length);
+  if (idle.length > nWorkers) void terminateSpawned(idle.splice(nWorkers));
   const progress = opts.progress ? new Progress({ label: 'export-image', total: plan.totalPatches, unit: 'patches' }) : undefined;
 
   const written: string[] = [];
@@ -165,7 +206,12 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
   try {
     // Open the first shard before any heavy work: an unwritable destination fails at once.
     sink = await ShardSink.open(store, plan, 0);
-    pool = nWorkers === 0 ? await inProcessPool(plan, opts.open, signal) : await threadPool(plan, nWorkers);
+    if (nWorkers === 0) pool = await inProcessPool(plan, opts.open, signal);
+    else {
+      const mine = idle;
+      idle = [];
+      pool = await threadPool(plan, mine);
+    }
     const inFlight: Promise<ChunkResult>[] = [];
     let next = 0;
     const fill = () => {
@@ -210,6 +256,7 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
     throw cancelled(err, signal);
   } finally {
     await pool?.close();
+    await terminateSpawned(idle);
   }
   return {
     files: written.length,
