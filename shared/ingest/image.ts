@@ -19,7 +19,7 @@ import { parseMixer, type Mixer } from '../mixer.js';
 import { Progress } from '../progress.js';
 import type { SampleType } from '../raster/types.js';
 import { CogWriter, allocPixels, type PixelArray } from '../tiff/cog.js';
-import { epsgCode } from '../tiff/geokeys.js';
+import { requireGeoTiffEpsg } from '../tiff/geokeys.js';
 import { IntRange, smallestIntType } from './bandtype.js';
 import { kernelFromManifest } from './manifest.js';
 import { recordsOf, type LocatedRecord } from './records.js';
@@ -218,12 +218,7 @@ export async function ingestImage(opts: IngestImageOptions): Promise<IngestSumma
   const { files, signal } = opts;
   if (!files.length) throw new GeotfrError('BAD_REQUEST', 'no prediction files given', { field: 'files' });
   const mixer = await loadMixer(opts.mixer);
-  const code = epsgCode(mixer.projection.crs);
-  if (code === undefined || code > 65535)
-    throw new GeotfrError('BAD_INPUT', `unsupported CRS ${JSON.stringify(mixer.projection.crs)}: a GeoTIFF needs an EPSG code (EPSG:n)`, {
-      file: opts.mixer,
-      field: 'projection.crs',
-    });
+  requireGeoTiffEpsg(mixer.projection.crs, opts.mixer);
   const [pw, ph] = mixer.patchDimensions;
   const ppr = mixer.patchesPerRow;
   const total = mixer.totalPatches;

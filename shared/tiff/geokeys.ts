@@ -36,6 +36,21 @@ export function epsgCode(crs: string): number | undefined {
 }
 
 /**
+ * The EPSG code a GeoTIFF can carry for `crs` (GeoKeys hold 16-bit codes), or a BAD_INPUT error naming
+ * the file and `projection.crs`. Ingest calls it up front so a bad mixer fails before any work.
+ */
+export function requireGeoTiffEpsg(crs: string, file?: string): number {
+  const code = epsgCode(crs);
+  if (code === undefined || code > 65535) {
+    throw new GeotfrError('BAD_INPUT', `unsupported CRS ${JSON.stringify(crs)}: the GeoTIFF writer needs an EPSG code (EPSG:n, n ≤ 65535)`, {
+      file,
+      field: 'projection.crs',
+    });
+  }
+  return code;
+}
+
+/**
  * Tag entries placing the raster: ModelPixelScale + ModelTiepoint for north-up grids (what GDAL
  * writes, and what most readers understand), ModelTransformation when the grid is sheared or
  * south-up; then the GeoKey directory for the EPSG code.
@@ -49,13 +64,7 @@ export function geoTags(crs: string, affine: Affine, file?: string): IfdEntry[] 
   } else {
     tags.push({ tag: Tag.ModelTransformation, type: FieldType.DOUBLE, values: [a, b, 0, c, d, e, 0, f, 0, 0, 0, 0, 0, 0, 0, 1] });
   }
-  const code = epsgCode(crs);
-  if (code === undefined || code > 65535) {
-    throw new GeotfrError('BAD_INPUT', `unsupported CRS ${JSON.stringify(crs)}: the GeoTIFF writer needs an EPSG code (EPSG:n, n ≤ 65535)`, {
-      file,
-      field: 'projection.crs',
-    });
-  }
+  const code = requireGeoTiffEpsg(crs, file);
   const geographic = isGeographicEpsg(code);
   // Keys sorted by id; each is [KeyID, TIFFTagLocation (0 = value inline), Count, Value].
   const keys = [
