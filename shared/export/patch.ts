@@ -8,7 +8,7 @@
 import { encodeExample, encodeSequenceExample, type Feature } from '../example.js';
 import type { WindowData } from '../raster/types.js';
 import type { ExportGrid } from './grid.js';
-import type { FeatureLayout, OutBand, ValueKind } from './layout.js';
+import { intRange, type FeatureLayout, type OutBand, type ValueKind } from './layout.js';
 import type { FormatOptions } from './request.js';
 
 /** Options the encoder needs (a subset of formatOptions). */
@@ -183,18 +183,7 @@ export class PatchEncoder {
 
 /** A value whose encoding is as long as any value of the band can be (negative ints take 10 varint bytes). */
 function worstValue(b: OutBand): number {
-  switch (b.type) {
-    case 'int8':
-    case 'int16':
-    case 'int32':
-      return -1;
-    case 'uint8':
-      return 255;
-    case 'uint16':
-      return 65535;
-    case 'uint32':
-      return 4294967295;
-    default:
-      return 0; // float features have a fixed size
-  }
+  const r = intRange(b.type);
+  if (!r) return 0; // float features have a fixed size
+  return r[0] < 0 ? -1 : r[1];
 }
