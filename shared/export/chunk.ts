@@ -10,7 +10,8 @@ import { tilesWindow } from './grid.js';
 import { deflateChunk } from './gzipchunks.js';
 import { FloatFramer } from './floatframes.js';
 import { PatchEncoder } from './patch.js';
-import { defaultOpener, type ChunkTask, type ExportPlan, type ImageSpecOpener } from './plan.js';
+import { defaultOpener, type ImageSpecOpener } from './opener.js';
+import type { ChunkTask, ExportPlan } from './plan.js';
 
 export interface ChunkResult {
   shard: number;
@@ -60,7 +61,8 @@ export class ChunkProducer {
     // Taken, not shared: a concurrent produce() on this instance allocates its own window.
     const spare = this.spare;
     this.spare = undefined;
-    const data = await this.source.readWindow(win.x0, win.y0, win.width, win.height, signal, spare);
+    // The float framer emits float32: float32-exact bands come back as Float32Array (byte copies into records).
+    const data = await this.source.readWindow(win.x0, win.y0, win.width, win.height, { signal, reuse: spare, float32: this.framer !== undefined });
     signal?.throwIfAborted();
     const raw = this.framer ? this.frameFloats(data, task) : this.encodeGeneric(data, task);
     // Records are serialized into `raw`; nothing refers to the window any more.

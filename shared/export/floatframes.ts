@@ -47,7 +47,9 @@ export class FloatFramer {
   private readonly template: Buffer;
   private readonly blocks: Block[];
   private readonly header: Buffer;
-  private readonly scratch: Float32Array[];
+  /** One tile row of floats, for rows that need per-pixel work (masked pixels, float64 sources, depth padding). */
+  private readonly row: Float32Array;
+  private readonly rowBytes: Uint8Array;
   readonly recordBytes: number;
 
   constructor(
@@ -67,7 +69,8 @@ export class FloatFramer {
     this.blocks = blocks;
     this.recordBytes = size;
     this.header = recordHeader(size);
-    this.scratch = layout.bands.map((b) => new Float32Array(b.depth * n));
+    this.row = new Float32Array(grid.tileWidth);
+    this.rowBytes = new Uint8Array(this.row.buffer);
   }
 
   /** Framed records of the given patches (column offsets `ox` in the window) in one buffer. */
@@ -75,6 +78,8 @@ export class FloatFramer {
     const framed = this.recordBytes + RECORD_OVERHEAD_BYTES;
     const out = Buffer.allocUnsafe(framed * patchOffsets.length);
     const tpl = this.template;
+    const tileBytes = this.grid.tileWidth * this.grid.tileHeight * 4;
+    const rowsValid = win.valid.map((v) => fullyValidRows(v, win.width, win.height));
     patchOffsets.forEach((ox, k) => {
       const rec = k * framed;
       const payload = rec + 12;
@@ -90,11 +95,8 @@ export class FloatFramer {
       let blockIndex = 0;
       let within = 0;
       this.layout.bands.forEach((band, i) => {
-        const s = this.scratch[i];
-        this.fillTile(win, i, ox, s, band.fill, band.sourceDepth, band.depth);
-        const bytes = new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
-        out.set(bytes, payload + this.blocks[blockIndex].offset + within);
-        if (this.collapse) within += s.byteLength;
+        this.writeBand(win, i, rowsValid[i], ox, out, payload + this.blocks[blockIndex].offset + within, band.fill, band.sourceDepth, band.depth);
+        if (this.collapse) within += band.depth * tileBytes;
         else blockIndex++;
       });
       out.writeUInt32LE(maskedCrc32c(out.subarray(payload, payload + this.recordBytes)), payload + this.recordBytes);
@@ -102,23 +104,73 @@ export class FloatFramer {
     return out;
   }
 
-  /** One band's tile into `dst` ([D, th, tw]): float32 of the source, masked pixels → fill, depth padded. */
-  private fillTile(win: WindowData, bandIndex: number, ox: number, dst: Float32Array, fill: number, sourceDepth: number, depth: number): void {
+  /**
+   * One band's tile ([D, th, tw] little-endian float32) into `out` at byte `at`: the source as float32,
+   * masked pixels → fill, depth padded with fill. A float32 window goes in as byte copies of its valid
+   * runs and fills of its masked runs; a float64 one is converted one tile row at a time.
+   */
+  private writeBand(win: WindowData, bandIndex: number, rowsValid: Uint8Array, ox: number, out: Buffer, at: number, fill: number, sourceDepth: number, depth: number): void {
     const { tileWidth: tw, tileHeight: th } = this.grid;
     const W = win.width;
     const plane = W * win.height;
     const src = win.values[bandIndex];
     const valid = win.valid[bandIndex];
     const copyDepth = Math.min(depth, sourceDepth);
+    const f32 = src instanceof Float32Array ? Buffer.from(src.buffer, src.byteOffset, src.byteLength) : undefined;
+    this.row[0] = fill;
+    const fillBytes = Buffer.from(this.rowBytes.subarray(0, 4));
+    let pos = at;
     for (let d = 0; d < copyDepth; d++) {
-      let o = d * th * tw;
-      for (let y = 0; y < th; y++) {
-        const row = y * W + ox;
-        const s = d * plane + row;
-        // One fused pass (a plain indexed loop JIT-compiles tighter than subarray + set + mask scan).
-        for (let x = 0; x < tw; x++, o++) dst[o] = valid[row + x] ? src[s + x] : fill;
+      for (let y = 0; y < th; y++, pos += tw * 4) {
+        const v = y * W + ox;
+        const s = d * plane + v;
+        const whole = rowsValid[y] === 1;
+        if (f32) copyRow32(f32, valid, whole, s, v, tw, out, pos, fillBytes);
+        else {
+          convertRow64(src as Float64Array, valid, whole, s, v, this.row, fill);
+          out.set(this.rowBytes, pos);
+        }
       }
     }
-    if (copyDepth < depth) dst.fill(fill, copyDepth * th * tw);
+    if (copyDepth < depth) out.fill(fillBytes, pos, pos + (depth - copyDepth) * th * tw * 4);
   }
+}
+
+/** A tile row from a float32 window: valid runs as byte copies, masked runs as the fill's 4 bytes repeated. */
+function copyRow32(src: Buffer, valid: Uint8Array, whole: boolean, s: number, v: number, tw: number, out: Buffer, pos: number, fillBytes: Buffer): void {
+  if (whole) {
+    src.copy(out, pos, s * 4, (s + tw) * 4);
+    return;
+  }
+  for (let x = 0; x < tw; ) {
+    let e = x;
+    while (e < tw && valid[v + e] !== 0) e++;
+    if (e > x) src.copy(out, pos + x * 4, (s + x) * 4, (s + e) * 4);
+    let f = e;
+    while (f < tw && valid[v + f] === 0) f++;
+    if (f > e) out.fill(fillBytes, pos + e * 4, pos + f * 4);
+    x = f;
+  }
+}
+
+/** A tile row from a float64 window into `row` (float32): masked pixels → fill. */
+function convertRow64(src: Float64Array, valid: Uint8Array, whole: boolean, s: number, v: number, row: Float32Array, fill: number): void {
+  const tw = row.length;
+  if (whole) {
+    row.set(src.subarray(s, s + tw));
+    return;
+  }
+  for (let x = 0; x < tw; x++) row[x] = valid[v + x] !== 0 ? src[s + x]! : fill;
+}
+
+/** Per window row: 1 when every pixel of the row is valid. One native scan for zeros over the flags. */
+function fullyValidRows(valid: Uint8Array, width: number, height: number): Uint8Array {
+  const rows = new Uint8Array(height).fill(1);
+  for (let i = valid.indexOf(0); i !== -1; ) {
+    const y = Math.floor(i / width);
+    rows[y] = 0;
+    if (y + 1 >= height) break;
+    i = valid.indexOf(0, (y + 1) * width);
+  }
+  return rows;
 }

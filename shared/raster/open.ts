@@ -7,8 +7,8 @@
 import { resolveUri } from '../blobstore.js';
 import { GeotfrError } from '../errors.js';
 import { isHttpUri, openHttp } from './http.js';
-import { TiffFile, type TiffOpenOptions } from './tiff.js';
-import type { BandInfo, ImageSource, PixelGrid, SampleType, WindowData } from './types.js';
+import { TiffFile, type BlockProvider, type TiffOpenOptions } from './tiff.js';
+import type { BandInfo, ImageSource, PixelGrid, ReadWindowOptions, SampleType, WindowData } from './types.js';
 
 /** One requested band (SPEC §2): `band` picks one source band, `bands` builds an array band (1-based, like GDAL). */
 export interface BandRequest {
@@ -25,6 +25,10 @@ export interface OpenImageOptions {
   signal?: AbortSignal;
   /** Per-file decoded tile cache budget (default: about two rows of tiles across the image). */
   tileCacheBytes?: number;
+  /** Decoded blocks in shared memory, served to other threads (TiffOpenOptions.sharedBlocks). */
+  sharedBlocks?: boolean;
+  /** Per file URI: where to take decoded blocks from instead of decoding here (TiffOpenOptions.blockProvider). */
+  blockProvider?: (uri: string) => BlockProvider;
 }
 
 /** Relative tolerance for "same affine" between files (SPEC §2: all bands share one pixel grid). */
@@ -43,6 +47,8 @@ interface BandPlan {
 }
 
 const isFloat = (t: SampleType) => t === 'float32' || t === 'float64';
+/** Sample types every value of which a float32 holds exactly. */
+const FLOAT32_EXACT = new Set<SampleType>(['float32', 'uint8', 'int8', 'uint16', 'int16']);
 
 function sameGrid(a: PixelGrid, b: PixelGrid): boolean {
   if (a.crs !== b.crs || a.width !== b.width || a.height !== b.height) return false;
@@ -53,19 +59,19 @@ function sameGrid(a: PixelGrid, b: PixelGrid): boolean {
 const describeGrid = (g: PixelGrid) => `${g.crs} ${g.width}x${g.height} affine ${JSON.stringify(g.affine)}`;
 
 /** Opens the image of an export request; rejects bands on different pixel grids. */
-export async function openImage(image: ImageSpec, opts: OpenImageOptions = {}): Promise<ImageSource> {
+export async function openImage(image: ImageSpec, opts: OpenImageOptions = {}): Promise<GeoTiffImageSource> {
   const requests: BandRequest[] | undefined = typeof image === 'string' ? undefined : image?.bands;
   if (typeof image !== 'string' && (!Array.isArray(requests) || requests.length === 0))
     throw new GeotfrError('BAD_REQUEST', 'expected a raster URI or {"bands": [...]} with at least one band', { field: 'image' });
   const uris = typeof image === 'string' ? [image] : [...new Set(requests!.map((r) => r.uri))];
   const files = new Map<string, TiffFile>();
-  const tiffOpts: TiffOpenOptions = { signal: opts.signal, tileCacheBytes: opts.tileCacheBytes };
+  const tiffOpts = (uri: string): TiffOpenOptions => ({ signal: opts.signal, tileCacheBytes: opts.tileCacheBytes, sharedBlocks: opts.sharedBlocks, blockProvider: opts.blockProvider?.(uri) });
   const opened = await Promise.allSettled(
     uris.map(async (uri) => {
       const field = typeof image === 'string' ? 'image' : `image.bands[${requests!.findIndex((r) => r.uri === uri)}].uri`;
       if (typeof uri !== 'string' || !uri) throw new GeotfrError('BAD_REQUEST', 'expected a raster URI', { field });
       const loc = isHttpUri(uri) ? { store: openHttp(uri, field), key: uri } : await resolveUri(uri, field);
-      files.set(uri, await TiffFile.open(loc.store, loc.key, uri, tiffOpts));
+      files.set(uri, await TiffFile.open(loc.store, loc.key, uri, tiffOpts(uri)));
     }),
   );
   const failed = opened.find((r) => r.status === 'rejected');
@@ -168,21 +174,23 @@ export class GeoTiffImageSource implements ImageSource {
     this.bands = plans.map((p) => p.info);
   }
 
-  async readWindow(x0: number, y0: number, width: number, height: number, signal?: AbortSignal, reuse?: WindowData): Promise<WindowData> {
+  async readWindow(x0: number, y0: number, width: number, height: number, opts: ReadWindowOptions = {}): Promise<WindowData> {
+    const { signal, reuse } = opts;
     if (![x0, y0, width, height].every(Number.isInteger) || width <= 0 || height <= 0)
       throw new GeotfrError('INTERNAL', `bad window (${x0}, ${y0}, ${width}x${height})`);
     if (signal?.aborted) throw new GeotfrError('CANCELLED', 'read cancelled');
     const n = width * height;
+    const narrow = this.plans.map((p) => opts.float32 === true && p.types.every((t) => FLOAT32_EXACT.has(t)));
     // A same-shaped window the caller is done with is overwritten in place: masked pixels hold
     // unspecified values (types.ts), and every valid flag is rewritten by mask().
     const fits =
       reuse !== undefined &&
       reuse.values.length === this.plans.length &&
       reuse.valid.length === this.plans.length &&
-      this.plans.every((p, b) => reuse.values[b]!.length === p.samples.length * n && reuse.valid[b]!.length === n);
-    const values = fits ? reuse.values : this.plans.map((p) => new Float64Array(p.samples.length * n));
+      this.plans.every((p, b) => reuse.values[b]!.length === p.samples.length * n && reuse.values[b] instanceof (narrow[b] ? Float32Array : Float64Array) && reuse.valid[b]!.length === n);
+    const values = fits ? reuse.values : this.plans.map((p, b) => (narrow[b] ? new Float32Array(p.samples.length * n) : new Float64Array(p.samples.length * n)));
     // One read per file covering every sample any band needs, so shared tiles decode once.
-    const perFile = new Map<TiffFile, { samples: number[]; out: Float64Array[] }>();
+    const perFile = new Map<TiffFile, { samples: number[]; out: (Float64Array | Float32Array)[] }>();
     this.plans.forEach((p, b) => {
       let e = perFile.get(p.file);
       if (!e) perFile.set(p.file, (e = { samples: [], out: [] }));
@@ -202,7 +210,7 @@ export class GeoTiffImageSource implements ImageSource {
 }
 
 /** Valid flags (SPEC §1): inside the image and, for every depth, not nodata (NaN counts as nodata only without one in float bands). */
-function mask(p: BandPlan, values: Float64Array, x0: number, y0: number, w: number, h: number, grid: PixelGrid, into?: Uint8Array): Uint8Array {
+function mask(p: BandPlan, values: Float64Array | Float32Array, x0: number, y0: number, w: number, h: number, grid: PixelGrid, into?: Uint8Array): Uint8Array {
   const valid = into ? into.fill(0) : new Uint8Array(w * h);
   const cx0 = Math.max(0, x0) - x0, cx1 = Math.min(grid.width, x0 + w) - x0;
   const cy0 = Math.max(0, y0) - y0, cy1 = Math.min(grid.height, y0 + h) - y0;

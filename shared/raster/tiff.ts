@@ -21,7 +21,18 @@ export interface TiffOpenOptions {
   tileCacheBytes?: number;
   source?: BlobSourceOptions;
   signal?: AbortSignal;
+  /** Keep decoded blocks in SharedArrayBuffers, so other threads can read them (`sharedBlock`). */
+  sharedBlocks?: boolean;
+  /**
+   * Take decoded blocks from another thread's TiffFile of the same file (its `sharedBlock`) instead
+   * of fetching and decoding them here: the export's worker threads then decode each block once
+   * between them (shared/export/run.ts).
+   */
+  blockProvider?: BlockProvider;
 }
+
+/** Decoded bytes of block (bx, by) of sample plane `plane` (0 for pixel-interleaved files), as `TiffFile.sharedBlock` returns them. */
+export type BlockProvider = (bx: number, by: number, plane: number) => Promise<ArrayBufferLike>;
 
 const SAMPLE_TYPES: Record<string, SampleType> = {
   '1/8': 'uint8',
@@ -36,7 +47,7 @@ const SAMPLE_TYPES: Record<string, SampleType> = {
 
 const BYTES: Record<SampleType, number> = { uint8: 1, int8: 1, uint16: 2, int16: 2, uint32: 4, int32: 4, float32: 4, float64: 8 };
 
-function typedView(type: SampleType, buf: ArrayBuffer): Typed {
+function typedView(type: SampleType, buf: ArrayBufferLike): Typed {
   switch (type) {
     case 'uint8': return new Uint8Array(buf);
     case 'int8': return new Int8Array(buf);
@@ -96,7 +107,9 @@ export class TiffFile {
   private readonly spp: number;
   private readonly swap: boolean;
   private readonly ownPredictor: boolean;
-  private readonly cache: LruCache<Typed[]>;
+  private readonly cache: LruCache<Typed>;
+  private readonly shared: boolean;
+  private readonly provider: BlockProvider | undefined;
 
   private constructor(
     readonly uri: string,
@@ -124,7 +137,9 @@ export class TiffFile {
     // GEOTFR_TILE_CACHE_MB lets a deployment trade re-decodes for memory (e.g. many workers, wide images).
     const envMb = Number(process.env.GEOTFR_TILE_CACHE_MB);
     const fromEnv = Number.isFinite(envMb) && envMb > 0 ? envMb * 1024 * 1024 : undefined;
-    this.cache = new LruCache<Typed[]>(opts.tileCacheBytes ?? fromEnv ?? Math.min(256 * 1024 * 1024, Math.max(twoRows, 4 * blockBytes)));
+    this.cache = new LruCache<Typed>(opts.tileCacheBytes ?? fromEnv ?? Math.min(256 * 1024 * 1024, Math.max(twoRows, 4 * blockBytes)));
+    this.shared = opts.sharedBlocks === true;
+    this.provider = opts.blockProvider;
   }
 
   /** Opens `key` in `store` (`uri` names it in errors). Only the header and first IFD are read. */
@@ -202,7 +217,7 @@ export class TiffFile {
    * `out[k]` (row-major, `w*h` each, indexed relative to the window). Pixels outside the image are
    * left untouched.
    */
-  async readSamples(x0: number, y0: number, w: number, h: number, samples: number[], out: Float64Array[], signal?: AbortSignal): Promise<void> {
+  async readSamples(x0: number, y0: number, w: number, h: number, samples: number[], out: (Float64Array | Float32Array)[], signal?: AbortSignal): Promise<void> {
     const { width: W, height: H } = this.grid;
     const ix0 = Math.max(0, x0), iy0 = Math.max(0, y0);
     const ix1 = Math.min(W, x0 + w), iy1 = Math.min(H, y0 + h);
@@ -222,12 +237,12 @@ export class TiffFile {
         const reads = this.planar ? samples.map((s, k) => [s, k] as const) : [[0, -1] as const];
         for (const [plane, k] of reads) {
           jobs.push(
-            this.block(bx, by, plane).then((planes) => {
+            this.block(bx, by, plane).then((data) => {
               // Intersection of this block with the in-image part of the window.
               const cx0 = Math.max(ix0, bx * bw), cx1 = Math.min(ix1, (bx + 1) * bw);
               const cy0 = Math.max(iy0, by * bh), cy1 = Math.min(iy1, (by + 1) * bh);
-              if (k >= 0) this.copy(planes[0]!, out[k]!, bx, by, cx0, cx1, cy0, cy1, x0, y0, w);
-              else for (let i = 0; i < samples.length; i++) this.copy(planes[samples[i]!]!, out[i]!, bx, by, cx0, cx1, cy0, cy1, x0, y0, w);
+              if (k >= 0) this.copy(data, 0, 1, out[k]!, bx, by, cx0, cx1, cy0, cy1, x0, y0, w);
+              else for (let i = 0; i < samples.length; i++) this.copy(data, samples[i]!, this.spp, out[i]!, bx, by, cx0, cx1, cy0, cy1, x0, y0, w);
             }),
           );
         }
@@ -247,27 +262,40 @@ export class TiffFile {
     }
   }
 
-  /** Copies rows of one sample plane into a window; `set` converts to Float64 natively, far faster than a JS loop. */
-  private copy(plane: Typed, dst: Float64Array, bx: number, by: number, cx0: number, cx1: number, cy0: number, cy1: number, x0: number, y0: number, w: number): void {
+  /**
+   * Copies rows of one sample of a decoded block into a window. A block holding that sample alone
+   * (planar, or one band) copies with `set`, which converts natively (a memcpy for float32 into
+   * float32); a pixel-interleaved block is gathered with its stride, straight from the decoded bytes.
+   */
+  private copy(block: Typed, sample: number, stride: number, dst: Float64Array | Float32Array, bx: number, by: number, cx0: number, cx1: number, cy0: number, cy1: number, x0: number, y0: number, w: number): void {
     const bw = this.blockWidth;
     const ox = bx * bw, oy = by * this.blockHeight;
     const len = cx1 - cx0;
     for (let y = cy0; y < cy1; y++) {
       const src = (y - oy) * bw + (cx0 - ox);
-      dst.set(plane.subarray(src, src + len), (y - y0) * w + (cx0 - x0));
+      const at = (y - y0) * w + (cx0 - x0);
+      if (stride === 1) dst.set(block.subarray(src, src + len), at);
+      else if (block instanceof Float32Array) gather(block, src * stride + sample, stride, dst, at, len);
+      else gather(block, src * stride + sample, stride, dst, at, len);
     }
   }
 
   /**
-   * A decoded block as sample planes, cached: one plane for planar files (`plane` = the sample),
-   * every sample for chunky ones, de-interleaved once here so window copies are contiguous.
+   * A decoded block, cached: one sample's plane for planar files (`plane` = the sample), every sample
+   * pixel-interleaved for chunky ones (copy() gathers them; no de-interleaved copy is made).
    */
-  private block(bx: number, by: number, plane: number): Promise<Typed[]> {
+  private block(bx: number, by: number, plane: number): Promise<Typed> {
     const rows = this.image.getBlockHeight(by);
     const bytes = this.blockWidth * rows * BYTES[this.sampleTypes[0]!] * (this.planar ? 1 : this.spp);
     return this.cache.get(`${plane}:${by}:${bx}`, bytes, async () => {
       const stride = this.planar ? 1 : this.spp;
       const type = this.sampleTypes[plane]!;
+      const need = this.blockWidth * rows * stride;
+      if (this.provider) {
+        const arr = typedView(type, await this.provider(bx, by, plane));
+        if (arr.length < need) throw new GeotfrError('INTERNAL', `shared block (${bx}, ${by}) holds ${arr.length} samples, expected ${need}`, { file: this.uri });
+        return arr;
+      }
       let data: ArrayBuffer;
       try {
         // A sparse block (byte count 0, GDAL's SPARSE_OK) reads as nodata like in GDAL; geotiff would
@@ -275,11 +303,10 @@ export class TiffFile {
         const index = (this.planar ? plane * this.blocksAcross * this.blocksDown : 0) + by * this.blocksAcross + bx;
         const counts = this.image.isTiled ? 'TileByteCounts' : 'StripByteCounts';
         if (Number(await this.image.getFileDirectory().loadValueIndexed(counts, index)) === 0) {
-          const n = this.blockWidth * rows;
-          const fill = this.nodata ?? 0;
-          const planes = Array.from({ length: stride }, () => typedView(type, new ArrayBuffer(n * BYTES[type])));
-          for (const p of planes) p.fill(fill);
-          return planes;
+          const bytes = need * BYTES[type];
+          const sparse = typedView(type, this.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+          sparse.fill(this.nodata ?? 0);
+          return sparse;
         }
         data = (await this.image.getTileOrStrip(bx, by, plane, this.decoder)).data as ArrayBuffer;
       } catch (err) {
@@ -290,11 +317,24 @@ export class TiffFile {
       if (this.swap) swapBytes(data, BYTES[type]);
       const arr = typedView(type, data);
       if (this.ownPredictor) undoHorizontalDifferencing(arr, this.blockWidth * stride, stride);
-      const need = this.blockWidth * rows * stride;
       if (arr.length < need)
         throw new GeotfrError('BAD_INPUT', `${this.image.isTiled ? 'tile' : 'strip'} (${bx}, ${by}) decodes to ${arr.length} samples, expected ${need}`, { file: this.uri });
-      return stride === 1 ? [arr] : deinterleave(arr, stride, need / stride);
+      if (!this.shared) return arr;
+      const sab = new SharedArrayBuffer(need * BYTES[type]);
+      new Uint8Array(sab).set(new Uint8Array(arr.buffer, arr.byteOffset, sab.byteLength));
+      return typedView(type, sab);
     });
+  }
+
+  /**
+   * The decoded bytes of a block in shared memory, for another thread's `blockProvider` (the file
+   * must be open with `sharedBlocks`). Cached like any block read here, so each decodes once.
+   */
+  async sharedBlock(bx: number, by: number, plane: number): Promise<SharedArrayBuffer> {
+    if (!this.shared) throw new GeotfrError('INTERNAL', 'sharedBlock() needs a file opened with sharedBlocks', { file: this.uri });
+    const ok = Number.isInteger(bx) && Number.isInteger(by) && bx >= 0 && by >= 0 && bx < this.blocksAcross && by < this.blocksDown && plane >= 0 && plane < (this.planar ? this.spp : 1);
+    if (!ok) throw new GeotfrError('INTERNAL', `no block (${bx}, ${by}) of plane ${plane}`, { file: this.uri });
+    return (await this.block(bx, by, plane)).buffer as SharedArrayBuffer;
   }
 
   async close(): Promise<void> {
@@ -322,13 +362,10 @@ function undoHorizontalDifferencing(arr: Typed, rowLength: number, stride: numbe
   }
 }
 
-/** Splits pixel-interleaved samples into one array per sample. */
-function deinterleave(arr: Typed, spp: number, n: number): Typed[] {
-  const Ctor = arr.constructor as new (n: number) => Typed;
-  const planes = Array.from({ length: spp }, () => new Ctor(n));
-  for (let s = 0; s < spp; s++) {
-    const p = planes[s]!;
-    for (let i = 0, j = s; i < n; i++, j += spp) p[i] = arr[j]!;
-  }
-  return planes;
+/**
+ * `n` samples `stride` apart from `src[from]` into `dst[at…]`. Called with a Float32Array source in
+ * its own call site (the common COG), so that site stays monomorphic and compiles to a tight loop.
+ */
+function gather(src: Typed, from: number, stride: number, dst: Float64Array | Float32Array, at: number, n: number): void {
+  for (let i = 0, j = from; i < n; i++, j += stride) dst[at + i] = src[j]!;
 }

@@ -31,20 +31,35 @@ export interface WindowData {
   y0: number;
   width: number;
   height: number;
-  /** Per band: `depth * height * width` values, depth-major ([D, H, W]). Masked pixels hold unspecified values. */
-  values: Float64Array[];
+  /**
+   * Per band: `depth * height * width` values, depth-major ([D, H, W]). Masked pixels hold unspecified
+   * values. Float64Array, exact for every sample type; Float32Array (also exact) for bands whose source
+   * samples all fit float32 when the read asked for `float32`.
+   */
+  values: (Float64Array | Float32Array)[];
   /** Per band: `height * width` flags, 1 = valid, 0 = masked (nodata, NaN without nodata, or outside the image). */
   valid: Uint8Array[];
+}
+
+export interface ReadWindowOptions {
+  signal?: AbortSignal;
+  /**
+   * A window this source returned earlier that the caller no longer needs: its arrays may be
+   * overwritten and returned again (no per-window allocation); sources are free to ignore it.
+   */
+  reuse?: WindowData;
+  /**
+   * Return bands whose source samples are all exactly representable in float32 (float32, 8- and
+   * 16-bit integers) as Float32Array: half the memory traffic for callers that emit float32 anyway.
+   * Other bands stay Float64Array. Sources are free to ignore it.
+   */
+  float32?: boolean;
 }
 
 export interface ImageSource {
   readonly grid: PixelGrid;
   readonly bands: BandInfo[];
-  /**
-   * Reads a window; it may extend beyond the image, where pixels are masked (SPEC §3). `reuse`, a
-   * window this source returned earlier that the caller no longer needs, may have its arrays
-   * overwritten and returned again (no per-window allocation); sources are free to ignore it.
-   */
-  readWindow(x0: number, y0: number, width: number, height: number, signal?: AbortSignal, reuse?: WindowData): Promise<WindowData>;
+  /** Reads a window; it may extend beyond the image, where pixels are masked (SPEC §3). */
+  readWindow(x0: number, y0: number, width: number, height: number, opts?: ReadWindowOptions): Promise<WindowData>;
   close(): Promise<void>;
 }

@@ -92,12 +92,16 @@ function expectedValid(g: GdalRaster, b: number, i: number, type: SampleType, no
   return v !== (type === 'float32' ? Math.fround(nd) : nd);
 }
 
-/** Checks a window read against GDAL pixel by pixel; returns the number of pixels checked. */
-async function checkWindow(src: GeoTiffImageSource, g: GdalRaster, types: SampleType[], x0: number, y0: number, w: number, h: number, label: string) {
-  const win = await src.readWindow(x0, y0, w, h);
+const FLOAT32_EXACT: SampleType[] = ['float32', 'uint8', 'int8', 'uint16', 'int16'];
+
+/** Checks a window read against GDAL pixel by pixel. `float32` reads must give Float32Array exactly for float32-exact types. */
+async function checkWindow(src: GeoTiffImageSource, g: GdalRaster, types: SampleType[], x0: number, y0: number, w: number, h: number, label: string, float32 = false) {
+  const win = await src.readWindow(x0, y0, w, h, { float32 });
   assert.equal(win.values.length, g.bands.length);
   for (let b = 0; b < g.bands.length; b++) {
     assert.equal(win.values[b]!.length, w * h);
+    const narrow = float32 && FLOAT32_EXACT.includes(types[b]!);
+    assert.ok(win.values[b] instanceof (narrow ? Float32Array : Float64Array), `${label}: band ${b + 1} of a ${float32 ? 'float32' : 'default'} read is a ${win.values[b]!.constructor.name}`);
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         const X = x0 + x, Y = y0 + y;
@@ -132,6 +136,9 @@ test('openImage equals GDAL on seeded random rasters of every type, layout, comp
         const g = await readRasterWithGdal(file);
         const label = `seed ${seed} case ${n - 1} (${spec.desc})`;
         const src = (await openImage(file)) as GeoTiffImageSource;
+        // The export's worker threads: one reader decodes blocks into shared memory, another only reads them.
+        const shared = await openImage(file, { sharedBlocks: true });
+        const remote = await openImage(file, { blockProvider: () => (bx, by, plane) => shared.files[0]!.sharedBlock(bx, by, plane) });
         try {
           assert.deepEqual(src.grid, { crs: spec.crs, affine: g.affine, width: g.width, height: g.height }, label);
           assert.deepEqual(
@@ -144,12 +151,18 @@ test('openImage equals GDAL on seeded random rasters of every type, layout, comp
           const types = g.bands.map(() => type);
           // The whole image plus a ring outside it, then random windows (some partly or wholly outside).
           await checkWindow(src, g, types, -2, -3, g.width + 5, g.height + 4, label);
+          await checkWindow(src, g, types, -2, -3, g.width + 5, g.height + 4, `${label} float32`, true);
+          await checkWindow(remote, g, types, -1, -1, g.width + 2, g.height + 2, `${label} shared blocks`, r.next() < 0.5);
           for (let k = 0; k < 4; k++) {
             const w = r.int(1, g.width + 6), h = r.int(1, g.height + 6);
-            await checkWindow(src, g, types, r.int(-w, g.width), r.int(-h, g.height), w, h, label);
+            const x0 = r.int(-w, g.width), y0 = r.int(-h, g.height);
+            await checkWindow(src, g, types, x0, y0, w, h, label);
+            await checkWindow(remote, g, types, x0, y0, w, h, `${label} shared blocks float32`, true);
           }
+          assert.equal(remote.files[0]!.decodes, 0, `${label}: the shared-blocks reader decoded blocks itself`);
+          assert.ok(shared.files[0]!.decodes > 0, label);
         } finally {
-          await src.close();
+          await Promise.all([src.close(), shared.close(), remote.close()]);
         }
       }
     }
@@ -328,10 +341,10 @@ test('an aborted signal stops reads with CANCELLED', async (t) => {
     const src = await openImage(f);
     const ac = new AbortController();
     ac.abort();
-    await assert.rejects(src.readWindow(0, 0, 64, 64, ac.signal), (e: unknown) => e instanceof GeotfrError && e.code === 'CANCELLED');
+    await assert.rejects(src.readWindow(0, 0, 64, 64, { signal: ac.signal }), (e: unknown) => e instanceof GeotfrError && e.code === 'CANCELLED');
     // Aborting while tiles are in flight also ends in CANCELLED, and the source stays usable.
     const ac2 = new AbortController();
-    const p = src.readWindow(0, 0, 64, 64, ac2.signal);
+    const p = src.readWindow(0, 0, 64, 64, { signal: ac2.signal });
     ac2.abort();
     await assert.rejects(p, (e: unknown) => e instanceof GeotfrError && e.code === 'CANCELLED');
     const ok = await src.readWindow(0, 0, 64, 64);
@@ -339,7 +352,7 @@ test('an aborted signal stops reads with CANCELLED', async (t) => {
     // Two readers of the same (uncached) tiles: one aborting does not fail the other.
     const fresh = await openImage(f);
     const ac3 = new AbortController();
-    const a = fresh.readWindow(0, 0, 64, 64, ac3.signal);
+    const a = fresh.readWindow(0, 0, 64, 64, { signal: ac3.signal });
     const b = fresh.readWindow(0, 0, 64, 64);
     ac3.abort();
     await assert.rejects(a, (e: unknown) => e instanceof GeotfrError && e.code === 'CANCELLED');
