@@ -67,3 +67,19 @@ export function asGeotfrError(err: unknown, ctx: ErrorContext = {}): GeotfrError
   }
   return new GeotfrError('INTERNAL', err instanceof Error ? err.message : String(err), ctx, { cause: err });
 }
+
+/** A GeotfrError as posted between threads (structured clone drops the class); the message already names its context. */
+export interface WireError {
+  code: string;
+  message: string;
+  context: Record<string, unknown>;
+}
+
+export function toWireError(err: unknown): WireError {
+  const e = asGeotfrError(err);
+  return { code: e.code, message: e.message, context: { ...e.context } };
+}
+
+export function fromWireError(e: WireError): GeotfrError {
+  return new GeotfrError(e.code as ErrorCode, e.message);
+}

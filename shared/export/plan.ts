@@ -13,6 +13,7 @@ import type { Mixer } from '../mixer.js';
 import type { BandInfo, ImageSource, PixelGrid } from '../raster/types.js';
 import { makeGrid, type ExportGrid, type PixelWindow } from './grid.js';
 import { makeLayout, type FeatureLayout } from './layout.js';
+import { defaultOpener, type ImageSpecOpener } from './opener.js';
 import { PatchEncoder } from './patch.js';
 import { parseImageExportRequest, type ImageExportRequest, type ImageSpec } from './request.js';
 
@@ -58,8 +59,7 @@ export interface ExportPlan {
   manifestKey: string;
 }
 
-/** Opens a request's image (default: `openImage` from shared/raster/open.ts); tests pass in-memory sources. */
-export type ImageSpecOpener = (image: ImageSpec, opts?: { signal?: AbortSignal }) => Promise<ImageSource>;
+export type { ImageSpecOpener };
 
 export interface PlanOptions {
   /** Cap on patches per shard (in addition to maxFileSize). */
@@ -70,8 +70,6 @@ export interface PlanOptions {
   now?: Date;
 }
 
-/** `openImage` from shared/raster/open.ts, loaded on first use (keeps this module free of the readers). */
-export const defaultOpener: ImageSpecOpener = async (image, o) => (await import('../raster/open.js')).openImage(image, o);
 
 /** Shard object name (SPEC §5): 5 digits, hyphen, `.gz` when compressed. */
 export function shardName(prefix: string, index: number, compressed: boolean): string {

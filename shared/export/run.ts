@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { LocalBlobStore, openBucket, type BlobStore } from '../blobstore.js';
-import { GeotfrError, asGeotfrError } from '../errors.js';
+import { GeotfrError, asGeotfrError, fromWireError as fromWire, toWireError as toWire } from '../errors.js';
 import { Progress } from '../progress.js';
 import { ChunkProducer, type ChunkResult } from './chunk.js';
 import { finalizeExport } from './finalize.js';
@@ -90,13 +90,35 @@ async function terminateSpawned(spawned: Spawned[]): Promise<void> {
   );
 }
 
-async function threadPool(plan: ExportPlan, spawned: Spawned[]): Promise<ChunkPool> {
+/**
+ * The image opened once more on this thread with its decoded blocks in shared memory: workers ask
+ * for blocks by file and position (worker.ts) and every block decodes once for all of them.
+ */
+async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<{ serve: (w: Worker, m: Extract<FromWorker, { type: 'block' }>) => void; close: () => Promise<void> }> {
+  const { openImage } = await import('../raster/open.js');
+  const src = await openImage(plan.request.image, { signal, sharedBlocks: true });
+  const files = new Map(src.files.map((f) => [f.uri, f]));
+  return {
+    serve(w, m) {
+      const reply = (r: Omit<Extract<ToWorker, { type: 'block' }>, 'type' | 'id'>) => w.postMessage({ type: 'block', id: m.id, ...r } satisfies ToWorker);
+      const file = files.get(m.uri);
+      if (!file) return reply({ error: toWire(new GeotfrError('INTERNAL', `a worker asked for a block of ${m.uri}, which is not in the export`)) });
+      file.sharedBlock(m.bx, m.by, m.plane).then(
+        (buffer) => reply({ buffer }),
+        (err) => reply({ error: toWire(err) }),
+      );
+    },
+    close: () => src.close(),
+  };
+}
+
+async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: AbortSignal): Promise<ChunkPool> {
   const n = spawned.length;
   const workers: { w: Worker; load: number; pending: Map<number, { resolve: (r: ChunkResult) => void; reject: (e: unknown) => void }> }[] = [];
   let nextId = 0;
   let fatal: unknown;
-  const toError = (e: { code: string; message: string }) => new GeotfrError(e.code as any, e.message);
   const ready: Promise<void>[] = [];
+  const blocks = await blockServer(plan, signal);
   for (let i = 0; i < n; i++) {
     const w = spawned[i].w;
     const slot = { w, load: 0, pending: new Map<number, { resolve: (r: ChunkResult) => void; reject: (e: unknown) => void }>() };
@@ -116,8 +138,10 @@ async function threadPool(plan: ExportPlan, spawned: Spawned[]): Promise<ChunkPo
             slot.load--;
             const d = m.result.data as Uint8Array;
             p?.resolve({ ...m.result, data: Buffer.from(d.buffer, d.byteOffset, d.byteLength) });
+          } else if (m.type === 'block') {
+            blocks.serve(w, m);
           } else if (m.type === 'error') {
-            const err = toError(m.error);
+            const err = fromWire(m.error);
             if (m.id === undefined) {
               reject(err);
               failAll(err);
@@ -150,6 +174,7 @@ async function threadPool(plan: ExportPlan, spawned: Spawned[]): Promise<ChunkPo
         await w.terminate();
       }),
     );
+    await blocks.close();
   };
   try {
     await Promise.all(ready);
@@ -210,7 +235,7 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
     else {
       const mine = idle;
       idle = [];
-      pool = await threadPool(plan, mine);
+      pool = await threadPool(plan, mine, signal);
     }
     const inFlight: Promise<ChunkResult>[] = [];
     let next = 0;
