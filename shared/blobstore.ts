@@ -7,6 +7,7 @@
  * never leaves a torn shard.
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -194,7 +195,13 @@ export class LocalBlobStore implements BlobStore {
       abort: async () => {
         if (settled) return;
         settled = true;
-        stream.destroy();
+        // The file may still be opening: removing it before the stream has closed its descriptor
+        // would let the open create it afterwards, leaving a stray temporary behind.
+        if (!stream.closed) {
+          const closed = once(stream, 'close').catch(() => {});
+          stream.destroy();
+          await closed;
+        }
         await fs.rm(tmp, { force: true }).catch(() => {});
       },
     };

@@ -6,7 +6,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { LocalBlobStore, PreconditionFailed, openBucket, resolveUri, type BlobStore } from '../../shared/blobstore.js';
@@ -212,6 +212,23 @@ for (const fx of fixtures) {
     after(() => fx.close());
   });
 }
+
+test('LocalBlobStore: a writer aborted while its file is still opening leaves no temporary behind', async () => {
+  // The race behind a stray `.geotfr/tmp/…` after a failed export: abort() removed the temporary
+  // before the write stream had opened (and so created) it.
+  const root = path.join(tmp, 'abort-race');
+  const store = new LocalBlobStore(root);
+  // Many at once: the thread pool then runs opens and removals in every order.
+  await Promise.all(
+    Array.from({ length: 200 }, async (_, i) => {
+      const w = await store.createWriter(`r/${i}.bin`);
+      if (i % 2) w.stream.write(seeded(1000, i));
+      await w.abort();
+    }),
+  );
+  assert.deepEqual(await readdir(path.join(root, '.geotfr', 'tmp')), []);
+  assert.deepEqual(await store.list('r/'), []);
+});
 
 test('gs:// URIs and bucket names resolve to the GCS store through the registry', async () => {
   const s = await openBucket('contract-bucket');
