@@ -94,7 +94,13 @@ async function terminateSpawned(spawned: Spawned[]): Promise<void> {
  * The image opened once more on this thread with its decoded blocks in shared memory: workers ask
  * for blocks by file and position (worker.ts) and every block decodes once for all of them.
  */
-async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<{ serve: (w: Worker, m: Extract<FromWorker, { type: 'block' }>) => void; close: () => Promise<void> }> {
+interface BlockServer {
+  /** Answers a worker's block request (the block, or the error decoding it). */
+  serve(w: Worker, m: Extract<FromWorker, { type: 'block' }>): void;
+  close(): Promise<void>;
+}
+
+async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<BlockServer> {
   const { openImage } = await import('../raster/open.js');
   const src = await openImage(plan.request.image, { signal, sharedBlocks: true });
   const files = new Map(src.files.map((f) => [f.uri, f]));
@@ -118,7 +124,13 @@ async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: AbortSi
   let nextId = 0;
   let fatal: unknown;
   const ready: Promise<void>[] = [];
-  const blocks = await blockServer(plan, signal);
+  let blocks: BlockServer;
+  try {
+    blocks = await blockServer(plan, signal);
+  } catch (err) {
+    await terminateSpawned(spawned);
+    throw err;
+  }
   for (let i = 0; i < n; i++) {
     const w = spawned[i].w;
     const slot = { w, load: 0, pending: new Map<number, { resolve: (r: ChunkResult) => void; reject: (e: unknown) => void }>() };
