@@ -275,7 +275,7 @@ export class TiffFile {
       const src = (y - oy) * bw + (cx0 - ox);
       const at = (y - y0) * w + (cx0 - x0);
       if (stride === 1) dst.set(block.subarray(src, src + len), at);
-      else if (block instanceof Float32Array) gather(block, src * stride + sample, stride, dst, at, len);
+      else if (block instanceof Float32Array) gatherFloat32(block, src * stride + sample, stride, dst, at, len);
       else gather(block, src * stride + sample, stride, dst, at, len);
     }
   }
@@ -362,10 +362,15 @@ function undoHorizontalDifferencing(arr: Typed, rowLength: number, stride: numbe
   }
 }
 
-/**
- * `n` samples `stride` apart from `src[from]` into `dst[at…]`. Called with a Float32Array source in
- * its own call site (the common COG), so that site stays monomorphic and compiles to a tight loop.
- */
+/** `n` samples `stride` apart from `src[from]` into `dst[at…]`. */
 function gather(src: Typed, from: number, stride: number, dst: Float64Array | Float32Array, at: number, n: number): void {
+  for (let i = 0, j = from; i < n; i++, j += stride) dst[at + i] = src[j]!;
+}
+
+/**
+ * `gather` for the common COG (float32 samples): a function of its own, because V8 keeps type
+ * feedback per function, so this loop stays monomorphic whatever other sample types are read.
+ */
+function gatherFloat32(src: Float32Array, from: number, stride: number, dst: Float64Array | Float32Array, at: number, n: number): void {
   for (let i = 0, j = from; i < n; i++, j += stride) dst[at + i] = src[j]!;
 }
