@@ -104,4 +104,4 @@ process.stdout.write(`# files ${chosen.length}\n`);
 for (const k of Object.keys(total)) process.stdout.write(`# ${k} ${total[k]}\n`);
 if (failedFiles.length) process.stdout.write(`# failing files: ${failedFiles.join(', ')}\n`);
 process.stdout.write(`${total.pass} passed, ${total.fail} failed\n`);
-process.exit(total.fail === 0 && failedFiles.length === 0 ? 0 : 1);
+process.exitCode = total.fail === 0 && failedFiles.length === 0 ? 0 : 1;
