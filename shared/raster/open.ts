@@ -8,7 +8,7 @@ import { resolveUri } from '../blobstore.js';
 import { GeotfrError } from '../errors.js';
 import { isHttpUri, openHttp } from './http.js';
 import { TiffFile, type BlockProvider, type TiffOpenOptions } from './tiff.js';
-import type { BandInfo, ImageSource, PixelGrid, ReadWindowOptions, SampleType, WindowData } from './types.js';
+import { isFloatType as isFloat, type BandInfo, type ImageSource, type PixelGrid, type ReadWindowOptions, type SampleType, type WindowData } from './types.js';
 
 /** One requested band (SPEC §2): `band` picks one source band, `bands` builds an array band (1-based, like GDAL). */
 export interface BandRequest {
@@ -46,7 +46,6 @@ interface BandPlan {
   label: string;
 }
 
-const isFloat = (t: SampleType) => t === 'float32' || t === 'float64';
 /** Sample types every value of which a float32 holds exactly. */
 const FLOAT32_EXACT = new Set<SampleType>(['float32', 'uint8', 'int8', 'uint16', 'int16']);
 

@@ -6,6 +6,8 @@ import type { Affine } from '../mixer.js';
 
 export type SampleType = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
 
+export const isFloatType = (t: SampleType): boolean => t === 'float32' || t === 'float64';
+
 /** A pixel grid: CRS ("EPSG:n", or WKT when no EPSG code applies) and affine in the mixer's order (SPEC §6). */
 export interface PixelGrid {
   crs: string;

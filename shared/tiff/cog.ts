@@ -23,7 +23,7 @@ import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { GeotfrError } from '../errors.js';
 import type { Affine } from '../mixer.js';
-import type { SampleType } from '../raster/types.js';
+import { isFloatType as isFloat, type SampleType } from '../raster/types.js';
 import { geoTags } from './geokeys.js';
 import { FieldType, Tag, encodeHeader, encodeIfd, ifdSize, type IfdEntry, type TiffFlavor } from './ifd.js';
 import { reduceRow, type Resampling } from './overview.js';
@@ -50,7 +50,6 @@ export function allocPixels(type: SampleType, n: number): PixelArray {
   return new CTORS[type](n);
 }
 
-const isFloat = (t: SampleType) => t === 'float32' || t === 'float64';
 const SAMPLE_FORMAT_UINT = 1;
 const SAMPLE_FORMAT_INT = 2;
 const SAMPLE_FORMAT_FLOAT = 3;

@@ -22,3 +22,15 @@ export function randomBytes(seed: number, n: number): Buffer {
   for (let i = 0; i < n; i++) out[i] = (next() * 4294967296) & 0xff;
   return out;
 }
+
+/** Ranges to draw test samples of each type from: the full range for integers, wide but finite for floats. */
+export const SAMPLE_RANGES = {
+  uint8: [0, 255],
+  int8: [-128, 127],
+  uint16: [0, 65535],
+  int16: [-32768, 32767],
+  uint32: [0, 4294967295],
+  int32: [-2147483648, 2147483647],
+  float32: [-1e6, 1e6],
+  float64: [-1e12, 1e12],
+} as const satisfies Record<string, readonly [number, number]>;

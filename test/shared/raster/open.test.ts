@@ -10,11 +10,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openImage, type GeoTiffImageSource } from '../../../shared/raster/open.js';
-import type { SampleType } from '../../../shared/raster/types.js';
+import { isFloatType as isFloat, type SampleType } from '../../../shared/raster/types.js';
 import { GeotfrError } from '../../../shared/errors.js';
 import { needGdal, run } from '../../support/oracles.js';
 import { readRasterWithGdal, tempDir, writeGeoTiff, type GdalRaster, type GeoTiffSpec } from '../../support/rasters.js';
-import { mulberry32 } from '../../support/random.js';
+import { SAMPLE_RANGES, mulberry32 } from '../../support/random.js';
 
 /** Seeded PRNG (mulberry32): a failure reproduces from the seed printed in the test name. */
 function rng(seed: number) {
@@ -26,17 +26,7 @@ function rng(seed: number) {
 type Rng = ReturnType<typeof rng>;
 
 const TYPES: SampleType[] = ['uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'float32', 'float64'];
-const RANGE: Record<SampleType, [number, number]> = {
-  uint8: [0, 255],
-  int8: [-128, 127],
-  uint16: [0, 65535],
-  int16: [-32768, 32767],
-  uint32: [0, 4294967295],
-  int32: [-2147483648, 2147483647],
-  float32: [-1e6, 1e6],
-  float64: [-1e12, 1e12],
-};
-const isFloat = (t: SampleType) => t === 'float32' || t === 'float64';
+const RANGE = SAMPLE_RANGES;
 
 function randomSample(r: Rng, type: SampleType): number {
   const [lo, hi] = RANGE[type];

@@ -13,18 +13,10 @@ import type { Affine } from '../../../shared/mixer.js';
 import type { SampleType } from '../../../shared/raster/types.js';
 import { needGdal, run } from '../../support/oracles.js';
 import { readRasterWithGdal, tempDir } from '../../support/rasters.js';
+import { SAMPLE_RANGES } from '../../support/random.js';
 import { gdalStructure, rng, validateCog } from './cogcheck.js';
 
-const RANGES: Record<SampleType, [number, number]> = {
-  uint8: [0, 255],
-  int8: [-128, 127],
-  uint16: [0, 65535],
-  int16: [-32768, 32767],
-  uint32: [0, 4294967295],
-  int32: [-2147483648, 2147483647],
-  float32: [-1e6, 1e6],
-  float64: [-1e12, 1e12],
-};
+const RANGES = SAMPLE_RANGES;
 
 function randomBands(type: SampleType, bands: number, n: number, rand: () => number): ReturnType<typeof allocPixels>[] {
   const [lo, hi] = RANGES[type];
