@@ -49,11 +49,6 @@ function formatMessage(message: string, ctx: ErrorContext): string {
   return where.length ? `${where.join(', ')}: ${message}` : message;
 }
 
-/** Shorthand constructors keep call sites short and the codes consistent. */
-export const badRequest = (message: string, field?: string) =>
-  new GeotfrError('BAD_REQUEST', message, field === undefined ? {} : { field });
-export const badInput = (message: string, ctx: ErrorContext = {}) => new GeotfrError('BAD_INPUT', message, ctx);
-
 /** Wraps anything thrown into a GeotfrError, keeping GeotfrErrors as they are. */
 export function asGeotfrError(err: unknown, ctx: ErrorContext = {}): GeotfrError {
   if (err instanceof GeotfrError) return err;

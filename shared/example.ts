@@ -70,38 +70,38 @@ function int64VarintSize(v: bigint): number {
   return s;
 }
 
-/** Length-delimited field: tag + length varint + body. */
-const ld = (bodyBytes: number) => 1 + varintSize(bodyBytes) + bodyBytes;
+/** Length-delimited field size (1-byte tag + length varint + body). */
+export const ld = (bodyBytes: number) => 1 + varintSize(bodyBytes) + bodyBytes;
 
-function listBodySize(f: Feature): number {
+/** Payload of a packed float or int64 list (the values, without tag and length); 0 for bytes lists. */
+function packedSize(f: Feature): number {
   switch (f.kind) {
     case 'float_list':
-      return f.value.length ? ld(f.value.length * 4) : 0;
+      return f.value.length * 4;
     case 'int64_list': {
-      if (!f.value.length) return 0;
       let n = 0;
       for (let i = 0; i < f.value.length; i++) n += int64VarintSize(f.value[i]);
-      return ld(n);
-    }
-    case 'bytes_list': {
-      let n = 0;
-      for (const b of f.value) n += ld(b.length);
       return n;
     }
+    case 'bytes_list':
+      return 0;
   }
 }
 
-/** Size of a serialized Feature message. */
-export function featureSize(f: Feature): number {
-  return ld(listBodySize(f));
+/** Size of a FloatList / Int64List / BytesList body; `packed` is `packedSize(f)`. */
+function listBodySize(f: Feature, packed: number): number {
+  if (f.kind !== 'bytes_list') return packed ? ld(packed) : 0;
+  let n = 0;
+  for (const b of f.value) n += ld(b.length);
+  return n;
 }
 
 /** Size of the `Features` map entry for (name, feature), including its tag and length. */
-export function featureEntrySize(nameBytes: number, featureBytes: number): number {
+function featureEntrySize(nameBytes: number, featureBytes: number): number {
   return ld(ld(nameBytes) + ld(featureBytes));
 }
 
-/** Exact serialized size of an Example holding `count` float values under a feature name of `nameBytes` UTF-8 bytes. Fixed for float features (SPEC §5: shard plans up front). */
+/** Exact serialized size of one `Features` map entry (tag and length included) holding `count` float values under a feature name of `nameBytes` UTF-8 bytes. Fixed for float features (SPEC §5: shard plans up front). */
 export function floatFeatureEntrySize(nameBytes: number, count: number): number {
   return featureEntrySize(nameBytes, ld(count ? ld(count * 4) : 0));
 }
@@ -153,19 +153,20 @@ class Writer {
   }
 }
 
-function writeFeature(w: Writer, f: Feature, listBody: number): void {
+/** Writes a Feature body; `listBody` and `packed` come from `listBodySize` and `packedSize`. */
+function writeFeature(w: Writer, f: Feature, listBody: number, packed: number): void {
   w.varint(f.kind === 'bytes_list' ? 0x0a : f.kind === 'float_list' ? 0x12 : 0x1a);
   w.varint(listBody);
   switch (f.kind) {
     case 'float_list':
       if (f.value.length) {
         w.varint(0x0a);
-        w.varint(f.value.length * 4);
+        w.varint(packed);
         w.floats(f.value);
       }
       return;
     case 'int64_list':
-      writeInt64List(w, f.value);
+      writeInt64List(w, f.value, packed);
       return;
     case 'bytes_list':
       for (const b of f.value) {
@@ -177,11 +178,9 @@ function writeFeature(w: Writer, f: Feature, listBody: number): void {
   }
 }
 
-/** Writes an Int64List body: one packed field of varints (negatives take 10 bytes). */
-function writeInt64List(w: Writer, v: BigInt64Array): void {
+/** Writes an Int64List body: one packed field of `packed` bytes of varints (negatives take 10 bytes). */
+function writeInt64List(w: Writer, v: BigInt64Array, packed: number): void {
   if (!v.length) return;
-  let packed = 0;
-  for (let i = 0; i < v.length; i++) packed += int64VarintSize(v[i]);
   w.varint(0x0a);
   w.varint(packed);
   for (let i = 0; i < v.length; i++) w.varint64(v[i]);
@@ -190,6 +189,7 @@ function writeInt64List(w: Writer, v: BigInt64Array): void {
 interface EntryPlan {
   key: Uint8Array;
   feature: Feature;
+  packed: number;
   listBody: number;
   featureBody: number;
   entryBody: number;
@@ -200,10 +200,11 @@ function planFeatures(features: Iterable<[string, Feature]>): { plans: EntryPlan
   let body = 0;
   for (const [name, feature] of features) {
     const key = textEncoder.encode(name);
-    const listBody = listBodySize(feature);
+    const packed = packedSize(feature);
+    const listBody = listBodySize(feature, packed);
     const featureBody = ld(listBody);
     const entryBody = ld(key.length) + ld(featureBody);
-    plans.push({ key, feature, listBody, featureBody, entryBody });
+    plans.push({ key, feature, packed, listBody, featureBody, entryBody });
     body += ld(entryBody);
   }
   return { plans, body };
@@ -218,7 +219,7 @@ function writeFeatures(w: Writer, plans: EntryPlan[]): void {
     w.bytes(p.key);
     w.varint(0x12);
     w.varint(p.featureBody);
-    writeFeature(w, p.feature, p.listBody);
+    writeFeature(w, p.feature, p.listBody, p.packed);
   }
 }
 
@@ -272,15 +273,16 @@ export function encodeExampleInto(features: FeatureInput, out: Uint8Array, offse
  */
 export function encodeSequenceExample(seq: { context?: FeatureInput; featureLists?: Map<string, Feature[]> | Iterable<[string, Feature[]]> }): Buffer {
   const ctx = planFeatures(entries(seq.context ?? []));
-  const lists: { key: Uint8Array; feats: Feature[]; bodies: number[]; listMsg: number; entryBody: number }[] = [];
+  const lists: { key: Uint8Array; feats: Feature[]; packed: number[]; bodies: number[]; listMsg: number; entryBody: number }[] = [];
   let listsBody = 0;
   for (const [name, feats] of seq.featureLists ?? []) {
     const key = textEncoder.encode(name);
-    const bodies = feats.map(listBodySize);
+    const packed = feats.map(packedSize);
+    const bodies = feats.map((f, i) => listBodySize(f, packed[i]));
     let listMsg = 0;
     for (const b of bodies) listMsg += ld(ld(b));
     const entryBody = ld(key.length) + ld(listMsg);
-    lists.push({ key, feats, bodies, listMsg, entryBody });
+    lists.push({ key, feats, packed, bodies, listMsg, entryBody });
     listsBody += ld(entryBody);
   }
   const hasCtx = seq.context !== undefined;
@@ -306,7 +308,7 @@ export function encodeSequenceExample(seq: { context?: FeatureInput; featureList
       l.feats.forEach((f, i) => {
         w.varint(0x0a);
         w.varint(ld(l.bodies[i]));
-        writeFeature(w, f, l.bodies[i]);
+        writeFeature(w, f, l.bodies[i], l.packed[i]);
       });
     }
   }
@@ -532,10 +534,8 @@ function decodeFeaturesInto(r: Reader, end: number, out: Features): void {
     let f: Feature;
     if (valueStart < 0) f = { kind: 'float_list', value: new Float32Array(0) };
     else {
-      const save = r.pos;
       r.pos = valueStart;
       f = decodeFeature(r, valueEnd);
-      r.pos = save;
     }
     out.set(key, f); // duplicate key: last value wins, first position kept
     r.pos = entryEnd;
@@ -656,9 +656,4 @@ export function decodeSequenceExample(buf: Uint8Array, ctx: ErrorContext = {}, o
     } else r.skip(tag & 7);
   }
   return { context, featureLists };
-}
-
-/** Number of values in a feature. */
-export function featureLength(f: Feature): number {
-  return f.value.length;
 }

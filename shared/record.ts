@@ -333,9 +333,7 @@ function streamError(err: unknown, ctx: { file?: string; record: number; offset:
       { cause: err },
     );
   }
-  if (err instanceof GeotfrError) return err;
-  const g = asGeotfrError(err, ctx);
-  return g;
+  return asGeotfrError(err, ctx);
 }
 
 /** Reads all records of a local file (plain or gzip). */

@@ -267,12 +267,11 @@ test('malformed protobuf is a BAD_INPUT error naming the record, never a crash (
   const r = rng(6);
   const good = encodeExample(randomFeatures(r, 8).set('z', floatFeature([1, 2, 3, 4])));
   for (let cut = 1; cut < good.length; cut++) {
-    try {
-      decodeExample(good.subarray(0, cut), { file: 'f.tfrecord', record: 7 });
-    } catch (e) {
-      assert.ok(e instanceof GeotfrError && e.code === 'BAD_INPUT', `cut ${cut}: ${e}`);
-      assert.match(e.message, /f\.tfrecord, record 7: malformed protobuf/);
-    }
+    assert.throws(
+      () => decodeExample(good.subarray(0, cut), { file: 'f.tfrecord', record: 7 }),
+      (e) => e instanceof GeotfrError && e.code === 'BAD_INPUT' && /f\.tfrecord, record 7: malformed protobuf/.test(e.message),
+      `cut ${cut}`,
+    );
   }
   // Random garbage: either decodes to something or fails cleanly, always quickly.
   for (let i = 0; i < 2000; i++) {

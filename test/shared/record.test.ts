@@ -22,6 +22,7 @@ import {
 } from '../../shared/record.js';
 import {
   bytesFeature,
+  decodeExample,
   decodeSequenceExample,
   encodeExample,
   encodeSequenceExample,
@@ -316,7 +317,7 @@ test('records copied out of spanning chunks are placed so their float lists deco
   const pieces = Array.from({ length: Math.ceil(framed.length / 1000) }, (_, i) => framed.subarray(i * 1000, (i + 1) * 1000));
   for await (const rec of readRecords(pieces)) {
     assert.ok(Buffer.from(rec.data).equals(payloads[rec.index]));
-    const dec = [...(await import('../../shared/example.js')).decodeExample(rec.data).values()];
+    const dec = [...decodeExample(rec.data).values()];
     views += dec.filter((f) => (f.value as Float32Array).buffer === rec.data.buffer).length;
   }
   assert.equal(views, payloads.length * names.length, 'every float list is a zero-copy view');
