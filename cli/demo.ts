@@ -17,7 +17,7 @@ import { CogWriter } from '../shared/tiff/cog.js';
 import { runImageExport } from '../shared/export/run.js';
 import { formatReport, inspectFiles } from '../shared/inspect.js';
 import { decodeExample } from '../shared/example.js';
-import { fileSource, readRecords } from '../shared/record.js';
+import { readRecordFile } from '../shared/record.js';
 import { quicklook, type QuicklookTile } from './quicklook.js';
 import { demoIngest } from './demo-ingest.js';
 
@@ -83,7 +83,7 @@ const tiles: QuicklookTile[] = [];
 const want = new Set([7, 8, 9, 10]);
 let index = 0;
 for (const shard of summary.shards)
-  for await (const r of readRecords(fileSource(shard), { file: shard })) {
+  for await (const r of readRecordFile(shard)) {
     if (want.has(index)) {
       const f = decodeExample(r.data);
       const ch = (n: string) => Float32Array.from(f.get(n)!.value as Float32Array);

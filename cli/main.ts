@@ -3,10 +3,11 @@
  * and exits 0 only on success (SPEC §9). Errors print `geotfr: CODE: message` and exit 1 (2 for a bad
  * request), never leaving partial output (each command cleans up its own temporaries).
  */
+import { promises as fs } from 'node:fs';
 import { GeotfrError, asGeotfrError } from '../shared/errors.js';
 
 /** Wraps a command action: prints its summary as one JSON line, maps errors to exit codes. */
-export function action<A extends unknown[]>(fn: (...args: A) => Promise<Record<string, unknown> | void>): (...args: A) => Promise<void> {
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<object | void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     const controller = new AbortController();
     const onSignal = (sig: NodeJS.Signals) => {
@@ -36,6 +37,25 @@ let currentSignal: AbortSignal | undefined;
 /** The running command's cancellation signal (Ctrl-C / SIGTERM). */
 export function commandSignal(): AbortSignal {
   return currentSignal ?? new AbortController().signal;
+}
+
+/** Reads a request document: a JSON file path, or `-` for stdin. */
+export async function readRequest(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    if (file === '-') {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      text = Buffer.concat(chunks).toString('utf8');
+    } else text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw asGeotfrError(err, { file });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new GeotfrError('BAD_REQUEST', `request is not valid JSON (${(err as Error).message})`, { file });
+  }
 }
 
 /** Parses "X,Y" into two positive integers (e.g. --kernel-size 60,60). */

@@ -1,27 +1,7 @@
-import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
-import { action, commandSignal } from '../main.js';
-import { GeotfrError, asGeotfrError } from '../../shared/errors.js';
+import { action, commandSignal, readRequest } from '../main.js';
+import { GeotfrError } from '../../shared/errors.js';
 import { runImageExport } from '../../shared/export/run.js';
-
-/** Reads the request document: a file path, or `-` for stdin. */
-async function readRequest(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    if (file === '-') {
-      const chunks: Buffer[] = [];
-      for await (const c of process.stdin) chunks.push(c as Buffer);
-      text = Buffer.concat(chunks).toString('utf8');
-    } else text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    throw asGeotfrError(err, { file });
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new GeotfrError('BAD_REQUEST', `request is not valid JSON (${(err as Error).message})`, { file });
-  }
-}
 
 /** `geotfr export-image REQUEST.json [--workers N]` (SPEC §2, §9). */
 export function register(program: Command): void {
@@ -39,8 +19,7 @@ export function register(program: Command): void {
             throw new GeotfrError('BAD_REQUEST', `--workers expects an integer 0..256, got ${JSON.stringify(opts.workers)}`, { field: '--workers' });
         }
         const request = await readRequest(file);
-        const s = await runImageExport(request, { workers, signal: commandSignal(), progress: true });
-        return { ...s };
+        return runImageExport(request, { workers, signal: commandSignal(), progress: true });
       }),
     );
 }

@@ -17,8 +17,7 @@ export function register(program: Command): void {
     .action(
       action(async (files: string[], o: { mixer: string; out: string; kernelSize?: string }) => {
         const kernelSize = o.kernelSize === undefined ? undefined : parsePair(o.kernelSize, '--kernel-size');
-        const s = await ingestImage({ files, mixer: o.mixer, out: o.out, kernelSize, signal: commandSignal(), progress: true });
-        return { ...s } as Record<string, unknown>;
+        return ingestImage({ files, mixer: o.mixer, out: o.out, kernelSize, signal: commandSignal(), progress: true });
       }),
     );
 }

@@ -13,8 +13,7 @@ export function register(program: Command): void {
     .argument('<files...>', 'TFRecord files (plain or gzip), read in order')
     .action(
       action(async (files: string[], o: { out: string; xColumn: string; yColumn: string }) => {
-        const s = await ingestTable({ files, out: o.out, xColumn: o.xColumn, yColumn: o.yColumn, signal: commandSignal(), progress: true });
-        return { ...s } as Record<string, unknown>;
+        return ingestTable({ files, out: o.out, xColumn: o.xColumn, yColumn: o.yColumn, signal: commandSignal(), progress: true });
       }),
     );
 }

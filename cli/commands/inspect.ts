@@ -15,7 +15,7 @@ export function register(program: Command): void {
     .option('--json', 'print one line of JSON instead of the report')
     .action(action(async (files: string[], o: { json?: boolean }) => {
       const report = await inspectFiles(files, { signal: commandSignal(), progress: true });
-      if (o.json) return { ...report };
+      if (o.json) return report;
       process.stdout.write(formatReport(report));
     }));
 }
