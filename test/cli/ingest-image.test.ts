@@ -10,6 +10,7 @@ import path from 'node:path';
 import { encodeExample, floatFeature, int64Feature, type Feature } from '../../shared/example.js';
 import { formatMixer, type Mixer } from '../../shared/mixer.js';
 import { frameRecords, gzipSync } from '../../shared/record.js';
+import { listFiles } from '../support/files.js';
 import { geotfr } from '../support/oracles.js';
 
 const PW = 8;
@@ -66,24 +67,6 @@ async function expectFailure(s: Setup, args: string[], parts: (string | RegExp)[
   assert.deepEqual(leftovers, [], `no temporary files in ${outDir}`);
   assert.deepEqual(await listFiles(tmpDir), [], 'no spilled tiles left in TMPDIR');
   return r.stderr;
-}
-
-async function listFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string) => {
-    let entries;
-    try {
-      entries = await fs.readdir(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (e.isDirectory()) await walk(path.join(d, e.name));
-      else out.push(path.join(d, e.name));
-    }
-  };
-  await walk(dir);
-  return out;
 }
 
 async function withSetup(records: Buffer[] | undefined, fn: (s: Setup, tmp: string) => Promise<void>, mixerText?: string): Promise<void> {

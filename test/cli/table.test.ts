@@ -6,25 +6,11 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { listFiles } from '../support/files.js';
 import { geotfr } from '../support/oracles.js';
 import { rng, tmp } from '../shared/table/helpers.js';
-
-/** Every file under `dir` except geotfr's own `.geotfr/` state (whose tmp/ must be empty too). */
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const n of readdirSync(d)) {
-      const p = path.join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.push(path.relative(dir, p));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 /** `count` good NDJSON point features (enough to push several 1 MiB batches through gzip). */
 function goodLines(count: number, seed = 1): string[] {
@@ -50,7 +36,7 @@ test('export-table then ingest-table: JSON summaries on stdout, progress on stde
   assert.equal(s.features, 3000);
   assert.equal(s.file, path.join(dir, 'out', 'train.tfrecord.gz'));
   assert.match(r.stderr, /export-table: .*[\d.]+\/[\d.]+ MB read \(100%\) .* in /); // progress bar over the input's bytes
-  assert.deepEqual(filesUnder(path.join(dir, 'out')), ['train.tfrecord.gz']);
+  assert.deepEqual(await listFiles(path.join(dir, 'out')), ['train.tfrecord.gz']);
 
   const out = path.join(dir, 'back.geojson');
   const i = await geotfr(['ingest-table', '--out', out, s.file]);
@@ -159,7 +145,7 @@ for (const c of badCases) {
     assert.equal(r.code, c.exit, r.stderr);
     assert.match(r.stderr, c.message);
     assert.equal(r.stdout.length, 0);
-    assert.deepEqual(filesUnder(path.join(dir, 'out')), [], 'no output file, no temporary left behind');
+    assert.deepEqual(await listFiles(path.join(dir, 'out')), [], 'no output file, no temporary left behind');
   });
 }
 
@@ -168,7 +154,7 @@ test('export-table: a missing input is NOT_FOUND naming it', async () => {
   const r = await exportTable(dir, { collection: path.join(dir, 'nope.csv') });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /NOT_FOUND: .*nope\.csv: no such file/);
-  assert.deepEqual(filesUnder(path.join(dir, 'out')), []);
+  assert.deepEqual(await listFiles(path.join(dir, 'out')), []);
 });
 
 test('ingest-table: a corrupt TFRecord fails naming file, record and offset, with no output file', async () => {
@@ -186,5 +172,5 @@ test('ingest-table: a corrupt TFRecord fails naming file, record and offset, wit
   assert.equal(i.code, 1);
   assert.match(i.stderr, /corrupt\.tfrecord, record \d+, byte offset \d+: data CRC mismatch/);
   assert.equal(existsSync(out), false);
-  assert.deepEqual(filesUnder(path.join(dir, 'res')), []);
+  assert.deepEqual(await listFiles(path.join(dir, 'res')), []);
 });

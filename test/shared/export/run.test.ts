@@ -16,23 +16,11 @@ import { planImageExport } from '../../../shared/export/plan.js';
 import { runImageExport } from '../../../shared/export/run.js';
 import { writeShard } from '../../../shared/export/shard.js';
 import { GeotfrError } from '../../../shared/errors.js';
+import { listFiles } from '../../support/files.js';
 import { MemSource, rng, type MemBand } from './memsource.js';
 
 async function tmp(): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), 'geotfr-export-'));
-}
-
-async function listFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string) => {
-    for (const e of await fs.readdir(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else out.push(path.relative(dir, p));
-    }
-  };
-  await walk(dir);
-  return out.sort();
 }
 
 async function records(file: string): Promise<Uint8Array[]> {
