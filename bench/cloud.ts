@@ -15,6 +15,7 @@ import path from 'node:path';
 import { Storage } from '@google-cloud/storage';
 import { PubSub } from '@google-cloud/pubsub';
 import { writeGeoTiff } from '../test/support/rasters.js';
+import { median } from './stats.js';
 import { startStack } from '../test/stack/stack.js';
 import type { JobStatus } from '../shared/jobs/status.js';
 import type { ShardMark } from '../shared/jobs/store.js';
@@ -30,11 +31,6 @@ const PATCH = 256;
 const MAX_FILE = Number(arg('--max-file-mib', '64')) * 2 ** 20;
 const BASELINE = !args.includes('--no-baseline');
 const work = path.join(tmpdir(), 'geotfr-bench-cloud');
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : NaN;
-};
 
 /** A uint16 source that compresses like imagery (smooth field + noise), cached between runs. */
 async function source(): Promise<string> {

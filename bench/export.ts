@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as zlib from 'node:zlib';
 import { writeGeoTiff } from '../test/support/rasters.js';
+import { median } from './stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -65,11 +66,6 @@ function timed(cmd: string, argv: string[]): Measure {
   const m = /RSSKB=(\d+)/.exec(r.stderr);
   return { seconds, rssMB: m ? Number(m[1]) / 1024 : NaN, out: r.stdout };
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function geotfrRun(name: string, level: number, regionPx = SIZE): Promise<Measure & { bytesFramed: number; dir: string }> {
   const dir = path.join(work, `out-${name}`);

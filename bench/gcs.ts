@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalBlobStore, type BlobStore } from '../shared/blobstore.js';
+import { median } from './stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const MiB = 1 << 20;
@@ -47,7 +48,6 @@ async function startServer(dir?: string): Promise<{ host: string; proc: ChildPro
   return { host, proc };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function timeIt(fn: () => Promise<void>): Promise<number> {
   const t0 = performance.now();

@@ -13,18 +13,12 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { encodeExample, floatFeature, type Feature } from '../shared/example.js';
 import { formatMixer, type Mixer } from '../shared/mixer.js';
 import { RecordWriter } from '../shared/record.js';
+import { cliPath, repoRoot } from '../test/support/oracles.js';
+import { median } from './stats.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = (() => {
-  let d = here;
-  while (!existsSync(path.join(d, 'package.json'))) d = path.dirname(d);
-  return d;
-})();
-const cli = path.resolve(here, '..', 'cli', 'geotfr.js');
 const venvPython = path.join(repoRoot, '.venv', 'bin', 'python');
 const baseline = path.join(repoRoot, 'bench', 'python', 'ingest_tf_gdal.py');
 
@@ -107,11 +101,6 @@ function measure(cmd: string[], env: NodeJS.ProcessEnv = {}): Promise<Measured> 
   });
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
 async function main(): Promise<void> {
   const runs = Number(arg('runs', '3'));
   const patches = Number(arg('patches', '256'));
@@ -128,9 +117,9 @@ async function main(): Promise<void> {
     const pyTif = path.join(work, 'python.tif');
     for (let i = 0; i < runs; i++) {
       // Alternate the two so background load hits both alike.
-      geo.push(await measure([process.execPath, cli, 'ingest-image', '--mixer', small.mixer, '--out', outTif, ...small.files]));
+      geo.push(await measure([process.execPath, cliPath, 'ingest-image', '--mixer', small.mixer, '--out', outTif, ...small.files]));
       py.push(await measure([existsSync(venvPython) ? venvPython : 'python3', baseline, small.mixer, pyTif, BANDS.join(','), ...small.files]));
-      geoLarge.push(await measure([process.execPath, cli, 'ingest-image', '--mixer', large.mixer, '--out', outTif, ...large.files]));
+      geoLarge.push(await measure([process.execPath, cliPath, 'ingest-image', '--mixer', large.mixer, '--out', outTif, ...large.files]));
       process.stderr.write(`run ${i + 1}/${runs}: geotfr ${geo[i].seconds.toFixed(2)} s, python ${py[i].seconds.toFixed(2)} s, geotfr 4× ${geoLarge[i].seconds.toFixed(2)} s\n`);
     }
     const sizes = await Promise.all([fs.stat(outTif), fs.stat(pyTif)]);

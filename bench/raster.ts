@@ -17,6 +17,7 @@ import { addDecoder, BaseDecoder } from 'geotiff';
 import { inflate } from 'pako';
 import { openImage, type GeoTiffImageSource } from '../shared/raster/open.js';
 import { writeGeoTiff } from '../test/support/rasters.js';
+import { median } from './stats.js';
 
 const W = 2048, H = 2048, BANDS = 8;
 const runs = Number(process.env.GEOTFR_BENCH_RUNS ?? 3);
@@ -38,7 +39,6 @@ async function makeCog(): Promise<void> {
   await writeGeoTiff(cog, { width: W, height: H, bands, type: 'float32', nodata: -9999, affine: [10, 0, 500000, 0, -10, 4000000], crs: 'EPSG:32633', layout: 'COG', blockSize: 512, compress: 'DEFLATE' });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const MB = (pixels: number) => (pixels * BANDS * 4) / 1e6; // decoded float32 bytes
 
 async function timeIt(fn: () => Promise<{ pixels: number; decodes: number }>): Promise<{ seconds: number; mbps: number; decodes: number }> {

@@ -10,20 +10,14 @@
  * reused by later runs. Reports medians; peak RSS is the child's VmHWM, sampled every 20 ms.
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir, loadavg } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cliPath, repoRoot } from '../test/support/oracles.js';
+import { mulberry32 } from '../test/support/random.js';
+import { median } from './stats.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const distRoot = path.resolve(here, '..');
-const repoRoot = (() => {
-  let d = here;
-  while (!existsSync(path.join(d, 'package.json'))) d = path.dirname(d);
-  return d;
-})();
-const cli = path.join(distRoot, 'cli', 'geotfr.js');
 const py = process.env.GEOTFR_PYTHON ?? path.join(repoRoot, '.venv', 'bin', 'python');
 const pyScript = path.join(repoRoot, 'bench', 'python', 'table_tf.py');
 
@@ -43,13 +37,7 @@ async function generate(n: number): Promise<{ ndjson: string; csv: string }> {
   const nd = path.join(dir, `points-${n}.geojsonl`);
   const csv = path.join(dir, `points-${n}.csv`);
   if (existsSync(nd) && existsSync(csv)) return { ndjson: nd, csv };
-  let a = 12345;
-  const r = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = mulberry32(12345);
   const w1 = createWriteStream(nd + '.tmp');
   const w2 = createWriteStream(csv + '.tmp');
   w2.write('longitude,latitude,' + Array.from({ length: 10 }, (_, k) => `b${k}`).join(',') + '\n');
@@ -73,7 +61,6 @@ async function generate(n: number): Promise<{ ndjson: string; csv: string }> {
   w1.end();
   w2.end();
   await Promise.all([once(w1, 'finish'), once(w2, 'finish')]);
-  const { renameSync } = await import('node:fs');
   renameSync(nd + '.tmp', nd);
   renameSync(csv + '.tmp', csv);
   return { ndjson: nd, csv };
@@ -108,15 +95,10 @@ async function measure(cmd: string, args: string[]): Promise<Run> {
   return { seconds: (performance.now() - t0) / 1000, peakRssMB: peak / 1024, stdout };
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
 async function geotfrRun(input: string, prefix: string): Promise<Run> {
   const req = path.join(dir, `${prefix}.request.json`);
   writeFileSync(req, JSON.stringify({ collection: input, bucket: path.join(dir, 'out'), fileNamePrefix: prefix, fileFormat: 'TFRecord' }));
-  const r = await measure(process.execPath, [cli, 'export-table', req]);
+  const r = await measure(process.execPath, [cliPath, 'export-table', req]);
   const s = JSON.parse(r.stdout);
   if (s.features !== rowsOf(input)) throw new Error(`geotfr wrote ${s.features} features, expected ${rowsOf(input)}`);
   return r;
