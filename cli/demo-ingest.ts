@@ -11,6 +11,7 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { GeotfrError } from '../shared/errors.js';
 import { decodeExample, encodeExample, floatFeature } from '../shared/example.js';
+import { shardName } from '../shared/export/plan.js';
 import { ingestImage } from '../shared/ingest/image.js';
 import { kernelFromManifest } from '../shared/ingest/manifest.js';
 import { writeQuicklook } from '../shared/ingest/quicklook.js';
@@ -47,7 +48,7 @@ export async function demoIngest(opts: DemoIngestOptions): Promise<{ predictionT
   if (!shards.length) throw new GeotfrError('NOT_FOUND', `no shards named ${base}-NNNNN.tfrecord[.gz]`, { file: shardDir });
 
   await fs.mkdir(opts.outDir, { recursive: true });
-  const predFiles = [0, 1].map((i) => path.join(opts.outDir, `predictions-${String(i).padStart(5, '0')}.tfrecord.gz`));
+  const predFiles = [0, 1].map((i) => path.join(opts.outDir, shardName('predictions', i, true)));
   const writers = predFiles.map((f) => new RecordWriter(createWriteStream(f), { compressed: true }));
   const inputMosaic = new Float32Array(W * H);
   const predMosaic = new Float32Array(W * H);

@@ -1,32 +1,9 @@
 /**
  * Quicklook PNGs for the demo: exported tiles side by side, the patch core outlined so the kernel
- * margins are visible, masked pixels (the defaultValue) in magenta. A tiny PNG encoder over
- * node:zlib (8-bit RGB, filter 0): no image dependency for a picture.
+ * margins are visible, masked pixels (the defaultValue) in magenta. Encoded as 8-bit RGB by the
+ * hand-written `encodePng` (shared/ingest/quicklook.ts): no image dependency for a picture.
  */
-import * as zlib from 'node:zlib';
-
-/** Encodes 8-bit RGB pixels (`width*height*3` bytes, row-major) as a PNG. */
-export function encodePng(width: number, height: number, rgb: Uint8Array): Buffer {
-  const raw = Buffer.alloc((width * 3 + 1) * height);
-  for (let y = 0; y < height; y++) {
-    raw[y * (width * 3 + 1)] = 0; // filter: none
-    raw.set(rgb.subarray(y * width * 3, (y + 1) * width * 3), y * (width * 3 + 1) + 1);
-  }
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(zlib.crc32(td));
-    return Buffer.concat([len, td, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // colour type: RGB
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
-}
+import { encodePng } from '../shared/ingest/quicklook.js';
 
 export interface QuicklookTile {
   /** Three channels (R, G, B) of `tw*th` values each, as exported (row-major). */
@@ -71,5 +48,5 @@ export function quicklook(tiles: QuicklookTile[], tw: number, th: number, margin
         if (onEdge) rgb.set([255, 220, 0], o);
       }
   });
-  return encodePng(W, H, rgb);
+  return encodePng(W, H, rgb, 3);
 }

@@ -1,8 +1,8 @@
 /**
  * Quicklook PNGs: a single band, linearly stretched between its 2nd and 98th percentiles to 8-bit
  * gray (NaN black), subsampled to at most `maxSize` pixels on the long side. PNG written by hand
- * (signature, IHDR, one zlib IDAT of filter-0 scanlines, IEND; CRC-32 from node:zlib) so the demo
- * needs no image library.
+ * (signature, IHDR, one zlib IDAT of filter-0 scanlines, IEND; CRC-32 from node:zlib) so the demos
+ * need no image library; `encodePng` also serves the export demo's RGB quicklook (cli/quicklook.ts).
  */
 import { promises as fs } from 'node:fs';
 import * as zlib from 'node:zlib';
@@ -16,15 +16,19 @@ function chunk(type: string, data: Uint8Array): Buffer {
   return Buffer.concat([head, data, crc]);
 }
 
-/** Encodes 8-bit grayscale pixels (row-major) as a PNG. */
-export function encodeGrayPng(pixels: Uint8Array, width: number, height: number): Buffer {
+/**
+ * Encodes 8-bit pixels (row-major, `channels` interleaved bytes per pixel) as a PNG: colour type 0
+ * (grayscale) for 1 channel, 2 (RGB) for 3.
+ */
+export function encodePng(width: number, height: number, pixels: Uint8Array, channels: 1 | 3): Buffer {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8; // bit depth
-  ihdr[9] = 0; // grayscale
-  const raw = Buffer.alloc((width + 1) * height);
-  for (let y = 0; y < height; y++) raw.set(pixels.subarray(y * width, (y + 1) * width), y * (width + 1) + 1);
+  ihdr[9] = channels === 3 ? 2 : 0; // colour type: RGB or grayscale
+  const stride = width * channels;
+  const raw = Buffer.alloc((stride + 1) * height); // each scanline: filter byte 0 (none), then pixels
+  for (let y = 0; y < height; y++) raw.set(pixels.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk('IHDR', ihdr),
@@ -49,6 +53,6 @@ export async function writeQuicklook(file: string, band: ArrayLike<number>, widt
     const v = sample[i];
     px[i] = Number.isFinite(v) ? Math.max(0, Math.min(255, Math.round((v - lo) * scale))) : 0;
   }
-  await fs.writeFile(file, encodeGrayPng(px, ow, oh));
+  await fs.writeFile(file, encodePng(ow, oh, px, 1));
   return { width: ow, height: oh };
 }
