@@ -21,17 +21,10 @@ export class IntRange {
     this.max = hi;
   }
 
-  addBytes(v: Uint8Array): void {
-    if (!v.length) return;
-    let lo = this.min;
-    let hi = this.max;
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i];
-      if (x < lo) lo = x;
-      if (x > hi) hi = x;
-    }
-    this.min = lo;
-    this.max = hi;
+  /** Widens the range to include [lo, hi] (e.g. [0, 255] for a bytes_list feature). */
+  addRange(lo: number, hi: number): void {
+    if (lo < this.min) this.min = lo;
+    if (hi > this.max) this.max = hi;
   }
 }
 

@@ -7,9 +7,10 @@
  * whose `floor(k/2)` margins are cropped (kernel from the caller or the export manifest).
  *
  * Streaming: one row of patches is held (per band `patchesPerRow*pw × ph` samples) and handed to the
- * COG writer, which keeps one row of tiles per level and spills compressed tiles to disk. Integer-only
- * predictions need their value range before the first byte is written (SPEC §7: the smallest integer
- * type holding the values), so they are read twice: a validating scan for the range, then the write.
+ * COG writer, which keeps one row of tiles per level and spills compressed tiles to disk. Predictions
+ * with int64_list features need their value range before the first byte is written (SPEC §7: the
+ * smallest integer type holding the values), so they are read twice: a validating scan for the range,
+ * then the write.
  * The output is published atomically at the end (BlobStore writer); any error leaves no output.
  */
 import { resolveUri } from '../blobstore.js';
@@ -17,8 +18,8 @@ import { GeotfrError, asGeotfrError } from '../errors.js';
 import { decodeExample, type Feature, type FeatureKind, type Features } from '../example.js';
 import { parseMixer, type Mixer } from '../mixer.js';
 import { Progress } from '../progress.js';
-import type { SampleType } from '../raster/types.js';
-import { CogWriter, allocPixels, type PixelArray } from '../tiff/cog.js';
+import type { PixelArray, SampleType } from '../raster/types.js';
+import { CogWriter, allocPixels } from '../tiff/cog.js';
 import { requireGeoTiffEpsg } from '../tiff/geokeys.js';
 import { IntRange, smallestIntType } from './bandtype.js';
 import { kernelFromManifest } from './manifest.js';
@@ -240,15 +241,15 @@ export async function ingestImage(opts: IngestImageOptions): Promise<IngestSumma
   const checker = new RecordChecker(schema, pw, ph, kernel);
   let type: SampleType;
   if (schema.kinds.includes('float_list')) type = 'float32';
+  else if (!schema.kinds.includes('int64_list')) type = 'uint8'; // bytes_list only: raw uint8, no scan needed
   else {
-    // Integer-only: a validating first pass finds the range (see module comment).
+    // Integer-only: a validating first pass finds the range (see module comment). Bytes are always
+    // 0..255, so a bytes_list feature widens the range by [0, 255] (same type as scanning its bytes).
     const range = new IntRange();
+    if (schema.kinds.includes('bytes_list')) range.addRange(0, 0xff);
     const scan = opts.progress ? new Progress({ label: 'ingest-image (scanning integer range)', total, unit: 'patches' }) : undefined;
     await forEachPatch(files, total, checker, signal, scan, (_rec, f) => {
-      for (const v of f.values()) {
-        if (v.kind === 'int64_list') range.addBigInts(v.value);
-        else if (v.kind === 'bytes_list') for (const b of v.value) range.addBytes(b);
-      }
+      for (const v of f.values()) if (v.kind === 'int64_list') range.addBigInts(v.value);
     });
     scan?.finish();
     type = smallestIntType(range.min, range.max);
