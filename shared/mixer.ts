@@ -32,7 +32,8 @@ export function formatMixer(m: Mixer): string {
   ].join('\n');
 }
 
-const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
+/** A positive integer (JSON validation). */
+export const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
 
 /** Parses and validates a mixer; errors name the file and the offending field. */
 export function parseMixer(text: string, file?: string): Mixer {

@@ -8,18 +8,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GeotfrError } from '../errors.js';
 import { resolveUri } from '../blobstore.js';
-import type { Mixer } from '../mixer.js';
+import { isPosInt, type Mixer } from '../mixer.js';
 
 const MIXER_SUFFIX = '-mixer.json';
 
 export interface ManifestKernel {
   kernelSize: [number, number];
-  /** URI of the manifest it came from. */
-  manifest: string;
 }
 
 /** Candidate manifest URIs for a mixer URI (gs://, file:// or a local path), nearest root first. */
-export function manifestCandidates(mixerUri: string): string[] {
+function manifestCandidates(mixerUri: string): string[] {
   const out: string[] = [];
   if (mixerUri.startsWith('gs://')) {
     const slash = mixerUri.indexOf('/', 5);
@@ -43,8 +41,6 @@ export function manifestCandidates(mixerUri: string): string[] {
   }
   return out;
 }
-
-const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
 
 /**
  * Looks for the export manifest next to (or above) the mixer and returns its kernel size, checking
@@ -81,7 +77,7 @@ export async function kernelFromManifest(mixerUri: string, mixer: Mixer): Promis
         file: uri,
         field: 'totalPatches',
       });
-    return { kernelSize: [k[0], k[1]], manifest: uri };
+    return { kernelSize: [k[0], k[1]] };
   }
   return undefined;
 }

@@ -10,10 +10,9 @@ import { BlobSource, type BlobSourceOptions } from './blobsource.js';
 import { readAffine, readCrs } from './georef.js';
 import type { RangeReader } from './http.js';
 import { LruCache } from './lru.js';
-import type { PixelGrid, SampleType } from './types.js';
+import { SAMPLE_ARRAYS, type PixelArray as Typed, type PixelGrid, type SampleType } from './types.js';
 import { registerZlibDecoder } from './zlib-decoder.js';
 
-type Typed = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
 type Decoder = Awaited<ReturnType<typeof getDecoder>>;
 
 export interface TiffOpenOptions {
@@ -45,23 +44,18 @@ const SAMPLE_TYPES: Record<string, SampleType> = {
   '3/64': 'float64',
 };
 
-const BYTES: Record<SampleType, number> = { uint8: 1, int8: 1, uint16: 2, int16: 2, uint32: 4, int32: 4, float32: 4, float64: 8 };
+/** Bytes per sample of each type. */
+const BYTES = Object.fromEntries(Object.entries(SAMPLE_ARRAYS).map(([t, C]) => [t, C.BYTES_PER_ELEMENT])) as Record<SampleType, number>;
 
+/** `buf` as samples of `type` (whole samples only). */
 function typedView(type: SampleType, buf: ArrayBufferLike): Typed {
-  switch (type) {
-    case 'uint8': return new Uint8Array(buf);
-    case 'int8': return new Int8Array(buf);
-    case 'uint16': return new Uint16Array(buf, 0, buf.byteLength >> 1);
-    case 'int16': return new Int16Array(buf, 0, buf.byteLength >> 1);
-    case 'uint32': return new Uint32Array(buf, 0, buf.byteLength >> 2);
-    case 'int32': return new Int32Array(buf, 0, buf.byteLength >> 2);
-    case 'float32': return new Float32Array(buf, 0, buf.byteLength >> 2);
-    case 'float64': return new Float64Array(buf, 0, buf.byteLength >> 3);
-  }
+  // One signature for the union of constructors (TypeScript picks an ArrayBuffer-only overload otherwise).
+  const View = SAMPLE_ARRAYS[type] as new (buf: ArrayBufferLike, byteOffset: number, length: number) => Typed;
+  return new View(buf, 0, Math.floor(buf.byteLength / BYTES[type]));
 }
 
 /** Parses GDAL's nodata text ("-9999", "nan", "inf", "-inf"); undefined when absent. */
-export function parseGdalNodata(text: unknown): number | undefined {
+function parseGdalNodata(text: unknown): number | undefined {
   if (typeof text !== 'string') return undefined;
   const t = text.replace(/\0+$/, '').trim().toLowerCase();
   if (!t) return undefined;
@@ -73,7 +67,7 @@ export function parseGdalNodata(text: unknown): number | undefined {
 }
 
 /** Extracts `<Item name="DESCRIPTION" sample="i" role="description">` values from GDAL_METADATA XML. */
-export function parseBandDescriptions(xml: unknown, bands: number): (string | undefined)[] {
+function parseBandDescriptions(xml: unknown, bands: number): (string | undefined)[] {
   const out: (string | undefined)[] = new Array(bands).fill(undefined);
   if (typeof xml !== 'string') return out;
   const unescape = (s: string) =>
@@ -231,10 +225,10 @@ export class TiffFile {
     const cancelled = () => new GeotfrError('CANCELLED', 'read cancelled', { file: this.uri });
     if (signal?.aborted) throw cancelled();
     const jobs: Promise<void>[] = [];
+    // Planar files store each sample in its own blocks; chunky blocks hold every sample.
+    const reads = this.planar ? samples.map((s, k) => [s, k] as const) : [[0, -1] as const];
     for (let by = by0; by <= by1; by++) {
       for (let bx = bx0; bx <= bx1; bx++) {
-        // Planar files store each sample in its own blocks; chunky blocks hold every sample.
-        const reads = this.planar ? samples.map((s, k) => [s, k] as const) : [[0, -1] as const];
         for (const [plane, k] of reads) {
           jobs.push(
             this.block(bx, by, plane).then((data) => {

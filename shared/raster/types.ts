@@ -8,6 +8,21 @@ export type SampleType = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int
 
 export const isFloatType = (t: SampleType): boolean => t === 'float32' || t === 'float64';
 
+/** The typed array holding samples of each type (the COG writer's buffers, the TIFF reader's blocks). */
+export const SAMPLE_ARRAYS = {
+  uint8: Uint8Array,
+  int8: Int8Array,
+  uint16: Uint16Array,
+  int16: Int16Array,
+  uint32: Uint32Array,
+  int32: Int32Array,
+  float32: Float32Array,
+  float64: Float64Array,
+} as const;
+
+/** A typed array of samples of any `SampleType`. */
+export type PixelArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
+
 /** A pixel grid: CRS ("EPSG:n", or WKT when no EPSG code applies) and affine in the mixer's order (SPEC §6). */
 export interface PixelGrid {
   crs: string;

@@ -18,36 +18,25 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { once } from 'node:events';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { GeotfrError } from '../errors.js';
 import type { Affine } from '../mixer.js';
-import { isFloatType as isFloat, type SampleType } from '../raster/types.js';
-import { geoTags } from './geokeys.js';
+import { SAMPLE_ARRAYS, isFloatType as isFloat, type PixelArray, type SampleType } from '../raster/types.js';
+import { geoTags, requireGeoTiffEpsg } from './geokeys.js';
 import { FieldType, Tag, encodeHeader, encodeIfd, ifdSize, type IfdEntry, type TiffFlavor } from './ifd.js';
 import { reduceRow, type Resampling } from './overview.js';
 import { floatingPointDiff, horizontalDiff, type IntArray } from './predictor.js';
-import { SpillBuffer } from './spill.js';
+import { SpillBuffer, writeWithDrain } from './spill.js';
 
 const deflate = promisify(zlib.deflate);
 
-export type PixelArray = IntArray | Float32Array | Float64Array;
-
-const CTORS = {
-  uint8: Uint8Array,
-  int8: Int8Array,
-  uint16: Uint16Array,
-  int16: Int16Array,
-  uint32: Uint32Array,
-  int32: Int32Array,
-  float32: Float32Array,
-  float64: Float64Array,
-} as const;
+/** Default square tile size (GDAL's COG default). */
+const DEFAULT_TILE_SIZE = 512;
 
 /** A typed array of `n` samples of `type`. */
 export function allocPixels(type: SampleType, n: number): PixelArray {
-  return new CTORS[type](n);
+  return new SAMPLE_ARRAYS[type](n);
 }
 
 const SAMPLE_FORMAT_UINT = 1;
@@ -150,16 +139,15 @@ class Level {
     const m = Math.floor(total / 2);
     const row = (b: number, i: number): PixelArray =>
       i < c ? this.carry![b] : (src[b] as PixelArray).subarray((i - c) * width, (i - c + 1) * width);
+    let out: PixelArray[] | undefined;
     if (m > 0) {
-      const out = Array.from({ length: nb }, () => allocPixels(this.w.type, m * next.width));
+      out = Array.from({ length: nb }, () => allocPixels(this.w.type, m * next.width));
       for (let b = 0; b < nb; b++)
         for (let j = 0; j < m; j++) reduceRow(row(b, 2 * j), row(b, 2 * j + 1), width, out[b], j * next.width, this.w.resampling, this.w.nodata);
-      const rest = total % 2 ? Array.from({ length: nb }, (_, b) => row(b, total - 1).slice()) : undefined;
-      this.carry = rest;
-      await next.pushRows(out, m);
-    } else if (total % 2) {
-      this.carry = Array.from({ length: nb }, (_, b) => row(b, total - 1).slice());
     }
+    // An odd row left over waits for its partner (next call, or end()).
+    this.carry = total % 2 ? Array.from({ length: nb }, (_, b) => row(b, total - 1).slice()) : undefined;
+    if (out) await next.pushRows(out, m);
   }
 
   /** Cuts the buffered rows into tiles and queues their compression (at most two tile rows in flight). */
@@ -217,10 +205,9 @@ export class CogWriter {
   readonly resampling: Resampling;
   readonly nodata: number | undefined;
   private readonly levels: Level[] = [];
-  private rowsWritten = 0;
 
   private constructor(readonly opts: CogOptions, private readonly tmpDir: string) {
-    this.tileSize = opts.tileSize ?? 512;
+    this.tileSize = opts.tileSize ?? DEFAULT_TILE_SIZE;
     this.bandCount = opts.bands;
     this.type = opts.type;
     this.compressionLevel = opts.compressionLevel ?? 6;
@@ -248,24 +235,18 @@ export class CogWriter {
     const bad = (why: string) => new GeotfrError('BAD_REQUEST', `GeoTIFF writer: ${why}`, { file: opts.file });
     if (!(Number.isInteger(opts.width) && opts.width > 0 && Number.isInteger(opts.height) && opts.height > 0)) throw bad(`bad size ${opts.width}×${opts.height}`);
     if (!(Number.isInteger(opts.bands) && opts.bands > 0 && opts.bands < 65536)) throw bad(`bad band count ${opts.bands}`);
-    if (!(opts.type in CTORS)) throw bad(`unsupported sample type ${opts.type}`);
-    const ts = opts.tileSize ?? 512;
+    if (!(opts.type in SAMPLE_ARRAYS)) throw bad(`unsupported sample type ${opts.type}`);
+    const ts = opts.tileSize ?? DEFAULT_TILE_SIZE;
     if (!(Number.isInteger(ts) && ts >= 16 && ts % 16 === 0)) throw bad(`tile size must be a multiple of 16, got ${ts}`);
-    geoTags(opts.crs, opts.affine, opts.file); // fail early on an unusable CRS
+    requireGeoTiffEpsg(opts.crs, opts.file); // fail early on an unusable CRS
     const tmpDir = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'geotfr-cog-'));
     return new CogWriter(opts, tmpDir);
-  }
-
-  /** Number of resolution levels (1 + overviews). */
-  get levelCount(): number {
-    return this.levels.length;
   }
 
   /** Appends the next `n` rows: per band an array of at least `n * width` samples of the writer's type. */
   async writeRows(bands: ArrayLike<number>[], n: number): Promise<void> {
     if (bands.length !== this.bandCount) throw new GeotfrError('INTERNAL', `expected ${this.bandCount} bands, got ${bands.length}`);
-    if (this.rowsWritten + n > this.opts.height) throw new GeotfrError('INTERNAL', `more than ${this.opts.height} rows written`);
-    this.rowsWritten += n;
+    if (this.levels[0].received + n > this.opts.height) throw new GeotfrError('INTERNAL', `more than ${this.opts.height} rows written`);
     await this.levels[0].pushRows(bands, n);
   }
 
@@ -309,7 +290,7 @@ export class CogWriter {
   private levelTags(i: number, offsets: number[], flavor: TiffFlavor): IfdEntry[] {
     const lv = this.levels[i];
     const nb = this.bandCount;
-    const bytes = allocPixels(this.type, 1).BYTES_PER_ELEMENT;
+    const bytes = SAMPLE_ARRAYS[this.type].BYTES_PER_ELEMENT;
     const fmt = isFloat(this.type) ? SAMPLE_FORMAT_FLOAT : this.type.startsWith('u') ? SAMPLE_FORMAT_UINT : SAMPLE_FORMAT_INT;
     const offType = flavor.bigTiff ? FieldType.LONG8 : FieldType.LONG;
     const rep = (v: number, n: number) => new Array<number>(n).fill(v);
@@ -345,7 +326,8 @@ export class CogWriter {
    * Returns the number of bytes written.
    */
   async finish(out: Writable, signal?: AbortSignal): Promise<{ bytes: number; bigTiff: boolean; overviews: number }> {
-    if (this.rowsWritten !== this.opts.height) throw new GeotfrError('INTERNAL', `${this.rowsWritten} of ${this.opts.height} rows written`);
+    const rows = this.levels[0].received;
+    if (rows !== this.opts.height) throw new GeotfrError('INTERNAL', `${rows} of ${this.opts.height} rows written`);
     await this.levels[0].end();
     const want = this.opts.bigTiff ?? 'auto';
     let layout = this.layout({ bigTiff: want === 'yes' });
@@ -353,10 +335,7 @@ export class CogWriter {
       if (want === 'no') throw new GeotfrError('LIMIT', `output of ${layout.total} bytes needs BigTIFF, which was disabled`, { file: this.opts.file });
       layout = this.layout({ bigTiff: true });
     }
-    const write = async (b: Uint8Array) => {
-      signal?.throwIfAborted();
-      if (!out.write(b)) await once(out, 'drain', { signal });
-    };
+    const write = (b: Uint8Array) => writeWithDrain(out, b, signal);
     const { flavor, ifdOffsets, tileOffsets, dataStart } = layout;
     await write(encodeHeader(ifdOffsets[0], flavor));
     await write(GHOST);
@@ -419,7 +398,7 @@ const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').
  * GDAL escapes item values twice (CPLEscapeString, then its XML serializer) and unescapes twice on
  * reading, so a single escape would lose `<`, `&` and quotes: we do exactly what GDAL does.
  */
-export function gdalMetadataXml(names: string[]): string {
+function gdalMetadataXml(names: string[]): string {
   const items = names.map((n, i) => `  <Item name="DESCRIPTION" sample="${i}" role="description">${xmlEscape(xmlEscape(n))}</Item>\n`).join('');
   return `<GDALMetadata>\n${items}</GDALMetadata>\n`;
 }

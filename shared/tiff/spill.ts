@@ -8,26 +8,24 @@ import { once } from 'node:events';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 
+/** Writes `b` to `out`, waiting for 'drain' when its buffer is full (backpressure); checks `signal` first. */
+export async function writeWithDrain(out: Writable, b: Uint8Array, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted();
+  if (!out.write(b)) await once(out, 'drain', { signal });
+}
+
 export class SpillBuffer {
   private chunks: Uint8Array[] = [];
   private memBytes = 0;
   private fh: fs.FileHandle | undefined;
   private fileBytes = 0;
-  /** Total bytes appended. */
-  size = 0;
 
   /** `file` is created on the first spill; `limitBytes` is the in-memory budget. */
   constructor(private readonly file: string, private readonly limitBytes: number) {}
 
-  /** Bytes currently held in memory. */
-  get inMemory(): number {
-    return this.memBytes;
-  }
-
   async append(chunk: Uint8Array): Promise<void> {
     this.chunks.push(chunk);
     this.memBytes += chunk.length;
-    this.size += chunk.length;
     if (this.memBytes > this.limitBytes) await this.spill();
   }
 
@@ -61,20 +59,16 @@ export class SpillBuffer {
 
   /** Writes everything appended, in order, to `out` (honouring backpressure); does not end `out`. */
   async pipeTo(out: Writable, signal?: AbortSignal): Promise<void> {
-    const write = async (b: Uint8Array) => {
-      signal?.throwIfAborted();
-      if (!out.write(b)) await once(out, 'drain', { signal });
-    };
     if (this.fh) {
       const buf = Buffer.allocUnsafe(1 << 20);
       for (let pos = 0; pos < this.fileBytes; ) {
         const { bytesRead } = await this.fh.read(buf, 0, Math.min(buf.length, this.fileBytes - pos), pos);
         if (bytesRead === 0) throw new Error(`temporary file ${this.file} is shorter than written`);
-        await write(Buffer.from(buf.subarray(0, bytesRead)));
+        await writeWithDrain(out, Buffer.from(buf.subarray(0, bytesRead)), signal);
         pos += bytesRead;
       }
     }
-    for (const c of this.chunks) await write(c);
+    for (const c of this.chunks) await writeWithDrain(out, c, signal);
   }
 
   /** Closes and deletes the temporary file (idempotent). */

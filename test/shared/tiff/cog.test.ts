@@ -16,10 +16,8 @@ import { readRasterWithGdal, tempDir } from '../../support/rasters.js';
 import { SAMPLE_RANGES } from '../../support/random.js';
 import { gdalStructure, rng, validateCog } from './cogcheck.js';
 
-const RANGES = SAMPLE_RANGES;
-
 function randomBands(type: SampleType, bands: number, n: number, rand: () => number): ReturnType<typeof allocPixels>[] {
-  const [lo, hi] = RANGES[type];
+  const [lo, hi] = SAMPLE_RANGES[type];
   return Array.from({ length: bands }, () => {
     const a = allocPixels(type, n);
     for (let i = 0; i < n; i++) {

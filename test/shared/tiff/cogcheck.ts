@@ -48,13 +48,12 @@ export async function validateCog(file: string): Promise<string | null> {
 }
 
 /** Overview sizes and IMAGE_STRUCTURE metadata as GDAL reports them. */
-export async function gdalStructure(file: string): Promise<{ overviews: [number, number][]; imageStructure: Record<string, string>; block: [number, number] }> {
+export async function gdalStructure(file: string): Promise<{ overviews: [number, number][]; imageStructure: Record<string, string> }> {
   const info = JSON.parse((await run('gdalinfo', ['-json', file])).stdout.toString());
   const b = info.bands[0];
   return {
     overviews: (b.overviews ?? []).map((o: { size: [number, number] }) => o.size),
     imageStructure: info.metadata?.IMAGE_STRUCTURE ?? {},
-    block: b.block,
   };
 }
 
