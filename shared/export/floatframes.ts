@@ -7,7 +7,7 @@
  * real shard is reproduced through this path).
  */
 import { maskedCrc32c } from '../crc32c.js';
-import { encodeExample, varintSize, type Feature } from '../example.js';
+import { encodeExample, ld, varintSize, type Feature } from '../example.js';
 import { GeotfrError } from '../errors.js';
 import { recordHeader, RECORD_OVERHEAD_BYTES } from '../record.js';
 import type { WindowData } from '../raster/types.js';
@@ -20,8 +20,6 @@ interface Block {
   /** Floats in the block. */
   count: number;
 }
-
-const ld = (n: number) => 1 + varintSize(n) + n;
 
 /** Where each feature's floats sit in the serialized Example (map entry: key then value, SPEC §4). */
 function floatBlocks(features: { name: Uint8Array; count: number }[]): { blocks: Block[]; size: number } {
@@ -50,6 +48,8 @@ export class FloatFramer {
   /** One tile row of floats, for rows that need per-pixel work (masked pixels, float64 sources, depth padding). */
   private readonly row: Float32Array;
   private readonly rowBytes: Uint8Array;
+  /** Per band: its fill as 4 little-endian float32 bytes (for masked runs and depth padding). */
+  private readonly fillBytes: Buffer[];
   readonly recordBytes: number;
 
   constructor(
@@ -71,6 +71,11 @@ export class FloatFramer {
     this.header = recordHeader(size);
     this.row = new Float32Array(grid.tileWidth);
     this.rowBytes = new Uint8Array(this.row.buffer);
+    this.fillBytes = layout.bands.map((b) => {
+      const f = Buffer.allocUnsafe(4);
+      f.writeFloatLE(b.fill);
+      return f;
+    });
   }
 
   /** Framed records of the given patches (column offsets `ox` in the window) in one buffer. */
@@ -80,6 +85,8 @@ export class FloatFramer {
     const tpl = this.template;
     const tileBytes = this.grid.tileWidth * this.grid.tileHeight * 4;
     const rowsValid = win.valid.map((v) => fullyValidRows(v, win.width, win.height));
+    // Byte views of float32 bands (copied straight into records); float64 bands are converted row by row.
+    const f32 = win.values.map((src) => (src instanceof Float32Array ? Buffer.from(src.buffer, src.byteOffset, src.byteLength) : undefined));
     patchOffsets.forEach((ox, k) => {
       const rec = k * framed;
       const payload = rec + 12;
@@ -95,7 +102,7 @@ export class FloatFramer {
       let blockIndex = 0;
       let within = 0;
       this.layout.bands.forEach((band, i) => {
-        this.writeBand(win, i, rowsValid[i], ox, out, payload + this.blocks[blockIndex].offset + within, band.fill, band.sourceDepth, band.depth);
+        this.writeBand(win, i, f32[i], rowsValid[i], ox, out, payload + this.blocks[blockIndex].offset + within);
         if (this.collapse) within += band.depth * tileBytes;
         else blockIndex++;
       });
@@ -109,16 +116,15 @@ export class FloatFramer {
    * masked pixels → fill, depth padded with fill. A float32 window goes in as byte copies of its valid
    * runs and fills of its masked runs; a float64 one is converted one tile row at a time.
    */
-  private writeBand(win: WindowData, bandIndex: number, rowsValid: Uint8Array, ox: number, out: Buffer, at: number, fill: number, sourceDepth: number, depth: number): void {
+  private writeBand(win: WindowData, bandIndex: number, f32: Buffer | undefined, rowsValid: Uint8Array, ox: number, out: Buffer, at: number): void {
     const { tileWidth: tw, tileHeight: th } = this.grid;
     const W = win.width;
     const plane = W * win.height;
     const src = win.values[bandIndex];
     const valid = win.valid[bandIndex];
+    const { fill, sourceDepth, depth } = this.layout.bands[bandIndex];
+    const fillBytes = this.fillBytes[bandIndex];
     const copyDepth = Math.min(depth, sourceDepth);
-    const f32 = src instanceof Float32Array ? Buffer.from(src.buffer, src.byteOffset, src.byteLength) : undefined;
-    this.row[0] = fill;
-    const fillBytes = Buffer.from(this.rowBytes.subarray(0, 4));
     let pos = at;
     for (let d = 0; d < copyDepth; d++) {
       for (let y = 0; y < th; y++, pos += tw * 4) {

@@ -41,7 +41,11 @@ test('FloatFramer bytes = encodeExample + frameRecords', async () => {
     const count = grid.patchesPerRow;
     const win = await src.readWindow(-grid.marginX, -grid.marginY, count * pw + 2 * grid.marginX, grid.tileHeight);
     const generic = frameRecords(enc.encodeRow(win, count).flatMap((r) => r!));
-    const fast = framer.frame(win, Array.from({ length: count }, (_, p) => p * pw));
+    const offsets = Array.from({ length: count }, (_, p) => p * pw);
+    const fast = framer.frame(win, offsets);
     assert.ok(fast.equals(generic), `seed ${seed}`);
+    // The float32 byte-copy path (MemSource returns float64): values are integers 0..200 or NaN, exact in float32.
+    const fast32 = framer.frame({ ...win, values: win.values.map((v) => Float32Array.from(v)) }, offsets);
+    assert.ok(fast32.equals(generic), `seed ${seed} (float32 window)`);
   }
 });
