@@ -4,7 +4,7 @@
  * read, so chunks run on any thread; the bytes depend only on the plan and the chunk.
  */
 import { GeotfrError } from '../errors.js';
-import { recordFooter, recordHeader } from '../record.js';
+import { frameRecords } from '../record.js';
 import type { ImageSource, WindowData } from '../raster/types.js';
 import { tilesWindow } from './grid.js';
 import { deflateChunk } from './gzipchunks.js';
@@ -22,7 +22,6 @@ export interface ChunkResult {
   crc: number;
   /** Uncompressed framed bytes. */
   rawBytes: number;
-  records: number;
   /** Patches written / skipped by maskedThreshold. */
   patches: number;
   skipped: number;
@@ -32,6 +31,8 @@ export interface ChunkResult {
 export class ChunkProducer {
   /** Fixed-layout float Examples (the default) are framed in place; other modes go through the generic encoder. */
   private readonly framer: FloatFramer | undefined;
+  /** Every feature a float list: records have one fixed size, `plan.recordBytes` (checked per record on the generic path). */
+  private readonly fixedSize: boolean;
   /** The last window read, handed back to the source for reuse (taken while a chunk is in progress). */
   private spare: WindowData | undefined;
 
@@ -41,7 +42,11 @@ export class ChunkProducer {
     private readonly encoder: PatchEncoder,
   ) {
     const fo = plan.request.formatOptions;
-    if (!fo.sequenceData && plan.layout.bands.every((b) => b.kind === 'float')) this.framer = new FloatFramer(plan.grid, plan.layout, fo.collapseBands);
+    this.fixedSize = plan.layout.bands.every((b) => b.kind === 'float');
+    if (!fo.sequenceData && this.fixedSize) {
+      this.framer = new FloatFramer(plan.grid, plan.layout, fo.collapseBands);
+      if (this.framer.recordBytes !== plan.recordBytes) throw new GeotfrError('INTERNAL', `record of ${this.framer.recordBytes} bytes, planned ${plan.recordBytes}`);
+    }
   }
 
   static async open(plan: ExportPlan, opts: { open?: ImageSpecOpener; signal?: AbortSignal } = {}): Promise<ChunkProducer> {
@@ -49,11 +54,11 @@ export class ChunkProducer {
     const source = await open(plan.request.image, { signal: opts.signal });
     try {
       checkSameImage(plan, source);
+      return new ChunkProducer(plan, source, new PatchEncoder(plan.grid, plan.layout, plan.request.formatOptions));
     } catch (err) {
       await source.close();
       throw err;
     }
-    return new ChunkProducer(plan, source, new PatchEncoder(plan.grid, plan.layout, plan.request.formatOptions));
   }
 
   async produce(task: ChunkTask, signal?: AbortSignal): Promise<ChunkResult> {
@@ -68,38 +73,33 @@ export class ChunkProducer {
     // Records are serialized into `raw`; nothing refers to the window any more.
     this.spare = data;
     const fo = this.plan.request.formatOptions;
-    const base = { shard: task.shard, seq: task.seq, rawBytes: raw.buf.length, records: raw.records, patches: raw.patches, skipped: task.count - raw.patches };
+    const base = { shard: task.shard, seq: task.seq, rawBytes: raw.buf.length, patches: raw.patches, skipped: task.count - raw.patches };
     if (!fo.compressed) return { ...base, data: raw.buf, crc: 0 };
     const d = deflateChunk(raw.buf, fo.compressionLevel);
     return { ...base, data: d.data, crc: d.crc };
   }
 
-  private frameFloats(data: WindowData, task: ChunkTask): { buf: Buffer; records: number; patches: number } {
+  private frameFloats(data: WindowData, task: ChunkTask): { buf: Buffer; patches: number } {
     const pw = this.plan.grid.patchWidth;
-    const thr = this.plan.request.formatOptions.maskedThreshold;
     const offsets: number[] = [];
-    for (let p = 0; p < task.count; p++) if (thr >= 1 || this.encoder.maskedFraction(data, p * pw) <= thr) offsets.push(p * pw);
-    const buf = this.framer!.frame(data, offsets);
-    if (this.framer!.recordBytes !== this.plan.recordBytes) throw new GeotfrError('INTERNAL', `record of ${this.framer!.recordBytes} bytes, planned ${this.plan.recordBytes}`);
-    return { buf, records: offsets.length, patches: offsets.length };
+    for (let p = 0; p < task.count; p++) if (this.encoder.keeps(data, p * pw)) offsets.push(p * pw);
+    return { buf: this.framer!.frame(data, offsets), patches: offsets.length };
   }
 
-  private encodeGeneric(data: WindowData, task: ChunkTask): { buf: Buffer; records: number; patches: number } {
+  private encodeGeneric(data: WindowData, task: ChunkTask): { buf: Buffer; patches: number } {
     const perPatch = this.encoder.encodeRow(data, task.count);
-    const parts: Uint8Array[] = [];
-    let records = 0;
+    const records: Uint8Array[] = [];
     let patches = 0;
     for (const recs of perPatch) {
       if (!recs) continue;
       patches++;
       for (const r of recs) {
-        if (r.length !== this.plan.recordBytes && this.plan.layout.bands.every((b) => b.kind === 'float'))
+        if (this.fixedSize && r.length !== this.plan.recordBytes)
           throw new GeotfrError('INTERNAL', `record of ${r.length} bytes, planned ${this.plan.recordBytes}`, { record: task.firstPatch });
-        parts.push(recordHeader(r.length), r, recordFooter(r));
-        records++;
+        records.push(r);
       }
     }
-    return { buf: Buffer.concat(parts), records, patches };
+    return { buf: frameRecords(records), patches };
   }
 
   close(): Promise<void> {

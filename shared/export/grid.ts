@@ -4,15 +4,10 @@
  */
 import { GeotfrError } from '../errors.js';
 import type { Affine } from '../mixer.js';
+import type { PixelWindow } from '../raster/crs.js';
 import type { PixelGrid } from '../raster/types.js';
 
-/** A pixel window of the source image (may extend beyond it). */
-export interface PixelWindow {
-  x0: number;
-  y0: number;
-  width: number;
-  height: number;
-}
+export type { PixelWindow };
 
 export interface ExportGrid {
   /** The snapped region in source pixels. */

@@ -47,7 +47,7 @@ export class PatchEncoder {
     const out: (Uint8Array[] | null)[] = [];
     for (let p = 0; p < count; p++) {
       const ox = p * this.grid.patchWidth;
-      if (this.opts.maskedThreshold < 1 && this.maskedFraction(win, ox) > this.opts.maskedThreshold) {
+      if (!this.keeps(win, ox)) {
         out.push(null);
         continue;
       }
@@ -55,6 +55,12 @@ export class PatchEncoder {
       out.push(this.opts.sequenceData ? this.sequenceRecords(tiles) : [this.example(tiles)]);
     }
     return out;
+  }
+
+  /** Whether the patch at column offset `ox` of the window is written: its masked fraction is within maskedThreshold (SPEC §4). */
+  keeps(win: WindowData, ox: number): boolean {
+    const thr = this.opts.maskedThreshold;
+    return thr >= 1 || this.maskedFraction(win, ox) <= thr;
   }
 
   /** Fraction of the patch core's pixels where any band is masked (SPEC §4 maskedThreshold). */

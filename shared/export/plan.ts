@@ -10,12 +10,12 @@
 import { GeotfrError } from '../errors.js';
 import { framedSize } from '../record.js';
 import type { Mixer } from '../mixer.js';
-import type { BandInfo, ImageSource, PixelGrid } from '../raster/types.js';
+import type { BandInfo, PixelGrid } from '../raster/types.js';
 import { makeGrid, type ExportGrid, type PixelWindow } from './grid.js';
 import { makeLayout, type FeatureLayout } from './layout.js';
 import { defaultOpener, type ImageSpecOpener } from './opener.js';
 import { PatchEncoder } from './patch.js';
-import { parseImageExportRequest, type ImageExportRequest, type ImageSpec } from './request.js';
+import { parseImageExportRequest, type ImageExportRequest } from './request.js';
 
 export const PLAN_VERSION = 1;
 
@@ -40,10 +40,8 @@ export interface ExportPlan {
   patchDimensions: [number, number];
   kernelSize: [number, number];
   tileDimensions: [number, number];
-  marginPx: [number, number];
   totalPatches: number;
   patchesPerRow: number;
-  recordsPerPatch: number;
   /** Serialized bytes of one record (exact for float features, worst case otherwise). */
   recordBytes: number;
   /**
@@ -87,7 +85,7 @@ export async function planImageExport(request: unknown, opts: PlanOptions = {}):
   const open: ImageSpecOpener = opts.open ?? defaultOpener;
   const src = await open(req.image, { signal: opts.signal });
   try {
-    const region = req.region === undefined ? undefined : (await import('../raster/crs.js')).regionToPixelWindow(req.region as any, src.grid);
+    const region = req.region === undefined ? undefined : (await import('../raster/crs.js')).regionToPixelWindow(req.region, src.grid);
     return planFromSource(req, src.grid, src.bands, { ...opts, region });
   } finally {
     await src.close();
@@ -105,8 +103,7 @@ export function planFromSource(req: ImageExportRequest, source: PixelGrid, bands
   const layout = makeLayout(bands, fo);
   const encoder = new PatchEncoder(grid, layout, fo);
   const recordBytes = encoder.maxRecordBytes();
-  const recordsPerPatch = encoder.recordsPerPatch;
-  const patchBytes = recordsPerPatch * framedSize(recordBytes);
+  const patchBytes = encoder.recordsPerPatch * framedSize(recordBytes);
 
   // Shards: whole patches in order while the file's framed bytes stay within maxFileSize (SPEC §5).
   const maxPerShard = opts.maxPatchesPerShard ?? Infinity;
@@ -142,10 +139,8 @@ export function planFromSource(req: ImageExportRequest, source: PixelGrid, bands
     patchDimensions: [grid.patchWidth, grid.patchHeight],
     kernelSize: fo.kernelSize,
     tileDimensions: [grid.tileWidth, grid.tileHeight],
-    marginPx: [grid.marginX, grid.marginY],
     totalPatches: grid.totalPatches,
     patchesPerRow: grid.patchesPerRow,
-    recordsPerPatch,
     recordBytes,
     chunkPatches,
     shards,

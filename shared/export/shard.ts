@@ -15,10 +15,8 @@ export class ShardSink {
   private next = 0;
   private readonly trailer = new GzipTrailer();
   private error: Error | undefined;
-  bytesWritten = 0;
 
   private constructor(
-    readonly key: string,
     private readonly writer: BlobWriter,
     private readonly compressed: boolean,
     private readonly uri: string,
@@ -30,7 +28,7 @@ export class ShardSink {
   static async open(store: BlobStore, plan: ExportPlan, shardIndex: number, opts: { createOnly?: boolean } = {}): Promise<ShardSink> {
     const s = plan.shards[shardIndex];
     const writer = await store.createWriter(s.name, { ifNotExists: opts.createOnly, contentType: 'application/octet-stream' });
-    const sink = new ShardSink(s.name, writer, plan.request.formatOptions.compressed, store.uri(s.name));
+    const sink = new ShardSink(writer, plan.request.formatOptions.compressed, store.uri(s.name));
     if (sink.compressed) await sink.put(GZIP_HEADER);
     return sink;
   }
@@ -38,7 +36,6 @@ export class ShardSink {
   private async put(buf: Uint8Array): Promise<void> {
     if (this.error) throw asGeotfrError(this.error, { file: this.uri });
     const ok = this.writer.stream.write(buf);
-    this.bytesWritten += buf.length;
     if (!ok) {
       const ac = new AbortController();
       const failed = once(this.writer.stream, 'error', { signal: ac.signal }).then(([err]) => {

@@ -137,7 +137,8 @@ export class BlobSource {
   }
 }
 
-function toArrayBuffer(b: Buffer): ArrayBuffer {
+/** The bytes of a Buffer as an ArrayBuffer of exactly their size: the Buffer's own when it spans it whole, else a copy (geotiff's predictor indexes the whole buffer). */
+export function toArrayBuffer(b: Buffer): ArrayBuffer {
   if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) return b.buffer;
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 }

@@ -41,6 +41,8 @@ interface BandPlan {
   samples: number[];
   /** Source type per depth (float32 nodata compares at float32 precision, like GDAL). */
   types: SampleType[];
+  /** Every source type is float32-exact: read as Float32Array when the caller asks for float32. */
+  float32Exact: boolean;
   nodata: number | undefined;
   /** Where the band came from, for messages. */
   label: string;
@@ -112,6 +114,7 @@ function allBands(file: TiffFile): BandPlan[] {
       file,
       samples: [i],
       types: [type],
+      float32Exact: FLOAT32_EXACT.has(type),
       nodata: file.nodata,
       label: `band ${i + 1} of ${file.uri}`,
     };
@@ -154,6 +157,7 @@ function requestedBands(requests: BandRequest[], files: Map<string, TiffFile>): 
       file,
       samples: indexes.map((b) => b - 1),
       types,
+      float32Exact: types.every((t) => FLOAT32_EXACT.has(t)),
       nodata,
       label: `${JSON.stringify(r.name)} (${field}, ${r.uri})`,
     };
@@ -179,7 +183,7 @@ export class GeoTiffImageSource implements ImageSource {
       throw new GeotfrError('INTERNAL', `bad window (${x0}, ${y0}, ${width}x${height})`);
     if (signal?.aborted) throw new GeotfrError('CANCELLED', 'read cancelled');
     const n = width * height;
-    const narrow = this.plans.map((p) => opts.float32 === true && p.types.every((t) => FLOAT32_EXACT.has(t)));
+    const narrow = this.plans.map((p) => opts.float32 === true && p.float32Exact);
     // A same-shaped window the caller is done with is overwritten in place: masked pixels hold
     // unspecified values (types.ts), and every valid flag is rewritten by mask().
     const fits =

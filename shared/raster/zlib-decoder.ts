@@ -8,15 +8,10 @@
  */
 import { inflate as inflateCb, type ZlibOptions } from 'node:zlib';
 import { BaseDecoder, addDecoder } from 'geotiff';
+import { toArrayBuffer } from './blobsource.js';
 
 const inflate = (buf: Uint8Array, opts: ZlibOptions) =>
   new Promise<Buffer>((resolve, reject) => inflateCb(buf, opts, (err, out) => (err ? reject(err) : resolve(out))));
-
-/** Copies a Node Buffer into an ArrayBuffer of its exact size (geotiff's predictor indexes the whole buffer). */
-function exactArrayBuffer(b: Buffer): ArrayBuffer {
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) return b.buffer;
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-}
 
 /** Decoded bytes of one full block, or undefined when the IFD does not say. */
 function blockBytes(p: { tileWidth?: number; tileHeight?: number; bitsPerSample?: number | ArrayLike<number>; planarConfiguration?: number; samplesPerPixel?: number } | undefined): number | undefined {
@@ -35,7 +30,7 @@ export class ZlibDeflateDecoder extends BaseDecoder {
     const n = blockBytes((this as unknown as { parameters?: Parameters<typeof blockBytes>[0] }).parameters);
     // Exactly the block's size: a full block comes back as one whole buffer (no copy below). zlib's minimum is 64.
     const opts: ZlibOptions = n ? { chunkSize: Math.max(64, Math.min(n, 256 << 20)) } : {};
-    return exactArrayBuffer(await inflate(new Uint8Array(buffer), opts));
+    return toArrayBuffer(await inflate(new Uint8Array(buffer), opts));
   }
 }
 
