@@ -44,7 +44,6 @@ function randomBand(next: () => number, name: string, type: SampleType, W: numbe
     if (next() < 0.15) data[i] = nodata ?? NaN;
     else if (RANGES[type]) data[i] = Math.round(RANGES[type][0] + next() * (RANGES[type][1] - RANGES[type][0]));
     else data[i] = (next() - 0.5) * 1e3;
-    if (nodata !== undefined && data[i] === nodata && next() < 0) data[i] = 0;
   }
   return { name, type, data, depth, nodata };
 }
@@ -157,12 +156,11 @@ test('array bands, tensorDepths, collapseBands, sequenceData and native types', 
   const src = new MemSource(W, H, [b8, ts]);
   const open = async () => src;
   const base = { image: 'mem://x', formatOptions: { patchDimensions: [4, 3], defaultValue: -5.5, compressed: false, tensorDepths: { ts: 6 } } };
-  const valueAt = (b: MemBand, d: number, x: number, y: number, depthOut: number) => {
+  const valueAt = (b: MemBand, d: number, x: number, y: number) => {
     if (d >= (b.depth ?? 1)) return expectedFill(b.type, -5.5);
     if (x < 0 || y < 0 || x >= W || y >= H) return expectedFill(b.type, -5.5);
     let ok = true;
     for (let k = 0; k < (b.depth ?? 1); k++) if (b.data[k * W * H + y * W + x] === b.nodata) ok = false;
-    void depthOut;
     return ok ? b.data[d * W * H + y * W + x] : expectedFill(b.type, -5.5);
   };
 
@@ -179,7 +177,7 @@ test('array bands, tensorDepths, collapseBands, sequenceData and native types', 
     const r = Math.floor(p / 2);
     for (let d = 0; d < 6; d++)
       for (let y = 0; y < 3; y++)
-        for (let x = 0; x < 4; x++) assert.equal(v[d * 12 + y * 4 + x], Math.fround(valueAt(ts, d, c * 4 + x, r * 3 + y, 6)));
+        for (let x = 0; x < 4; x++) assert.equal(v[d * 12 + y * 4 + x], Math.fround(valueAt(ts, d, c * 4 + x, r * 3 + y)));
   }
 
   // bandTypes native: uint8 → one bytes_list of raw bytes; int16 → int64_list.
@@ -190,10 +188,10 @@ test('array bands, tensorDepths, collapseBands, sequenceData and native types', 
   const u8 = f0.get('u8')!;
   assert.equal(u8.kind, 'bytes_list');
   assert.equal(u8.value.length, 1);
-  assert.deepEqual([...(u8.value[0] as Uint8Array)], Array.from({ length: 12 }, (_, i) => valueAt(b8, 0, i % 4, Math.floor(i / 4), 1)));
+  assert.deepEqual([...(u8.value[0] as Uint8Array)], Array.from({ length: 12 }, (_, i) => valueAt(b8, 0, i % 4, Math.floor(i / 4))));
   const i64 = f0.get('ts')!;
   assert.equal(i64.kind, 'int64_list');
-  assert.deepEqual([...(i64.value as BigInt64Array)].slice(0, 12), Array.from({ length: 12 }, (_, i) => BigInt(valueAt(ts, 0, i % 4, Math.floor(i / 4), 6))));
+  assert.deepEqual([...(i64.value as BigInt64Array)].slice(0, 12), Array.from({ length: 12 }, (_, i) => BigInt(valueAt(ts, 0, i % 4, Math.floor(i / 4)))));
 
   // collapseBands: one feature named after the first band, [C, H, W] with C = 1 + 6; native promotes to int64.
   dir = await tmp();
@@ -205,8 +203,8 @@ test('array bands, tensorDepths, collapseBands, sequenceData and native types', 
   assert.equal(cv.kind, 'int64_list');
   assert.equal(cv.value.length, 7 * 12);
   for (let i = 0; i < 12; i++) {
-    assert.equal((cv.value as BigInt64Array)[i], BigInt(valueAt(b8, 0, 4 + (i % 4), Math.floor(i / 4), 1)));
-    assert.equal((cv.value as BigInt64Array)[12 * 3 + i], BigInt(valueAt(ts, 2, 4 + (i % 4), Math.floor(i / 4), 6)));
+    assert.equal((cv.value as BigInt64Array)[i], BigInt(valueAt(b8, 0, 4 + (i % 4), Math.floor(i / 4))));
+    assert.equal((cv.value as BigInt64Array)[12 * 3 + i], BigInt(valueAt(ts, 2, 4 + (i % 4), Math.floor(i / 4))));
   }
 
   // sequenceData: one SequenceExample per pixel, row-major within a patch; scalar → context, array → FeatureList of D.
@@ -221,10 +219,10 @@ test('array bands, tensorDepths, collapseBands, sequenceData and native types', 
     const y = Math.floor(p / 2) * 3 + Math.floor(px / 4);
     const s = decodeSequenceExample(recs[k]);
     assert.deepEqual([...s.context.keys()], ['u8']);
-    assert.deepEqual([...s.context.get('u8')!.value], [valueAt(b8, 0, x, y, 1)]);
+    assert.deepEqual([...s.context.get('u8')!.value], [valueAt(b8, 0, x, y)]);
     const steps = s.featureLists.get('ts')!;
     assert.equal(steps.length, 6);
-    steps.forEach((st, d) => assert.deepEqual([...st.value], [Math.fround(valueAt(ts, d, x, y, 6))]));
+    steps.forEach((st, d) => assert.deepEqual([...st.value], [Math.fround(valueAt(ts, d, x, y))]));
   }
 });
 
