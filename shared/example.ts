@@ -348,13 +348,21 @@ class Reader {
     this.fail('varint longer than 10 bytes');
   }
   varint64(): bigint {
-    let lo = 0n;
-    let shift = 0n;
-    for (let i = 0; i < 10; i++) {
+    // The first 7 bytes (49 bits) add up exactly in a double: one BigInt per value, not one per byte.
+    let n = 0;
+    let mul = 1;
+    for (let i = 0; i < 7; i++) {
+      if (this.pos >= this.end) this.fail('truncated varint');
+      const b = this.buf[this.pos++];
+      n += (b & 0x7f) * mul;
+      if (b < 0x80) return BigInt(n);
+      mul *= 128;
+    }
+    let lo = BigInt(n);
+    for (let shift = 49n; shift < 70n; shift += 7n) {
       if (this.pos >= this.end) this.fail('truncated varint');
       const b = this.buf[this.pos++];
       lo |= BigInt(b & 0x7f) << shift;
-      shift += 7n;
       if (b < 0x80) return BigInt.asIntN(64, lo);
     }
     this.fail('varint longer than 10 bytes');
