@@ -4,10 +4,11 @@
  * acknowledged), following the functions-framework samples (STYLE.md, "functions-framework-nodejs").
  */
 import '../shared/gcs.js';
-import { asGeotfrError, type GeotfrError } from '../shared/errors.js';
+import { asGeotfrError } from '../shared/errors.js';
 import { PubSubQueue, type Queue } from '../shared/queue.js';
 import { cloudConfigFromEnv } from '../shared/jobs/config.js';
 import type { JobDeps } from '../shared/jobs/planner.js';
+import { isRetryable } from '../shared/jobs/status.js';
 
 let queue: Queue | undefined;
 
@@ -33,11 +34,6 @@ export function log(severity: 'INFO' | 'WARNING' | 'ERROR', message: string, fie
   if (LEVELS[severity] < min) return;
   const line = JSON.stringify({ severity, message, ...fields });
   (severity === 'INFO' ? process.stdout : process.stderr).write(line + '\n');
-}
-
-/** Whether an error should make the platform redeliver the event. */
-export function isRetryable(e: GeotfrError): boolean {
-  return e.retryable || e.code === 'INTERNAL' || e.code === 'CANCELLED';
 }
 
 /**

@@ -9,7 +9,8 @@ import { checkRequestSize } from '../shared/policy.js';
 import { dropJobId } from '../shared/jobs/id.js';
 import { runIngestJob } from '../shared/jobs/ingest.js';
 import { recordRejected } from '../shared/jobs/planner.js';
-import { deps, isRetryable, log, settle } from './context.js';
+import { isRetryable } from '../shared/jobs/status.js';
+import { deps, log, settle } from './context.js';
 import { decodeStorageEvent, readDroppedJson } from './storage-event.js';
 
 export async function ingestPredictions(event: CloudEvent<unknown>): Promise<void> {

@@ -8,14 +8,15 @@
  * permanent errors, recorded in the job status) and 5xx asks for redelivery (retryable errors).
  */
 import type { Request, Response } from '@google-cloud/functions-framework';
-import { openBucket, resolveUri } from '../shared/blobstore.js';
+import { openBucket } from '../shared/blobstore.js';
 import { GeotfrError, asGeotfrError } from '../shared/errors.js';
-import { checkDestination, checkRequestSize } from '../shared/policy.js';
+import { checkRequestSize, type Policy } from '../shared/policy.js';
 import { JobStore } from '../shared/jobs/store.js';
 import { decodePushMessage } from '../shared/queue.js';
 import { dropJobId, httpJobId, pubsubJobId } from '../shared/jobs/id.js';
-import { recordRejected, submitJob } from '../shared/jobs/planner.js';
-import { deps, isRetryable, log } from './context.js';
+import { recordRejected, statusStore, submitJob, type JobDeps } from '../shared/jobs/planner.js';
+import { isRetryable } from '../shared/jobs/status.js';
+import { deps, log } from './context.js';
 import { decodeStorageEvent, readDroppedJson } from './storage-event.js';
 
 const PUBSUB_TYPE = 'google.cloud.pubsub.topic.v1.messagePublished';
@@ -42,8 +43,7 @@ function eventKind(req: Request): { type: string; data: unknown; time?: string; 
   return { type: 'http', data: body };
 }
 
-async function intake(req: Request): Promise<Intake | undefined> {
-  const { policy } = deps().config;
+async function intake(req: Request, policy: Policy): Promise<Intake | undefined> {
   const ev = eventKind(req);
   if (ev.type === PUBSUB_TYPE) {
     const raw = ev.data as { message?: { data?: string; publishTime?: string } };
@@ -69,12 +69,10 @@ async function intake(req: Request): Promise<Intake | undefined> {
   return { via: 'http', jobId: httpJobId(typeof q === 'string' ? q : undefined), eventTime: new Date(), request: req.body };
 }
 
-async function recordRequestError(job: Intake, e: GeotfrError): Promise<void> {
-  const r = job.request as { bucket?: unknown };
-  if (typeof r?.bucket !== 'string') return;
-  checkDestination(r.bucket, 'x', deps().config.policy);
-  const store = new JobStore(await openBucket(r.bucket), job.jobId);
-  await store.recordError('request', { code: e.code, message: e.message, at: new Date().toISOString() });
+async function recordRequestError(job: Intake, e: GeotfrError, d: JobDeps): Promise<void> {
+  const store = await statusStore(job.request, d.config);
+  if (!store) return;
+  await new JobStore(store, job.jobId).recordError('request', { code: e.code, message: e.message, at: new Date().toISOString() });
 }
 
 const httpStatus = (e: GeotfrError) =>
@@ -82,13 +80,14 @@ const httpStatus = (e: GeotfrError) =>
 
 export async function planExport(req: Request, res: Response): Promise<void> {
   let job: Intake | undefined;
+  let d: JobDeps | undefined;
   try {
-    job = await intake(req);
+    d = deps();
+    job = await intake(req, d.config.policy);
     if (!job) {
       res.status(204).send('');
       return;
     }
-    const d = deps();
     const result = await submitJob(job.request, job.jobId, job.eventTime, d);
     log('INFO', `planned job ${result.jobId}: ${result.shards} shard(s)`, { jobId: result.jobId, via: job.via });
     // The Pub/Sub emulator treats only 200/204 as an acknowledgement (Pub/Sub itself also takes 202).
@@ -98,14 +97,13 @@ export async function planExport(req: Request, res: Response): Promise<void> {
     if (isRetryable(e)) {
       log('WARNING', `planExport: retryable: ${e.code}: ${e.message}`, { jobId: job?.jobId });
       // Best effort, for the dead-letter reason if every redelivery fails the same way.
-      if (job) await recordRequestError(job, e).catch(() => {});
+      if (job && d) await recordRequestError(job, e, d).catch(() => {});
       res.status(httpStatus(e)).json({ error: e.toJSON(), jobId: job?.jobId });
       return;
     }
     let statusUri: string | undefined;
-    if (job) {
-      const d = deps();
-      const fallback = job.dropBucket ? (await resolveUri(`gs://${job.dropBucket}/x`).catch(() => undefined))?.store : undefined;
+    if (job && d) {
+      const fallback = job.dropBucket ? await openBucket(`gs://${job.dropBucket}`).catch(() => undefined) : undefined;
       const s = await recordRejected(job.jobId, job.request, e, d, fallback).catch((err2) => {
         log('ERROR', `could not record rejected job ${job?.jobId}: ${asGeotfrError(err2).message}`);
         return undefined;

@@ -59,6 +59,11 @@ export class PreconditionFailed extends GeotfrError {
   }
 }
 
+/** Whether a create-once write lost because the object exists (a store may report it as a plain GeotfrError). */
+export function isPreconditionFailed(err: unknown): boolean {
+  return err instanceof PreconditionFailed || (err instanceof GeotfrError && /precondition/i.test(err.message));
+}
+
 /**
  * Validates an object key: relative, `/`-separated, no `..`, no empty or `.` segments, no NUL.
  * Keeps hostile prefixes (`../../etc`, `/abs`) from escaping the destination (SPEC §2, issue 6).

@@ -39,8 +39,8 @@ export async function handleDeadLetter(msg: QueueMessage, deps: JobDeps): Promis
     const last = await job.lastError<JobError>(shard ?? 'request').catch(() => undefined);
     const what = shard !== undefined ? `shard ${shard}` : msg.attributes.kind === 'finalize' ? 'finalizing' : 'request';
     const reason = `${what} failed after ${attempts || 'all'} delivery attempts${last ? `: ${last.code}: ${last.message}` : ''}`;
-    await failJob(job, { code: last?.code ?? 'DEAD_LETTER', message: reason, shard, at: now().toISOString() }, now);
-    return { jobId, outcome: 'failed', status: await job.status() };
+    const status = await failJob(job, { code: last?.code ?? 'DEAD_LETTER', message: reason, shard, at: now().toISOString() }, now);
+    return { jobId, outcome: 'failed', status };
   } catch (err) {
     const e = asGeotfrError(err);
     process.stderr.write(`geotfr dead-letter: could not record failure of job ${jobId}: ${e.code}: ${e.message}\n`);

@@ -9,7 +9,7 @@
  * manifest are the ones `finalizeExport` (shared/export/finalize.ts) writes, byte for byte; only the
  * mixer's create-once write is done here, since the embedded runner overwrites.
  */
-import { openBucket, PreconditionFailed } from '../blobstore.js';
+import { isPreconditionFailed, openBucket } from '../blobstore.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { formatMixer } from '../mixer.js';
 import { makeManifest } from '../export/finalize.js';
@@ -17,7 +17,7 @@ import type { ExportPlan } from '../export/plan.js';
 import type { FinalizeMessage, JobDeps } from './planner.js';
 import { JobStore } from './store.js';
 import { failJob } from './worker.js';
-import type { JobStatus } from './status.js';
+import { finishedStatus, isRetryable, type JobStatus } from './status.js';
 
 export function parseFinalizeMessage(json: unknown): FinalizeMessage {
   const m = json as Partial<FinalizeMessage> | null;
@@ -33,26 +33,25 @@ export async function finalizeJob(msg: FinalizeMessage, deps: JobDeps): Promise<
     return await finalizeIn(job, deps, now);
   } catch (err) {
     const e = asGeotfrError(err);
-    if (e.retryable || e.code === 'INTERNAL' || e.code === 'CANCELLED') throw e;
-    await failJob(job, { code: e.code, message: e.message, at: now().toISOString() }, now);
-    return (await job.terminal()) ?? (await job.status())!;
+    if (isRetryable(e)) throw e;
+    return failJob(job, { code: e.code, message: e.message, at: now().toISOString() }, now);
   }
 }
 
 async function finalizeIn(job: JobStore, deps: JobDeps, now: () => Date): Promise<JobStatus> {
   const store = job.store;
-  const msg = { jobId: job.jobId };
   const terminal = await job.terminal();
   if (terminal) return terminal;
   const plan = await job.loadPlan<ExportPlan>();
-  const current = (await job.status()) ?? undefined;
-  if (!current) throw new GeotfrError('IO', `job ${msg.jobId} has a plan but no status yet`, { file: job.statusUri });
+  const current = await job.status();
+  if (!current) throw new GeotfrError('IO', `job ${job.jobId} has a plan but no status yet`, { file: job.statusUri });
   const at = now().toISOString();
   const marked = new Set(await job.markedShards());
+  const listOutputs = () => store.list(plan.request.fileNamePrefix + '-');
   if (marked.size < plan.shards.length) {
     // Runs once per finished shard: two listings, no per-marker reads (that would be quadratic).
     const done = plan.shards.filter((s) => marked.has(s.index));
-    const sizes = new Map((await store.list(plan.request.fileNamePrefix + '-')).map((i) => [i.key, i.size]));
+    const sizes = new Map((await listOutputs()).map((i) => [i.key, i.size]));
     return job.writeStatus({
       ...current,
       state: marked.size ? 'running' : current.state,
@@ -79,15 +78,16 @@ async function finalizeIn(job: JobStore, deps: JobDeps, now: () => Date): Promis
 
   // Every shard has a marker, and markers are written only after their object exists; check anyway
   // that none was deleted meanwhile, since a mixer over missing shards would be a lie.
+  const present = new Set((await listOutputs()).map((i) => i.key));
   for (const s of plan.shards) {
-    if (!(await store.stat(s.name))) throw new GeotfrError('NOT_FOUND', `shard ${s.index} is marked done but ${store.uri(s.name)} is missing`, { file: store.uri(s.name) });
+    if (!present.has(s.name)) throw new GeotfrError('NOT_FOUND', `shard ${s.index} is marked done but ${store.uri(s.name)} is missing`, { file: store.uri(s.name) });
   }
   if (plan.mixer && plan.mixerKey) {
     const bytes = formatMixer(plan.mixer);
     try {
       await store.write(plan.mixerKey, bytes, { ifNotExists: true, contentType: 'application/json' });
     } catch (err) {
-      if (!(err instanceof PreconditionFailed) && !(err instanceof GeotfrError && /precondition/i.test(err.message))) throw asGeotfrError(err);
+      if (!isPreconditionFailed(err)) throw asGeotfrError(err);
       // Another finalizer got there first (the bytes are a pure function of the plan), unless the
       // prefix already held a different export: outputs are never overwritten, so say so.
       const existing = (await store.read(plan.mixerKey)).toString('utf8');
@@ -99,11 +99,7 @@ async function finalizeIn(job: JobStore, deps: JobDeps, now: () => Date): Promis
   await store.write(plan.manifestKey, JSON.stringify(makeManifest(plan), null, 2) + '\n', { contentType: 'application/json' });
   const end = now().toISOString();
   return job.finish({
-    ...snapshot,
-    state: 'done',
-    updatedAt: end,
-    finishedAt: end,
-    seconds: (Date.parse(end) - Date.parse(current.createdAt)) / 1000,
+    ...finishedStatus(snapshot, 'done', end),
     outputs: [...plan.shards.map((s) => s.name), ...(plan.mixerKey ? [plan.mixerKey] : [])],
     mixer: plan.mixerKey,
   });

@@ -7,13 +7,12 @@
  * `{ "files": ["gs://b/p-00000.tfrecord.gz", …] | "prefix": "gs://b/preds/p-", "mixer": "gs://…-mixer.json",
  *    "out": "gs://b/preds/p.tif", "kernelSize": [x, y] }` (kernelSize optional: the export manifest is used).
  */
-import { openBucket, resolveUri } from '../blobstore.js';
+import { resolveUri } from '../blobstore.js';
 import { GeotfrError } from '../errors.js';
-import { checkSourceUri, checkDestination, checkRequestPolicy } from '../policy.js';
+import { checkSourceUri, checkDestination } from '../policy.js';
 import type { JobDeps } from './planner.js';
-import { newStatus } from './status.js';
+import { finishedStatus, newStatus, type JobStatus } from './status.js';
 import { JobStore } from './store.js';
-import type { JobStatus } from './status.js';
 
 export interface IngestRequest {
   files: string[];
@@ -49,14 +48,14 @@ export async function parseIngestRequest(raw: unknown, deps: JobDeps): Promise<I
     files = r.files as string[];
     files.forEach((f, i) => checkSourceUri(f, policy, `files[${i}]`));
   } else if (typeof r.prefix === 'string' && r.files === undefined) {
-    checkSourceUri(r.prefix.endsWith('/') ? r.prefix + 'x' : r.prefix, policy, 'prefix');
-    const { store, key } = await resolveUri(r.prefix.endsWith('/') ? r.prefix + 'x' : r.prefix, 'prefix');
+    // A directory-like prefix (`…/`) is checked and resolved as a name inside it.
+    const probe = r.prefix.endsWith('/') ? r.prefix + 'x' : r.prefix;
+    checkSourceUri(probe, policy, 'prefix');
+    const { store, key } = await resolveUri(probe, 'prefix');
     const keyPrefix = r.prefix.endsWith('/') ? key.slice(0, -1) : key;
     files = (await store.list(keyPrefix)).filter((i) => /\.tfrecord(\.gz)?$/.test(i.key)).map((i) => store.uri(i.key));
     if (!files.length) throw new GeotfrError('NOT_FOUND', `no .tfrecord or .tfrecord.gz files under ${r.prefix}`, { field: 'prefix' });
   } else throw new GeotfrError('BAD_REQUEST', 'give exactly one of files (a list) or prefix', { field: 'files' });
-  // The same checks an export request gets, reused for the destination bucket name.
-  checkRequestPolicy({ bucket: `gs://${outBucket}`, fileNamePrefix: 'x' }, policy);
   return { files, mixer: r.mixer, out: r.out, ...(kernelSize ? { kernelSize } : {}) };
 }
 
@@ -65,7 +64,7 @@ export async function runIngestJob(raw: unknown, jobId: string, deps: JobDeps): 
   const now = deps.now ?? (() => new Date());
   const req = await parseIngestRequest(raw, deps);
   const { store, key } = await resolveUri(req.out, 'out');
-  const job = new JobStore(await openBucket(store.root), jobId);
+  const job = new JobStore(store, jobId);
   const terminal = await job.terminal();
   if (terminal) return terminal;
   const started = now();
@@ -73,20 +72,13 @@ export async function runIngestJob(raw: unknown, jobId: string, deps: JobDeps): 
   await job.writeStatus(base);
   const { ingestImage } = await import('../ingest/image.js');
   const t0 = performance.now();
-  const summary = (await ingestImage({ files: req.files, mixer: req.mixer, out: req.out, kernelSize: req.kernelSize })) as unknown as Record<string, unknown>;
+  const summary = await ingestImage({ files: req.files, mixer: req.mixer, out: req.out, kernelSize: req.kernelSize });
   const seconds = (performance.now() - t0) / 1000;
-  const info = await store.stat(key);
-  const end = now().toISOString();
-  const patches = typeof summary.patches === 'number' ? summary.patches : typeof summary.records === 'number' ? summary.records : 0;
   return job.finish({
-    ...base,
-    state: 'done',
+    ...finishedStatus(base, 'done', now().toISOString()),
     shards: { total: req.files.length, done: req.files.length },
-    patches: { total: patches, done: patches },
-    bytes: info?.size ?? 0,
-    updatedAt: end,
-    finishedAt: end,
-    seconds: (Date.parse(end) - started.getTime()) / 1000,
+    patches: { total: summary.patches, done: summary.patches },
+    bytes: summary.bytes,
     workerSeconds: Math.round(seconds * 1000) / 1000,
     maxShardSeconds: Math.round(seconds * 1000) / 1000,
     outputs: [key],

@@ -7,14 +7,14 @@
  * that have no marker yet (duplicate shard messages are harmless, see worker.ts).
  */
 import { openBucket, type BlobStore } from '../blobstore.js';
-import { GeotfrError, asGeotfrError } from '../errors.js';
+import { asGeotfrError } from '../errors.js';
 import { checkDestination, checkRequestPolicy } from '../policy.js';
 import type { Queue } from '../queue.js';
 import { planImageExport, type ExportPlan } from '../export/plan.js';
 import { utcDate } from '../export/request.js';
 import type { CloudConfig } from './config.js';
 import { JobStore } from './store.js';
-import { newStatus, type JobStatus } from './status.js';
+import { finishedStatus, newStatus, type JobStatus } from './status.js';
 
 export interface JobDeps {
   queue: Queue;
@@ -77,7 +77,7 @@ export function resolveDate(request: unknown, when: Date): unknown {
 }
 
 /** The store a request's status belongs in, when its destination is usable (else undefined). */
-async function statusStore(request: unknown, config: CloudConfig): Promise<BlobStore | undefined> {
+export async function statusStore(request: unknown, config: CloudConfig): Promise<BlobStore | undefined> {
   try {
     const r = request as { bucket?: unknown; fileNamePrefix?: unknown };
     if (typeof r?.bucket !== 'string') return undefined;
@@ -102,7 +102,7 @@ export async function recordRejected(jobId: string, request: unknown, err: unkno
   const kind = (request as { collection?: unknown })?.collection !== undefined ? 'table' : 'image';
   const s = newStatus(jobId, kind, store, prefix, now);
   const job = new JobStore(store, jobId);
-  return job.finish({ ...s, state: 'failed', finishedAt: s.createdAt, seconds: 0, errors: [{ code: e.code, message: e.message, at: s.createdAt }] });
+  return job.finish({ ...finishedStatus(s, 'failed', s.createdAt), errors: [{ code: e.code, message: e.message, at: s.createdAt }] });
 }
 
 /**
@@ -134,7 +134,7 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
     ...newStatus(jobId, 'image', store, plan.request.fileNamePrefix, now()),
     shards: { total: plan.shards.length, done: 0 },
     patches: { total: plan.totalPatches, done: 0 },
-    mixer: plan.mixer ? `${plan.request.fileNamePrefix}-mixer.json` : null,
+    mixer: plan.mixerKey,
     split,
   };
   if (!existing) await job.writeStatus(status);
@@ -158,25 +158,16 @@ async function runTableJob(request: Record<string, unknown>, job: JobStore, stor
   const base = { ...newStatus(job.jobId, 'table', store, prefix, started), shards: { total: 1, done: 0 }, state: 'running' as const, startedAt: started.toISOString() };
   await job.writeStatus(base);
   await job.savePlan({ kind: 'table', request }, request);
-  const summary = (await runTableExport(request)) as unknown as Record<string, unknown>;
-  const end = now().toISOString();
-  const name = `${prefix}.tfrecord.gz`;
-  const info = await store.stat(name);
-  if (!info) throw new GeotfrError('INTERNAL', `table export reported success but ${store.uri(name)} does not exist`);
-  const seconds = (Date.parse(end) - started.getTime()) / 1000;
-  const patches = typeof summary.records === 'number' ? summary.records : typeof summary.features === 'number' ? summary.features : 0;
+  const summary = await runTableExport(request);
+  const done = finishedStatus(base, 'done', now().toISOString());
   const final = await job.finish({
-    ...base,
-    state: 'done',
+    ...done,
     shards: { total: 1, done: 1 },
-    patches: { total: patches, done: patches },
-    bytes: info.size,
-    updatedAt: end,
-    finishedAt: end,
-    seconds,
-    workerSeconds: seconds,
-    maxShardSeconds: seconds,
-    outputs: [name],
+    patches: { total: summary.features, done: summary.features },
+    bytes: summary.bytes,
+    workerSeconds: done.seconds,
+    maxShardSeconds: done.seconds,
+    outputs: [`${prefix}.tfrecord.gz`],
     mixer: null,
   });
   return { jobId: job.jobId, kind: 'table', state: final.state, statusUri: job.statusUri, shards: 1 };

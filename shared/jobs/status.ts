@@ -8,6 +8,7 @@
  * (`done.json` / `failed.json`) so concurrent writers converge on one outcome.
  */
 import type { BlobStore } from '../blobstore.js';
+import type { GeotfrError } from '../errors.js';
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed';
 
@@ -58,6 +59,19 @@ export interface JobStatus {
 /** Seconds between two ISO times, rounded to milliseconds. */
 export function secondsBetween(from: string, to: string): number {
   return Math.round(Date.parse(to) - Date.parse(from)) / 1000;
+}
+
+/** `base` moved to a terminal `state` at `at`, timed from its creation. */
+export function finishedStatus(base: JobStatus, state: 'done' | 'failed', at: string): JobStatus & { finishedAt: string; seconds: number } {
+  return { ...base, state, updatedAt: at, finishedAt: at, seconds: secondsBetween(base.createdAt, at) };
+}
+
+/**
+ * Whether an error should make the platform redeliver the event (rethrow) rather than fail the job
+ * (record and acknowledge): retryable I/O, bugs (a new instance may not hit them) and cancellations.
+ */
+export function isRetryable(e: GeotfrError): boolean {
+  return e.retryable || e.code === 'INTERNAL' || e.code === 'CANCELLED';
 }
 
 /** A fresh `queued` status for a job writing under `prefix` of `store`. */

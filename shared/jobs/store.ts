@@ -16,7 +16,7 @@
  * markers; a writer that may have raced with the terminal write re-checks the terminal marker afterwards
  * and, if it exists, rewrites the terminal status (`writeStatus`), so the last write is always terminal.
  */
-import { PreconditionFailed, type BlobStore } from '../blobstore.js';
+import { isPreconditionFailed, type BlobStore } from '../blobstore.js';
 import { GeotfrError } from '../errors.js';
 import type { JobStatus } from './status.js';
 
@@ -51,8 +51,8 @@ export class JobStore {
     return this.store.uri(this.dir + 'status.json');
   }
 
+  /** A JSON document under the job's directory, or undefined when it does not exist. */
   private async readJson<T>(name: string): Promise<T | undefined> {
-    if (!(await this.store.stat(this.dir + name))) return undefined;
     try {
       return JSON.parse((await this.store.read(this.dir + name)).toString('utf8')) as T;
     } catch (err) {
@@ -61,13 +61,18 @@ export class JobStore {
     }
   }
 
+  /** Writes a JSON document under the job's directory (`ifNotExists`: create-once). */
+  private async writeJson(name: string, value: unknown, ifNotExists = false): Promise<void> {
+    await this.store.write(this.dir + name, JSON.stringify(value, null, 2) + '\n', { ifNotExists, contentType: 'application/json' });
+  }
+
   /** Writes `name` only if it does not exist; returns false when it already did. */
   private async createOnce(name: string, value: unknown): Promise<boolean> {
     try {
-      await this.store.write(this.dir + name, JSON.stringify(value, null, 2) + '\n', { ifNotExists: true, contentType: 'application/json' });
+      await this.writeJson(name, value, true);
       return true;
     } catch (err) {
-      if (err instanceof PreconditionFailed || (err instanceof GeotfrError && /precondition/i.test(err.message))) return false;
+      if (isPreconditionFailed(err)) return false;
       throw err;
     }
   }
@@ -112,7 +117,7 @@ export class JobStore {
   /** Records the last retryable error of a shard (by index) or of the request (`'request'`). */
   async recordError(what: number | 'request', error: unknown): Promise<void> {
     const name = typeof what === 'number' ? pad(what) : what;
-    await this.store.write(this.dir + `errors/${name}.json`, JSON.stringify(error, null, 2) + '\n', { contentType: 'application/json' });
+    await this.writeJson(`errors/${name}.json`, error);
   }
 
   async lastError<E>(what: number | 'request'): Promise<E | undefined> {
@@ -137,12 +142,12 @@ export class JobStore {
     // A done job stays done: a late dead-letter of a duplicate message must not fail finished outputs.
     const existingDone = await this.readJson<JobStatus>('done.json');
     if (existingDone) {
-      await this.store.write(this.dir + 'status.json', JSON.stringify(existingDone, null, 2) + '\n', { contentType: 'application/json' });
+      await this.writeJson('status.json', existingDone);
       return existingDone;
     }
     await this.createOnce(`${status.state}.json`, status);
     const won = (await this.terminal()) ?? status;
-    await this.store.write(this.dir + 'status.json', JSON.stringify(won, null, 2) + '\n', { contentType: 'application/json' });
+    await this.writeJson('status.json', won);
     return won;
   }
 
@@ -151,11 +156,11 @@ export class JobStore {
     if (status.state === 'done' || status.state === 'failed') return this.finish(status);
     const before = await this.terminal();
     const doc = before ?? status;
-    await this.store.write(this.dir + 'status.json', JSON.stringify(doc, null, 2) + '\n', { contentType: 'application/json' });
+    await this.writeJson('status.json', doc);
     if (before) return before;
     const after = await this.terminal();
     if (after) {
-      await this.store.write(this.dir + 'status.json', JSON.stringify(after, null, 2) + '\n', { contentType: 'application/json' });
+      await this.writeJson('status.json', after);
       return after;
     }
     return status;

@@ -17,7 +17,7 @@ import { writeShard } from '../export/shard.js';
 import type { ExportPlan } from '../export/plan.js';
 import type { FinalizeMessage, JobDeps, ShardMessage } from './planner.js';
 import { JobStore } from './store.js';
-import { newStatus, type JobError } from './status.js';
+import { finishedStatus, isRetryable, newStatus, type JobError, type JobStatus } from './status.js';
 
 export type ShardOutcome = 'written' | 'existed' | 'duplicate' | 'skipped' | 'failed';
 
@@ -62,7 +62,7 @@ export async function runShard(msg: ShardMessage, attempt: number, deps: JobDeps
   } catch (err) {
     const e = asGeotfrError(err);
     const rec: JobError = { code: e.code, message: e.message, shard: msg.shard, attempt, at: now().toISOString() };
-    if (e.retryable || e.code === 'INTERNAL' || e.code === 'CANCELLED') {
+    if (isRetryable(e)) {
       // Best effort: the record only improves the dead-letter reason; the redelivery is what matters.
       await job.recordError(msg.shard, rec).catch(() => {});
       throw e;
@@ -72,17 +72,13 @@ export async function runShard(msg: ShardMessage, attempt: number, deps: JobDeps
   }
 }
 
-/** Marks a job failed with one error (create-once: the first failure wins; a done job stays done). */
-export async function failJob(job: JobStore, error: JobError, now: () => Date): Promise<void> {
+/**
+ * Marks a job failed with one error (create-once: the first failure wins; a done job stays done).
+ * Returns the terminal status that won.
+ */
+export async function failJob(job: JobStore, error: JobError, now: () => Date): Promise<JobStatus> {
   const current = await job.status();
   const at = now().toISOString();
   const base = current ?? newStatus(job.jobId, 'image', job.store, '', new Date(at));
-  await job.finish({
-    ...base,
-    state: 'failed',
-    updatedAt: at,
-    finishedAt: at,
-    seconds: (Date.parse(at) - Date.parse(base.createdAt)) / 1000,
-    errors: [...base.errors, error],
-  });
+  return job.finish({ ...finishedStatus(base, 'failed', at), errors: [...base.errors, error] });
 }

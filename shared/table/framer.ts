@@ -18,7 +18,6 @@ export class RecordBatcher {
   private pos = 0;
   /** Uncompressed framed bytes so far. */
   bytesFramed = 0;
-  records = 0;
 
   constructor(private readonly out: Writable, private readonly batchBytes = 1 << 20) {
     this.buf = Buffer.allocUnsafe(batchBytes);
@@ -44,7 +43,6 @@ export class RecordBatcher {
     b.writeUInt32LE(maskedCrc32c(b.subarray(o + 12, o + 12 + length)), o + 12 + length);
     this.pos = o + framed;
     this.bytesFramed += framed;
-    this.records++;
     return wait;
   }
 

@@ -147,11 +147,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
     // Functions in this process: importing the module registers them with the framework.
     const { getTestServer } = await import('@google-cloud/functions-framework/testing');
-    await import('../../functions/index.js');
+    const { TARGETS } = await import('../../functions/index.js');
     const { setQueue } = await import('../../functions/context.js');
     setQueue(undefined); // a fresh Pub/Sub client for this emulator
     const functions: Record<string, string> = {};
-    for (const name of ['planExport', 'exportShard', 'finalizeExport', 'ingestPredictions', 'deadLetter']) {
+    for (const name of TARGETS) {
       const server = getTestServer(name) as http.Server;
       functions[name] = await listen(server);
       cleanups.push(() => closeServer(server));
