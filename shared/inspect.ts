@@ -8,10 +8,8 @@
  */
 import { decodeSequenceExample, type Feature, type FeatureKind } from './example.js';
 import { GeotfrError } from './errors.js';
-import { readRecords } from './record.js';
-import { resolveUri } from './blobstore.js';
+import { recordsOf } from './ingest/records.js';
 import { Progress } from './progress.js';
-import type { Readable } from 'node:stream';
 
 /** Statistics of one feature (or of one feature list's per-step features). */
 export interface FeatureSummary {
@@ -101,13 +99,6 @@ class ListStats {
   }
 }
 
-/** Opens a file (local path, file:// or gs://) as a byte stream through the BlobStore port. */
-async function open(file: string): Promise<Readable> {
-  const loc = await resolveUri(file, 'file');
-  if (!(await loc.store.stat(loc.key))) throw new GeotfrError('NOT_FOUND', 'no such file', { file });
-  return loc.store.readStream(loc.key);
-}
-
 /** Reads every record of `files` (in order) and summarises their features. */
 export async function inspectFiles(files: string[], opts: InspectOptions = {}): Promise<InspectReport> {
   if (!files.length) throw new GeotfrError('BAD_REQUEST', 'inspect needs at least one file');
@@ -118,32 +109,31 @@ export async function inspectFiles(files: string[], opts: InspectOptions = {}): 
   const started = performance.now();
   const progress = opts.progress ? new Progress({ label: 'inspect', unit: 'records' }) : undefined;
 
-  for (const file of files) {
-    for await (const rec of readRecords(await open(file), { file, signal: opts.signal })) {
-      const seq = decodeSequenceExample(rec.data, { file, record: rec.index, offset: rec.offset });
-      for (const [name, f] of seq.context) {
-        let s = features.get(name);
-        if (!s) features.set(name, (s = new Stats(f)));
-        else s.add(f);
-        s.records++;
-      }
-      for (const [name, steps] of seq.featureLists) {
-        let l = lists.get(name);
-        if (!l) lists.set(name, (l = new ListStats(steps.length)));
-        else {
-          l.minSteps = Math.min(l.minSteps, steps.length);
-          l.maxSteps = Math.max(l.maxSteps, steps.length);
-        }
-        l.records++;
-        for (const f of steps) {
-          if (!l.step) l.step = new Stats(f);
-          else l.step.add(f);
-        }
-      }
-      records++;
-      payloadBytes += rec.data.length;
-      progress?.tick(1, rec.data.length);
+  // Files (local path, file:// or gs://) are read in order through the BlobStore port.
+  for await (const rec of recordsOf(files, { signal: opts.signal, field: 'file' })) {
+    const seq = decodeSequenceExample(rec.data, { file: rec.file, record: rec.index, offset: rec.offset });
+    for (const [name, f] of seq.context) {
+      let s = features.get(name);
+      if (!s) features.set(name, (s = new Stats(f)));
+      else s.add(f);
+      s.records++;
     }
+    for (const [name, steps] of seq.featureLists) {
+      let l = lists.get(name);
+      if (!l) lists.set(name, (l = new ListStats(steps.length)));
+      else {
+        l.minSteps = Math.min(l.minSteps, steps.length);
+        l.maxSteps = Math.max(l.maxSteps, steps.length);
+      }
+      l.records++;
+      for (const f of steps) {
+        if (!l.step) l.step = new Stats(f);
+        else l.step.add(f);
+      }
+    }
+    records++;
+    payloadBytes += rec.data.length;
+    progress?.tick(1, rec.data.length);
   }
   // Only long runs get a closing progress line; a quick look stays quiet.
   if (progress && performance.now() - started > 2000) progress.finish();

@@ -27,11 +27,12 @@ export interface FileEnd {
 
 /**
  * Yields every record of `files` in order (plain or gzip, detected by `readRecords` from the bytes).
- * `onFileEnd` reports each file's record count; `onBytes` the input bytes read so far.
+ * `onFileEnd` reports each file's record count; `onBytes` the input bytes read so far (compressed
+ * bytes for gzip). `field` names the files in errors about their URIs (default `files`).
  */
 export async function* recordsOf(
   files: string[],
-  opts: { signal?: AbortSignal; onFileEnd?: (e: FileEnd) => void; onBytes?: (total: number) => void } = {},
+  opts: { signal?: AbortSignal; onFileEnd?: (e: FileEnd) => void; onBytes?: (total: number) => void; field?: string } = {},
 ): AsyncGenerator<LocatedRecord> {
   let patch = 0;
   let before = 0;
@@ -39,18 +40,18 @@ export async function* recordsOf(
     opts.signal?.throwIfAborted();
     let loc;
     try {
-      loc = await resolveUri(file, 'files');
+      loc = await resolveUri(file, opts.field ?? 'files');
     } catch (err) {
       throw asGeotfrError(err, { file });
     }
     const info = await loc.store.stat(loc.key);
-    if (!info) throw new GeotfrError('NOT_FOUND', 'no such prediction file', { file });
+    if (!info) throw new GeotfrError('NOT_FOUND', 'no such file', { file });
     const stream = loc.store.readStream(loc.key);
     let records = 0;
     let endOffset = 0;
     let fileBytes = 0;
     try {
-      for await (const r of readRecords(stream, { file, onProgress: (b) => ((fileBytes = b), opts.onBytes?.(before + b)) })) {
+      for await (const r of readRecords(stream, { file, signal: opts.signal, onProgress: (b) => ((fileBytes = b), opts.onBytes?.(before + b)) })) {
         opts.signal?.throwIfAborted();
         yield { data: r.data, file, index: r.index, offset: r.offset, patch: patch++ };
         records++;

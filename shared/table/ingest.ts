@@ -13,8 +13,8 @@ import type { Writable } from 'node:stream';
 import { resolveUri } from '../blobstore.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { decodeExample, type Feature, type Features } from '../example.js';
+import { recordsOf } from '../ingest/records.js';
 import { Progress } from '../progress.js';
-import { readRecords } from '../record.js';
 import { csvCell } from './csv.js';
 import { featureCell, featureJson, featureNumber, formatFloat32, mb } from './values.js';
 
@@ -61,29 +61,23 @@ class TextSink {
 }
 
 /** Streams every Example of every input file, in order. */
-async function* examples(files: string[], opts: IngestTableOptions, progress?: Progress): AsyncGenerator<{ features: Features; file: string; record: number }> {
-  let done = 0; // bytes of the files already read
-  for (const f of files) {
-    const { store, key } = await resolveUri(f, 'files');
-    const file = store.uri(key);
-    const info = await store.stat(key);
-    if (!info) throw new GeotfrError('NOT_FOUND', 'no such file', { file });
-    for await (const rec of readRecords(store.readStream(key), { file, onProgress: (n) => progress?.set(mb(done + n), done + n) })) {
-      if (opts.signal?.aborted) throw opts.signal.reason ?? new GeotfrError('CANCELLED', 'cancelled');
-      yield { features: decodeExample(rec.data, { file, record: rec.index }), file, record: rec.index };
-    }
-    done += info.size;
-  }
+async function* examples(files: string[], signal?: AbortSignal, progress?: Progress): AsyncGenerator<Features> {
+  for await (const rec of recordsOf(files, { signal, onBytes: (n) => progress?.set(mb(n), n) })) yield decodeExample(rec.data, { file: rec.file, record: rec.index });
 }
 
-/** Total size of the inputs, for the progress bar. */
-async function totalBytes(files: string[]): Promise<number> {
-  let n = 0;
+/**
+ * The inputs as their stores name them (errors name a local input by its absolute path), and, when
+ * `sized`, their total size for the progress bar.
+ */
+async function resolveInputs(files: string[], sized: boolean): Promise<{ uris: string[]; bytes: number }> {
+  const uris: string[] = [];
+  let bytes = 0;
   for (const f of files) {
     const { store, key } = await resolveUri(f, 'files');
-    n += (await store.stat(key))?.size ?? 0;
+    uris.push(store.uri(key));
+    if (sized) bytes += (await store.stat(key))?.size ?? 0;
   }
-  return n;
+  return { uris, bytes };
 }
 
 /** Runs a table ingest and returns its summary. Throws GeotfrError; never leaves a partial output. */
@@ -96,13 +90,14 @@ export async function ingestTable(opts: IngestTableOptions): Promise<IngestTable
   const x = opts.xColumn ?? 'longitude';
   const y = opts.yColumn ?? 'latitude';
   const { store, key } = await resolveUri(opts.out, 'out');
-  const progress = opts.progress ? new Progress({ label: 'ingest-table', unit: 'MB read', total: mb(await totalBytes(opts.files)) || 0.1 }) : undefined;
+  const inputs = await resolveInputs(opts.files, !!opts.progress);
+  const progress = opts.progress ? new Progress({ label: 'ingest-table', unit: 'MB read', total: mb(inputs.bytes) || 0.1 }) : undefined;
 
   // CSV: a first pass for the header (the union of feature names, in first-seen order).
   const columns: string[] = [];
   if (format === 'csv') {
     const seen = new Set<string>();
-    for await (const ex of examples(opts.files, opts)) for (const k of ex.features.keys()) if (!seen.has(k)) (seen.add(k), columns.push(k));
+    for await (const ex of examples(inputs.uris, opts.signal)) for (const k of ex.keys()) if (!seen.has(k)) (seen.add(k), columns.push(k));
   }
 
   const out = await store.createWriter(key, { contentType: format === 'csv' ? 'text/csv' : 'application/geo+json' });
@@ -113,19 +108,19 @@ export async function ingestTable(opts: IngestTableOptions): Promise<IngestTable
   try {
     if (format === 'csv') await sink.put(columns.map(csvCell).join(',') + '\n');
     if (format === 'geojson') await sink.put('{"type":"FeatureCollection","features":[\n');
-    for await (const ex of examples(opts.files, opts, progress)) {
+    for await (const ex of examples(inputs.uris, opts.signal, progress)) {
       if (format === 'csv') {
         const cells = columns.map((c) => {
-          const f = ex.features.get(c);
+          const f = ex.get(c);
           return f ? csvCell(featureCell(f)) : '';
         });
         await sink.put(cells.join(',') + '\n');
       } else {
-        const fx = featureNumber(ex.features.get(x));
-        const fy = featureNumber(ex.features.get(y));
+        const fx = featureNumber(ex.get(x));
+        const fy = featureNumber(ex.get(y));
         const point = fx !== undefined && fy !== undefined && Number.isFinite(fx) && Number.isFinite(fy);
         const props: string[] = [];
-        for (const [k, f] of ex.features) {
+        for (const [k, f] of ex) {
           if (point && (k === x || k === y)) continue;
           props.push(`${JSON.stringify(k)}:${featureJson(f as Feature)}`);
           names.add(k);

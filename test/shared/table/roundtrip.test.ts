@@ -135,7 +135,6 @@ test('ingest-table CSV output reads back with Python csv: same cells as the GeoJ
 });
 
 test('the in-place Example writer is byte-identical to encodeExample', () => {
-  const r = rng(2024);
   for (let trial = 0; trial < 20; trial++) {
     const table = randomTable(trial, false);
     const selectors = trial % 3 === 0 ? [...new Set(table.rows.flatMap((x) => Object.keys(x.properties)))].reverse() : undefined;
@@ -156,6 +155,5 @@ test('the in-place Example writer is byte-identical to encodeExample', () => {
       if (geometry && !(trial % 2)) feats.push(['geometry', { kind: 'bytes_list', value: [Buffer.from(`POINT (${row.lonlat![0]} ${row.lonlat![1]})`)] }]);
       assert.deepEqual(got, encodeExample(feats), `trial ${trial} row ${index}`);
     });
-    void r;
   }
 });
