@@ -94,6 +94,21 @@ test('ingest-image CLI: a good input succeeds (control for the failure cases)', 
   });
 });
 
+test('ingest-image CLI: a failure after the output was opened (the name is taken by a directory) leaves no temporary', async () => {
+  // The other failure cases stop before the COG is written; this one fails when the finished file is
+  // published, so the cleanup of the half-written output is what is checked.
+  await withSetup(undefined, async (s, tmp) => {
+    await fs.mkdir(path.join(s.out, 'occupied'), { recursive: true });
+    const r = await geotfr(['ingest-image', '--mixer', s.mixerPath, '--out', s.out, ...s.files], { env: { GEOTFR_PROGRESS: '0', TMPDIR: tmp } });
+    assert.notEqual(r.code, 0, `expected failure, got success: ${r.stdout}`);
+    assert.equal(r.stdout.toString(), '', 'no summary on failure');
+    assert.ok(r.stderr.includes(s.out), r.stderr);
+    assert.ok((await fs.stat(path.join(s.out, 'occupied'))).isDirectory(), 'the directory is untouched');
+    assert.deepEqual(await listFiles(path.dirname(s.out)), [], 'no output or temporary file left');
+    assert.deepEqual(await listFiles(tmp), [], 'no spilled tiles left in TMPDIR');
+  });
+});
+
 test('ingest-image CLI: data CRC error in the last record names file, record and offset; no output', async () => {
   await withSetup(undefined, async (s, tmp) => {
     // Corrupt record 2 of the plain file (its last record): flip a payload byte.
