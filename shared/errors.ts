@@ -78,3 +78,17 @@ export function toWireError(err: unknown): WireError {
 export function fromWireError(e: WireError): GeotfrError {
   return new GeotfrError(e.code as ErrorCode, e.message);
 }
+
+/**
+ * `p`, or a rejection with `reason()` (default: the signal's reason) as soon as `signal` aborts,
+ * whichever comes first; `p` itself keeps running. Without a signal, `p` as it is.
+ */
+export function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined, reason: () => unknown = () => signal?.reason): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(reason());
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { LocalBlobStore, openBucket, type BlobStore } from '../blobstore.js';
-import { GeotfrError, asGeotfrError, fromWireError as fromWire, toWireError as toWire } from '../errors.js';
+import { GeotfrError, abortable, asGeotfrError, fromWireError as fromWire, toWireError as toWire } from '../errors.js';
 import { Progress } from '../progress.js';
 import { ChunkProducer, type ChunkResult } from './chunk.js';
 import { finalizeExport } from './finalize.js';
@@ -261,6 +261,7 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
     fill();
     for (let i = 0; i < tasks.length; i++) {
       signal?.throwIfAborted();
+      // Ctrl-C does not wait for a chunk in flight.
       const result = await abortable(inFlight.shift()!, signal);
       fill();
       const task = tasks[i];
@@ -306,17 +307,6 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
     shards: written.map((k) => store.uri(k)),
     manifest: store.uri(plan.manifestKey),
   };
-}
-
-/** Rejects as soon as `signal` aborts, so Ctrl-C does not wait for a chunk in flight. */
-function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (!signal) return p;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 /** A local destination keeps no empty directories from a failed run (`.geotfr/tmp`, the prefix's folders). */

@@ -5,7 +5,7 @@
  * tiles of neighbouring export patches (margins, SPEC §3) never decode a block twice.
  */
 import { GeoTIFF, getDecoder, type GeoTIFFImage } from 'geotiff';
-import { GeotfrError, asGeotfrError } from '../errors.js';
+import { GeotfrError, abortable, asGeotfrError } from '../errors.js';
 import { BlobSource, type BlobSourceOptions } from './blobsource.js';
 import { readAffine, readCrs } from './georef.js';
 import type { RangeReader } from './http.js';
@@ -242,18 +242,9 @@ export class TiffFile {
         }
       }
     }
-    if (!signal) {
-      await Promise.all(jobs);
-      return;
-    }
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', (onAbort = () => reject(cancelled())), { once: true }));
-    try {
-      await Promise.race([Promise.all(jobs), aborted]);
-    } finally {
-      signal.removeEventListener('abort', onAbort!);
-      Promise.all(jobs).catch(() => {}); // still settling in the background; nobody waits for them
-    }
+    const all = Promise.all(jobs);
+    all.catch(() => {}); // after an abort it settles in the background; nobody waits for it
+    await abortable(all, signal, cancelled);
   }
 
   /**
