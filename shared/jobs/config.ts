@@ -15,8 +15,11 @@ export interface CloudConfig {
   /** Function time limit in seconds (Cloud Functions 2nd gen event functions: up to 540). */
   functionTimeoutSeconds: number;
   /**
-   * Uncompressed framed bytes one worker writes per second, measured by bench/cloud.ts. With the time
-   * limit it bounds a shard's size; see `shardSplit` in planner.ts.
+   * Uncompressed framed bytes one worker writes per second. With the time limit it bounds a shard's
+   * size; see `shardSplit` in planner.ts. The default (20 MB/s) is an assumption for a Cloud Run vCPU:
+   * bench/cloud.ts measured 10.5 MB/s per worker on one core of this loaded 2-core machine, at which a
+   * default 1 GiB shard still takes ≈ 102 s, well inside half the 540 s limit. Set
+   * GEOTFR_SHARD_BYTES_PER_SECOND from a measurement on the deployment.
    */
   shardBytesPerSecond: number;
   policy: Policy;
