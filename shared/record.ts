@@ -287,11 +287,10 @@ async function* parseFramedStream(
       fail(`truncated record header: ${q.length} of 12 bytes at ${where}offset ${offset}`, offset);
     }
     const header = q.take(12);
-    const dv = new DataView(header.buffer, header.byteOffset, 12);
-    const lenLo = dv.getUint32(0, true);
-    const lenHi = dv.getUint32(4, true);
+    const lenLo = u32le(header, 0);
+    const lenHi = u32le(header, 4);
     if (o.verify) {
-      const expect = dv.getUint32(8, true);
+      const expect = u32le(header, 8);
       const actual = maskedCrc32c(header.subarray(0, 8));
       if (expect !== actual) fail(`length CRC mismatch (stored 0x${hex(expect)}, computed 0x${hex(actual)}): corrupt length or not a TFRecord file`, offset);
     }
@@ -303,7 +302,7 @@ async function* parseFramedStream(
     const data = q.take(length);
     const footer = q.take(4);
     if (o.verify) {
-      const expect = new DataView(footer.buffer, footer.byteOffset, 4).getUint32(0, true);
+      const expect = u32le(footer, 0);
       const actual = maskedCrc32c(data);
       if (expect !== actual) fail(`data CRC mismatch (stored 0x${hex(expect)}, computed 0x${hex(actual)}) in ${length}-byte record`, offset);
     }
@@ -314,6 +313,9 @@ async function* parseFramedStream(
 }
 
 const hex = (n: number) => n.toString(16).padStart(8, '0');
+
+/** Little-endian uint32 at `o` (no DataView per record on the streaming path). */
+const u32le = (b: Uint8Array, o: number) => (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
 
 function cancelled(signal: AbortSignal, file?: string): GeotfrError {
   return signal.reason instanceof GeotfrError ? signal.reason : new GeotfrError('CANCELLED', 'reading stopped', { file });
