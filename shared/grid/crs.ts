@@ -69,13 +69,32 @@ export function crsDefinition(crs: string, field: string): string {
     if (!proj4.defs(n)) {
       const def = registryProj4(code);
       if (!def) throw new GeotfrError('BAD_REQUEST', `unknown CRS ${n}: EPSG has no coordinate reference system with code ${code}`, { field });
-      proj4.defs(n, def);
+      proj4.defs(n, withoutGrids(n, def));
     }
-  } else if (!/^(PROJCS|GEOGCS|PROJCRS|GEOGCRS|\+proj=)/i.test(n)) {
+  } else if (/^\+proj=/i.test(n)) {
+    if (!projCache.has(n)) proj4.defs(n, withoutGrids(n, n));
+  } else if (!/^(PROJCS|GEOGCS|PROJCRS|GEOGCRS)/i.test(n)) {
     throw new GeotfrError('BAD_REQUEST', `unrecognized CRS ${JSON.stringify(crs)}; use "EPSG:n", a WKT or a proj string`, { field });
   }
   projInfo(n, field);
   return n;
+}
+
+/**
+ * CRSs whose datum is tied to WGS84 only through a shift grid geotfr does not ship (EPSG:27700's
+ * OSTN15, NAD27's conus…): name → their datum parameters. Within such a datum no shift is needed;
+ * across datums proj4 would fail (or print and return NaN), so pointTransformer refuses instead.
+ */
+const gridDatums = new Map<string, { grids: string; datum: string }>();
+
+/** A proj4 string with its mandatory `+nadgrids` removed (recorded in gridDatums); optional (`@`) grids stay optional. */
+function withoutGrids(name: string, def: string): string {
+  const tokens = def.split(/\s+/);
+  const grids = tokens.find((t) => t.startsWith('+nadgrids='))?.slice('+nadgrids='.length);
+  if (!grids || grids.split(',').every((g) => g.startsWith('@') || g === 'null')) return def;
+  const datum = tokens.filter((t) => /^\+(datum|ellps|a|b|rf|nadgrids|towgs84|pm)=/.test(t)).sort().join(' ');
+  gridDatums.set(name, { grids, datum });
+  return tokens.filter((t) => !t.startsWith('+nadgrids=')).join(' ');
 }
 
 /** Parsed projection of a CRS (cached), or BAD_REQUEST when proj4 cannot use its definition. */
@@ -125,6 +144,15 @@ export function pointTransformer(from: string, to: string, field = 'crs'): Point
   const a = crsDefinition(from, field);
   const b = crsDefinition(to, field);
   if (a === b) return (x, y) => [x, y];
+  const ga = gridDatums.get(a), gb = gridDatums.get(b);
+  if ((ga || gb) && ga?.datum !== gb?.datum) {
+    const [name, g] = ga ? [a, ga] : [b, gb!];
+    throw new GeotfrError(
+      'BAD_REQUEST',
+      `transforming between ${a} and ${b} needs the datum shift grid ${g.grids} of ${name}, which geotfr does not have; use CRSs on one datum (e.g. give the region in ${name})`,
+      { field },
+    );
+  }
   const key = `${a}\u0000${b}`;
   let t = converters.get(key);
   if (!t) {
