@@ -1,75 +1,30 @@
 /**
  * The control-grid transformer (shared/grid/transform.ts): over seeded random CRS pairs (UTM zones
  * north and south, EPSG:4326, 3857, LAEA 3035, polar stereographic 3413/3031) and random target
- * grids (pixel sizes, rotations, shears), every target pixel centre of a window lands within 0.01
- * source pixel of the exact per-pixel proj4 transform; the exact transform itself agrees with GDAL's
+ * grids (pixel sizes, rotations, shears), every target pixel centre of a window lands within the
+ * bound (default 1e-4 px; docs/semantics.md §11 asks for 0.01, also tested) of the exact per-pixel
+ * proj4 transform; the exact transform itself agrees with GDAL's
  * (PROJ via gdaltransform); a sub-window gets bit-identical coordinates to the same pixels of a larger
  * window (chunks agree in their margins); same-CRS maps are exact; unplaceable points are NaN.
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import type { Affine } from '../../../shared/mixer.js';
-import { pointTransformer } from '../../../shared/grid/crs.js';
 import { GridTransform, MAX_ERROR_PX, invertAffine, type Placement } from '../../../shared/grid/transform.js';
 import { needGdal, run } from '../../support/oracles.js';
+import { randomGridPair } from '../../support/grids.js';
 import { mulberry32 } from '../../support/random.js';
 
-/** Areas where every listed CRS is valid (lon/lat ranges in degrees). */
-const AREAS: { name: string; lon: [number, number]; lat: [number, number]; crss: string[] }[] = [
-  { name: 'central Europe', lon: [12.5, 17.5], lat: [44, 56], crss: ['EPSG:32633', 'EPSG:32634', 'EPSG:4326', 'EPSG:3857', 'EPSG:3035'] },
-  { name: 'Greenland', lon: [-53, -47], lat: [64, 74], crss: ['EPSG:3413', 'EPSG:4326', 'EPSG:3857', 'EPSG:32622'] },
-  { name: 'Antarctica', lon: [142, 148], lat: [-74, -66], crss: ['EPSG:3031', 'EPSG:4326', 'EPSG:32755'] },
-  { name: 'California', lon: [-123.5, -117.5], lat: [34, 41], crss: ['EPSG:32610', 'EPSG:32611', 'EPSG:4326', 'EPSG:3857'] },
-];
+/** A random pair of grids: target possibly rotated and sheared, source north-up (test/support/grids.ts). */
+const randomCase = (seed: number) => randomGridPair(seed);
 
-/** Typical pixel size (CRS units) for a resolution in metres at latitude `lat`. */
-function pixelSize(crs: string, metres: number, lat: number): number {
-  if (crs === 'EPSG:4326') return metres / 111320;
-  if (crs === 'EPSG:3857') return metres / Math.cos((lat * Math.PI) / 180);
-  return metres;
-}
-
-interface Case {
-  desc: string;
-  target: Placement;
-  source: Placement;
-  w: number;
-  h: number;
-}
-
-/** A random pair of grids over one area: target possibly rotated and sheared, source north-up. */
-function randomCase(seed: number): Case {
-  const r = mulberry32(seed);
-  const area = AREAS[Math.floor(r() * AREAS.length)]!;
-  const pick = () => area.crss[Math.floor(r() * area.crss.length)]!;
-  const tcrs = pick();
-  let scrs = pick();
-  while (scrs === tcrs) scrs = pick();
-  const lon = area.lon[0] + (area.lon[1] - area.lon[0]) * r();
-  const lat = area.lat[0] + (area.lat[1] - area.lat[0]) * r();
-  const tm = [5, 10, 30, 100, 500][Math.floor(r() * 5)]!;
-  const sm = tm * (0.3 + 3 * r());
-  const [tx, ty] = pointTransformer('EPSG:4326', tcrs)(lon, lat);
-  const [sx, sy] = pointTransformer('EPSG:4326', scrs)(lon, lat);
-  const tp = pixelSize(tcrs, tm, lat);
-  const sp = pixelSize(scrs, sm, lat);
-  // Rotation θ and shear k on some grids: x = a*col + b*row + c, y = d*col + e*row + f.
-  const theta = r() < 0.4 ? (r() - 0.5) * 1.2 : 0;
-  const k = r() < 0.3 ? (r() - 0.5) * 0.6 : 0;
-  const cos = Math.cos(theta), sin = Math.sin(theta);
-  const w = 120 + Math.floor(r() * 200), h = 90 + Math.floor(r() * 150);
-  const ta: Affine = [tp * cos, tp * (k * cos + sin), tx - (w / 2) * tp, tp * sin, -tp * (cos - k * sin), ty + (h / 2) * tp];
-  const sa: Affine = [sp, 0, sx - 2000 * sp, 0, -sp, sy + 2000 * sp];
-  return { desc: `seed ${seed}: ${area.name}, ${tcrs} ${tm} m θ=${theta.toFixed(2)} k=${k.toFixed(2)} → ${scrs} ${sm.toFixed(1)} m`, target: { crs: tcrs, affine: ta }, source: { crs: scrs, affine: sa }, w, h };
-}
-
-test('random CRS pairs and grids (rotations, shears): every pixel within 0.01 px of the exact transform', () => {
+test('random CRS pairs and grids (rotations, shears): every pixel within the bound of the exact transform', () => {
   let worst = 0;
   let exactTotal = 0, pixelTotal = 0;
   for (let seed = 1; seed <= 40; seed++) {
     const c = randomCase(seed);
-    const g = new GridTransform(c.target, c.source);
-    assert.equal(g.errorBoundPx, MAX_ERROR_PX);
+    const bound = seed % 4 === 0 ? 0.01 : MAX_ERROR_PX;
+    const g = new GridTransform(c.target, c.source, { maxErrorPx: bound });
+    assert.equal(g.errorBoundPx, bound);
     const x0 = -37 + (seed % 11), y0 = 5 - (seed % 7);
     const coords = g.map(x0, y0, c.w, c.h);
     const exactBefore = g.exactPoints;
@@ -80,7 +35,7 @@ test('random CRS pairs and grids (rotations, shears): every pixel within 0.01 px
         const k = j * c.w + i;
         assert.ok(Number.isFinite(ex) && Number.isFinite(ey), `${c.desc}: exact transform of (${i}, ${j}) is not finite`);
         const err = Math.hypot(coords.x[k]! - ex, coords.y[k]! - ey);
-        assert.ok(err <= MAX_ERROR_PX, `${c.desc}: pixel (${i}, ${j}) is ${err} px off`);
+        assert.ok(err <= bound, `${c.desc}: pixel (${i}, ${j}) is ${err} px off (bound ${bound})`);
         worst = Math.max(worst, err);
         finite++;
       }
