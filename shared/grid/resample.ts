@@ -244,6 +244,12 @@ export function interpolate(
   }
 }
 
+/** `v` snapped to the nearest integer when within COVER_TOL of it. */
+function snap(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v - r) <= COVER_TOL ? r : v;
+}
+
 /** Area of the part of convex polygon `poly` (flat x,y pairs) inside the square [px, px+1] × [py, py+1]. */
 function clippedArea(poly: number[], px: number, py: number, a: number[], b: number[]): number {
   // Sutherland–Hodgman against the four edges, ping-ponging between two scratch arrays.
@@ -315,8 +321,9 @@ export function reduce(
       const c00 = j * cw + i, c10 = c00 + 1, c01 = c00 + cw, c11 = c01 + 1;
       const x00 = corners.x[c00]!, y00 = corners.y[c00]!, x10 = corners.x[c10]!, y10 = corners.y[c10]!;
       const x01 = corners.x[c01]!, y01 = corners.y[c01]!, x11 = corners.x[c11]!, y11 = corners.y[c11]!;
-      const xmin = Math.min(x00, x10, x01, x11), xmax = Math.max(x00, x10, x01, x11);
-      const ymin = Math.min(y00, y10, y01, y11), ymax = Math.max(y00, y10, y01, y11);
+      // Edges within the tolerance of a pixel line snap to it, so aligned footprints weigh whole pixels 1.
+      const xmin = snap(Math.min(x00, x10, x01, x11)), xmax = snap(Math.max(x00, x10, x01, x11));
+      const ymin = snap(Math.min(y00, y10, y01, y11)), ymax = snap(Math.max(y00, y10, y01, y11));
       if (!(xmin === xmin && xmax === xmax && ymin === ymin && ymax === ymax)) {
         valid[k] = 0;
         continue;
@@ -375,8 +382,8 @@ export function reduce(
           for (const s of taps) r = Math.max(r, src.values[o + s]!);
         } else {
           // Weighted mode, scanning the footprint row by row: a value becomes the mode when its
-          // weight exceeds the mode's, so of tied values the first to reach the top weight wins
-          // (gdalwarp -r mode's rule, which counts the same way).
+          // weight exceeds the mode's (by more than the tolerance), so of tied values the first to
+          // reach the top weight wins (gdalwarp -r mode's rule, which counts the same way).
           modeVals.length = 0;
           modeWeights.length = 0;
           r = NaN;
@@ -390,7 +397,7 @@ export function reduce(
               modeWeights.push(0);
             }
             const mw = (modeWeights[at]! += weights[t]!);
-            if (mw > best) {
+            if (mw > best + COVER_TOL) {
               best = mw;
               r = v;
             }
