@@ -105,6 +105,10 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
     if (p.startsWith('/upload/storage/v1/')) {
       kind = 'upload';
       p = p.slice('/upload/storage/v1'.length);
+    } else if (p.startsWith('/resumable/upload/storage/v1/')) {
+      // The discovery document's resumable media path, which apitools (gcloud) starts sessions on.
+      kind = 'upload';
+      p = p.slice('/resumable/upload/storage/v1'.length);
     } else if (p.startsWith('/download/storage/v1/')) {
       kind = 'download';
       p = p.slice('/download/storage/v1'.length);
