@@ -15,9 +15,9 @@ import { Writable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import pako from 'pako';
 import protobuf from 'protobufjs';
-import { crc32c, crc32cImplementation } from '../shared/crc32c.js';
-import { decodeExample, encodeExample, encodeExampleInto, floatFeature, type Features } from '../shared/example.js';
-import { RecordWriter, frameRecords, parseRecordsSync, readRecords } from '../shared/record.js';
+import { crc32c, crc32cImplementation } from '../shared/tfrecord/crc32c.js';
+import { decodeExample, encodeExample, encodeExampleInto, floatFeature, type Features } from '../shared/tfrecord/example.js';
+import { RecordWriter, frameRecords, parseRecordsSync, readRecords } from '../shared/tfrecord/record.js';
 import { repoRoot } from '../test/support/oracles.js';
 import { median } from './stats.js';
 

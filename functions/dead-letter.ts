@@ -4,7 +4,7 @@
  * last recorded error as the reason.
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { decodePushMessage } from '../shared/queue.js';
+import { decodePushMessage } from '../shared/queue/push.js';
 import { handleDeadLetter } from '../shared/jobs/deadletter.js';
 import { deps, log, settle } from './context.js';
 

@@ -4,7 +4,7 @@
  * all exist. Safe to run concurrently and repeatedly.
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { decodePushMessage } from '../shared/queue.js';
+import { decodePushMessage } from '../shared/queue/push.js';
 import { finalizeJob, parseFinalizeMessage } from '../shared/jobs/finalizer.js';
 import { deps, log, settle } from './context.js';
 

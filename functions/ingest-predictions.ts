@@ -5,7 +5,7 @@
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { asGeotfrError } from '../shared/errors.js';
-import { checkRequestSize } from '../shared/policy.js';
+import { checkRequestSize } from '../shared/jobs/policy.js';
 import { dropJobId } from '../shared/jobs/id.js';
 import { runIngestJob } from '../shared/jobs/ingest.js';
 import { recordRejected } from '../shared/jobs/planner.js';

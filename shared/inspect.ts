@@ -6,7 +6,7 @@
  * keeps per-feature statistics in first-seen order: type, length, and whether either varies or the
  * feature is missing from some records. From those it writes the `tf.io` parse spec to paste.
  */
-import { decodeSequenceExample, type Feature, type FeatureKind } from './example.js';
+import { decodeSequenceExample, type Feature, type FeatureKind } from './tfrecord/example.js';
 import { GeotfrError } from './errors.js';
 import { recordsOf } from './ingest/records.js';
 import { Progress } from './progress.js';

@@ -6,10 +6,10 @@
  * per-record allocation; the bytes equal `encodeExample` + `frameRecords` (tests check it, and EE's
  * real shard is reproduced through this path).
  */
-import { maskedCrc32c } from '../crc32c.js';
-import { encodeExample, ld, varintSize, type Feature } from '../example.js';
+import { maskedCrc32c } from '../tfrecord/crc32c.js';
+import { encodeExample, ld, varintSize, type Feature } from '../tfrecord/example.js';
 import { GeotfrError } from '../errors.js';
-import { recordHeader, RECORD_OVERHEAD_BYTES } from '../record.js';
+import { recordHeader, RECORD_OVERHEAD_BYTES } from '../tfrecord/record.js';
 import type { WindowData } from '../raster/types.js';
 import type { ExportGrid } from './grid.js';
 import type { FeatureLayout } from './layout.js';

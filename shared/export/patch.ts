@@ -5,7 +5,7 @@
  *
  * This is the hot path: one typed-array pass per band and patch, then the canonical Example encoder.
  */
-import { encodeExample, encodeSequenceExample, type Feature } from '../example.js';
+import { encodeExample, encodeSequenceExample, type Feature } from '../tfrecord/example.js';
 import type { WindowData } from '../raster/types.js';
 import type { ExportGrid } from './grid.js';
 import { intRange, type FeatureLayout, type OutBand, type ValueKind } from './layout.js';

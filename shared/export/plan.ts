@@ -8,7 +8,7 @@
  * stay ≤ maxFileSize; a single bigger record gets a file of its own.
  */
 import { GeotfrError } from '../errors.js';
-import { framedSize } from '../record.js';
+import { framedSize } from '../tfrecord/record.js';
 import type { Mixer } from '../mixer.js';
 import type { BandInfo, PixelGrid } from '../raster/types.js';
 import { makeGrid, type ExportGrid, type PixelWindow } from './grid.js';

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { GeotfrError } from '../errors.js';
-import { checkKey } from '../blobstore.js';
+import { checkKey } from '../storage/port.js';
 
 /** Defaults in one place (SPEC §2, §4, §5; EE's `Export.image.toCloudStorage`). */
 export const DEFAULTS = {

@@ -4,7 +4,8 @@
  * leaves a torn shard and a redelivered task writes the same bytes again or finds the object done.
  */
 import { once } from 'node:events';
-import { PreconditionFailed, openBucket, type BlobInfo, type BlobStore, type BlobWriter } from '../blobstore.js';
+import { PreconditionFailed, type BlobInfo, type BlobStore, type BlobWriter } from '../storage/port.js';
+import { openBucket } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { ChunkProducer, type ChunkResult } from './chunk.js';
 import { GZIP_HEADER, GzipTrailer } from './gzipchunks.js';

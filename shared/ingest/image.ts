@@ -13,14 +13,14 @@
  * then the write.
  * The output is published atomically at the end (BlobStore writer); any error leaves no output.
  */
-import { resolveUri } from '../blobstore.js';
+import { resolveUri } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
-import { decodeExample, type Feature, type FeatureKind, type Features } from '../example.js';
+import { decodeExample, type Feature, type FeatureKind, type Features } from '../tfrecord/example.js';
 import { parseMixer, type Mixer } from '../mixer.js';
 import { Progress } from '../progress.js';
 import type { PixelArray, SampleType } from '../raster/types.js';
-import { CogWriter, allocPixels } from '../tiff/cog.js';
-import { requireGeoTiffEpsg } from '../tiff/geokeys.js';
+import { CogWriter, allocPixels } from '../cog/writer.js';
+import { requireGeoTiffEpsg } from '../cog/geokeys.js';
 import { IntRange, smallestIntType } from './bandtype.js';
 import { kernelFromManifest } from './manifest.js';
 import { recordsOf, type LocatedRecord } from './records.js';

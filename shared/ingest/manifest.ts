@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GeotfrError } from '../errors.js';
-import { resolveUri } from '../blobstore.js';
+import { resolveUri } from '../storage/open.js';
 import { isPosInt, type Mixer } from '../mixer.js';
 
 const MIXER_SUFFIX = '-mixer.json';

@@ -3,7 +3,7 @@
  * one default each (STYLE.md §5). infra/ sets the same variables on every function.
  */
 import { GeotfrError } from '../errors.js';
-import { policyFromEnv, type Policy } from '../policy.js';
+import { policyFromEnv, type Policy } from './policy.js';
 
 export interface CloudConfig {
   /** Topic carrying export requests (scheduled exports publish here too). */

@@ -7,7 +7,7 @@
  * after its delivery attempts). `done` and `failed` are terminal; each is backed by a create-once marker
  * (`done.json` / `failed.json`) so concurrent writers converge on one outcome.
  */
-import type { BlobStore } from '../blobstore.js';
+import type { BlobStore } from '../storage/port.js';
 import type { GeotfrError } from '../errors.js';
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed';

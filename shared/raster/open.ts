@@ -4,10 +4,10 @@
  * renaming, array bands from several source bands, per-band nodata, and masks (SPEC §1) live here;
  * file access and tile decoding live in tiff.ts.
  */
-import { resolveUri } from '../blobstore.js';
+import { resolveUri } from '../storage/open.js';
 import { GeotfrError } from '../errors.js';
-import { isHttpUri, openHttp } from './http.js';
-import { TiffFile, type BlockProvider, type TiffOpenOptions } from './tiff.js';
+import { isHttpUri, openHttp } from '../storage/http.js';
+import { TiffFile, type BlockProvider, type TiffOpenOptions } from './geotiff.js';
 import { isFloatType as isFloat, type BandInfo, type ImageSource, type PixelGrid, type ReadWindowOptions, type SampleType, type WindowData } from './types.js';
 
 /** One requested band (SPEC §2): `band` picks one source band, `bands` builds an array band (1-based, like GDAL). */

@@ -8,7 +8,7 @@
  * order, else in the order they were first seen in the input.
  */
 import { GeotfrError } from '../errors.js';
-import { encodeExample, varintSize, type Feature } from '../example.js';
+import { encodeExample, varintSize, type Feature } from '../tfrecord/example.js';
 import { describe, where, type TableRow } from './row.js';
 import { toWkt } from './wkt.js';
 
@@ -302,7 +302,7 @@ export class TableEncoder {
 }
 
 /** The `tf.io` parse spec an EE user would write for a column (scalars as `[1]`, like EE's guides). */
-export function parseSpec(c: ColumnInfo): string {
+export function columnParseSpec(c: ColumnInfo): string {
   if (c.type === 'string') return c.shape.length ? `tf.io.FixedLenFeature([${c.shape.join(', ')}], tf.string)` : 'tf.io.FixedLenFeature([], tf.string)';
   return `tf.io.FixedLenFeature([${(c.shape.length ? c.shape : [1]).join(', ')}], tf.float32)`;
 }

@@ -10,12 +10,13 @@
  */
 import { finished } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
-import { openBucket, type BlobStore } from '../blobstore.js';
+import { type BlobStore } from '../storage/port.js';
+import { openBucket } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { Progress } from '../progress.js';
 import { mb } from './values.js';
 import { RecordBatcher } from './framer.js';
-import { TableEncoder, parseSpec, type ColumnInfo } from './encode.js';
+import { TableEncoder, columnParseSpec, type ColumnInfo } from './encode.js';
 import { parseTableExportRequest } from './request.js';
 import { openTable, type TableFormat } from './source.js';
 
@@ -99,6 +100,6 @@ export async function runTableExport(request: unknown, opts: TableExportOptions 
     bytes: compressed,
     bytesFramed: writer.bytesFramed,
     seconds: (performance.now() - t0) / 1000,
-    columns: encoder.info().filter((c) => c.type !== undefined).map((c) => ({ ...c, spec: parseSpec(c) })),
+    columns: encoder.info().filter((c) => c.type !== undefined).map((c) => ({ ...c, spec: columnParseSpec(c) })),
   };
 }

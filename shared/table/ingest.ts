@@ -10,9 +10,9 @@
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { resolveUri } from '../blobstore.js';
+import { resolveUri } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
-import { decodeExample, type Feature, type Features } from '../example.js';
+import { decodeExample, type Feature, type Features } from '../tfrecord/example.js';
 import { recordsOf } from '../ingest/records.js';
 import { Progress } from '../progress.js';
 import { csvCell } from './csv.js';

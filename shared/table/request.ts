@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { GeotfrError } from '../errors.js';
-import { checkKey } from '../blobstore.js';
+import { checkKey } from '../storage/port.js';
 
 const schema = z
   .object({

@@ -233,7 +233,7 @@ test('scheduled exports publish to the request topic; the example request is val
 test('the functions get exactly the configuration the code reads (GEOTFR_* names)', () => {
   const env = model.locals.common_env as Record<string, string>;
   const setByInfra = Object.keys(env).filter((k) => k.startsWith('GEOTFR_'));
-  const srcFiles = ['shared/jobs/config.ts', 'shared/policy.ts'].map((f) => path.join(repoRoot, f)).filter(existsSync);
+  const srcFiles = ['shared/jobs/config.ts', 'shared/jobs/policy.ts'].map((f) => path.join(repoRoot, f)).filter(existsSync);
   if (!srcFiles.length) return assert.ok(setByInfra.length > 0);
   const read = new Set<string>();
   for (const f of srcFiles) for (const m of readFileSync(f, 'utf8').matchAll(/env:\s*'(GEOTFR_[A-Z0-9_]+)'/g)) read.add(m[1]);

@@ -5,7 +5,7 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { frameRecords, gzipSync, parseRecordsSync, readRecords, framedSize, recordHeader } from '../../shared/record.js';
+import { frameRecords, gzipSync, parseRecordsSync, readRecords, framedSize, recordHeader } from '../../shared/tfrecord/record.js';
 import { GeotfrError } from '../../shared/errors.js';
 import { mulberry32 } from '../support/random.js';
 

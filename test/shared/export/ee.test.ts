@@ -13,9 +13,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { decodeExample } from '../../../shared/example.js';
+import { decodeExample } from '../../../shared/tfrecord/example.js';
 import { parseMixer } from '../../../shared/mixer.js';
-import { fileSource, readRecords } from '../../../shared/record.js';
+import { fileSource, readRecords } from '../../../shared/tfrecord/record.js';
 import { eeRealDir, geotfr, needEeFixtures, needGdal } from '../../support/oracles.js';
 import { tempDir, writeGeoTiff } from '../../support/rasters.js';
 

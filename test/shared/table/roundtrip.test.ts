@@ -11,7 +11,7 @@ import path from 'node:path';
 import { runTableExport } from '../../../shared/table/export.js';
 import { ingestTable } from '../../../shared/table/ingest.js';
 import { TableEncoder } from '../../../shared/table/encode.js';
-import { encodeExample, type Feature } from '../../../shared/example.js';
+import { encodeExample, type Feature } from '../../../shared/tfrecord/example.js';
 import { needTensorFlow, python } from '../../support/oracles.js';
 import { randomFloat, randomText, rng, tmp } from './helpers.js';
 

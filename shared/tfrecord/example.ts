@@ -10,7 +10,7 @@
  * Decoded float lists are zero-copy views of the input where alignment allows: copy them if the
  * input buffer is reused.
  */
-import { GeotfrError, type ErrorContext } from './errors.js';
+import { GeotfrError, type ErrorContext } from '../errors.js';
 
 export type Feature =
   | { kind: 'float_list'; value: Float32Array }

@@ -1,6 +1,6 @@
 /**
  * Cloud Storage implementation of the BlobStore port (STYLE.md §2), over `@google-cloud/storage` v7.
- * Importing this module registers it with `blobstore.ts`, so `gs://` URIs and bucket names work
+ * `open.ts` loads this module on first use of a `gs://` URI or bucket name, so they work
  * everywhere `openBucket`/`resolveUri` are used.
  *
  * - Endpoint: the client honours `STORAGE_EMULATOR_HOST` (our test server, `npm run stack`);
@@ -15,9 +15,9 @@
  */
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { Storage, type File, type StorageOptions } from '@google-cloud/storage';
-import { registerGcs, checkKey, PreconditionFailed, type BlobInfo, type BlobStore, type BlobWriter, type WriteOptions } from './blobstore.js';
-import { GeotfrError } from './errors.js';
-import { crc32c } from './crc32c.js';
+import { checkKey, PreconditionFailed, type BlobInfo, type BlobStore, type BlobWriter, type WriteOptions } from './port.js';
+import { GeotfrError } from '../errors.js';
+import { crc32c } from '../tfrecord/crc32c.js';
 
 /** Tuning knobs (defaults suit Cloud Functions' memory; env vars let deployments change them). */
 export interface GcsStoreOptions {
@@ -367,4 +367,4 @@ export class GcsBlobStore implements BlobStore {
   }
 }
 
-registerGcs((bucket) => new GcsBlobStore(bucket));
+

@@ -4,7 +4,7 @@
  * `https://data.example.org/cogs/,http://127.0.0.1:8080/`. Anything else is FORBIDDEN, so a request
  * cannot make a worker fetch arbitrary URLs (SSRF). Reads are HTTP range requests with `fetch`.
  */
-import type { BlobInfo, BlobStore } from '../blobstore.js';
+import type { BlobInfo, BlobStore } from './port.js';
 import { GeotfrError } from '../errors.js';
 
 /** The part of `BlobStore` a raster source needs. */

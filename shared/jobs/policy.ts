@@ -6,8 +6,8 @@
  * Configuration is declared once, as data (STYLE.md §5): each option has one env var and one default.
  * Secure by default: with no allow-list configured, no bucket is allowed.
  */
-import { checkKey } from './blobstore.js';
-import { GeotfrError } from './errors.js';
+import { checkKey } from '../storage/port.js';
+import { GeotfrError } from '../errors.js';
 
 export interface Policy {
   /** Buckets requests may read (`image`, band `uri`s, table `collection`). `*` allows any bucket. */

@@ -8,7 +8,7 @@ import { GeoTIFF, getDecoder, type GeoTIFFImage } from 'geotiff';
 import { GeotfrError, abortable, asGeotfrError } from '../errors.js';
 import { BlobSource, type BlobSourceOptions } from './blobsource.js';
 import { readAffine, readCrs } from './georef.js';
-import type { RangeReader } from './http.js';
+import type { RangeReader } from '../storage/http.js';
 import { LruCache } from './lru.js';
 import { SAMPLE_ARRAYS, type PixelArray as Typed, type PixelGrid, type SampleType } from './types.js';
 import { registerZlibDecoder } from './zlib-decoder.js';

@@ -19,7 +19,7 @@ import {
   parseRecordsSync,
   readRecordFile,
   readRecords,
-} from '../../shared/record.js';
+} from '../../../shared/tfrecord/record.js';
 import {
   bytesFeature,
   decodeExample,
@@ -30,9 +30,9 @@ import {
   int64Feature,
   type Feature,
   type Features,
-} from '../../shared/example.js';
-import { needTensorFlow, python, repoRoot } from '../support/oracles.js';
-import { mulberry32 } from '../support/random.js';
+} from '../../../shared/tfrecord/example.js';
+import { needTensorFlow, python, repoRoot } from '../../support/oracles.js';
+import { mulberry32 } from '../../support/random.js';
 
 const pyScript = (name: string) => readFileSync(path.join(repoRoot, 'test', 'support', 'py', name), 'utf8');
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');

@@ -11,7 +11,7 @@
  *   subscription's attempts the dead-letter handler reads that record); permanent ones fail the job and
  *   the message is acknowledged.
  */
-import { openBucket } from '../blobstore.js';
+import { openBucket } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { writeShard } from '../export/shard.js';
 import type { ExportPlan } from '../export/plan.js';

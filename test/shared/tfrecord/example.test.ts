@@ -21,11 +21,11 @@ import {
   int64Feature,
   type Feature,
   type Features,
-} from '../../shared/example.js';
-import { frameRecords, readRecordFile } from '../../shared/record.js';
-import { GeotfrError } from '../../shared/errors.js';
-import { eeRealDir, needEeFixtures, repoRoot } from '../support/oracles.js';
-import { mulberry32 } from '../support/random.js';
+} from '../../../shared/tfrecord/example.js';
+import { frameRecords, readRecordFile } from '../../../shared/tfrecord/record.js';
+import { GeotfrError } from '../../../shared/errors.js';
+import { eeRealDir, needEeFixtures, repoRoot } from '../../support/oracles.js';
+import { mulberry32 } from '../../support/random.js';
 
 const protoPath = path.join(repoRoot, 'proto', 'example.proto');
 const root = protobuf.loadSync(protoPath);

@@ -12,7 +12,7 @@ import { Readable, type Writable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { maskedCrc32c } from './crc32c.js';
 import { floatAlignmentShift } from './example.js';
-import { GeotfrError, asGeotfrError } from './errors.js';
+import { GeotfrError, asGeotfrError } from '../errors.js';
 
 export const RECORD_OVERHEAD_BYTES = 16;
 const GZIP_MAGIC_0 = 0x1f;
