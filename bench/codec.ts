@@ -171,7 +171,7 @@ results.frame_read_geotfr_stream = await rateAsync(async () => {
   for await (const r of readRecords(chunks)) sink += r.data.length;
 }, framed.length);
 
-// gzip level 6 (SPEC §5) on raster-like float32 bytes (the framed stream: 32 MiB).
+// gzip level 6 (docs/semantics.md §5) on raster-like float32 bytes (the framed stream: 32 MiB).
 const gzInput = framed;
 const gzNode = zlib.gzipSync(gzInput, { level: 6 });
 const gzPako = pako.gzip(gzInput, { level: 6 });

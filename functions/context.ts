@@ -1,5 +1,5 @@
 /**
- * What every function shares: the queue, the configuration (read per invocation, SPEC §10), and the
+ * What every function shares: the queue, the configuration (read per invocation, docs/semantics.md §10), and the
  * split between retryable errors (throw: Pub/Sub or Eventarc redelivers) and permanent ones (logged and
  * acknowledged), following the functions-framework samples (STYLE.md, "functions-framework-nodejs").
  */

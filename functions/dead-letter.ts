@@ -1,5 +1,5 @@
 /**
- * `deadLetter` (SPEC §10): a message that exhausted its delivery attempts on any subscription arrives
+ * `deadLetter` (docs/semantics.md §10): a message that exhausted its delivery attempts on any subscription arrives
  * here (the dead-letter topic's push subscription) → `handleDeadLetter` marks its job failed with the
  * last recorded error as the reason.
  */

@@ -1,5 +1,5 @@
 /**
- * `exportShard` (SPEC §10): a Pub/Sub push of one shard message → `runShard` (shared/jobs/shard-worker.ts),
+ * `exportShard` (docs/semantics.md §10): a Pub/Sub push of one shard message → `runShard` (shared/jobs/shard-worker.ts),
  * which writes that shard create-once in row-major order. Returning acknowledges; throwing (retryable
  * errors only) makes Pub/Sub redeliver, and after the subscription's attempts dead-letter it.
  */

@@ -1,5 +1,5 @@
 /**
- * `finalizeExport` (SPEC §10): a Pub/Sub push after each finished shard → `finalizeJob`
+ * `finalizeExport` (docs/semantics.md §10): a Pub/Sub push after each finished shard → `finalizeJob`
  * (shared/jobs/finalizer.ts): status refresh while shards are missing; mixer, manifest and `done` once
  * all exist. Safe to run concurrently and repeatedly.
  */

@@ -1,5 +1,5 @@
 /**
- * `ingestPredictions` (SPEC §7, §10): a Cloud Storage `object.finalized` event for an ingest request
+ * `ingestPredictions` (docs/semantics.md §7, §10): a Cloud Storage `object.finalized` event for an ingest request
  * dropped at `ingest/NAME.json` → `runIngestJob` (shared/jobs/ingest.ts) → one COG, job status under
  * `.geotfr/jobs/NAME-<generation>/` in the output bucket. Other objects are ignored.
  */

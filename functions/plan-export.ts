@@ -1,5 +1,5 @@
 /**
- * `planExport` (SPEC §10): one HTTP service receiving export requests three ways, as a Cloud Run
+ * `planExport` (docs/semantics.md §10): one HTTP service receiving export requests three ways, as a Cloud Run
  * service does — a direct HTTP POST of the request, a Pub/Sub push (request topic; scheduled exports
  * publish there), or an Eventarc/GCS `object.finalized` CloudEvent for `requests/*.json` drops.
  * It only decodes the event; `submitJob` (shared/jobs/planner.ts) does the work.

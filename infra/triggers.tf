@@ -1,4 +1,4 @@
-# Bucket drops (SPEC §10): every object finalized in the exports bucket is delivered by Eventarc, as a
+# Bucket drops (docs/semantics.md §10): every object finalized in the exports bucket is delivered by Eventarc, as a
 # `google.cloud.storage.object.v1.finalized` CloudEvent, to planExport (which acts on requests/*.json)
 # and ingestPredictions (which acts on ingest/*.json). Eventarc cannot filter Cloud Storage events by
 # name prefix, so each function ignores other names itself. Eventarc retries failed deliveries

@@ -1,5 +1,5 @@
 /**
- * Finishing an export (SPEC §5–6): the mixer beside the shards (only when maskedThreshold is 1) and
+ * Finishing an export (docs/semantics.md §5–6): the mixer beside the shards (only when maskedThreshold is 1) and
  * the export manifest under `.geotfr/manifests/` at the bucket root — job metadata never goes beside
  * the shards, where EE tutorials look for "the file ending in .json".
  */

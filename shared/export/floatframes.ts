@@ -1,5 +1,5 @@
 /**
- * The fast path for the common case — float features in tf.train.Examples (SPEC §4 Decision: every
+ * The fast path for the common case — float features in tf.train.Examples (docs/semantics.md §4 Decision: every
  * band a float_list): every record has the same layout, so the protobuf bytes around the floats are
  * a constant template and each float list lands at a fixed offset. Records are framed straight into
  * one chunk buffer (header, template gaps, floats converted from the window, CRC footer) with no
@@ -21,7 +21,7 @@ interface Block {
   count: number;
 }
 
-/** Where each feature's floats sit in the serialized Example (map entry: key then value, SPEC §4). */
+/** Where each feature's floats sit in the serialized Example (map entry: key then value, docs/semantics.md §4). */
 function floatBlocks(features: { name: Uint8Array; count: number }[]): { blocks: Block[]; size: number } {
   let body = 0;
   const parts = features.map((f) => {

@@ -47,7 +47,7 @@ export interface ExportSummary {
   manifest: string;
 }
 
-/** Runs a whole image export on this machine (SPEC §2–6, §9). */
+/** Runs a whole image export on this machine (docs/semantics.md §2–6, §9). */
 export async function runImageExport(request: unknown, opts: RunOptions = {}): Promise<ExportSummary> {
   const t0 = performance.now();
   const signal = opts.signal;
@@ -124,7 +124,7 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
     await sink?.abort().catch(() => {});
     await pool?.close().catch(() => {});
     pool = undefined;
-    // Leave nothing behind from this run (SPEC §7-style "no partial output"; issue 3).
+    // Leave nothing behind from this run (docs/semantics.md §7 ("no partial output"); issue 3).
     const keys = [...written, ...(plan.mixerKey ? [plan.mixerKey] : []), plan.manifestKey];
     await Promise.all(keys.map((k) => store.delete(k).catch(() => {})));
     await removeEmptyDirs(store, plan);

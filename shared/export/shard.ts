@@ -1,5 +1,5 @@
 /**
- * Writing one shard (SPEC §5): its chunks in row-major order into one object, atomically through the
+ * Writing one shard (docs/semantics.md §5): its chunks in row-major order into one object, atomically through the
  * BlobStore (temporary name, then rename; GCS: visible only when complete), so a killed run never
  * leaves a torn shard and a redelivered task writes the same bytes again or finds the object done.
  */

@@ -1,5 +1,5 @@
 /**
- * The dead-letter handler (SPEC §10): a message that failed all its delivery attempts marks its job
+ * The dead-letter handler (docs/semantics.md §10): a message that failed all its delivery attempts marks its job
  * failed, with the last recorded error as the reason. Never throws for a message it cannot place (a
  * dead-letter that is redelivered forever helps nobody): it logs and acknowledges instead.
  */

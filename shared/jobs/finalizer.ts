@@ -1,5 +1,5 @@
 /**
- * The finalizer (SPEC §10): runs after each shard (one message per finished shard). While shards are
+ * The finalizer (docs/semantics.md §10): runs after each shard (one message per finished shard). While shards are
  * missing it refreshes `status.json` (running, counts, bytes, timings); once every shard has its marker
  * it writes the mixer and the export manifest (`writeExportMetadata`), then records the job done.
  *

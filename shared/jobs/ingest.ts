@@ -1,5 +1,5 @@
 /**
- * Prediction ingest as a job (SPEC §7, §10): an ingest request dropped into a bucket names prediction
+ * Prediction ingest as a job (docs/semantics.md §7, §10): an ingest request dropped into a bucket names prediction
  * files (or a prefix), the mixer and the output COG; this runs `ingestImage` on it and records the job
  * in the output's bucket like an export.
  *

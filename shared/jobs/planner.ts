@@ -1,6 +1,6 @@
 /**
- * The planner (SPEC §10): validates a request against the deployment policy, plans its shards, stores
- * the job under `.geotfr/jobs/<id>/` and publishes one message per shard. Table requests (SPEC §8) write
+ * The planner (docs/semantics.md §10): validates a request against the deployment policy, plans its shards, stores
+ * the job under `.geotfr/jobs/<id>/` and publishes one message per shard. Table requests (docs/semantics.md §8) write
  * one file, so the planner runs them itself.
  *
  * Idempotent per job id: a redelivered request reuses the stored plan and republishes only the shards

@@ -1,5 +1,5 @@
 /**
- * A shard worker (SPEC §10): writes exactly one shard of a planned job, then tells the finalizer.
+ * A shard worker (docs/semantics.md §10): writes exactly one shard of a planned job, then tells the finalizer.
  *
  * Exactly-once outcome over at-least-once delivery (issue 6):
  * - the shard is written create-once through the BlobStore (`createOnly`): a duplicate or redelivered

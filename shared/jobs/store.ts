@@ -1,6 +1,6 @@
 /**
  * A job's state in its destination bucket, under `.geotfr/jobs/<jobId>/` (issue 6, "Jobs"; never beside
- * the outputs, SPEC §5):
+ * the outputs, docs/semantics.md §5):
  *
  * | object                 | written by        | how                                             |
  * |------------------------|-------------------|-------------------------------------------------|

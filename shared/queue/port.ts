@@ -1,6 +1,6 @@
 /**
  * The queue port (STYLE.md §2): how the planner fans shards out to workers and how work reaches the
- * finalizer and the dead-letter handler (SPEC §10). Two implementations with one interface:
+ * finalizer and the dead-letter handler (docs/semantics.md §10). Two implementations with one interface:
  *
  * - `InProcessQueue`: topics and subscribers inside one Node process, with Pub/Sub's delivery rules
  *   (at-least-once, a throwing handler gets the message again, after `maxDeliveryAttempts` it goes to

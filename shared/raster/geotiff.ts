@@ -2,7 +2,7 @@
  * One GeoTIFF/COG file as a pixel source: its grid, sample types, nodata and band descriptions, and
  * window reads aligned to its internal tiles or strips. Whole blocks are fetched and decoded once and
  * kept in a decoded-block LRU sized for about two rows of blocks across the image, so the overlapping
- * tiles of neighbouring export patches (margins, SPEC §3) never decode a block twice.
+ * tiles of neighbouring export patches (margins, docs/semantics.md §3) never decode a block twice.
  */
 import { GeoTIFF, getDecoder, type GeoTIFFImage } from 'geotiff';
 import { GeotfrError, abortable, asGeotfrError } from '../errors.js';

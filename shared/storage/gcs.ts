@@ -7,7 +7,7 @@
  *   `GOOGLE_CLOUD_PROJECT` names the project. Credentials are the client's usual ones.
  * - Atomic writes: an object becomes visible only when its upload completes (single multipart request
  *   for small objects, a resumable session in retryable chunks for large ones), so a killed worker
- *   never leaves a torn shard (SPEC §10).
+ *   never leaves a torn shard (docs/semantics.md §10).
  * - Create-once (`ifNotExists`) is `ifGenerationMatch=0`: the server arbitrates races; the loser gets
  *   412, surfaced as `PreconditionFailed`.
  * - Errors: 404 → NOT_FOUND, 401/403 → FORBIDDEN, 408/429/5xx and network errors → IO retryable

@@ -18,7 +18,7 @@ async function gcsStore(bucket: string): Promise<BlobStore> {
 }
 
 /**
- * Opens the store for a destination `bucket` (SPEC §2): a GCS bucket name, `gs://name`, or a local
+ * Opens the store for a destination `bucket` (docs/semantics.md §2): a GCS bucket name, `gs://name`, or a local
  * directory (absolute path, `./…` or `file://`).
  */
 export async function openBucket(bucket: string): Promise<BlobStore> {

@@ -62,7 +62,7 @@ export function isPreconditionFailed(err: unknown): boolean {
 
 /**
  * Validates an object key: relative, `/`-separated, no `..`, no empty or `.` segments, no NUL.
- * Keeps hostile prefixes (`../../etc`, `/abs`) from escaping the destination (SPEC §2, issue 6).
+ * Keeps hostile prefixes (`../../etc`, `/abs`) from escaping the destination (docs/semantics.md §2, issue 6).
  */
 export function checkKey(key: string, field = 'fileNamePrefix'): string {
   const bad = (why: string): never => {

@@ -1,5 +1,5 @@
 /**
- * Table rows → tf.train.Example bytes (SPEC §8), keeping one type and shape per property so the
+ * Table rows → tf.train.Example bytes (docs/semantics.md §8), keeping one type and shape per property so the
  * output parses with the `FixedLenFeature` specs an EE user writes.
  *
  * Numbers → `float_list` of 1; booleans → 1.0/0.0; arrays (nested too, rectangular) → flattened

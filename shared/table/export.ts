@@ -1,5 +1,5 @@
 /**
- * Table export (SPEC §8, issue 5): a FeatureCollection, newline-delimited GeoJSON or CSV becomes
+ * Table export (docs/semantics.md §8, issue 5): a FeatureCollection, newline-delimited GeoJSON or CSV becomes
  * exactly one `PREFIX.tfrecord.gz`, one tf.train.Example per feature in input order, the way EE's
  * `Export.table.toCloudStorage(..., fileFormat: 'TFRecord')` writes sampled points.
  *
@@ -40,7 +40,7 @@ export interface TableExportOptions {
   progress?: boolean;
 }
 
-/** Runs a table export request (SPEC §8) and returns its summary. Throws GeotfrError on any failure. */
+/** Runs a table export request (docs/semantics.md §8) and returns its summary. Throws GeotfrError on any failure. */
 export async function runTableExport(request: unknown, opts: TableExportOptions = {}): Promise<TableExportSummary> {
   const t0 = performance.now();
   const req = parseTableExportRequest(request);
@@ -61,7 +61,7 @@ export async function runTableExport(request: unknown, opts: TableExportOptions 
   }
   const key = `${req.fileNamePrefix}.tfrecord.gz`;
   const out = await store.createWriter(key, { contentType: 'application/octet-stream' });
-  // One gzip stream at zlib level 6 (SPEC §5, TensorFlow's default), fed in large batches (framer.ts).
+  // One gzip stream at zlib level 6 (docs/semantics.md §5, TensorFlow's default), fed in large batches (framer.ts).
   const gzip = zlib.createGzip({ level: 6, chunkSize: 1 << 20 });
   gzip.pipe(out.stream);
   gzip.on('error', (e) => out.stream.destroy(e));

@@ -1,5 +1,5 @@
 /**
- * Table ingest (SPEC §8): TFRecord files of tf.train.Examples → a GeoJSON FeatureCollection or a CSV,
+ * Table ingest (docs/semantics.md §8): TFRecord files of tf.train.Examples → a GeoJSON FeatureCollection or a CSV,
  * the reverse of `runTableExport`. Lists of one become scalars, longer lists arrays, bytes UTF-8
  * strings; the `longitude`/`latitude` features (or the given x/y columns) become Point geometry, as
  * EE's table upload makes points from a CSV's coordinate columns.

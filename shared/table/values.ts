@@ -1,5 +1,5 @@
 /**
- * Example features → table values for ingest (SPEC §8): a list of one becomes a scalar, longer lists
+ * Example features → table values for ingest (docs/semantics.md §8): a list of one becomes a scalar, longer lists
  * arrays, bytes become UTF-8 strings. Values are written straight to JSON or CSV text so float32
  * values print in their shortest round-trip form (`0.1`, not `0.10000000149011612`).
  */

@@ -223,7 +223,7 @@ test('scheduled exports publish to the request topic; the example request is val
   for (const [name, s] of Object.entries(sched)) {
     const req = JSON.parse(s.request_json) as { fileNamePrefix: string };
     assert.ok(req.fileNamePrefix.includes('{date}'), `${name}: {date} in fileNamePrefix`);
-    // The same schema the planner applies (SPEC §2); it fills {date} itself.
+    // The same schema the planner applies (docs/semantics.md §2); it fills {date} itself.
     const parsed = parseImageExportRequest(req, { now: new Date('2026-01-05T03:00:00Z') });
     assert.ok(!parsed.fileNamePrefix.includes('{date}'), `${name}: {date} is filled in (${parsed.fileNamePrefix})`);
     assert.match(s.schedule, /^(\S+\s+){4}\S+$/, `${name}: five-field cron`);

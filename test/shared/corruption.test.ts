@@ -111,7 +111,7 @@ test('truncation inside any record is an error at that record; at a boundary the
     for (const o of [await readAll(bad), syncAll(bad)]) {
       if (boundary >= 0) {
         // A plain TFRecord file has no trailer: a cut between records is a shorter valid file.
-        // Callers that know the count (ingest: totalPatches, SPEC §7) catch it.
+        // Callers that know the count (ingest: totalPatches, docs/semantics.md §7) catch it.
         assert.equal(o.error, undefined, `cut ${cut}`);
         assert.equal(o.yielded.length, boundary);
       } else {

@@ -1,5 +1,5 @@
 /**
- * `inspect` statistics and parse spec (SPEC §9). The printed parse spec is executed by TensorFlow on
+ * `inspect` statistics and parse spec (docs/semantics.md §9). The printed parse spec is executed by TensorFlow on
  * the same files, as a user would paste it, and must return every record's values.
  */
 import test from 'node:test';

@@ -1,5 +1,5 @@
 /**
- * End-to-end on the local stack (SPEC §10, issue 6 "Prove"): the real Pub/Sub emulator, the GCS JSON
+ * End-to-end on the local stack (docs/semantics.md §10, issue 6 "Prove"): the real Pub/Sub emulator, the GCS JSON
  * API server, the functions served by the functions-framework, driven only through the real
  * `@google-cloud/storage` and `@google-cloud/pubsub` clients. Outputs are compared byte for byte with
  * `geotfr export-image` / `geotfr ingest-image` run on the same request.

@@ -1,5 +1,5 @@
 /**
- * Band data types (SPEC §7): integer-only predictions get the smallest integer type holding their
+ * Band data types (docs/semantics.md §7): integer-only predictions get the smallest integer type holding their
  * values (checked against an independent typed-array round-trip rule and GDAL's reported type), a
  * bytes_list feature is raw uint8, and any float feature makes every band Float32.
  */

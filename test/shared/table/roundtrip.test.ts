@@ -48,7 +48,7 @@ function randomTable(seed: number, forCsv: boolean): Table {
   return { rows };
 }
 
-/** What ingest must give back for an exported value (SPEC §8): float32 numbers, booleans as 1/0. */
+/** What ingest must give back for an exported value (docs/semantics.md §8): float32 numbers, booleans as 1/0. */
 const expectValue = (v: unknown): unknown =>
   typeof v === 'number' ? Math.fround(v) : typeof v === 'boolean' ? (v ? 1 : 0) : Array.isArray(v) ? v.map(expectValue) : v;
 /** Ingested numbers are shortest float32 decimals: compare them through float32. */
