@@ -9,7 +9,7 @@
 locals {
   # Bucket roles → the buckets behind them. A function's `reads` and `writes` name roles; each becomes
   # both an allow-list the code enforces (GEOTFR_SOURCE_BUCKETS / GEOTFR_DESTINATION_BUCKETS,
-  # shared/policy.ts) and an IAM grant (iam.tf), so what the code allows and what IAM allows are the
+  # shared/jobs/policy.ts) and an IAM grant (iam.tf), so what the code allows and what IAM allows are the
   # same list.
   bucket_roles = {
     sources     = local.source_buckets
@@ -115,7 +115,7 @@ locals {
     }
   }
 
-  # The configuration every function reads (shared/jobs/config.ts, shared/policy.ts).
+  # The configuration every function reads (shared/jobs/config.ts, shared/jobs/policy.ts).
   common_env = {
     GEOTFR_REQUEST_TOPIC            = google_pubsub_topic.topic["requests"].name
     GEOTFR_SHARD_TOPIC              = google_pubsub_topic.topic["shards"].name

@@ -1,4 +1,4 @@
-# Topics and push subscriptions (SPEC §10). Every subscription delivering to a function has a retry
+# Topics and push subscriptions (docs/semantics.md §10). Every subscription delivering to a function has a retry
 # policy (exponential backoff) and a dead-letter policy: after max_delivery_attempts the message goes
 # to the dead-letter topic, whose handler marks the job failed with the recorded reason.
 #

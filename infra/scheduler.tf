@@ -1,4 +1,4 @@
-# Scheduled exports (SPEC §10): Cloud Scheduler publishes the request to the request topic on a cron
+# Scheduled exports (docs/semantics.md §10): Cloud Scheduler publishes the request to the request topic on a cron
 # schedule, exactly like a user publishing it. The fileNamePrefix carries `{date}` (enforced by the
 # variable's validation), which the planner fills with the run's date so runs never overwrite each other.
 

@@ -1,4 +1,4 @@
-# Bucket drops (SPEC §10): every object finalized in a watched bucket is delivered by Eventarc, as a
+# Bucket drops (docs/semantics.md §10): every object finalized in a watched bucket is delivered by Eventarc, as a
 # `google.cloud.storage.object.v1.finalized` CloudEvent, to the function whose `drops` names that
 # bucket (functions.tf): planExport for the exports bucket (it acts on requests/*.json) and
 # ingestPredictions for the predictions bucket (it acts on ingest/*.json). Eventarc cannot filter

@@ -1,5 +1,5 @@
 # Everything a deployment chooses. Names mirror the functions' environment (shared/jobs/config.ts,
-# shared/policy.ts), which functions.tf fills from these.
+# shared/jobs/policy.ts), which functions.tf fills from these.
 
 variable "project_id" {
   description = "Google Cloud project to deploy into."
@@ -137,7 +137,7 @@ variable "max_pixels_cap" {
 variable "scheduled_exports" {
   description = <<-EOT
     Recurring exports: Cloud Scheduler jobs publishing a request to the request topic. `request_json` is
-    an export request (SPEC §2); its fileNamePrefix must contain {date} so runs do not overwrite each other.
+    an export request (docs/semantics.md §2); its fileNamePrefix must contain {date} so runs do not overwrite each other.
   EOT
   type = map(object({
     schedule     = string

@@ -283,7 +283,7 @@ test('each function reads and writes exactly the buckets of its role: allow-list
     const env = svc.environment_variables as Record<string, string>;
     const reads = [...new Set([...access.reads, ...access.writes].flatMap((r) => BUCKETS[r]))].sort();
     const writes = access.writes.flatMap((r) => BUCKETS[r]).sort();
-    // The allow-lists the code enforces (shared/policy.ts); an unset one allows nothing.
+    // The allow-lists the code enforces (shared/jobs/policy.ts); an unset one allows nothing.
     const allowList = (k: string) => (env[k] === undefined ? [] : env[k].split(',').sort());
     assert.deepEqual(allowList('GEOTFR_SOURCE_BUCKETS'), access.reads.flatMap((r) => BUCKETS[r]).sort(), `${ep}: GEOTFR_SOURCE_BUCKETS`);
     assert.deepEqual(allowList('GEOTFR_DESTINATION_BUCKETS'), writes, `${ep}: GEOTFR_DESTINATION_BUCKETS`);
@@ -308,8 +308,8 @@ test('each function reads and writes exactly the buckets of its role: allow-list
   assert.deepEqual(grants.filter(({ body: g }) => !seen.has(String(g.member))).map(({ inst }) => inst.address), []);
 });
 
-test('the deployed allow-lists accept the documented flows and refuse crossing them (shared/policy.ts)', async () => {
-  const { policyFromEnv, checkRequestPolicy } = await import('../../shared/policy.js');
+test('the deployed allow-lists accept the documented flows and refuse crossing them (shared/jobs/policy.ts)', async () => {
+  const { policyFromEnv, checkRequestPolicy } = await import('../../shared/jobs/policy.js');
   const { parseIngestRequest } = await import('../../shared/jobs/ingest.js');
   const { cloudConfigFromEnv } = await import('../../shared/jobs/config.js');
   const envOf = async (ep: string) => {
@@ -374,7 +374,7 @@ test('scheduled exports publish to the request topic; the example request is val
   for (const [name, s] of Object.entries(sched)) {
     const req = JSON.parse(s.request_json) as { fileNamePrefix: string };
     assert.ok(req.fileNamePrefix.includes('{date}'), `${name}: {date} in fileNamePrefix`);
-    // The same schema the planner applies (SPEC §2); it fills {date} itself.
+    // The same schema the planner applies (docs/semantics.md §2); it fills {date} itself.
     const parsed = parseImageExportRequest(req, { now: new Date('2026-01-05T03:00:00Z') });
     assert.ok(!parsed.fileNamePrefix.includes('{date}'), `${name}: {date} is filled in (${parsed.fileNamePrefix})`);
     assert.match(s.schedule, /^(\S+\s+){4}\S+$/, `${name}: five-field cron`);
@@ -388,7 +388,7 @@ test('the functions get exactly the configuration the code reads (GEOTFR_* names
   const common = envs.map((e) => Object.fromEntries(Object.entries(e).filter(([k]) => !/^GEOTFR_(SOURCE|DESTINATION)_BUCKETS$/.test(k))));
   for (const c of common) assert.deepEqual(c, common[0]);
   assert.equal(common[0].GEOTFR_REQUEST_TOPIC, 'geotfr-requests');
-  const srcFiles = ['shared/jobs/config.ts', 'shared/policy.ts'].map((f) => path.join(repoRoot, f)).filter(existsSync);
+  const srcFiles = ['shared/jobs/config.ts', 'shared/jobs/policy.ts'].map((f) => path.join(repoRoot, f)).filter(existsSync);
   if (!srcFiles.length) return assert.ok(setByInfra.length > 0);
   const read = new Set<string>();
   for (const f of srcFiles) for (const m of readFileSync(f, 'utf8').matchAll(/env:\s*'(GEOTFR_[A-Z0-9_]+)'/g)) read.add(m[1]);
