@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { Storage, type File } from '@google-cloud/storage';
 import { startGcsServer, type GcsServer } from './server.js';
 import { crc32cCombine } from './compose.js';
-import { crc32c } from '../../shared/crc32c.js';
+import { crc32c } from '../../shared/tfrecord/crc32c.js';
 import { mulberry32, randomBytes } from '../support/random.js';
 
 const crcB64 = (b: Buffer): string => {

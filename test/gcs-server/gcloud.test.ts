@@ -20,7 +20,7 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startGcsServer } from './server.js';
-import { crc32c } from '../../shared/crc32c.js';
+import { crc32c } from '../../shared/tfrecord/crc32c.js';
 import { inCI, run } from '../support/oracles.js';
 import { randomBytes } from '../support/random.js';
 

@@ -16,7 +16,7 @@ import { Storage } from '@google-cloud/storage';
 import * as ff from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { startGcsServer, type GcsServer } from './server.js';
-import { crc32c } from '../../shared/crc32c.js';
+import { crc32c } from '../../shared/tfrecord/crc32c.js';
 import { randomBytes } from '../support/random.js';
 
 const randomBytesSeeded = (n: number, seed: number): Buffer => randomBytes(seed, n);

@@ -11,7 +11,7 @@ import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { crc32c } from '../../shared/crc32c.js';
+import { crc32c } from '../../shared/tfrecord/crc32c.js';
 import { MAX_COMPONENT_COUNT, crc32cCombine, crc32cFromBase64, crc32cToBase64, type ComposeRequest } from './compose.js';
 
 /** An HTTP-shaped failure: the server turns it into GCS's JSON error body. */
