@@ -15,9 +15,9 @@ import { Writable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import pako from 'pako';
 import protobuf from 'protobufjs';
-import { crc32c, crc32cImplementation } from '../shared/crc32c.js';
-import { decodeExample, encodeExample, encodeExampleInto, floatFeature, type Features } from '../shared/example.js';
-import { RecordWriter, frameRecords, parseRecordsSync, readRecords } from '../shared/record.js';
+import { crc32c, crc32cImplementation } from '../shared/tfrecord/crc32c.js';
+import { decodeExample, encodeExample, encodeExampleInto, floatFeature, type Features } from '../shared/tfrecord/example.js';
+import { RecordWriter, frameRecords, parseRecordsSync, readRecords } from '../shared/tfrecord/record.js';
 import { repoRoot } from '../test/support/oracles.js';
 import { median } from './stats.js';
 
@@ -171,7 +171,7 @@ results.frame_read_geotfr_stream = await rateAsync(async () => {
   for await (const r of readRecords(chunks)) sink += r.data.length;
 }, framed.length);
 
-// gzip level 6 (SPEC §5) on raster-like float32 bytes (the framed stream: 32 MiB).
+// gzip level 6 (docs/semantics.md §5) on raster-like float32 bytes (the framed stream: 32 MiB).
 const gzInput = framed;
 const gzNode = zlib.gzipSync(gzInput, { level: 6 });
 const gzPako = pako.gzip(gzInput, { level: 6 });

@@ -1,5 +1,5 @@
 /**
- * Storage benchmark: what the Cloud Storage adapter (shared/gcs.ts) costs over the local-directory
+ * Storage benchmark: what the Cloud Storage adapter (shared/storage/gcs.ts) costs over the local-directory
  * store, through the real `@google-cloud/storage` client against our GCS JSON API server
  * (test/gcs-server/, run in its own process as in `npm run stack`), bodies in memory or on disk.
  * Baseline: LocalBlobStore on the same machine.
@@ -14,7 +14,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalBlobStore, type BlobStore } from '../shared/blobstore.js';
+import { type BlobStore } from '../shared/storage/port.js';
+import { LocalBlobStore } from '../shared/storage/local.js';
 import { median } from './stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -111,7 +112,7 @@ async function main(): Promise<void> {
       const srv = await startServer(mode === 'dir' ? path.join(tmp, 'srv') : undefined);
       try {
         process.env.STORAGE_EMULATOR_HOST = srv.host;
-        const { GcsBlobStore } = await import('../shared/gcs.js');
+        const { GcsBlobStore } = await import('../shared/storage/gcs.js');
         rows.push([`GcsBlobStore → test server (${mode})`, await measure(new GcsBlobStore('bench-bucket'), data)]);
       } finally {
         srv.proc.kill('SIGTERM');

@@ -13,9 +13,9 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeExample, floatFeature, type Feature } from '../shared/example.js';
+import { encodeExample, floatFeature, type Feature } from '../shared/tfrecord/example.js';
 import { formatMixer, type Mixer } from '../shared/mixer.js';
-import { RecordWriter } from '../shared/record.js';
+import { RecordWriter } from '../shared/tfrecord/record.js';
 import { cliPath, repoRoot } from '../test/support/oracles.js';
 import { median } from './stats.js';
 

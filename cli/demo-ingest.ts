@@ -10,13 +10,13 @@
 import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { GeotfrError } from '../shared/errors.js';
-import { decodeExample, encodeExample, floatFeature } from '../shared/example.js';
+import { decodeExample, encodeExample, floatFeature } from '../shared/tfrecord/example.js';
 import { shardName } from '../shared/export/plan.js';
 import { ingestImage } from '../shared/ingest/image.js';
 import { kernelFromManifest } from '../shared/ingest/manifest.js';
 import { writeQuicklook } from '../shared/ingest/quicklook.js';
 import { parseMixer } from '../shared/mixer.js';
-import { RecordWriter, readRecordFile } from '../shared/record.js';
+import { RecordWriter, readRecordFile } from '../shared/tfrecord/record.js';
 
 export interface DemoIngestOptions {
   /** The export's bucket directory (shards, mixer, and `.geotfr/manifests/`). */

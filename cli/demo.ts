@@ -2,7 +2,7 @@
  * `npm run demo`: a self-contained tour with no network and no cloud account.
  *
  * 1. Generates a realistic 6-band float32 scene (smooth terrain-like reflectances, a river, cloud
- *    holes as nodata) and writes it as a COG with geotfr's own writer (shared/tiff/cog.ts).
+ *    holes as nodata) and writes it as a COG with geotfr's own writer (shared/cog/writer.ts).
  * 2. Exports it like `Export.image.toCloudStorage(…, fileFormat: 'TFRecord')` with a kernel margin
  *    and gzip into ./demo-out/ (patch 128, kernel 32 → 160-px tiles).
  * 3. Prints what was written (`geotfr inspect`'s report) and writes ./demo-out/quicklook.png: a few
@@ -13,11 +13,11 @@
 import { createWriteStream, promises as fs } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
-import { CogWriter } from '../shared/tiff/cog.js';
+import { CogWriter } from '../shared/cog/writer.js';
 import { runImageExport } from '../shared/export/run.js';
 import { formatReport, inspectFiles } from '../shared/inspect.js';
-import { decodeExample } from '../shared/example.js';
-import { readRecordFile } from '../shared/record.js';
+import { decodeExample } from '../shared/tfrecord/example.js';
+import { readRecordFile } from '../shared/tfrecord/record.js';
 import { quicklook, type QuicklookTile } from './quicklook.js';
 import { demoIngest } from './demo-ingest.js';
 

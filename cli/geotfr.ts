@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** `geotfr`: the command line (SPEC §9). Each command lives in `cli/commands/`. */
+/** `geotfr`: the command line (docs/semantics.md §9). Each command lives in `cli/commands/`. */
 import { Command } from 'commander';
 import { register as inspect } from './commands/inspect.js';
 import { register as exportImage } from './commands/export-image.js';

@@ -1,6 +1,6 @@
 /**
  * Shared CLI plumbing: every command prints progress on stderr, one line of JSON on stdout at the end,
- * and exits 0 only on success (SPEC §9). Errors print `geotfr: CODE: message` and exit 1 (2 for a bad
+ * and exits 0 only on success (docs/semantics.md §9). Errors print `geotfr: CODE: message` and exit 1 (2 for a bad
  * request), never leaving partial output (each command cleans up its own temporaries).
  */
 import { promises as fs } from 'node:fs';

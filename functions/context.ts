@@ -1,11 +1,11 @@
 /**
- * What every function shares: the queue, the configuration (read per invocation, SPEC §10), and the
+ * What every function shares: the queue, the configuration (read per invocation, docs/semantics.md §10), and the
  * split between retryable errors (throw: Pub/Sub or Eventarc redelivers) and permanent ones (logged and
  * acknowledged), following the functions-framework samples (STYLE.md, "functions-framework-nodejs").
  */
-import '../shared/gcs.js';
 import { asGeotfrError } from '../shared/errors.js';
-import { PubSubQueue, type Queue } from '../shared/queue.js';
+import { type Queue } from '../shared/queue/port.js';
+import { PubSubQueue } from '../shared/queue/pubsub.js';
 import { cloudConfigFromEnv } from '../shared/jobs/config.js';
 import type { JobDeps } from '../shared/jobs/planner.js';
 import { isRetryable } from '../shared/jobs/status.js';

@@ -1,10 +1,10 @@
 /**
- * `deadLetter` (SPEC §10): a message that exhausted its delivery attempts on any subscription arrives
+ * `deadLetter` (docs/semantics.md §10): a message that exhausted its delivery attempts on any subscription arrives
  * here (the dead-letter topic's push subscription) → `handleDeadLetter` marks its job failed with the
  * last recorded error as the reason.
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { decodePushMessage } from '../shared/queue.js';
+import { decodePushMessage } from '../shared/queue/push.js';
 import { handleDeadLetter } from '../shared/jobs/deadletter.js';
 import { deps, log, settle } from './context.js';
 

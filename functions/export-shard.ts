@@ -1,11 +1,11 @@
 /**
- * `exportShard` (SPEC §10): a Pub/Sub push of one shard message → `runShard` (shared/jobs/worker.ts),
+ * `exportShard` (docs/semantics.md §10): a Pub/Sub push of one shard message → `runShard` (shared/jobs/shard-worker.ts),
  * which writes that shard create-once in row-major order. Returning acknowledges; throwing (retryable
  * errors only) makes Pub/Sub redeliver, and after the subscription's attempts dead-letter it.
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { decodePushMessage } from '../shared/queue.js';
-import { parseShardMessage, runShard } from '../shared/jobs/worker.js';
+import { decodePushMessage } from '../shared/queue/push.js';
+import { parseShardMessage, runShard } from '../shared/jobs/shard-worker.js';
 import { deadlineSignal, deps, log, settle } from './context.js';
 
 export async function exportShard(event: CloudEvent<unknown>): Promise<void> {

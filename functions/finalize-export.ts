@@ -1,10 +1,10 @@
 /**
- * `finalizeExport` (SPEC §10): a Pub/Sub push after each finished shard → `finalizeJob`
+ * `finalizeExport` (docs/semantics.md §10): a Pub/Sub push after each finished shard → `finalizeJob`
  * (shared/jobs/finalizer.ts): status refresh while shards are missing; mixer, manifest and `done` once
  * all exist. Safe to run concurrently and repeatedly.
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { decodePushMessage } from '../shared/queue.js';
+import { decodePushMessage } from '../shared/queue/push.js';
 import { finalizeJob, parseFinalizeMessage } from '../shared/jobs/finalizer.js';
 import { deps, log, settle } from './context.js';
 

@@ -1,5 +1,5 @@
 /**
- * The Cloud Functions entry points (SPEC §10), registered with the functions-framework. Each file in
+ * The Cloud Functions entry points (docs/semantics.md §10), registered with the functions-framework. Each file in
  * this directory only decodes its event and calls the core in `shared/jobs/` (STYLE.md §1).
  *
  * | target              | signature  | trigger                                                    |

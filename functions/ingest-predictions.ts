@@ -1,11 +1,11 @@
 /**
- * `ingestPredictions` (SPEC §7, §10): a Cloud Storage `object.finalized` event for an ingest request
+ * `ingestPredictions` (docs/semantics.md §7, §10): a Cloud Storage `object.finalized` event for an ingest request
  * dropped at `ingest/NAME.json` → `runIngestJob` (shared/jobs/ingest.ts) → one COG, job status under
  * `.geotfr/jobs/NAME-<generation>/` in the output bucket. Other objects are ignored.
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { asGeotfrError } from '../shared/errors.js';
-import { checkRequestSize } from '../shared/policy.js';
+import { checkRequestSize } from '../shared/jobs/policy.js';
 import { dropJobId } from '../shared/jobs/id.js';
 import { runIngestJob } from '../shared/jobs/ingest.js';
 import { recordRejected } from '../shared/jobs/planner.js';

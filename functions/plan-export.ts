@@ -1,5 +1,5 @@
 /**
- * `planExport` (SPEC §10): one HTTP service receiving export requests three ways, as a Cloud Run
+ * `planExport` (docs/semantics.md §10): one HTTP service receiving export requests three ways, as a Cloud Run
  * service does — a direct HTTP POST of the request, a Pub/Sub push (request topic; scheduled exports
  * publish there), or an Eventarc/GCS `object.finalized` CloudEvent for `requests/*.json` drops.
  * It only decodes the event; `submitJob` (shared/jobs/planner.ts) does the work.
@@ -8,11 +8,11 @@
  * permanent errors, recorded in the job status) and 5xx asks for redelivery (retryable errors).
  */
 import type { Request, Response } from '@google-cloud/functions-framework';
-import { openBucket } from '../shared/blobstore.js';
+import { openBucket } from '../shared/storage/open.js';
 import { GeotfrError, asGeotfrError } from '../shared/errors.js';
-import { checkRequestSize, type Policy } from '../shared/policy.js';
+import { checkRequestSize, type Policy } from '../shared/jobs/policy.js';
 import { JobStore } from '../shared/jobs/store.js';
-import { decodePushMessage } from '../shared/queue.js';
+import { decodePushMessage } from '../shared/queue/push.js';
 import { dropJobId, httpJobId, pubsubJobId } from '../shared/jobs/id.js';
 import { recordRejected, statusStore, submitJob, type JobDeps } from '../shared/jobs/planner.js';
 import { isRetryable } from '../shared/jobs/status.js';

@@ -1,7 +1,7 @@
 /**
  * Decodes a Cloud Storage `object.finalized` event (Eventarc CloudEvent data = the object's metadata).
  */
-import { resolveUri } from '../shared/blobstore.js';
+import { resolveUri } from '../shared/storage/open.js';
 import { GeotfrError } from '../shared/errors.js';
 
 export interface StorageObjectEvent {

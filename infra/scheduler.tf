@@ -1,4 +1,4 @@
-# Scheduled exports (SPEC §10): Cloud Scheduler publishes the request to the request topic on a cron
+# Scheduled exports (docs/semantics.md §10): Cloud Scheduler publishes the request to the request topic on a cron
 # schedule, exactly like a user publishing it. The fileNamePrefix carries `{date}` (enforced by the
 # variable's validation), which the planner fills with the run's date so runs never overwrite each other.
 
@@ -11,7 +11,7 @@ resource "google_cloud_scheduler_job" "export" {
   time_zone   = each.value.time_zone
 
   pubsub_target {
-    topic_name = google_pubsub_topic.requests.id
+    topic_name = google_pubsub_topic.topic["requests"].id
     data       = base64encode(each.value.request_json)
     attributes = {
       source   = "scheduler"

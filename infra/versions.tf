@@ -1,4 +1,4 @@
-# Providers for the geotfr serverless pipeline (SPEC §10). Check offline with `npm test`
+# Providers for the geotfr serverless pipeline (docs/semantics.md §10). Check offline with `npm test`
 # (test/infra/infra.test.ts parses every file with @cdktf/hcl2json); deploy with cloudbuild.yaml
 # or `terraform init && terraform apply -var-file=env.tfvars` (see docs/gcs.md).
 terraform {

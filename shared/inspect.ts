@@ -1,12 +1,12 @@
 /**
- * `geotfr inspect` (SPEC §9): what is in these TFRecord files, and how do I parse them in TensorFlow?
+ * `geotfr inspect` (docs/semantics.md §9): what is in these TFRecord files, and how do I parse them in TensorFlow?
  *
  * Streams every record of every file (plain or gzip), decodes it as a SequenceExample (an Example's
  * `features` is field 1 exactly like a SequenceExample's `context`, so one decoder reads both), and
  * keeps per-feature statistics in first-seen order: type, length, and whether either varies or the
  * feature is missing from some records. From those it writes the `tf.io` parse spec to paste.
  */
-import { decodeSequenceExample, type Feature, type FeatureKind } from './example.js';
+import { decodeSequenceExample, type Feature, type FeatureKind } from './tfrecord/example.js';
 import { GeotfrError } from './errors.js';
 import { recordsOf } from './ingest/records.js';
 import { Progress } from './progress.js';
@@ -168,7 +168,7 @@ export function pyString(s: string): string {
 
 /**
  * Shape guess for a fixed-length feature: a perfect square L = s·s (s ≥ 2) is a patch `[s, s]`
- * (EE image exports, SPEC §4); one value is `[1]` as EE's table tutorials parse it; a single string is
+ * (EE image exports, docs/semantics.md §4); one value is `[1]` as EE's table tutorials parse it; a single string is
  * a scalar `[]`; anything else stays flat `[L]`. Array bands (`D·h·w`) cannot be told apart from a
  * flat list without the export's tensorDepths, so they are not guessed.
  */

@@ -1,6 +1,6 @@
 /**
  * Formats doubles exactly as Java's `Double.toString` (JDK 19+: shortest round-trip digits), which is
- * how Earth Engine's mixer prints its affine (SPEC §6): always a decimal point (`0.0`, `10.0`), and
+ * how Earth Engine's mixer prints its affine (docs/semantics.md §6): always a decimal point (`0.0`, `10.0`), and
  * scientific form `d.dddE-n` below 1e-3 and at or above 1e7 in magnitude.
  */
 export function javaDouble(d: number): string {

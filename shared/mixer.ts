@@ -1,5 +1,5 @@
 /**
- * The JSON "mixer" sidecar (SPEC §6): georeferencing of an export's patch grid, byte for byte as
+ * The JSON "mixer" sidecar (docs/semantics.md §6): georeferencing of an export's patch grid, byte for byte as
  * Earth Engine writes it (2-space indent, inline arrays, Java doubles, no trailing newline).
  */
 import { GeotfrError, type ErrorContext } from './errors.js';

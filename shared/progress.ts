@@ -1,5 +1,5 @@
 /**
- * Progress on stderr for long work (SPEC §9): a redrawn line on a terminal, a line every few seconds
+ * Progress on stderr for long work (docs/semantics.md §9): a redrawn line on a terminal, a line every few seconds
  * otherwise (logs, CI). Silent when `GEOTFR_PROGRESS=0`.
  */
 export interface ProgressOptions {

@@ -3,11 +3,11 @@ import { action, commandSignal, readRequest } from '../main.js';
 import { GeotfrError } from '../../shared/errors.js';
 import { runImageExport } from '../../shared/export/run.js';
 
-/** `geotfr export-image REQUEST.json [--workers N]` (SPEC §2, §9). */
+/** `geotfr export-image REQUEST.json [--workers N]` (docs/semantics.md §2, §9). */
 export function register(program: Command): void {
   program
     .command('export-image')
-    .description('export a GeoTIFF/COG to Earth Engine-compatible TFRecord patches and mixer (request: SPEC §2; "-" reads stdin)')
+    .description('export a GeoTIFF/COG to Earth Engine-compatible TFRecord patches and mixer (request: docs/semantics.md §2; "-" reads stdin)')
     .argument('<request>', 'export request JSON file, or - for stdin')
     .option('--workers <n>', 'worker threads (default: the number of cores; 0 = none)')
     .action(

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { action, commandSignal, readRequest } from '../main.js';
 import { runTableExport } from '../../shared/table/export.js';
 
-/** `geotfr export-table REQUEST.json` (SPEC §8, §9): a table → one `PREFIX.tfrecord.gz`. */
+/** `geotfr export-table REQUEST.json` (docs/semantics.md §8, §9): a table → one `PREFIX.tfrecord.gz`. */
 export function register(program: Command): void {
   program
     .command('export-table')

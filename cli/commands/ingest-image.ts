@@ -3,7 +3,7 @@ import { action, commandSignal, parsePair } from '../main.js';
 import { ingestImage } from '../../shared/ingest/image.js';
 
 /**
- * `geotfr ingest-image --mixer MIXER.json --out OUT.tif [--kernel-size X,Y] FILE...` (SPEC §7, §9):
+ * `geotfr ingest-image --mixer MIXER.json --out OUT.tif [--kernel-size X,Y] FILE...` (docs/semantics.md §7, §9):
  * prediction TFRecords + the export's mixer → a Cloud-Optimized GeoTIFF.
  */
 export function register(program: Command): void {

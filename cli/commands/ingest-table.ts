@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { action, commandSignal } from '../main.js';
 import { ingestTable } from '../../shared/table/ingest.js';
 
-/** `geotfr ingest-table --out OUT.geojson|OUT.csv FILE...` (SPEC §8, §9): TFRecords → a table. */
+/** `geotfr ingest-table --out OUT.geojson|OUT.csv FILE...` (docs/semantics.md §8, §9): TFRecords → a table. */
 export function register(program: Command): void {
   program
     .command('ingest-table')

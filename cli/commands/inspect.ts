@@ -3,7 +3,7 @@ import { action, commandSignal } from '../main.js';
 import { formatReport, inspectFiles } from '../../shared/inspect.js';
 
 /**
- * `geotfr inspect FILE… [--json]` (SPEC §9): record count, features with type and length, and the
+ * `geotfr inspect FILE… [--json]` (docs/semantics.md §9): record count, features with type and length, and the
  * TensorFlow parse spec. Prints a readable report, or with `--json` one JSON line
  * `{"files", "records", "features": {NAME: {type, length, …}}, …}` (features in first-record order).
  */

@@ -4,7 +4,7 @@
  * read, so chunks run on any thread; the bytes depend only on the plan and the chunk.
  */
 import { GeotfrError } from '../errors.js';
-import { frameRecords } from '../record.js';
+import { frameRecords } from '../tfrecord/record.js';
 import type { ImageSource, WindowData } from '../raster/types.js';
 import { tilesWindow } from './grid.js';
 import { deflateChunk } from './gzipchunks.js';

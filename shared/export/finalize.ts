@@ -1,9 +1,10 @@
 /**
- * Finishing an export (SPEC §5–6): the mixer beside the shards (only when maskedThreshold is 1) and
+ * Finishing an export (docs/semantics.md §5–6): the mixer beside the shards (only when maskedThreshold is 1) and
  * the export manifest under `.geotfr/manifests/` at the bucket root — job metadata never goes beside
  * the shards, where EE tutorials look for "the file ending in .json".
  */
-import { openBucket, type BlobStore } from '../blobstore.js';
+import { type BlobStore } from '../storage/port.js';
+import { openBucket } from '../storage/open.js';
 import { formatMixer } from '../mixer.js';
 import type { ExportPlan } from './plan.js';
 
@@ -42,7 +43,7 @@ export function makeManifest(plan: ExportPlan): ExportManifest {
 }
 
 /** Writes the mixer (if any) and the manifest. Call once every shard exists. */
-export async function finalizeExport(plan: ExportPlan, opts: { store?: BlobStore } = {}): Promise<{ mixerKey?: string; manifestKey: string }> {
+export async function writeExportMetadata(plan: ExportPlan, opts: { store?: BlobStore } = {}): Promise<{ mixerKey?: string; manifestKey: string }> {
   const store = opts.store ?? (await openBucket(plan.request.bucket));
   const out: { mixerKey?: string; manifestKey: string } = { manifestKey: plan.manifestKey };
   if (plan.mixer && plan.mixerKey) {

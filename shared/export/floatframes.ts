@@ -1,15 +1,15 @@
 /**
- * The fast path for the common case — float features in tf.train.Examples (SPEC §4 Decision: every
+ * The fast path for the common case — float features in tf.train.Examples (docs/semantics.md §4 Decision: every
  * band a float_list): every record has the same layout, so the protobuf bytes around the floats are
  * a constant template and each float list lands at a fixed offset. Records are framed straight into
  * one chunk buffer (header, template gaps, floats converted from the window, CRC footer) with no
  * per-record allocation; the bytes equal `encodeExample` + `frameRecords` (tests check it, and EE's
  * real shard is reproduced through this path).
  */
-import { maskedCrc32c } from '../crc32c.js';
-import { encodeExample, ld, varintSize, type Feature } from '../example.js';
+import { maskedCrc32c } from '../tfrecord/crc32c.js';
+import { encodeExample, ld, varintSize, type Feature } from '../tfrecord/example.js';
 import { GeotfrError } from '../errors.js';
-import { recordHeader, RECORD_OVERHEAD_BYTES } from '../record.js';
+import { recordHeader, RECORD_OVERHEAD_BYTES } from '../tfrecord/record.js';
 import type { WindowData } from '../raster/types.js';
 import type { ExportGrid } from './grid.js';
 import type { FeatureLayout } from './layout.js';
@@ -21,7 +21,7 @@ interface Block {
   count: number;
 }
 
-/** Where each feature's floats sit in the serialized Example (map entry: key then value, SPEC §4). */
+/** Where each feature's floats sit in the serialized Example (map entry: key then value, docs/semantics.md §4). */
 function floatBlocks(features: { name: Uint8Array; count: number }[]): { blocks: Block[]; size: number } {
   let body = 0;
   const parts = features.map((f) => {

@@ -1,5 +1,5 @@
 /**
- * The export grid (SPEC §1, §3, §6): where patches and tiles are cut. Pure arithmetic on pixel
+ * The export grid (docs/semantics.md §1, §3, §6): where patches and tiles are cut. Pure arithmetic on pixel
  * coordinates of the source image; no I/O.
  */
 import { GeotfrError } from '../errors.js';
@@ -14,17 +14,17 @@ export interface ExportGrid {
   region: PixelWindow;
   patchWidth: number;
   patchHeight: number;
-  /** floor(k/2) pixels on each side (SPEC §1 Decision: 256 + kernel 60 → 316). */
+  /** floor(k/2) pixels on each side (docs/semantics.md §1 Decision: 256 + kernel 60 → 316). */
   marginX: number;
   marginY: number;
   tileWidth: number;
   tileHeight: number;
-  /** floor(W/pw): partial patches at the right are dropped (SPEC §3). */
+  /** floor(W/pw): partial patches at the right are dropped (docs/semantics.md §3). */
   patchesPerRow: number;
   /** floor(H/ph): partial patches at the bottom are dropped. */
   rows: number;
   totalPatches: number;
-  /** Affine of the export grid: translation = top-left of patch 0's core (SPEC §6). */
+  /** Affine of the export grid: translation = top-left of patch 0's core (docs/semantics.md §6). */
   affine: Affine;
 }
 
@@ -48,7 +48,7 @@ export function makeGrid(image: PixelGrid, region: PixelWindow, patch: [number, 
   if (patchesPerRow < 1 || rows < 1)
     throw new GeotfrError(
       'BAD_REQUEST',
-      `region of ${region.width}x${region.height} pixels holds no whole ${pw}x${ph} patch (partial patches are dropped, SPEC §3)`,
+      `region of ${region.width}x${region.height} pixels holds no whole ${pw}x${ph} patch (partial patches are dropped, docs/semantics.md §3)`,
       { field: 'formatOptions.patchDimensions' },
     );
   const marginX = Math.floor(kernel[0] / 2);

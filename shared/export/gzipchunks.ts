@@ -1,6 +1,6 @@
 /**
  * One gzip stream built from independently compressed chunks (the pigz technique), so the chunks of
- * one shard can be deflated on several threads and still form the single gzip member SPEC §5 asks
+ * one shard can be deflated on several threads and still form the single gzip member docs/semantics.md §5 asks
  * for. Each chunk is raw DEFLATE ended by a sync flush (byte-aligned, not final); the file ends with
  * an empty final block and the trailer, whose CRC-32 is combined from the chunks' CRCs.
  *

@@ -1,5 +1,5 @@
 /**
- * Output features of an export (SPEC §4): which feature each band becomes, its value type, its depth
+ * Output features of an export (docs/semantics.md §4): which feature each band becomes, its value type, its depth
  * and the masked-pixel default converted to the band's type. Decided once at planning time and
  * carried in the plan, so every worker encodes the same way.
  */
@@ -19,13 +19,13 @@ export interface OutBand {
   /** True for array bands (built from several source bands, or listed in tensorDepths). */
   array: boolean;
   kind: ValueKind;
-  /** `defaultValue` as this band stores it: truncated toward zero and clamped for integer types (SPEC §4). */
+  /** `defaultValue` as this band stores it: truncated toward zero and clamped for integer types (docs/semantics.md §4). */
   fill: number;
 }
 
 export interface FeatureLayout {
   bands: OutBand[];
-  /** collapseBands: the single feature's kind (promotion bytes → int64 → float, SPEC §4). */
+  /** collapseBands: the single feature's kind (promotion bytes → int64 → float, docs/semantics.md §4). */
   collapsedKind: ValueKind;
 }
 
@@ -70,7 +70,7 @@ export function makeLayout(bands: BandInfo[], fo: FormatOptions): FeatureLayout 
     const td = fo.tensorDepths[b.name];
     const array = b.depth > 1 || td !== undefined;
     if (array && td === undefined)
-      throw new GeotfrError('BAD_REQUEST', `array band ${JSON.stringify(b.name)} (${b.depth} values per pixel) needs an entry in tensorDepths (SPEC §4)`, {
+      throw new GeotfrError('BAD_REQUEST', `array band ${JSON.stringify(b.name)} (${b.depth} values per pixel) needs an entry in tensorDepths (docs/semantics.md §4)`, {
         field: 'formatOptions.tensorDepths',
       });
     const kind = fo.bandTypes === 'native' ? nativeKind(b.type) : 'float';

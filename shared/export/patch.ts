@@ -1,11 +1,11 @@
 /**
- * Patch encoding (SPEC §3–4): turns a window holding the tiles of consecutive patches of one patch
+ * Patch encoding (docs/semantics.md §3–4): turns a window holding the tiles of consecutive patches of one patch
  * row into serialized records — masked pixels → the band's fill, features in band order, tensor
  * depths, collapseBands, sequenceData, maskedThreshold.
  *
  * This is the hot path: one typed-array pass per band and patch, then the canonical Example encoder.
  */
-import { encodeExample, encodeSequenceExample, type Feature } from '../example.js';
+import { encodeExample, encodeSequenceExample, type Feature } from '../tfrecord/example.js';
 import type { WindowData } from '../raster/types.js';
 import type { ExportGrid } from './grid.js';
 import { intRange, type FeatureLayout, type OutBand, type ValueKind } from './layout.js';
@@ -41,7 +41,7 @@ export class PatchEncoder {
 
   /**
    * Serialized records for each of the `count` patches in `win` (window from `tilesWindow`), in patch
-   * order; a patch over `maskedThreshold` yields `null` (it is not written, SPEC §4).
+   * order; a patch over `maskedThreshold` yields `null` (it is not written, docs/semantics.md §4).
    */
   encodeRow(win: WindowData, count: number): (Uint8Array[] | null)[] {
     const out: (Uint8Array[] | null)[] = [];
@@ -57,13 +57,13 @@ export class PatchEncoder {
     return out;
   }
 
-  /** Whether the patch at column offset `ox` of the window is written: its masked fraction is within maskedThreshold (SPEC §4). */
+  /** Whether the patch at column offset `ox` of the window is written: its masked fraction is within maskedThreshold (docs/semantics.md §4). */
   keeps(win: WindowData, ox: number): boolean {
     const thr = this.opts.maskedThreshold;
     return thr >= 1 || this.maskedFraction(win, ox) <= thr;
   }
 
-  /** Fraction of the patch core's pixels where any band is masked (SPEC §4 maskedThreshold). */
+  /** Fraction of the patch core's pixels where any band is masked (docs/semantics.md §4 maskedThreshold). */
   maskedFraction(win: WindowData, ox: number): number {
     const g = this.grid;
     const W = win.width;
@@ -117,7 +117,7 @@ export class PatchEncoder {
         return { kind: 'int64_list', value: v };
       }
       case 'bytes': {
-        // 8-bit bands as one bytes_list of raw bytes (SPEC §4); int8 as two's complement.
+        // 8-bit bands as one bytes_list of raw bytes (docs/semantics.md §4); int8 as two's complement.
         const v = new Uint8Array(values.length);
         for (let i = 0; i < values.length; i++) v[i] = values[i] & 0xff;
         return { kind: 'bytes_list', value: [v] };
@@ -128,7 +128,7 @@ export class PatchEncoder {
   private example(tiles: TileValues[]): Uint8Array {
     const bands = this.layout.bands;
     if (this.opts.collapseBands) {
-      // One [C, H, W] feature named after the first band, channels in band order (SPEC §4).
+      // One [C, H, W] feature named after the first band, channels in band order (docs/semantics.md §4).
       let n = 0;
       for (const t of tiles) n += t.length;
       const all = new Float64Array(n);
@@ -142,7 +142,7 @@ export class PatchEncoder {
     return encodeExample(bands.map((b, i): [string, Feature] => [b.name, this.feature(b.kind, tiles[i])]));
   }
 
-  /** One SequenceExample per tile pixel, row-major (SPEC §4 sequenceData). */
+  /** One SequenceExample per tile pixel, row-major (docs/semantics.md §4 sequenceData). */
   private sequenceRecords(tiles: TileValues[]): Uint8Array[] {
     const n = this.tw * this.th;
     const records: Uint8Array[] = new Array(n);
@@ -155,7 +155,7 @@ export class PatchEncoder {
     const n = this.tw * this.th;
     const one = (v: number): Feature => ({ kind: 'float_list', value: Float32Array.of(v) });
     if (this.opts.collapseBands) {
-      // All bands form one sequence named after the first band, one step per channel (SPEC §4).
+      // All bands form one sequence named after the first band, one step per channel (docs/semantics.md §4).
       const steps: Feature[] = [];
       bands.forEach((b, i) => {
         for (let d = 0; d < b.depth; d++) steps.push(one(tiles[i][d * n + px]));
@@ -177,7 +177,7 @@ export class PatchEncoder {
   }
 
   /**
-   * Largest serialized size of one record (exact for float features, SPEC §5; for int64 features the
+   * Largest serialized size of one record (exact for float features, docs/semantics.md §5; for int64 features the
    * worst case: every value taking its type's longest varint). Used to plan shard boundaries.
    */
   maxRecordBytes(): number {

@@ -1,5 +1,5 @@
 /**
- * The export plan (SPEC §3, §5): everything a worker needs to write any shard, as plain JSON, so the
+ * The export plan (docs/semantics.md §3, §5): everything a worker needs to write any shard, as plain JSON, so the
  * same plan drives the embedded runner and the Pub/Sub fan-out (serialized into messages and
  * `.geotfr/` objects).
  *
@@ -8,7 +8,7 @@
  * stay ≤ maxFileSize; a single bigger record gets a file of its own.
  */
 import { GeotfrError } from '../errors.js';
-import { framedSize } from '../record.js';
+import { framedSize } from '../tfrecord/record.js';
 import type { Mixer } from '../mixer.js';
 import type { BandInfo, PixelGrid } from '../raster/types.js';
 import { makeGrid, type ExportGrid, type PixelWindow } from './grid.js';
@@ -21,7 +21,7 @@ export const PLAN_VERSION = 1;
 
 export interface ShardPlan {
   index: number;
-  /** Object key of the shard: `PREFIX-00000.tfrecord[.gz]` (SPEC §5). */
+  /** Object key of the shard: `PREFIX-00000.tfrecord[.gz]` (docs/semantics.md §5). */
   name: string;
   firstPatch: number;
   patchCount: number;
@@ -50,7 +50,7 @@ export interface ExportPlan {
    */
   chunkPatches: number;
   shards: ShardPlan[];
-  /** The mixer to write, or null when maskedThreshold ≠ 1 (SPEC §4). */
+  /** The mixer to write, or null when maskedThreshold ≠ 1 (docs/semantics.md §4). */
   mixer: Mixer | null;
   mixerKey: string | null;
   /** `.geotfr/manifests/<fileNamePrefix>.json` in the destination bucket root. */
@@ -69,7 +69,7 @@ export interface PlanOptions {
 }
 
 
-/** Shard object name (SPEC §5): 5 digits, hyphen, `.gz` when compressed. */
+/** Shard object name (docs/semantics.md §5): 5 digits, hyphen, `.gz` when compressed. */
 export function shardName(prefix: string, index: number, compressed: boolean): string {
   return `${prefix}-${String(index).padStart(5, '0')}.tfrecord${compressed ? '.gz' : ''}`;
 }
@@ -105,7 +105,7 @@ export function planFromSource(req: ImageExportRequest, source: PixelGrid, bands
   const recordBytes = encoder.maxRecordBytes();
   const patchBytes = encoder.recordsPerPatch * framedSize(recordBytes);
 
-  // Shards: whole patches in order while the file's framed bytes stay within maxFileSize (SPEC §5).
+  // Shards: whole patches in order while the file's framed bytes stay within maxFileSize (docs/semantics.md §5).
   const maxPerShard = opts.maxPatchesPerShard ?? Infinity;
   if (!(maxPerShard >= 1)) throw new GeotfrError('BAD_REQUEST', `maxPatchesPerShard must be ≥ 1, got ${maxPerShard}`, { field: 'maxPatchesPerShard' });
   const perShard = Math.max(1, Math.min(maxPerShard, Math.floor(fo.maxFileSize / patchBytes)));
@@ -114,7 +114,7 @@ export function planFromSource(req: ImageExportRequest, source: PixelGrid, bands
     const count = Math.min(perShard, grid.totalPatches - first);
     shards.push({ index: i, name: shardName(req.fileNamePrefix, i, fo.compressed), firstPatch: first, patchCount: count, bytesFramed: count * patchBytes });
   }
-  if (shards.length > 99999) throw new GeotfrError('LIMIT', `${shards.length} shards exceed the 5-digit shard names of SPEC §5; raise maxFileSize`, { field: 'formatOptions.maxFileSize' });
+  if (shards.length > 99999) throw new GeotfrError('LIMIT', `${shards.length} shards exceed the 5-digit shard names of docs/semantics.md §5; raise maxFileSize`, { field: 'formatOptions.maxFileSize' });
 
   const chunkPatches = Math.max(
     1,

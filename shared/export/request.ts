@@ -1,5 +1,5 @@
 /**
- * The image export request (SPEC §2): one zod schema with Earth Engine's names, every default in this
+ * The image export request (docs/semantics.md §2): one zod schema with Earth Engine's names, every default in this
  * file, unknown keys rejected the way EE's client rejects them (`Unknown format options: foo`).
  *
  * The same document arrives from the CLI, a Pub/Sub message, a bucket drop or a schedule, so parsing
@@ -8,14 +8,14 @@
  */
 import { z } from 'zod';
 import { GeotfrError } from '../errors.js';
-import { checkKey } from '../blobstore.js';
+import { checkKey } from '../storage/port.js';
 
-/** Defaults in one place (SPEC §2, §4, §5; EE's `Export.image.toCloudStorage`). */
+/** Defaults in one place (docs/semantics.md §2, §4, §5; EE's `Export.image.toCloudStorage`). */
 export const DEFAULTS = {
   fileFormat: 'TFRecord',
   maxPixels: 1e8,
   kernelSize: [1, 1] as [number, number],
-  compressed: true, // SPEC §5 Decision (EE's own clients send false)
+  compressed: true, // docs/semantics.md §5 Decision (EE's own clients send false)
   compressionLevel: 6, // TensorFlow's zlib level
   maxFileSize: 2 ** 30, // 1 GiB of uncompressed framed bytes per file
   defaultValue: 0,
@@ -43,7 +43,7 @@ const bbox = z
   .tuple([z.number(), z.number(), z.number(), z.number()])
   .refine((b) => b.every(Number.isFinite) && b[0] < b[2] && b[1] < b[3], 'expected [xmin, ymin, xmax, ymax] with xmin < xmax and ymin < ymax');
 
-/** A GeoJSON geometry (its bbox is used, SPEC §2); coordinates are checked when the region is projected. */
+/** A GeoJSON geometry (its bbox is used, docs/semantics.md §2); coordinates are checked when the region is projected. */
 const geometry = z.looseObject({
   type: z.enum(['Point', 'MultiPoint', 'LineString', 'MultiLineString', 'Polygon', 'MultiPolygon', 'GeometryCollection', 'Feature']),
 });
@@ -142,7 +142,7 @@ export function utcDate(now: Date): string {
 }
 
 /**
- * Validates an export request (SPEC §2) and applies defaults. Throws `BAD_REQUEST` naming the field
+ * Validates an export request (docs/semantics.md §2) and applies defaults. Throws `BAD_REQUEST` naming the field
  * and value, or `FORBIDDEN` for a prefix escaping the destination (`..`, absolute).
  */
 export function parseImageExportRequest(json: unknown, opts: { now?: Date } = {}): ImageExportRequest {

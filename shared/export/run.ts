@@ -7,15 +7,16 @@
 import { availableParallelism } from 'node:os';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { LocalBlobStore, openBucket, type BlobStore } from '../blobstore.js';
-import { GeotfrError, abortable, asGeotfrError, fromWireError as fromWire, toWireError as toWire } from '../errors.js';
+import { type BlobStore } from '../storage/port.js';
+import { LocalBlobStore } from '../storage/local.js';
+import { openBucket } from '../storage/open.js';
+import { abortable } from '../errors.js';
 import { Progress } from '../progress.js';
-import { ChunkProducer, type ChunkResult } from './chunk.js';
-import { finalizeExport } from './finalize.js';
+import type { ChunkResult } from './chunk.js';
+import { writeExportMetadata } from './finalize.js';
 import { planImageExport, shardChunks, type ChunkTask, type ExportPlan, type ImageSpecOpener } from './plan.js';
 import { ShardSink, cancelled } from './shard.js';
-import type { FromWorker, ToWorker } from './worker.js';
+import { inProcessPool, spawnWorkers, terminateSpawned, threadPool, type ChunkPool } from './pool.js';
 
 export interface RunOptions {
   /** Worker threads (default: the core count); 0 computes chunks on the calling thread. */
@@ -46,171 +47,7 @@ export interface ExportSummary {
   manifest: string;
 }
 
-/** Computes chunks: in-process, or on a pool of worker threads. */
-interface ChunkPool {
-  /** Resolves with the chunk's result; rejects with the task's error. */
-  run(task: ChunkTask): Promise<ChunkResult>;
-  /** How many tasks to keep in flight. */
-  readonly depth: number;
-  close(): Promise<void>;
-}
-
-async function inProcessPool(plan: ExportPlan, open: ImageSpecOpener | undefined, signal?: AbortSignal): Promise<ChunkPool> {
-  const producer = await ChunkProducer.open(plan, { open, signal });
-  return { run: (t) => producer.produce(t, signal), depth: 1, close: () => producer.close() };
-}
-
-/** A worker thread started ahead of the plan (it loads its modules while the main thread plans). */
-interface Spawned {
-  w: Worker;
-  /** Rejects if the worker errors or exits before the pool attaches its own listeners. */
-  failed: Promise<never>;
-}
-
-function spawnWorkers(n: number): Spawned[] {
-  const url = new URL('./worker.js', import.meta.url);
-  return Array.from({ length: n }, () => {
-    // workerData must be an object: geotiff's `web-worker` dependency destructures it in any worker thread.
-    const w = new Worker(url, { workerData: { role: 'geotfr-export' } });
-    const failed = new Promise<never>((_, reject) => {
-      w.once('error', reject);
-      w.once('exit', (code) => reject(new GeotfrError('INTERNAL', `export worker exited with code ${code}`)));
-    });
-    failed.catch(() => {});
-    return { w, failed };
-  });
-}
-
-async function terminateSpawned(spawned: Spawned[]): Promise<void> {
-  await Promise.all(
-    spawned.map(async ({ w }) => {
-      w.removeAllListeners('exit');
-      await w.terminate().catch(() => {});
-    }),
-  );
-}
-
-/**
- * The image opened once more on this thread with its decoded blocks in shared memory: workers ask
- * for blocks by file and position (worker.ts) and every block decodes once for all of them.
- */
-interface BlockServer {
-  /** Answers a worker's block request (the block, or the error decoding it). */
-  serve(w: Worker, m: Extract<FromWorker, { type: 'block' }>): void;
-  close(): Promise<void>;
-}
-
-async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<BlockServer> {
-  const { openImage } = await import('../raster/open.js');
-  const src = await openImage(plan.request.image, { signal, sharedBlocks: true });
-  const files = new Map(src.files.map((f) => [f.uri, f]));
-  return {
-    serve(w, m) {
-      const reply = (r: Omit<Extract<ToWorker, { type: 'block' }>, 'type' | 'id'>) => w.postMessage({ type: 'block', id: m.id, ...r } satisfies ToWorker);
-      const file = files.get(m.uri);
-      if (!file) return reply({ error: toWire(new GeotfrError('INTERNAL', `a worker asked for a block of ${m.uri}, which is not in the export`)) });
-      file.sharedBlock(m.bx, m.by, m.plane).then(
-        (buffer) => reply({ buffer }),
-        (err) => reply({ error: toWire(err) }),
-      );
-    },
-    close: () => src.close(),
-  };
-}
-
-async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: AbortSignal): Promise<ChunkPool> {
-  const n = spawned.length;
-  const workers: { w: Worker; load: number; pending: Map<number, { resolve: (r: ChunkResult) => void; reject: (e: unknown) => void }> }[] = [];
-  let nextId = 0;
-  let fatal: unknown;
-  const ready: Promise<void>[] = [];
-  let blocks: BlockServer;
-  try {
-    blocks = await blockServer(plan, signal);
-  } catch (err) {
-    await terminateSpawned(spawned);
-    throw err;
-  }
-  for (let i = 0; i < n; i++) {
-    const w = spawned[i].w;
-    const slot = { w, load: 0, pending: new Map<number, { resolve: (r: ChunkResult) => void; reject: (e: unknown) => void }>() };
-    workers.push(slot);
-    const failAll = (err: unknown) => {
-      fatal ??= err;
-      for (const p of slot.pending.values()) p.reject(err);
-      slot.pending.clear();
-    };
-    ready.push(
-      Promise.race([spawned[i].failed, new Promise<void>((resolve, reject) => {
-        w.on('message', (m: FromWorker) => {
-          if (m.type === 'ready') resolve();
-          else if (m.type === 'result') {
-            const p = slot.pending.get(m.id);
-            slot.pending.delete(m.id);
-            slot.load--;
-            const d = m.result.data as Uint8Array;
-            p?.resolve({ ...m.result, data: Buffer.from(d.buffer, d.byteOffset, d.byteLength) });
-          } else if (m.type === 'block') {
-            blocks.serve(w, m);
-          } else if (m.type === 'error') {
-            const err = fromWire(m.error);
-            if (m.id === undefined) {
-              reject(err);
-              failAll(err);
-            } else {
-              const p = slot.pending.get(m.id);
-              slot.pending.delete(m.id);
-              slot.load--;
-              p?.reject(err);
-            }
-          }
-        });
-        w.on('error', (err) => {
-          reject(err);
-          failAll(asGeotfrError(err));
-        });
-        w.on('exit', (code) => {
-          const err = new GeotfrError('INTERNAL', `export worker exited with code ${code}`);
-          reject(err);
-          failAll(err);
-        });
-      })]),
-    );
-    w.postMessage({ type: 'init', plan } satisfies ToWorker);
-  }
-  const close = async () => {
-    await Promise.all(
-      workers.map(async ({ w }) => {
-        w.removeAllListeners('exit');
-        w.postMessage({ type: 'cancel' } satisfies ToWorker);
-        await w.terminate();
-      }),
-    );
-    await blocks.close();
-  };
-  try {
-    await Promise.all(ready);
-  } catch (err) {
-    await close();
-    throw err;
-  }
-  return {
-    depth: 2 * n,
-    run(task) {
-      if (fatal) return Promise.reject(fatal);
-      const slot = workers.reduce((a, b) => (b.load < a.load ? b : a));
-      const id = nextId++;
-      slot.load++;
-      return new Promise<ChunkResult>((resolve, reject) => {
-        slot.pending.set(id, { resolve, reject });
-        slot.w.postMessage({ type: 'task', id, task } satisfies ToWorker);
-      });
-    },
-    close,
-  };
-}
-
-/** Runs a whole image export on this machine (SPEC §2–6, §9). */
+/** Runs a whole image export on this machine (docs/semantics.md §2–6, §9). */
 export async function runImageExport(request: unknown, opts: RunOptions = {}): Promise<ExportSummary> {
   const t0 = performance.now();
   const signal = opts.signal;
@@ -281,13 +118,13 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
       }
     }
     signal?.throwIfAborted();
-    finalized = await finalizeExport(plan, { store });
+    finalized = await writeExportMetadata(plan, { store });
     progress?.finish();
   } catch (err) {
     await sink?.abort().catch(() => {});
     await pool?.close().catch(() => {});
     pool = undefined;
-    // Leave nothing behind from this run (SPEC §7-style "no partial output"; issue 3).
+    // Leave nothing behind from this run (docs/semantics.md §7 ("no partial output"); issue 3).
     const keys = [...written, ...(plan.mixerKey ? [plan.mixerKey] : []), plan.manifestKey];
     await Promise.all(keys.map((k) => store.delete(k).catch(() => {})));
     await removeEmptyDirs(store, plan);

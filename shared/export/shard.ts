@@ -1,10 +1,11 @@
 /**
- * Writing one shard (SPEC §5): its chunks in row-major order into one object, atomically through the
+ * Writing one shard (docs/semantics.md §5): its chunks in row-major order into one object, atomically through the
  * BlobStore (temporary name, then rename; GCS: visible only when complete), so a killed run never
  * leaves a torn shard and a redelivered task writes the same bytes again or finds the object done.
  */
 import { once } from 'node:events';
-import { PreconditionFailed, openBucket, type BlobInfo, type BlobStore, type BlobWriter } from '../blobstore.js';
+import { PreconditionFailed, type BlobInfo, type BlobStore, type BlobWriter } from '../storage/port.js';
+import { openBucket } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { ChunkProducer, type ChunkResult } from './chunk.js';
 import { GZIP_HEADER, GzipTrailer } from './gzipchunks.js';

@@ -1,5 +1,5 @@
 /**
- * The output sample type of an ingest (SPEC §7): Float32 if any feature is a float_list, else the
+ * The output sample type of an ingest (docs/semantics.md §7): Float32 if any feature is a float_list, else the
  * smallest integer type holding every value seen.
  */
 import type { SampleType } from '../raster/types.js';

@@ -1,5 +1,5 @@
 /**
- * Prediction ingest (SPEC §7, issue 4): TFRecords of tf.train.Examples + the export's mixer →
+ * Prediction ingest (docs/semantics.md §7, issue 4): TFRecords of tf.train.Examples + the export's mixer →
  * a Cloud-Optimized GeoTIFF with the mixer's grid.
  *
  * Example i fills patch row `i // patchesPerRow`, column `i % patchesPerRow`. Every feature becomes a
@@ -8,19 +8,19 @@
  *
  * Streaming: one row of patches is held (per band `patchesPerRow*pw × ph` samples) and handed to the
  * COG writer, which keeps one row of tiles per level and spills compressed tiles to disk. Predictions
- * with int64_list features need their value range before the first byte is written (SPEC §7: the
+ * with int64_list features need their value range before the first byte is written (docs/semantics.md §7: the
  * smallest integer type holding the values), so they are read twice: a validating scan for the range,
  * then the write.
  * The output is published atomically at the end (BlobStore writer); any error leaves no output.
  */
-import { resolveUri } from '../blobstore.js';
+import { resolveUri } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
-import { decodeExample, type Feature, type FeatureKind, type Features } from '../example.js';
+import { decodeExample, type Feature, type FeatureKind, type Features } from '../tfrecord/example.js';
 import { parseMixer, type Mixer } from '../mixer.js';
 import { Progress } from '../progress.js';
 import type { PixelArray, SampleType } from '../raster/types.js';
-import { CogWriter, allocPixels } from '../tiff/cog.js';
-import { requireGeoTiffEpsg } from '../tiff/geokeys.js';
+import { CogWriter, allocPixels } from '../cog/writer.js';
+import { requireGeoTiffEpsg } from '../cog/geokeys.js';
 import { IntRange, smallestIntType } from './bandtype.js';
 import { kernelFromManifest } from './manifest.js';
 import { recordsOf, type LocatedRecord } from './records.js';
@@ -28,7 +28,7 @@ import { recordsOf, type LocatedRecord } from './records.js';
 export interface IngestImageOptions {
   /** Prediction TFRecord files (local, file://, gs://), read in this order. */
   files: string[];
-  /** The export's mixer JSON (SPEC §6). */
+  /** The export's mixer JSON (docs/semantics.md §6). */
   mixer: string;
   /** Output GeoTIFF (local, file://, gs://). */
   out: string;
@@ -185,7 +185,7 @@ async function readSchema(files: string[], signal?: AbortSignal): Promise<Schema
 }
 
 /**
- * Iterates all records, enforcing the schema and exactly `total` records (SPEC §7), calling `fn`
+ * Iterates all records, enforcing the schema and exactly `total` records (docs/semantics.md §7), calling `fn`
  * with each record's features.
  */
 async function forEachPatch(

@@ -1,13 +1,13 @@
 /**
  * Finds the kernel size of an export from its manifest (contracts: for a mixer at
  * `<D>/<rel>-mixer.json`, the manifest is `<D>/.geotfr/manifests/<rel>.json` for the bucket root D,
- * which may be any ancestor of the mixer). EE's mixer has no kernel field (SPEC §6), so without a
+ * which may be any ancestor of the mixer). EE's mixer has no kernel field (docs/semantics.md §6), so without a
  * manifest or `--kernel-size` tile-sized predictions cannot be told apart from patches.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GeotfrError } from '../errors.js';
-import { resolveUri } from '../blobstore.js';
+import { resolveUri } from '../storage/open.js';
 import { isPosInt, type Mixer } from '../mixer.js';
 
 const MIXER_SUFFIX = '-mixer.json';

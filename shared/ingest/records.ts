@@ -1,10 +1,10 @@
 /**
- * Records of several TFRecord files read one after the other, in the given order (SPEC §7), each
+ * Records of several TFRecord files read one after the other, in the given order (docs/semantics.md §7), each
  * tagged with where it came from so every error can name file, record index and byte offset.
  */
-import { resolveUri } from '../blobstore.js';
+import { resolveUri } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
-import { readRecords } from '../record.js';
+import { readRecords } from '../tfrecord/record.js';
 
 export interface LocatedRecord {
   data: Uint8Array;

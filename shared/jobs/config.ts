@@ -1,9 +1,9 @@
 /**
- * Deployment settings of the serverless pipeline (SPEC §10), declared once as data: one env var and
+ * Deployment settings of the serverless pipeline (docs/semantics.md §10), declared once as data: one env var and
  * one default each (STYLE.md §5). infra/ sets the same variables on every function.
  */
 import { GeotfrError } from '../errors.js';
-import { policyFromEnv, type Policy } from '../policy.js';
+import { policyFromEnv, type Policy } from './policy.js';
 
 export interface CloudConfig {
   /** Topic carrying export requests (scheduled exports publish here too). */

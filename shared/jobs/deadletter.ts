@@ -1,15 +1,15 @@
 /**
- * The dead-letter handler (SPEC §10): a message that failed all its delivery attempts marks its job
+ * The dead-letter handler (docs/semantics.md §10): a message that failed all its delivery attempts marks its job
  * failed, with the last recorded error as the reason. Never throws for a message it cannot place (a
  * dead-letter that is redelivered forever helps nobody): it logs and acknowledges instead.
  */
-import { openBucket } from '../blobstore.js';
+import { openBucket } from '../storage/open.js';
 import { asGeotfrError } from '../errors.js';
-import type { QueueMessage } from '../queue.js';
+import type { QueueMessage } from '../queue/port.js';
 import type { JobDeps } from './planner.js';
 import { JobStore } from './store.js';
 import type { JobError, JobStatus } from './status.js';
-import { failJob } from './worker.js';
+import { failJob } from './shard-worker.js';
 
 export interface DeadLetterResult {
   jobId?: string;

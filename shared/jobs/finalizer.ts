@@ -1,22 +1,23 @@
 /**
- * The finalizer (SPEC §10): runs after each shard (one message per finished shard). While shards are
+ * The finalizer (docs/semantics.md §10): runs after each shard (one message per finished shard). While shards are
  * missing it refreshes `status.json` (running, counts, bytes, timings); once every shard has its marker
- * it writes the mixer and the export manifest (`finalizeExport`), then records the job done.
+ * it writes the mixer and the export manifest (`writeExportMetadata`), then records the job done.
  *
  * Concurrent finalizers (two shards finishing together, or a redelivery) are expected: the mixer is
  * written create-once (a lost precondition means another finalizer wrote the same bytes), and the
  * terminal `done.json` marker is create-once too, so the job is finished exactly once. The mixer and
- * manifest are the ones `finalizeExport` (shared/export/finalize.ts) writes, byte for byte; only the
+ * manifest are the ones `writeExportMetadata` (shared/export/finalize.ts) writes, byte for byte; only the
  * mixer's create-once write is done here, since the embedded runner overwrites.
  */
-import { isPreconditionFailed, openBucket } from '../blobstore.js';
+import { isPreconditionFailed } from '../storage/port.js';
+import { openBucket } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { formatMixer } from '../mixer.js';
 import { makeManifest } from '../export/finalize.js';
 import type { ExportPlan } from '../export/plan.js';
 import type { FinalizeMessage, JobDeps } from './planner.js';
 import { JobStore } from './store.js';
-import { failJob } from './worker.js';
+import { failJob } from './shard-worker.js';
 import { finishedStatus, isRetryable, type JobStatus } from './status.js';
 
 export function parseFinalizeMessage(json: unknown): FinalizeMessage {
@@ -30,7 +31,7 @@ export async function finalizeJob(msg: FinalizeMessage, deps: JobDeps): Promise<
   const store = await openBucket(msg.bucket);
   const job = new JobStore(store, msg.jobId);
   try {
-    return await finalizeIn(job, deps, now);
+    return await finalizeIn(job, now);
   } catch (err) {
     const e = asGeotfrError(err);
     if (isRetryable(e)) throw e;
@@ -38,7 +39,7 @@ export async function finalizeJob(msg: FinalizeMessage, deps: JobDeps): Promise<
   }
 }
 
-async function finalizeIn(job: JobStore, deps: JobDeps, now: () => Date): Promise<JobStatus> {
+async function finalizeIn(job: JobStore, now: () => Date): Promise<JobStatus> {
   const store = job.store;
   const terminal = await job.terminal();
   if (terminal) return terminal;

@@ -1,5 +1,5 @@
 /**
- * Prediction ingest as a job (SPEC §7, §10): an ingest request dropped into a bucket names prediction
+ * Prediction ingest as a job (docs/semantics.md §7, §10): an ingest request dropped into a bucket names prediction
  * files (or a prefix), the mixer and the output COG; this runs `ingestImage` on it and records the job
  * in the output's bucket like an export.
  *
@@ -7,9 +7,9 @@
  * `{ "files": ["gs://b/p-00000.tfrecord.gz", …] | "prefix": "gs://b/preds/p-", "mixer": "gs://…-mixer.json",
  *    "out": "gs://b/preds/p.tif", "kernelSize": [x, y] }` (kernelSize optional: the export manifest is used).
  */
-import { resolveUri } from '../blobstore.js';
+import { resolveUri } from '../storage/open.js';
 import { GeotfrError } from '../errors.js';
-import { checkSourceUri, checkDestination } from '../policy.js';
+import { checkSourceUri, checkDestination } from './policy.js';
 import type { JobDeps } from './planner.js';
 import { finishedStatus, newStatus, type JobStatus } from './status.js';
 import { JobStore } from './store.js';

@@ -1,15 +1,16 @@
 /**
- * The planner (SPEC §10): validates a request against the deployment policy, plans its shards, stores
- * the job under `.geotfr/jobs/<id>/` and publishes one message per shard. Table requests (SPEC §8) write
+ * The planner (docs/semantics.md §10): validates a request against the deployment policy, plans its shards, stores
+ * the job under `.geotfr/jobs/<id>/` and publishes one message per shard. Table requests (docs/semantics.md §8) write
  * one file, so the planner runs them itself.
  *
  * Idempotent per job id: a redelivered request reuses the stored plan and republishes only the shards
  * that have no marker yet (duplicate shard messages are harmless, see worker.ts).
  */
-import { openBucket, type BlobStore } from '../blobstore.js';
+import { type BlobStore } from '../storage/port.js';
+import { openBucket } from '../storage/open.js';
 import { asGeotfrError } from '../errors.js';
-import { checkDestination, checkRequestPolicy } from '../policy.js';
-import type { Queue } from '../queue.js';
+import { checkDestination, checkRequestPolicy } from './policy.js';
+import type { Queue } from '../queue/port.js';
 import { planImageExport, type ExportPlan } from '../export/plan.js';
 import { utcDate } from '../export/request.js';
 import type { CloudConfig } from './config.js';
@@ -118,7 +119,7 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
   const kind = request.collection !== undefined ? 'table' : 'image';
   const done = await job.terminal();
   if (done) return { jobId, kind, state: done.state, statusUri: job.statusUri, shards: done.shards.total };
-  if (kind === 'table') return runTableJob(request, job, store, now, deps);
+  if (kind === 'table') return runTableJob(request, job, store, now);
 
   let effective: Record<string, unknown> = request;
   let plan = await planImageExport(effective);
@@ -151,7 +152,7 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
   return { jobId, kind: 'image', state: status.state, statusUri: job.statusUri, shards: plan.shards.length };
 }
 
-async function runTableJob(request: Record<string, unknown>, job: JobStore, store: BlobStore, now: () => Date, deps: JobDeps): Promise<SubmitResult> {
+async function runTableJob(request: Record<string, unknown>, job: JobStore, store: BlobStore, now: () => Date): Promise<SubmitResult> {
   const { runTableExport } = await import('../table/export.js');
   const prefix = String(request.fileNamePrefix ?? '');
   const started = now();

@@ -1,13 +1,13 @@
 /**
  * The job status document users poll (issue 6, "Jobs"): `gs://<bucket>/.geotfr/jobs/<jobId>/status.json`
- * in the export's destination bucket (never beside the outputs, SPEC §5). docs/cloud.md documents it.
+ * in the export's destination bucket (never beside the outputs, docs/semantics.md §5). docs/cloud.md documents it.
  *
  * State machine: `queued` (planned, shard messages published) → `running` (at least one shard written)
  * → `done` (every shard and the mixer exist) or `failed` (a permanent error, or a message dead-lettered
  * after its delivery attempts). `done` and `failed` are terminal; each is backed by a create-once marker
  * (`done.json` / `failed.json`) so concurrent writers converge on one outcome.
  */
-import type { BlobStore } from '../blobstore.js';
+import type { BlobStore } from '../storage/port.js';
 import type { GeotfrError } from '../errors.js';
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed';

@@ -1,6 +1,6 @@
 /**
  * A job's state in its destination bucket, under `.geotfr/jobs/<jobId>/` (issue 6, "Jobs"; never beside
- * the outputs, SPEC §5):
+ * the outputs, docs/semantics.md §5):
  *
  * | object                 | written by        | how                                             |
  * |------------------------|-------------------|-------------------------------------------------|
@@ -16,7 +16,7 @@
  * markers; a writer that may have raced with the terminal write re-checks the terminal marker afterwards
  * and, if it exists, rewrites the terminal status (`writeStatus`), so the last write is always terminal.
  */
-import { isPreconditionFailed, type BlobStore } from '../blobstore.js';
+import { isPreconditionFailed, type BlobStore } from '../storage/port.js';
 import { GeotfrError } from '../errors.js';
 import type { JobStatus } from './status.js';
 

@@ -7,7 +7,7 @@
  * compressed bytes too would only double the memory.
  */
 import { GeotfrError, asGeotfrError } from '../errors.js';
-import type { RangeReader } from './http.js';
+import type { RangeReader } from '../storage/http.js';
 import { LruCache } from './lru.js';
 
 export interface BlobSourceOptions {

@@ -1,15 +1,15 @@
 /**
- * Regions → pixel windows (SPEC §1, §2). A region is a bbox `[xmin, ymin, xmax, ymax]` in the image
+ * Regions → pixel windows (docs/semantics.md §1, §2). A region is a bbox `[xmin, ymin, xmax, ymax]` in the image
  * CRS, or a GeoJSON geometry whose bbox (in its `crs` member, else EPSG:4326) is reprojected to the
  * image CRS with proj4. The result is snapped outward to whole pixels, an edge within 1e-6 pixel of a
- * grid line snapping to that line, and may extend beyond the image (margins read what exists, SPEC §3).
+ * grid line snapping to that line, and may extend beyond the image (margins read what exists, docs/semantics.md §3).
  */
 import proj4 from 'proj4';
 import { GeotfrError } from '../errors.js';
 import type { Affine } from '../mixer.js';
 import type { PixelGrid } from './types.js';
 
-/** Tolerance (pixels) within which a region edge snaps to a grid line (SPEC §1). */
+/** Tolerance (pixels) within which a region edge snaps to a grid line (docs/semantics.md §1). */
 export const SNAP_TOLERANCE_PX = 1e-6;
 /** Points per bbox edge when reprojecting, so edges that curve in the image CRS stay covered. */
 const DENSIFY_POINTS = 64;
@@ -72,7 +72,7 @@ export function crsTransformer(from: string, to: string): (x: number, y: number)
   };
 }
 
-/** World (image CRS) → fractional pixel coordinates, inverting the affine (SPEC §6 order). */
+/** World (image CRS) → fractional pixel coordinates, inverting the affine (docs/semantics.md §6 order). */
 export function worldToPixel(affine: Affine, x: number, y: number): [col: number, row: number] {
   const [a, b, c, d, e, f] = affine;
   const det = a * e - b * d;
@@ -163,7 +163,7 @@ export function reprojectBbox(bbox: readonly number[], from: string, to: string)
   return [xmin, ymin, xmax, ymax];
 }
 
-/** Snaps fractional pixel bounds outward to whole pixels, with the SPEC §1 tolerance. */
+/** Snaps fractional pixel bounds outward to whole pixels, with the docs/semantics.md §1 tolerance. */
 export function snapOutward(fx0: number, fy0: number, fx1: number, fy1: number): PixelWindow {
   const x0 = Math.floor(fx0 + SNAP_TOLERANCE_PX);
   const y0 = Math.floor(fy0 + SNAP_TOLERANCE_PX);
@@ -173,8 +173,8 @@ export function snapOutward(fx0: number, fy0: number, fx1: number, fy1: number):
 }
 
 /**
- * The export window for a region (SPEC §2): whole image when `region` is undefined; otherwise the
- * region's bbox in the image CRS, snapped outward (SPEC §1). Throws BAD_REQUEST when the window is
+ * The export window for a region (docs/semantics.md §2): whole image when `region` is undefined; otherwise the
+ * region's bbox in the image CRS, snapped outward (docs/semantics.md §1). Throws BAD_REQUEST when the window is
  * empty or does not intersect the image.
  */
 export function regionToPixelWindow(region: Region | undefined | null, grid: PixelGrid): PixelWindow {

@@ -12,7 +12,7 @@ const MODEL_PROJECTED = 1;
 const MODEL_GEOGRAPHIC = 2;
 const RASTER_PIXEL_IS_POINT = 2;
 
-/** Affine in the mixer's order (SPEC §6) for the full-resolution image. */
+/** Affine in the mixer's order (docs/semantics.md §6) for the full-resolution image. */
 export function readAffine(image: GeoTIFFImage, uri: string): Affine {
   const fd = image.getFileDirectory();
   const transform = fd.getValue('ModelTransformation') as ArrayLike<number> | undefined;

@@ -1,16 +1,16 @@
 /**
- * `openImage` (SPEC §2): a request's `image` — one raster URI (all its bands) or a list of band
+ * `openImage` (docs/semantics.md §2): a request's `image` — one raster URI (all its bands) or a list of band
  * requests over one or more files — as one `ImageSource` on one pixel grid. Band naming, selection,
- * renaming, array bands from several source bands, per-band nodata, and masks (SPEC §1) live here;
+ * renaming, array bands from several source bands, per-band nodata, and masks (docs/semantics.md §1) live here;
  * file access and tile decoding live in tiff.ts.
  */
-import { resolveUri } from '../blobstore.js';
+import { resolveUri } from '../storage/open.js';
 import { GeotfrError } from '../errors.js';
-import { isHttpUri, openHttp } from './http.js';
-import { TiffFile, type BlockProvider, type TiffOpenOptions } from './tiff.js';
+import { isHttpUri, openHttp } from '../storage/http.js';
+import { TiffFile, type BlockProvider, type TiffOpenOptions } from './geotiff.js';
 import { isFloatType as isFloat, type BandInfo, type ImageSource, type PixelGrid, type ReadWindowOptions, type SampleType, type WindowData } from './types.js';
 
-/** One requested band (SPEC §2): `band` picks one source band, `bands` builds an array band (1-based, like GDAL). */
+/** One requested band (docs/semantics.md §2): `band` picks one source band, `bands` builds an array band (1-based, like GDAL). */
 export interface BandRequest {
   name: string;
   uri: string;
@@ -31,7 +31,7 @@ export interface OpenImageOptions {
   blockProvider?: (uri: string) => BlockProvider;
 }
 
-/** Relative tolerance for "same affine" between files (SPEC §2: all bands share one pixel grid). */
+/** Relative tolerance for "same affine" between files (docs/semantics.md §2: all bands share one pixel grid). */
 const AFFINE_RTOL = 1e-9;
 
 /** How one output band is read: which file, which 0-based samples (depth order), and its mask rule. */
@@ -104,7 +104,7 @@ export async function openImage(image: ImageSpec, opts: OpenImageOptions = {}): 
   }
 }
 
-/** A raster URI alone: every band, named from GeoTIFF band descriptions, else b1, b2… (SPEC §2). */
+/** A raster URI alone: every band, named from GeoTIFF band descriptions, else b1, b2… (docs/semantics.md §2). */
 function allBands(file: TiffFile): BandPlan[] {
   const described = file.descriptions.every((d) => d !== undefined && d !== '');
   return file.sampleTypes.map((type, i) => {
@@ -212,7 +212,7 @@ export class GeoTiffImageSource implements ImageSource {
   }
 }
 
-/** Valid flags (SPEC §1): inside the image and, for every depth, not nodata (NaN counts as nodata only without one in float bands). */
+/** Valid flags (docs/semantics.md §1): inside the image and, for every depth, not nodata (NaN counts as nodata only without one in float bands). */
 function mask(p: BandPlan, values: Float64Array | Float32Array, x0: number, y0: number, w: number, h: number, grid: PixelGrid, into?: Uint8Array): Uint8Array {
   const valid = into ? into.fill(0) : new Uint8Array(w * h);
   const cx0 = Math.max(0, x0) - x0, cx1 = Math.min(grid.width, x0 + w) - x0;

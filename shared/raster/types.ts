@@ -23,7 +23,7 @@ export const SAMPLE_ARRAYS = {
 /** A typed array of samples of any `SampleType`. */
 export type PixelArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
 
-/** A pixel grid: CRS ("EPSG:n", or WKT when no EPSG code applies) and affine in the mixer's order (SPEC §6). */
+/** A pixel grid: CRS ("EPSG:n", or WKT when no EPSG code applies) and affine in the mixer's order (docs/semantics.md §6). */
 export interface PixelGrid {
   crs: string;
   /** [xScale, xShear, xTranslation, yShear, yScale, yTranslation]: x = a*col + b*row + c, y = d*col + e*row + f. */
@@ -35,7 +35,7 @@ export interface PixelGrid {
 export interface BandInfo {
   /** Output feature name (GeoTIFF band description, request name, else b1, b2…). */
   name: string;
-  /** Source sample type (drives integer truncation/clamping of defaultValue, SPEC §4). */
+  /** Source sample type (drives integer truncation/clamping of defaultValue, docs/semantics.md §4). */
   type: SampleType;
   /** 1 for a scalar band; N for an array band built from N source bands. */
   depth: number;
@@ -76,7 +76,7 @@ export interface ReadWindowOptions {
 export interface ImageSource {
   readonly grid: PixelGrid;
   readonly bands: BandInfo[];
-  /** Reads a window; it may extend beyond the image, where pixels are masked (SPEC §3). */
+  /** Reads a window; it may extend beyond the image, where pixels are masked (docs/semantics.md §3). */
   readWindow(x0: number, y0: number, width: number, height: number, opts?: ReadWindowOptions): Promise<WindowData>;
   close(): Promise<void>;
 }

@@ -166,7 +166,7 @@ const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 /**
  * CSV records → rows (in batches): the first record names the columns; numeric-looking cells become numbers,
- * empty cells are missing, anything else is a string (SPEC §8, as EE's CSV upload types columns).
+ * empty cells are missing, anything else is a string (docs/semantics.md §8, as EE's CSV upload types columns).
  */
 export async function* readCsv(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow[]> {
   let header: string[] | undefined;

@@ -1,5 +1,5 @@
 /**
- * Table rows → tf.train.Example bytes (SPEC §8), keeping one type and shape per property so the
+ * Table rows → tf.train.Example bytes (docs/semantics.md §8), keeping one type and shape per property so the
  * output parses with the `FixedLenFeature` specs an EE user writes.
  *
  * Numbers → `float_list` of 1; booleans → 1.0/0.0; arrays (nested too, rectangular) → flattened
@@ -8,7 +8,7 @@
  * order, else in the order they were first seen in the input.
  */
 import { GeotfrError } from '../errors.js';
-import { encodeExample, varintSize, type Feature } from '../example.js';
+import { encodeExample, varintSize, type Feature } from '../tfrecord/example.js';
 import { describe, where, type TableRow } from './row.js';
 import { toWkt } from './wkt.js';
 
@@ -302,7 +302,7 @@ export class TableEncoder {
 }
 
 /** The `tf.io` parse spec an EE user would write for a column (scalars as `[1]`, like EE's guides). */
-export function parseSpec(c: ColumnInfo): string {
+export function columnParseSpec(c: ColumnInfo): string {
   if (c.type === 'string') return c.shape.length ? `tf.io.FixedLenFeature([${c.shape.join(', ')}], tf.string)` : 'tf.io.FixedLenFeature([], tf.string)';
   return `tf.io.FixedLenFeature([${(c.shape.length ? c.shape : [1]).join(', ')}], tf.float32)`;
 }

@@ -1,5 +1,5 @@
 /**
- * Table export (SPEC §8, issue 5): a FeatureCollection, newline-delimited GeoJSON or CSV becomes
+ * Table export (docs/semantics.md §8, issue 5): a FeatureCollection, newline-delimited GeoJSON or CSV becomes
  * exactly one `PREFIX.tfrecord.gz`, one tf.train.Example per feature in input order, the way EE's
  * `Export.table.toCloudStorage(..., fileFormat: 'TFRecord')` writes sampled points.
  *
@@ -10,12 +10,13 @@
  */
 import { finished } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
-import { openBucket, type BlobStore } from '../blobstore.js';
+import { type BlobStore } from '../storage/port.js';
+import { openBucket } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { Progress } from '../progress.js';
 import { mb } from './values.js';
 import { RecordBatcher } from './framer.js';
-import { TableEncoder, parseSpec, type ColumnInfo } from './encode.js';
+import { TableEncoder, columnParseSpec, type ColumnInfo } from './encode.js';
 import { parseTableExportRequest } from './request.js';
 import { openTable, type TableFormat } from './source.js';
 
@@ -39,7 +40,7 @@ export interface TableExportOptions {
   progress?: boolean;
 }
 
-/** Runs a table export request (SPEC §8) and returns its summary. Throws GeotfrError on any failure. */
+/** Runs a table export request (docs/semantics.md §8) and returns its summary. Throws GeotfrError on any failure. */
 export async function runTableExport(request: unknown, opts: TableExportOptions = {}): Promise<TableExportSummary> {
   const t0 = performance.now();
   const req = parseTableExportRequest(request);
@@ -60,7 +61,7 @@ export async function runTableExport(request: unknown, opts: TableExportOptions 
   }
   const key = `${req.fileNamePrefix}.tfrecord.gz`;
   const out = await store.createWriter(key, { contentType: 'application/octet-stream' });
-  // One gzip stream at zlib level 6 (SPEC §5, TensorFlow's default), fed in large batches (framer.ts).
+  // One gzip stream at zlib level 6 (docs/semantics.md §5, TensorFlow's default), fed in large batches (framer.ts).
   const gzip = zlib.createGzip({ level: 6, chunkSize: 1 << 20 });
   gzip.pipe(out.stream);
   gzip.on('error', (e) => out.stream.destroy(e));
@@ -99,6 +100,6 @@ export async function runTableExport(request: unknown, opts: TableExportOptions 
     bytes: compressed,
     bytesFramed: writer.bytesFramed,
     seconds: (performance.now() - t0) / 1000,
-    columns: encoder.info().filter((c) => c.type !== undefined).map((c) => ({ ...c, spec: parseSpec(c) })),
+    columns: encoder.info().filter((c) => c.type !== undefined).map((c) => ({ ...c, spec: columnParseSpec(c) })),
   };
 }

@@ -10,8 +10,8 @@
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { maskedCrc32c } from '../crc32c.js';
-import { RECORD_OVERHEAD_BYTES } from '../record.js';
+import { maskedCrc32c } from '../tfrecord/crc32c.js';
+import { RECORD_OVERHEAD_BYTES } from '../tfrecord/record.js';
 
 export class RecordBatcher {
   private buf: Buffer;

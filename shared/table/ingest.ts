@@ -1,5 +1,5 @@
 /**
- * Table ingest (SPEC §8): TFRecord files of tf.train.Examples → a GeoJSON FeatureCollection or a CSV,
+ * Table ingest (docs/semantics.md §8): TFRecord files of tf.train.Examples → a GeoJSON FeatureCollection or a CSV,
  * the reverse of `runTableExport`. Lists of one become scalars, longer lists arrays, bytes UTF-8
  * strings; the `longitude`/`latitude` features (or the given x/y columns) become Point geometry, as
  * EE's table upload makes points from a CSV's coordinate columns.
@@ -10,9 +10,9 @@
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { resolveUri } from '../blobstore.js';
+import { resolveUri } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
-import { decodeExample, type Feature, type Features } from '../example.js';
+import { decodeExample, type Feature, type Features } from '../tfrecord/example.js';
 import { recordsOf } from '../ingest/records.js';
 import { Progress } from '../progress.js';
 import { csvCell } from './csv.js';

@@ -1,18 +1,18 @@
 /**
- * The table export request (SPEC §8), declared once as a zod schema with EE's names
+ * The table export request (docs/semantics.md §8), declared once as a zod schema with EE's names
  * (`Export.table.toCloudStorage`): defaults live here, unknown keys are rejected.
  */
 import { z } from 'zod';
 import { GeotfrError } from '../errors.js';
-import { checkKey } from '../blobstore.js';
+import { checkKey } from '../storage/port.js';
 
 const schema = z
   .object({
     /** The input table: a GeoJSON FeatureCollection, newline-delimited GeoJSON or CSV (local, file:// or gs://). */
     collection: z.string().min(1),
-    /** Destination: a GCS bucket name, `gs://name`, or a local directory (SPEC §2). */
+    /** Destination: a GCS bucket name, `gs://name`, or a local directory (docs/semantics.md §2). */
     bucket: z.string().min(1),
-    /** Output object name without extension: the export writes exactly `PREFIX.tfrecord.gz` (SPEC §8). */
+    /** Output object name without extension: the export writes exactly `PREFIX.tfrecord.gz` (docs/semantics.md §8). */
     fileNamePrefix: z.string().min(1),
     /** Only TFRecord is produced; the key is kept so EE requests validate unchanged. */
     fileFormat: z.literal('TFRecord').default('TFRecord'),

@@ -1,5 +1,5 @@
 /**
- * Opens a table input of any supported format as a stream of rows (SPEC §8): a GeoJSON
+ * Opens a table input of any supported format as a stream of rows (docs/semantics.md §8): a GeoJSON
  * FeatureCollection, newline-delimited GeoJSON, or CSV, optionally gzip-compressed.
  *
  * The format comes from the name (`.csv`; `.geojsonl`, `.geojsons`, `.ndjson`, `.jsonl`), and for

@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { resolveUri } from '../blobstore.js';
+import { resolveUri } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 
 export interface TextStreamOptions {

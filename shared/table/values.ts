@@ -1,9 +1,9 @@
 /**
- * Example features → table values for ingest (SPEC §8): a list of one becomes a scalar, longer lists
+ * Example features → table values for ingest (docs/semantics.md §8): a list of one becomes a scalar, longer lists
  * arrays, bytes become UTF-8 strings. Values are written straight to JSON or CSV text so float32
  * values print in their shortest round-trip form (`0.1`, not `0.10000000149011612`).
  */
-import type { Feature } from '../example.js';
+import type { Feature } from '../tfrecord/example.js';
 
 /** Shortest decimal that reads back (through float32) as the same float32 value. */
 export function formatFloat32(v: number): string {

@@ -1,4 +1,4 @@
-/** GeoJSON geometry → Well-Known Text (OGC 06-103r4), for `"geometry": "wkt"` table exports (SPEC §8). */
+/** GeoJSON geometry → Well-Known Text (OGC 06-103r4), for `"geometry": "wkt"` table exports (docs/semantics.md §8). */
 import type { Geometry } from './row.js';
 
 /** Formats a GeoJSON geometry as WKT, e.g. `POINT (-105.5 40.25)`. Throws on a malformed geometry. */

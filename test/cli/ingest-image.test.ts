@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeExample, floatFeature, int64Feature, type Feature } from '../../shared/example.js';
+import { encodeExample, floatFeature, int64Feature, type Feature } from '../../shared/tfrecord/example.js';
 import { formatMixer, type Mixer } from '../../shared/mixer.js';
-import { frameRecords, gzipSync } from '../../shared/record.js';
+import { frameRecords, gzipSync } from '../../shared/tfrecord/record.js';
 import { listFiles } from '../support/files.js';
 import { geotfr } from '../support/oracles.js';
 

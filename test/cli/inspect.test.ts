@@ -1,4 +1,4 @@
-/** `geotfr inspect` through the built CLI (SPEC §9): report, --json, exit codes and error messages. */
+/** `geotfr inspect` through the built CLI (docs/semantics.md §9): report, --json, exit codes and error messages. */
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -11,7 +11,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { InProcessQueue, type QueueMessage } from '../../shared/queue.js';
+import { type QueueMessage } from '../../shared/queue/port.js';
+import { InProcessQueue } from '../../shared/queue/memory.js';
 import { geotfr, hasGdal, needGdal } from '../support/oracles.js';
 import { tempDir, writeGeoTiff } from '../support/rasters.js';
 import type { JobStatus } from '../../shared/jobs/status.js';
@@ -166,7 +167,7 @@ describe('functions over the functions-framework', { concurrency: false, timeout
     assert.deepEqual(await listFiles(path.join(out, 'missing')), []);
   });
 
-  test('a table request runs in the planner and matches geotfr export-table', async (t) => {
+  test('a table request runs in the planner and matches geotfr export-table', async () => {
     const fc = { type: 'FeatureCollection', features: Array.from({ length: 50 }, (_, i) => ({ type: 'Feature', geometry: { type: 'Point', coordinates: [i / 10, -i / 7] }, properties: { id: i, name: `p${i}`, v: [i, i * 2] } })) };
     const src = path.join(tmp, 'points.geojson');
     await fs.writeFile(src, JSON.stringify(fc));

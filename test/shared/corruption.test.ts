@@ -5,7 +5,7 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { frameRecords, gzipSync, parseRecordsSync, readRecords, framedSize, recordHeader } from '../../shared/record.js';
+import { frameRecords, gzipSync, parseRecordsSync, readRecords, framedSize, recordHeader } from '../../shared/tfrecord/record.js';
 import { GeotfrError } from '../../shared/errors.js';
 import { mulberry32 } from '../support/random.js';
 
@@ -111,7 +111,7 @@ test('truncation inside any record is an error at that record; at a boundary the
     for (const o of [await readAll(bad), syncAll(bad)]) {
       if (boundary >= 0) {
         // A plain TFRecord file has no trailer: a cut between records is a shorter valid file.
-        // Callers that know the count (ingest: totalPatches, SPEC §7) catch it.
+        // Callers that know the count (ingest: totalPatches, docs/semantics.md §7) catch it.
         assert.equal(o.error, undefined, `cut ${cut}`);
         assert.equal(o.yielded.length, boundary);
       } else {

@@ -1,5 +1,5 @@
 /**
- * `inspect` statistics and parse spec (SPEC §9). The printed parse spec is executed by TensorFlow on
+ * `inspect` statistics and parse spec (docs/semantics.md §9). The printed parse spec is executed by TensorFlow on
  * the same files, as a user would paste it, and must return every record's values.
  */
 import test from 'node:test';
@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { RecordWriter } from '../../shared/record.js';
-import { bytesFeature, encodeExample, encodeSequenceExample, floatFeature, int64Feature, type Feature, type Features } from '../../shared/example.js';
+import { RecordWriter } from '../../shared/tfrecord/record.js';
+import { bytesFeature, encodeExample, encodeSequenceExample, floatFeature, int64Feature, type Feature, type Features } from '../../shared/tfrecord/example.js';
 import { guessShape, inspectFiles, parseSpec, pyString, type FeatureSummary } from '../../shared/inspect.js';
 import { GeotfrError } from '../../shared/errors.js';
 import { eeRealDir, needEeFixtures, needTensorFlow, python, repoRoot } from '../support/oracles.js';

@@ -1,4 +1,4 @@
-/** Java `Double.toString` formatting (SPEC §6): known Java outputs, and round trip on random doubles. */
+/** Java `Double.toString` formatting (docs/semantics.md §6): known Java outputs, and round trip on random doubles. */
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { javaDouble } from '../../shared/javadouble.js';

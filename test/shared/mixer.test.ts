@@ -1,4 +1,4 @@
-/** The mixer sidecar (SPEC §6): Earth Engine's bytes reproduced, round trips, and clear errors. */
+/** The mixer sidecar (docs/semantics.md §6): Earth Engine's bytes reproduced, round trips, and clear errors. */
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

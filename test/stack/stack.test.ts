@@ -1,5 +1,5 @@
 /**
- * End-to-end on the local stack (SPEC §10, issue 6 "Prove"): the real Pub/Sub emulator, the GCS JSON
+ * End-to-end on the local stack (docs/semantics.md §10, issue 6 "Prove"): the real Pub/Sub emulator, the GCS JSON
  * API server, the functions served by the functions-framework, driven only through the real
  * `@google-cloud/storage` and `@google-cloud/pubsub` clients. Outputs are compared byte for byte with
  * `geotfr export-image` / `geotfr ingest-image` run on the same request.
@@ -13,10 +13,10 @@ import { tempDir, writeGeoTiff } from '../support/rasters.js';
 import { clients, needPubsubEmulator, objects, quiesce, readStatus, waitFor, waitTerminal, type Clients } from './helpers.js';
 import { emulatorPath } from './emulator.js';
 import { startStack, type Stack } from './stack.js';
-import { InProcessQueue } from '../../shared/queue.js';
+import { InProcessQueue } from '../../shared/queue/memory.js';
 import { cloudConfigFromEnv } from '../../shared/jobs/config.js';
 import { submitJob, type JobDeps, type ShardMessage } from '../../shared/jobs/planner.js';
-import { runShard } from '../../shared/jobs/worker.js';
+import { runShard } from '../../shared/jobs/shard-worker.js';
 import { finalizeJob } from '../../shared/jobs/finalizer.js';
 import { distRoot } from '../support/oracles.js';
 import { spawn } from 'node:child_process';
@@ -191,7 +191,7 @@ describe('cloud stack end to end', { concurrency: false, timeout: 420_000 }, () 
     await fs.writeFile(
       script,
       `const { JobStore } = await import(${mod('shared/jobs/store.js')});
-       const { openBucket } = await import(${mod('shared/blobstore.js')});
+       const { openBucket } = await import(${mod('shared/storage/open.js')});
        const { writeShard } = await import(${mod('shared/export/shard.js')});
        const plan = await new JobStore(await openBucket(${JSON.stringify(stack!.bucket)}), 'kill-1').loadPlan();
        await writeShard(plan, 0, { createOnly: true });

@@ -1,5 +1,5 @@
 /**
- * `npm run stack` (SPEC §10): the whole serverless pipeline on 127.0.0.1 — the real Pub/Sub emulator,
+ * `npm run stack` (docs/semantics.md §10): the whole serverless pipeline on 127.0.0.1 — the real Pub/Sub emulator,
  * team gcs's GCS JSON API server (test/gcs-server/), and every function served by the
  * functions-framework — wired like infra/: topics, push subscriptions with dead-letter policies, and
  * bucket notifications for `requests/` and `ingest/` drops. Prints one line `STACK READY {json}` and

@@ -19,7 +19,7 @@ export interface GeoTiffSpec {
   type: SampleType;
   /** GDAL nodata value (one for all bands, as in the GDAL_NODATA tag). */
   nodata?: number;
-  /** Mixer order: [xScale, xShear, xTranslation, yShear, yScale, yTranslation] (SPEC §6). */
+  /** Mixer order: [xScale, xShear, xTranslation, yShear, yScale, yTranslation] (docs/semantics.md §6). */
   affine: Affine;
   /** Anything `gdal_translate -a_srs` accepts, e.g. "EPSG:32633". */
   crs: string;

@@ -7,15 +7,15 @@
  *
  * Pixels EE wrote as -9999 are nodata in the source (masked → defaultValue -9999 reproduces them);
  * the image extends 32 px right of the region so patch 11's right margin holds EE's valid data there
- * (SPEC §3 Decision: margins read real pixels beyond the region).
+ * (docs/semantics.md §3 Decision: margins read real pixels beyond the region).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { decodeExample } from '../../../shared/example.js';
+import { decodeExample } from '../../../shared/tfrecord/example.js';
 import { parseMixer } from '../../../shared/mixer.js';
-import { fileSource, readRecords } from '../../../shared/record.js';
+import { fileSource, readRecords } from '../../../shared/tfrecord/record.js';
 import { eeRealDir, geotfr, needEeFixtures, needGdal } from '../../support/oracles.js';
 import { tempDir, writeGeoTiff } from '../../support/rasters.js';
 

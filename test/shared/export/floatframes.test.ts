@@ -1,7 +1,7 @@
 /** The in-place float framer writes exactly the canonical encoder's framed bytes (random layouts, masks, collapse, arrays). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { frameRecords } from '../../../shared/record.js';
+import { frameRecords } from '../../../shared/tfrecord/record.js';
 import { makeGrid } from '../../../shared/export/grid.js';
 import { makeLayout } from '../../../shared/export/layout.js';
 import { PatchEncoder } from '../../../shared/export/patch.js';

@@ -1,4 +1,4 @@
-/** The request model (SPEC §2): defaults in one place, EE's names, unknown keys, errors naming field and value. */
+/** The request model (docs/semantics.md §2): defaults in one place, EE's names, unknown keys, errors naming field and value. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULTS, parseImageExportRequest } from '../../../shared/export/request.js';
@@ -12,7 +12,7 @@ const fails = (json: unknown, code: string, field: string, message: RegExp) =>
     (e: unknown) => e instanceof GeotfrError && e.code === code && e.context.field === field && message.test(e.message),
   );
 
-test('defaults are applied as SPEC §2-5 state', () => {
+test('defaults are applied as docs/semantics.md §2-5 state', () => {
   const r = parseImageExportRequest(base);
   assert.deepEqual(r.formatOptions, {
     patchDimensions: [256, 256],

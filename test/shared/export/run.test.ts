@@ -1,6 +1,6 @@
 /**
  * The export pipeline end to end over in-memory sources: random grids, kernels, bands and masks,
- * checked pixel by pixel against a direct per-pixel reading of the source (SPEC §3–6); shard packing,
+ * checked pixel by pixel against a direct per-pixel reading of the source (docs/semantics.md §3–6); shard packing,
  * determinism (runner bytes = writeShard bytes), maskedThreshold, cleanup on failure and cancel.
  */
 import { test } from 'node:test';
@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { decodeExample, decodeSequenceExample } from '../../../shared/example.js';
+import { decodeExample, decodeSequenceExample } from '../../../shared/tfrecord/example.js';
 import { parseMixer } from '../../../shared/mixer.js';
-import { readRecords, fileSource } from '../../../shared/record.js';
+import { readRecords, fileSource } from '../../../shared/tfrecord/record.js';
 import type { SampleType } from '../../../shared/raster/types.js';
 import { planImageExport } from '../../../shared/export/plan.js';
 import { runImageExport } from '../../../shared/export/run.js';
@@ -48,7 +48,7 @@ function randomBand(next: () => number, name: string, type: SampleType, W: numbe
   return { name, type, data, depth, nodata };
 }
 
-test('random grids: every value equals the source pixel or the converted default (SPEC §3-5)', async () => {
+test('random grids: every value equals the source pixel or the converted default (docs/semantics.md §3-5)', async () => {
   const types: SampleType[] = ['uint8', 'int8', 'int16', 'float32', 'float64', 'uint16'];
   for (let seed = 1; seed <= 12; seed++) {
     const next = rng(seed);
@@ -88,7 +88,7 @@ test('random grids: every value equals the source pixel or the converted default
     const shardFiles = files.filter((f) => f.startsWith('out/p-0'));
     assert.deepEqual(shardFiles, plan.shards.map((s) => s.name), `seed ${seed}`);
     assert.ok(files.includes('out/p-mixer.json'));
-    // Nothing else beside the shards and the mixer (SPEC §5).
+    // Nothing else beside the shards and the mixer (docs/semantics.md §5).
     assert.deepEqual(files.filter((f) => f.startsWith('out/')).length, shardFiles.length + 1);
     const mixer = parseMixer(await fs.readFile(path.join(dir, 'out/p-mixer.json'), 'utf8'));
     assert.equal(mixer.patchesPerRow, Math.floor(g.region.width / pw));
@@ -226,7 +226,7 @@ test('array bands, tensorDepths, collapseBands, sequenceData and native types', 
   }
 });
 
-test('maskedThreshold drops patches over the masked fraction and writes no mixer (SPEC §4)', async () => {
+test('maskedThreshold drops patches over the masked fraction and writes no mixer (docs/semantics.md §4)', async () => {
   const W = 8;
   const H = 4;
   const data = new Float64Array(W * H).fill(1);

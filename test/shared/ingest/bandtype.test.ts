@@ -1,5 +1,5 @@
 /**
- * Band data types (SPEC §7): integer-only predictions get the smallest integer type holding their
+ * Band data types (docs/semantics.md §7): integer-only predictions get the smallest integer type holding their
  * values (checked against an independent typed-array round-trip rule and GDAL's reported type), a
  * bytes_list feature is raw uint8, and any float feature makes every band Float32.
  */
@@ -7,13 +7,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { bytesFeature, encodeExample, floatFeature, int64Feature, type Feature } from '../../../shared/example.js';
+import { bytesFeature, encodeExample, floatFeature, int64Feature, type Feature } from '../../../shared/tfrecord/example.js';
 import { ingestImage } from '../../../shared/ingest/image.js';
 import { formatMixer, type Mixer } from '../../../shared/mixer.js';
-import { frameRecords, gzipSync } from '../../../shared/record.js';
+import { frameRecords, gzipSync } from '../../../shared/tfrecord/record.js';
 import { needGdal, run } from '../../support/oracles.js';
 import { readRasterWithGdal, tempDir } from '../../support/rasters.js';
-import { rng } from '../tiff/cogcheck.js';
+import { rng } from '../cog/cogcheck.js';
 
 const [PW, PH, PPR, TOTAL] = [9, 7, 3, 6];
 const mixer: Mixer = { projection: { crs: 'EPSG:4326', affine: { doubleMatrix: [0.1, 0, 20, 0, -0.1, 60] } }, patchDimensions: [PW, PH], patchesPerRow: PPR, totalPatches: TOTAL };

@@ -11,7 +11,7 @@ import { demoIngest } from '../../../cli/demo-ingest.js';
 import { runImageExport } from '../../../shared/export/run.js';
 import { needGdal, run } from '../../support/oracles.js';
 import { readRasterWithGdal, tempDir, writeGeoTiff } from '../../support/rasters.js';
-import { rng } from '../tiff/cogcheck.js';
+import { rng } from '../cog/cogcheck.js';
 
 test('demoIngest: export → normalized difference model → COG and quicklook PNGs', async (t) => {
   if (!needGdal(t)) return;

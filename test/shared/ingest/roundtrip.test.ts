@@ -8,15 +8,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { decodeExample, encodeExample, floatFeature, type Feature } from '../../../shared/example.js';
+import { decodeExample, encodeExample, floatFeature, type Feature } from '../../../shared/tfrecord/example.js';
 import { runImageExport } from '../../../shared/export/run.js';
 import { parseMixer } from '../../../shared/mixer.js';
-import { frameRecords, gzipSync, readRecordFile } from '../../../shared/record.js';
+import { frameRecords, gzipSync, readRecordFile } from '../../../shared/tfrecord/record.js';
 import { ingestImage } from '../../../shared/ingest/image.js';
 import type { SampleType } from '../../../shared/raster/types.js';
 import { needGdal } from '../../support/oracles.js';
 import { readRasterWithGdal, tempDir, writeGeoTiff } from '../../support/rasters.js';
-import { rng } from '../tiff/cogcheck.js';
+import { rng } from '../cog/cogcheck.js';
 
 const SEEDS = [1, 2, 3, 4, 5, 6];
 

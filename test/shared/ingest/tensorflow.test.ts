@@ -8,13 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { decodeExample } from '../../../shared/example.js';
+import { decodeExample } from '../../../shared/tfrecord/example.js';
 import { formatMixer, type Affine, type Mixer } from '../../../shared/mixer.js';
-import { readRecordFile } from '../../../shared/record.js';
+import { readRecordFile } from '../../../shared/tfrecord/record.js';
 import { ingestImage } from '../../../shared/ingest/image.js';
 import { geotfr, needGdal, needTensorFlow, python, run } from '../../support/oracles.js';
 import { readRasterWithGdal, tempDir } from '../../support/rasters.js';
-import { validateCog } from '../tiff/cogcheck.js';
+import { validateCog } from '../cog/cogcheck.js';
 
 /** Writes predictions with tf.io.TFRecordWriter and the expected mosaic (float64, band-sequential). */
 const WRITE_PREDICTIONS = String.raw`

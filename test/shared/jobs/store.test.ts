@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { LocalBlobStore } from '../../../shared/blobstore.js';
+import { LocalBlobStore } from '../../../shared/storage/local.js';
 import { GeotfrError } from '../../../shared/errors.js';
 import { JobStore, checkJobId } from '../../../shared/jobs/store.js';
 import type { JobStatus } from '../../../shared/jobs/status.js';

@@ -1,5 +1,5 @@
 /**
- * regionToPixelWindow (SPEC §1, §2): hand-derivable windows in a projected CRS, the 1e-6 px snapping
+ * regionToPixelWindow (docs/semantics.md §1, §2): hand-derivable windows in a projected CRS, the 1e-6 px snapping
  * tolerance, outward snapping and minimality on seeded random regions, rotated grids, and GeoJSON
  * regions reprojected from EPSG:4326 checked against GDAL's `gdaltransform` (PROJ).
  */
@@ -24,7 +24,7 @@ const isBadRequest = (re: RegExp) => (e: unknown) => e instanceof GeotfrError &&
 test('grid-aligned bbox in the image CRS → exactly those pixels; default is the whole image', () => {
   assert.deepEqual(regionToPixelWindow([X(10), Y(20), X(25), Y(5)], utm), { x0: 10, y0: 5, width: 15, height: 15 });
   assert.deepEqual(regionToPixelWindow(undefined, utm), { x0: 0, y0: 0, width: 100, height: 80 });
-  // Partly outside: the window extends beyond the image (margins read what exists, SPEC §3).
+  // Partly outside: the window extends beyond the image (margins read what exists, docs/semantics.md §3).
   assert.deepEqual(regionToPixelWindow([X(-5), Y(90), X(3), Y(70)], utm), { x0: -5, y0: 70, width: 8, height: 20 });
 });
 

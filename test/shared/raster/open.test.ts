@@ -1,7 +1,7 @@
 /**
  * openImage against GDAL: seeded random rasters of every sample type, striped/tiled/COG, NONE/DEFLATE/
  * LZW/PackBits/ZSTD, predictors 2 and 3, pixel/band interleave, little and big endian, BigTIFF,
- * nodata/NaN; random windows partly outside the image. Values must equal what GDAL reads, and masks must follow SPEC §1 applied
+ * nodata/NaN; random windows partly outside the image. Values must equal what GDAL reads, and masks must follow docs/semantics.md §1 applied
  * to GDAL's values and nodata.
  */
 import test from 'node:test';
@@ -73,7 +73,7 @@ function randomSpec(r: Rng, type: SampleType): GeoTiffSpec & { desc: string } {
   return { ...spec, desc };
 }
 
-/** SPEC §1 mask applied to GDAL's view of the raster. */
+/** docs/semantics.md §1 mask applied to GDAL's view of the raster. */
 function expectedValid(g: GdalRaster, b: number, i: number, type: SampleType, nodataOverride?: number): boolean {
   const v = g.bands[b]![i]!;
   const nd = nodataOverride ?? g.nodata[b];
@@ -178,7 +178,7 @@ test('band descriptions name bands; selection, renaming, array bands, nodata ove
     const gb = await readRasterWithGdal(b);
     assert.deepEqual(ga.bandNames, ['t0', 't1', 't2', 't3']);
 
-    // A URI alone: names from GeoTIFF band descriptions (SPEC §2).
+    // A URI alone: names from GeoTIFF band descriptions (docs/semantics.md §2).
     const whole = await openImage(pathToFileURL(a).href);
     assert.deepEqual(whole.bands.map((x) => x.name), ['t0', 't1', 't2', 't3']);
     await whole.close();
@@ -284,7 +284,7 @@ test('overlapping windows decode each tile once (tile-aligned reads, decoded-til
     const f = path.join(dir, 'cog.tif');
     await writeGeoTiff(f, { width: W, height: H, bands: [0, 1, 2].map(() => Float64Array.from({ length: W * H }, () => randomSample(r, 'float32'))), type: 'float32', affine: [1, 0, 0, 0, -1, 0], crs: 'EPSG:3857', layout: 'COG', blockSize: 32, compress: 'DEFLATE' });
     const src = (await openImage(f)) as GeoTiffImageSource;
-    // Patch tiles of 24 + 2*4 margins walking row-major, as the exporter reads them (SPEC §3).
+    // Patch tiles of 24 + 2*4 margins walking row-major, as the exporter reads them (docs/semantics.md §3).
     for (let y = -4; y < H; y += 24) for (let x = -4; x < W; x += 24) await src.readWindow(x, y, 32, 32);
     const file = src.files[0]!;
     assert.equal(file.decodes, (W / 32) * (H / 32), 'every 32x32 tile decoded exactly once');

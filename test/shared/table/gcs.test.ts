@@ -5,7 +5,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { openBucket } from '../../../shared/blobstore.js';
+import { openBucket } from '../../../shared/storage/open.js';
 import { runTableExport } from '../../../shared/table/export.js';
 import { ingestTable } from '../../../shared/table/ingest.js';
 import { startGcsServer, type GcsServer } from '../../gcs-server/server.js';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { runTableExport } from '../../../shared/table/export.js';
 import { ingestTable } from '../../../shared/table/ingest.js';
 import { TableEncoder } from '../../../shared/table/encode.js';
-import { encodeExample, type Feature } from '../../../shared/example.js';
+import { encodeExample, type Feature } from '../../../shared/tfrecord/example.js';
 import { needTensorFlow, python } from '../../support/oracles.js';
 import { randomFloat, randomText, rng, tmp } from './helpers.js';
 
@@ -48,7 +48,7 @@ function randomTable(seed: number, forCsv: boolean): Table {
   return { rows };
 }
 
-/** What ingest must give back for an exported value (SPEC §8): float32 numbers, booleans as 1/0. */
+/** What ingest must give back for an exported value (docs/semantics.md §8): float32 numbers, booleans as 1/0. */
 const expectValue = (v: unknown): unknown =>
   typeof v === 'number' ? Math.fround(v) : typeof v === 'boolean' ? (v ? 1 : 0) : Array.isArray(v) ? v.map(expectValue) : v;
 /** Ingested numbers are shortest float32 decimals: compare them through float32. */

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runTableExport } from '../../../shared/table/export.js';
-import { readRecordFile } from '../../../shared/record.js';
-import { decodeExample } from '../../../shared/example.js';
+import { readRecordFile } from '../../../shared/tfrecord/record.js';
+import { decodeExample } from '../../../shared/tfrecord/example.js';
 import { needTensorFlow } from '../../support/oracles.js';
 import { flat, randomFloat, randomText, rng, tfParse, tmp } from './helpers.js';
 

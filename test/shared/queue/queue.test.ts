@@ -1,5 +1,5 @@
 /**
- * The queue port (shared/queue.ts): the in-process queue keeps Pub/Sub's delivery rules
+ * The queue port (shared/queue/): the in-process queue keeps Pub/Sub's delivery rules
  * (at-least-once, redelivery on a throwing handler, dead-lettering after N attempts, bounded
  * concurrency), push payloads decode in both shapes, and the Pub/Sub implementation round-trips
  * through the real emulator with the real client.
@@ -7,11 +7,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PubSub } from '@google-cloud/pubsub';
-import { InProcessQueue, PubSubQueue, decodePushMessage, type QueueMessage } from '../../shared/queue.js';
-import { GeotfrError } from '../../shared/errors.js';
-import { needPubsubEmulator } from '../stack/helpers.js';
-import { startPubsubEmulator } from '../stack/emulator.js';
-import { mulberry32 } from '../support/random.js';
+import { type QueueMessage } from '../../../shared/queue/port.js';
+import { InProcessQueue } from '../../../shared/queue/memory.js';
+import { PubSubQueue } from '../../../shared/queue/pubsub.js';
+import { decodePushMessage } from '../../../shared/queue/push.js';
+import { GeotfrError } from '../../../shared/errors.js';
+import { needPubsubEmulator } from '../../stack/helpers.js';
+import { startPubsubEmulator } from '../../stack/emulator.js';
+import { mulberry32 } from '../../support/random.js';
 
 const seeded = mulberry32;
 

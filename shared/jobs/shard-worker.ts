@@ -1,5 +1,5 @@
 /**
- * A shard worker (SPEC §10): writes exactly one shard of a planned job, then tells the finalizer.
+ * A shard worker (docs/semantics.md §10): writes exactly one shard of a planned job, then tells the finalizer.
  *
  * Exactly-once outcome over at-least-once delivery (issue 6):
  * - the shard is written create-once through the BlobStore (`createOnly`): a duplicate or redelivered
@@ -11,7 +11,7 @@
  *   subscription's attempts the dead-letter handler reads that record); permanent ones fail the job and
  *   the message is acknowledged.
  */
-import { openBucket } from '../blobstore.js';
+import { openBucket } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { writeShard } from '../export/shard.js';
 import type { ExportPlan } from '../export/plan.js';

@@ -1,13 +1,13 @@
 /**
  * Cloud Storage implementation of the BlobStore port (STYLE.md §2), over `@google-cloud/storage` v7.
- * Importing this module registers it with `blobstore.ts`, so `gs://` URIs and bucket names work
+ * `open.ts` loads this module on first use of a `gs://` URI or bucket name, so they work
  * everywhere `openBucket`/`resolveUri` are used.
  *
  * - Endpoint: the client honours `STORAGE_EMULATOR_HOST` (our test server, `npm run stack`);
  *   `GOOGLE_CLOUD_PROJECT` names the project. Credentials are the client's usual ones.
  * - Atomic writes: an object becomes visible only when its upload completes (single multipart request
  *   for small objects, a resumable session in retryable chunks for large ones), so a killed worker
- *   never leaves a torn shard (SPEC §10).
+ *   never leaves a torn shard (docs/semantics.md §10).
  * - Create-once (`ifNotExists`) is `ifGenerationMatch=0`: the server arbitrates races; the loser gets
  *   412, surfaced as `PreconditionFailed`.
  * - Errors: 404 → NOT_FOUND, 401/403 → FORBIDDEN, 408/429/5xx and network errors → IO retryable
@@ -15,9 +15,9 @@
  */
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { Storage, type File, type StorageOptions } from '@google-cloud/storage';
-import { registerGcs, checkKey, PreconditionFailed, type BlobInfo, type BlobStore, type BlobWriter, type WriteOptions } from './blobstore.js';
-import { GeotfrError } from './errors.js';
-import { crc32c } from './crc32c.js';
+import { checkKey, PreconditionFailed, type BlobInfo, type BlobStore, type BlobWriter, type WriteOptions } from './port.js';
+import { GeotfrError } from '../errors.js';
+import { crc32c } from '../tfrecord/crc32c.js';
 
 /** Tuning knobs (defaults suit Cloud Functions' memory; env vars let deployments change them). */
 export interface GcsStoreOptions {
@@ -367,4 +367,4 @@ export class GcsBlobStore implements BlobStore {
   }
 }
 
-registerGcs((bucket) => new GcsBlobStore(bucket));
+

@@ -11,11 +11,11 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Storage } from '@google-cloud/storage';
-import { GcsBlobStore, gcsError } from '../../shared/gcs.js';
-import { PreconditionFailed } from '../../shared/blobstore.js';
-import { GeotfrError } from '../../shared/errors.js';
-import { startGcsServer, type GcsServer } from '../gcs-server/server.js';
-import { distRoot } from '../support/oracles.js';
+import { GcsBlobStore, gcsError } from '../../../shared/storage/gcs.js';
+import { PreconditionFailed } from '../../../shared/storage/port.js';
+import { GeotfrError } from '../../../shared/errors.js';
+import { startGcsServer, type GcsServer } from '../../gcs-server/server.js';
+import { distRoot } from '../../support/oracles.js';
 
 let server: GcsServer;
 const BUCKET = 'gcs-adapter';
@@ -149,7 +149,7 @@ test('gcsError keeps GeotfrErrors and maps unknown throwables to retryable IO', 
 });
 
 test('a writer killed mid-upload (SIGKILL after some resumable chunks) publishes nothing; a retry creates the object once', async () => {
-  const gcsModule = pathToFileURL(path.join(distRoot, 'shared', 'gcs.js')).href;
+  const gcsModule = pathToFileURL(path.join(distRoot, 'shared', 'storage', 'gcs.js')).href;
   const script = `
     const { GcsBlobStore } = await import(${JSON.stringify(gcsModule)});
     const s = new GcsBlobStore(${JSON.stringify(BUCKET)}, { resumableThresholdBytes: 256 * 1024, chunkSizeBytes: 256 * 1024 });

@@ -1,6 +1,6 @@
 /**
  * The hand-written Example/SequenceExample codec against protobufjs (proto/example.proto) as the
- * reference, and against Earth Engine's real shard (SPEC §4: band order reproduces EE's bytes).
+ * reference, and against Earth Engine's real shard (docs/semantics.md §4: band order reproduces EE's bytes).
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,11 +21,11 @@ import {
   int64Feature,
   type Feature,
   type Features,
-} from '../../shared/example.js';
-import { frameRecords, readRecordFile } from '../../shared/record.js';
-import { GeotfrError } from '../../shared/errors.js';
-import { eeRealDir, needEeFixtures, repoRoot } from '../support/oracles.js';
-import { mulberry32 } from '../support/random.js';
+} from '../../../shared/tfrecord/example.js';
+import { frameRecords, readRecordFile } from '../../../shared/tfrecord/record.js';
+import { GeotfrError } from '../../../shared/errors.js';
+import { eeRealDir, needEeFixtures, repoRoot } from '../../support/oracles.js';
+import { mulberry32 } from '../../support/random.js';
 
 const protoPath = path.join(repoRoot, 'proto', 'example.proto');
 const root = protobuf.loadSync(protoPath);
@@ -306,7 +306,7 @@ test("Earth Engine's real shard: 2 records x 5 float bands x 99,856 values in ba
     assert.deepEqual([...ex.keys()], EE_BANDS, `record ${i} band order`);
     for (const f of ex.values()) {
       assert.equal(f.kind, 'float_list');
-      assert.equal(f.value.length, 99_856); // 316 x 316: 256 + 2*floor(60/2) (SPEC §1)
+      assert.equal(f.value.length, 99_856); // 316 x 316: 256 + 2*floor(60/2) (docs/semantics.md §1)
     }
   }
   // Record 0 is a fully masked patch (defaultValue -9999), still written.

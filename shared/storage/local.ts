@@ -1,88 +1,11 @@
-/**
- * The storage port (STYLE.md §2): where sources are read and outputs written. One interface, with a
- * local-directory implementation here and Cloud Storage in `gcs.ts`; the pipeline never knows which.
- *
- * Writes are atomic: an object appears under its name only once complete (local: temporary file under
- * `<root>/.geotfr/tmp/` then rename; GCS: an upload is visible only when finished), so a killed run
- * never leaves a torn shard.
- */
+/** The storage port on a local directory: atomic writes through a temporary file and a rename. */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
-import { GeotfrError, asGeotfrError } from './errors.js';
-
-export interface BlobInfo {
-  key: string;
-  size: number;
-  /** Opaque version (GCS generation, local mtime in ns) for preconditions and caching. */
-  generation?: string;
-}
-
-export interface WriteOptions {
-  /** Fail with code 'PRECONDITION' if the object exists (create-once). */
-  ifNotExists?: boolean;
-  contentType?: string;
-}
-
-/** A pending object: write to `stream`, then `commit()` to publish it or `abort()` to drop it. */
-export interface BlobWriter {
-  readonly stream: Writable;
-  /** Ends the stream (if not yet ended) and publishes the object atomically. */
-  commit(): Promise<BlobInfo>;
-  abort(): Promise<void>;
-}
-
-export interface BlobStore {
-  /** Human-readable location of the store root (`/abs/dir` or `gs://bucket`). */
-  readonly root: string;
-  /** Full URI of a key, for messages and summaries. */
-  uri(key: string): string;
-  stat(key: string): Promise<BlobInfo | undefined>;
-  read(key: string): Promise<Buffer>;
-  /** Reads bytes [start, end) of an object. */
-  readRange(key: string, start: number, end: number): Promise<Buffer>;
-  readStream(key: string): Readable;
-  write(key: string, data: Uint8Array | string, opts?: WriteOptions): Promise<BlobInfo>;
-  createWriter(key: string, opts?: WriteOptions): Promise<BlobWriter>;
-  /** Keys under a prefix, sorted. */
-  list(prefix: string): Promise<BlobInfo[]>;
-  delete(key: string): Promise<void>;
-}
-
-/** Thrown by create-once writes when the object already exists. */
-export class PreconditionFailed extends GeotfrError {
-  constructor(uri: string) {
-    super('IO', 'object already exists (precondition failed)', { file: uri }, { retryable: false });
-  }
-}
-
-/** Whether a create-once write lost because the object exists (a store may report it as a plain GeotfrError). */
-export function isPreconditionFailed(err: unknown): boolean {
-  return err instanceof PreconditionFailed || (err instanceof GeotfrError && /precondition/i.test(err.message));
-}
-
-/**
- * Validates an object key: relative, `/`-separated, no `..`, no empty or `.` segments, no NUL.
- * Keeps hostile prefixes (`../../etc`, `/abs`) from escaping the destination (SPEC §2, issue 6).
- */
-export function checkKey(key: string, field = 'fileNamePrefix'): string {
-  const bad = (why: string): never => {
-    throw new GeotfrError('FORBIDDEN', `${why}: ${JSON.stringify(key)}`, { field });
-  };
-  if (!key) bad('empty object name');
-  if (key.includes('\0')) bad('object name contains NUL');
-  if (key.includes('\\')) bad('object name contains a backslash');
-  if (key.startsWith('/')) bad('object name must be relative, not absolute');
-  for (const seg of key.split('/')) {
-    if (seg === '..') bad('object name must not contain ".."');
-    if (seg === '.') bad('object name must not contain "." segments');
-  }
-  if (key.split('/').slice(0, -1).some((s) => s === '')) bad('object name contains an empty path segment');
-  return key;
-}
+import { PassThrough, type Readable } from 'node:stream';
+import { GeotfrError, asGeotfrError } from '../errors.js';
+import { PreconditionFailed, checkKey, type BlobInfo, type BlobStore, type BlobWriter, type WriteOptions } from './port.js';
 
 export class LocalBlobStore implements BlobStore {
   readonly root: string;
@@ -242,50 +165,4 @@ export class LocalBlobStore implements BlobStore {
   async delete(key: string): Promise<void> {
     await fs.rm(this.p(key), { force: true });
   }
-}
-
-/** Where a URI points: a store and the key inside it. */
-export interface Location {
-  store: BlobStore;
-  key: string;
-}
-
-type GcsFactory = (bucket: string) => BlobStore;
-let gcsFactory: GcsFactory | undefined;
-
-/** Registers the Cloud Storage implementation (done by `gcs.ts` on import, keeping the core free of the SDK). */
-export function registerGcs(factory: GcsFactory): void {
-  gcsFactory = factory;
-}
-
-async function gcsStore(bucket: string): Promise<BlobStore> {
-  if (!gcsFactory) await import('./gcs.js');
-  if (!gcsFactory) throw new GeotfrError('INTERNAL', 'Cloud Storage support is not available');
-  return gcsFactory(bucket);
-}
-
-/**
- * Opens the store for a destination `bucket` (SPEC §2): a GCS bucket name, `gs://name`, or a local
- * directory (absolute path, `./…` or `file://`).
- */
-export async function openBucket(bucket: string): Promise<BlobStore> {
-  if (bucket.startsWith('gs://')) return gcsStore(bucket.slice(5).replace(/\/+$/, ''));
-  if (bucket.startsWith('file://')) return new LocalBlobStore(fileURLToPath(bucket));
-  if (path.isAbsolute(bucket) || bucket.startsWith('./') || bucket.startsWith('../') || bucket === '.') return new LocalBlobStore(bucket);
-  if (/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(bucket)) return gcsStore(bucket);
-  throw new GeotfrError('BAD_REQUEST', `not a bucket name, gs:// URI or local directory: ${JSON.stringify(bucket)}`, { field: 'bucket' });
-}
-
-/** Resolves a source URI (`gs://b/k`, `file://…`, or a local path) to a store and key. */
-export async function resolveUri(uri: string, field = 'uri'): Promise<Location> {
-  if (uri.startsWith('gs://')) {
-    const rest = uri.slice(5);
-    const slash = rest.indexOf('/');
-    if (slash <= 0 || slash === rest.length - 1) throw new GeotfrError('BAD_REQUEST', `expected gs://bucket/object, got ${JSON.stringify(uri)}`, { field });
-    return { store: await gcsStore(rest.slice(0, slash)), key: checkKey(rest.slice(slash + 1), field) };
-  }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !uri.startsWith('file://'))
-    throw new GeotfrError('FORBIDDEN', `unsupported URI scheme: ${JSON.stringify(uri)} (use gs://, file:// or a local path)`, { field });
-  const abs = path.resolve(uri.startsWith('file://') ? fileURLToPath(uri) : uri);
-  return { store: new LocalBlobStore(path.dirname(abs)), key: path.basename(abs) };
 }

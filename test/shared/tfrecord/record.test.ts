@@ -19,7 +19,7 @@ import {
   parseRecordsSync,
   readRecordFile,
   readRecords,
-} from '../../shared/record.js';
+} from '../../../shared/tfrecord/record.js';
 import {
   bytesFeature,
   decodeExample,
@@ -30,9 +30,9 @@ import {
   int64Feature,
   type Feature,
   type Features,
-} from '../../shared/example.js';
-import { needTensorFlow, python, repoRoot } from '../support/oracles.js';
-import { mulberry32 } from '../support/random.js';
+} from '../../../shared/tfrecord/example.js';
+import { needTensorFlow, python, repoRoot } from '../../support/oracles.js';
+import { mulberry32 } from '../../support/random.js';
 
 const pyScript = (name: string) => readFileSync(path.join(repoRoot, 'test', 'support', 'py', name), 'utf8');
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -197,7 +197,7 @@ test('geotfr writes -> TensorFlow reads the same values (plain, gzip, concatenat
     jobs.push({ path: path.join(dir, 'cat.tfrecord.gz'), compression: 'GZIP', kind: 'example', features: spec });
     expect.push({ sha256: payloads.map(sha), records: exTf });
     // TensorFlow stops silently at an *empty* member (checked with TF 2.21); geotfr reads through it,
-    // and geotfr's writers never emit one (one gzip stream per file, SPEC §5).
+    // and geotfr's writers never emit one (one gzip stream per file, docs/semantics.md §5).
     const withEmpty = Buffer.concat([gzipSync(framed.subarray(0, cut)), gzipSync(new Uint8Array(0)), gzipSync(framed.subarray(cut), 1)]);
     const ours: string[] = [];
     for await (const rec of readRecords([withEmpty])) ours.push(sha(rec.data));

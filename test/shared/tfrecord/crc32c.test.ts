@@ -1,7 +1,7 @@
 /** CRC-32C: RFC 3720 vectors, native vs pure-JS fallback, continuation, and TFRecord's mask. */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { crc32c, crc32cJs, crc32cImplementation, maskCrc, maskedCrc32c } from '../../shared/crc32c.js';
+import { crc32c, crc32cJs, crc32cImplementation, maskCrc, maskedCrc32c } from '../../../shared/tfrecord/crc32c.js';
 
 test('CRC-32C check value and RFC 3720 B.4 vectors, native and JS', () => {
   const vectors: [Uint8Array, number][] = [

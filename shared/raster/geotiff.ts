@@ -2,13 +2,13 @@
  * One GeoTIFF/COG file as a pixel source: its grid, sample types, nodata and band descriptions, and
  * window reads aligned to its internal tiles or strips. Whole blocks are fetched and decoded once and
  * kept in a decoded-block LRU sized for about two rows of blocks across the image, so the overlapping
- * tiles of neighbouring export patches (margins, SPEC §3) never decode a block twice.
+ * tiles of neighbouring export patches (margins, docs/semantics.md §3) never decode a block twice.
  */
 import { GeoTIFF, getDecoder, type GeoTIFFImage } from 'geotiff';
 import { GeotfrError, abortable, asGeotfrError } from '../errors.js';
 import { BlobSource, type BlobSourceOptions } from './blobsource.js';
 import { readAffine, readCrs } from './georef.js';
-import type { RangeReader } from './http.js';
+import type { RangeReader } from '../storage/http.js';
 import { LruCache } from './lru.js';
 import { SAMPLE_ARRAYS, type PixelArray as Typed, type PixelGrid, type SampleType } from './types.js';
 import { registerZlibDecoder } from './zlib-decoder.js';

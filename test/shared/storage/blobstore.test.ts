@@ -1,6 +1,6 @@
 /**
- * The BlobStore contract (shared/blobstore.ts), run unchanged against both implementations:
- * `LocalBlobStore` on a temp directory and `GcsBlobStore` (shared/gcs.ts) through the real
+ * The BlobStore contract (shared/storage/port.ts), run unchanged against both implementations:
+ * `LocalBlobStore` on a temp directory and `GcsBlobStore` (shared/storage/gcs.ts) through the real
  * `@google-cloud/storage` client against our GCS JSON API server (test/gcs-server/). The pipeline
  * never knows which store it writes to, so both must behave the same.
  */
@@ -9,10 +9,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { LocalBlobStore, PreconditionFailed, openBucket, resolveUri, type BlobStore } from '../../shared/blobstore.js';
-import { GeotfrError } from '../../shared/errors.js';
-import { startGcsServer, type GcsServer } from '../gcs-server/server.js';
-import { randomBytes } from '../support/random.js';
+import { PreconditionFailed, type BlobStore } from '../../../shared/storage/port.js';
+import { LocalBlobStore } from '../../../shared/storage/local.js';
+import { openBucket, resolveUri } from '../../../shared/storage/open.js';
+import { GeotfrError } from '../../../shared/errors.js';
+import { startGcsServer, type GcsServer } from '../../gcs-server/server.js';
+import { randomBytes } from '../../support/random.js';
 
 const seeded = (n: number, seed: number): Buffer => randomBytes(seed, n);
 
@@ -55,7 +57,7 @@ const fixtures: Fixture[] = [
     name: 'GcsBlobStore',
     open: () => openBucket('gs://contract-bucket'),
     openSmallThreshold: async () => {
-      const { GcsBlobStore } = await import('../../shared/gcs.js');
+      const { GcsBlobStore } = await import('../../../shared/storage/gcs.js');
       return new GcsBlobStore('contract-small', { resumableThresholdBytes: 300 * 1024, chunkSizeBytes: 256 * 1024 });
     },
     close: async () => {},

@@ -6,8 +6,8 @@
  * Configuration is declared once, as data (STYLE.md §5): each option has one env var and one default.
  * Secure by default: with no allow-list configured, no bucket is allowed.
  */
-import { checkKey } from './blobstore.js';
-import { GeotfrError } from './errors.js';
+import { checkKey } from '../storage/port.js';
+import { GeotfrError } from '../errors.js';
 
 export interface Policy {
   /** Buckets requests may read (`image`, band `uri`s, table `collection`). `*` allows any bucket. */
@@ -18,7 +18,7 @@ export interface Policy {
   allowLocalPaths: boolean;
   /** Largest request document accepted, in bytes. */
   maxRequestBytes: number;
-  /** Largest `maxPixels` a request may ask for (the request's own limit still applies, SPEC §2). */
+  /** Largest `maxPixels` a request may ask for (the request's own limit still applies, docs/semantics.md §2). */
   maxPixelsCap: number;
 }
 
@@ -83,7 +83,7 @@ export function checkSourceUri(uri: string, policy: Policy, field: string): void
 /** Checks a destination (`bucket` + `fileNamePrefix`) against the allow-list and escape rules. */
 export function checkDestination(bucket: string, prefix: string, policy: Policy): void {
   checkKey(prefix, 'fileNamePrefix');
-  // `.geotfr/` holds job state; outputs must never land there (SPEC §5).
+  // `.geotfr/` holds job state; outputs must never land there (docs/semantics.md §5).
   if (prefix === '.geotfr' || prefix.startsWith('.geotfr/')) throw new GeotfrError('FORBIDDEN', 'fileNamePrefix must not be under .geotfr/', { field: 'fileNamePrefix' });
   const b = destinationBucket(bucket);
   if (b === undefined) {
@@ -95,7 +95,7 @@ export function checkDestination(bucket: string, prefix: string, policy: Policy)
 }
 
 /**
- * Applies the policy to a raw image or table request (SPEC §2, §8) before it is parsed: every source
+ * Applies the policy to a raw image or table request (docs/semantics.md §2, §8) before it is parsed: every source
  * URI, the destination, and the `maxPixels` cap. Schema validation stays with the request parsers.
  */
 export function checkRequestPolicy(request: unknown, policy: Policy): void {

@@ -1,6 +1,6 @@
 /**
  * GeoTIFF georeferencing tags (GeoTIFF 1.0 / OGC 19-008) for an EPSG CRS and an affine transform in
- * the mixer's order (SPEC §6): `[xScale, xShear, xTranslation, yShear, yScale, yTranslation]`.
+ * the mixer's order (docs/semantics.md §6): `[xScale, xShear, xTranslation, yShear, yScale, yTranslation]`.
  */
 import proj4 from 'proj4';
 import { GeotfrError } from '../errors.js';

@@ -56,7 +56,7 @@ export interface CogOptions {
   height: number;
   bands: number;
   type: SampleType;
-  /** "EPSG:n" (SPEC §6 mixers always carry one). */
+  /** "EPSG:n" (docs/semantics.md §6 mixers always carry one). */
   crs: string;
   affine: Affine;
   /** Band descriptions (GDAL_METADATA `DESCRIPTION` items). */

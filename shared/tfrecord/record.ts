@@ -3,7 +3,7 @@
  * all little-endian (tensorflow/core/lib/io/record_writer.cc).
  *
  * Writers stream into any Node Writable (optionally through gzip, one stream, zlib level 6 by default,
- * SPEC §5). Readers are async iterators over a byte stream that detect gzip by its magic bytes, accept
+ * docs/semantics.md §5). Readers are async iterators over a byte stream that detect gzip by its magic bytes, accept
  * concatenated gzip members, verify both CRCs, and report corruption with file, record and offset.
  */
 import { createReadStream } from 'node:fs';
@@ -12,7 +12,7 @@ import { Readable, type Writable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { maskedCrc32c } from './crc32c.js';
 import { floatAlignmentShift } from './example.js';
-import { GeotfrError, asGeotfrError } from './errors.js';
+import { GeotfrError, asGeotfrError } from '../errors.js';
 
 export const RECORD_OVERHEAD_BYTES = 16;
 const GZIP_MAGIC_0 = 0x1f;
@@ -46,7 +46,7 @@ export function frameRecords(payloads: Iterable<Uint8Array>): Buffer {
 }
 
 export interface RecordWriterOptions {
-  /** gzip the whole stream (SPEC §5). */
+  /** gzip the whole stream (docs/semantics.md §5). */
   compressed?: boolean;
   /** zlib level 1–9 (default 6, TensorFlow's). */
   compressionLevel?: number;
@@ -59,7 +59,7 @@ export interface RecordWriterOptions {
 export class RecordWriter {
   private readonly out: Writable;
   private readonly gzip?: zlib.Gzip;
-  /** Uncompressed framed bytes written so far (what `maxFileSize` bounds, SPEC §5). */
+  /** Uncompressed framed bytes written so far (what `maxFileSize` bounds, docs/semantics.md §5). */
   bytesFramed = 0;
   records = 0;
 

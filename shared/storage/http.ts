@@ -1,10 +1,10 @@
 /**
- * `https://` sources, only under an allow-list (SPEC §2: "`https://` only where an allow-list
+ * `https://` sources, only under an allow-list (docs/semantics.md §2: "`https://` only where an allow-list
  * permits"): `GEOTFR_ALLOW_HTTPS` holds comma-separated URI prefixes, e.g.
  * `https://data.example.org/cogs/,http://127.0.0.1:8080/`. Anything else is FORBIDDEN, so a request
  * cannot make a worker fetch arbitrary URLs (SSRF). Reads are HTTP range requests with `fetch`.
  */
-import type { BlobInfo, BlobStore } from '../blobstore.js';
+import type { BlobInfo, BlobStore } from './port.js';
 import { GeotfrError } from '../errors.js';
 
 /** The part of `BlobStore` a raster source needs. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
-import { CogWriter, allocPixels } from '../../../shared/tiff/cog.js';
+import { CogWriter, allocPixels } from '../../../shared/cog/writer.js';
 import type { Affine } from '../../../shared/mixer.js';
 import type { SampleType } from '../../../shared/raster/types.js';
 import { needGdal, run } from '../../support/oracles.js';

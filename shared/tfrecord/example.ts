@@ -2,7 +2,7 @@
  * tf.train.Example / SequenceExample codec (proto/example.proto), hand-written for speed.
  *
  * Encoding is canonical: fields in order, map entries key (1) then value (2), minimal varints,
- * packed float and int64 lists, features in the order given (SPEC §4: band order, which reproduces
+ * packed float and int64 lists, features in the order given (docs/semantics.md §4: band order, which reproduces
  * Earth Engine's bytes). protobufjs produces identical bytes and is the reference in tests.
  *
  * Decoding accepts everything protobuf allows: packed and unpacked repeated scalars (even mixed),
@@ -10,7 +10,7 @@
  * Decoded float lists are zero-copy views of the input where alignment allows: copy them if the
  * input buffer is reused.
  */
-import { GeotfrError, type ErrorContext } from './errors.js';
+import { GeotfrError, type ErrorContext } from '../errors.js';
 
 export type Feature =
   | { kind: 'float_list'; value: Float32Array }
@@ -101,7 +101,7 @@ function featureEntrySize(nameBytes: number, featureBytes: number): number {
   return ld(ld(nameBytes) + ld(featureBytes));
 }
 
-/** Exact serialized size of one `Features` map entry (tag and length included) holding `count` float values under a feature name of `nameBytes` UTF-8 bytes. Fixed for float features (SPEC §5: shard plans up front). */
+/** Exact serialized size of one `Features` map entry (tag and length included) holding `count` float values under a feature name of `nameBytes` UTF-8 bytes. Fixed for float features (docs/semantics.md §5: shard plans up front). */
 export function floatFeatureEntrySize(nameBytes: number, count: number): number {
   return featureEntrySize(nameBytes, ld(count ? ld(count * 4) : 0));
 }

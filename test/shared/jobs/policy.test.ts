@@ -1,11 +1,11 @@
 /**
- * The deployment policy (shared/policy.ts): allow-lists for sources and destinations, prefix escapes,
+ * The deployment policy (shared/jobs/policy.ts): allow-lists for sources and destinations, prefix escapes,
  * request size and the maxPixels cap, each rejected with the code and field the functions report.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { GeotfrError } from '../../shared/errors.js';
-import { checkRequestPolicy, checkRequestSize, policyFromEnv } from '../../shared/policy.js';
+import { GeotfrError } from '../../../shared/errors.js';
+import { checkRequestPolicy, checkRequestSize, policyFromEnv } from '../../../shared/jobs/policy.js';
 
 const policy = policyFromEnv({ GEOTFR_SOURCE_BUCKETS: 'gs://imagery, shared-data', GEOTFR_DESTINATION_BUCKETS: 'exports', GEOTFR_MAX_REQUEST_BYTES: '1000', GEOTFR_MAX_PIXELS_CAP: '1e9' });
 const ok = { image: 'gs://imagery/scene.tif', bucket: 'exports', fileNamePrefix: 'runs/{date}/p' };
