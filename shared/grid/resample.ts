@@ -54,15 +54,15 @@ export interface TargetWindow {
   valid: Uint8Array;
 }
 
-/** The source raster a band is warped from. */
+/** The source raster bands are warped from (one file: its bands share a grid and a read). */
 export interface WarpSource {
   /** Extent in source pixels: pixels outside it are outside the source (masked). */
   width: number;
   height: number;
-  /** Values per pixel (1 for a scalar band, D for an array band). */
-  depth: number;
-  /** Reads a window lying inside the extent. */
-  read(x0: number, y0: number, width: number, height: number, signal?: AbortSignal): Promise<SourceWindow>;
+  /** Values per pixel of each band (1 for a scalar band, D for an array band). */
+  depths: readonly number[];
+  /** Reads a window lying inside the extent: per band `depth * h * w` values and `h * w` validity flags. */
+  read(x0: number, y0: number, width: number, height: number, signal?: AbortSignal): Promise<{ values: (Float64Array | Float32Array)[]; valid: Uint8Array[] }>;
 }
 
 /** A rectangle [x0, x1) × [y0, y1) of source pixels. */
@@ -73,23 +73,23 @@ const unite = (a: Bounds | null, b: Bounds | null): Bounds | null =>
 /** Source pixel offsets around a sample point each kernel reads (for source window bounds). */
 const SUPPORT: Record<Resampling, [lo: number, hi: number]> = { nearest: [0, 0], bilinear: [0, 1], bicubic: [-1, 2] };
 
-/** The rectangle [x0, x1) × [y0, y1) of source pixels a set of coordinates needs, clipped to the extent; null when empty. */
+/** The rectangle [x0, x1) × [y0, y1) of source pixels the coordinates at indexes [from, to) of `ranges` need, clipped to the extent; null when empty. */
 export function sourceBounds(
   coords: Coords,
-  from: number,
-  to: number,
+  ranges: readonly (readonly [from: number, to: number])[],
   kernel: Kernel,
   extent: { width: number; height: number },
 ): Bounds | null {
   let xmin = Infinity, ymin = Infinity, xmax = -Infinity, ymax = -Infinity;
-  for (let k = from; k < to; k++) {
-    const x = coords.x[k]!, y = coords.y[k]!;
-    if (!(x === x && y === y)) continue; // NaN: outside every source
-    if (x < xmin) xmin = x;
-    if (x > xmax) xmax = x;
-    if (y < ymin) ymin = y;
-    if (y > ymax) ymax = y;
-  }
+  for (const [from, to] of ranges)
+    for (let k = from; k < to; k++) {
+      const x = coords.x[k]!, y = coords.y[k]!;
+      if (!(x === x && y === y)) continue; // NaN: outside every source
+      if (x < xmin) xmin = x;
+      if (x > xmax) xmax = x;
+      if (y < ymin) ymin = y;
+      if (y > ymax) ymax = y;
+    }
   if (!(xmin <= xmax)) return null;
   let x0: number, x1: number, y0: number, y1: number;
   if (kernel.reduce) {
@@ -413,36 +413,58 @@ export function reduce(
 export const MAX_SOURCE_WINDOW_PX = 1 << 22;
 
 /**
- * Warps one target window of the export grid from one source: transforms the target pixels once,
- * reads the source window(s) they need (row strips whose source window stays within
- * `maxSourcePixels`, so memory does not grow with the downsampling factor), and resamples every
- * depth. Target pixels whose kernel reaches outside the source are masked.
+ * Warps one target window of the export grid from one source, every band with its own kernel:
+ * transforms the target pixels once (centres for interpolation, corners for reducers), reads the
+ * source window(s) they need once for all bands (row strips whose source window stays within
+ * `maxSourcePixels`, so memory does not grow with the downsampling factor), and resamples each band.
+ * Target pixels whose kernel reaches outside the source are masked.
  */
 export async function warpWindow(
   transform: GridTransform,
   source: WarpSource,
-  kernel: Kernel,
+  kernels: readonly Kernel[],
   win: { x0: number; y0: number; width: number; height: number },
-  opts: { signal?: AbortSignal; maxSourcePixels?: number; out?: TargetWindow } = {},
-): Promise<TargetWindow> {
+  opts: { signal?: AbortSignal; maxSourcePixels?: number; out?: TargetWindow[] } = {},
+): Promise<TargetWindow[]> {
   const { width: w, height: h } = win;
   const n = w * h;
-  const depth = source.depth;
-  const out = opts.out ?? { values: new Float64Array(depth * n), valid: new Uint8Array(n) };
-  if (out.values.length < depth * n || out.valid.length < n) throw new GeotfrError('INTERNAL', `warp output holds ${out.valid.length} pixels, need ${n}`);
+  const out = kernels.map((_, b) => {
+    const o = opts.out?.[b];
+    const d = source.depths[b]!;
+    if (o && o.values.length >= d * n && o.valid.length >= n) return o;
+    return { values: new Float64Array(d * n), valid: new Uint8Array(n) };
+  });
+  for (const o of out) o.valid.fill(0, 0, n);
   const budget = opts.maxSourcePixels ?? MAX_SOURCE_WINDOW_PX;
-  const reducing = kernel.reduce !== undefined;
-  // Reducers need pixel corners ((w+1)×(h+1)), interpolation pixel centres.
-  const coords = reducing ? transform.map(win.x0, win.y0, w + 1, h + 1, 0) : transform.map(win.x0, win.y0, w, h, 0.5);
-  const cw = reducing ? w + 1 : w;
-  // The source rectangle each target row needs (a reducer's row spans two rows of corners).
-  const rows: (Bounds | null)[] = Array.from({ length: h }, (_, r) => sourceBounds(coords, r * cw, (reducing ? r + 2 : r + 1) * cw, kernel, source));
-  out.valid.fill(0, 0, n);
+  const reducing = kernels.some((k) => k.reduce !== undefined);
+  const interpolating = kernels.some((k) => k.reduce === undefined);
+  const centres = interpolating ? transform.map(win.x0, win.y0, w, h, 0.5) : undefined;
+  const corners = reducing ? transform.map(win.x0, win.y0, w + 1, h + 1, 0) : undefined;
+  // The widest support any band's kernel needs, for the source windows.
+  const interp: Kernel = { resample: kernels.some((k) => !k.reduce && k.resample === 'bicubic') ? 'bicubic' : kernels.some((k) => !k.reduce && k.resample === 'bilinear') ? 'bilinear' : 'nearest' };
+  const red: Kernel = { resample: 'nearest', reduce: 'mean' };
+  /** Source pixels target row j's pixels [i0, i1) need. */
+  const need = (j: number, i0: number, i1: number): Bounds | null => {
+    let b: Bounds | null = null;
+    if (centres) b = unite(b, sourceBounds(centres, [[j * w + i0, j * w + i1]], interp, source));
+    if (corners) {
+      // A row of footprints spans two rows of corners.
+      const cw = w + 1;
+      b = unite(b, sourceBounds(corners, [[j * cw + i0, j * cw + i1 + 1], [(j + 1) * cw + i0, (j + 1) * cw + i1 + 1]], red, source));
+    }
+    return b;
+  };
+  const apply = async (b: Bounds, j0: number, j1: number, i0: number, i1: number) => {
+    const data = await source.read(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0, opts.signal);
+    kernels.forEach((k, band) => {
+      const src: SourceWindow = { x0: b.x0, y0: b.y0, width: b.x1 - b.x0, height: b.y1 - b.y0, values: data.values[band]!, valid: data.valid[band]! };
+      const d = source.depths[band]!;
+      if (k.reduce) reduce(k.reduce, corners!, w, j0, j1, i0, i1, src, source, d, out[band]!, n);
+      else for (let j = j0; j < j1; j++) interpolate(k.resample, centres!, j * w + i0, j * w + i1, src, source, d, out[band]!, n);
+    });
+  };
   const rowPieces = async (j: number, i0: number, i1: number): Promise<void> => {
-    // A reducer's pixels i0..i1-1 of row j have their corners on two rows of corners.
-    const b = reducing
-      ? unite(sourceBounds(coords, j * cw + i0, j * cw + i1 + 1, kernel, source), sourceBounds(coords, (j + 1) * cw + i0, (j + 1) * cw + i1 + 1, kernel, source))
-      : sourceBounds(coords, j * cw + i0, j * cw + i1, kernel, source);
+    const b = need(j, i0, i1);
     if (!b) return;
     const area = (b.x1 - b.x0) * (b.y1 - b.y0);
     if (area > budget && i1 - i0 > 1) {
@@ -453,10 +475,9 @@ export async function warpWindow(
     }
     if (area > 4 * budget)
       throw new GeotfrError('LIMIT', `one pixel of the export grid covers ${area} source pixels (more than ${4 * budget}); export at a finer scale`, { field: 'scale' });
-    const src = await source.read(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0, opts.signal);
-    if (reducing) reduce(kernel.reduce!, coords, w, j, j + 1, i0, i1, src, source, depth, out, n);
-    else interpolate(kernel.resample, coords, j * w + i0, j * w + i1, src, source, depth, out, n);
+    await apply(b, j, j + 1, i0, i1);
   };
+  const rows: (Bounds | null)[] = Array.from({ length: h }, (_, r) => need(r, 0, w));
   let j = 0;
   while (j < h) {
     opts.signal?.throwIfAborted();
@@ -468,14 +489,8 @@ export async function warpWindow(
       if (u && (u.x1 - u.x0) * (u.y1 - u.y0) > budget) break;
       b = u;
     }
-    if (b && (b.x1 - b.x0) * (b.y1 - b.y0) <= budget) {
-      const src = await source.read(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0, opts.signal);
-      if (reducing) reduce(kernel.reduce!, coords, w, j, jb, 0, w, src, source, depth, out, n);
-      else interpolate(kernel.resample, coords, j * w, jb * w, src, source, depth, out, n);
-    } else if (b) {
-      // One row needs more than the budget (a strong downsampling): its columns in pieces.
-      await rowPieces(j, 0, w);
-    }
+    if (b && (b.x1 - b.x0) * (b.y1 - b.y0) <= budget) await apply(b, j, jb, 0, w);
+    else if (b) await rowPieces(j, 0, w); // one row needs more than the budget (a strong downsampling)
     j = jb;
   }
   return out;

@@ -35,7 +35,7 @@ export interface OpenImageOptions {
 const AFFINE_RTOL = 1e-9;
 
 /** How one output band is read: which file, which 0-based samples (depth order), and its mask rule. */
-interface BandPlan {
+export interface BandPlan {
   info: BandInfo;
   file: TiffFile;
   samples: number[];
@@ -49,7 +49,14 @@ interface BandPlan {
 }
 
 /** Sample types every value of which a float32 holds exactly. */
-const FLOAT32_EXACT = new Set<SampleType>(['float32', 'uint8', 'int8', 'uint16', 'int16']);
+export const FLOAT32_EXACT = new Set<SampleType>(['float32', 'uint8', 'int8', 'uint16', 'int16']);
+
+/** Opens one GeoTIFF/COG by URI (local, file://, gs://, or an allowed https:// prefix); `field` names it in errors. */
+export async function openTiff(uri: string, field: string, opts: TiffOpenOptions = {}): Promise<TiffFile> {
+  if (typeof uri !== 'string' || !uri) throw new GeotfrError('BAD_REQUEST', 'expected a raster URI', { field });
+  const loc = isHttpUri(uri) ? { store: openHttp(uri, field), key: uri } : await resolveUri(uri, field);
+  return TiffFile.open(loc.store, loc.key, uri, opts);
+}
 
 function sameGrid(a: PixelGrid, b: PixelGrid): boolean {
   if (a.crs !== b.crs || a.width !== b.width || a.height !== b.height) return false;
@@ -70,9 +77,7 @@ export async function openImage(image: ImageSpec, opts: OpenImageOptions = {}): 
   const opened = await Promise.allSettled(
     uris.map(async (uri) => {
       const field = typeof image === 'string' ? 'image' : `image.bands[${requests!.findIndex((r) => r.uri === uri)}].uri`;
-      if (typeof uri !== 'string' || !uri) throw new GeotfrError('BAD_REQUEST', 'expected a raster URI', { field });
-      const loc = isHttpUri(uri) ? { store: openHttp(uri, field), key: uri } : await resolveUri(uri, field);
-      files.set(uri, await TiffFile.open(loc.store, loc.key, uri, tiffOpts(uri)));
+      files.set(uri, await openTiff(uri, field, tiffOpts(uri)));
     }),
   );
   const failed = opened.find((r) => r.status === 'rejected');

@@ -23,14 +23,14 @@ import { mulberry32 } from '../../support/random.js';
 
 const NODATA = -9999;
 
-/** An in-memory source: row-major values, NODATA where masked. */
-function memSource(values: Float64Array, width: number, height: number, nodata?: number): WarpSource & { reads: number } {
+/** An in-memory single-band source: row-major values, NODATA where masked. */
+function memSource(values: Float64Array, width: number, height: number, nodata?: number, bands = 1): WarpSource & { reads: number } {
   const s = {
     width,
     height,
-    depth: 1,
+    depths: Array.from({ length: bands }, () => 1),
     reads: 0,
-    async read(x0: number, y0: number, w: number, h: number): Promise<SourceWindow> {
+    async read(x0: number, y0: number, w: number, h: number) {
       s.reads++;
       assert.ok(x0 >= 0 && y0 >= 0 && x0 + w <= width && y0 + h <= height, `read (${x0}, ${y0}, ${w}x${h}) outside ${width}x${height}`);
       const v = new Float64Array(w * h), ok = new Uint8Array(w * h);
@@ -40,10 +40,15 @@ function memSource(values: Float64Array, width: number, height: number, nodata?:
           v[j * w + i] = x;
           ok[j * w + i] = x === nodata ? 0 : 1;
         }
-      return { x0, y0, width: w, height: h, values: v, valid: ok };
+      return { values: Array.from({ length: bands }, () => v), valid: Array.from({ length: bands }, () => ok) };
     },
   };
   return s;
+}
+
+/** Warps one band with one kernel. */
+async function warp1(t: GridTransform, src: WarpSource, kernel: Kernel, win: { x0: number; y0: number; width: number; height: number }, opts: { maxSourcePixels?: number } = {}) {
+  return (await warpWindow(t, src, [kernel], win, opts))[0]!;
 }
 
 /** A source grid around the target's footprint: covering it partly or with a margin, at most 700×700. */
@@ -106,7 +111,7 @@ test('nearest, bilinear and bicubic equal gdalwarp -et 0 over random CRS pairs, 
     const n = c.p.w * c.p.h;
     for (const m of methods) {
       const want = gdal[job++]!;
-      const got = await warpWindow(transform, memSource(c.values, c.src.width, c.src.height, c.holes ? NODATA : undefined), { resample: m }, { x0: 0, y0: 0, width: c.p.w, height: c.p.h });
+      const got = await warp1(transform, memSource(c.values, c.src.width, c.src.height, c.holes ? NODATA : undefined), { resample: m }, { x0: 0, y0: 0, width: c.p.w, height: c.p.h });
       let compared = 0, valid = 0;
       for (let k = 0; k < n; k++) {
         const i = k % c.p.w, j = Math.floor(k / c.p.w);
@@ -169,7 +174,7 @@ test('mean, mode, min and max equal gdalwarp -r average|mode|min|max on same-CRS
     const transform = new GridTransform({ crs: c.src.crs, affine: c.dst.affine }, { crs: c.src.crs, affine: c.src.affine });
     for (const m of reducers) {
       const want = gdal[job++]!;
-      const got = await warpWindow(transform, memSource(c.values, c.src.width, c.src.height, c.nodata), { resample: 'nearest', reduce: m }, { x0: 0, y0: 0, width: c.dst.width, height: c.dst.height });
+      const got = await warp1(transform, memSource(c.values, c.src.width, c.src.height, c.nodata), { resample: 'nearest', reduce: m }, { x0: 0, y0: 0, width: c.dst.width, height: c.dst.height });
       let valid = 0;
       for (let k = 0; k < want.length; k++) {
         const where = `case ${ci} (${c.src.crs}, factor ${c.f}), ${m}, target pixel ${k % c.dst.width}, ${Math.floor(k / c.dst.width)}`;
@@ -265,12 +270,29 @@ test('strips: a small source-window budget reads in pieces and gives the same pi
   const transform = new GridTransform(p.target, { crs: p.source.crs, affine: src.affine });
   for (const kernel of [{ resample: 'bilinear' }, { resample: 'nearest', reduce: 'mean' }] as Kernel[]) {
     const whole = memSource(values, src.width, src.height, NODATA);
-    const a = await warpWindow(transform, whole, kernel, { x0: -5, y0: 3, width: p.w, height: p.h });
+    const a = await warp1(transform, whole, kernel, { x0: -5, y0: 3, width: p.w, height: p.h });
     const pieces = memSource(values, src.width, src.height, NODATA);
-    const b = await warpWindow(transform, pieces, kernel, { x0: -5, y0: 3, width: p.w, height: p.h }, { maxSourcePixels: 2000 });
+    const b = await warp1(transform, pieces, kernel, { x0: -5, y0: 3, width: p.w, height: p.h }, { maxSourcePixels: 2000 });
     assert.ok(pieces.reads > 10 * whole.reads, `${kernel.resample}/${kernel.reduce}: ${pieces.reads} reads vs ${whole.reads}`);
     assert.deepEqual(b.valid, a.valid);
     assert.deepEqual(b.values, a.values);
     assert.ok(a.valid.some((v) => v === 1));
+  }
+});
+
+test('several bands with different kernels in one warp: one source read, the same pixels as one band at a time', async () => {
+  const p = randomGridPair(8, { w: [150, 151], h: [120, 121] });
+  const src = sourceAround(p)!;
+  const values = randomValues(p.rng, src.width, src.height, true);
+  const transform = new GridTransform(p.target, { crs: p.source.crs, affine: src.affine });
+  const kernels: Kernel[] = [{ resample: 'nearest' }, { resample: 'bicubic' }, { resample: 'nearest', reduce: 'max' }];
+  const win = { x0: 3, y0: -4, width: p.w, height: p.h };
+  const together = memSource(values, src.width, src.height, NODATA, 3);
+  const all = await warpWindow(transform, together, kernels, win);
+  assert.equal(together.reads, 1);
+  for (const [b, k] of kernels.entries()) {
+    const one = await warp1(transform, memSource(values, src.width, src.height, NODATA), k, win);
+    assert.deepEqual(all[b]!.valid, one.valid, JSON.stringify(k));
+    assert.deepEqual(all[b]!.values, one.values, JSON.stringify(k));
   }
 });
