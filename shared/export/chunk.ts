@@ -10,7 +10,7 @@ import { tilesWindow } from './grid.js';
 import { deflateChunk } from './gzipchunks.js';
 import { FloatFramer } from './floatframes.js';
 import { PatchEncoder } from './patch.js';
-import { defaultOpener, type ImageSpecOpener } from './opener.js';
+import { openPlanImage, type PlanImageOptions } from './opener.js';
 import type { ChunkTask, ExportPlan } from './plan.js';
 
 export interface ChunkResult {
@@ -49,9 +49,8 @@ export class ChunkProducer {
     }
   }
 
-  static async open(plan: ExportPlan, opts: { open?: ImageSpecOpener; signal?: AbortSignal } = {}): Promise<ChunkProducer> {
-    const open = opts.open ?? defaultOpener;
-    const source = await open(plan.request.image, { signal: opts.signal });
+  static async open(plan: ExportPlan, opts: PlanImageOptions = {}): Promise<ChunkProducer> {
+    const source = await openPlanImage(plan, opts);
     try {
       checkSameImage(plan, source);
       return new ChunkProducer(plan, source, new PatchEncoder(plan.grid, plan.layout, plan.request.formatOptions));

@@ -7,6 +7,7 @@ import { type BlobStore } from '../storage/port.js';
 import { openBucket } from '../storage/open.js';
 import { formatMixer } from '../mixer.js';
 import type { ExportPlan } from './plan.js';
+import { latticeShift } from '../grid/source.js';
 
 /** The manifest ingest uses to find the kernel size of a mixer's export (contracts: ingestImage). */
 export interface ExportManifest {
@@ -22,6 +23,10 @@ export interface ExportManifest {
   compressed: boolean;
   mixer: string | null;
   formatOptions: ExportPlan['request']['formatOptions'];
+  /** The export grid (docs/semantics.md §11): the mixer's projection plus its size and the rule that made it. */
+  grid: { crs: string; affine: number[]; width: number; height: number; rule: string; native: { crs: string; affine: number[]; width: number; height: number } };
+  /** Each band's files (mosaic order, the last valid on top), copied onto the grid or warped with its kernel. */
+  bandSources: { name: string; resample: string; reduce: string | null; sources: { uri: string; mode: 'copy' | 'warp'; shift?: [number, number] }[] }[] | null;
 }
 
 export function makeManifest(plan: ExportPlan): ExportManifest {
@@ -39,6 +44,19 @@ export function makeManifest(plan: ExportPlan): ExportManifest {
     compressed: fo.compressed,
     mixer: plan.mixerKey,
     formatOptions: fo,
+    grid: { ...plan.source, rule: plan.gridRule, native: plan.nativeGrid },
+    bandSources: plan.image
+      ? plan.image.bands.map((b) => ({
+          name: b.name,
+          resample: b.resample,
+          reduce: b.reduce,
+          sources: b.files.map((i) => {
+            const f = plan.image!.files[i]!;
+            const shift = latticeShift(f.grid, plan.source);
+            return shift ? { uri: f.uri, mode: 'copy' as const, shift } : { uri: f.uri, mode: 'warp' as const };
+          }),
+        }))
+      : null,
   };
 }
 

@@ -13,7 +13,9 @@ import type { Mixer } from '../mixer.js';
 import type { BandInfo, PixelGrid } from '../raster/types.js';
 import { makeGrid, type ExportGrid, type PixelWindow } from './grid.js';
 import { makeLayout, type FeatureLayout } from './layout.js';
-import { defaultOpener, type ImageSpecOpener } from './opener.js';
+import type { ImageSpecOpener } from './opener.js';
+import type { GridRule } from '../grid/resolve.js';
+import type { PlannedImage } from '../grid/image.js';
 import { PatchEncoder } from './patch.js';
 import { parseImageExportRequest, type ImageExportRequest } from './request.js';
 
@@ -32,9 +34,15 @@ export interface ShardPlan {
 export interface ExportPlan {
   version: typeof PLAN_VERSION;
   request: ImageExportRequest;
-  /** The source image's pixel grid. */
+  /** The export grid (docs/semantics.md §11): CRS, affine of output pixel (0, 0), W × H output pixels. */
   source: PixelGrid;
+  /** The output bands as read on the export grid. */
   sourceBands: BandInfo[];
+  /** Which grid rule applied, and the first band's native grid it started from. */
+  gridRule: GridRule;
+  nativeGrid: PixelGrid;
+  /** The files and bands (headers read once at plan time); null when a custom opener supplies the image. */
+  image: PlannedImage | null;
   grid: ExportGrid;
   layout: FeatureLayout;
   patchDimensions: [number, number];
@@ -79,21 +87,37 @@ const CHUNK_TARGET_BYTES = 12 << 20;
 /** Widest window (pixels) a chunk reads, so a wide region never needs a wide strip. */
 const CHUNK_MAX_WIDTH_PX = 2048;
 
-/** Plans an export from a request (validated here) and the image's metadata. */
+/** Plans an export from a request (validated here) and the image's metadata (no pixel is read). */
 export async function planImageExport(request: unknown, opts: PlanOptions = {}): Promise<ExportPlan> {
   const req = parseImageExportRequest(request, { now: opts.now });
-  const open: ImageSpecOpener = opts.open ?? defaultOpener;
-  const src = await open(req.image, { signal: opts.signal });
-  try {
-    const region = req.region === undefined ? undefined : (await import('../raster/crs.js')).regionToPixelWindow(req.region, src.grid);
-    return planFromSource(req, src.grid, src.bands, { ...opts, region });
-  } finally {
-    await src.close();
+  const params = { crs: req.crs, crsTransform: req.crsTransform, scale: req.scale, dimensions: req.dimensions, region: req.region };
+  const { resolveGrid } = await import('../grid/resolve.js');
+  if (opts.open) {
+    const src = await opts.open(req.image, { signal: opts.signal });
+    try {
+      const g = resolveGrid(params, src.grid);
+      return planFromSource(req, { crs: g.crs, affine: g.affine, width: g.width, height: g.height }, src.bands, { ...opts, gridRule: g.rule, nativeGrid: src.grid, image: null });
+    } finally {
+      await src.close();
+    }
   }
+  const { planImage } = await import('../grid/image.js');
+  const { gridBands } = await import('../grid/source.js');
+  const image = await planImage(req.image, { resample: req.resample, signal: opts.signal });
+  const first = image.bands[0]!;
+  const native = image.files[first.files[0]!]!.grid;
+  const g = resolveGrid(params, native, first.files.map((f) => image.files[f]!.grid));
+  const grid: PixelGrid = { crs: g.crs, affine: g.affine, width: g.width, height: g.height };
+  return planFromSource(req, grid, gridBands(image, grid), { ...opts, gridRule: g.rule, nativeGrid: native, image });
 }
 
 /** The pure part of planning: request + image metadata → plan. */
-export function planFromSource(req: ImageExportRequest, source: PixelGrid, bands: BandInfo[], opts: PlanOptions & { region?: PixelWindow } = {}): ExportPlan {
+export function planFromSource(
+  req: ImageExportRequest,
+  source: PixelGrid,
+  bands: BandInfo[],
+  opts: PlanOptions & { region?: PixelWindow; gridRule?: GridRule; nativeGrid?: PixelGrid; image?: PlannedImage | null } = {},
+): ExportPlan {
   const fo = req.formatOptions;
   const region: PixelWindow = opts.region ?? { x0: 0, y0: 0, width: source.width, height: source.height };
   const pixels = region.width * region.height;
@@ -134,6 +158,9 @@ export function planFromSource(req: ImageExportRequest, source: PixelGrid, bands
     request: req,
     source: { crs: source.crs, affine: source.affine, width: source.width, height: source.height },
     sourceBands: bands,
+    gridRule: opts.gridRule ?? 'native',
+    nativeGrid: opts.nativeGrid ?? source,
+    image: opts.image ?? null,
     grid,
     layout,
     patchDimensions: [grid.patchWidth, grid.patchHeight],

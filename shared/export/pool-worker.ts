@@ -12,7 +12,6 @@
 import { parentPort } from 'node:worker_threads';
 import { fromWireError as fromWire, toWireError as toWire, type WireError } from '../errors.js';
 import { ChunkProducer } from './chunk.js';
-import type { ImageSpecOpener } from './opener.js';
 import type { ChunkTask, ExportPlan } from './plan.js';
 
 export type ToWorker =
@@ -50,8 +49,7 @@ if (parentPort) {
       if (m.buffer) p?.resolve(m.buffer);
       else p?.reject(fromWire(m.error ?? { code: 'INTERNAL', message: 'block request failed', context: {} }));
     } else if (m.type === 'init') {
-      const open: ImageSpecOpener = async (image, o) => (await import('../raster/open.js')).openImage(image, { ...o, blockProvider });
-      producer = ChunkProducer.open(m.plan, { signal: controller.signal, open });
+      producer = ChunkProducer.open(m.plan, { signal: controller.signal, blockProvider });
       producer.then(
         () => send({ type: 'ready' }),
         (err) => fail(err),

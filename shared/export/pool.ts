@@ -7,6 +7,7 @@ import { GeotfrError, asGeotfrError, fromWireError as fromWire, toWireError as t
 import { ChunkProducer, type ChunkResult } from './chunk.js';
 import type { ChunkTask, ExportPlan, ImageSpecOpener } from './plan.js';
 import type { FromWorker, ToWorker } from './pool-worker.js';
+import type { TiffFile } from '../raster/geotiff.js';
 
 /** Computes chunks: in-process, or on a pool of worker threads. */
 export interface ChunkPool {
@@ -63,20 +64,33 @@ interface BlockServer {
 }
 
 async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<BlockServer> {
-  const { openImage } = await import('../raster/open.js');
-  const src = await openImage(plan.request.image, { signal, sharedBlocks: true });
-  const files = new Map(src.files.map((f) => [f.uri, f]));
+  const { openTiff } = await import('../raster/open.js');
+  // Files open on a worker's first request for one of their blocks: only the files chunks touch.
+  const known = new Set((plan.image?.files ?? []).map((f) => f.uri));
+  const files = new Map<string, Promise<TiffFile>>();
+  const file = (uri: string) => {
+    let f = files.get(uri);
+    if (!f) {
+      f = openTiff(uri, 'image', { signal, sharedBlocks: true });
+      f.catch(() => files.delete(uri));
+      files.set(uri, f);
+    }
+    return f;
+  };
   return {
     serve(w, m) {
       const reply = (r: Omit<Extract<ToWorker, { type: 'block' }>, 'type' | 'id'>) => w.postMessage({ type: 'block', id: m.id, ...r } satisfies ToWorker);
-      const file = files.get(m.uri);
-      if (!file) return reply({ error: toWire(new GeotfrError('INTERNAL', `a worker asked for a block of ${m.uri}, which is not in the export`)) });
-      file.sharedBlock(m.bx, m.by, m.plane).then(
-        (buffer) => reply({ buffer }),
-        (err) => reply({ error: toWire(err) }),
-      );
+      if (!known.has(m.uri)) return reply({ error: toWire(new GeotfrError('INTERNAL', `a worker asked for a block of ${m.uri}, which is not in the export`)) });
+      file(m.uri)
+        .then((f) => f.sharedBlock(m.bx, m.by, m.plane))
+        .then(
+          (buffer) => reply({ buffer }),
+          (err) => reply({ error: toWire(err) }),
+        );
     },
-    close: () => src.close(),
+    close: async () => {
+      await Promise.all([...files.values()].map((f) => f.then((t) => t.close(), () => undefined)));
+    },
   };
 }
 

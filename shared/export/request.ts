@@ -29,15 +29,32 @@ export const DEFAULTS = {
 const posInt = z.number().int().positive();
 const pair = z.tuple([posInt, posInt]);
 
+/** Resampling onto the export grid (docs/semantics.md §11). */
+const resample = z.enum(['nearest', 'bilinear', 'bicubic']);
+const reduce = z.enum(['mean', 'mode', 'min', 'max']);
+
 const bandRequest = z.strictObject({
   name: z.string().min(1),
-  uri: z.string().min(1),
+  /** One URI, a glob, or a list of them: several files are mosaicked, the last valid on top. */
+  uri: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
   band: posInt.optional(),
   bands: z.array(posInt).min(1).optional(),
   nodata: z.number().optional(),
+  resample: resample.optional(),
+  reduce: reduce.optional(),
 });
 
-const imageSpec = z.union([z.string().min(1), z.strictObject({ bands: z.array(bandRequest).min(1) })]);
+/** `{"stac": URI, "bands": [...]}`: bands of a STAC Item or ItemCollection, by asset key or eo:bands name. */
+const stacBand = z.union([
+  z.string().min(1),
+  z.strictObject({ name: z.string().min(1), asset: z.string().min(1).optional(), resample: resample.optional(), reduce: reduce.optional(), nodata: z.number().optional() }),
+]);
+
+const imageSpec = z.union([
+  z.string().min(1),
+  z.strictObject({ bands: z.array(bandRequest).min(1) }),
+  z.strictObject({ stac: z.string().min(1), bands: z.array(stacBand).min(1) }),
+]);
 
 const bbox = z
   .tuple([z.number(), z.number(), z.number(), z.number()])
@@ -75,6 +92,14 @@ const requestSchema = z.strictObject({
     .default('TFRecord'),
   maxPixels: z.number().positive().default(DEFAULTS.maxPixels),
   formatOptions: formatOptions,
+  // The export grid (docs/semantics.md §11); their interplay is checked by shared/grid/resolve.ts.
+  crs: z.string().min(1).optional(),
+  crsTransform: z.array(z.number()).length(6).optional(),
+  scale: z.number().positive().optional(),
+  dimensions: z.union([posInt, z.string().min(1), pair]).optional(),
+  resample: resample.optional(),
+  /** Resolve and describe the export without reading pixels or writing anything. */
+  dryRun: z.boolean().optional(),
 });
 
 export type BandRequest = z.infer<typeof bandRequest>;
@@ -86,6 +111,12 @@ export type Region = [number, number, number, number] | ({ type: string } & Reco
 export interface ImageExportRequest {
   image: ImageSpec;
   region?: Region;
+  crs?: string;
+  crsTransform?: number[];
+  scale?: number;
+  dimensions?: number | string | [number, number];
+  resample?: z.infer<typeof resample>;
+  dryRun?: boolean;
   bucket: string;
   fileNamePrefix: string;
   description?: string;
@@ -94,12 +125,9 @@ export interface ImageExportRequest {
   formatOptions: FormatOptions;
 }
 
-/** EE parameters geotfr deliberately does not support: exports stay on the source pixel grid. */
+/** EE parameters with a hint when misspelt or misplaced. */
 const UNSUPPORTED: Record<string, string> = {
-  scale: 'geotfr exports on the source pixel grid; resample the raster first',
-  crs: 'geotfr exports in the source CRS; reproject the raster first',
-  crsTransform: 'geotfr exports on the source pixel grid; resample the raster first',
-  dimensions: 'geotfr exports on the source pixel grid; use region instead',
+  crs_transform: 'the field is crsTransform (docs/semantics.md §11)',
 };
 
 function valueAt(root: unknown, path: PropertyKey[]): unknown {
@@ -117,8 +145,24 @@ const show = (v: unknown) => {
 };
 
 /** Turns the first zod issue into an error naming the field and the bad value. */
+/**
+ * A union's failure as the issue of the branch that got furthest (the longest path), so a bad band
+ * of `{"bands": [...]}` is reported as that band's field, not as "image: Invalid input".
+ */
+function deepest(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+  if (issue.code !== 'invalid_union' || !issue.errors?.length) return issue;
+  let best: z.core.$ZodIssue | undefined;
+  for (const branch of issue.errors) {
+    const first = branch[0];
+    if (!first) continue;
+    const d = deepest({ ...first, path: [...issue.path, ...first.path] } as z.core.$ZodIssue);
+    if (!best || d.path.length > best.path.length) best = d;
+  }
+  return best && best.path.length > issue.path.length ? best : issue;
+}
+
 function toError(err: z.ZodError, input: unknown): GeotfrError {
-  const issue = err.issues[0];
+  const issue = deepest(err.issues[0]!);
   const field = issue.path.map(String).join('.') || '(request)';
   if (issue.code === 'unrecognized_keys') {
     const keys = issue.keys.join(', ');
@@ -154,12 +198,13 @@ export function parseImageExportRequest(json: unknown, opts: { now?: Date } = {}
   const fo = v.formatOptions;
   for (const name of Object.keys(fo.tensorDepths)) if (!name) throw new GeotfrError('BAD_REQUEST', 'tensorDepths has an empty band name', { field: 'formatOptions.tensorDepths' });
   if (typeof v.image === 'object') {
-    v.image.bands.forEach((b, i) => {
+    const bands: { name: string; band?: number; bands?: number[] }[] = v.image.bands.map((b) => (typeof b === 'string' ? { name: b } : b));
+    bands.forEach((b, i) => {
       if (b.band !== undefined && b.bands !== undefined)
         throw new GeotfrError('BAD_REQUEST', `band ${JSON.stringify(b.name)} gives both "band" and "bands"`, { field: `image.bands.${i}` });
     });
     const seen = new Set<string>();
-    for (const b of v.image.bands) {
+    for (const b of bands) {
       if (seen.has(b.name)) throw new GeotfrError('BAD_REQUEST', `duplicate band name ${JSON.stringify(b.name)}`, { field: 'image.bands' });
       seen.add(b.name);
     }
@@ -177,5 +222,6 @@ export function parseImageExportRequest(json: unknown, opts: { now?: Date } = {}
   };
   if (v.region !== undefined) out.region = v.region as Region;
   if (v.description !== undefined) out.description = v.description;
+  for (const k of ['crs', 'crsTransform', 'scale', 'dimensions', 'resample', 'dryRun'] as const) if (v[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = v[k];
   return out;
 }

@@ -159,6 +159,11 @@ function pixelBounds(points: [number, number][], from: string, lattice: { crs: s
   return [x0, y0, x1, y1];
 }
 
+/** The fractional pixel bounds [x0, y0, x1, y1] of a grid's footprint on a lattice (its outline densified and reprojected). */
+export function footprintBounds(g: PixelGrid, lattice: { crs: string; affine: Affine }): [number, number, number, number] {
+  return pixelBounds(footprintOutline(g), g.crs, lattice, `the footprint of a ${g.crs} image`);
+}
+
 /** Bounds [xmin, ymin, xmax, ymax] in `crs` of points given in `from`. */
 function worldBounds(points: [number, number][], from: string, crs: string, what: string): [number, number, number, number] {
   // The identity lattice turns pixel bounds into world bounds, with y up.

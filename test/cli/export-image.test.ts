@@ -27,6 +27,10 @@ test('bad requests and inputs: clear error, non-zero exit, no output', async (t)
   const truncated = path.join(dir, 'truncated.tif');
   const whole = await fs.readFile(src);
   await fs.writeFile(truncated, whole.subarray(0, Math.floor(whole.length * 0.6)));
+  const one = path.join(dir, 'one.tif');
+  await writeGeoTiff(one, { width: W, height: H, bands: [band], type: 'float32', affine: [10, 0, 1000, 0, -10, 9000], crs: 'EPSG:32633' });
+  const stac = path.join(dir, 'item.json');
+  await fs.writeFile(stac, JSON.stringify({ type: 'Feature', stac_version: '1.0.0', id: 'S2-test', properties: {}, geometry: null, assets: { B04: { href: './one.tif' } } }));
   const notADir = path.join(dir, 'plain-file');
   await fs.writeFile(notADir, 'x');
   const out = path.join(dir, 'out');
@@ -41,7 +45,14 @@ test('bad requests and inputs: clear error, non-zero exit, no output', async (t)
     { name: 'zero patch width', request: { ...base, formatOptions: { patchDimensions: [0, 64] } }, code: 2, message: /formatOptions\.patchDimensions\.0.*got 0/ },
     { name: 'negative kernel', request: { ...base, formatOptions: { ...fo, kernelSize: [-3, 3] } }, code: 2, message: /formatOptions\.kernelSize\.0.*got -3/ },
     { name: 'unknown format option', request: { ...base, formatOptions: { ...fo, foo: 1, bar: 2 } }, code: 2, message: /Unknown format options: foo, bar/ },
-    { name: 'unknown request field', request: { ...base, scale: 30 }, code: 2, message: /Unknown request fields: scale/ },
+    { name: 'unknown request field', request: { ...base, scael: 30 }, code: 2, message: /Unknown request fields: scael/ },
+    // The export grid (docs/semantics.md §11): each a BAD_REQUEST naming the field and the value.
+    { name: 'crs without a pixel size', request: { ...base, crs: 'EPSG:3035' }, code: 2, message: /field crs: EPSG:3035 differs from the first band's CRS EPSG:32633.*crsTransform, scale or dimensions/ },
+    { name: 'scale with dimensions', request: { ...base, scale: 20, dimensions: [100, 100] }, code: 2, message: /field dimensions: give either scale \(20\) or dimensions \(\[100,100\]\)/ },
+    { name: 'unknown EPSG code', request: { ...base, crs: 'EPSG:999999', scale: 20 }, code: 2, message: /field crs: unknown CRS EPSG:999999/ },
+    { name: 'glob matching nothing', request: { ...base, image: { bands: [{ name: 'a', uri: path.join(dir, 'none-*.tif') }] } }, code: 2, message: /field image\.bands\[0\]\.uri: glob ".*none-\*\.tif" matches no file/ },
+    { name: 'mosaic of different band counts', request: { ...base, image: { bands: [{ name: 'a', uri: [src, one], band: 1 }] } }, code: 2, message: /field image\.bands\[0\]: files of one mosaic have different band counts: .*src\.tif has 2, .*one\.tif has 1/ },
+    { name: 'STAC item without the band', request: { ...base, image: { stac: stac, bands: ['B04', 'B99'] } }, code: 2, message: /field image\.bands\[1\]: STAC item "S2-test" has no asset or eo:bands name "B99"/ },
     { name: 'maxPixels exceeded', request: { ...base, maxPixels: 1000 }, code: 1, message: /60000 pixels.*maxPixels 1000/ },
     { name: 'prefix with ..', request: { ...base, fileNamePrefix: '../escape/p' }, code: 1, message: /FORBIDDEN.*\.\./ },
     { name: 'absolute prefix', request: { ...base, fileNamePrefix: '/etc/p' }, code: 1, message: /FORBIDDEN.*absolute/ },

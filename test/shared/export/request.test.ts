@@ -43,7 +43,9 @@ test('{date} in fileNamePrefix becomes the UTC date (scheduled exports)', () => 
 test('unknown keys are rejected everywhere, as EE does', () => {
   fails({ ...base, formatOptions: { ...base.formatOptions, foo: 1 } }, 'BAD_REQUEST', 'formatOptions', /^field formatOptions: Unknown format options: foo$/);
   fails({ ...base, colour: 'red' }, 'BAD_REQUEST', '(request)', /Unknown request fields: colour/);
-  fails({ ...base, crs: 'EPSG:4326' }, 'BAD_REQUEST', '(request)', /reproject the raster first/);
+  fails({ ...base, crs_transform: [1, 0, 0, 0, -1, 0] }, 'BAD_REQUEST', '(request)', /Unknown request fields: crs_transform \(the field is crsTransform/);
+  fails({ ...base, image: { bands: [{ name: 'a', uri: 'x.tif', resample: 'cubic' }] } }, 'BAD_REQUEST', 'image.bands.0.resample', /got "cubic"/);
+  fails({ ...base, image: { stac: 'item.json', bands: [{ name: 'a', assett: 'B04' }] } }, 'BAD_REQUEST', 'image.bands.0', /Unknown fields in image.bands.0: assett/);
   fails({ ...base, image: { bands: [{ name: 'a', uri: 'x.tif', bnad: 2 }] } }, 'BAD_REQUEST', 'image.bands.0', /Unknown fields in image.bands.0: bnad/);
 });
 
@@ -67,5 +69,5 @@ test('regions: bbox or GeoJSON geometry', () => {
   assert.deepEqual(parseImageExportRequest({ ...base, region: [0, 1, 2, 3] }).region, [0, 1, 2, 3]);
   const poly = { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 0]]] };
   assert.deepEqual(parseImageExportRequest({ ...base, region: poly }).region, poly);
-  fails({ ...base, region: { type: 'Blob' } }, 'BAD_REQUEST', 'region', /./);
+  fails({ ...base, region: { type: 'Blob' } }, 'BAD_REQUEST', 'region.type', /got "Blob"/);
 });

@@ -82,6 +82,9 @@ test('random grids: every value equals the source pixel or the converted default
     const plan = await planImageExport(request, { open });
     const summary = await runImageExport(request, { open });
     const g = plan.grid;
+    // The export grid starts at the region's top-left pixel (whole-image: the image's), W × H = the region.
+    const win = region ? { x0: rx0, y0: ry0, width: rw, height: rh } : { x0: 0, y0: 0, width: W, height: H };
+    assert.deepEqual([plan.source.width, plan.source.height], [win.width, win.height]);
     assert.equal(summary.files, plan.shards.length);
     assert.equal(summary.patches, g.totalPatches);
     const files = await listFiles(dir);
@@ -91,10 +94,10 @@ test('random grids: every value equals the source pixel or the converted default
     // Nothing else beside the shards and the mixer (docs/semantics.md §5).
     assert.deepEqual(files.filter((f) => f.startsWith('out/')).length, shardFiles.length + 1);
     const mixer = parseMixer(await fs.readFile(path.join(dir, 'out/p-mixer.json'), 'utf8'));
-    assert.equal(mixer.patchesPerRow, Math.floor(g.region.width / pw));
-    assert.equal(mixer.totalPatches, Math.floor(g.region.width / pw) * Math.floor(g.region.height / ph));
-    assert.ok(Math.abs(mixer.projection.affine.doubleMatrix[2] - (500000 + g.region.x0 * 10)) < 1e-6);
-    assert.ok(Math.abs(mixer.projection.affine.doubleMatrix[5] - (4000000 - g.region.y0 * 10)) < 1e-6);
+    assert.equal(mixer.patchesPerRow, Math.floor(win.width / pw));
+    assert.equal(mixer.totalPatches, Math.floor(win.width / pw) * Math.floor(win.height / ph));
+    assert.ok(Math.abs(mixer.projection.affine.doubleMatrix[2] - (500000 + win.x0 * 10)) < 1e-6);
+    assert.ok(Math.abs(mixer.projection.affine.doubleMatrix[5] - (4000000 - win.y0 * 10)) < 1e-6);
 
     const mx = Math.floor(kx / 2);
     const my = Math.floor(ky / 2);
@@ -118,8 +121,8 @@ test('random grids: every value equals the source pixel or the converted default
           const fill = expectedFill(b.type, defaultValue);
           for (let ty = 0; ty < th; ty++)
             for (let tx = 0; tx < tw; tx++) {
-              const sx = g.region.x0 + col * pw - mx + tx;
-              const sy = g.region.y0 + row * ph - my + ty;
+              const sx = win.x0 + col * pw - mx + tx;
+              const sy = win.y0 + row * ph - my + ty;
               const inside = sx >= 0 && sy >= 0 && sx < W && sy < H;
               const v = inside ? b.data[sy * W + sx] : NaN;
               const masked = !inside || (b.nodata !== undefined ? v === b.nodata : Number.isNaN(v));

@@ -1,0 +1,303 @@
+/**
+ * The image on the export grid (docs/semantics.md §11): an `ImageSource` whose grid is the resolved
+ * export grid and whose bands come from the plan's files, each file seen through one view:
+ *
+ * - a file whose grid is the export grid up to a whole-pixel shift is *copied*: windows are read at
+ *   that offset through the very reader (and mask rule) exports always used, so every existing
+ *   output stays byte for byte what it was, whatever `resample` says;
+ * - any other file is *warped* (transform.ts, resample.ts), each band with its own kernel.
+ *
+ * A band over several files is a mosaic: the last valid file wins. Files open on first use, only
+ * when a window touches their footprint (from the plan, no I/O), so a worker opens only the files
+ * its shard needs; at most `maxOpenFiles` stay open.
+ */
+import { GeotfrError } from '../errors.js';
+import type { Affine } from '../mixer.js';
+import { worldToPixel } from '../raster/crs.js';
+import type { BlockProvider } from '../raster/geotiff.js';
+import { FLOAT32_EXACT, GeoTiffImageSource, openTiff, type BandPlan } from '../raster/open.js';
+import type { BandInfo, ImageSource, PixelGrid, ReadWindowOptions, SampleType, WindowData } from '../raster/types.js';
+import { sameCrs } from './crs.js';
+import type { PlannedBand, PlannedImage, SourceFile } from './image.js';
+import { warpWindow, type Kernel, type WarpSource } from './resample.js';
+import { footprintBounds } from './resolve.js';
+import { GridTransform } from './transform.js';
+
+export interface GridSourceOptions {
+  signal?: AbortSignal;
+  tileCacheBytes?: number;
+  sharedBlocks?: boolean;
+  blockProvider?: (uri: string) => BlockProvider;
+  /** Files kept open at once (least recently used closed first); default 16. */
+  maxOpenFiles?: number;
+}
+
+/** Relative tolerance for "the same pixel size and orientation" (as open.ts's same-grid test). */
+const AFFINE_RTOL = 1e-9;
+/** A shift within this many pixels of a whole number is that whole number (docs/semantics.md §1). */
+const SHIFT_TOL_PX = 1e-6;
+/** Pixels added around a warped file's footprint before skipping it (the widest kernel reaches 2 px). */
+const SUPPORT_PX = 3;
+
+/**
+ * The whole-pixel shift (dx, dy) with file pixel = export pixel + (dx, dy) when the file's grid is the
+ * export lattice shifted, else null.
+ */
+export function latticeShift(file: { crs: string; affine: Affine }, grid: { crs: string; affine: Affine }): [number, number] | null {
+  if (!sameCrs(file.crs, grid.crs)) return null;
+  const a = file.affine, b = grid.affine;
+  const scale = Math.max(Math.abs(a[0]), Math.abs(a[1]), Math.abs(a[3]), Math.abs(a[4]));
+  for (const i of [0, 1, 3, 4]) if (Math.abs(a[i]! - b[i]!) > AFFINE_RTOL * scale) return null;
+  const [col, row] = worldToPixel(a, b[2], b[5]);
+  const dx = Math.round(col), dy = Math.round(row);
+  if (Math.abs(col - dx) > SHIFT_TOL_PX || Math.abs(row - dy) > SHIFT_TOL_PX) return null;
+  return [dx + 0, dy + 0];
+}
+
+/** Whether a band's values are interpolated somewhere (bilinear, bicubic, mean) rather than picked. */
+const blends = (b: PlannedBand) => (b.reduce ? b.reduce === 'mean' : b.resample !== 'nearest');
+
+/**
+ * The output bands' descriptions on an export grid: a band keeps its source type unless some file of
+ * it is warped with a blending kernel, which makes it float32 (float64 stays float64).
+ */
+export function gridBands(image: PlannedImage, grid: { crs: string; affine: Affine }): BandInfo[] {
+  return image.bands.map((b) => {
+    const types = b.files.flatMap((f) => b.samples.map((s) => image.files[f]!.types[s]!));
+    let type: SampleType = types.every((t) => t === types[0]) ? types[0]! : 'float64';
+    if (type !== 'float64' && blends(b) && b.files.some((f) => !latticeShift(image.files[f]!.grid, grid))) type = 'float32';
+    const nodata = b.nodata ?? image.files[b.files[0]!]!.nodata;
+    return { name: b.name, type, depth: b.array ? b.samples.length : 1, ...(nodata !== null ? { nodata } : {}) };
+  });
+}
+
+/** One file seen from the export grid, serving the bands (slots) that read it. */
+class FileView {
+  readonly shift: [number, number] | null;
+  readonly transform: GridTransform | undefined;
+  /** Bounds [x0, y0, x1, y1) in export pixels where this file can contribute (fractional; generous for warps). */
+  readonly footprint: [number, number, number, number];
+  readonly slots: { band: number; planned: PlannedBand }[] = [];
+  private native: Promise<GeoTiffImageSource> | undefined;
+  private last: WindowData | undefined;
+  lastUsed = 0;
+
+  constructor(
+    readonly file: SourceFile,
+    grid: PixelGrid,
+    private readonly infos: BandInfo[],
+    private readonly opts: GridSourceOptions,
+  ) {
+    this.shift = latticeShift(file.grid, grid);
+    if (this.shift) {
+      const [dx, dy] = this.shift;
+      this.footprint = [-dx, -dy, file.grid.width - dx, file.grid.height - dy];
+    } else {
+      this.transform = new GridTransform(grid, file.grid);
+      let fp: [number, number, number, number];
+      try {
+        fp = footprintBounds(file.grid, grid);
+      } catch {
+        fp = [Infinity, Infinity, -Infinity, -Infinity]; // the file cannot be placed on this grid at all
+      }
+      this.footprint = [fp[0] - SUPPORT_PX, fp[1] - SUPPORT_PX, fp[2] + SUPPORT_PX, fp[3] + SUPPORT_PX];
+    }
+  }
+
+  get isOpen(): boolean {
+    return this.native !== undefined;
+  }
+
+  touches(x0: number, y0: number, w: number, h: number): boolean {
+    const [fx0, fy0, fx1, fy1] = this.footprint;
+    return x0 < fx1 && x0 + w > fx0 && y0 < fy1 && y0 + h > fy0;
+  }
+
+  /** The file's reader for this view's bands, opened on first use and checked against the plan. */
+  private open(): Promise<GeoTiffImageSource> {
+    this.native ??= (async () => {
+      const f = this.file;
+      const tiff = await openTiff(f.uri, 'image', { signal: this.opts.signal, tileCacheBytes: this.opts.tileCacheBytes, sharedBlocks: this.opts.sharedBlocks, blockProvider: this.opts.blockProvider?.(f.uri) });
+      const same = tiff.grid.width === f.grid.width && tiff.grid.height === f.grid.height && tiff.sampleTypes.length === f.types.length && tiff.sampleTypes.every((t, i) => t === f.types[i]);
+      if (!same) {
+        await tiff.close();
+        throw new GeotfrError('BAD_INPUT', 'the file changed since the export was planned (size or bands differ); plan the export again', { file: f.uri });
+      }
+      const plans: BandPlan[] = this.slots.map(({ band, planned }) => {
+        const types = planned.samples.map((s) => f.types[s]!);
+        const nodata = planned.nodata ?? f.nodata ?? undefined;
+        const info = this.infos[band]!;
+        return {
+          info: { name: info.name, type: info.type, depth: info.depth, ...(nodata !== undefined ? { nodata } : {}) },
+          file: tiff,
+          samples: planned.samples,
+          types,
+          float32Exact: types.every((t) => FLOAT32_EXACT.has(t)),
+          nodata,
+          label: planned.label,
+        };
+      });
+      return new GeoTiffImageSource(tiff.grid, plans, [tiff]);
+    })();
+    this.native.catch(() => {
+      this.native = undefined;
+    });
+    return this.native;
+  }
+
+  /** This view's bands over an export window: values (depth-major) and validity per slot. */
+  async read(x0: number, y0: number, w: number, h: number, opts: ReadWindowOptions & { reusable: boolean }): Promise<WindowData> {
+    const native = await this.open();
+    const reuse = opts.reusable ? this.last : undefined;
+    let out: WindowData;
+    if (this.shift) {
+      const [dx, dy] = this.shift;
+      const r = await native.readWindow(x0 + dx, y0 + dy, w, h, { signal: opts.signal, reuse, float32: opts.float32 });
+      out = { ...r, x0, y0 };
+    } else {
+      const src: WarpSource = {
+        width: this.file.grid.width,
+        height: this.file.grid.height,
+        depths: this.slots.map(({ planned }) => (planned.array ? planned.samples.length : 1)),
+        read: (sx, sy, sw, sh, signal) => native.readWindow(sx, sy, sw, sh, { signal }),
+      };
+      const kernels: Kernel[] = this.slots.map(({ planned }) => (planned.reduce ? { resample: planned.resample, reduce: planned.reduce } : { resample: planned.resample }));
+      const reused = reuse && reuse.width === w && reuse.height === h ? reuse.values.map((v, i) => ({ values: v, valid: reuse.valid[i]! })) : undefined;
+      const t = await warpWindow(this.transform!, src, kernels, { x0, y0, width: w, height: h }, { signal: opts.signal, out: reused });
+      out = { x0, y0, width: w, height: h, values: t.map((b) => b.values), valid: t.map((b) => b.valid) };
+    }
+    this.last = out;
+    return out;
+  }
+
+  async close(): Promise<void> {
+    const n = this.native;
+    this.native = undefined;
+    this.last = undefined;
+    if (n) await (await n.catch(() => undefined))?.close();
+  }
+}
+
+/** The image on the export grid. */
+export class GridImageSource implements ImageSource {
+  readonly bands: BandInfo[];
+  private readonly views: FileView[];
+  /** Per output band: its files' views (mosaic order) and the band's slot in each view. */
+  private readonly layers: { view: FileView; slot: number }[][];
+  private readonly maxOpen: number;
+  private tick = 0;
+
+  constructor(
+    private readonly image: PlannedImage,
+    readonly grid: PixelGrid,
+    opts: GridSourceOptions = {},
+  ) {
+    this.bands = gridBands(image, grid);
+    this.maxOpen = Math.max(1, opts.maxOpenFiles ?? 16);
+    const byFile = new Map<number, FileView>();
+    this.layers = image.bands.map((planned, band) =>
+      planned.files.map((fi) => {
+        let view = byFile.get(fi);
+        if (!view) byFile.set(fi, (view = new FileView(image.files[fi]!, grid, this.bands, opts)));
+        view.slots.push({ band, planned });
+        return { view, slot: view.slots.length - 1 };
+      }),
+    );
+    this.views = [...byFile.values()];
+  }
+
+  /** URIs of the files opened so far (a worker opens only those its windows touch). */
+  get openedFiles(): string[] {
+    return this.views.filter((v) => v.isOpen).map((v) => v.file.uri);
+  }
+
+  /** How each band reaches the export grid, for the manifest: per file, copied (with its shift) or warped. */
+  describe(): { name: string; resample: string; reduce: string | null; sources: { uri: string; mode: 'copy' | 'warp'; shift?: [number, number] }[] }[] {
+    return this.image.bands.map((b, i) => ({
+      name: b.name,
+      resample: b.resample,
+      reduce: b.reduce,
+      sources: this.layers[i]!.map(({ view }) => (view.shift ? { uri: view.file.uri, mode: 'copy' as const, shift: view.shift } : { uri: view.file.uri, mode: 'warp' as const })),
+    }));
+  }
+
+  async readWindow(x0: number, y0: number, width: number, height: number, opts: ReadWindowOptions = {}): Promise<WindowData> {
+    if (![x0, y0, width, height].every(Number.isInteger) || width <= 0 || height <= 0) throw new GeotfrError('INTERNAL', `bad window (${x0}, ${y0}, ${width}x${height})`);
+    opts.signal?.throwIfAborted();
+    const n = width * height;
+    const tick = ++this.tick;
+    // The caller handing back its last window frees every array this source gave it.
+    const reusable = opts.reuse !== undefined;
+    const needed = this.views.filter((v) => v.touches(x0, y0, width, height));
+    const reads = new Map<FileView, WindowData>();
+    await Promise.all(
+      needed.map(async (v) => {
+        v.lastUsed = tick;
+        reads.set(v, await v.read(x0, y0, width, height, { signal: opts.signal, float32: opts.float32, reusable }));
+      }),
+    );
+    const values: (Float64Array | Float32Array)[] = [];
+    const valid: Uint8Array[] = [];
+    this.layers.forEach((layers, band) => {
+      const depth = this.bands[band]!.depth;
+      const hit = layers.filter((l) => reads.has(l.view));
+      if (hit.length === 1 && layers.length === 1) {
+        // One file: its arrays as they are (the copy path is exactly the single-grid reader).
+        const r = reads.get(hit[0]!.view)!;
+        values.push(r.values[hit[0]!.slot]!);
+        valid.push(r.valid[hit[0]!.slot]!);
+        return;
+      }
+      const v = new Float64Array(depth * n);
+      const ok = new Uint8Array(n);
+      for (const l of hit) {
+        // Last valid wins: later files overwrite earlier ones wherever they are valid.
+        const r = reads.get(l.view)!;
+        const rv = r.values[l.slot]!, rok = r.valid[l.slot]!;
+        for (let k = 0; k < n; k++) {
+          if (rok[k] === 0) continue;
+          ok[k] = 1;
+          for (let d = 0; d < depth; d++) v[d * n + k] = rv[d * n + k]!;
+        }
+      }
+      values.push(v);
+      valid.push(ok);
+    });
+    await this.closeIdle(tick);
+    return { x0, y0, width, height, values, valid };
+  }
+
+  /** Closes least recently used files beyond `maxOpenFiles` (never one this window used). */
+  private async closeIdle(tick: number): Promise<void> {
+    const open = this.views.filter((v) => v.isOpen);
+    if (open.length <= this.maxOpen) return;
+    const idle = open.filter((v) => v.lastUsed < tick).sort((a, b) => a.lastUsed - b.lastUsed);
+    await Promise.all(idle.slice(0, open.length - this.maxOpen).map((v) => v.close()));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.views.map((v) => v.close()));
+  }
+}
+
+/**
+ * An image source on its own grid seen from an export grid on the same lattice (a whole-pixel shift):
+ * how custom sources (tests' in-memory images) take part; anything needing resampling is refused.
+ */
+export function shiftedSource(inner: ImageSource, grid: PixelGrid): ImageSource {
+  const shift = latticeShift(inner.grid, grid);
+  if (!shift) {
+    void inner.close();
+    throw new GeotfrError('BAD_REQUEST', `this image source is read on its own grid only (${inner.grid.crs} ${JSON.stringify(inner.grid.affine)}); the export grid ${grid.crs} ${JSON.stringify(grid.affine)} needs resampling`, { field: 'image' });
+  }
+  const [dx, dy] = shift;
+  return {
+    grid,
+    bands: inner.bands,
+    async readWindow(x0, y0, w, h, opts) {
+      const r = await inner.readWindow(x0 + dx, y0 + dy, w, h, opts);
+      return { ...r, x0, y0 };
+    },
+    close: () => inner.close(),
+  };
+}
