@@ -89,6 +89,10 @@ export async function planExport(req: Request, res: Response): Promise<void> {
       return;
     }
     const result = await submitJob(job.request, job.jobId, job.eventTime, d);
+    if (result.dryRun) {
+      res.status(200).json(result);
+      return;
+    }
     log('INFO', `planned job ${result.jobId}: ${result.shards} shard(s)`, { jobId: result.jobId, via: job.via });
     // The Pub/Sub emulator treats only 200/204 as an acknowledgement (Pub/Sub itself also takes 202).
     res.status(job.via === 'http' ? 202 : 200).json(result);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { action, commandSignal, readRequest } from '../main.js';
 import { GeotfrError } from '../../shared/errors.js';
-import { runImageExport } from '../../shared/export/run.js';
+import { dryRunImageExport, runImageExport, wantsDryRun } from '../../shared/export/run.js';
 
 /** `geotfr export-image REQUEST.json [--workers N]` (docs/semantics.md §2, §9). */
 export function register(program: Command): void {
@@ -10,8 +10,9 @@ export function register(program: Command): void {
     .description('export a GeoTIFF/COG to Earth Engine-compatible TFRecord patches and mixer (request: docs/semantics.md §2; "-" reads stdin)')
     .argument('<request>', 'export request JSON file, or - for stdin')
     .option('--workers <n>', 'worker threads (default: the number of cores; 0 = none)')
+    .option('--dry-run', 'resolve the grid and print files, patches, shards, bytes and a time estimate; read no pixel, write nothing')
     .action(
-      action(async (file: string, opts: { workers?: string }) => {
+      action(async (file: string, opts: { workers?: string; dryRun?: boolean }) => {
         let workers: number | undefined;
         if (opts.workers !== undefined) {
           workers = Number(opts.workers);
@@ -19,6 +20,7 @@ export function register(program: Command): void {
             throw new GeotfrError('BAD_REQUEST', `--workers expects an integer 0..256, got ${JSON.stringify(opts.workers)}`, { field: '--workers' });
         }
         const request = await readRequest(file);
+        if (opts.dryRun || wantsDryRun(request)) return dryRunImageExport(request, { workers, signal: commandSignal() });
         return runImageExport(request, { workers, signal: commandSignal(), progress: true });
       }),
     );

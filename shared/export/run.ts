@@ -10,10 +10,11 @@ import path from 'node:path';
 import { type BlobStore } from '../storage/port.js';
 import { LocalBlobStore } from '../storage/local.js';
 import { openBucket } from '../storage/open.js';
-import { abortable } from '../errors.js';
+import { GeotfrError, abortable } from '../errors.js';
 import { Progress } from '../progress.js';
 import type { ChunkResult } from './chunk.js';
 import { writeExportMetadata } from './finalize.js';
+import { dryRun, type DryRun } from './dryrun.js';
 import { planImageExport, shardChunks, type ChunkTask, type ExportPlan, type ImageSpecOpener } from './plan.js';
 import { ShardSink, cancelled } from './shard.js';
 import { inProcessPool, spawnWorkers, terminateSpawned, threadPool, type ChunkPool } from './pool.js';
@@ -48,9 +49,20 @@ export interface ExportSummary {
 }
 
 /** Runs a whole image export on this machine (docs/semantics.md §2–6, §9). */
+/** Whether a request asks for a dry run (`"dryRun": true`). */
+export const wantsDryRun = (request: unknown): boolean => request !== null && typeof request === 'object' && (request as { dryRun?: unknown }).dryRun === true;
+
+/** What the export would do (shared/export/dryrun.ts): plans only — no worker threads, no destination opened, nothing written. */
+export async function dryRunImageExport(request: unknown, opts: Omit<RunOptions, 'progress'> = {}): Promise<DryRun> {
+  const plan = await planImageExport(request, { open: opts.open, signal: opts.signal, now: opts.now });
+  return dryRun(plan, { workers: opts.open ? 1 : Math.max(1, opts.workers ?? availableParallelism()) });
+}
+
 export async function runImageExport(request: unknown, opts: RunOptions = {}): Promise<ExportSummary> {
   const t0 = performance.now();
   const signal = opts.signal;
+  // A request that asks for a dry run must never write: its callers want dryRunImageExport.
+  if (wantsDryRun(request)) throw new GeotfrError('BAD_REQUEST', 'the request asks for a dry run; call dryRunImageExport (CLI: --dry-run)', { field: 'dryRun' });
   // Start the worker threads first: their start-up (isolate + module loading) overlaps the planning.
   const wanted = opts.open ? 0 : Math.max(0, opts.workers ?? availableParallelism());
   let idle = wanted > 0 ? spawnWorkers(wanted) : [];

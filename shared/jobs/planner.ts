@@ -12,6 +12,7 @@ import { asGeotfrError } from '../errors.js';
 import { checkDestination, checkRequestPolicy } from './policy.js';
 import type { Queue } from '../queue/port.js';
 import { planImageExport, type ExportPlan } from '../export/plan.js';
+import { dryRun, type DryRun } from '../export/dryrun.js';
 import { utcDate } from '../export/request.js';
 import type { CloudConfig } from './config.js';
 import { JobStore } from './store.js';
@@ -39,9 +40,11 @@ export interface FinalizeMessage {
 export interface SubmitResult {
   jobId: string;
   kind: 'image' | 'table';
-  state: JobStatus['state'];
+  state: JobStatus['state'] | 'dry-run';
   statusUri: string;
   shards: number;
+  /** With `"dryRun": true`: what the export would do (nothing stored, nothing published). */
+  dryRun?: DryRun;
 }
 
 /** Fraction of the function time limit a shard may be planned to use (the rest is start-up and slack). */
@@ -114,6 +117,14 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
   const now = deps.now ?? (() => new Date());
   checkRequestPolicy(raw, deps.config.policy);
   const request = resolveDate(raw, eventTime) as Record<string, unknown>;
+  if (request.dryRun === true && request.collection === undefined) {
+    // Answered at once from the plan (split as a real job would be); no job state is written.
+    let plan = await planImageExport(request);
+    const split = shardSplit(plan, deps.config);
+    if (split) plan = await planImageExport({ ...request, formatOptions: { ...(request.formatOptions as object), maxFileSize: split.maxFileSize } });
+    const rateMBps = deps.config.shardBytesPerSecond / 1e6;
+    return { jobId, kind: 'image', state: 'dry-run', statusUri: '', shards: plan.shards.length, dryRun: dryRun(plan, { workers: plan.shards.length, rateMBps }) };
+  }
   const store = await openBucket(request.bucket as string);
   const job = new JobStore(store, jobId);
   const kind = request.collection !== undefined ? 'table' : 'image';

@@ -36,7 +36,8 @@ export function needGdalPython(t: TestContext): boolean {
 export type GdalAlg = 'near' | 'bilinear' | 'cubic' | 'average' | 'mode' | 'min' | 'max';
 
 export interface WarpJob {
-  src: { width: number; height: number; affine: Affine; crs: string; nodata?: number; values: Float64Array };
+  /** An in-memory raster, or one band (1-based) of GeoTIFF files mosaicked in order (the last valid wins). */
+  src: { width: number; height: number; affine: Affine; crs: string; nodata?: number; values: Float64Array } | { files: string[]; band?: number; nodata?: number };
   dst: { width: number; height: number; affine: Affine; crs: string };
   alg: GdalAlg;
 }
@@ -50,10 +51,15 @@ export async function gdalWarp(jobs: WarpJob[]): Promise<Float64Array[]> {
   try {
     const spec = await Promise.all(
       jobs.map(async (j, i) => {
-        const src = path.join(dir, `src${i}.f64`);
-        await fs.writeFile(src, Buffer.from(j.src.values.buffer, j.src.values.byteOffset, j.src.values.byteLength));
+        let src: object;
+        if ('files' in j.src) src = { files: j.src.files, band: j.src.band ?? 1, nodata: j.src.nodata ?? null };
+        else {
+          const file = path.join(dir, `src${i}.f64`);
+          await fs.writeFile(file, Buffer.from(j.src.values.buffer, j.src.values.byteOffset, j.src.values.byteLength));
+          src = { path: file, width: j.src.width, height: j.src.height, gt: gt(j.src.affine), crs: j.src.crs, nodata: j.src.nodata ?? null };
+        }
         return {
-          src: { path: src, width: j.src.width, height: j.src.height, gt: gt(j.src.affine), crs: j.src.crs, nodata: j.src.nodata ?? null },
+          src,
           dst: { path: path.join(dir, `dst${i}.f64`), width: j.dst.width, height: j.dst.height, gt: gt(j.dst.affine), crs: j.dst.crs },
           alg: j.alg,
         };

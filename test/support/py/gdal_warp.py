@@ -4,7 +4,8 @@ gdal.Warp(errorThreshold=0, XSCALE=1, YSCALE=1, no overviews), i.e.
 `gdalwarp -et 0 -wo XSCALE=1 -wo YSCALE=1 -ovr NONE -r ALG` into a dataset made with that transform
 (gdalwarp's -te/-ts would re-derive it).
 
-argv[1]: a JSON file {"jobs": [{"src": {"path", "width", "height", "gt", "crs", "nodata"},
+argv[1]: a JSON file {"jobs": [{"src": {"path", "width", "height", "gt", "crs", "nodata"} or
+          {"files": [GeoTIFF paths, mosaic order: the last valid wins], "band"},
           "dst": {"path", "width", "height", "gt", "crs"}, "alg"}]}, where "gt" is GDAL's
           [c, a, b, f, d, e] and paths name raw little-endian float64 rasters (src read, dst written).
 Destination pixels GDAL leaves without a value are NaN.
@@ -37,9 +38,13 @@ def main():
         jobs = json.load(f)["jobs"]
     for job in jobs:
         s, d = job["src"], job["dst"]
-        values = np.fromfile(s["path"], dtype="<f8").reshape(s["height"], s["width"])
         nodata = s.get("nodata")
-        src = dataset(s["width"], s["height"], s["gt"], s["crs"], nodata, values)
+        if "files" in s:
+            # One band of real files, as gdalwarp reads them (their own nodata unless given).
+            src = [gdal.Translate("", p, format="VRT", bandList=[s.get("band", 1)]) for p in s["files"]]
+        else:
+            values = np.fromfile(s["path"], dtype="<f8").reshape(s["height"], s["width"])
+            src = dataset(s["width"], s["height"], s["gt"], s["crs"], nodata, values)
         dst = dataset(d["width"], d["height"], d["gt"], d["crs"], float("nan"), np.full((d["height"], d["width"]), np.nan))
         opts = gdal.WarpOptions(
             resampleAlg=job["alg"],
