@@ -233,3 +233,26 @@ function checkSameCount(srcs: SourceFile[], field: string): void {
       { field },
     );
 }
+
+/**
+ * The image without the files that cannot contribute to a W×H export grid (with `marginPx` of tile
+ * margins and kernel support around it): a glob over many scenes keeps only those under the region,
+ * so the plan stays small and no worker ever looks at the others. Footprints come from the headers
+ * already read; a file whose footprint cannot be placed on the grid is kept (workers skip it).
+ */
+export function pruneImage(image: PlannedImage, grid: PixelGrid, marginPx: number, footprint: (g: PixelGrid) => [number, number, number, number] | null): PlannedImage {
+  const keep = image.files.map((f) => {
+    const b = footprint(f.grid);
+    if (!b) return true;
+    return b[0] < grid.width + marginPx && b[2] > -marginPx && b[1] < grid.height + marginPx && b[3] > -marginPx;
+  });
+  if (keep.every(Boolean)) return image;
+  const index = new Map<number, number>();
+  const files: SourceFile[] = [];
+  image.files.forEach((f, i) => {
+    if (!keep[i]) return;
+    index.set(i, files.length);
+    files.push(f);
+  });
+  return { files, bands: image.bands.map((b) => ({ ...b, files: b.files.filter((i) => keep[i]).map((i) => index.get(i)!) })) };
+}

@@ -64,9 +64,9 @@ const blends = (b: PlannedBand) => (b.reduce ? b.reduce === 'mean' : b.resample 
 export function gridBands(image: PlannedImage, grid: { crs: string; affine: Affine }): BandInfo[] {
   return image.bands.map((b) => {
     const types = b.files.flatMap((f) => b.samples.map((s) => image.files[f]!.types[s]!));
-    let type: SampleType = types.every((t) => t === types[0]) ? types[0]! : 'float64';
+    let type: SampleType = types.length && types.every((t) => t === types[0]) ? types[0]! : 'float64';
     if (type !== 'float64' && blends(b) && b.files.some((f) => !latticeShift(image.files[f]!.grid, grid))) type = 'float32';
-    const nodata = b.nodata ?? image.files[b.files[0]!]!.nodata;
+    const nodata = b.nodata ?? (b.files.length ? image.files[b.files[0]!]!.nodata : null);
     return { name: b.name, type, depth: b.array ? b.samples.length : 1, ...(nodata !== null ? { nodata } : {}) };
   });
 }

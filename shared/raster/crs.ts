@@ -4,7 +4,7 @@
  * image CRS with proj4. The result is snapped outward to whole pixels, an edge within 1e-6 pixel of a
  * grid line snapping to that line, and may extend beyond the image (margins read what exists, docs/semantics.md §3).
  */
-import proj4 from 'proj4';
+import { normalizeCrs, pointTransformer } from '../grid/crs.js';
 import { GeotfrError } from '../errors.js';
 import type { Affine } from '../mixer.js';
 import type { PixelGrid } from './types.js';
@@ -33,43 +33,15 @@ export interface GeoJsonRegion {
   [k: string]: unknown;
 }
 
+export { normalizeCrs };
+
 export type Region = readonly [number, number, number, number] | readonly number[] | GeoJsonRegion;
 
 const bad = (message: string) => new GeotfrError('BAD_REQUEST', message, { field: 'region' });
 
-/**
- * Normalizes a CRS name to something proj4 can look up: "EPSG:n" (also from
- * `urn:ogc:def:crs:EPSG::n`), CRS84 → EPSG:4326 (both lon/lat in proj4), or WKT/proj strings as is.
- */
-export function normalizeCrs(name: string): string {
-  const s = name.trim();
-  if (/^(urn:ogc:def:crs:OGC:(1\.3)?:CRS84|OGC:CRS84|CRS84)$/i.test(s)) return 'EPSG:4326';
-  const m = s.match(/^(?:urn:ogc:def:crs:EPSG:[\d.]*:|EPSG:+)(\d+)$/i);
-  if (m) return `EPSG:${Number(m[1])}`;
-  return s;
-}
-
-/** proj4 definition for a CRS, or a BAD_REQUEST naming it (proj4 knows EPSG:4326, 3857, all WGS84 UTM zones, ...). */
-function projDef(crs: string, what: string): string {
-  const n = normalizeCrs(crs);
-  if (/^EPSG:\d+$/.test(n)) {
-    if (!proj4.defs(n)) throw bad(`unknown CRS ${n} (${what}); geotfr knows EPSG:4326, EPSG:3857, WGS84 UTM zones (EPSG:326xx/327xx) and proj4's other built-ins`);
-    return n;
-  }
-  if (/^(PROJCS|GEOGCS|PROJCRS|GEOGCRS|\+proj=)/i.test(n)) return n;
-  throw bad(`unrecognized CRS ${JSON.stringify(crs)} (${what}); use "EPSG:n"`);
-}
-
-/** A point transformer between two CRSs (identity when they are the same). */
+/** A point transformer between two CRSs (identity when they are the same; any EPSG code, shared/grid/crs.ts). */
 export function crsTransformer(from: string, to: string): (x: number, y: number) => [number, number] {
-  const a = normalizeCrs(from);
-  const b = normalizeCrs(to);
-  if (a === b) return (x, y) => [x, y];
-  const conv = proj4(projDef(a, 'region'), projDef(b, 'image'));
-  return (x, y) => {
-    const p = conv.forward([x, y]) as number[];
-    return [p[0]!, p[1]!];
-  };
+  return pointTransformer(from, to, 'region');
 }
 
 /** World (image CRS) → fractional pixel coordinates, inverting the affine (docs/semantics.md §6 order). */

@@ -5,6 +5,7 @@
  */
 import type { GeoTIFFImage } from 'geotiff';
 import { GeotfrError } from '../errors.js';
+import { geoKeysProj4 } from '../grid/crs.js';
 import type { Affine } from '../mixer.js';
 
 const USER_DEFINED = 32767;
@@ -42,7 +43,7 @@ export function readAffine(image: GeoTIFFImage, uri: string): Affine {
   return m;
 }
 
-/** The image CRS as "EPSG:n"; user-defined CRSs are rejected with a message saying how to fix the file. */
+/** The image CRS as "EPSG:n", or a proj string for a user-defined CRS its GeoKeys describe (shared/grid/crs.ts). */
 export function readCrs(image: GeoTIFFImage, uri: string): string {
   const keys = image.getGeoKeys();
   if (!keys) throw new GeotfrError('BAD_INPUT', 'has no GeoKeys (no CRS); assign one, e.g. gdal_edit.py -a_srs EPSG:4326', { file: uri });
@@ -51,11 +52,12 @@ export function readCrs(image: GeoTIFFImage, uri: string): string {
   const geographic = keys.GeographicTypeGeoKey as number | undefined;
   if (model === MODEL_PROJECTED || (model === undefined && projected !== undefined)) {
     if (projected !== undefined && projected !== USER_DEFINED) return `EPSG:${projected}`;
-    throw new GeotfrError('BAD_INPUT', 'has a user-defined projected CRS without an EPSG code; reproject or assign an EPSG code (gdalwarp -t_srs EPSG:n)', { file: uri });
+    // A projection the GeoKeys spell out (docs/semantics.md §11), as a proj string.
+    return geoKeysProj4(keys as Record<string, unknown>, uri);
   }
   if (model === MODEL_GEOGRAPHIC || (model === undefined && geographic !== undefined)) {
     if (geographic !== undefined && geographic !== USER_DEFINED) return `EPSG:${geographic}`;
-    throw new GeotfrError('BAD_INPUT', 'has a user-defined geographic CRS without an EPSG code; assign one (gdal_edit.py -a_srs EPSG:4326)', { file: uri });
+    return geoKeysProj4(keys as Record<string, unknown>, uri);
   }
   throw new GeotfrError('BAD_INPUT', `has an unsupported CRS model (GTModelTypeGeoKey=${String(model)})`, { file: uri });
 }

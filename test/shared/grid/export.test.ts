@@ -241,6 +241,13 @@ test('a wide mosaic: each chunk opens only the files under it; --dry-run reads a
     const request = { image: { bands: [{ name: 'b', uri: path.join(dir, 'tiles', 't*.tif') }] }, bucket: out, fileNamePrefix: 'w/p', formatOptions: { patchDimensions: [50, 50], kernelSize: [3, 3] } };
     const plan = await planImageExport(request);
     assert.deepEqual([plan.source.width, plan.source.height], [1000, 100]);
+    // A region over tiles 3..4 keeps only the files under it in the plan, plus the neighbours its
+    // 1-px tile margins read (docs/semantics.md §3) …
+    const edge = await planImageExport({ ...request, region: [309000 + 15, 4997000, 315000 - 15, 5000000] });
+    assert.deepEqual(edge.image!.files.map((f) => path.basename(f.uri)), ['t2.tif', 't3.tif', 't4.tif', 't5.tif']);
+    // … and without them when the region keeps 5 px (more than margin and kernel support) away.
+    const inner = await planImageExport({ ...request, region: [309000 + 150 + 15, 4997000, 315000 - 150 - 15, 5000000] });
+    assert.deepEqual(inner.image!.files.map((f) => path.basename(f.uri)), ['t3.tif', 't4.tif']);
     const src = new GridImageSource(plan.image!, plan.source);
     try {
       const chunk = shardChunks(plan, 0)[0]!;
