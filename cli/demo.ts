@@ -9,6 +9,8 @@
  *    exported tiles, margins dimmed, the patch core outlined, masked pixels in magenta.
  * 4. Closes the loop (cli/demo-ingest.ts): a tiny "model" reads the records, writes predictions as
  *    TFRecords, and `geotfr ingest-image` turns them into a georeferenced COG with quicklooks.
+ * 5. Any grid (cli/demo-grid.ts): 10 m bands, a 20 m band in its own file and a lon/lat DEM stacked
+ *    onto one 20 m UTM grid with `crs` and `scale`, without a gdalwarp step.
  */
 import { createWriteStream, promises as fs } from 'node:fs';
 import { once } from 'node:events';
@@ -20,6 +22,7 @@ import { decodeExample } from '../shared/tfrecord/example.js';
 import { readRecordFile } from '../shared/tfrecord/record.js';
 import { quicklook, type QuicklookTile } from './quicklook.js';
 import { demoIngest } from './demo-ingest.js';
+import { demoGrid } from './demo-grid.js';
 
 const out = path.resolve(process.argv[2] ?? 'demo-out');
 const W = 768;
@@ -99,3 +102,11 @@ console.log('\n4. model → prediction TFRecords → geotfr ingest-image → Clo
 const ingested = await demoIngest({ exportDir: request.bucket, prefix: request.fileNamePrefix, outDir: path.join(out, 'predictions') });
 console.log(`prediction COG: ${ingested.predictionTif}`);
 for (const p of ingested.pngs) console.log(`quicklook: ${p}`);
+
+console.log('\n5. any grid: 10 m bands (averaged), a 20 m band (copied) and a lon/lat DEM (bilinear) onto EPSG:32633 at scale 20');
+const stack = await demoGrid({ outDir: path.join(out, 'stack'), scene: src, width: W, height: H, x0: 399960, y0: 5000040 });
+console.log(`geotfr export-image ${path.join(out, 'stack', 'request.json')} --dry-run`);
+const d = stack.dry;
+console.log(`grid ${d.grid.crs} ${d.grid.width}x${d.grid.height} affine ${JSON.stringify(d.grid.affine)} (rule: ${d.grid.rule}); ${d.totalPatches} patches in ${d.shards} shard(s), ~${(d.bytesEstimated / 1e6).toFixed(1)} MB`);
+for (const b of d.bands) console.log(`  ${b.name}: ${b.reduce ?? b.resample} from ${b.files.map((f) => `${path.basename(f.uri)} (${f.mode})`).join(', ')}`);
+console.log(JSON.stringify(stack.summary));

@@ -129,6 +129,135 @@ function cubicWeights(x: number, w: Float64Array, at: number): void {
 }
 
 /**
+ * Where an interpolation kernel reads, per target pixel k: `s[k]` the window index of its first tap
+ * (nearest: the pixel; bilinear: (⌊x-½⌋, ⌊y-½⌋); bicubic: the same pixel, taps around it), or -1
+ * when a tap with non-zero weight falls outside the window or the source; `fx`, `fy` the fractions.
+ * Computed once per source window and applied to every band read from it (their masks differ).
+ */
+export interface Taps {
+  s: Int32Array;
+  fx: Float64Array;
+  fy: Float64Array;
+}
+
+export const newTaps = (n: number): Taps => ({ s: new Int32Array(n), fx: new Float64Array(n), fy: new Float64Array(n) });
+
+/** Fills `t` for target pixels [from, to) of `coords` over a source window. */
+export function computeTaps(method: Resampling, coords: Coords, from: number, to: number, win: { x0: number; y0: number; width: number; height: number }, extent: { width: number; height: number }, t: Taps): void {
+  const sw = win.width;
+  const wx0 = win.x0, wy0 = win.y0, wx1 = Math.min(extent.width, win.x0 + sw), wy1 = Math.min(extent.height, win.y0 + win.height);
+  const cx = coords.x, cy = coords.y, s = t.s, tfx = t.fx, tfy = t.fy;
+  if (method === 'nearest') {
+    for (let k = from; k < to; k++) {
+      const x = cx[k]!, y = cy[k]!;
+      // Tested before the bias, like GDAL: -1e-11 is outside the source, not in its pixel 0.
+      if (!(x >= 0 && y >= 0)) {
+        s[k] = -1;
+        continue;
+      }
+      const ix = Math.floor(x + EDGE_BIAS), iy = Math.floor(y + EDGE_BIAS);
+      s[k] = ix < wx0 || iy < wy0 || ix >= wx1 || iy >= wy1 ? -1 : (iy - wy0) * sw + (ix - wx0);
+    }
+    return;
+  }
+  // Bilinear reaches taps 0..1 and bicubic -1..2 around ⌊x-½⌋ in each axis with a non-zero fraction.
+  const lo = method === 'bicubic' ? -1 : 0, hi = method === 'bicubic' ? 2 : 1;
+  for (let k = from; k < to; k++) {
+    const x = cx[k]! - 0.5, y = cy[k]! - 0.5;
+    if (!(x === x && y === y)) {
+      s[k] = -1;
+      continue;
+    }
+    const ix = Math.floor(x), iy = Math.floor(y);
+    const fx = x - ix, fy = y - iy;
+    // At a zero fraction only the first tap has weight; the others are not read (they may lie outside).
+    const xlo = fx > 0 ? ix + lo : ix, xhi = fx > 0 ? ix + hi : ix;
+    const ylo = fy > 0 ? iy + lo : iy, yhi = fy > 0 ? iy + hi : iy;
+    if (xlo < wx0 || ylo < wy0 || xhi >= wx1 || yhi >= wy1) {
+      s[k] = -1;
+      continue;
+    }
+    s[k] = (iy - wy0) * sw + (ix - wx0);
+    tfx[k] = fx;
+    tfy[k] = fy;
+  }
+}
+
+/** One band's values at taps computed by computeTaps over the same window (`src` is that band's window). */
+export function applyTaps(method: Resampling, t: Taps, from: number, to: number, src: SourceWindow, depth: number, out: TargetWindow, n: number): void {
+  const sw = src.width, plane = sw * src.height;
+  const sv = src.values, ok = src.valid, ov = out.values, valid = out.valid, s = t.s;
+  if (method === 'nearest') {
+    for (let k = from; k < to; k++) {
+      const i = s[k]!;
+      if (i < 0 || ok[i] === 0) {
+        valid[k] = 0;
+        continue;
+      }
+      valid[k] = 1;
+      ov[k] = sv[i]!;
+      for (let d = 1; d < depth; d++) ov[d * n + k] = sv[d * plane + i]!;
+    }
+    return;
+  }
+  if (method === 'bilinear') {
+    for (let k = from; k < to; k++) {
+      const s00 = s[k]!;
+      if (s00 < 0) {
+        valid[k] = 0;
+        continue;
+      }
+      const fx = t.fx[k]!, fy = t.fy[k]!;
+      const s10 = fx > 0 ? s00 + 1 : s00, s01 = fy > 0 ? s00 + sw : s00, s11 = s01 + (s10 - s00);
+      if (ok[s00] === 0 || ok[s10] === 0 || ok[s01] === 0 || ok[s11] === 0) {
+        valid[k] = 0;
+        continue;
+      }
+      valid[k] = 1;
+      const gx = 1 - fx, gy = 1 - fy;
+      for (let d = 0; d < depth; d++) {
+        const o = d * plane;
+        ov[d * n + k] = (sv[o + s00]! * gx + sv[o + s10]! * fx) * gy + (sv[o + s01]! * gx + sv[o + s11]! * fx) * fy;
+      }
+    }
+    return;
+  }
+  // Bicubic: 4×4 taps, separable weights; a zero fraction leaves only the centre column/row.
+  const wxs = new Float64Array(4), wys = new Float64Array(4);
+  const cols = new Int32Array(4), rows = new Int32Array(4);
+  for (let k = from; k < to; k++) {
+    const c = s[k]!;
+    if (c < 0) {
+      valid[k] = 0;
+      continue;
+    }
+    const fx = t.fx[k]!, fy = t.fy[k]!;
+    cubicWeights(fx, wxs, 0);
+    cubicWeights(fy, wys, 0);
+    for (let q = 0; q < 4; q++) {
+      cols[q] = fx > 0 ? q - 1 : 0;
+      rows[q] = fy > 0 ? (q - 1) * sw : 0;
+    }
+    let masked = false;
+    for (let r = 0; r < 4 && !masked; r++) for (let q = 0; q < 4; q++) if (ok[c + rows[r]! + cols[q]!] === 0) masked = true;
+    if (masked) {
+      valid[k] = 0;
+      continue;
+    }
+    valid[k] = 1;
+    for (let d = 0; d < depth; d++) {
+      const o = d * plane + c;
+      let acc = 0;
+      for (let r = 0; r < 4; r++) {
+        const row = o + rows[r]!;
+        acc += wys[r]! * (wxs[0]! * sv[row + cols[0]!]! + wxs[1]! * sv[row + cols[1]!]! + wxs[2]! * sv[row + cols[2]!]! + wxs[3]! * sv[row + cols[3]!]!);
+      }
+      ov[d * n + k] = acc;
+    }
+  }
+}
+
+/**
  * Interpolates target pixels k ∈ [from, to) from pixel centre coordinates: writes `out.values`
  * (depth-major, `n` per plane) and `out.valid` at the same indices. Pixels whose kernel reaches a
  * masked pixel, outside the source extent or outside the window are masked.
@@ -144,104 +273,9 @@ export function interpolate(
   out: TargetWindow,
   n: number,
 ): void {
-  const sw = src.width, sh = src.height, plane = sw * sh;
-  // The window is inside the extent; reads need both, so test against the window (a subset).
-  const wx0 = src.x0, wy0 = src.y0, wx1 = Math.min(extent.width, src.x0 + sw), wy1 = Math.min(extent.height, src.y0 + sh);
-  const sv = src.values, ok = src.valid, ov = out.values, valid = out.valid;
-  if (method === 'nearest') {
-    for (let k = from; k < to; k++) {
-      const x = coords.x[k]!, y = coords.y[k]!;
-      // Tested before the bias, like GDAL: -1e-11 is outside the source, not in its pixel 0.
-      if (!(x >= 0 && y >= 0)) {
-        valid[k] = 0;
-        continue;
-      }
-      const ix = Math.floor(x + EDGE_BIAS), iy = Math.floor(y + EDGE_BIAS);
-      if (ix < wx0 || iy < wy0 || ix >= wx1 || iy >= wy1) {
-        valid[k] = 0;
-        continue;
-      }
-      const s = (iy - wy0) * sw + (ix - wx0);
-      if (ok[s] === 0) {
-        valid[k] = 0;
-        continue;
-      }
-      valid[k] = 1;
-      for (let d = 0; d < depth; d++) ov[d * n + k] = sv[d * plane + s]!;
-    }
-    return;
-  }
-  if (method === 'bilinear') {
-    for (let k = from; k < to; k++) {
-      const x = coords.x[k]! - 0.5, y = coords.y[k]! - 0.5;
-      if (!(x === x && y === y)) {
-        valid[k] = 0;
-        continue;
-      }
-      const ix = Math.floor(x), iy = Math.floor(y);
-      const fx = x - ix, fy = y - iy;
-      // A tap with zero weight is not read (it may lie outside the source): it points at the first tap.
-      const ix1 = fx > 0 ? ix + 1 : ix, iy1 = fy > 0 ? iy + 1 : iy;
-      if (ix < wx0 || iy < wy0 || ix1 >= wx1 || iy1 >= wy1) {
-        valid[k] = 0;
-        continue;
-      }
-      const s00 = (iy - wy0) * sw + (ix - wx0);
-      const s10 = s00 + (ix1 - ix), s01 = s00 + (iy1 - iy) * sw, s11 = s01 + (ix1 - ix);
-      if (ok[s00] === 0 || ok[s10] === 0 || ok[s01] === 0 || ok[s11] === 0) {
-        valid[k] = 0;
-        continue;
-      }
-      valid[k] = 1;
-      const gx = 1 - fx, gy = 1 - fy;
-      for (let d = 0; d < depth; d++) {
-        const o = d * plane;
-        ov[d * n + k] = (sv[o + s00]! * gx + sv[o + s10]! * fx) * gy + (sv[o + s01]! * gx + sv[o + s11]! * fx) * fy;
-      }
-    }
-    return;
-  }
-  // Bicubic: 4×4 taps, separable weights.
-  const wxs = new Float64Array(4), wys = new Float64Array(4);
-  const cols = new Int32Array(4), rows = new Int32Array(4);
-  for (let k = from; k < to; k++) {
-    const x = coords.x[k]! - 0.5, y = coords.y[k]! - 0.5;
-    if (!(x === x && y === y)) {
-      valid[k] = 0;
-      continue;
-    }
-    const ix = Math.floor(x), iy = Math.floor(y);
-    const fx = x - ix, fy = y - iy;
-    // At a zero fraction only the centre tap has weight; the others are not read.
-    const xlo = fx > 0 ? ix - 1 : ix, xhi = fx > 0 ? ix + 2 : ix;
-    const ylo = fy > 0 ? iy - 1 : iy, yhi = fy > 0 ? iy + 2 : iy;
-    if (xlo < wx0 || ylo < wy0 || xhi >= wx1 || yhi >= wy1) {
-      valid[k] = 0;
-      continue;
-    }
-    cubicWeights(fx, wxs, 0);
-    cubicWeights(fy, wys, 0);
-    for (let t = 0; t < 4; t++) {
-      cols[t] = fx > 0 ? ix - 1 + t - wx0 : ix - wx0;
-      rows[t] = (fy > 0 ? iy - 1 + t - wy0 : iy - wy0) * sw;
-    }
-    let masked = false;
-    for (let r = 0; r < 4 && !masked; r++) for (let c = 0; c < 4; c++) if (ok[rows[r]! + cols[c]!] === 0) masked = true;
-    if (masked) {
-      valid[k] = 0;
-      continue;
-    }
-    valid[k] = 1;
-    for (let d = 0; d < depth; d++) {
-      const o = d * plane;
-      let acc = 0;
-      for (let r = 0; r < 4; r++) {
-        const row = o + rows[r]!;
-        acc += wys[r]! * (wxs[0]! * sv[row + cols[0]!]! + wxs[1]! * sv[row + cols[1]!]! + wxs[2]! * sv[row + cols[2]!]! + wxs[3]! * sv[row + cols[3]!]!);
-      }
-      ov[d * n + k] = acc;
-    }
-  }
+  const t = newTaps(to);
+  computeTaps(method, coords, from, to, src, extent, t);
+  applyTaps(method, t, from, to, src, depth, out, n);
 }
 
 /** `v` snapped to the nearest integer when within COVER_TOL of it. */
@@ -409,6 +443,16 @@ export function reduce(
   }
 }
 
+/** Buffers one caller reuses across warps (coordinates, taps), so chunk after chunk allocates nothing new. */
+export interface WarpScratch {
+  centres?: Coords;
+  corners?: Coords;
+  taps: Map<Resampling, Taps>;
+}
+
+/** Width of the target columns taps are applied in (cache locality of the source reads). */
+const BLOCK_PX = 64;
+
 /** Default budget for one source window read (pixels): bounds memory however far a chunk downsamples. */
 export const MAX_SOURCE_WINDOW_PX = 1 << 22;
 
@@ -424,22 +468,24 @@ export async function warpWindow(
   source: WarpSource,
   kernels: readonly Kernel[],
   win: { x0: number; y0: number; width: number; height: number },
-  opts: { signal?: AbortSignal; maxSourcePixels?: number; out?: TargetWindow[] } = {},
+  opts: { signal?: AbortSignal; maxSourcePixels?: number; out?: TargetWindow[]; float32?: boolean; scratch?: WarpScratch } = {},
 ): Promise<TargetWindow[]> {
   const { width: w, height: h } = win;
   const n = w * h;
+  const Values = opts.float32 ? Float32Array : Float64Array;
   const out = kernels.map((_, b) => {
     const o = opts.out?.[b];
     const d = source.depths[b]!;
-    if (o && o.values.length >= d * n && o.valid.length >= n) return o;
-    return { values: new Float64Array(d * n), valid: new Uint8Array(n) };
+    if (o && o.values instanceof Values && o.values.length >= d * n && o.valid.length >= n) return o;
+    return { values: new Values(d * n), valid: new Uint8Array(n) };
   });
+  const scratch: WarpScratch = opts.scratch ?? { taps: new Map() };
   for (const o of out) o.valid.fill(0, 0, n);
   const budget = opts.maxSourcePixels ?? MAX_SOURCE_WINDOW_PX;
   const reducing = kernels.some((k) => k.reduce !== undefined);
   const interpolating = kernels.some((k) => k.reduce === undefined);
-  const centres = interpolating ? transform.map(win.x0, win.y0, w, h, 0.5) : undefined;
-  const corners = reducing ? transform.map(win.x0, win.y0, w + 1, h + 1, 0) : undefined;
+  const centres = interpolating ? (scratch.centres = transform.map(win.x0, win.y0, w, h, 0.5, scratch.centres)) : undefined;
+  const corners = reducing ? (scratch.corners = transform.map(win.x0, win.y0, w + 1, h + 1, 0, scratch.corners)) : undefined;
   // The widest support any band's kernel needs, for the source windows.
   const interp: Kernel = { resample: kernels.some((k) => !k.reduce && k.resample === 'bicubic') ? 'bicubic' : kernels.some((k) => !k.reduce && k.resample === 'bilinear') ? 'bilinear' : 'nearest' };
   const red: Kernel = { resample: 'nearest', reduce: 'mean' };
@@ -454,13 +500,20 @@ export async function warpWindow(
     }
     return b;
   };
+  // Taps per interpolation method, computed once per source window for every band using it.
+  const methods = [...new Set(kernels.filter((k) => !k.reduce).map((k) => k.resample))];
+  for (const m of methods) if (!((scratch.taps.get(m)?.s.length ?? 0) >= n)) scratch.taps.set(m, newTaps(n));
+  const taps = scratch.taps;
   const apply = async (b: Bounds, j0: number, j1: number, i0: number, i1: number) => {
     const data = await source.read(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0, opts.signal);
+    const win = { x0: b.x0, y0: b.y0, width: b.x1 - b.x0, height: b.y1 - b.y0 };
+    for (const m of methods) for (let j = j0; j < j1; j++) computeTaps(m, centres!, j * w + i0, j * w + i1, win, source, taps.get(m)!);
     kernels.forEach((k, band) => {
-      const src: SourceWindow = { x0: b.x0, y0: b.y0, width: b.x1 - b.x0, height: b.y1 - b.y0, values: data.values[band]!, valid: data.valid[band]! };
+      const src: SourceWindow = { ...win, values: data.values[band]!, valid: data.valid[band]! };
       const d = source.depths[band]!;
       if (k.reduce) reduce(k.reduce, corners!, w, j0, j1, i0, i1, src, source, d, out[band]!, n);
-      else for (let j = j0; j < j1; j++) interpolate(k.resample, centres!, j * w + i0, j * w + i1, src, source, d, out[band]!, n);
+      // In columns of BLOCK_PX target pixels, so a rotated or reprojected grid reads a compact, cached patch of the source.
+      else for (let i = i0; i < i1; i += BLOCK_PX) for (let j = j0; j < j1; j++) applyTaps(k.resample, taps.get(k.resample)!, j * w + i, j * w + Math.min(i + BLOCK_PX, i1), src, d, out[band]!, n);
     });
   };
   const rowPieces = async (j: number, i0: number, i1: number): Promise<void> => {

@@ -19,7 +19,7 @@ import { FLOAT32_EXACT, GeoTiffImageSource, openTiff, type BandPlan } from '../r
 import type { BandInfo, ImageSource, PixelGrid, ReadWindowOptions, SampleType, WindowData } from '../raster/types.js';
 import { sameCrs } from './crs.js';
 import type { PlannedBand, PlannedImage, SourceFile } from './image.js';
-import { warpWindow, type Kernel, type WarpSource } from './resample.js';
+import { warpWindow, type Kernel, type WarpScratch, type WarpSource } from './resample.js';
 import { footprintBounds } from './resolve.js';
 import { GridTransform } from './transform.js';
 
@@ -80,6 +80,8 @@ class FileView {
   readonly slots: { band: number; planned: PlannedBand }[] = [];
   private native: Promise<GeoTiffImageSource> | undefined;
   private last: WindowData | undefined;
+  private readonly scratch: WarpScratch = { taps: new Map() };
+  private kernelsCache: Kernel[] | undefined;
   lastUsed = 0;
 
   constructor(
@@ -102,6 +104,21 @@ class FileView {
       }
       this.footprint = [fp[0] - SUPPORT_PX, fp[1] - SUPPORT_PX, fp[2] + SUPPORT_PX, fp[3] + SUPPORT_PX];
     }
+  }
+
+  private get kernels(): Kernel[] {
+    this.kernelsCache ??= this.slots.map(({ planned }) => (planned.reduce ? { resample: planned.resample, reduce: planned.reduce } : { resample: planned.resample }));
+    return this.kernelsCache;
+  }
+
+  /** Every band of this view is picked, not blended (nearest, mode, min, max). */
+  private get picks(): boolean {
+    return this.slots.every(({ planned }) => !blends(planned));
+  }
+
+  /** Every sample this view reads is exact in float32. */
+  private get float32Exact(): boolean {
+    return this.slots.every(({ planned }) => planned.samples.every((s) => FLOAT32_EXACT.has(this.file.types[s]!)));
   }
 
   get isOpen(): boolean {
@@ -155,15 +172,16 @@ class FileView {
       const r = await native.readWindow(x0 + dx, y0 + dy, w, h, { signal: opts.signal, reuse, float32: opts.float32 });
       out = { ...r, x0, y0 };
     } else {
+      // Kernels that pick values (nearest, mode, min, max) keep float32-exact samples exact in float32.
+      const float32 = opts.float32 === true && this.picks && this.float32Exact;
       const src: WarpSource = {
         width: this.file.grid.width,
         height: this.file.grid.height,
         depths: this.slots.map(({ planned }) => (planned.array ? planned.samples.length : 1)),
-        read: (sx, sy, sw, sh, signal) => native.readWindow(sx, sy, sw, sh, { signal }),
+        read: (sx, sy, sw, sh, signal) => native.readWindow(sx, sy, sw, sh, { signal, float32 }),
       };
-      const kernels: Kernel[] = this.slots.map(({ planned }) => (planned.reduce ? { resample: planned.resample, reduce: planned.reduce } : { resample: planned.resample }));
       const reused = reuse && reuse.width === w && reuse.height === h ? reuse.values.map((v, i) => ({ values: v, valid: reuse.valid[i]! })) : undefined;
-      const t = await warpWindow(this.transform!, src, kernels, { x0, y0, width: w, height: h }, { signal: opts.signal, out: reused });
+      const t = await warpWindow(this.transform!, src, this.kernels, { x0, y0, width: w, height: h }, { signal: opts.signal, out: reused, float32, scratch: this.scratch });
       out = { x0, y0, width: w, height: h, values: t.map((b) => b.values), valid: t.map((b) => b.valid) };
     }
     this.last = out;

@@ -169,7 +169,7 @@ export class GridTransform {
         }
       }
     if (ok) {
-      fillBiquadratic(win.x, win.y, win.w, (win.u0 - cu) / s, (win.v0 - cv) / s, 1 / s, i0, i1, j0, j1, n);
+      fillBiquadratic(win.x, win.y, win.w, (win.u0 - cu) / s, (win.v0 - cv) / s, 1 / s, Math.ceil(cu - win.u0), i0, i1, j0, j1, n);
       return;
     }
     const h = s / 2;
@@ -213,24 +213,35 @@ function biquadratic(n: Pt[], t: number, r: number): [number, number] {
 
 /**
  * The biquadratic interpolant at points (t0 + i*dt, r0 + j*dt) (normalized cell coordinates),
- * i ∈ [i0, i1), j ∈ [j0, j1): per row the three column values, then per point a quadratic in t
- * (Horner). A function of its own with plain arguments, so the hot loop sees locals only.
+ * i ∈ [i0, i1), j ∈ [j0, j1): per row the three column values, then along the row by forward
+ * differences of the quadratic in t (two additions per coordinate), started at the cell's first
+ * point `iFirst` whatever the window, so every window gets the same bits for the same point.
+ * A function of its own with plain arguments, so the hot loop sees locals only.
  */
-function fillBiquadratic(x: Float64Array, y: Float64Array, w: number, t0: number, r0: number, dt: number, i0: number, i1: number, j0: number, j1: number, n: Pt[]): void {
+function fillBiquadratic(x: Float64Array, y: Float64Array, w: number, t0: number, r0: number, dt: number, iFirst: number, i0: number, i1: number, j0: number, j1: number, n: Pt[]): void {
+  const t = t0 + iFirst * dt;
   for (let j = j0; j < j1; j++) {
     const r = r0 + j * dt;
     const a = L0(r), b = L1(r), c = L2(r);
     const cx0 = a * n[0]![0] + b * n[3]![0] + c * n[6]![0], cy0 = a * n[0]![1] + b * n[3]![1] + c * n[6]![1];
     const cx1 = a * n[1]![0] + b * n[4]![0] + c * n[7]![0], cy1 = a * n[1]![1] + b * n[4]![1] + c * n[7]![1];
     const cx2 = a * n[2]![0] + b * n[5]![0] + c * n[8]![0], cy2 = a * n[2]![1] + b * n[5]![1] + c * n[8]![1];
-    // P(t) = C0 + t(-3C0 + 4C1 - C2) + t²·2(C0 - 2C1 + C2)
+    // P(t) = C0 + t(-3C0 + 4C1 - C2) + t²·2(C0 - 2C1 + C2); ΔP = dt(β + γ(2t + dt)); Δ²P = 2γdt².
     const bx = -3 * cx0 + 4 * cx1 - cx2, gx = 2 * (cx0 - 2 * cx1 + cx2);
     const by = -3 * cy0 + 4 * cy1 - cy2, gy = 2 * (cy0 - 2 * cy1 + cy2);
+    let px = cx0 + t * (bx + t * gx), py = cy0 + t * (by + t * gy);
+    let dx = dt * (bx + gx * (2 * t + dt)), dy = dt * (by + gy * (2 * t + dt));
+    const ddx = 2 * gx * dt * dt, ddy = 2 * gy * dt * dt;
     const row = j * w;
-    for (let i = i0; i < i1; i++) {
-      const t = t0 + i * dt;
-      x[row + i] = cx0 + t * (bx + t * gx);
-      y[row + i] = cy0 + t * (by + t * gy);
+    for (let i = iFirst; i < i1; i++) {
+      if (i >= i0) {
+        x[row + i] = px;
+        y[row + i] = py;
+      }
+      px += dx;
+      py += dy;
+      dx += ddx;
+      dy += ddy;
     }
   }
 }
