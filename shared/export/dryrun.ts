@@ -3,7 +3,7 @@
  * resolved grid, the files each band reads and how, patch and shard counts, framed and estimated
  * stored bytes, and a time estimate — without reading a pixel or writing anything.
  */
-import { latticeShift } from '../grid/source.js';
+import { latticeShift } from '../grid/lattice.js';
 import type { ExportPlan } from './plan.js';
 
 /**

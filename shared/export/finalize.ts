@@ -7,7 +7,7 @@ import { type BlobStore } from '../storage/port.js';
 import { openBucket } from '../storage/open.js';
 import { formatMixer } from '../mixer.js';
 import type { ExportPlan } from './plan.js';
-import { latticeShift } from '../grid/source.js';
+import { latticeShift } from '../grid/lattice.js';
 
 /** The manifest ingest uses to find the kernel size of a mixer's export (contracts: ingestImage). */
 export interface ExportManifest {

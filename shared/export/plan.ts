@@ -16,6 +16,7 @@ import { makeLayout, type FeatureLayout } from './layout.js';
 import type { ImageSpecOpener } from './opener.js';
 import type { GridRule } from '../grid/resolve.js';
 import type { PlannedImage } from '../grid/image.js';
+import { latticeShift } from '../grid/lattice.js';
 import { PatchEncoder } from './patch.js';
 import { parseImageExportRequest, type ImageExportRequest } from './request.js';
 
@@ -151,9 +152,13 @@ export function planFromSource(
   }
   if (shards.length > 99999) throw new GeotfrError('LIMIT', `${shards.length} shards exceed the 5-digit shard names of docs/semantics.md §5; raise maxFileSize`, { field: 'formatOptions.maxFileSize' });
 
+  // A warped chunk also holds its coordinates, taps and source windows: a quarter of the width
+  // keeps its memory near a copied chunk's (and independent of the region's width).
+  const warped = opts.image ? opts.image.files.some((f) => !latticeShift(f.grid, source)) : false;
+  const warpShare = warped ? 4 : 1;
   const chunkPatches = Math.max(
     1,
-    Math.min(grid.patchesPerRow, Math.floor(CHUNK_TARGET_BYTES / patchBytes), Math.floor((CHUNK_MAX_WIDTH_PX - 2 * grid.marginX) / grid.patchWidth)),
+    Math.min(grid.patchesPerRow, Math.floor(CHUNK_TARGET_BYTES / warpShare / patchBytes), Math.floor((CHUNK_MAX_WIDTH_PX / warpShare - 2 * grid.marginX) / grid.patchWidth)),
   );
   const mixer: Mixer | null =
     fo.maskedThreshold === 1

@@ -65,34 +65,53 @@ interface BlockServer {
 
 async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<BlockServer> {
   const { openTiff } = await import('../raster/open.js');
-  // Files open on a worker's first request for one of their blocks: only the files chunks touch.
+  // Files open on a worker's first request for one of their blocks (only the files chunks touch);
+  // beyond MAX_SERVED_FILES the least recently used idle one closes (a glob over many scenes).
   const known = new Set((plan.image?.files ?? []).map((f) => f.uri));
-  const files = new Map<string, Promise<TiffFile>>();
-  const file = (uri: string) => {
-    let f = files.get(uri);
-    if (!f) {
-      f = openTiff(uri, 'image', { signal, sharedBlocks: true });
-      f.catch(() => files.delete(uri));
-      files.set(uri, f);
+  const files = new Map<string, { file: Promise<TiffFile>; inflight: number; used: number }>();
+  let tick = 0;
+  const closeIdle = () => {
+    if (files.size <= MAX_SERVED_FILES) return;
+    const idle = [...files].filter(([, e]) => e.inflight === 0).sort((a, b) => a[1].used - b[1].used);
+    for (const [uri, e] of idle.slice(0, files.size - MAX_SERVED_FILES)) {
+      files.delete(uri);
+      void e.file.then((t) => t.close(), () => undefined);
     }
-    return f;
   };
   return {
     serve(w, m) {
       const reply = (r: Omit<Extract<ToWorker, { type: 'block' }>, 'type' | 'id'>) => w.postMessage({ type: 'block', id: m.id, ...r } satisfies ToWorker);
       if (!known.has(m.uri)) return reply({ error: toWire(new GeotfrError('INTERNAL', `a worker asked for a block of ${m.uri}, which is not in the export`)) });
-      file(m.uri)
+      let e = files.get(m.uri);
+      if (!e) {
+        const file = openTiff(m.uri, 'image', { signal, sharedBlocks: true });
+        e = { file, inflight: 0, used: 0 };
+        const entry = e;
+        file.catch(() => files.get(m.uri) === entry && files.delete(m.uri));
+        files.set(m.uri, e);
+      }
+      const entry = e;
+      entry.inflight++;
+      entry.used = ++tick;
+      entry.file
         .then((f) => f.sharedBlock(m.bx, m.by, m.plane))
         .then(
           (buffer) => reply({ buffer }),
           (err) => reply({ error: toWire(err) }),
-        );
+        )
+        .finally(() => {
+          entry.inflight--;
+          closeIdle();
+        });
     },
     close: async () => {
-      await Promise.all([...files.values()].map((f) => f.then((t) => t.close(), () => undefined)));
+      await Promise.all([...files.values()].map((e) => e.file.then((t) => t.close(), () => undefined)));
     },
   };
 }
+
+/** Files the block server keeps open at once. */
+const MAX_SERVED_FILES = 16;
 
 export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: AbortSignal): Promise<ChunkPool> {
   const n = spawned.length;

@@ -13,11 +13,10 @@
  */
 import { GeotfrError } from '../errors.js';
 import type { Affine } from '../mixer.js';
-import { worldToPixel } from '../raster/crs.js';
 import type { BlockProvider } from '../raster/geotiff.js';
 import { FLOAT32_EXACT, GeoTiffImageSource, openTiff, type BandPlan } from '../raster/open.js';
 import type { BandInfo, ImageSource, PixelGrid, ReadWindowOptions, SampleType, WindowData } from '../raster/types.js';
-import { sameCrs } from './crs.js';
+import { latticeShift } from './lattice.js';
 import type { PlannedBand, PlannedImage, SourceFile } from './image.js';
 import { warpWindow, type Kernel, type WarpScratch, type WarpSource } from './resample.js';
 import { footprintBounds } from './resolve.js';
@@ -32,27 +31,8 @@ export interface GridSourceOptions {
   maxOpenFiles?: number;
 }
 
-/** Relative tolerance for "the same pixel size and orientation" (as open.ts's same-grid test). */
-const AFFINE_RTOL = 1e-9;
-/** A shift within this many pixels of a whole number is that whole number (docs/semantics.md §1). */
-const SHIFT_TOL_PX = 1e-6;
 /** Pixels added around a warped file's footprint before skipping it (the widest kernel reaches 2 px). */
 const SUPPORT_PX = 3;
-
-/**
- * The whole-pixel shift (dx, dy) with file pixel = export pixel + (dx, dy) when the file's grid is the
- * export lattice shifted, else null.
- */
-export function latticeShift(file: { crs: string; affine: Affine }, grid: { crs: string; affine: Affine }): [number, number] | null {
-  if (!sameCrs(file.crs, grid.crs)) return null;
-  const a = file.affine, b = grid.affine;
-  const scale = Math.max(Math.abs(a[0]), Math.abs(a[1]), Math.abs(a[3]), Math.abs(a[4]));
-  for (const i of [0, 1, 3, 4]) if (Math.abs(a[i]! - b[i]!) > AFFINE_RTOL * scale) return null;
-  const [col, row] = worldToPixel(a, b[2], b[5]);
-  const dx = Math.round(col), dy = Math.round(row);
-  if (Math.abs(col - dx) > SHIFT_TOL_PX || Math.abs(row - dy) > SHIFT_TOL_PX) return null;
-  return [dx + 0, dy + 0];
-}
 
 /** Whether a band's values are interpolated somewhere (bilinear, bicubic, mean) rather than picked. */
 const blends = (b: PlannedBand) => (b.reduce ? b.reduce === 'mean' : b.resample !== 'nearest');
@@ -79,7 +59,10 @@ class FileView {
   readonly footprint: [number, number, number, number];
   readonly slots: { band: number; planned: PlannedBand }[] = [];
   private native: Promise<GeoTiffImageSource> | undefined;
-  private last: WindowData | undefined;
+  /** The last result handed out as a band's own arrays (single-file bands); free again once the caller reuses. */
+  last: WindowData | undefined;
+  /** Whether this view's bands are all mosaics: its results are composited at once, never handed out. */
+  transient = true;
   private readonly scratch: WarpScratch = { taps: new Map() };
   private kernelsCache: Kernel[] | undefined;
   lastUsed = 0;
@@ -162,30 +145,30 @@ class FileView {
     return this.native;
   }
 
-  /** This view's bands over an export window: values (depth-major) and validity per slot. */
-  async read(x0: number, y0: number, w: number, h: number, opts: ReadWindowOptions & { reusable: boolean }): Promise<WindowData> {
+  /**
+   * This view's bands over an export window: values (depth-major) and validity per slot. `reuse`:
+   * arrays the caller is done with (this view's previous result, or a shared transient buffer);
+   * `scratch`: warp buffers (the view's own unless the caller shares one between sequential reads).
+   */
+  async read(x0: number, y0: number, w: number, h: number, opts: ReadWindowOptions & { scratch?: WarpScratch }): Promise<WindowData> {
     const native = await this.open();
-    const reuse = opts.reusable ? this.last : undefined;
-    let out: WindowData;
+    const reuse = opts.reuse;
     if (this.shift) {
       const [dx, dy] = this.shift;
       const r = await native.readWindow(x0 + dx, y0 + dy, w, h, { signal: opts.signal, reuse, float32: opts.float32 });
-      out = { ...r, x0, y0 };
-    } else {
-      // Kernels that pick values (nearest, mode, min, max) keep float32-exact samples exact in float32.
-      const float32 = opts.float32 === true && this.picks && this.float32Exact;
-      const src: WarpSource = {
-        width: this.file.grid.width,
-        height: this.file.grid.height,
-        depths: this.slots.map(({ planned }) => (planned.array ? planned.samples.length : 1)),
-        read: (sx, sy, sw, sh, signal) => native.readWindow(sx, sy, sw, sh, { signal, float32 }),
-      };
-      const reused = reuse && reuse.width === w && reuse.height === h ? reuse.values.map((v, i) => ({ values: v, valid: reuse.valid[i]! })) : undefined;
-      const t = await warpWindow(this.transform!, src, this.kernels, { x0, y0, width: w, height: h }, { signal: opts.signal, out: reused, float32, scratch: this.scratch });
-      out = { x0, y0, width: w, height: h, values: t.map((b) => b.values), valid: t.map((b) => b.valid) };
+      return { ...r, x0, y0 };
     }
-    this.last = out;
-    return out;
+    // Kernels that pick values (nearest, mode, min, max) keep float32-exact samples exact in float32.
+    const float32 = opts.float32 === true && this.picks && this.float32Exact;
+    const src: WarpSource = {
+      width: this.file.grid.width,
+      height: this.file.grid.height,
+      depths: this.slots.map(({ planned }) => (planned.array ? planned.samples.length : 1)),
+      read: (sx, sy, sw, sh, signal) => native.readWindow(sx, sy, sw, sh, { signal, float32 }),
+    };
+    const reused = reuse && reuse.width === w && reuse.height === h && reuse.values.length === this.slots.length ? reuse.values.map((v, i) => ({ values: v, valid: reuse.valid[i]! })) : undefined;
+    const t = await warpWindow(this.transform!, src, this.kernels, { x0, y0, width: w, height: h }, { signal: opts.signal, out: reused, float32, scratch: opts.scratch ?? this.scratch });
+    return { x0, y0, width: w, height: h, values: t.map((b) => b.values), valid: t.map((b) => b.valid) };
   }
 
   async close(): Promise<void> {
@@ -204,6 +187,9 @@ export class GridImageSource implements ImageSource {
   private readonly layers: { view: FileView; slot: number }[][];
   private readonly maxOpen: number;
   private tick = 0;
+  /** Buffers shared by the mosaic files, read one after another. */
+  private readonly scratch: WarpScratch = { taps: new Map() };
+  private transientOut: WindowData | undefined;
 
   constructor(
     private readonly image: PlannedImage,
@@ -222,6 +208,7 @@ export class GridImageSource implements ImageSource {
       }),
     );
     this.views = [...byFile.values()];
+    for (const band of this.layers) if (band.length === 1) band[0]!.view.transient = false;
   }
 
   /** URIs of the files opened so far (a worker opens only those its windows touch). */
@@ -247,40 +234,56 @@ export class GridImageSource implements ImageSource {
     // The caller handing back its last window frees every array this source gave it.
     const reusable = opts.reuse !== undefined;
     const needed = this.views.filter((v) => v.touches(x0, y0, width, height));
-    const reads = new Map<FileView, WindowData>();
+    for (const v of needed) v.lastUsed = tick;
+    // Views serving single-file bands read together; their arrays go out as they are.
+    const direct = new Map<FileView, WindowData>();
     await Promise.all(
-      needed.map(async (v) => {
-        v.lastUsed = tick;
-        reads.set(v, await v.read(x0, y0, width, height, { signal: opts.signal, float32: opts.float32, reusable }));
-      }),
+      needed
+        .filter((v) => !v.transient)
+        .map(async (v) => {
+          const r = await v.read(x0, y0, width, height, { signal: opts.signal, float32: opts.float32, reuse: reusable ? v.last : undefined });
+          v.last = r;
+          direct.set(v, r);
+        }),
     );
     const values: (Float64Array | Float32Array)[] = [];
     const valid: Uint8Array[] = [];
+    /** Per mosaic band: its composite and, per pixel, the layer that wrote it (-1: none yet). */
+    const mosaics = new Map<number, { v: Float64Array; ok: Uint8Array; top: Int32Array }>();
     this.layers.forEach((layers, band) => {
-      const depth = this.bands[band]!.depth;
-      const hit = layers.filter((l) => reads.has(l.view));
-      if (hit.length === 1 && layers.length === 1) {
-        // One file: its arrays as they are (the copy path is exactly the single-grid reader).
-        const r = reads.get(hit[0]!.view)!;
-        values.push(r.values[hit[0]!.slot]!);
-        valid.push(r.valid[hit[0]!.slot]!);
-        return;
-      }
-      const v = new Float64Array(depth * n);
-      const ok = new Uint8Array(n);
-      for (const l of hit) {
-        // Last valid wins: later files overwrite earlier ones wherever they are valid.
-        const r = reads.get(l.view)!;
-        const rv = r.values[l.slot]!, rok = r.valid[l.slot]!;
-        for (let k = 0; k < n; k++) {
-          if (rok[k] === 0) continue;
-          ok[k] = 1;
-          for (let d = 0; d < depth; d++) v[d * n + k] = rv[d * n + k]!;
+      if (layers.length === 1) {
+        const { view, slot } = layers[0]!;
+        const r = direct.get(view);
+        if (r) {
+          // One file: its arrays as they are (the copy path is exactly the single-grid reader).
+          values.push(r.values[slot]!);
+          valid.push(r.valid[slot]!);
+          return;
         }
       }
-      values.push(v);
-      valid.push(ok);
+      const m = { v: new Float64Array(this.bands[band]!.depth * n), ok: new Uint8Array(n), top: new Int32Array(n).fill(-1) };
+      mosaics.set(band, m);
+      values.push(m.v);
+      valid.push(m.ok);
     });
+    // Mosaic files one at a time through shared buffers, each composited at once: where valid, a
+    // file overwrites what an earlier file of the band's list wrote (the last valid wins).
+    const put = (band: number, layer: number, r: WindowData, slot: number) => {
+      const m = mosaics.get(band);
+      if (!m) return;
+      const depth = this.bands[band]!.depth;
+      const rv = r.values[slot]!, rok = r.valid[slot]!;
+      for (let k = 0; k < n; k++) {
+        if (rok[k] === 0 || m.top[k]! > layer) continue;
+        m.top[k] = layer;
+        m.ok[k] = 1;
+        for (let d = 0; d < depth; d++) m.v[d * n + k] = rv[d * n + k]!;
+      }
+    };
+    for (const v of needed) {
+      const r = direct.get(v) ?? (this.transientOut = await v.read(x0, y0, width, height, { signal: opts.signal, reuse: this.transientOut, scratch: this.scratch }));
+      v.slots.forEach(({ band }, slot) => put(band, this.layers[band]!.findIndex((l) => l.view === v && l.slot === slot), r, slot));
+    }
     await this.closeIdle(tick);
     return { x0, y0, width, height, values, valid };
   }
