@@ -126,13 +126,20 @@ async function transformShare(): Promise<{ exportSeconds: number; transformSecon
   for (const t of tasks) await producer.produce(t);
   const exportSeconds = (performance.now() - t0) / 1000;
   await producer.close();
+  // The export computes each chunk window's coordinates once per file, into reused buffers: the
+  // same here, after one warm-up pass (the export's own JIT warm-up is inside its time).
   const f = plan.image!.files[0]!;
   const g = new GridTransform(plan.source, f.grid);
+  let out: ReturnType<GridTransform['map']> | undefined;
+  const pass = () => {
+    for (const t of tasks) {
+      const w = tilesWindow(plan.grid, t.row, t.col0, t.count);
+      out = g.map(w.x0, w.y0, w.width, w.height, 0.5, out);
+    }
+  };
+  pass();
   t0 = performance.now();
-  for (const t of tasks) {
-    const w = tilesWindow(plan.grid, t.row, t.col0, t.count);
-    g.map(w.x0, w.y0, w.width, w.height);
-  }
+  pass();
   return { exportSeconds, transformSeconds: (performance.now() - t0) / 1000 };
 }
 

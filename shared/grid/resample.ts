@@ -345,8 +345,10 @@ export function reduce(
   const wx0 = src.x0, wy0 = src.y0, wx1 = Math.min(extent.width, src.x0 + sw), wy1 = Math.min(extent.height, src.y0 + src.height);
   const cw = w + 1;
   const valid = out.valid;
-  const taps: number[] = [];
-  const weights: number[] = [];
+  // Typed scratch (grown when a footprint needs more): no per-pixel allocation in the hot loop.
+  let taps = new Int32Array(64);
+  let weights = new Float64Array(64);
+  let m = 0;
   const poly: number[] = [], sa: number[] = [], sb: number[] = [];
   const modeVals: number[] = [], modeWeights: number[] = [];
   for (let j = j0; j < j1; j++) {
@@ -362,8 +364,7 @@ export function reduce(
         valid[k] = 0;
         continue;
       }
-      taps.length = 0;
-      weights.length = 0;
+      m = 0;
       const px0 = Math.floor(xmin + COVER_TOL), px1 = Math.ceil(xmax - COVER_TOL);
       const py0 = Math.floor(ymin + COVER_TOL), py1 = Math.ceil(ymax - COVER_TOL);
       const axisAligned = Math.abs(x00 - x01) <= COVER_TOL && Math.abs(x10 - x11) <= COVER_TOL && Math.abs(y00 - y10) <= COVER_TOL && Math.abs(y01 - y11) <= COVER_TOL;
@@ -389,11 +390,18 @@ export function reduce(
             masked = true;
             break;
           }
-          taps.push(s);
-          weights.push(weight);
+          if (m === taps.length) {
+            const t2 = new Int32Array(2 * m), w2 = new Float64Array(2 * m);
+            t2.set(taps);
+            w2.set(weights);
+            taps = t2;
+            weights = w2;
+          }
+          taps[m] = s;
+          weights[m++] = weight;
         }
       }
-      if (masked || taps.length === 0) {
+      if (masked || m === 0) {
         valid[k] = 0;
         continue;
       }
@@ -403,17 +411,17 @@ export function reduce(
         let r: number;
         if (reducer === 'mean') {
           let acc = 0, sum = 0;
-          for (let t = 0; t < taps.length; t++) {
+          for (let t = 0; t < m; t++) {
             acc += src.values[o + taps[t]!]! * weights[t]!;
             sum += weights[t]!;
           }
           r = acc / sum;
         } else if (reducer === 'min') {
           r = Infinity;
-          for (const s of taps) r = Math.min(r, src.values[o + s]!);
+          for (let t = 0; t < m; t++) r = Math.min(r, src.values[o + taps[t]!]!);
         } else if (reducer === 'max') {
           r = -Infinity;
-          for (const s of taps) r = Math.max(r, src.values[o + s]!);
+          for (let t = 0; t < m; t++) r = Math.max(r, src.values[o + taps[t]!]!);
         } else {
           // Weighted mode, scanning the footprint row by row: a value becomes the mode when its
           // weight exceeds the mode's (by more than the tolerance), so of tied values the first to
@@ -422,7 +430,7 @@ export function reduce(
           modeWeights.length = 0;
           r = NaN;
           let best = 0;
-          for (let t = 0; t < taps.length; t++) {
+          for (let t = 0; t < m; t++) {
             const v = src.values[o + taps[t]!]!;
             let at = modeVals.indexOf(v);
             if (at < 0) {

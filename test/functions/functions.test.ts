@@ -137,6 +137,21 @@ describe('functions over the functions-framework', { concurrency: false, timeout
     await assertSameFiles(path.join(out, 'split'), 'p', await cliExport(stored, 'split'));
   });
 
+  test('"dryRun": true is answered at once with the resolved grid, and nothing is stored or published', async (t) => {
+    if (!needGdal(t)) return;
+    const before = await listFiles(out);
+    const r = await fetch(`${urls.planExport}/?jobId=dry-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request('dry/p', { dryRun: true, crs: 'EPSG:3035', scale: 2000 })) });
+    assert.equal(r.status, 200);
+    const body = (await r.json()) as { state: string; dryRun: { grid: { crs: string; rule: string; affine: number[] }; bands: { files: { mode: string }[] }[]; totalPatches: number } };
+    assert.equal(body.state, 'dry-run');
+    assert.equal(body.dryRun.grid.crs, 'EPSG:3035');
+    assert.equal(body.dryRun.grid.rule, 'scale');
+    assert.deepEqual([body.dryRun.grid.affine[0], body.dryRun.grid.affine[4]], [2000, -2000]);
+    assert.ok(body.dryRun.bands.every((b) => b.files.every((f) => f.mode === 'warp')));
+    await queue.idle();
+    assert.deepEqual(await listFiles(out), before, 'a dry run stores nothing');
+  });
+
   test('a scheduled request published with {date} lands under the publish date; redelivery reuses the job', async (t) => {
     if (!needGdal(t)) return;
     const publishTime = '2026-01-02T03:04:05.000Z';

@@ -71,3 +71,17 @@ test('regions: bbox or GeoJSON geometry', () => {
   assert.deepEqual(parseImageExportRequest({ ...base, region: poly }).region, poly);
   fails({ ...base, region: { type: 'Blob' } }, 'BAD_REQUEST', 'region.type', /got "Blob"/);
 });
+
+test('the export grid fields (docs/semantics.md §11) are carried through; their interplay is left to the resolver', () => {
+  const r = parseImageExportRequest({ ...base, crs: 'EPSG:3035', scale: 20, resample: 'bilinear', dryRun: true });
+  assert.deepEqual([r.crs, r.scale, r.resample, r.dryRun], ['EPSG:3035', 20, 'bilinear', true]);
+  assert.deepEqual(parseImageExportRequest({ ...base, crs: 'EPSG:32633', crsTransform: [10, 0, 0, 0, -10, 0], dimensions: '64x32' }).crsTransform, [10, 0, 0, 0, -10, 0]);
+  assert.deepEqual(parseImageExportRequest({ ...base, dimensions: [64, 32] }).dimensions, [64, 32]);
+  const bands = { bands: [{ name: 'a', uri: ['x.tif', 'dir/*.tif'], resample: 'bicubic', reduce: 'mode' }] };
+  assert.deepEqual(parseImageExportRequest({ ...base, image: bands }).image, bands);
+  const stac = { stac: 'gs://b/item.json', bands: ['B04', { name: 'swir', asset: 'B11', resample: 'bilinear' }] };
+  assert.deepEqual(parseImageExportRequest({ ...base, image: stac }).image, stac);
+  fails({ ...base, scale: -1 }, 'BAD_REQUEST', 'scale', /got -1/);
+  fails({ ...base, crsTransform: [1, 2, 3] }, 'BAD_REQUEST', 'crsTransform', /got \[1,2,3\]/);
+  fails({ ...base, image: { bands: [{ name: 'a', uri: 'x.tif', reduce: 'median' }] } }, 'BAD_REQUEST', 'image.bands.0.reduce', /got "median"/);
+});
