@@ -6,6 +6,7 @@ import { register as exportImage } from './commands/export-image.js';
 import { register as ingestImage } from './commands/ingest-image.js';
 import { register as exportTable } from './commands/export-table.js';
 import { register as ingestTable } from './commands/ingest-table.js';
+import { register as exportPatches } from './commands/export-patches.js';
 
 const program = new Command('geotfr')
   .description('Earth Engine-compatible TFRecord export and ingest for your own rasters and tables')
@@ -15,5 +16,5 @@ const program = new Command('geotfr')
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
-for (const reg of [exportImage, ingestImage, exportTable, ingestTable, inspect]) reg(program);
+for (const reg of [exportImage, ingestImage, exportTable, ingestTable, exportPatches, inspect]) reg(program);
 await program.parseAsync(process.argv);

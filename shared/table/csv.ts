@@ -168,7 +168,7 @@ const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
  * CSV records → rows (in batches): the first record names the columns; numeric-looking cells become numbers,
  * empty cells are missing, anything else is a string (docs/semantics.md §8, as EE's CSV upload types columns).
  */
-export async function* readCsv(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow[]> {
+export async function* readCsv(text: AsyncIterable<string>, file: string, onHeader?: (columns: string[]) => void): AsyncGenerator<TableRow[]> {
   let header: string[] | undefined;
   let index = 0;
   for await (const recs of parseCsv(text, file)) {
@@ -182,6 +182,7 @@ export async function* readCsv(text: AsyncIterable<string>, file: string): Async
           if (seen.has(h)) throw new GeotfrError('BAD_INPUT', `CSV header at line ${rec.line} names column ${JSON.stringify(h)} twice`, { file, field: h });
           seen.add(h);
         });
+        onHeader?.(header);
         continue;
       }
       if (rec.cells.length !== header.length) {

@@ -159,12 +159,15 @@ class Cursor {
   }
 }
 
+/** Sees each top-level member other than `features` as it is read (patch export reads the 2008-style `crs` member this way). */
+export type MemberHook = (key: string, value: unknown, at: { line: number; column: number }) => void;
+
 /**
  * Reads the features of a GeoJSON FeatureCollection from text chunks, in order, in batches of up to
  * 1,000 (an async generator step per feature costs more than cutting it out). Top-level members
  * other than `features` may come before or after it; `type` must be "FeatureCollection".
  */
-export async function* readFeatureCollection(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow[]> {
+export async function* readFeatureCollection(text: AsyncIterable<string>, file: string, onMember?: MemberHook): AsyncGenerator<TableRow[]> {
   const cur = new Cursor(text[Symbol.asyncIterator](), file);
   await cur.expect(LBRACE, "'{' (a GeoJSON FeatureCollection object)");
   let sawFeatures = false;
@@ -201,6 +204,7 @@ export async function* readFeatureCollection(text: AsyncIterable<string>, file: 
       } else {
         const v = await cur.value();
         const value = cur.parse(v);
+        onMember?.(key, value, { line: v.line, column: v.column });
         if (key === 'type' && value !== 'FeatureCollection') {
           cur.fail(`expected a FeatureCollection, found "type": ${JSON.stringify(value)}${value === 'Feature' ? ' (for one Feature per line use newline-delimited GeoJSON, .geojsonl)' : ''}`, v.line, v.column);
         }
