@@ -89,7 +89,7 @@ function toChunk(points: PatchPoint[], shard: number, seq: number, geometries: b
  * gives a point's planned framed bytes. Pure and sequential: the CLI and the cloud planner both run it.
  */
 export async function* chunkPoints(
-  batches: AsyncIterable<PatchPoint[]>,
+  batches: AsyncIterable<PatchPoint[]> | Iterable<PatchPoint[]>,
   framed: (propsBytes: number) => number,
   opts: { maxFileSize?: number; geometries: boolean },
 ): AsyncGenerator<PatchChunk> {

@@ -76,7 +76,7 @@ const schema = z.strictObject({
   xColumn: z.string().min(1).optional(),
   yColumn: z.string().min(1).optional(),
   /** `Kernel.fixed(width, height)`: [kx, ky], or one number for a square kernel. */
-  kernelSize: z.union([kernelSide.transform((k) => [k, k] as [number, number]), z.tuple([kernelSide, kernelSide])]),
+  kernelSize: z.preprocess((k) => (typeof k === 'number' ? [k, k] : k), z.tuple([kernelSide, kernelSide])),
   defaultValue: z.number().refine(Number.isFinite, 'expected a finite number').default(PATCH_DEFAULTS.defaultValue),
   dropNulls: z.boolean().default(PATCH_DEFAULTS.dropNulls),
   geometries: z.boolean().default(PATCH_DEFAULTS.geometries),
