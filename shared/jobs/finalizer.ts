@@ -17,6 +17,7 @@ import { makeManifest } from '../export/finalize.js';
 import type { ExportPlan } from '../export/plan.js';
 import type { FinalizeMessage, JobDeps } from './planner.js';
 import { JobStore } from './store.js';
+import { finalizePatchJob, isPatchJobPlan } from './patches.js';
 import { failJob } from './shard-worker.js';
 import { finishedStatus, isRetryable, type JobStatus } from './status.js';
 
@@ -46,6 +47,7 @@ async function finalizeIn(job: JobStore, now: () => Date): Promise<JobStatus> {
   const plan = await job.loadPlan<ExportPlan>();
   const current = await job.status();
   if (!current) throw new GeotfrError('IO', `job ${job.jobId} has a plan but no status yet`, { file: job.statusUri });
+  if (isPatchJobPlan(plan)) return finalizePatchJob(job, plan, current, now);
   const at = now().toISOString();
   const marked = new Set(await job.markedShards());
   const listOutputs = () => store.list(plan.request.fileNamePrefix + '-');

@@ -16,6 +16,7 @@ import { utcDate } from '../export/request.js';
 import type { CloudConfig } from './config.js';
 import { JobStore } from './store.js';
 import { finishedStatus, newStatus, type JobStatus } from './status.js';
+import { isPatchRequest, submitPatchJob } from './patches.js';
 
 export interface JobDeps {
   queue: Queue;
@@ -119,6 +120,7 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
   const kind = request.collection !== undefined ? 'table' : 'image';
   const done = await job.terminal();
   if (done) return { jobId, kind, state: done.state, statusUri: job.statusUri, shards: done.shards.total };
+  if (isPatchRequest(request)) return submitPatchJob(request, job, store, deps, now);
   if (kind === 'table') return runTableJob(request, job, store, now);
 
   let effective: Record<string, unknown> = request;

@@ -17,6 +17,7 @@ import { writeShard } from '../export/shard.js';
 import type { ExportPlan } from '../export/plan.js';
 import type { FinalizeMessage, JobDeps, ShardMessage } from './planner.js';
 import { JobStore } from './store.js';
+import { isPatchJobPlan, runPatchShard } from './patches.js';
 import { finishedStatus, isRetryable, newStatus, type JobError, type JobStatus } from './status.js';
 
 export type ShardOutcome = 'written' | 'existed' | 'duplicate' | 'skipped' | 'failed';
@@ -38,6 +39,7 @@ export async function runShard(msg: ShardMessage, attempt: number, deps: JobDeps
     const terminal = await job.terminal();
     if (terminal) return 'skipped';
     const plan = await job.loadPlan<ExportPlan>();
+    if (isPatchJobPlan(plan)) return await runPatchShard(msg, plan, job, attempt, now, notify, signal);
     const shard = plan.shards.find((s) => s.index === msg.shard);
     if (!shard) throw new GeotfrError('BAD_REQUEST', `job ${msg.jobId} has no shard ${msg.shard} (it has ${plan.shards.length})`, { field: 'shard' });
     if (await job.hasShardMark(msg.shard)) {
