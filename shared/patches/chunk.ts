@@ -58,7 +58,12 @@ export class PatchChunkProducer {
     const across = Math.ceil(this.plan.source.width / this.blockW) + 2;
     const key = (i: number) => (Math.floor(c.row[i]! / this.blockH) + 1) * across + Math.floor(c.col[i]! / this.blockW) + 1;
     const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => key(a) - key(b) || c.row[a]! - c.row[b]! || c.col[a]! - c.col[b]! || a - b);
-    const framed: (Buffer | null)[] = new Array(n).fill(null);
+    // Records go straight into one chunk buffer at their input-order offsets (no per-record
+    // allocation); a point dropped for a masked centre leaves a gap that is closed at the end.
+    const at = new Float64Array(n + 1);
+    for (let i = 0; i < n; i++) at[i + 1] = at[i]! + this.encoder.framedBytes(c.propsAt[i + 1]! - c.propsAt[i]!);
+    const raw = Buffer.allocUnsafe(at[n]!);
+    const kept = new Uint8Array(n);
     const centre = this.encoder.centreIndex();
     const dropNulls = this.plan.request.dropNulls;
     const geo = c.lon.length > 0;
@@ -73,16 +78,24 @@ export class PatchChunkProducer {
         if (dropNulls && win.valid.some((v) => !v[centre])) masked++;
         else {
           const props = c.propsAt[i + 1]! > c.propsAt[i]! ? c.props.subarray(c.propsAt[i]!, c.propsAt[i + 1]!) : undefined;
-          framed[i] = this.encoder.frame(win, props, geo ? c.lon[i] : undefined, geo ? c.lat[i] : undefined);
+          this.encoder.frameInto(raw, at[i]!, win, props, geo ? c.lon[i] : undefined, geo ? c.lat[i] : undefined);
+          kept[i] = 1;
         }
         this.spares.push(win);
       }
     };
     await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, n) }, worker));
-    const kept = framed.filter((b): b is Buffer => b !== null);
-    const raw = Buffer.concat(kept);
-    const d = deflateChunk(raw, LEVEL);
-    return { shard: c.shard, seq: c.seq, data: d.data, crc: d.crc, rawBytes: raw.length, records: kept.length, masked };
+    let end = raw.length;
+    if (masked) {
+      end = 0;
+      for (let i = 0; i < n; i++)
+        if (kept[i]) {
+          raw.copyWithin(end, at[i]!, at[i + 1]!);
+          end += at[i + 1]! - at[i]!;
+        }
+    }
+    const d = deflateChunk(raw.subarray(0, end), LEVEL);
+    return { shard: c.shard, seq: c.seq, data: d.data, crc: d.crc, rawBytes: end, records: n - masked, masked };
   }
 
   close(): Promise<void> {

@@ -105,17 +105,17 @@ export class PatchRecordEncoder {
   }
 
   /**
-   * Frames one record for the window `win` (the K×K patch, from readWindow) into a new buffer:
-   * `uint64 length | masked crc(length) | Example | masked crc(Example)` (tfrecord/record.ts).
+   * Frames one record for the window `win` (the K×K patch, from readWindow) into `out` at `at`
+   * (`framedBytes(props.length)` bytes): `uint64 length | masked crc(length) | Example | masked
+   * crc(Example)` (tfrecord/record.ts). Returns the offset after it.
    */
-  frame(win: WindowData, props: Uint8Array | undefined, lon: number | undefined, lat: number | undefined): Buffer {
+  frameInto(out: Buffer, at: number, win: WindowData, props: Uint8Array | undefined, lon: number | undefined, lat: number | undefined): number {
     const pl = props?.length ?? 0;
     const len = this.recordBytes(pl);
-    const out = Buffer.allocUnsafe(len + RECORD_OVERHEAD_BYTES);
-    out.writeUInt32LE(len >>> 0, 0);
-    out.writeUInt32LE(Math.floor(len / 2 ** 32), 4);
-    out.writeUInt32LE(maskedCrc32c(out.subarray(0, 8)), 8);
-    let p = 12;
+    out.writeUInt32LE(len >>> 0, at);
+    out.writeUInt32LE(Math.floor(len / 2 ** 32), at + 4);
+    out.writeUInt32LE(maskedCrc32c(out.subarray(at, at + 8)), at + 8);
+    let p = at + 12;
     out[p++] = 0x0a; // Example.features
     for (let v = this.template.length + pl + this.geomBytes; ; ) {
       if (v < 0x80) {
@@ -143,8 +143,8 @@ export class PatchRecordEncoder {
       out.writeFloatLE(lat ?? 0, p);
       p += 4;
     }
-    out.writeUInt32LE(maskedCrc32c(out.subarray(12, 12 + len)), 12 + len);
-    return out;
+    out.writeUInt32LE(maskedCrc32c(out.subarray(at + 12, at + 12 + len)), at + 12 + len);
+    return at + 16 + len;
   }
 
   /** Band b's D·K·K floats: its values where valid, its fill where masked, and fill for depth padding. */

@@ -137,11 +137,17 @@ export class PatchFileSink {
   private async put(buf: Uint8Array): Promise<void> {
     if (this.error) throw asGeotfrError(this.error, { file: this.uri });
     if (!this.writer.stream.write(buf)) {
-      const failed = once(this.writer.stream, 'error').then(([e]) => {
+      // One abortable listener pair per wait, removed when it ends (no listener build-up over a long file).
+      const ac = new AbortController();
+      const failed = once(this.writer.stream, 'error', { signal: ac.signal }).then(([e]) => {
         throw asGeotfrError(e, { file: this.uri });
       });
       failed.catch(() => {});
-      await Promise.race([once(this.writer.stream, 'drain'), failed]);
+      try {
+        await Promise.race([once(this.writer.stream, 'drain', { signal: ac.signal }), failed]);
+      } finally {
+        ac.abort();
+      }
     }
   }
 
