@@ -151,16 +151,16 @@ export async function tablePoints(req: PatchExportRequest, uri: string, grid: Pi
         const xy = coordinates(row, csv, xColumn, yColumn, file);
         if (!xy) {
           if (!req.dropNulls)
-            throw new GeotfrError('BAD_REQUEST', `feature ${row.index} (line ${row.line}) has no coordinates (set dropNulls to skip such points)`, { file, record: row.index, field: csv ? xColumn : 'geometry' });
+            throw new GeotfrError('BAD_REQUEST', `feature ${row.index} (line ${row.line}) has no coordinates (set dropNulls to skip such points)`, { file, record: row.index, offset: row.offset, field: csv ? xColumn : 'geometry' });
           drops.noCoordinates++;
           continue;
         }
         located++;
         const [col, r] = locator.pixel(xy[0], xy[1]);
         if (!Number.isFinite(col) || !Number.isFinite(r))
-          throw new GeotfrError('BAD_INPUT', `feature ${row.index} (line ${row.line}): coordinates ${JSON.stringify(xy)} cannot be projected from ${crs} to ${grid.crs}`, { file, record: row.index, field: 'geometry' });
+          throw new GeotfrError('BAD_INPUT', `feature ${row.index} (line ${row.line}): coordinates ${JSON.stringify(xy)} cannot be projected from ${crs} to ${grid.crs}`, { file, record: row.index, offset: row.offset, field: 'geometry' });
         // Encode the properties even for a point dropped as outside: types and shapes are checked on every row.
-        const props = entriesOf(encoder.encode(row));
+        const props = entriesOf(encodeRow(encoder, row));
         if (!locator.inside(col, r) && req.dropNulls) {
           drops.outside++;
           continue;
@@ -207,10 +207,23 @@ export async function tablePoints(req: PatchExportRequest, uri: string, grid: Pi
   };
 }
 
+/** Encodes a row's properties; a type or shape error gains the row's byte offset (table export's messages name the line only). */
+function encodeRow(encoder: TableEncoder, row: TableRow): Buffer {
+  try {
+    return encoder.encode(row);
+  } catch (err) {
+    if (!(err instanceof GeotfrError) || row.offset === undefined || err.context.offset !== undefined) throw err;
+    const c = err.context;
+    const prefix = [c.file, c.record !== undefined ? `record ${c.record}` : undefined, c.field !== undefined ? `field ${c.field}` : undefined].filter((x) => x !== undefined).join(', ');
+    const message = prefix && err.message.startsWith(prefix + ': ') ? err.message.slice(prefix.length + 2) : err.message;
+    throw new GeotfrError(err.code, message, { ...c, offset: row.offset }, { cause: err });
+  }
+}
+
 /** A row's coordinates, or undefined when it has none; CSV coordinate columns are taken out of the properties. */
 function coordinates(row: TableRow, csv: boolean, xColumn: string, yColumn: string, file: string): [number, number] | undefined {
   const fail = (msg: string, field: string): never => {
-    throw new GeotfrError('BAD_INPUT', `feature ${row.index} (line ${row.line}): ${msg}`, { file, record: row.index, field });
+    throw new GeotfrError('BAD_INPUT', `feature ${row.index} (line ${row.line}): ${msg}`, { file, record: row.index, offset: row.offset, field });
   };
   if (csv) {
     const x = row.properties[xColumn], y = row.properties[yColumn];

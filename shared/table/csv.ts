@@ -10,6 +10,8 @@ import type { TableRow } from './row.js';
 export interface CsvRecord {
   cells: string[];
   line: number;
+  /** Byte offset of the record's start in the UTF-8 text. */
+  offset: number;
 }
 
 /** Refused before V8's string limit (~512 M characters) turns an unterminated quote into a crash. */
@@ -35,6 +37,19 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
   let quoteLine = 0, quoteCol = 0;
   let first = true;
   let pendingCR = false;
+  // Byte offsets: bytes of the chunks before this one, and a cursor (char index → bytes) in this one.
+  let chunkBytes = 0;
+  let ascii = true;
+  let atChar = 0;
+  let atBytes = 0;
+  let chunkText = '';
+  let recordOffset = 0;
+  const byteAt = (i: number): number => {
+    if (ascii) return chunkBytes + i;
+    atBytes += Buffer.byteLength(chunkText.slice(atChar, i));
+    atChar = i;
+    return chunkBytes + atBytes;
+  };
   const fail = (msg: string, l = line, c = col): never => {
     throw new GeotfrError('BAD_INPUT', `malformed CSV at line ${l}, column ${c}: ${msg}`, { file });
   };
@@ -42,17 +57,24 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
   const endRecord = (): void => {
     if (cells.length === 0 && !fieldStarted && field === '') return; // blank line
     cells.push(field);
-    batch.push({ cells, line: recordLine });
+    batch.push({ cells, line: recordLine, offset: recordOffset });
     cells = [];
     field = '';
     fieldStarted = false;
   };
   for await (let chunk of text) {
     if (first) {
-      if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
+      if (chunk.charCodeAt(0) === 0xfeff) {
+        chunk = chunk.slice(1);
+        chunkBytes = recordOffset = 3; // the BOM's UTF-8 bytes
+      }
       first = false;
     }
     const n = chunk.length;
+    chunkText = chunk;
+    ascii = !/[^\x00-\x7f]/.test(chunk);
+    atChar = 0;
+    atBytes = 0;
     let i = 0;
     if (pendingCR) {
       if (n && chunk.charCodeAt(0) !== NL) fail('bare carriage return (use LF or CRLF line endings)');
@@ -120,6 +142,7 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
         line++;
         col = 1;
         recordLine = line;
+        recordOffset = byteAt(i);
       } else if (c === CR) {
         // CRLF: the CR is dropped and the LF ends the record; a CR alone is not a line ending here.
         if (i + 1 < n) {
@@ -152,6 +175,7 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
         i = k;
       }
     }
+    chunkBytes += ascii ? n : Buffer.byteLength(chunk);
     if (batch.length) {
       yield batch;
       batch = [];
@@ -194,7 +218,7 @@ export async function* readCsv(text: AsyncIterable<string>, file: string, onHead
         if (cell === '') continue;
         properties[header[k]] = NUMBER.test(cell) ? Number(cell) : cell;
       }
-      rows.push({ properties, index, line: rec.line });
+      rows.push({ properties, index, line: rec.line, offset: rec.offset });
       index++;
     }
     if (rows.length) yield rows;

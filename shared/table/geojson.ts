@@ -26,6 +26,17 @@ class Cursor {
   /** Start (in buf) of a value being cut out, or -1. */
   mark = -1;
   private eof = false;
+  /** UTF-8 bytes before buf[0], and a cursor (index in buf → bytes from buf[0]) that only moves forward. */
+  private baseBytes = 0;
+  private atIndex = 0;
+  private atBytes = 0;
+
+  /** Byte offset of buf[i] in the text (i never before an earlier call's, within one buf). */
+  byteOffset(i: number): number {
+    this.atBytes += Buffer.byteLength(this.buf.slice(this.atIndex, i));
+    this.atIndex = i;
+    return this.baseBytes + this.atBytes;
+  }
 
   constructor(private readonly it: AsyncIterator<string>, readonly file: string) {}
 
@@ -37,6 +48,9 @@ class Cursor {
       return false;
     }
     const drop = this.mark >= 0 ? this.mark : this.pos;
+    this.baseBytes = this.byteOffset(drop);
+    this.atIndex = 0;
+    this.atBytes = 0;
     this.buf = drop > 0 ? this.buf.slice(drop) + r.value : this.buf + r.value;
     this.base += drop;
     this.pos -= drop;
@@ -76,12 +90,13 @@ class Cursor {
   }
 
   /** Cuts out the JSON value starting at the next non-blank character; returns its text and start position. */
-  async value(): Promise<{ text: string; line: number; column: number }> {
+  async value(): Promise<{ text: string; line: number; column: number; offset: number }> {
     const first = await this.peek();
     if (first < 0) this.fail('unexpected end of input, expected a value');
     const line = this.line;
     const column = this.column;
     this.mark = this.pos;
+    const offset = this.byteOffset(this.pos);
     let depth = 0;
     let inStr = false;
     let esc = false;
@@ -143,7 +158,7 @@ class Cursor {
     }
     const text = this.buf.slice(this.mark, this.pos);
     this.mark = -1;
-    return { text, line, column };
+    return { text, line, column, offset };
   }
 
   /** JSON.parse with a located error. */
@@ -188,7 +203,7 @@ export async function* readFeatureCollection(text: AsyncIterable<string>, file: 
         else
           for (;;) {
             const v = await cur.value();
-            batch.push(featureToRow(cur.parse(v), { file, index, line: v.line, column: v.column }));
+            batch.push(featureToRow(cur.parse(v), { file, index, line: v.line, column: v.column, offset: v.offset }));
             index++;
             if (batch.length >= 1000) {
               yield batch;

@@ -14,7 +14,14 @@ export async function* readNdjson(text: AsyncIterable<string>, file: string): As
   let rest = '';
   let line = 0; // lines completed so far
   let index = 0;
+  let offset = 0; // byte offset of the next line's start
   const parseLine = (s: string, lineNo: number): TableRow | undefined => {
+    let at = offset;
+    offset += Buffer.byteLength(s) + 1;
+    if (lineNo === 1 && s.charCodeAt(0) === 0xfeff) {
+      s = s.slice(1); // a byte-order mark (textstream.ts keeps it, so that offsets count its 3 bytes)
+      at += 3;
+    }
     if (s.endsWith('\r')) s = s.slice(0, -1);
     if (s.charCodeAt(0) !== 0x7b && /^\s*$/.test(s)) return undefined; // blank line ('{' starts nearly every line)
     let value: unknown;
@@ -25,7 +32,7 @@ export async function* readNdjson(text: AsyncIterable<string>, file: string): As
       const col = (e?.index ?? 0) + 1;
       throw new GeotfrError('BAD_INPUT', `malformed JSON at line ${lineNo}, column ${col}: ${e?.message ?? (err as Error).message}`, { file, record: index });
     }
-    return featureToRow(value, { file, index: index, line: lineNo });
+    return featureToRow(value, { file, index: index, line: lineNo, offset: at });
   };
   for await (const chunk of text) {
     let start = 0;

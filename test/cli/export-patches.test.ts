@@ -73,7 +73,8 @@ test('export-patches: bad requests exit 2 naming the field; a bad row names its 
   await fs.writeFile(path.join(dir, 'late.csv'), 'longitude,latitude,label\n' + many.join('\n') + '\n');
   const r = await run(dir, { ...base, points: path.join(dir, 'late.csv'), kernelSize: 32 });
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /pts|late\.csv, record 2500, field longitude: feature 2500 \(line 2502\): column "longitude" is not a number/);
+  const offset = Buffer.byteLength('longitude,latitude,label\n' + many.slice(0, 2500).map((l) => l + '\n').join(''));
+  assert.match(r.stderr, new RegExp(`late\\.csv, record 2500, byte offset ${offset}, field longitude: feature 2500 \\(line 2502\\): column "longitude" is not a number`));
   assert.deepEqual((await listFiles(out).catch(() => [])).filter((f) => !f.startsWith('.geotfr')), [], 'nothing written');
   await fs.rm(dir, { recursive: true, force: true });
 });

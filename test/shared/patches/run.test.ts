@@ -225,3 +225,43 @@ test('bad requests name their field, fail with BAD_REQUEST and write nothing', a
   assert.deepEqual((await listFiles(out).catch(() => [])).filter((f) => !f.includes('.geotfr')), [], 'nothing written');
   await fs.rm(dir, { recursive: true, force: true });
 });
+
+test('a bad table row is named by record, line and byte offset (FeatureCollection with multi-byte text, NDJSON, CSV)', async (t) => {
+  if (!needGdal(t)) return;
+  const dir = await tempDir('geotfr-poffset-');
+  const { img } = await fixture(dir);
+  const ok = (i: number) => ({ type: 'Feature', geometry: { type: 'Point', coordinates: [500100 + i, 3999900] }, properties: { name: `Zürich – 東京 ${i}`, v: i } });
+  const bad = { type: 'Feature', geometry: { type: 'LineString', coordinates: [[500100, 3999900], [500200, 3999800]] }, properties: { name: 'ß' } };
+  const feats = [...Array.from({ length: 1500 }, (_, i) => ok(i)), bad];
+  // One feature per line inside the FeatureCollection (line numbers and offsets both move), and NDJSON.
+  const fcText = '{"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32633"}},\n "features": [\n' + feats.map((f) => '  ' + JSON.stringify(f)).join(',\n') + '\n]}\n';
+  const nd = feats.map((f) => JSON.stringify(f)).join('\n') + '\n';
+  const cases: [string, string][] = [['fc.geojson', fcText], ['nd.geojsonl', nd]];
+  for (const [name, text] of cases) await fs.writeFile(path.join(dir, name), text);
+  // Where the bad feature starts, in bytes: found in the encoded text itself.
+  const starts = cases.map(([, text]) => Buffer.from(text).indexOf(Buffer.from(JSON.stringify(bad))));
+  assert.ok(starts.every((s) => s > 0));
+  for (const [k, [name]] of cases.entries()) {
+    const req = { image: img, points: path.join(dir, name), kernelSize: 2, bucket: path.join(dir, 'out'), fileNamePrefix: name };
+    await assert.rejects(runPatchExport(req, { workers: 0 }), (e: unknown) => {
+      assert.ok(e instanceof GeotfrError);
+      assert.equal(e.context.record, 1500, e.message);
+      assert.equal(e.context.offset, starts[k], `${name}: ${e.message}`);
+      assert.match(e.message, /record 1500, byte offset \d+, field geometry: feature 1500 \(line \d+/);
+      return true;
+    });
+  }
+  // CSV: a cell that is not a number, after rows with multi-byte text.
+  const rows = Array.from({ length: 800 }, (_, i) => `15.0${i % 10},36.1,é東${i}`);
+  rows[700] = '15.01,north,x';
+  const csv = 'longitude,latitude,name\n' + rows.join('\n') + '\n';
+  await fs.writeFile(path.join(dir, 'p.csv'), '\uFEFF' + csv);
+  const want = 3 + Buffer.byteLength('longitude,latitude,name\n' + rows.slice(0, 700).map((r) => r + '\n').join(''));
+  await assert.rejects(runPatchExport({ image: img, points: path.join(dir, 'p.csv'), kernelSize: 2, bucket: path.join(dir, 'out'), fileNamePrefix: 'csv' }, { workers: 0 }), (e: unknown) => {
+    assert.ok(e instanceof GeotfrError);
+    assert.equal(e.context.offset, want, e.message);
+    assert.equal(e.context.field, 'latitude');
+    return true;
+  });
+  await fs.rm(dir, { recursive: true, force: true });
+});
