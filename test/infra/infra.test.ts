@@ -11,6 +11,7 @@ import path from 'node:path';
 import { parse, getReferencesInExpression } from '@cdktf/hcl2json';
 import YAML from 'yaml';
 import { Ajv } from 'ajv';
+import { OPTIONS } from '../../shared/options.js';
 import { repoRoot } from '../support/oracles.js';
 
 const infraDir = path.join(repoRoot, 'infra');
@@ -233,13 +234,14 @@ test('scheduled exports publish to the request topic; the example request is val
 test('the functions get exactly the configuration the code reads (GEOTFR_* names)', () => {
   const env = model.locals.common_env as Record<string, string>;
   const setByInfra = Object.keys(env).filter((k) => k.startsWith('GEOTFR_'));
+  // The cloud configuration: the settings (shared/options.ts) that config.ts and policy.ts read, plus progress.
   const srcFiles = ['shared/jobs/config.ts', 'shared/jobs/policy.ts'].map((f) => path.join(repoRoot, f)).filter(existsSync);
   if (!srcFiles.length) return assert.ok(setByInfra.length > 0);
-  const read = new Set<string>();
-  for (const f of srcFiles) for (const m of readFileSync(f, 'utf8').matchAll(/env:\s*'(GEOTFR_[A-Z0-9_]+)'/g)) read.add(m[1]);
-  const progressRead = readFileSync(path.join(repoRoot, 'shared', 'progress.ts'), 'utf8').includes('GEOTFR_PROGRESS');
-  if (progressRead) read.add('GEOTFR_PROGRESS');
-  assert.deepEqual([...read].filter((k) => !setByInfra.includes(k)), [], 'read by the code but never set by infra');
+  const read = new Set<string>(['GEOTFR_PROGRESS']);
+  for (const f of srcFiles) for (const m of readFileSync(f, 'utf8').matchAll(/option\('([A-Za-z]+)'/g)) read.add(OPTIONS[m[1] as keyof typeof OPTIONS].env);
+  // Settings whose defaults are fit for a deployment, which infra/ may leave unset.
+  const defaulted = ['GEOTFR_MAX_EVENT_AGE_SECONDS', 'GEOTFR_MAX_DELIVERY_ATTEMPTS'];
+  assert.deepEqual([...read].filter((k) => !setByInfra.includes(k) && !defaulted.includes(k)), [], 'read by the code but never set by infra');
   assert.deepEqual(setByInfra.filter((k) => !read.has(k)), [], 'set by infra but read by no code');
 });
 
