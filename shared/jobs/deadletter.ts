@@ -4,12 +4,12 @@
  * dead-letter that is redelivered forever helps nobody): it logs and acknowledges instead.
  */
 import { openBucket } from '../storage/open.js';
-import { asGeotfrError } from '../errors.js';
+import { asGeotfrError, type GeotfrError } from '../errors.js';
 import type { QueueMessage } from '../queue/port.js';
 import type { JobDeps } from './planner.js';
 import { JobStore } from './store.js';
 import type { JobError, JobStatus } from './status.js';
-import { failJob } from './shard-worker.js';
+import { failJob, parseShardMessage } from './shard-worker.js';
 
 export interface DeadLetterResult {
   jobId?: string;
@@ -47,4 +47,19 @@ export async function handleDeadLetter(msg: QueueMessage, deps: JobDeps): Promis
     if (e.retryable) throw e;
     return { jobId, outcome: 'unplaced' };
   }
+}
+
+/**
+ * Fails the job of a shard message that was dropped for its age before a worker ran it (functions/event.ts):
+ * acknowledged, it would never be redelivered or dead-lettered, and the job would stay `running`. A shard
+ * that has its marker, or any other error, changes nothing.
+ */
+export async function failStaleShard(msg: QueueMessage | undefined, e: GeotfrError, deps: JobDeps): Promise<{ destination: string } | undefined> {
+  if (!msg || e.context.field !== 'eventTime') return undefined;
+  const now = deps.now ?? (() => new Date());
+  const m = parseShardMessage(msg.json);
+  const job = new JobStore(await openBucket(m.bucket), m.jobId);
+  if ((await job.terminal()) || (await job.hasShardMark(m.shard))) return undefined;
+  const status = await failJob(job, { code: e.code, message: `shard ${m.shard}: ${e.message}`, shard: m.shard, attempt: msg.deliveryAttempt, at: now().toISOString() }, now);
+  return { destination: status.destination };
 }
