@@ -8,10 +8,10 @@
  *    "out": "gs://b/preds/p.tif", "kernelSize": [x, y] }` (kernelSize optional: the export manifest is used).
  */
 import { resolveUri } from '../storage/open.js';
-import { GeotfrError } from '../errors.js';
+import { GeotfrError, asGeotfrError } from '../errors.js';
 import { checkSourceUri, checkDestination } from './policy.js';
 import type { JobDeps } from './planner.js';
-import { finishedStatus, newStatus, type JobError, type JobStatus } from './status.js';
+import { finishedStatus, isRetryable, newStatus, type JobError, type JobStatus } from './status.js';
 import { failJob } from './shard-worker.js';
 import { parseMixer } from '../mixer.js';
 import { ingestRequestSchema, parseDocument } from './messages.js';
@@ -69,8 +69,9 @@ async function checkMixer(uri: string, deps: JobDeps): Promise<void> {
 /**
  * Runs an ingest job. Permanent errors are thrown for the caller to record (`recordRejected`) and
  * acknowledge. Bucket drops have no dead-letter topic, so deliveries are counted here: the
- * `GEOTFR_MAX_DELIVERY_ATTEMPTS`-th failed one (retryable errors, or a worker killed mid-run whose
- * event is redelivered) fails the job with the last error instead of leaving it `running`.
+ * `GEOTFR_MAX_DELIVERY_ATTEMPTS`-th one ends the job: its retryable error is final, and a delivery
+ * after it (the last worker was killed mid-run and the event came again) fails the job with the last
+ * recorded error instead of leaving it `running`.
  */
 export async function runIngestJob(raw: unknown, jobId: string, deps: JobDeps): Promise<JobStatus> {
   const now = deps.now ?? (() => new Date());
@@ -87,10 +88,22 @@ export async function runIngestJob(raw: unknown, jobId: string, deps: JobDeps): 
     const reason = `ingest failed after ${attempt - 1} delivery attempts${last ? `: ${last.code}: ${last.message}` : ' (the worker never finished: killed or out of time)'}`;
     return failJob(job, { code: last?.code ?? 'DEAD_LETTER', message: reason, attempt, at: now().toISOString() }, now);
   }
+  try {
+    return await ingestOnce(req, job, key, deps);
+  } catch (err) {
+    const e = asGeotfrError(err);
+    // The last allowed delivery's failure is final even when retryable: nobody would redeliver it.
+    if (!isRetryable(e) || attempt < max) throw e;
+    return failJob(job, { code: e.code, message: `ingest failed after ${attempt} delivery attempts: ${e.code}: ${e.message}`, attempt, at: now().toISOString() }, now);
+  }
+}
+
+async function ingestOnce(req: IngestRequest, job: JobStore, key: string, deps: JobDeps): Promise<JobStatus> {
+  const now = deps.now ?? (() => new Date());
   await checkMixer(req.mixer, deps);
   const started = now();
   const previous = await job.status();
-  const base: JobStatus = { ...newStatus(jobId, 'image', job.store, key, previous ? new Date(previous.createdAt) : started), state: 'running', startedAt: started.toISOString(), shards: { total: req.files.length, done: 0 } };
+  const base: JobStatus = { ...newStatus(job.jobId, 'image', job.store, key, previous ? new Date(previous.createdAt) : started), state: 'running', startedAt: started.toISOString(), shards: { total: req.files.length, done: 0 } };
   await job.writeStatus(base);
   const { ingestImage } = await import('../ingest/image.js');
   const t0 = performance.now();
