@@ -87,7 +87,13 @@ test('npm run stack stops cleanly on SIGTERM after one of its function instances
   child.kill('SIGTERM');
   // Before the fix the stack waited forever for that instance's 'exit', leaving the emulator running.
   const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running after 60 s'), 60_000).unref())]);
-  if (code !== 0) child.kill('SIGKILL');
+  if (code !== 0) {
+    child.kill('SIGKILL');
+    // Do not leave the emulator of a hung stack behind (its own process group, found by its port).
+    const port = ready.pubsubHost.split(':')[1];
+    for (const l of execFileSync('ps', ['-eo', 'pgid=,args='], { encoding: 'utf8' }).split('\n'))
+      if (l.includes('pubsub-emulator') && l.includes(`--port=${port}`)) process.kill(-Number(l.trim().split(/\s+/)[0]), 'SIGKILL');
+  }
   assert.equal(code, 0, err);
   for (const hp of [ready.pubsubHost, ready.storageHost]) assert.equal(await portOpen(hp), false, `${hp} still listening`);
 });

@@ -310,14 +310,18 @@ describe('cloud stack end to end', { concurrency: false, timeout: 420_000 }, () 
   test('a poison ingest (absurd mixer grid) is validated first: failed with the reason and acknowledged once', async (t) => {
     if (!needPubsubEmulator(t)) return;
     const { exports, predictions } = stack!.buckets;
-    const mixer = { projection: { crs: 'EPSG:32633', affine: { doubleMatrix: [30, 0, 500000, 0, -30, 4200000] } }, patchDimensions: [1_000_000, 1_000_000], patchesPerRow: 1_000_000, totalPatches: 1_000_000 };
+    // A valid 16×16 prediction and a mixer claiming 1e9 such patches in one row: before the check, the COG
+    // writer's first allocation failed with INTERNAL "Invalid typed array length", retried for a day.
+    const { encodeExample, floatFeature } = await import('../../shared/tfrecord/example.js');
+    const { frameRecords } = await import('../../shared/tfrecord/record.js');
+    const mixer = { projection: { crs: 'EPSG:32633', affine: { doubleMatrix: [30, 0, 500000, 0, -30, 4200000] } }, patchDimensions: [16, 16], patchesPerRow: 1e9, totalPatches: 1e9 };
     await c.storage.bucket(exports).file('poison/p-mixer.json').save(JSON.stringify(mixer), { resumable: false });
-    await c.storage.bucket(exports).file('poison/p-00000.tfrecord').save(Buffer.alloc(16), { resumable: false });
-    const jobId = await dropIngest('poison', { files: [`gs://${exports}/poison/p-00000.tfrecord`], mixer: `gs://${exports}/poison/p-mixer.json`, out: `gs://${predictions}/poison/p.tif` });
+    await c.storage.bucket(exports).file('poison/p-00000.tfrecord').save(frameRecords([encodeExample(new Map([['p', floatFeature(new Float32Array(256))]]))]), { resumable: false });
+    const jobId = await dropIngest('poison', { files: [`gs://${exports}/poison/p-00000.tfrecord`], mixer: `gs://${exports}/poison/p-mixer.json`, out: `gs://${predictions}/poison/p.tif`, kernelSize: [1, 1] });
     const s = await waitTerminal(c, predictions, jobId, 120_000);
     assert.equal(s.state, 'failed');
     assert.equal(s.errors.at(-1)!.code, 'LIMIT');
-    assert.match(s.errors.at(-1)!.message, /mixer's grid is 1000000000000×1000000 = /);
+    assert.match(s.errors.at(-1)!.message, /mixer's grid is 16000000000×16 = /);
     await waitFor('the delivery record', async () => (deliveriesOf('poison').length ? true : undefined));
     assert.deepEqual(deliveriesOf('poison').map((d) => [d.attempts, d.ok]), [[1, true]], 'one delivery, acknowledged');
     const [left] = await c.storage.bucket(predictions).getFiles({ prefix: 'poison/' });
