@@ -292,4 +292,22 @@ describe('functions over the functions-framework', { concurrency: false, timeout
     assert.equal((await readStatus('desc-ok')).state, 'done');
     assert.ok((await listFiles(path.join(out, 'desc'))).includes('p-mixer.json'));
   });
+
+  test("the cloud finalizer writes the embedded export's mixer and manifest, byte for byte", async (t) => {
+    if (!needGdal(t)) return;
+    const r = await fetch(`${urls.planExport}/?jobId=meta-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request('meta/p')) });
+    assert.equal(r.status, 202, await r.text());
+    await queue.idle();
+    assert.equal((await readStatus('meta-1')).state, 'done');
+    // The CLI on the same request and prefix, in another directory.
+    const dir = path.join(tmp, 'cli-meta');
+    const file = path.join(tmp, 'cli-meta.json');
+    await fs.writeFile(file, JSON.stringify({ ...request('meta/p'), bucket: dir }));
+    const cli = await geotfr(['export-image', file]);
+    assert.equal(cli.code, 0, cli.stderr);
+    for (const rel of ['meta/p-mixer.json', '.geotfr/manifests/meta/p.json']) {
+      const [cloudBytes, cliBytes] = await Promise.all([fs.readFile(path.join(out, rel)), fs.readFile(path.join(dir, rel))]);
+      assert.ok(cloudBytes.equals(cliBytes), `${rel} differs between the cloud job and geotfr export-image`);
+    }
+  });
 });
