@@ -7,6 +7,9 @@ import { handleDeadLetter } from '../shared/jobs/deadletter.js';
 import type { Handler } from './event.js';
 
 export const deadLetterHandler: Handler = {
+  // A message reaches the dead-letter topic after all its attempts, possibly hours after it was first
+  // published: dropping it for its age would leave its job running.
+  anyAge: true,
   async run(ev, d) {
     const msg = ev.message!;
     const r = await handleDeadLetter(msg, d);

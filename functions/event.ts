@@ -45,6 +45,8 @@ export interface FunctionEvent {
 
 /** What a function does with an event. */
 export interface Handler {
+  /** Exempt from the age cutoff (the dead-letter handler: settling old failures is its job). */
+  anyAge?: boolean;
   /**
    * Cheap first step: validate the message and name the job (`ev.jobId`, `ev.request`), so a stale or
    * failing event can be recorded against it. Returns false when the event is not for this function.
@@ -131,7 +133,7 @@ async function invoke(name: string, handler: Handler, decode: (d: JobDeps) => Fu
     d = deps();
     ev = decode(d);
     if (handler.prepare && (await handler.prepare(ev, d)) === false) return { status: 204 };
-    checkEventAge(ev, d.config.maxEventAgeSeconds, d.now?.());
+    if (!handler.anyAge) checkEventAge(ev, d.config.maxEventAgeSeconds, d.now?.());
     const r = await handler.run(ev, d);
     log('INFO', `${name}: ${r.message}`, { id: ev.id, jobId: ev.jobId, via: ev.via });
     return { status: ev.via === 'http' ? 202 : 200, body: r.body };

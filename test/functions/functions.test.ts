@@ -235,6 +235,15 @@ describe('functions over the functions-framework', { concurrency: false, timeout
     await push('exportShard', shard);
     assert.equal((await readStatus('stale-2')).state, 'failed');
     assert.deepEqual(await listFiles(path.join(out, 'stale2')), []);
+
+    // A dead-lettered message is settled whatever its age: it arrives after all its attempts.
+    const held3 = new InProcessQueue();
+    await submitJob(request('stale3/p'), 'stale-3', new Date(), { queue: held3, config: cloudConfigFromEnv() });
+    const m3 = held3.unrouted.find((m) => m.topic === TOPICS.shard)!;
+    await push('deadLetter', { ...m3, topic: TOPICS.deadLetter, attributes: { ...m3.attributes, CloudPubSubDeadLetterSourceDeliveryCount: '5' } }, old);
+    const s3 = await readStatus('stale-3');
+    assert.equal(s3.state, 'failed');
+    assert.match(s3.errors.at(-1)!.message, /^shard 0 failed after 5 delivery attempts/);
   });
 
   test('a job id names one request: the same request again is a retry, any other is 409 and changes nothing', async (t) => {
