@@ -51,7 +51,7 @@ export interface Handler {
    * Cheap first step: validate the message and name the job (`ev.jobId`, `ev.request`), so a stale or
    * failing event can be recorded against it. Returns false when the event is not for this function.
    */
-  prepare?(ev: FunctionEvent, deps: JobDeps): Promise<boolean | void>;
+  prepare?(ev: FunctionEvent, deps: JobDeps): Promise<boolean>;
   /** The work: calls the core and returns what the answer carries (and the log line). */
   run(ev: FunctionEvent, deps: JobDeps): Promise<{ body: Record<string, unknown>; message: string }>;
   /** Records a permanent failure where the user looks; returns where, for the answer. */
@@ -132,7 +132,7 @@ async function invoke(name: string, handler: Handler, decode: (d: JobDeps) => Fu
   try {
     d = deps();
     ev = decode(d);
-    if (handler.prepare && (await handler.prepare(ev, d)) === false) return { status: 204 };
+    if (handler.prepare && !(await handler.prepare(ev, d))) return { status: 204 };
     if (!handler.anyAge) checkEventAge(ev, d.config.maxEventAgeSeconds, d.now?.());
     const r = await handler.run(ev, d);
     log('INFO', `${name}: ${r.message}`, { id: ev.id, jobId: ev.jobId, via: ev.via });

@@ -12,6 +12,7 @@ import type { Handler } from './event.js';
 export const exportShardHandler: Handler = {
   async prepare(ev) {
     ev.jobId = parseShardMessage(ev.message?.json).jobId;
+    return true;
   },
   async run(ev, d) {
     const shard = parseShardMessage(ev.message!.json);

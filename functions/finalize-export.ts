@@ -9,6 +9,7 @@ import type { Handler } from './event.js';
 export const finalizeExportHandler: Handler = {
   async prepare(ev) {
     ev.jobId = parseFinalizeMessage(ev.message?.json).jobId;
+    return true;
   },
   async run(ev, d) {
     const msg = parseFinalizeMessage(ev.message!.json);

@@ -34,6 +34,7 @@ export const ingestPredictionsHandler: Handler = {
     ev.jobId = dropJobId(ev.object.name.replace(/^ingest\//, ''), ev.object.generation);
     checkRequestSize(ev.object.size, d.config.policy);
     ev.request = await readDroppedJson(ev.object);
+    return true;
   },
   async run(ev, d) {
     const status = await runIngestJob(ev.request, ev.jobId!, d);

@@ -22,7 +22,7 @@ export const planExportHandler: Handler = {
     if (ev.message) {
       ev.jobId = pubsubJobId(ev.message.id, ev.message.attributes);
       ev.request = ev.message.json;
-      return;
+      return true;
     }
     if (ev.object) {
       // Every object in the bucket triggers the function; only request drops are ours.
@@ -30,7 +30,7 @@ export const planExportHandler: Handler = {
       ev.jobId = dropJobId(ev.object.name, ev.object.generation);
       checkRequestSize(ev.object.size, policy);
       ev.request = await readDroppedJson(ev.object);
-      return;
+      return true;
     }
     const http = ev.http!;
     const q = http.query.jobId;
@@ -40,6 +40,7 @@ export const planExportHandler: Handler = {
     if (http.body === undefined || typeof http.body !== 'object' || Buffer.isBuffer(http.body))
       throw new GeotfrError('BAD_REQUEST', 'the body must be a JSON export request (Content-Type: application/json)');
     ev.request = http.body;
+    return true;
   },
   async run(ev, d) {
     const result = await submitJob(ev.request, ev.jobId!, ev.time ?? new Date(), d);

@@ -36,7 +36,7 @@ export async function parseIngestRequest(raw: unknown, deps: JobDeps): Promise<I
   let files: string[];
   if (r.files && r.prefix === undefined) {
     files = r.files;
-    files.forEach((f, i) => checkSourceUri(f, policy, `files[${i}]`));
+    for (const [i, f] of files.entries()) checkSourceUri(f, policy, `files[${i}]`);
   } else if (r.prefix !== undefined && r.files === undefined) {
     // A directory-like prefix (`…/`) is checked and resolved as a name inside it.
     const probe = r.prefix.endsWith('/') ? r.prefix + 'x' : r.prefix;

@@ -120,7 +120,10 @@ async function startInstance(target: string, env: NodeJS.ProcessEnv, verbose: bo
       if (verbose) process.stderr.write(d);
       if (ready) return;
       out += d.toString();
-      if (out.includes('INSTANCE READY')) (ready = true), resolve();
+      if (out.includes('INSTANCE READY')) {
+        ready = true;
+        resolve();
+      }
     });
   });
   const stop = async () => {
