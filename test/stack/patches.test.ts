@@ -30,13 +30,13 @@ describe('patch exports on the cloud stack', { concurrency: false, timeout: 300_
     const bands = [0, 1].map(() => Float32Array.from({ length: W * H }, (_, i) => (rnd() < 0.04 ? -9999 : (i % W) + rnd())));
     const local = path.join(tmp, 'scene.tif');
     await writeGeoTiff(local, { width: W, height: H, bands, type: 'float32', nodata: -9999, affine: [30, 0, 500000, 0, -30, 4200000], crs: 'EPSG:32633', bandNames: ['red', 'nir'], layout: 'COG', compress: 'DEFLATE' });
-    await c.storage.bucket(stack.bucket).upload(local, { destination: 'src/scene.tif' });
+    await c.storage.bucket(stack.buckets.sources).upload(local, { destination: 'src/scene.tif' });
     const features = Array.from({ length: 300 }, (_, i) => ({
       type: 'Feature',
       geometry: { type: 'Point', coordinates: [500000 - 200 + rnd() * (W * 30 + 400), 4200000 + 200 - rnd() * (H * 30 + 400)] },
       properties: { label: i % 4, id: `p${i}` },
     }));
-    await c.storage.bucket(stack.bucket).file('src/points.geojson').save(JSON.stringify({ type: 'FeatureCollection', crs: { type: 'name', properties: { name: 'EPSG:32633' } }, features }), { resumable: false });
+    await c.storage.bucket(stack.buckets.sources).file('src/points.geojson').save(JSON.stringify({ type: 'FeatureCollection', crs: { type: 'name', properties: { name: 'EPSG:32633' } }, features }), { resumable: false });
   });
   after(async () => {
     await c?.pubsub.close();
@@ -45,7 +45,7 @@ describe('patch exports on the cloud stack', { concurrency: false, timeout: 300_
   });
 
   const request = (prefix: string, points: unknown) => ({
-    image: `gs://${stack!.bucket}/src/scene.tif`,
+    image: `gs://${stack!.buckets.sources}/src/scene.tif`,
     points,
     kernelSize: [8, 8],
     bucket: stack!.bucket,
@@ -74,7 +74,7 @@ describe('patch exports on the cloud stack', { concurrency: false, timeout: 300_
 
   test('a table request dropped into requests/ writes the same shards as geotfr export-patches', async (t) => {
     if (!needPubsubEmulator(t)) return;
-    const req = request('out/drop/p', `gs://${stack!.bucket}/src/points.geojson`);
+    const req = request('out/drop/p', `gs://${stack!.buckets.sources}/src/points.geojson`);
     const ref = await reference(req, 'table');
     assert.ok(ref.size >= 3, `several shards: ${[...ref.keys()]}`);
     const f = c.storage.bucket(stack!.bucket).file('requests/patches.json');
