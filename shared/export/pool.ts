@@ -157,7 +157,9 @@ export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: 
     throw err;
   }
   return {
-    depth: 2 * n,
+    // Three per worker: the one it encodes, the one it reads ahead (pool-worker.ts) and one queued,
+    // so the read-ahead never waits for this thread to hand out the next task.
+    depth: 3 * n,
     run(task) {
       if (fatal) return Promise.reject(fatal);
       const slot = workers.reduce((a, b) => (b.load < a.load ? b : a));
