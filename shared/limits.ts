@@ -1,0 +1,118 @@
+/**
+ * Every size limit geotfr enforces, declared once (docs/limits.md lists them for users). Each guards
+ * an allocation that hostile or corrupt input could otherwise make as large as it likes (a record
+ * header claiming 512 MiB, a tile declaring 16384² pixels, a request asking for a 8001² kernel), so
+ * it is checked before that allocation, and the error names the limit and how to change it.
+ *
+ * A plain table of data (name, default, environment variable, doc line) so an options module can
+ * fold it in as it is; the precedence is: an explicit option where a function takes one, then the
+ * environment variable, then the default.
+ */
+import { GeotfrError, type ErrorCode, type ErrorContext } from './errors.js';
+
+export interface LimitSpec {
+  /** Default value, in the unit the name ends with. */
+  readonly default: number;
+  /** Environment variable overriding the default (a positive integer). */
+  readonly env: string;
+  /** One line for docs/limits.md and error messages. */
+  readonly doc: string;
+}
+
+const MiB = 1024 * 1024;
+
+export const LIMITS = {
+  maxRecordBytes: {
+    default: 256 * MiB,
+    env: 'GEOTFR_MAX_RECORD_BYTES',
+    doc: 'payload bytes of one TFRecord read (inspect, ingest-image, ingest-table) or written (export-image); refused at its 12-byte header, before it is buffered',
+  },
+  maxBlockBytes: {
+    default: 256 * MiB,
+    env: 'GEOTFR_MAX_BLOCK_BYTES',
+    doc: 'decoded bytes of one GeoTIFF tile or strip (all samples of a pixel-interleaved block, one sample of a band-interleaved one); checked when the file is opened',
+  },
+  maxValuesPerPatch: {
+    default: 2 ** 23,
+    env: 'GEOTFR_MAX_VALUES_PER_PATCH',
+    doc: 'values of one exported patch: tile pixels (patch plus kernel margins) × the sum of the bands\' depths; one record, or the SequenceExamples of one patch with sequenceData',
+  },
+  maxValuesPerExport: {
+    default: 2 ** 36,
+    env: 'GEOTFR_MAX_VALUES_PER_EXPORT',
+    doc: 'values written by one image export: patches × values per patch (maxPixels counts the region only; overlapping margins and tensor depths multiply it)',
+  },
+  maxColumns: {
+    default: 16384,
+    env: 'GEOTFR_MAX_COLUMNS',
+    doc: 'columns of a CSV row, properties of one GeoJSON feature, and distinct properties of a table export (each becomes a feature and a line of the summary)',
+  },
+  maxJsonDepth: {
+    default: 256,
+    env: 'GEOTFR_MAX_JSON_DEPTH',
+    doc: 'nesting depth of arrays and objects in a JSON document (export requests, mixers, manifests, GeoJSON features); scanned before the text is parsed',
+  },
+} as const satisfies Record<string, LimitSpec>;
+
+export type LimitName = keyof typeof LIMITS;
+
+/**
+ * The value of limit `name`: `override` when given, else its environment variable, else its default.
+ * Read at each call (cheap), so a deployment or a test sets the variable without a restart of anything.
+ */
+export function limit(name: LimitName, override?: number, env: NodeJS.ProcessEnv = process.env): number {
+  const spec: LimitSpec = LIMITS[name];
+  if (override !== undefined) {
+    if (!(Number.isInteger(override) && override > 0)) throw new GeotfrError('BAD_REQUEST', `${name} must be a positive integer, got ${override}`, { field: name });
+    return override;
+  }
+  const text = env[spec.env];
+  if (text === undefined || text.trim() === '') return spec.default;
+  const v = Number(text);
+  if (!(Number.isInteger(v) && v > 0)) throw new GeotfrError('BAD_REQUEST', `${spec.env} must be a positive integer (the ${name} limit), got ${JSON.stringify(text)}`, { field: spec.env });
+  return v;
+}
+
+/** Thousands separators, so 16777216 reads as 16,777,216 in messages. */
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+/**
+ * The error for input over limit `name`: `what` says what was found ("record length 536,870,912
+ * bytes"); the message adds the limit's name, value and how to raise it.
+ */
+export function limitError(name: LimitName, value: number, what: string, ctx: ErrorContext = {}, code: ErrorCode = 'LIMIT'): GeotfrError {
+  return new GeotfrError(code, `${what} exceeds the ${name} limit of ${fmt(value)} (set ${LIMITS[name].env} to change it; docs/limits.md)`, ctx);
+}
+
+/** Throws `limitError` when `actual` > the limit's value; returns the value otherwise. */
+export function checkLimit(name: LimitName, actual: number, what: string, ctx: ErrorContext = {}, override?: number): number {
+  const v = limit(name, override);
+  if (actual > v) throw limitError(name, v, what, ctx);
+  return v;
+}
+
+/**
+ * Refuses JSON text nested deeper than `maxJsonDepth` before anything parses it: JSON.parse itself
+ * copes, but every recursive walk after it (schema validation, JSON.stringify, flattening nested
+ * arrays) would overflow the stack, an INTERNAL error with no position that the cloud would retry.
+ * One linear pass over the text, skipping strings; BAD_INPUT naming the depth and the byte offset
+ * (UTF-8) of the bracket that went too deep. Malformed text is left for JSON.parse to report.
+ */
+export function checkJsonDepth(text: string, ctx: ErrorContext = {}, override?: number): void {
+  const max = limit('maxJsonDepth', override);
+  let depth = 0;
+  let inString = false;
+  for (let i = 0, n = text.length; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) {
+        const offset = (ctx.offset ?? 0) + Buffer.byteLength(text.slice(0, i), 'utf8');
+        throw new GeotfrError('BAD_INPUT', `JSON nested ${depth} deep, deeper than the maxJsonDepth limit of ${fmt(max)} (set ${LIMITS.maxJsonDepth.env} to change it; docs/limits.md)`, { ...ctx, offset });
+      }
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+}
