@@ -8,6 +8,7 @@
  */
 import { inflate as inflateCb, type ZlibOptions } from 'node:zlib';
 import { BaseDecoder, addDecoder } from 'geotiff';
+import { limit } from '../limits.js';
 import { toArrayBuffer } from './blobsource.js';
 
 const inflate = (buf: Uint8Array, opts: ZlibOptions) =>
@@ -28,9 +29,19 @@ function blockBytes(p: { tileWidth?: number; tileHeight?: number; bitsPerSample?
 export class ZlibDeflateDecoder extends BaseDecoder {
   override async decodeBlock(buffer: ArrayBufferLike): Promise<ArrayBuffer> {
     const n = blockBytes((this as unknown as { parameters?: Parameters<typeof blockBytes>[0] }).parameters);
+    // A tile never decodes to more than its declared size: inflating stops there, so a DEFLATE bomb
+    // (256 KiB declared, 512 MiB of zeros inside) costs at most one block (docs/limits.md).
+    const cap = Math.min(n ?? Infinity, limit('maxBlockBytes'));
     // Exactly the block's size: a full block comes back as one whole buffer (no copy below). zlib's minimum is 64.
-    const opts: ZlibOptions = n ? { chunkSize: Math.max(64, Math.min(n, 256 << 20)) } : {};
-    return toArrayBuffer(await inflate(new Uint8Array(buffer), opts));
+    const opts: ZlibOptions = n ? { chunkSize: Math.max(64, cap), maxOutputLength: cap } : { maxOutputLength: cap };
+    try {
+      return toArrayBuffer(await inflate(new Uint8Array(buffer), opts));
+    } catch (err) {
+      // geotiff.ts names the file and the tile around this message.
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+        throw new Error(`DEFLATE data inflates to more than the block's ${cap} decoded bytes${n === undefined ? ' (the maxBlockBytes limit)' : ''}`);
+      throw err;
+    }
   }
 }
 
