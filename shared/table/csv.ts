@@ -4,6 +4,7 @@
  * for writing cells.
  */
 import { GeotfrError } from '../errors.js';
+import { limit, limitError } from '../limits.js';
 import type { TableRow } from './row.js';
 
 /** One parsed CSV record: its cells and the 1-based line it starts on. */
@@ -24,6 +25,7 @@ const QUOTE = 0x22, COMMA = 0x2c, CR = 0x0d, NL = 0x0a;
  * Blank lines are skipped. Memory holds one record at most (plus one chunk).
  */
 export async function* parseCsv(text: AsyncIterable<string>, file: string): AsyncGenerator<CsvRecord[]> {
+  const maxColumns = limit('maxColumns');
   let cells: string[] = [];
   let field = ''; // completed parts of the current field (across chunk boundaries)
   let inQuotes = false;
@@ -109,6 +111,8 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
         if (c !== COMMA && c !== NL && c !== CR) fail(`expected ',' or the end of the line after the closing quote, found ${JSON.stringify(String.fromCharCode(c))}`);
       }
       if (c === COMMA) {
+        // One more field follows this comma: refuse a row wider than maxColumns before it is all held.
+        if (cells.length + 2 > maxColumns) throw limitError('maxColumns', maxColumns, `the CSV record at line ${recordLine}, with more than ${maxColumns} fields,`, { file });
         cells.push(field);
         field = '';
         fieldStarted = true; // an empty field after a comma still counts
