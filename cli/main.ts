@@ -5,6 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { GeotfrError, asGeotfrError } from '../shared/errors.js';
+import { checkJsonDepth } from '../shared/limits.js';
 
 /** Wraps a command action: prints its summary as one JSON line, maps errors to exit codes. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<object | void>): (...args: A) => Promise<void> {
@@ -51,6 +52,7 @@ export async function readRequest(file: string): Promise<unknown> {
   } catch (err) {
     throw asGeotfrError(err, { file });
   }
+  checkJsonDepth(text, { file });
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -92,14 +92,10 @@ export function checkLimit(name: LimitName, actual: number, what: string, ctx: E
 }
 
 /**
- * Refuses JSON text nested deeper than `maxJsonDepth` before anything parses it: JSON.parse itself
- * copes, but every recursive walk after it (schema validation, JSON.stringify, flattening nested
- * arrays) would overflow the stack, an INTERNAL error with no position that the cloud would retry.
- * One linear pass over the text, skipping strings; BAD_INPUT naming the depth and the byte offset
- * (UTF-8) of the bracket that went too deep. Malformed text is left for JSON.parse to report.
+ * Where JSON text first nests deeper than `max`: the (UTF-16) index of that bracket and the depth
+ * reached, or undefined. One linear pass, skipping strings; malformed text is left for JSON.parse.
  */
-export function checkJsonDepth(text: string, ctx: ErrorContext = {}, override?: number): void {
-  const max = limit('maxJsonDepth', override);
+export function findJsonDepth(text: string, max: number): { index: number; depth: number } | undefined {
   let depth = 0;
   let inString = false;
   for (let i = 0, n = text.length; i < n; i++) {
@@ -109,10 +105,49 @@ export function checkJsonDepth(text: string, ctx: ErrorContext = {}, override?: 
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) {
-        const offset = (ctx.offset ?? 0) + Buffer.byteLength(text.slice(0, i), 'utf8');
-        throw new GeotfrError('BAD_INPUT', `JSON nested ${depth} deep, deeper than the maxJsonDepth limit of ${fmt(max)} (set ${LIMITS.maxJsonDepth.env} to change it; docs/limits.md)`, { ...ctx, offset });
-      }
+      if (++depth > max) return { index: i, depth };
     } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return undefined;
+}
+
+/** The text of a nesting error, the same wherever it is found. */
+export function jsonDepthMessage(depth: number, max: number): string {
+  return `JSON nests deeper than the maxJsonDepth limit of ${fmt(max)} (depth ${fmt(depth)} here; set ${LIMITS.maxJsonDepth.env} to change it; docs/limits.md)`;
+}
+
+/**
+ * Refuses JSON text nested deeper than `maxJsonDepth` before anything parses it: JSON.parse itself
+ * copes, but every recursive walk after it (schema validation, JSON.stringify, flattening nested
+ * arrays) would overflow the stack, an INTERNAL error with no position that the cloud would retry.
+ * BAD_INPUT, permanent, at the byte offset (UTF-8) of the bracket that went too deep.
+ */
+export function checkJsonDepth(text: string, ctx: ErrorContext = {}, override?: number): void {
+  const max = limit('maxJsonDepth', override);
+  const deep = findJsonDepth(text, max);
+  if (!deep) return;
+  const offset = (ctx.offset ?? 0) + Buffer.byteLength(text.slice(0, deep.index), 'utf8');
+  throw new GeotfrError('BAD_INPUT', jsonDepthMessage(deep.depth, max), { ...ctx, offset });
+}
+
+/**
+ * The same check on a value already parsed by someone else (an HTTP body parsed by the functions
+ * framework), walked with an explicit stack so the check itself cannot overflow. The error names the
+ * path to the value that went too deep (no byte offset is known any more).
+ */
+export function checkValueDepth(value: unknown, ctx: ErrorContext = {}, override?: number): void {
+  const max = limit('maxJsonDepth', override);
+  type Node = { v: unknown; depth: number; key: string; up: Node | undefined };
+  const stack: Node[] = [{ v: value, depth: 1, key: '', up: undefined }];
+  while (stack.length) {
+    const node = stack.pop()!;
+    if (node.v === null || typeof node.v !== 'object') continue;
+    if (node.depth > max) {
+      const path: string[] = [];
+      for (let n: Node | undefined = node; n?.up; n = n.up) path.push(n.key);
+      const shown = path.reverse().slice(0, 4).join('.') + (path.length > 4 ? '…' : '');
+      throw new GeotfrError('BAD_INPUT', jsonDepthMessage(node.depth, max), { ...ctx, field: shown || ctx.field });
+    }
+    for (const [k, v] of Object.entries(node.v)) if (v !== null && typeof v === 'object') stack.push({ v, depth: node.depth + 1, key: k, up: node });
   }
 }

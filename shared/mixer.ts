@@ -4,6 +4,7 @@
  */
 import { GeotfrError, type ErrorContext } from './errors.js';
 import { javaDouble } from './javadouble.js';
+import { checkJsonDepth } from './limits.js';
 
 export type Affine = [xScale: number, xShear: number, xTranslation: number, yShear: number, yScale: number, yTranslation: number];
 
@@ -39,6 +40,7 @@ export const isPosInt = (v: unknown): v is number => typeof v === 'number' && Nu
 export function parseMixer(text: string, file?: string): Mixer {
   const ctx = (field?: string): ErrorContext => ({ file, field });
   let j: any;
+  checkJsonDepth(text, { file });
   try {
     j = JSON.parse(text);
   } catch (err) {

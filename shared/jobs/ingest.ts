@@ -9,6 +9,7 @@
  */
 import { resolveUri } from '../storage/open.js';
 import { GeotfrError } from '../errors.js';
+import { checkValueDepth } from '../limits.js';
 import { checkSourceUri, checkDestination } from './policy.js';
 import type { JobDeps } from './planner.js';
 import { finishedStatus, newStatus, type JobStatus } from './status.js';
@@ -26,6 +27,7 @@ const KEYS = new Set(['files', 'prefix', 'mixer', 'out', 'kernelSize']);
 /** Validates the request shape and the policy, and expands `prefix` into the sorted TFRecord files under it. */
 export async function parseIngestRequest(raw: unknown, deps: JobDeps): Promise<IngestRequest> {
   const policy = deps.config.policy;
+  checkValueDepth(raw); // a permanent BAD_INPUT before anything walks a hostile nesting (docs/limits.md)
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new GeotfrError('BAD_REQUEST', 'an ingest request must be a JSON object');
   const r = raw as Record<string, unknown>;
   const unknown = Object.keys(r).filter((k) => !KEYS.has(k));

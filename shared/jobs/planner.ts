@@ -9,6 +9,7 @@
 import { type BlobStore } from '../storage/port.js';
 import { openBucket } from '../storage/open.js';
 import { asGeotfrError } from '../errors.js';
+import { checkValueDepth } from '../limits.js';
 import { checkDestination, checkRequestPolicy } from './policy.js';
 import type { Queue } from '../queue/port.js';
 import { planImageExport, type ExportPlan } from '../export/plan.js';
@@ -112,6 +113,8 @@ export async function recordRejected(jobId: string, request: unknown, err: unkno
  */
 export async function submitJob(raw: unknown, jobId: string, eventTime: Date, deps: JobDeps): Promise<SubmitResult> {
   const now = deps.now ?? (() => new Date());
+  // First: the job state below serializes the request, which would overflow on hostile nesting.
+  checkValueDepth(raw);
   checkRequestPolicy(raw, deps.config.policy);
   const request = resolveDate(raw, eventTime) as Record<string, unknown>;
   const store = await openBucket(request.bucket as string);

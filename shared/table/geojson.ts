@@ -5,6 +5,7 @@
  * JSON.parse'd on its own. Memory is bounded by the largest single feature.
  */
 import { GeotfrError } from '../errors.js';
+import { findJsonDepth, jsonDepthMessage, limit } from '../limits.js';
 import { findJsonError, lineColumn } from './jsonerror.js';
 import { featureToRow, type TableRow } from './row.js';
 
@@ -148,6 +149,13 @@ class Cursor {
 
   /** JSON.parse with a located error. */
   parse(v: { text: string; line: number; column: number }): unknown {
+    // Before JSON.parse: the row conversion after it walks nested arrays recursively (docs/limits.md).
+    const max = limit('maxJsonDepth');
+    const deep = findJsonDepth(v.text, max);
+    if (deep) {
+      const at = lineColumn(v.text, deep.index, v.line, v.column);
+      this.fail(jsonDepthMessage(deep.depth, max), at.line, at.column);
+    }
     try {
       return JSON.parse(v.text);
     } catch (err) {

@@ -3,6 +3,7 @@
  * write it), read as a stream of rows. Blank lines are skipped; a bad line fails with its line and column.
  */
 import { GeotfrError } from '../errors.js';
+import { findJsonDepth, jsonDepthMessage, limit } from '../limits.js';
 import { findJsonError } from './jsonerror.js';
 import { featureToRow, type TableRow } from './row.js';
 
@@ -11,12 +12,16 @@ const MAX_LINE_CHARS = 256 * 1024 * 1024;
 
 /** Reads rows from NDJSON text chunks, in batches (one per chunk). Only the current partial line is buffered. */
 export async function* readNdjson(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow[]> {
+  const maxDepth = limit('maxJsonDepth');
   let rest = '';
   let line = 0; // lines completed so far
   let index = 0;
   const parseLine = (s: string, lineNo: number): TableRow | undefined => {
     if (s.endsWith('\r')) s = s.slice(0, -1);
     if (s.charCodeAt(0) !== 0x7b && /^\s*$/.test(s)) return undefined; // blank line ('{' starts nearly every line)
+    // Before JSON.parse: the row conversion after it walks nested arrays recursively (docs/limits.md).
+    const deep = findJsonDepth(s, maxDepth);
+    if (deep) throw new GeotfrError('BAD_INPUT', `at line ${lineNo}, column ${deep.index + 1}: ${jsonDepthMessage(deep.depth, maxDepth)}`, { file, record: index });
     let value: unknown;
     try {
       value = JSON.parse(s);
