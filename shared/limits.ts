@@ -45,7 +45,12 @@ export const LIMITS = {
   maxColumns: {
     default: 16384,
     env: 'GEOTFR_MAX_COLUMNS',
-    doc: 'columns of a CSV row, properties of one GeoJSON feature, and distinct properties of a table export (each becomes a feature and a line of the summary)',
+    doc: 'fields of a CSV record, distinct properties of a table export (each becomes a feature and a line of the summary), distinct feature names ingest-table writes as columns',
+  },
+  maxTextValueChars: {
+    default: 256 * MiB,
+    env: 'GEOTFR_MAX_TEXT_VALUE_CHARS',
+    doc: 'characters of one CSV field, NDJSON line or GeoJSON feature held while it is parsed (V8 strings stop near 512 M; an unterminated quote would reach it)',
   },
   maxJsonDepth: {
     default: 256,
@@ -148,6 +153,28 @@ export function checkValueDepth(value: unknown, ctx: ErrorContext = {}, override
       const shown = path.reverse().slice(0, 4).join('.') + (path.length > 4 ? '…' : '');
       throw new GeotfrError('BAD_INPUT', jsonDepthMessage(node.depth, max), { ...ctx, field: shown || ctx.field });
     }
-    for (const [k, v] of Object.entries(node.v)) if (v !== null && typeof v === 'object') stack.push({ v, depth: node.depth + 1, key: k, up: node });
+    // Children pushed last-first, so the first offender in document order is the one reported.
+    const entries = Object.entries(node.v);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [k, v] = entries[i]!;
+      if (v !== null && typeof v === 'object') stack.push({ v, depth: node.depth + 1, key: k, up: node });
+    }
   }
+}
+
+/** Units as the names end: `…Bytes`, `…Chars`, else a count. */
+function unitOf(name: string): string {
+  return name.endsWith('Bytes') ? 'bytes' : name.endsWith('Chars') ? 'characters' : name.endsWith('Depth') ? 'levels' : 'count';
+}
+
+/** Bytes written the way people read them: 268435456 → "256 MiB (268,435,456)". */
+function showDefault(name: string, v: number): string {
+  if (unitOf(name) === 'bytes' && v % MiB === 0) return `${fmt(v / MiB)} MiB (${fmt(v)})`;
+  return fmt(v);
+}
+
+/** The markdown table docs/limits.md carries (generated; test/shared/limits/limits.test.ts compares). */
+export function limitsTable(): string {
+  const rows = Object.entries(LIMITS).map(([name, s]: [string, LimitSpec]) => `| \`${name}\` | ${showDefault(name, s.default)} | ${unitOf(name)} | \`${s.env}\` | ${s.doc} |`);
+  return ['| limit | default | unit | environment variable | what it bounds |', '|---|---|---|---|---|', ...rows].join('\n');
 }

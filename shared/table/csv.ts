@@ -13,8 +13,6 @@ export interface CsvRecord {
   line: number;
 }
 
-/** Refused before V8's string limit (~512 M characters) turns an unterminated quote into a crash. */
-const MAX_FIELD_CHARS = 256 * 1024 * 1024;
 
 const QUOTE = 0x22, COMMA = 0x2c, CR = 0x0d, NL = 0x0a;
 
@@ -26,6 +24,8 @@ const QUOTE = 0x22, COMMA = 0x2c, CR = 0x0d, NL = 0x0a;
  */
 export async function* parseCsv(text: AsyncIterable<string>, file: string): AsyncGenerator<CsvRecord[]> {
   const maxColumns = limit('maxColumns');
+  // Refused before V8's string limit (~512 M characters) turns an unterminated quote into a crash.
+  const maxFieldChars = limit('maxTextValueChars');
   let cells: string[] = [];
   let field = ''; // completed parts of the current field (across chunk boundaries)
   let inQuotes = false;
@@ -73,7 +73,7 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
         }
         field += chunk.slice(i, stop);
         i = stop;
-        if (field.length > MAX_FIELD_CHARS) fail(`quoted field longer than ${MAX_FIELD_CHARS} characters (unterminated? it starts here)`, quoteLine, quoteCol);
+        if (field.length > maxFieldChars) fail(`quoted field longer than ${maxFieldChars} characters, the maxTextValueChars limit (unterminated? it starts here)`, quoteLine, quoteCol);
         if (q < 0) break;
         // A quote: either the closing one or the first of a doubled pair (which may straddle chunks).
         if (i + 1 < n) {

@@ -9,8 +9,6 @@ import { findJsonDepth, jsonDepthMessage, limit } from '../limits.js';
 import { findJsonError, lineColumn } from './jsonerror.js';
 import { featureToRow, type TableRow } from './row.js';
 
-/** A single feature larger than this is refused (V8 strings top out near 512 M characters). */
-const MAX_FEATURE_CHARS = 256 * 1024 * 1024;
 
 const WS_SP = 0x20, WS_TAB = 0x09, WS_CR = 0x0d, NL = 0x0a;
 const QUOTE = 0x22, BSLASH = 0x5c, LBRACE = 0x7b, RBRACE = 0x7d, LBRACK = 0x5b, RBRACK = 0x5d, COMMA = 0x2c, COLON = 0x3a;
@@ -27,6 +25,9 @@ class Cursor {
   /** Start (in buf) of a value being cut out, or -1. */
   mark = -1;
   private eof = false;
+
+  /** A single feature larger than this is refused (V8 strings top out near 512 M characters). */
+  private readonly maxFeatureChars = limit('maxTextValueChars');
 
   constructor(private readonly it: AsyncIterator<string>, readonly file: string) {}
 
@@ -132,13 +133,13 @@ class Cursor {
       }
       this.pos = p;
       if (done) break;
-      if (this.pos - this.mark > MAX_FEATURE_CHARS) {
+      if (this.pos - this.mark > this.maxFeatureChars) {
         const e = findJsonError(this.buf.slice(this.mark, this.pos));
         if (e) {
           const at = lineColumn(this.buf.slice(this.mark), e.index, line, column);
           this.fail(e.message, at.line, at.column);
         }
-        this.fail(`a single value is larger than ${MAX_FEATURE_CHARS} characters`, line, column);
+        this.fail(`a single value is larger than ${this.maxFeatureChars} characters, the maxTextValueChars limit`, line, column);
       }
       if (!(await this.more())) break; // truncated: JSON.parse below reports where
     }

@@ -7,12 +7,12 @@ import { findJsonDepth, jsonDepthMessage, limit } from '../limits.js';
 import { findJsonError } from './jsonerror.js';
 import { featureToRow, type TableRow } from './row.js';
 
-/** A longer line is refused before V8's string limit (~512 M characters) turns it into a crash. */
-const MAX_LINE_CHARS = 256 * 1024 * 1024;
 
 /** Reads rows from NDJSON text chunks, in batches (one per chunk). Only the current partial line is buffered. */
 export async function* readNdjson(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow[]> {
   const maxDepth = limit('maxJsonDepth');
+  // A longer line is refused before V8's string limit (~512 M characters) turns it into a crash.
+  const maxLineChars = limit('maxTextValueChars');
   let rest = '';
   let line = 0; // lines completed so far
   let index = 0;
@@ -37,8 +37,8 @@ export async function* readNdjson(text: AsyncIterable<string>, file: string): As
     let nl = chunk.indexOf('\n');
     if (nl < 0) {
       rest += chunk;
-      if (rest.length > MAX_LINE_CHARS)
-        throw new GeotfrError('BAD_INPUT', `line ${line + 1} is longer than ${MAX_LINE_CHARS} characters (not one Feature per line? name FeatureCollections *.geojson)`, { file, record: index });
+      if (rest.length > maxLineChars)
+        throw new GeotfrError('BAD_INPUT', `line ${line + 1} is longer than ${maxLineChars} characters, the maxTextValueChars limit (not one Feature per line? name FeatureCollections *.geojson)`, { file, record: index });
       continue;
     }
     // First line of this chunk completes the carried-over partial line.
