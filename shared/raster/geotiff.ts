@@ -12,6 +12,7 @@ import type { RangeReader } from '../storage/http.js';
 import { checkLimit } from '../limits.js';
 import { LruCache } from './lru.js';
 import { SAMPLE_ARRAYS, type PixelArray as Typed, type PixelGrid, type SampleType } from './types.js';
+import { registerLzwDecoder } from './lzw-decoder.js';
 import { registerZlibDecoder } from './zlib-decoder.js';
 
 type Decoder = Awaited<ReturnType<typeof getDecoder>>;
@@ -142,6 +143,7 @@ export class TiffFile {
   /** Opens `key` in `store` (`uri` names it in errors). Only the header and first IFD are read. */
   static async open(store: RangeReader, key: string, uri: string, opts: TiffOpenOptions = {}): Promise<TiffFile> {
     registerZlibDecoder();
+    registerLzwDecoder();
     let info;
     try {
       info = await store.stat(key);

@@ -14,8 +14,11 @@ import { toArrayBuffer } from './blobsource.js';
 const inflate = (buf: Uint8Array, opts: ZlibOptions) =>
   new Promise<Buffer>((resolve, reject) => inflateCb(buf, opts, (err, out) => (err ? reject(err) : resolve(out))));
 
+/** What geotiff passes a decoder about the block layout (TiffFile.open sets these). */
+export type BlockParameters = { tileWidth?: number; tileHeight?: number; bitsPerSample?: number | ArrayLike<number>; planarConfiguration?: number; samplesPerPixel?: number };
+
 /** Decoded bytes of one full block, or undefined when the IFD does not say. */
-function blockBytes(p: { tileWidth?: number; tileHeight?: number; bitsPerSample?: number | ArrayLike<number>; planarConfiguration?: number; samplesPerPixel?: number } | undefined): number | undefined {
+export function blockBytes(p: BlockParameters | undefined): number | undefined {
   if (!p || !(p.tileWidth! > 0) || !(p.tileHeight! > 0) || p.bitsPerSample === undefined) return undefined;
   const bits = typeof p.bitsPerSample === 'number' ? [p.bitsPerSample] : Array.from(p.bitsPerSample);
   if (!bits.length) return undefined;
@@ -28,7 +31,7 @@ function blockBytes(p: { tileWidth?: number; tileHeight?: number; bitsPerSample?
 /** geotiff decoder for TIFF compression 8 (Deflate) and 32946 (old Adobe Deflate). */
 export class ZlibDeflateDecoder extends BaseDecoder {
   override async decodeBlock(buffer: ArrayBufferLike): Promise<ArrayBuffer> {
-    const n = blockBytes((this as unknown as { parameters?: Parameters<typeof blockBytes>[0] }).parameters);
+    const n = blockBytes((this as unknown as { parameters?: BlockParameters }).parameters);
     // A tile never decodes to more than its declared size: inflating stops there, so a DEFLATE bomb
     // (256 KiB declared, 512 MiB of zeros inside) costs at most one block (docs/limits.md).
     const cap = Math.min(n ?? Infinity, limit('maxBlockBytes'));

@@ -1,6 +1,6 @@
 /**
  * Raster memory bombs (docs/limits.md), each through the built CLI in a child process whose peak
- * RSS is measured: a DEFLATE tile that inflates far past its declared size, a tile declaring a size
+ * RSS is measured: DEFLATE and LZW tiles that decode far past their declared size, a tile declaring a size
  * over maxBlockBytes, and a sparse tile (byte count 0) declaring a large block, which must be read
  * as its fill without allocating that block.
  */
@@ -13,7 +13,7 @@ import { readRecordFile } from '../../../shared/tfrecord/record.js';
 import { listFiles } from '../../support/files.js';
 import { tempDir } from '../../support/rasters.js';
 import { RSS_BOUND_MIB, geotfrMeasured } from './measure.js';
-import { compressedZeros, tinyGeoTiff } from './tiff.js';
+import { compressedZeros, lzwBomb, tinyGeoTiff } from './tiff.js';
 
 async function exportImage(dir: string, image: string, formatOptions: Record<string, unknown>) {
   const out = path.join(dir, 'out');
@@ -33,6 +33,24 @@ test('a DEFLATE tile declaring 256 KiB that inflates to 512 MiB: BAD_INPUT namin
     assert.notEqual(r.code, 0, r.stderr);
     assert.match(r.stderr, /BAD_INPUT: .*bomb\.tif: cannot decode tile \(0, 0\) \(DEFLATE data inflates to more than the block's 262144 decoded bytes\)/);
     t.diagnostic(`peak RSS ${r.peakRssMiB?.toFixed(0)} MiB`);
+    assert.ok(r.peakRssMiB !== undefined && r.peakRssMiB < RSS_BOUND_MIB, `peak RSS ${r.peakRssMiB} MiB`);
+    assert.deepEqual(await listFiles(r.out, { dirs: true }), [], 'no output');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an LZW tile declaring 256 KiB that decodes to 512 MiB: BAD_INPUT naming the tile, bounded memory, no output', async (t) => {
+  const dir = await tempDir('geotfr-limits-lzw-');
+  try {
+    const file = path.join(dir, 'bomb.tif');
+    const bomb = lzwBomb(512 << 20);
+    await fs.writeFile(file, tinyGeoTiff({ width: 256, height: 256, tileWidth: 256, tileHeight: 256, compression: 5, tile: bomb.data }));
+    assert.ok((await fs.stat(file)).size < 1 << 20, 'the bomb is small on disk');
+    const r = await exportImage(dir, file, { patchDimensions: [64, 64] });
+    t.diagnostic(`peak RSS ${r.peakRssMiB?.toFixed(0)} MiB`);
+    assert.notEqual(r.code, 0, r.stderr);
+    assert.match(r.stderr, /BAD_INPUT: .*bomb\.tif: cannot decode tile \(0, 0\) \(LZW data decodes to more than the block's 262144 decoded bytes\)/);
     assert.ok(r.peakRssMiB !== undefined && r.peakRssMiB < RSS_BOUND_MIB, `peak RSS ${r.peakRssMiB} MiB`);
     assert.deepEqual(await listFiles(r.out, { dirs: true }), [], 'no output');
   } finally {

@@ -9,8 +9,8 @@ export interface TinyTiffSpec {
   height: number;
   tileWidth: number;
   tileHeight: number;
-  /** 1 = none, 8 = Deflate (zlib-wrapped). */
-  compression: 1 | 8;
+  /** 1 = none, 5 = LZW, 8 = Deflate (zlib-wrapped). */
+  compression: 1 | 5 | 8;
   /** The one tile's stored bytes; empty = a sparse tile (byte count 0, GDAL's SPARSE_OK). */
   tile: Uint8Array;
   /** GDAL_NODATA text, if any. */
@@ -93,4 +93,43 @@ export async function compressedZeros(format: 'deflate' | 'gzip', zeros: number,
   z.end();
   await done;
   return Buffer.concat(out);
+}
+
+/** TIFF LZW codes of the given widths, packed MSB-first. */
+export function lzwCodes(list: [code: number, width: number][]): Uint8Array {
+  const out: number[] = [];
+  let acc = 0, n = 0;
+  for (const [c, w] of list) {
+    acc = (acc << w) | c;
+    n += w;
+    while (n >= 8) {
+      out.push((acc >>> (n - 8)) & 0xff);
+      n -= 8;
+      acc &= (1 << n) - 1;
+    }
+  }
+  if (n) out.push((acc << (8 - n)) & 0xff);
+  return Uint8Array.from(out);
+}
+
+/**
+ * An LZW stream of at least `zeros` zero bytes at ~2,500:1: codes 258… each the one being defined
+ * (strings of 2, 3, … zeros) until the dictionary is full, then its longest string (3,839 zeros, one
+ * 12-bit code) again and again. Returns the stream and the exact number of bytes it decodes to.
+ */
+export function lzwBomb(zeros: number): { data: Uint8Array; bytes: number } {
+  const list: [number, number][] = [[256, 9], [0, 9]];
+  let width = 9;
+  let bytes = 1;
+  for (let next = 258; next < 4096; next++) {
+    list.push([next, width]);
+    bytes += next - 256;
+    if (next + 1 >= (1 << width) - 1 && width < 12) width++;
+  }
+  while (bytes < zeros) {
+    list.push([4095, 12]);
+    bytes += 4095 - 256;
+  }
+  list.push([257, 12]);
+  return { data: lzwCodes(list), bytes };
 }
