@@ -124,7 +124,8 @@ class RecordChecker {
     let bytes = 0;
     this.schema.names.forEach((name, b) => (bytes += Buffer.byteLength(name) + 64 + perValue[this.schema.kinds[b]!] * n));
     const shape = this.tileLen !== undefined ? `${this.tileW}×${this.ph + 2 * this.my} tile` : `${this.pw}×${this.ph} patch`;
-    return { bytes, reason: `any record a ${shape} of the first record's ${this.schema.names.length} feature(s) can be (mixer)` };
+    const hint = this.kernel ? '' : '; tile-sized predictions need --kernel-size or the export manifest';
+    return { bytes, reason: `any record a ${shape} of the first record's ${this.schema.names.length} feature(s) can be (mixer${hint})` };
   }
 
   check(rec: LocatedRecord): Features {

@@ -70,7 +70,7 @@ test("ingest-image refuses a record longer than the mixer's patch allows at its 
     const at = good.length;
     assert.match(
       r.stderr,
-      new RegExp(`BAD_INPUT: .*pred\\.tfrecord\\.gz, record 1, byte offset ${at}: record length 209715200 bytes is longer than any record a 4×4 patch of the first record's 1 feature\\(s\\) can be \\(mixer\\)`),
+      new RegExp(`BAD_INPUT: .*pred\\.tfrecord\\.gz, record 1, byte offset ${at}: record length 209715200 bytes is longer than any record a 4×4 patch of the first record's 1 feature\\(s\\) can be \\(mixer; tile-sized predictions need --kernel-size or the export manifest\\)`),
     );
     assert.ok(r.peakRssMiB !== undefined && r.peakRssMiB < RSS_BOUND_MIB, `peak RSS ${r.peakRssMiB} MiB`);
     assert.deepEqual(await listFiles(path.dirname(tif)), [], 'no output');
