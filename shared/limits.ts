@@ -47,6 +47,11 @@ export const LIMITS = {
     env: 'GEOTFR_MAX_COLUMNS',
     doc: 'fields of a CSV record, distinct properties of a table export (each becomes a feature and a line of the summary), distinct feature names ingest-table writes as columns',
   },
+  maxNameChars: {
+    default: 1024,
+    env: 'GEOTFR_MAX_NAME_CHARS',
+    doc: 'characters of one property or feature name in a table (with maxColumns, this bounds the summary: one line per column)',
+  },
   maxTextValueChars: {
     default: 256 * MiB,
     env: 'GEOTFR_MAX_TEXT_VALUE_CHARS',

@@ -82,8 +82,9 @@ async function resolveInputs(files: string[], sized: boolean): Promise<{ uris: s
 }
 
 /** Each distinct feature name is a column of the output and a line of the summary: capped (docs/limits.md). */
-function tooManyColumns(n: number): void {
+function tooManyColumns(n: number, name: string): void {
   checkLimit('maxColumns', n, `distinct feature name number ${n} (each is an output column)`);
+  checkLimit('maxNameChars', name.length, `feature name ${JSON.stringify(name.slice(0, 40) + '…')} (${name.length} characters)`);
 }
 
 /** Runs a table ingest and returns its summary. Throws GeotfrError; never leaves a partial output. */
@@ -108,7 +109,7 @@ export async function ingestTable(opts: IngestTableOptions): Promise<IngestTable
         if (!seen.has(k)) {
           seen.add(k);
           columns.push(k);
-          tooManyColumns(columns.length);
+          tooManyColumns(columns.length, k);
         }
   }
 
@@ -135,7 +136,7 @@ export async function ingestTable(opts: IngestTableOptions): Promise<IngestTable
         for (const [k, f] of ex) {
           if (point && (k === x || k === y)) continue;
           props.push(`${JSON.stringify(k)}:${featureJson(f as Feature)}`);
-          if (!names.has(k)) tooManyColumns(names.add(k).size);
+          if (!names.has(k)) tooManyColumns(names.add(k).size, k);
         }
         if (point) points++;
         const geometry = point ? `{"type":"Point","coordinates":[${formatFloat32(fx)},${formatFloat32(fy)}]}` : 'null';

@@ -1,7 +1,8 @@
 /**
- * Wide tables (docs/limits.md, maxColumns): a one-row CSV with 200,000 columns, a GeoJSON feature
- * with more properties than the limit, and TFRecords with more distinct feature names than it:
- * each a LIMIT error naming maxColumns, bounded memory, no output, no giant summary.
+ * Wide tables (docs/limits.md, maxColumns, maxNameChars): a one-row CSV with 200,000 columns, a
+ * GeoJSON feature with more properties than the limit, TFRecords with more distinct feature names
+ * than it, and over-long names: each a LIMIT error naming the limit, bounded memory, no output, no
+ * giant summary.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,6 +34,26 @@ test('a one-row CSV with 200,000 columns: LIMIT maxColumns at line 1, bounded me
     assert.equal(r.stdout.length, 0, 'no summary');
     assert.ok(r.stderr.length < 4096, `a short message, not the columns (${r.stderr.length} bytes)`);
     assert.ok(r.peakRssMiB !== undefined && r.peakRssMiB < RSS_BOUND_MIB, `peak RSS ${r.peakRssMiB} MiB`);
+    assert.deepEqual(await listFiles(r.out), [], 'no output');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a column name longer than maxNameChars: LIMIT, so the summary (a line per column) stays small', async () => {
+  const dir = await tempDir('geotfr-limits-names-');
+  try {
+    const csv = path.join(dir, 'long.csv');
+    await fs.writeFile(csv, `a,${'n'.repeat(5000)}\n1,2\n`);
+    const r = await exportTable(dir, csv);
+    assert.notEqual(r.code, 0, r.stderr);
+    assert.match(r.stderr, /LIMIT: .*long\.csv: the name of property "n{40}…" \(5000 characters\) exceeds the maxNameChars limit of 1,024 \(set GEOTFR_MAX_NAME_CHARS/);
+    assert.deepEqual(await listFiles(r.out), [], 'no output');
+    const file = path.join(dir, 'in.tfrecord');
+    await fs.writeFile(file, frameRecords([encodeExample([['x'.repeat(2000), { kind: 'float_list', value: new Float32Array([1]) }]])]));
+    const t = await geotfrMeasured(['ingest-table', '--out', path.join(r.out, 't.geojson'), file], { cwd: dir });
+    assert.notEqual(t.code, 0, t.stderr);
+    assert.match(t.stderr, /LIMIT: feature name "x{40}…" \(2000 characters\) exceeds the maxNameChars limit of 1,024/);
     assert.deepEqual(await listFiles(r.out), [], 'no output');
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
