@@ -8,6 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { TiffFile } from '../../../shared/raster/geotiff.js';
+import { LocalBlobStore } from '../../../shared/storage/local.js';
 import { decodeExample } from '../../../shared/tfrecord/example.js';
 import { readRecordFile } from '../../../shared/tfrecord/record.js';
 import { listFiles } from '../../support/files.js';
@@ -93,6 +95,25 @@ test('a sparse 8192² tile (within maxBlockBytes) reads as nodata without alloca
       records++;
     }
     assert.equal(records, 4);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a sparse block passes between threads as one sample (sharedBlock → blockProvider) and reads as its fill', async () => {
+  const dir = await tempDir('geotfr-limits-sparse-shared-');
+  try {
+    await fs.writeFile(path.join(dir, 's.tif'), tinyGeoTiff({ width: 64, height: 64, tileWidth: 8192, tileHeight: 8192, compression: 1, tile: new Uint8Array(0), nodata: '-1' }));
+    const store = new LocalBlobStore(dir);
+    const owner = await TiffFile.open(store, 's.tif', 's.tif', { sharedBlocks: true });
+    const sab = await owner.sharedBlock(0, 0, 0);
+    assert.equal(sab.byteLength, 4, 'one float32 sample, not 256 MiB');
+    const reader = await TiffFile.open(store, 's.tif', 's.tif', { blockProvider: (bx, by, plane) => owner.sharedBlock(bx, by, plane) });
+    const out = new Float64Array(10 * 10).fill(99);
+    await reader.readSamples(30, 30, 10, 10, [0], [out]);
+    assert.ok(out.every((v) => v === -1), 'every pixel is the nodata fill');
+    await reader.close();
+    await owner.close();
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
