@@ -90,14 +90,14 @@ const fmt = (n: number) => n.toLocaleString('en-US');
  * The error for input over limit `name`: `what` says what was found ("record length 536,870,912
  * bytes"); the message adds the limit's name, value and how to raise it.
  */
-export function limitError(name: LimitName, value: number, what: string, ctx: ErrorContext = {}, code: ErrorCode = 'LIMIT'): GeotfrError {
-  return new GeotfrError(code, `${what} exceeds the ${name} limit of ${fmt(value)} (set ${LIMITS[name].env} to change it; docs/limits.md)`, ctx);
+export function limitError(name: LimitName, value: number, what: string, ctx: ErrorContext = {}, code: ErrorCode = 'LIMIT', hint?: string): GeotfrError {
+  return new GeotfrError(code, `${what} exceeds the ${name} limit of ${fmt(value)} (${hint ? `${hint}, or ` : ''}set ${LIMITS[name].env} to change it; docs/limits.md)`, ctx);
 }
 
-/** Throws `limitError` when `actual` > the limit's value; returns the value otherwise. */
-export function checkLimit(name: LimitName, actual: number, what: string, ctx: ErrorContext = {}, override?: number): number {
-  const v = limit(name, override);
-  if (actual > v) throw limitError(name, v, what, ctx);
+/** Throws `limitError` when `actual` > the limit's value; returns the value otherwise. `hint` says what else the user can do. */
+export function checkLimit(name: LimitName, actual: number, what: string, ctx: ErrorContext = {}, opts: { override?: number; hint?: string } = {}): number {
+  const v = limit(name, opts.override);
+  if (actual > v) throw limitError(name, v, what, ctx, 'LIMIT', opts.hint);
   return v;
 }
 

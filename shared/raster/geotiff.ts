@@ -177,7 +177,9 @@ export class TiffFile {
       // before anything is read (a 298-byte file can declare one 16384² float tile).
       const tw = image.getTileWidth(), th = image.getTileHeight();
       const perBlock = tw * th * BYTES[types[0]!] * (image.planarConfiguration === 2 ? 1 : spp);
-      checkLimit('maxBlockBytes', perBlock, `a ${tw}×${th} ${image.isTiled ? 'tile' : 'strip'} of ${perBlock.toLocaleString('en-US')} decoded bytes`, { file: uri });
+      checkLimit('maxBlockBytes', perBlock, `a ${tw}×${th} ${image.isTiled ? 'tile' : 'strip'} of ${perBlock.toLocaleString('en-US')} decoded bytes`, { file: uri }, {
+        hint: 'rewrite it in smaller blocks (gdal_translate -co TILED=YES)',
+      });
       const grid: PixelGrid = { crs: readCrs(image, uri), affine: readAffine(image, uri), width: image.getWidth(), height: image.getHeight() };
       const nodata = parseGdalNodata(fd.hasTag('GDAL_NODATA') ? await fd.loadValue('GDAL_NODATA') : undefined);
       const descriptions = parseBandDescriptions(fd.hasTag('GDAL_METADATA') ? await fd.loadValue('GDAL_METADATA') : undefined, spp);

@@ -68,7 +68,7 @@ test('a 300-byte TIFF declaring one 16384² float tile: LIMIT maxBlockBytes at o
     assert.ok((await fs.stat(file)).size < 400);
     const r = await exportImage(dir, file, { patchDimensions: [64, 64] });
     assert.notEqual(r.code, 0, r.stderr);
-    assert.match(r.stderr, /LIMIT: .*huge-tile\.tif: a 16384×16384 tile of 1,073,741,824 decoded bytes exceeds the maxBlockBytes limit of 268,435,456 \(set GEOTFR_MAX_BLOCK_BYTES/);
+    assert.match(r.stderr, /LIMIT: .*huge-tile\.tif: a 16384×16384 tile of 1,073,741,824 decoded bytes exceeds the maxBlockBytes limit of 268,435,456 \(rewrite it in smaller blocks \(gdal_translate -co TILED=YES\), or set GEOTFR_MAX_BLOCK_BYTES/);
     t.diagnostic(`peak RSS ${r.peakRssMiB?.toFixed(0)} MiB`);
     assert.ok(r.peakRssMiB !== undefined && r.peakRssMiB < RSS_BOUND_MIB, `peak RSS ${r.peakRssMiB} MiB`);
     assert.deepEqual(await listFiles(r.out, { dirs: true }), [], 'no output');
