@@ -35,7 +35,7 @@ export async function geotfrMeasured(args: string[], opts: { env?: NodeJS.Proces
     const probe = path.join(dir, 'probe.cjs');
     await fs.writeFile(probe, PROBE);
     const r = await geotfr(args, {
-      cwd: opts.cwd,
+      cwd: opts.cwd ?? dir, // a run leaves nothing in the test's working directory, whatever it writes there
       env: { GEOTFR_PROGRESS: '0', ...opts.env, GEOTFR_TEST_RSS_DIR: dir, NODE_OPTIONS: `--require=${probe} --max-old-space-size=192` },
     });
     let peak: number | undefined;
