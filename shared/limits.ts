@@ -1,7 +1,7 @@
 /**
  * Every size limit geotfr enforces, declared once (docs/limits.md lists them for users). Each guards
  * an allocation that hostile or corrupt input could otherwise make as large as it likes (a record
- * header claiming 512 MiB, a tile declaring 16384² pixels, a request asking for a 8001² kernel), so
+ * header claiming 512 MiB, a tile declaring 16384² pixels, a request asking for an 8001² kernel), so
  * it is checked before that allocation, and the error names the limit and how to change it.
  *
  * A plain table of data (name, default, environment variable, doc line) so an options module can

@@ -5,7 +5,7 @@
  * JSON.parse'd on its own. Memory is bounded by the largest single feature.
  */
 import { GeotfrError } from '../errors.js';
-import { findJsonDepth, jsonDepthMessage, limit } from '../limits.js';
+import { jsonDepthMessage, limit } from '../limits.js';
 import { findJsonError, lineColumn } from './jsonerror.js';
 import { featureToRow, type TableRow } from './row.js';
 
@@ -28,6 +28,8 @@ class Cursor {
 
   /** A single feature larger than this is refused (V8 strings top out near 512 M characters). */
   private readonly maxFeatureChars = limit('maxTextValueChars');
+  /** Nesting depth of one feature (counted from the feature itself, which is parsed on its own). */
+  private readonly maxDepth = limit('maxJsonDepth');
 
   constructor(private readonly it: AsyncIterator<string>, readonly file: string) {}
 
@@ -119,8 +121,10 @@ class Cursor {
               this.lineStart = this.base + p;
             }
           } else if (c === QUOTE) inStr = true;
-          else if (c === LBRACE || c === LBRACK) depth++;
-          else if (c === RBRACE || c === RBRACK) {
+          else if (c === LBRACE || c === LBRACK) {
+            // Refused while cutting, before JSON.parse: the row conversion after it recurses (docs/limits.md).
+            if (++depth > this.maxDepth) this.fail(jsonDepthMessage(depth, this.maxDepth), this.line, this.base + p - this.lineStart);
+          } else if (c === RBRACE || c === RBRACK) {
             if (--depth <= 0) {
               done = true;
               break;
@@ -150,13 +154,6 @@ class Cursor {
 
   /** JSON.parse with a located error. */
   parse(v: { text: string; line: number; column: number }): unknown {
-    // Before JSON.parse: the row conversion after it walks nested arrays recursively (docs/limits.md).
-    const max = limit('maxJsonDepth');
-    const deep = findJsonDepth(v.text, max);
-    if (deep) {
-      const at = lineColumn(v.text, deep.index, v.line, v.column);
-      this.fail(jsonDepthMessage(deep.depth, max), at.line, at.column);
-    }
     try {
       return JSON.parse(v.text);
     } catch (err) {
