@@ -140,6 +140,17 @@ export function checkJsonDepth(text: string, ctx: ErrorContext = {}, override?: 
   throw new GeotfrError('BAD_INPUT', jsonDepthMessage(deep.depth, max), { ...ctx, offset });
 }
 
+/** Whether `value` nests deeper than maxJsonDepth (for code that must not walk it recursively). */
+export function exceedsJsonDepth(value: unknown): boolean {
+  try {
+    checkValueDepth(value);
+    return false;
+  } catch (err) {
+    if (err instanceof GeotfrError && err.code === 'BAD_INPUT') return true;
+    throw err;
+  }
+}
+
 /**
  * The same check on a value already parsed by someone else (an HTTP body parsed by the functions
  * framework), walked with an explicit stack so the check itself cannot overflow. The error names the
