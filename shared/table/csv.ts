@@ -4,6 +4,7 @@
  * for writing cells.
  */
 import { GeotfrError } from '../errors.js';
+import { limit, limitError } from '../limits.js';
 import type { TableRow } from './row.js';
 
 /** One parsed CSV record: its cells and the 1-based line it starts on. */
@@ -14,8 +15,6 @@ export interface CsvRecord {
   offset: number;
 }
 
-/** Refused before V8's string limit (~512 M characters) turns an unterminated quote into a crash. */
-const MAX_FIELD_CHARS = 256 * 1024 * 1024;
 
 const QUOTE = 0x22, COMMA = 0x2c, CR = 0x0d, NL = 0x0a;
 
@@ -26,6 +25,9 @@ const QUOTE = 0x22, COMMA = 0x2c, CR = 0x0d, NL = 0x0a;
  * Blank lines are skipped. Memory holds one record at most (plus one chunk).
  */
 export async function* parseCsv(text: AsyncIterable<string>, file: string): AsyncGenerator<CsvRecord[]> {
+  const maxColumns = limit('maxColumns');
+  // Refused before V8's string limit (~512 M characters) turns an unterminated quote into a crash.
+  const maxFieldChars = limit('maxTextValueChars');
   let cells: string[] = [];
   let field = ''; // completed parts of the current field (across chunk boundaries)
   let inQuotes = false;
@@ -93,7 +95,7 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
         }
         field += chunk.slice(i, stop);
         i = stop;
-        if (field.length > MAX_FIELD_CHARS) fail(`quoted field longer than ${MAX_FIELD_CHARS} characters (unterminated? it starts here)`, quoteLine, quoteCol);
+        if (field.length > maxFieldChars) fail(`quoted field longer than ${maxFieldChars} characters, the maxTextValueChars limit (unterminated? it starts here)`, quoteLine, quoteCol);
         if (q < 0) break;
         // A quote: either the closing one or the first of a doubled pair (which may straddle chunks).
         if (i + 1 < n) {
@@ -131,6 +133,8 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
         if (c !== COMMA && c !== NL && c !== CR) fail(`expected ',' or the end of the line after the closing quote, found ${JSON.stringify(String.fromCharCode(c))}`);
       }
       if (c === COMMA) {
+        // One more field follows this comma: refuse a row wider than maxColumns before it is all held.
+        if (cells.length + 2 > maxColumns) throw limitError('maxColumns', maxColumns, `the CSV record at line ${recordLine}, with more than ${maxColumns} fields,`, { file });
         cells.push(field);
         field = '';
         fieldStarted = true; // an empty field after a comma still counts

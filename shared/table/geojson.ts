@@ -5,11 +5,10 @@
  * JSON.parse'd on its own. Memory is bounded by the largest single feature.
  */
 import { GeotfrError } from '../errors.js';
+import { jsonDepthMessage, limit } from '../limits.js';
 import { findJsonError, lineColumn } from './jsonerror.js';
 import { featureToRow, type TableRow } from './row.js';
 
-/** A single feature larger than this is refused (V8 strings top out near 512 M characters). */
-const MAX_FEATURE_CHARS = 256 * 1024 * 1024;
 
 const WS_SP = 0x20, WS_TAB = 0x09, WS_CR = 0x0d, NL = 0x0a;
 const QUOTE = 0x22, BSLASH = 0x5c, LBRACE = 0x7b, RBRACE = 0x7d, LBRACK = 0x5b, RBRACK = 0x5d, COMMA = 0x2c, COLON = 0x3a;
@@ -37,6 +36,11 @@ class Cursor {
     this.atIndex = i;
     return this.baseBytes + this.atBytes;
   }
+
+  /** A single feature larger than this is refused (V8 strings top out near 512 M characters). */
+  private readonly maxFeatureChars = limit('maxTextValueChars');
+  /** Nesting depth of one feature (counted from the feature itself, which is parsed on its own). */
+  private readonly maxDepth = limit('maxJsonDepth');
 
   constructor(private readonly it: AsyncIterator<string>, readonly file: string) {}
 
@@ -132,8 +136,10 @@ class Cursor {
               this.lineStart = this.base + p;
             }
           } else if (c === QUOTE) inStr = true;
-          else if (c === LBRACE || c === LBRACK) depth++;
-          else if (c === RBRACE || c === RBRACK) {
+          else if (c === LBRACE || c === LBRACK) {
+            // Refused while cutting, before JSON.parse: the row conversion after it recurses (docs/limits.md).
+            if (++depth > this.maxDepth) this.fail(jsonDepthMessage(depth, this.maxDepth), this.line, this.base + p - this.lineStart);
+          } else if (c === RBRACE || c === RBRACK) {
             if (--depth <= 0) {
               done = true;
               break;
@@ -146,13 +152,13 @@ class Cursor {
       }
       this.pos = p;
       if (done) break;
-      if (this.pos - this.mark > MAX_FEATURE_CHARS) {
+      if (this.pos - this.mark > this.maxFeatureChars) {
         const e = findJsonError(this.buf.slice(this.mark, this.pos));
         if (e) {
           const at = lineColumn(this.buf.slice(this.mark), e.index, line, column);
           this.fail(e.message, at.line, at.column);
         }
-        this.fail(`a single value is larger than ${MAX_FEATURE_CHARS} characters`, line, column);
+        this.fail(`a single value is larger than ${this.maxFeatureChars} characters, the maxTextValueChars limit`, line, column);
       }
       if (!(await this.more())) break; // truncated: JSON.parse below reports where
     }
