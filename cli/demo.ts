@@ -9,7 +9,9 @@
  *    exported tiles, margins dimmed, the patch core outlined, masked pixels in magenta.
  * 4. Closes the loop (cli/demo-ingest.ts): a tiny "model" reads the records, writes predictions as
  *    TFRecords, and `geotfr ingest-image` turns them into a georeferenced COG with quicklooks.
- * 5. Any grid (cli/demo-grid.ts): 10 m bands, a 20 m band in its own file and a lon/lat DEM stacked
+ * 5. Patches around labelled points (cli/demo-patches.ts): 300 points labelled water / vegetation /
+ *    bare from the scene, `geotfr export-patches`, `inspect`, and a contact sheet PNG with the labels.
+ * 6. Any grid (cli/demo-grid.ts): 10 m bands, a 20 m band in its own file and a lon/lat DEM stacked
  *    onto one 20 m UTM grid with `crs` and `scale`, without a gdalwarp step.
  */
 import { createWriteStream, promises as fs } from 'node:fs';
@@ -22,6 +24,7 @@ import { decodeExample } from '../shared/tfrecord/example.js';
 import { readRecordFile } from '../shared/tfrecord/record.js';
 import { quicklook, type QuicklookTile } from './quicklook.js';
 import { demoIngest } from './demo-ingest.js';
+import { demoPatches } from './demo-patches.js';
 import { demoGrid } from './demo-grid.js';
 
 const out = path.resolve(process.argv[2] ?? 'demo-out');
@@ -29,6 +32,15 @@ const W = 768;
 const H = 640;
 const NODATA = -9999;
 const names = ['B2', 'B3', 'B4', 'B8', 'B11', 'B12'];
+
+/** The ground truth the patch step labels points with: 0 river, 1 vegetation, 2 bare; -1 under cloud (as in scene()). */
+function classOf(x: number, y: number): number {
+  const terrain = Math.sin(x / 53) * Math.cos(y / 71) + 0.5 * Math.sin((x + 2 * y) / 23) + 0.25 * Math.cos((3 * x - y) / 11);
+  const cloud = (x - 200) ** 2 / 3600 + (y - 150) ** 2 / 1600 < 1 || (x - 560) ** 2 / 900 + (y - 470) ** 2 / 2500 < 1;
+  if (cloud) return -1;
+  if (Math.abs(y - (H / 2 + 60 * Math.sin(x / 90))) < 6 + 2 * Math.sin(x / 17)) return 0;
+  return terrain > 0.4 ? 1 : 2;
+}
 
 /** Terrain-ish reflectances: a few octaves of smooth waves, a meandering river, vegetation in B8, clouds → nodata. */
 function scene(): Float32Array[] {
@@ -103,7 +115,10 @@ const ingested = await demoIngest({ exportDir: request.bucket, prefix: request.f
 console.log(`prediction COG: ${ingested.predictionTif}`);
 for (const p of ingested.pngs) console.log(`quicklook: ${p}`);
 
-console.log('\n5. any grid: 10 m bands (averaged), a 20 m band (copied) and a lon/lat DEM (bilinear) onto EPSG:32633 at scale 20');
+console.log('\n5. patches around labelled points: geotfr export-patches → inspect → contact sheet');
+await demoPatches({ src, outDir: path.join(out, 'patches'), width: W, height: H, affine: [10, 0, 399960, 0, -10, 5000040], classOf });
+
+console.log('\n6. any grid: 10 m bands (averaged), a 20 m band (copied) and a lon/lat DEM (bilinear) onto EPSG:32633 at scale 20');
 const stack = await demoGrid({ outDir: path.join(out, 'stack'), scene: src, width: W, height: H, x0: 399960, y0: 5000040 });
 console.log(`geotfr export-image ${path.join(out, 'stack', 'request.json')} --dry-run`);
 const d = stack.dry;

@@ -5,9 +5,11 @@
 import { Worker } from 'node:worker_threads';
 import { GeotfrError, asGeotfrError, fromWireError as fromWire, toWireError as toWire } from '../errors.js';
 import { ChunkProducer, type ChunkResult } from './chunk.js';
+import { tilesWindow } from './grid.js';
 import type { ChunkTask, ExportPlan, ImageSpecOpener } from './plan.js';
 import type { FromWorker, ToWorker } from './pool-worker.js';
 import type { TiffFile } from '../raster/geotiff.js';
+import { latticeShift } from '../grid/lattice.js';
 
 /** Computes chunks: in-process, or on a pool of worker threads. */
 export interface ChunkPool {
@@ -60,6 +62,8 @@ export async function terminateSpawned(spawned: Spawned[]): Promise<void> {
 interface BlockServer {
   /** Answers a worker's block request (the block, or the error decoding it). */
   serve(w: Worker, m: Extract<FromWorker, { type: 'block' }>): void;
+  /** Starts decoding the blocks of these chunks' windows, before any worker asks for them. */
+  warm(tasks: ChunkTask[]): void;
   close(): Promise<void>;
 }
 
@@ -78,19 +82,21 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
       void e.file.then((t) => t.close(), () => undefined);
     }
   };
+  const open = (uri: string) => {
+    let e = files.get(uri);
+    if (!e) {
+      const file = openTiff(uri, 'image', { signal, sharedBlocks: true });
+      const entry = (e = { file, inflight: 0, used: ++tick });
+      file.catch(() => files.get(uri) === entry && files.delete(uri));
+      files.set(uri, e);
+    }
+    return e;
+  };
   return {
     serve(w, m) {
       const reply = (r: Omit<Extract<ToWorker, { type: 'block' }>, 'type' | 'id'>) => w.postMessage({ type: 'block', id: m.id, ...r } satisfies ToWorker);
       if (!known.has(m.uri)) return reply({ error: toWire(new GeotfrError('INTERNAL', `a worker asked for a block of ${m.uri}, which is not in the export`)) });
-      let e = files.get(m.uri);
-      if (!e) {
-        const file = openTiff(m.uri, 'image', { signal, sharedBlocks: true });
-        e = { file, inflight: 0, used: 0 };
-        const entry = e;
-        file.catch(() => files.get(m.uri) === entry && files.delete(m.uri));
-        files.set(m.uri, e);
-      }
-      const entry = e;
+      const entry = open(m.uri);
       entry.inflight++;
       entry.used = ++tick;
       entry.file
@@ -107,13 +113,35 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
     close: async () => {
       await Promise.all([...files.values()].map((e) => e.file.then((t) => t.close(), () => undefined)));
     },
+    warm(tasks) {
+      // The blocks of the first chunks' windows decode (and stay cached for the workers) while the
+      // workers are still starting: for files copied onto the grid, whose windows are a shift away.
+      for (const t of tasks) {
+        const win = tilesWindow(plan.grid, t.row, t.col0, t.count);
+        for (const f of plan.image?.files ?? []) {
+          const shift = latticeShift(f.grid, plan.source);
+          if (!shift) continue;
+          const x0 = win.x0 + shift[0], y0 = win.y0 + shift[1];
+          if (x0 >= f.grid.width || y0 >= f.grid.height || x0 + win.width <= 0 || y0 + win.height <= 0) continue;
+          void open(f.uri).file.then(
+            (tf) => {
+              const bx0 = Math.max(0, Math.floor(x0 / tf.blockWidth)), bx1 = Math.min(tf.blocksAcross - 1, Math.floor((x0 + win.width - 1) / tf.blockWidth));
+              const by0 = Math.max(0, Math.floor(y0 / tf.blockHeight)), by1 = Math.min(tf.blocksDown - 1, Math.floor((y0 + win.height - 1) / tf.blockHeight));
+              for (let by = by0; by <= by1; by++) for (let bx = bx0; bx <= bx1; bx++) tf.sharedBlock(bx, by, 0).catch(() => {});
+            },
+            () => {},
+          );
+        }
+      }
+    },
   };
 }
 
 /** Files the block server keeps open at once. */
 const MAX_SERVED_FILES = 16;
 
-export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: AbortSignal): Promise<ChunkPool> {
+/** `first`: the chunks the workers will start with, whose blocks decode while they start up. */
+export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: AbortSignal, first: ChunkTask[] = []): Promise<ChunkPool> {
   const n = spawned.length;
   const workers: { w: Worker; load: number; pending: Map<number, { resolve: (r: ChunkResult) => void; reject: (e: unknown) => void }> }[] = [];
   let nextId = 0;
@@ -122,6 +150,7 @@ export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: 
   let blocks: BlockServer;
   try {
     blocks = await blockServer(plan, signal);
+    blocks.warm(first);
   } catch (err) {
     await terminateSpawned(spawned);
     throw err;
@@ -190,7 +219,9 @@ export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: 
     throw err;
   }
   return {
-    depth: 2 * n,
+    // Three per worker: the one it encodes, the one it reads ahead (pool-worker.ts) and one queued,
+    // so the read-ahead never waits for this thread to hand out the next task.
+    depth: 3 * n,
     run(task) {
       if (fatal) return Promise.reject(fatal);
       const slot = workers.reduce((a, b) => (b.load < a.load ? b : a));

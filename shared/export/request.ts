@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { GeotfrError } from '../errors.js';
+import { checkValueDepth } from '../limits.js';
 import { checkKey } from '../storage/port.js';
 
 /** Defaults in one place (docs/semantics.md §2, §4, §5; EE's `Export.image.toCloudStorage`). */
@@ -180,6 +181,17 @@ function toError(err: z.ZodError, input: unknown): GeotfrError {
   return new GeotfrError('BAD_REQUEST', msg, { field });
 }
 
+/**
+ * The prefix a request writes under, before `{date}` (docs/semantics.md §2): `fileNamePrefix`, else the
+ * task `description` (EE's rule), else EE's default. One rule for the parser and the cloud policy, so
+ * whatever becomes the prefix is what the policy checks.
+ */
+export function requestedPrefix(r: { fileNamePrefix?: unknown; description?: unknown }): string {
+  if (typeof r.fileNamePrefix === 'string') return r.fileNamePrefix;
+  if (typeof r.description === 'string') return r.description;
+  return DEFAULTS.fileNamePrefix;
+}
+
 /** Today's UTC date as YYYY-MM-DD, the `{date}` placeholder of scheduled exports. */
 export function utcDate(now: Date): string {
   return now.toISOString().slice(0, 10);
@@ -190,6 +202,8 @@ export function utcDate(now: Date): string {
  * and value, or `FORBIDDEN` for a prefix escaping the destination (`..`, absolute).
  */
 export function parseImageExportRequest(json: unknown, opts: { now?: Date } = {}): ImageExportRequest {
+  // However the request arrived (an HTTP body is parsed before we see it): validation and show() recurse.
+  checkValueDepth(json);
   if (json === null || typeof json !== 'object' || Array.isArray(json))
     throw new GeotfrError('BAD_REQUEST', `an export request must be a JSON object, got ${show(json)}`, { field: '(request)' });
   const r = requestSchema.safeParse(json);
@@ -209,7 +223,7 @@ export function parseImageExportRequest(json: unknown, opts: { now?: Date } = {}
       seen.add(b.name);
     }
   }
-  const rawPrefix = v.fileNamePrefix ?? v.description ?? DEFAULTS.fileNamePrefix;
+  const rawPrefix = requestedPrefix(v);
   const fileNamePrefix = checkKey(rawPrefix.replaceAll('{date}', utcDate(opts.now ?? new Date())), 'fileNamePrefix');
   if (fileNamePrefix.endsWith('/')) throw new GeotfrError('BAD_REQUEST', `fileNamePrefix must name files, not a directory: ${show(rawPrefix)}`, { field: 'fileNamePrefix' });
   const out: ImageExportRequest = {

@@ -59,11 +59,10 @@ class FileView {
   readonly footprint: [number, number, number, number];
   readonly slots: { band: number; planned: PlannedBand }[] = [];
   private native: Promise<GeoTiffImageSource> | undefined;
-  /** The last result handed out as a band's own arrays (single-file bands); free again once the caller reuses. */
-  last: WindowData | undefined;
   /** Whether this view's bands are all mosaics: its results are composited at once, never handed out. */
   transient = true;
-  private readonly scratch: WarpScratch = { taps: new Map() };
+  /** Reads in progress (a worker reads ahead): a view in use is never closed. */
+  inflight = 0;
   private kernelsCache: Kernel[] | undefined;
   lastUsed = 0;
 
@@ -147,11 +146,19 @@ class FileView {
 
   /**
    * This view's bands over an export window: values (depth-major) and validity per slot. `reuse`:
-   * arrays the caller is done with (this view's previous result, or a shared transient buffer);
-   * `scratch`: warp buffers (the view's own unless the caller shares one between sequential reads).
+   * arrays the caller is done with (an earlier result of this view); `scratch`: warp buffers no
+   * other read uses meanwhile (reads of one view may run concurrently: a worker reads ahead).
    */
-  async read(x0: number, y0: number, w: number, h: number, opts: ReadWindowOptions & { scratch?: WarpScratch }): Promise<WindowData> {
-    const native = await this.open();
+  async read(x0: number, y0: number, w: number, h: number, opts: ReadWindowOptions & { scratch: WarpScratch }): Promise<WindowData> {
+    this.inflight++;
+    try {
+      return await this.readIn(await this.open(), x0, y0, w, h, opts);
+    } finally {
+      this.inflight--;
+    }
+  }
+
+  private async readIn(native: GeoTiffImageSource, x0: number, y0: number, w: number, h: number, opts: ReadWindowOptions & { scratch: WarpScratch }): Promise<WindowData> {
     const reuse = opts.reuse;
     if (this.shift) {
       const [dx, dy] = this.shift;
@@ -167,14 +174,13 @@ class FileView {
       read: (sx, sy, sw, sh, signal) => native.readWindow(sx, sy, sw, sh, { signal, float32 }),
     };
     const reused = reuse && reuse.width === w && reuse.height === h && reuse.values.length === this.slots.length ? reuse.values.map((v, i) => ({ values: v, valid: reuse.valid[i]! })) : undefined;
-    const t = await warpWindow(this.transform!, src, this.kernels, { x0, y0, width: w, height: h }, { signal: opts.signal, out: reused, float32, scratch: opts.scratch ?? this.scratch });
+    const t = await warpWindow(this.transform!, src, this.kernels, { x0, y0, width: w, height: h }, { signal: opts.signal, out: reused, float32, scratch: opts.scratch });
     return { x0, y0, width: w, height: h, values: t.map((b) => b.values), valid: t.map((b) => b.valid) };
   }
 
   async close(): Promise<void> {
     const n = this.native;
     this.native = undefined;
-    this.last = undefined;
     if (n) await (await n.catch(() => undefined))?.close();
   }
 }
@@ -187,12 +193,16 @@ export class GridImageSource implements ImageSource {
   private readonly layers: { view: FileView; slot: number }[][];
   private readonly maxOpen: number;
   private tick = 0;
-  /** Buffers shared by the mosaic files, read one after another. */
-  private readonly scratch: WarpScratch = { taps: new Map() };
-  private transientOut: WindowData | undefined;
+  /**
+   * Buffers for one readWindow at a time (a worker reads the next chunk while encoding one): warp
+   * scratch per view, and the buffer mosaic files are read into one after another.
+   */
+  private readonly contexts: { scratch: Map<FileView, WarpScratch>; mosaic: WarpScratch; mosaicOut?: WindowData }[] = [];
+  /** Per window returned: the views' results in it, reused when the caller hands that window back. */
+  private readonly parts = new WeakMap<WindowData, Map<FileView, WindowData>>();
 
   constructor(
-    private readonly image: PlannedImage,
+    image: PlannedImage,
     readonly grid: PixelGrid,
     opts: GridSourceOptions = {},
   ) {
@@ -216,83 +226,82 @@ export class GridImageSource implements ImageSource {
     return this.views.filter((v) => v.isOpen).map((v) => v.file.uri);
   }
 
-  /** How each band reaches the export grid, for the manifest: per file, copied (with its shift) or warped. */
-  describe(): { name: string; resample: string; reduce: string | null; sources: { uri: string; mode: 'copy' | 'warp'; shift?: [number, number] }[] }[] {
-    return this.image.bands.map((b, i) => ({
-      name: b.name,
-      resample: b.resample,
-      reduce: b.reduce,
-      sources: this.layers[i]!.map(({ view }) => (view.shift ? { uri: view.file.uri, mode: 'copy' as const, shift: view.shift } : { uri: view.file.uri, mode: 'warp' as const })),
-    }));
-  }
-
   async readWindow(x0: number, y0: number, width: number, height: number, opts: ReadWindowOptions = {}): Promise<WindowData> {
     if (![x0, y0, width, height].every(Number.isInteger) || width <= 0 || height <= 0) throw new GeotfrError('INTERNAL', `bad window (${x0}, ${y0}, ${width}x${height})`);
     opts.signal?.throwIfAborted();
     const n = width * height;
     const tick = ++this.tick;
-    // The caller handing back its last window frees every array this source gave it.
-    const reusable = opts.reuse !== undefined;
-    const needed = this.views.filter((v) => v.touches(x0, y0, width, height));
-    for (const v of needed) v.lastUsed = tick;
-    // Views serving single-file bands read together; their arrays go out as they are.
-    const direct = new Map<FileView, WindowData>();
-    await Promise.all(
-      needed
-        .filter((v) => !v.transient)
-        .map(async (v) => {
-          const r = await v.read(x0, y0, width, height, { signal: opts.signal, float32: opts.float32, reuse: reusable ? v.last : undefined });
-          v.last = r;
-          direct.set(v, r);
-        }),
-    );
-    const values: (Float64Array | Float32Array)[] = [];
-    const valid: Uint8Array[] = [];
-    /** Per mosaic band: its composite and, per pixel, the layer that wrote it (-1: none yet). */
-    const mosaics = new Map<number, { v: Float64Array; ok: Uint8Array; top: Int32Array }>();
-    this.layers.forEach((layers, band) => {
-      if (layers.length === 1) {
-        const { view, slot } = layers[0]!;
-        const r = direct.get(view);
-        if (r) {
-          // One file: its arrays as they are (the copy path is exactly the single-grid reader).
-          values.push(r.values[slot]!);
-          valid.push(r.valid[slot]!);
-          return;
-        }
-      }
-      const m = { v: new Float64Array(this.bands[band]!.depth * n), ok: new Uint8Array(n), top: new Int32Array(n).fill(-1) };
-      mosaics.set(band, m);
-      values.push(m.v);
-      valid.push(m.ok);
-    });
-    // Mosaic files one at a time through shared buffers, each composited at once: where valid, a
-    // file overwrites what an earlier file of the band's list wrote (the last valid wins).
-    const put = (band: number, layer: number, r: WindowData, slot: number) => {
-      const m = mosaics.get(band);
-      if (!m) return;
-      const depth = this.bands[band]!.depth;
-      const rv = r.values[slot]!, rok = r.valid[slot]!;
-      for (let k = 0; k < n; k++) {
-        if (rok[k] === 0 || m.top[k]! > layer) continue;
-        m.top[k] = layer;
-        m.ok[k] = 1;
-        for (let d = 0; d < depth; d++) m.v[d * n + k] = rv[d * n + k]!;
-      }
+    // The window the caller hands back frees the arrays this source gave out in it.
+    const free = opts.reuse ? this.parts.get(opts.reuse) : undefined;
+    if (opts.reuse) this.parts.delete(opts.reuse);
+    const ctx = this.contexts.pop() ?? { scratch: new Map<FileView, WarpScratch>(), mosaic: { taps: new Map() } as WarpScratch, mosaicOut: undefined as WindowData | undefined };
+    const scratchOf = (v: FileView) => {
+      let sc = ctx.scratch.get(v);
+      if (!sc) ctx.scratch.set(v, (sc = { taps: new Map() }));
+      return sc;
     };
-    for (const v of needed) {
-      const r = direct.get(v) ?? (this.transientOut = await v.read(x0, y0, width, height, { signal: opts.signal, reuse: this.transientOut, scratch: this.scratch }));
-      v.slots.forEach(({ band }, slot) => put(band, this.layers[band]!.findIndex((l) => l.view === v && l.slot === slot), r, slot));
+    try {
+      const needed = this.views.filter((v) => v.touches(x0, y0, width, height));
+      for (const v of needed) v.lastUsed = tick;
+      // Views serving single-file bands read together; their arrays go out as they are.
+      const direct = new Map<FileView, WindowData>();
+      await Promise.all(
+        needed
+          .filter((v) => !v.transient)
+          .map(async (v) => direct.set(v, await v.read(x0, y0, width, height, { signal: opts.signal, float32: opts.float32, reuse: free?.get(v), scratch: scratchOf(v) }))),
+      );
+      const values: (Float64Array | Float32Array)[] = [];
+      const valid: Uint8Array[] = [];
+      /** Per mosaic band: its composite and, per pixel, the layer that wrote it (-1: none yet). */
+      const mosaics = new Map<number, { v: Float64Array; ok: Uint8Array; top: Int32Array }>();
+      this.layers.forEach((layers, band) => {
+        if (layers.length === 1) {
+          const { view, slot } = layers[0]!;
+          const r = direct.get(view);
+          if (r) {
+            // One file: its arrays as they are (the copy path is exactly the single-grid reader).
+            values.push(r.values[slot]!);
+            valid.push(r.valid[slot]!);
+            return;
+          }
+        }
+        const m = { v: new Float64Array(this.bands[band]!.depth * n), ok: new Uint8Array(n), top: new Int32Array(n).fill(-1) };
+        mosaics.set(band, m);
+        values.push(m.v);
+        valid.push(m.ok);
+      });
+      // Mosaic files one at a time through this call's buffers, each composited at once: where
+      // valid, a file overwrites what an earlier file of the band's list wrote (the last valid wins).
+      const put = (band: number, layer: number, r: WindowData, slot: number) => {
+        const m = mosaics.get(band);
+        if (!m) return;
+        const depth = this.bands[band]!.depth;
+        const rv = r.values[slot]!, rok = r.valid[slot]!;
+        for (let k = 0; k < n; k++) {
+          if (rok[k] === 0 || m.top[k]! > layer) continue;
+          m.top[k] = layer;
+          m.ok[k] = 1;
+          for (let d = 0; d < depth; d++) m.v[d * n + k] = rv[d * n + k]!;
+        }
+      };
+      for (const v of needed) {
+        const r = direct.get(v) ?? (ctx.mosaicOut = await v.read(x0, y0, width, height, { signal: opts.signal, reuse: ctx.mosaicOut, scratch: ctx.mosaic }));
+        v.slots.forEach(({ band }, slot) => put(band, this.layers[band]!.findIndex((l) => l.view === v && l.slot === slot), r, slot));
+      }
+      const out: WindowData = { x0, y0, width, height, values, valid };
+      this.parts.set(out, direct);
+      await this.closeIdle(tick);
+      return out;
+    } finally {
+      this.contexts.push(ctx);
     }
-    await this.closeIdle(tick);
-    return { x0, y0, width, height, values, valid };
   }
 
   /** Closes least recently used files beyond `maxOpenFiles` (never one this window used). */
   private async closeIdle(tick: number): Promise<void> {
     const open = this.views.filter((v) => v.isOpen);
     if (open.length <= this.maxOpen) return;
-    const idle = open.filter((v) => v.lastUsed < tick).sort((a, b) => a.lastUsed - b.lastUsed);
+    const idle = open.filter((v) => v.lastUsed < tick && v.inflight === 0).sort((a, b) => a.lastUsed - b.lastUsed);
     await Promise.all(idle.slice(0, open.length - this.maxOpen).map((v) => v.close()));
   }
 
