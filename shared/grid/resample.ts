@@ -81,9 +81,10 @@ export function sourceBounds(
   extent: { width: number; height: number },
 ): Bounds | null {
   let xmin = Infinity, ymin = Infinity, xmax = -Infinity, ymax = -Infinity;
+  const cx = coords.x, cy = coords.y;
   for (const [from, to] of ranges)
     for (let k = from; k < to; k++) {
-      const x = coords.x[k]!, y = coords.y[k]!;
+      const x = cx[k]!, y = cy[k]!;
       if (!(x === x && y === y)) continue; // NaN: outside every source
       if (x < xmin) xmin = x;
       if (x > xmax) xmax = x;
@@ -255,6 +256,34 @@ export function applyTaps(method: Resampling, t: Taps, from: number, to: number,
       ov[d * n + k] = acc;
     }
   }
+}
+
+/**
+ * Nearest for several scalar bands at once (one pass over the taps instead of one per band): the
+ * common case of a multi-band file warped with the default kernel.
+ */
+function applyNearestBands(t: Taps, from: number, to: number, srcs: SourceWindow[], outs: TargetWindow[]): void {
+  const s = t.s;
+  const nb = srcs.length;
+  if (nb === 1) return applyTaps('nearest', t, from, to, srcs[0]!, 1, outs[0]!, 0);
+  for (let b = 0; b + 1 < nb; b += 2) {
+    const va = srcs[b]!.values, oka = srcs[b]!.valid, ova = outs[b]!.values, vla = outs[b]!.valid;
+    const vb = srcs[b + 1]!.values, okb = srcs[b + 1]!.valid, ovb = outs[b + 1]!.values, vlb = outs[b + 1]!.valid;
+    for (let k = from; k < to; k++) {
+      const i = s[k]!;
+      if (i < 0) {
+        vla[k] = 0;
+        vlb[k] = 0;
+        continue;
+      }
+      const a = oka[i]!, c = okb[i]!;
+      vla[k] = a;
+      vlb[k] = c;
+      ova[k] = va[i]!;
+      ovb[k] = vb[i]!;
+    }
+  }
+  if (nb % 2) applyTaps('nearest', t, from, to, srcs[nb - 1]!, 1, outs[nb - 1]!, 0);
 }
 
 /**
@@ -516,11 +545,20 @@ export async function warpWindow(
     const data = await source.read(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0, opts.signal);
     const win = { x0: b.x0, y0: b.y0, width: b.x1 - b.x0, height: b.y1 - b.y0 };
     for (const m of methods) for (let j = j0; j < j1; j++) computeTaps(m, centres!, j * w + i0, j * w + i1, win, source, taps.get(m)!);
+    const srcOf = (band: number): SourceWindow => ({ ...win, values: data.values[band]!, valid: data.valid[band]! });
+    // Scalar nearest bands together (one pass over their shared taps), the others one by one.
+    const fused = kernels.map((k, band) => !k.reduce && k.resample === 'nearest' && source.depths[band] === 1);
+    const nearestBands = fused.flatMap((f, band) => (f ? [band] : []));
+    // In columns of BLOCK_PX target pixels, so a rotated or reprojected grid reads a compact, cached patch of the source.
+    if (nearestBands.length) {
+      const srcs = nearestBands.map(srcOf), outs = nearestBands.map((b) => out[b]!);
+      for (let i = i0; i < i1; i += BLOCK_PX) for (let j = j0; j < j1; j++) applyNearestBands(taps.get('nearest')!, j * w + i, j * w + Math.min(i + BLOCK_PX, i1), srcs, outs);
+    }
     kernels.forEach((k, band) => {
-      const src: SourceWindow = { ...win, values: data.values[band]!, valid: data.valid[band]! };
+      if (fused[band]) return;
+      const src = srcOf(band);
       const d = source.depths[band]!;
       if (k.reduce) reduce(k.reduce, corners!, w, j0, j1, i0, i1, src, source, d, out[band]!, n);
-      // In columns of BLOCK_PX target pixels, so a rotated or reprojected grid reads a compact, cached patch of the source.
       else for (let i = i0; i < i1; i += BLOCK_PX) for (let j = j0; j < j1; j++) applyTaps(k.resample, taps.get(k.resample)!, j * w + i, j * w + Math.min(i + BLOCK_PX, i1), src, d, out[band]!, n);
     });
   };
