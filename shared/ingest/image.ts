@@ -61,13 +61,13 @@ export interface IngestSummary {
 }
 
 /** What every record must look like: the first record's features, kinds and order. */
-interface Schema {
+export interface Schema {
   names: string[];
   kinds: FeatureKind[];
 }
 
 /** Number of values of a feature (bytes_list: all its bytes, as raw uint8 samples). */
-function valueCount(f: Feature): number {
+export function valueCount(f: Feature): number {
   if (f.kind !== 'bytes_list') return f.value.length;
   let n = 0;
   for (const b of f.value) n += b.length;
@@ -79,7 +79,7 @@ function concatBytes(parts: Uint8Array[]): Uint8Array {
   return Buffer.concat(parts);
 }
 
-async function loadMixer(uri: string): Promise<Mixer> {
+export async function loadMixer(uri: string): Promise<Mixer> {
   let text: string;
   try {
     const loc = await resolveUri(uri, 'mixer');
@@ -91,7 +91,7 @@ async function loadMixer(uri: string): Promise<Mixer> {
 }
 
 /** Checks one record against the schema and the patch/tile sizes; returns its decoded features. */
-class RecordChecker {
+export class RecordChecker {
   readonly patchLen: number;
   readonly tileLen: number | undefined;
   readonly tileW: number;
@@ -170,7 +170,7 @@ class RecordChecker {
 }
 
 /** Reads the first record to learn the features (names, kinds, order). */
-async function readSchema(files: string[], signal?: AbortSignal): Promise<Schema> {
+export async function readSchema(files: string[], signal?: AbortSignal): Promise<Schema> {
   const it = recordsOf(files, { signal });
   try {
     const first = await it.next();

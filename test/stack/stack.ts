@@ -5,7 +5,7 @@
  * bucket notifications for `requests/` and `ingest/` drops. Prints one line `STACK READY {json}` and
  * runs until SIGTERM/SIGINT, then stops everything (the emulator's whole process group too).
  *
- *   node dist/test/stack/stack.js [--workers N] [--bucket NAME] [--project ID] [--pubsub-port P] [--storage-port P] [--dir DIR]
+ *   node dist/test/stack/stack.js [--workers N] [--strip-workers N] [--bucket NAME] [--project ID] [--pubsub-port P] [--storage-port P] [--dir DIR]
  *
  * `startStack()` is the same thing for tests and benches. The functions run in this process and read
  * their configuration from `process.env`, which `startStack` sets: one stack per process at a time.
@@ -28,6 +28,8 @@ export interface StackOptions {
   storagePort?: number;
   /** Shard workers as separate processes (default 0: exportShard runs in this process). */
   workers?: number;
+  /** Strip workers (docs/semantics.md §13) as separate processes (default 0: ingestStrip runs in this process). */
+  stripWorkers?: number;
   /** Delivery attempts before a message is dead-lettered (Pub/Sub allows 5–100). */
   maxDeliveryAttempts?: number;
   /** Keep GCS object bodies on disk here (large benches) instead of memory. */
@@ -47,6 +49,10 @@ export interface Stack {
   shardTopic: string;
   finalizeTopic: string;
   deadLetterTopic: string;
+  /** The distributed ingest's topics (docs/semantics.md §13). */
+  ingestRequestTopic: string;
+  stripTopic: string;
+  ingestFinalizeTopic: string;
   /** URL of each function (planExport takes HTTP POSTs of requests). */
   functions: Record<string, string>;
   workers: number;
@@ -119,7 +125,15 @@ function dispatcher(urls: string[]): http.Server {
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const projectId = opts.projectId ?? 'geotfr-local';
   const bucket = opts.bucket ?? 'geotfr-local';
-  const topics = { request: 'geotfr-requests', shard: 'geotfr-shards', finalize: 'geotfr-finalize', deadLetter: 'geotfr-dead-letter' };
+  const topics = {
+    request: 'geotfr-requests',
+    shard: 'geotfr-shards',
+    finalize: 'geotfr-finalize',
+    deadLetter: 'geotfr-dead-letter',
+    ingestRequest: 'geotfr-ingest-requests',
+    strip: 'geotfr-strips',
+    ingestFinalize: 'geotfr-ingest-finalize',
+  };
   const verbose = Boolean(opts.verbose);
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
@@ -139,6 +153,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       GEOTFR_REQUEST_TOPIC: topics.request,
       GEOTFR_SHARD_TOPIC: topics.shard,
       GEOTFR_FINALIZE_TOPIC: topics.finalize,
+      GEOTFR_INGEST_REQUEST_TOPIC: topics.ingestRequest,
+      GEOTFR_STRIP_TOPIC: topics.strip,
+      GEOTFR_INGEST_FINALIZE_TOPIC: topics.ingestFinalize,
       GEOTFR_SOURCE_BUCKETS: bucket,
       GEOTFR_DESTINATION_BUCKETS: bucket,
       GEOTFR_PROGRESS: '0',
@@ -157,20 +174,23 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       cleanups.push(() => closeServer(server));
     }
     const workers = Math.max(0, Math.floor(opts.workers ?? 0));
-    if (workers > 0) {
-      const instances = await Promise.all(Array.from({ length: workers }, () => startInstance('exportShard', { ...process.env }, verbose)));
+    const stripWorkers = Math.max(0, Math.floor(opts.stripWorkers ?? 0));
+    for (const [target, n] of [['exportShard', workers], ['ingestStrip', stripWorkers]] as const) {
+      if (n <= 0) continue;
+      const instances = await Promise.all(Array.from({ length: n }, () => startInstance(target, { ...process.env }, verbose)));
       for (const i of instances)
         cleanups.push(async () => {
           i.child.kill('SIGTERM');
           await new Promise((r) => (i.child.exitCode !== null ? r(null) : i.child.once('exit', r)));
         });
       const d = dispatcher(instances.map((i) => i.url));
-      functions.exportShard = await listen(d);
+      functions[target] = await listen(d);
       cleanups.push(() => closeServer(d));
     }
 
     gcs.addNotify({ url: functions.planExport!, bucketFilter: bucket, prefix: 'requests/' });
-    gcs.addNotify({ url: functions.ingestPredictions!, bucketFilter: bucket, prefix: 'ingest/' });
+    // Ingest drops go to the distributed ingest's planner (docs/semantics.md §13), as infra/ routes them.
+    gcs.addNotify({ url: functions.planIngest!, bucketFilter: bucket, prefix: 'ingest/' });
 
     const pubsub = new PubSub({ projectId });
     cleanups.push(() => pubsub.close());
@@ -189,6 +209,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     await subscribe(topics.request, 'planExport', true, 600);
     await subscribe(topics.shard, 'exportShard', true, 600);
     await subscribe(topics.finalize, 'finalizeExport', true, 120);
+    await subscribe(topics.ingestRequest, 'planIngest', true, 600);
+    await subscribe(topics.strip, 'ingestStrip', true, 600);
+    await subscribe(topics.ingestFinalize, 'finalizeIngest', true, 600);
     await subscribe(topics.deadLetter, 'deadLetter', false, 60);
 
     const stack: Stack = {
@@ -200,6 +223,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       shardTopic: topics.shard,
       finalizeTopic: topics.finalize,
       deadLetterTopic: topics.deadLetter,
+      ingestRequestTopic: topics.ingestRequest,
+      stripTopic: topics.strip,
+      ingestFinalizeTopic: topics.ingestFinalize,
       functions,
       workers,
       gcs,
@@ -212,6 +238,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         shardTopic: topics.shard,
         finalizeTopic: topics.finalize,
         deadLetterTopic: topics.deadLetter,
+        ingestRequestTopic: topics.ingestRequest,
+        stripTopic: topics.strip,
+        ingestFinalizeTopic: topics.ingestFinalize,
         functions,
         workers: workers || 1,
         env: { PUBSUB_EMULATOR_HOST: emulator.host, STORAGE_EMULATOR_HOST: gcs.host, GOOGLE_CLOUD_PROJECT: projectId },
@@ -236,6 +265,7 @@ async function main(): Promise<void> {
       return v;
     };
     if (a === '--workers') opts.workers = Number(val());
+    else if (a === '--strip-workers') opts.stripWorkers = Number(val());
     else if (a === '--bucket') opts.bucket = val();
     else if (a === '--project') opts.projectId = val();
     else if (a === '--pubsub-port') opts.pubsubPort = Number(val());
