@@ -9,12 +9,9 @@
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { asGeotfrError } from '../shared/errors.js';
 import { decodePushMessage } from '../shared/queue/push.js';
-import { finalizeIngest as finalize, parseIngestFinalizeMessage } from '../shared/jobs/ingest-strips.js';
+import { finalizeIngest as finalize, ingestConfigFromEnv, parseIngestFinalizeMessage } from '../shared/jobs/ingest-strips.js';
 import { isRetryable } from '../shared/jobs/status.js';
 import { deadlineSignal, deps, log } from './context.js';
-
-/** Time limit of this function (seconds); infra/ deploys it with the same value. */
-const TIMEOUT_SECONDS = Number(process.env.GEOTFR_FINALIZE_TIMEOUT_SECONDS) || 3600;
 
 export async function finalizeIngest(req: Request, res: Response): Promise<void> {
   const body = req.body as Record<string, unknown> | undefined;
@@ -22,7 +19,7 @@ export async function finalizeIngest(req: Request, res: Response): Promise<void>
   const data = body && typeof body.specversion === 'string' ? body.data : body;
   try {
     const msg = parseIngestFinalizeMessage(decodePushMessage(data, 'ingest-finalize').json);
-    const status = await finalize(msg, deps(), deadlineSignal(TIMEOUT_SECONDS));
+    const status = await finalize(msg, deps(), deadlineSignal(ingestConfigFromEnv().timeoutSeconds));
     if (status.state === 'done' || status.state === 'failed') log(status.state === 'done' ? 'INFO' : 'ERROR', `ingest ${msg.jobId} ${status.state}`, { jobId: msg.jobId, errors: status.errors });
     res.status(200).json({ jobId: msg.jobId, state: status.state });
   } catch (err) {

@@ -43,6 +43,8 @@ const OPTIONS = {
    * 4 GB at the ~20 MB/s a worker ingests (bench/ingest.ts) is ≈ 200 s, inside half of 540 s.
    */
   maxStripBytes: { env: 'GEOTFR_MAX_STRIP_BYTES', def: String(4e9) },
+  /** Time limit of the planner and the finalizer, HTTP functions (infra/: `ingest_timeout_seconds`). */
+  timeoutSeconds: { env: 'GEOTFR_INGEST_TIMEOUT_SECONDS', def: '3600' },
 } as const;
 
 export interface IngestConfig {
@@ -50,13 +52,17 @@ export interface IngestConfig {
   stripTopic: string;
   finalizeTopic: string;
   maxStripBytes: number;
+  timeoutSeconds: number;
 }
 
 export function ingestConfigFromEnv(env: NodeJS.ProcessEnv = process.env): IngestConfig {
   const get = (k: keyof typeof OPTIONS) => env[OPTIONS[k].env] || OPTIONS[k].def;
-  const n = Number(get('maxStripBytes'));
-  if (!(Number.isFinite(n) && n > 0)) throw new GeotfrError('INTERNAL', `${OPTIONS.maxStripBytes.env} must be a positive number, got ${JSON.stringify(get('maxStripBytes'))}`);
-  return { requestTopic: get('requestTopic'), stripTopic: get('stripTopic'), finalizeTopic: get('finalizeTopic'), maxStripBytes: n };
+  const num = (k: 'maxStripBytes' | 'timeoutSeconds') => {
+    const n = Number(get(k));
+    if (!(Number.isFinite(n) && n > 0)) throw new GeotfrError('INTERNAL', `${OPTIONS[k].env} must be a positive number, got ${JSON.stringify(get(k))}`);
+    return n;
+  };
+  return { requestTopic: get('requestTopic'), stripTopic: get('stripTopic'), finalizeTopic: get('finalizeTopic'), maxStripBytes: num('maxStripBytes'), timeoutSeconds: num('timeoutSeconds') };
 }
 
 /** A strip message (also in the attributes, as `shard`, for logs and the dead-letter handler). */
