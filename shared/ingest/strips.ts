@@ -18,13 +18,13 @@ import { GeotfrError } from '../errors.js';
 import { resolveUri } from '../storage/open.js';
 import { readRecords } from '../tfrecord/record.js';
 import type { Affine } from '../mixer.js';
-import { isFloatType, type PixelArray, type SampleType } from '../raster/types.js';
+import type { PixelArray, SampleType } from '../raster/types.js';
 import { requireGeoTiffEpsg } from '../cog/geokeys.js';
 import { StripWriter, stripGeometry, type StripGeometry } from '../cog/strips.js';
 import { allocPixels } from '../cog/tiles.js';
 import type { CogOptions } from '../cog/writer.js';
 import { IntRange, smallestIntType } from './bandtype.js';
-import { RecordChecker, loadMixer, readSchema, type Schema } from './image.js';
+import { RecordChecker, bandNamesOf, checkNodata, loadMixer, readSchema, schemaShape, type Schema } from './image.js';
 import { kernelFromManifest } from './manifest.js';
 import { recordsOf, type LocatedRecord } from './records.js';
 
@@ -82,6 +82,8 @@ export interface PlanStripsOptions {
   tileSize?: number;
   compressionLevel?: number;
   nodata?: number;
+  /** Depth of `[D, h, w]` features (see `ingestImage`). */
+  depth?: number;
   /** Tile rows per strip (a power of two); or derived from `workers`; or from `maxStripBytes`. */
   stripTileRows?: number;
   workers?: number;
@@ -135,15 +137,17 @@ export async function planStrips(o: PlanStripsOptions): Promise<IngestLayout> {
       kernelFrom = 'manifest';
     }
   }
-  const schema = await readSchema(files, signal);
+  const schema = await readSchema(files, signal, schemaShape(pw, ph, kernel, o.depth));
   const checker = new RecordChecker(schema, pw, ph, kernel);
   const ints = schema.kinds.includes('int64_list') && !schema.kinds.includes('float_list');
   const range = new IntRange();
   if (ints && schema.kinds.includes('bytes_list')) range.addRange(0, 0xff);
+  // As `ingestImage`: the band type must hold the nodata value too.
+  if (ints && o.nodata !== undefined && Number.isInteger(o.nodata)) range.addRange(o.nodata, o.nodata);
 
   // Strips first (they depend on the grid only), so the scan knows which offsets to keep.
   const provisionalType: SampleType = schema.kinds.includes('float_list') ? 'float32' : 'uint8';
-  const rowBytes = schema.names.length * BYTES[ints ? 'int32' : provisionalType];
+  const rowBytes = bandNamesOf(schema).length * BYTES[ints ? 'int32' : provisionalType];
   const g = stripGeometry(width, height, tileSize, chooseStripTileRows(o, width, height, tileSize, rowBytes));
   const strips: StripPlan[] = [];
   const boundaries = new Set<number>();
@@ -205,6 +209,9 @@ export async function planStrips(o: PlanStripsOptions): Promise<IngestLayout> {
   if (schema.kinds.includes('float_list')) type = 'float32';
   else if (!ints) type = 'uint8';
   else type = smallestIntType(range.min, range.max);
+  if (type === 'uint8' && o.nodata !== undefined && Number.isInteger(o.nodata) && (o.nodata < 0 || o.nodata > 255))
+    throw new GeotfrError('BAD_REQUEST', `nodata ${o.nodata} does not fit uint8 (bytes_list) predictions`, { field: 'nodata' });
+  checkNodata(o.nodata, type);
   return {
     files: fileInfo,
     mixerUri: o.mixer,
@@ -239,11 +246,11 @@ export function cogOptionsOf(l: IngestLayout, out: string, tmpDir?: string): Cog
   return {
     width: l.width,
     height: l.height,
-    bands: l.schema.names.length,
+    bands: bandNamesOf(l.schema).length,
     type: l.type,
     crs: l.crs,
     affine: l.affine,
-    bandNames: l.schema.names,
+    bandNames: bandNamesOf(l.schema),
     tileSize: l.tileSize,
     compressionLevel: l.compressionLevel,
     nodata: l.nodata,
@@ -300,8 +307,7 @@ export async function fillStrip(l: IngestLayout, s: number, writer: StripWriter,
   const ppr = l.patchesPerRow;
   const width = l.width;
   const checker = new RecordChecker(l.schema, pw, ph, l.kernelSize ?? undefined);
-  const names = l.schema.names;
-  const rowBufs: PixelArray[] = names.map(() => allocPixels(l.type, width * ph));
+  const rowBufs: PixelArray[] = bandNamesOf(l.schema).map(() => allocPixels(l.type, width * ph));
   let read = 0;
   let expect = st.patch0;
   for (const seg of st.segments) {
@@ -310,7 +316,7 @@ export async function fillStrip(l: IngestLayout, s: number, writer: StripWriter,
       expect++;
       const f = checker.check(rec);
       const col = rec.patch % ppr;
-      for (let b = 0; b < names.length; b++) checker.place(f.get(names[b]!)!, rowBufs[b]!, width, col);
+      checker.placeAll(f, rowBufs, width, col);
       read++;
       if (col === ppr - 1) {
         // This patch row's rows inside the strip.
@@ -323,10 +329,4 @@ export async function fillStrip(l: IngestLayout, s: number, writer: StripWriter,
   }
   if (expect !== st.patch1) throw new GeotfrError('INTERNAL', `strip ${s}: read patches up to ${expect}, planned ${st.patch1}`);
   return read;
-}
-
-/** Whether float rounding could change a value written as `type` (used to refuse nodata that cannot be stored). */
-export function nodataFits(type: SampleType, v: number): boolean {
-  if (isFloatType(type)) return true;
-  return Number.isInteger(v);
 }

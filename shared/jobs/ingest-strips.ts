@@ -20,7 +20,7 @@
  *
  * Ingest request (`ingest/NAME.json`, HTTP POST or the ingest request topic): the fields of
  * `parseIngestRequest` (ingest.ts) plus `tileSize`, `stripTileRows` (a power of two), `workers`
- * (at least that many strips), `nodata`.
+ * (at least that many strips), `nodata` (a number or "nan"), `depth` (of `[D, h, w]` features).
  */
 import { isPreconditionFailed, type BlobStore } from '../storage/port.js';
 import { openBucket, resolveUri } from '../storage/open.js';
@@ -82,6 +82,7 @@ export interface StripIngestRequest extends IngestRequest {
   stripTileRows?: number;
   workers?: number;
   nodata?: number;
+  depth?: number;
 }
 
 /** The job's plan.json. */
@@ -108,7 +109,7 @@ const partKey = (job: JobStore, s: number, k: number) => `${job.dir}parts/s${pad
 const rawKey = (job: JobStore, s: number) => `${job.dir}parts/s${pad(s)}-raw`;
 const headKey = (job: JobStore) => `${job.dir}parts/head`;
 
-const EXTRA = ['tileSize', 'stripTileRows', 'workers', 'nodata'] as const;
+const EXTRA = ['tileSize', 'stripTileRows', 'workers', 'nodata', 'depth'] as const;
 
 /** Validates a distributed ingest request: `parseIngestRequest`'s fields and checks, plus the strip options. */
 export async function parseStripIngestRequest(raw: unknown, deps: JobDeps): Promise<StripIngestRequest> {
@@ -121,6 +122,7 @@ export async function parseStripIngestRequest(raw: unknown, deps: JobDeps): Prom
   };
   if (r.tileSize !== undefined) extra.tileSize = posInt('tileSize', r.tileSize, (n) => n % 16 === 0 && n <= 4096, 'a multiple of 16 up to 4096');
   if (r.stripTileRows !== undefined) extra.stripTileRows = posInt('stripTileRows', r.stripTileRows, (n) => (n & (n - 1)) === 0, 'a power of two');
+  if (r.depth !== undefined) extra.depth = posInt('depth', r.depth, (n) => n <= 65535, 'an integer from 1 to 65535');
   if (r.workers !== undefined) extra.workers = posInt('workers', r.workers, (n) => n <= 10000, 'an integer from 1 to 10000');
   if (r.nodata !== undefined) {
     if (typeof r.nodata !== 'number' && r.nodata !== 'nan' && r.nodata !== 'NaN') throw new GeotfrError('BAD_REQUEST', `nodata must be a number or "nan", got ${JSON.stringify(r.nodata)}`, { field: 'nodata' });
@@ -166,6 +168,7 @@ export async function submitIngest(raw: unknown, jobId: string, deps: JobDeps): 
       kernelSize: req.kernelSize,
       tileSize: req.tileSize,
       nodata: req.nodata,
+      depth: req.depth,
       stripTileRows: req.stripTileRows,
       workers: req.workers,
       maxStripBytes: cfg.maxStripBytes,
