@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { action, commandSignal, readRequest } from '../main.js';
 import { GeotfrError } from '../../shared/errors.js';
 import { runImageExport } from '../../shared/export/run.js';
+import { describeCache, setMemoryBudget } from '../budget.js';
 
 /** `geotfr export-image REQUEST.json [--workers N]` (docs/semantics.md §2, §9). */
 export function register(program: Command): void {
@@ -10,8 +11,11 @@ export function register(program: Command): void {
     .description('export a GeoTIFF/COG to Earth Engine-compatible TFRecord patches and mixer (request: docs/semantics.md §2; "-" reads stdin)')
     .argument('<request>', 'export request JSON file, or - for stdin')
     .option('--workers <n>', 'worker threads (default: the number of cores; 0 = none)')
+    .option('--memory-budget <MiB>', 'memory budget of the process (default GEOTFR_MEMORY_BUDGET_MB, else 1024): source blocks beyond its share are decoded again')
+    .option('--verbose', 'report the source block cache: hits, decodes, re-decodes (stderr and the summary)')
     .action(
-      action(async (file: string, opts: { workers?: string }) => {
+      action(async (file: string, opts: { workers?: string; memoryBudget?: string; verbose?: boolean }) => {
+        if (opts.memoryBudget !== undefined) setMemoryBudget(opts.memoryBudget);
         let workers: number | undefined;
         if (opts.workers !== undefined) {
           workers = Number(opts.workers);
@@ -19,7 +23,9 @@ export function register(program: Command): void {
             throw new GeotfrError('BAD_REQUEST', `--workers expects an integer 0..256, got ${JSON.stringify(opts.workers)}`, { field: '--workers' });
         }
         const request = await readRequest(file);
-        return runImageExport(request, { workers, signal: commandSignal(), progress: true });
+        const summary = await runImageExport(request, { workers, signal: commandSignal(), progress: true, verbose: opts.verbose });
+        if (opts.verbose && summary.blockCache) process.stderr.write(`geotfr export-image: ${describeCache(summary.blockCache)}\n`);
+        return summary;
       }),
     );
 }

@@ -4,7 +4,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { GeotfrError, asGeotfrError, fromWireError as fromWire, toWireError as toWire } from '../errors.js';
-import { ChunkProducer, type ChunkResult } from './chunk.js';
+import { ChunkProducer, blockCacheStats, type BlockCacheStats, type ChunkResult } from './chunk.js';
 import type { ChunkTask, ExportPlan, ImageSpecOpener } from './plan.js';
 import type { FromWorker, ToWorker } from './pool-worker.js';
 
@@ -14,12 +14,14 @@ export interface ChunkPool {
   run(task: ChunkTask): Promise<ChunkResult>;
   /** How many tasks to keep in flight. */
   readonly depth: number;
+  /** The decoded block cache of the thread that decodes (undefined for non-GeoTIFF sources). */
+  cacheStats(): BlockCacheStats | undefined;
   close(): Promise<void>;
 }
 
 export async function inProcessPool(plan: ExportPlan, open: ImageSpecOpener | undefined, signal?: AbortSignal): Promise<ChunkPool> {
   const producer = await ChunkProducer.open(plan, { open, signal });
-  return { run: (t) => producer.produce(t, signal), depth: 1, close: () => producer.close() };
+  return { run: (t) => producer.produce(t, signal), depth: 1, cacheStats: () => producer.cacheStats(), close: () => producer.close() };
 }
 
 /** A worker thread started ahead of the plan (it loads its modules while the main thread plans). */
@@ -59,6 +61,7 @@ export async function terminateSpawned(spawned: Spawned[]): Promise<void> {
 interface BlockServer {
   /** Answers a worker's block request (the block, or the error decoding it). */
   serve(w: Worker, m: Extract<FromWorker, { type: 'block' }>): void;
+  cacheStats(): BlockCacheStats | undefined;
   close(): Promise<void>;
 }
 
@@ -76,6 +79,7 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
         (err) => reply({ error: toWire(err) }),
       );
     },
+    cacheStats: () => blockCacheStats(src),
     close: () => src.close(),
   };
 }
@@ -158,6 +162,7 @@ export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: 
   }
   return {
     depth: 2 * n,
+    cacheStats: () => blocks.cacheStats(),
     run(task) {
       if (fatal) return Promise.reject(fatal);
       const slot = workers.reduce((a, b) => (b.load < a.load ? b : a));

@@ -17,6 +17,7 @@ import { writeExportMetadata } from './finalize.js';
 import { planImageExport, shardChunks, type ChunkTask, type ExportPlan, type ImageSpecOpener } from './plan.js';
 import { ShardSink, cancelled } from './shard.js';
 import { inProcessPool, spawnWorkers, terminateSpawned, threadPool, type ChunkPool } from './pool.js';
+import type { BlockCacheStats } from './chunk.js';
 
 export interface RunOptions {
   /** Worker threads (default: the core count); 0 computes chunks on the calling thread. */
@@ -28,6 +29,8 @@ export interface RunOptions {
   open?: ImageSpecOpener;
   /** Clock for `{date}` in fileNamePrefix. */
   now?: Date;
+  /** Add the decoded block cache's activity to the summary (`--verbose`). */
+  verbose?: boolean;
 }
 
 export interface ExportSummary {
@@ -45,6 +48,8 @@ export interface ExportSummary {
   mixer: string | null;
   shards: string[];
   manifest: string;
+  /** With `verbose`: hits, decodes and re-decodes of source blocks dropped to stay in the memory budget. */
+  blockCache?: BlockCacheStats;
 }
 
 /** Runs a whole image export on this machine (docs/semantics.md §2–6, §9). */
@@ -77,6 +82,7 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
   let bytes = 0;
   let bytesFramed = 0;
   let finalized: { mixerKey?: string; manifestKey: string } | undefined;
+  let cache: BlockCacheStats | undefined;
   try {
     // Open the first shard before any heavy work: an unwritable destination fails at once.
     sink = await ShardSink.open(store, plan, 0);
@@ -119,6 +125,7 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
     }
     signal?.throwIfAborted();
     finalized = await writeExportMetadata(plan, { store });
+    cache = pool.cacheStats();
     progress?.finish();
   } catch (err) {
     await sink?.abort().catch(() => {});
@@ -143,6 +150,7 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
     mixer: finalized?.mixerKey ? store.uri(finalized.mixerKey) : null,
     shards: written.map((k) => store.uri(k)),
     manifest: store.uri(plan.manifestKey),
+    ...(opts.verbose && cache ? { blockCache: cache } : {}),
   };
 }
 

@@ -18,7 +18,8 @@ import { GeotfrError, asGeotfrError } from '../errors.js';
 import { decodeExample, type Feature, type FeatureKind, type Features } from '../tfrecord/example.js';
 import { parseMixer, type Mixer } from '../mixer.js';
 import { Progress } from '../progress.js';
-import type { PixelArray, SampleType } from '../raster/types.js';
+import { SAMPLE_ARRAYS, type PixelArray, type SampleType } from '../raster/types.js';
+import { checkBuffer } from '../budget.js';
 import { CogWriter, allocPixels } from '../cog/writer.js';
 import { requireGeoTiffEpsg } from '../cog/geokeys.js';
 import { IntRange, smallestIntType } from './bandtype.js';
@@ -312,6 +313,7 @@ export async function ingestImage(opts: IngestImageOptions): Promise<IngestSumma
   if (type === 'uint8' && opts.nodata !== undefined && Number.isInteger(opts.nodata) && (opts.nodata < 0 || opts.nodata > 255))
     throw new GeotfrError('BAD_REQUEST', `nodata ${opts.nodata} does not fit uint8 (bytes_list) predictions`, { field: 'nodata' });
   checkNodata(opts.nodata, type);
+  checkBuffer(bandNames.length * width * ph * SAMPLE_ARRAYS[type].BYTES_PER_ELEMENT, `a row of patches (${width}×${ph} px × ${bandNames.length} bands of ${type})`);
 
   const out = await resolveUri(opts.out, 'out');
   const cog = await CogWriter.create({

@@ -24,6 +24,7 @@ import { StripWriter, stripGeometry, type StripGeometry } from '../cog/strips.js
 import { allocPixels } from '../cog/tiles.js';
 import type { CogOptions } from '../cog/writer.js';
 import { IntRange, smallestIntType } from './bandtype.js';
+import { checkBuffer } from '../budget.js';
 import { RecordChecker, bandNamesOf, checkNodata, loadMixer, readSchema, schemaShape, type Schema } from './image.js';
 import { kernelFromManifest } from './manifest.js';
 import { recordsOf, type LocatedRecord } from './records.js';
@@ -212,6 +213,8 @@ export async function planStrips(o: PlanStripsOptions): Promise<IngestLayout> {
   if (type === 'uint8' && o.nodata !== undefined && Number.isInteger(o.nodata) && (o.nodata < 0 || o.nodata > 255))
     throw new GeotfrError('BAD_REQUEST', `nodata ${o.nodata} does not fit uint8 (bytes_list) predictions`, { field: 'nodata' });
   checkNodata(o.nodata, type);
+  // A strip worker holds one row of patches across the full width (fillStrip).
+  checkBuffer(bandNamesOf(schema).length * width * ph * BYTES[type], `a row of patches (${width}×${ph} px × ${bandNamesOf(schema).length} bands of ${type})`);
   return {
     files: fileInfo,
     mixerUri: o.mixer,
