@@ -262,15 +262,28 @@ export function cogOptionsOf(l: IngestLayout, out: string, tmpDir?: string): Cog
   };
 }
 
-/** A byte range of an object as a stream of range reads (8 MiB each). */
+/**
+ * A byte range of an object as a stream of range reads (8 MiB each), the next one requested while
+ * the current one is parsed (one read ahead: at most 16 MiB in memory).
+ */
 function rangeStream(uri: string, start: number, end: number): Readable {
   const CHUNK = 8 << 20;
   return Readable.from(
     (async function* () {
       const loc = await resolveUri(uri, 'files');
+      const read = (p: number) => {
+        const want = Math.min(end, p + CHUNK) - p;
+        const r = loc.store.readRange(loc.key, p, p + want).then((b) => {
+          if (b.length !== want) throw new GeotfrError('BAD_INPUT', `file is shorter than when the ingest was planned (${p + b.length} of ${end} bytes)`, { file: uri, offset: p + b.length });
+          return b;
+        });
+        r.catch(() => {}); // observed when awaited below
+        return r;
+      };
+      let next = start < end ? read(start) : undefined;
       for (let p = start; p < end; p += CHUNK) {
-        const b = await loc.store.readRange(loc.key, p, Math.min(end, p + CHUNK));
-        if (b.length !== Math.min(end, p + CHUNK) - p) throw new GeotfrError('BAD_INPUT', `file is shorter than when the ingest was planned (${p + b.length} of ${end} bytes)`, { file: uri, offset: p + b.length });
+        const b = await next!;
+        next = p + CHUNK < end ? read(p + CHUNK) : undefined;
         yield b;
       }
     })(),
