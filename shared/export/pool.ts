@@ -7,6 +7,7 @@ import { GeotfrError, asGeotfrError, fromWireError as fromWire, toWireError as t
 import { ChunkProducer, blockCacheStats, type BlockCacheStats, type ChunkResult } from './chunk.js';
 import type { ChunkTask, ExportPlan, ImageSpecOpener } from './plan.js';
 import type { FromWorker, ToWorker } from './pool-worker.js';
+import { sharedBlockBytes } from './sabgc.js';
 
 /** Computes chunks: in-process, or on a pool of worker threads. */
 export interface ChunkPool {
@@ -69,13 +70,21 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
   const { openImage } = await import('../raster/open.js');
   const src = await openImage(plan.request.image, { signal, sharedBlocks: true });
   const files = new Map(src.files.map((f) => [f.uri, f]));
+  const decoded = new Map<unknown, number>();
   return {
     serve(w, m) {
       const reply = (r: Omit<Extract<ToWorker, { type: 'block' }>, 'type' | 'id'>) => w.postMessage({ type: 'block', id: m.id, ...r } satisfies ToWorker);
       const file = files.get(m.uri);
       if (!file) return reply({ error: toWire(new GeotfrError('INTERNAL', `a worker asked for a block of ${m.uri}, which is not in the export`)) });
       file.sharedBlock(m.bx, m.by, m.plane).then(
-        (buffer) => reply({ buffer }),
+        (buffer) => {
+          // Counted per decode, not per reply: only new blocks add shared memory here.
+          if (file.decodes !== decoded.get(file)) {
+            decoded.set(file, file.decodes);
+            sharedBlockBytes(buffer.byteLength);
+          }
+          reply({ buffer });
+        },
         (err) => reply({ error: toWire(err) }),
       );
     },
