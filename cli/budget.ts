@@ -1,14 +1,5 @@
-/** The `--memory-budget` and `--verbose` cache report shared by the commands (shared/budget.ts). */
-import { GeotfrError } from '../shared/errors.js';
-import { memoryBudgetBytes } from '../shared/budget.js';
+/** The `--verbose` report of the source block cache (shared/budget.ts). */
 import type { BlockCacheStats } from '../shared/export/chunk.js';
-
-/** Sets the process's budget from a `--memory-budget MiB` value (worker threads inherit it). */
-export function setMemoryBudget(value: string): void {
-  if (!/^\d+(\.\d+)?$/.test(value.trim())) throw new GeotfrError('BAD_REQUEST', `--memory-budget expects MiB, got ${JSON.stringify(value)}`, { field: '--memory-budget' });
-  process.env.GEOTFR_MEMORY_BUDGET_MB = value.trim();
-  memoryBudgetBytes(); // validates (≥ 64 MiB)
-}
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 

@@ -1,20 +1,22 @@
 /**
  * `ingestStrip` (docs/semantics.md §13): a Pub/Sub push of one strip message → `runStrip`
- * (shared/jobs/ingest-strips.ts), which writes that strip's COG parts create-once. Returning
- * acknowledges; throwing (retryable errors only) makes Pub/Sub redeliver, then dead-letter.
+ * (shared/jobs/ingest-strips.ts), which writes that strip's COG parts create-once and records its own
+ * failures. Settled by functions/event.ts: throwing (retryable errors only) makes Pub/Sub redeliver,
+ * then dead-letter.
  */
-import type { CloudEvent } from '@google-cloud/functions-framework';
-import { decodePushMessage } from '../shared/queue/push.js';
 import { parseStripMessage, runStrip } from '../shared/jobs/ingest-strips.js';
-import { deadlineSignal, deps, log, settle } from './context.js';
+import { deadlineSignal } from './context.js';
+import type { Handler } from './event.js';
 
-export async function ingestStrip(event: CloudEvent<unknown>): Promise<void> {
-  await settle('ingestStrip', { id: event.id }, async () => {
-    const msg = decodePushMessage(event.data, 'strips');
-    const strip = parseStripMessage(msg.json);
-    const d = deps();
+export const ingestStripHandler: Handler = {
+  async prepare(ev) {
+    ev.jobId = parseStripMessage(ev.message?.json).jobId;
+    return true;
+  },
+  async run(ev, d) {
+    const strip = parseStripMessage(ev.message!.json);
     const t0 = performance.now();
-    const outcome = await runStrip(strip, msg.deliveryAttempt, d, deadlineSignal(d.config.functionTimeoutSeconds));
-    log('INFO', `strip ${strip.strip} of ingest ${strip.jobId}: ${outcome} in ${((performance.now() - t0) / 1000).toFixed(2)}s`, { ...strip, outcome });
-  });
-}
+    const outcome = await runStrip(strip, ev.message!.deliveryAttempt, d, deadlineSignal(d.config.functionTimeoutSeconds));
+    return { body: { ...strip, outcome }, message: `strip ${strip.strip} of ingest ${strip.jobId}: ${outcome} in ${((performance.now() - t0) / 1000).toFixed(2)}s` };
+  },
+};

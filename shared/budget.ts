@@ -1,7 +1,7 @@
 /**
  * The memory budget of a geotfr process (docs/semantics.md §13: "memory per worker and per process
- * stays within a budget, default 1 GiB"), declared once: `GEOTFR_MEMORY_BUDGET_MB` (or a command's
- * `--memory-budget`), default 1024. The large consumers take fixed shares of it, so no buffer grows
+ * stays within a budget, default 1 GiB"), declared once in shared/options.ts: `GEOTFR_MEMORY_BUDGET_MB`
+ * (or the CLI's `--memory-budget`), default 1024. The large consumers take fixed shares of it, so no buffer grows
  * with the region or the mosaic:
  *
  * | consumer                                   | share   | what happens at the limit              |
@@ -12,16 +12,11 @@
  * The rest is headroom for V8, chunks in flight and compression buffers.
  */
 import { GeotfrError } from './errors.js';
+import { option } from './options.js';
 
-export const DEFAULT_MEMORY_BUDGET_MB = 1024;
-
-/** The process's budget in bytes (`GEOTFR_MEMORY_BUDGET_MB`, default 1 GiB). */
+/** The process's budget in bytes (`GEOTFR_MEMORY_BUDGET_MB` / `--memory-budget`, default 1 GiB; shared/options.ts). */
 export function memoryBudgetBytes(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.GEOTFR_MEMORY_BUDGET_MB;
-  if (raw === undefined || raw === '') return DEFAULT_MEMORY_BUDGET_MB * 1024 * 1024;
-  const mb = Number(raw);
-  if (!(Number.isFinite(mb) && mb >= 64)) throw new GeotfrError('BAD_REQUEST', `GEOTFR_MEMORY_BUDGET_MB must be a number of MiB ≥ 64, got ${JSON.stringify(raw)}`, { field: 'GEOTFR_MEMORY_BUDGET_MB' });
-  return Math.floor(mb * 1024 * 1024);
+  return Math.floor(option('memoryBudgetMb', env) * 1024 * 1024);
 }
 
 /** Bytes the decoded source block caches of this process may hold together. */

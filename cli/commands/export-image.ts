@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { action, commandSignal, readRequest } from '../main.js';
 import { GeotfrError } from '../../shared/errors.js';
 import { runImageExport } from '../../shared/export/run.js';
-import { describeCache, setMemoryBudget } from '../budget.js';
+import { describeCache } from '../budget.js';
 
 /** `geotfr export-image REQUEST.json [--workers N]` (docs/semantics.md §2, §9). */
 export function register(program: Command): void {
@@ -11,11 +11,9 @@ export function register(program: Command): void {
     .description('export a GeoTIFF/COG to Earth Engine-compatible TFRecord patches and mixer (request: docs/semantics.md §2; "-" reads stdin)')
     .argument('<request>', 'export request JSON file, or - for stdin')
     .option('--workers <n>', 'worker threads (default: the number of cores; 0 = none)')
-    .option('--memory-budget <MiB>', 'memory budget of the process (default GEOTFR_MEMORY_BUDGET_MB, else 1024): source blocks beyond its share are decoded again')
     .option('--verbose', 'report the source block cache: hits, decodes, re-decodes (stderr and the summary)')
     .action(
-      action(async (file: string, opts: { workers?: string; memoryBudget?: string; verbose?: boolean }) => {
-        if (opts.memoryBudget !== undefined) setMemoryBudget(opts.memoryBudget);
+      action(async (file: string, opts: { workers?: string; verbose?: boolean }) => {
         let workers: number | undefined;
         if (opts.workers !== undefined) {
           workers = Number(opts.workers);

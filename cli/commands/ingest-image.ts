@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { action, commandSignal, parsePair } from '../main.js';
 import { ingestImage } from '../../shared/ingest/image.js';
 import { GeotfrError } from '../../shared/errors.js';
-import { setMemoryBudget } from '../budget.js';
 
 /**
  * `geotfr ingest-image --mixer MIXER.json --out OUT.tif [--kernel-size X,Y] [--tile-size PX] FILE...` (docs/semantics.md §7, §9):
@@ -17,12 +16,10 @@ export function register(program: Command): void {
     .option('--kernel-size <x,y>', 'kernel of tile-sized predictions, whose floor(k/2) margins are cropped (default: from the export manifest)')
     .option('--tile-size <px>', 'COG tile size, a multiple of 16 (default 512, as the cloud ingest)')
     .option('--nodata <value>', 'written as GDAL_NODATA and left out of overview averages (a number, or nan)')
-    .option('--memory-budget <MiB>', 'memory budget of the process (default GEOTFR_MEMORY_BUDGET_MB, else 1024); a row of patches may take half')
     .option('--depth <D>', 'features of D patches (or tiles) of values are [D, h, w]: D bands NAME_0 … NAME_{D-1}')
     .argument('<files...>', 'prediction TFRecord files (plain or gzip), read in the given order')
     .action(
-      action(async (files: string[], o: { mixer: string; out: string; kernelSize?: string; tileSize?: string; nodata?: string; depth?: string; memoryBudget?: string }) => {
-        if (o.memoryBudget !== undefined) setMemoryBudget(o.memoryBudget);
+      action(async (files: string[], o: { mixer: string; out: string; kernelSize?: string; tileSize?: string; nodata?: string; depth?: string}) => {
         const kernelSize = o.kernelSize === undefined ? undefined : parsePair(o.kernelSize, '--kernel-size');
         const tileSize = o.tileSize === undefined ? undefined : Number(o.tileSize);
         if (tileSize !== undefined && !(Number.isInteger(tileSize) && tileSize >= 16 && tileSize % 16 === 0 && tileSize <= 4096))

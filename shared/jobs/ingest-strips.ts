@@ -25,6 +25,7 @@
 import { isPreconditionFailed, type BlobStore } from '../storage/port.js';
 import { openBucket, resolveUri } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
+import { option } from '../options.js';
 import { CoarseLevels, StripWriter, fileByteCounts } from '../cog/strips.js';
 import { cogOptionsOf, fillStrip, planStrips, type IngestLayout } from '../ingest/strips.js';
 import { parseIngestRequest, type IngestRequest } from './ingest.js';
@@ -33,36 +34,25 @@ import { failJob } from './shard-worker.js';
 import { JobStore, type ShardMark } from './store.js';
 import { finishedStatus, isRetryable, newStatus, type JobError, type JobStatus } from './status.js';
 
-/** Settings of the distributed ingest, one env var and one default each (as config.ts does for exports). */
-const OPTIONS = {
-  requestTopic: { env: 'GEOTFR_INGEST_REQUEST_TOPIC', def: 'geotfr-ingest-requests' },
-  stripTopic: { env: 'GEOTFR_STRIP_TOPIC', def: 'geotfr-strips' },
-  finalizeTopic: { env: 'GEOTFR_INGEST_FINALIZE_TOPIC', def: 'geotfr-ingest-finalize' },
-  /**
-   * Uncompressed pixel bytes per strip when the request sets neither `stripTileRows` nor `workers`.
-   * 4 GB at the ~20 MB/s a worker ingests (bench/ingest.ts) is ≈ 200 s, inside half of 540 s.
-   */
-  maxStripBytes: { env: 'GEOTFR_MAX_STRIP_BYTES', def: String(4e9) },
-  /** Time limit of the planner and the finalizer, HTTP functions (infra/: `ingest_timeout_seconds`). */
-  timeoutSeconds: { env: 'GEOTFR_INGEST_TIMEOUT_SECONDS', def: '3600' },
-} as const;
-
+/** Settings of the distributed ingest (declared in shared/options.ts). */
 export interface IngestConfig {
   requestTopic: string;
   stripTopic: string;
   finalizeTopic: string;
+  /** Pixel bytes per strip when a request sets neither `stripTileRows` nor `workers` (4 GB at ~20 MB/s ≈ 200 s, inside half of 540 s). */
   maxStripBytes: number;
+  /** Time limit of the planner and the finalizer, HTTP functions (infra/: `ingest_timeout_seconds`). */
   timeoutSeconds: number;
 }
 
 export function ingestConfigFromEnv(env: NodeJS.ProcessEnv = process.env): IngestConfig {
-  const get = (k: keyof typeof OPTIONS) => env[OPTIONS[k].env] || OPTIONS[k].def;
-  const num = (k: 'maxStripBytes' | 'timeoutSeconds') => {
-    const n = Number(get(k));
-    if (!(Number.isFinite(n) && n > 0)) throw new GeotfrError('INTERNAL', `${OPTIONS[k].env} must be a positive number, got ${JSON.stringify(get(k))}`);
-    return n;
+  return {
+    requestTopic: option('ingestRequestTopic', env),
+    stripTopic: option('stripTopic', env),
+    finalizeTopic: option('ingestFinalizeTopic', env),
+    maxStripBytes: option('maxStripBytes', env),
+    timeoutSeconds: option('ingestTimeoutSeconds', env),
   };
-  return { requestTopic: get('requestTopic'), stripTopic: get('stripTopic'), finalizeTopic: get('finalizeTopic'), maxStripBytes: num('maxStripBytes'), timeoutSeconds: num('timeoutSeconds') };
 }
 
 /** A strip message (also in the attributes, as `shard`, for logs and the dead-letter handler). */

@@ -10,6 +10,7 @@ import { BlobSource, type BlobSourceOptions } from './blobsource.js';
 import { readAffine, readCrs } from './georef.js';
 import type { RangeReader } from '../storage/http.js';
 import { LruCache, type CacheStats } from './lru.js';
+import { option } from '../options.js';
 import { blockCacheShare } from '../budget.js';
 import { SAMPLE_ARRAYS, type PixelArray as Typed, type PixelGrid, type SampleType } from './types.js';
 import { registerZlibDecoder } from './zlib-decoder.js';
@@ -134,8 +135,8 @@ export class TiffFile {
     const blockBytes = this.blockWidth * this.blockHeight * BYTES[meta.types[0]!] * this.spp;
     const twoRows = 2 * (this.blocksAcross + 1) * blockBytes;
     // GEOTFR_TILE_CACHE_MB lets a deployment trade re-decodes for memory (e.g. many workers, wide images).
-    const envMb = Number(process.env.GEOTFR_TILE_CACHE_MB);
-    const fromEnv = Number.isFinite(envMb) && envMb > 0 ? envMb * 1024 * 1024 : undefined;
+    const envMb = option('tileCacheMb');
+    const fromEnv = envMb > 0 ? envMb * 1024 * 1024 : undefined;
     // A worker thread fed by a provider keeps only a few blocks: a large cache here would pin shared
     // blocks the serving thread has dropped, multiplying memory by the number of threads.
     const byDefault = opts.blockProvider ? 4 * blockBytes : Math.min(blockCacheShare(), Math.max(twoRows, 4 * blockBytes));

@@ -29,6 +29,8 @@ import type { JobDeps } from '../../shared/jobs/planner.js';
 import { finalizeIngest, runStrip, submitIngest, type IngestStatus } from '../../shared/jobs/ingest-strips.js';
 
 let stack: Stack | undefined;
+/** Predictions, mixer, request drops and COGs live in the prediction bucket, as infra/ deploys them. */
+const PRED = () => stack!.buckets.predictions;
 let c: Clients;
 let tmp: string;
 let reference: Buffer;
@@ -55,25 +57,27 @@ const MIXER = 'preds/p-mixer.json';
 const mixer: Mixer = { projection: { crs: 'EPSG:32633', affine: { doubleMatrix: [10, 0, 500000, 0, -10, 4000000] } }, patchDimensions: [PW, PH], patchesPerRow: PPR, totalPatches: TOTAL };
 
 function request(out: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { files: FILES.map((f) => `gs://${stack!.bucket}/${f}`), mixer: `gs://${stack!.bucket}/${MIXER}`, out: `gs://${stack!.bucket}/${out}`, kernelSize: [K, K], tileSize: TILE, stripTileRows: STRIP_TILE_ROWS, ...extra };
+  return { files: FILES.map((f) => `gs://${PRED()}/${f}`), mixer: `gs://${PRED()}/${MIXER}`, out: `gs://${PRED()}/${out}`, kernelSize: [K, K], tileSize: TILE, stripTileRows: STRIP_TILE_ROWS, ...extra };
 }
 
 async function exists(key: string): Promise<boolean> {
-  return (await c.storage.bucket(stack!.bucket).file(key).exists())[0];
+  return (await c.storage.bucket(PRED()).file(key).exists())[0];
 }
 
 async function download(key: string): Promise<Buffer> {
-  return (await c.storage.bucket(stack!.bucket).file(key).download())[0];
+  return (await c.storage.bucket(PRED()).file(key).download())[0];
 }
 
 async function put(key: string, data: Buffer | string): Promise<void> {
-  await c.storage.bucket(stack!.bucket).file(key).save(data, { resumable: false });
+  await c.storage.bucket(PRED()).file(key).save(data, { resumable: false });
 }
 
-/** Core dependencies over an in-process queue nobody listens to: messages are kept, not delivered. */
+/** Core dependencies over an in-process queue nobody listens to, with planIngest's allow-lists. */
 function heldDeps(): { deps: JobDeps; queue: InProcessQueue } {
   const queue = new InProcessQueue();
-  return { deps: { queue, config: cloudConfigFromEnv() }, queue };
+  const b = stack!.buckets;
+  const env = { ...process.env, GEOTFR_SOURCE_BUCKETS: `${b.exports},${b.predictions}`, GEOTFR_DESTINATION_BUCKETS: b.predictions };
+  return { deps: { queue, config: cloudConfigFromEnv(env) }, queue };
 }
 
 async function readIngestStatus(jobId: string): Promise<IngestStatus> {
@@ -109,10 +113,10 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
   test('an ingest/*.json drop runs 24 strips through Pub/Sub and compose: the same bytes as geotfr ingest-image, a valid COG', async (t) => {
     if (!needPubsubEmulator(t)) return;
     const composesBefore = stack!.gcs.counts.compose ?? 0;
-    const f = c.storage.bucket(stack!.bucket).file('ingest/dist.json');
+    const f = c.storage.bucket(PRED()).file('ingest/dist.json');
     await f.save(JSON.stringify(request('pred/dist.tif')), { resumable: false, preconditionOpts: { ifGenerationMatch: 0 } });
     const jobId = `dist-${f.metadata.generation}`;
-    const s = (await waitTerminal(c, stack!.bucket, jobId, 180_000)) as IngestStatus;
+    const s = (await waitTerminal(c, PRED(), jobId, 180_000)) as IngestStatus;
     assert.equal(s.state, 'done', JSON.stringify(s.errors));
     assert.equal(s.strips, STRIPS);
     assert.equal(s.stripsDone, STRIPS);
@@ -123,9 +127,9 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
     // 1 + 24×2 sources: a tree of composes (two nodes of ≤ 32, then the root).
     assert.ok((stack!.gcs.counts.compose ?? 0) - composesBefore >= 3, 'a compose tree');
     await quiesce(stack!);
-    const [left] = await c.storage.bucket(stack!.bucket).getFiles({ prefix: `.geotfr/jobs/${jobId}/parts/` });
+    const [left] = await c.storage.bucket(PRED()).getFiles({ prefix: `.geotfr/jobs/${jobId}/parts/` });
     assert.deepEqual(left.map((x) => x.name), [], 'parts are deleted');
-    const [tmpLeft] = await c.storage.bucket(stack!.bucket).getFiles({ prefix: `.geotfr/jobs/${jobId}/compose/` });
+    const [tmpLeft] = await c.storage.bucket(PRED()).getFiles({ prefix: `.geotfr/jobs/${jobId}/compose/` });
     assert.deepEqual(tmpLeft.map((x) => x.name), [], 'compose intermediates are deleted');
     if (!needGdal(t)) return;
     const file = path.join(tmp, 'dist.tif');
@@ -147,7 +151,7 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
       `import { runStrip } from ${JSON.stringify(pathToFileURL(path.join(distRoot, 'shared/jobs/ingest-strips.js')).href)};
        import { InProcessQueue } from ${JSON.stringify(pathToFileURL(path.join(distRoot, 'shared/queue/memory.js')).href)};
        import { cloudConfigFromEnv } from ${JSON.stringify(pathToFileURL(path.join(distRoot, 'shared/jobs/config.js')).href)};
-       await runStrip({ jobId: 'kill-1', bucket: ${JSON.stringify(stack!.bucket)}, strip: 3 }, 1, { queue: new InProcessQueue(), config: cloudConfigFromEnv() });`,
+       await runStrip({ jobId: 'kill-1', bucket: ${JSON.stringify(PRED())}, strip: 3 }, 1, { queue: new InProcessQueue(), config: cloudConfigFromEnv() });`,
     );
     const child = spawn(process.execPath, [script], { env: process.env, stdio: 'ignore' });
     const exited = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_code, sig) => r(sig)));
@@ -160,19 +164,19 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
     // Every strip message twice (originals and duplicates), then once more after the job is done.
     const topic = c.pubsub.topic(stack!.stripTopic);
     const publishAll = async () => {
-      for (let s = 0; s < STRIPS; s++) await topic.publishMessage({ json: { jobId: 'kill-1', bucket: stack!.bucket, strip: s }, attributes: { jobId: 'kill-1', bucket: stack!.bucket, shard: String(s) } });
+      for (let s = 0; s < STRIPS; s++) await topic.publishMessage({ json: { jobId: 'kill-1', bucket: PRED(), strip: s }, attributes: { jobId: 'kill-1', bucket: PRED(), shard: String(s) } });
     };
     await publishAll();
     await publishAll();
-    const s = await waitTerminal(c, stack!.bucket, 'kill-1', 180_000);
+    const s = await waitTerminal(c, PRED(), 'kill-1', 180_000);
     assert.equal(s.state, 'done', JSON.stringify(s.errors));
     await quiesce(stack!);
-    const [meta] = await c.storage.bucket(stack!.bucket).file('pred/kill.tif').getMetadata();
+    const [meta] = await c.storage.bucket(PRED()).file('pred/kill.tif').getMetadata();
     assert.ok((await download('pred/kill.tif')).equals(reference), 'differs from geotfr ingest-image');
     await publishAll();
-    await c.pubsub.topic(stack!.ingestFinalizeTopic).publishMessage({ json: { jobId: 'kill-1', bucket: stack!.bucket } });
+    await c.pubsub.topic(stack!.ingestFinalizeTopic).publishMessage({ json: { jobId: 'kill-1', bucket: PRED() } });
     await quiesce(stack!);
-    const [again] = await c.storage.bucket(stack!.bucket).file('pred/kill.tif').getMetadata();
+    const [again] = await c.storage.bucket(PRED()).file('pred/kill.tif').getMetadata();
     assert.equal(String(again.generation), String(meta.generation), 'the COG was rewritten');
     assert.equal((await readIngestStatus('kill-1')).state, 'done');
   });
@@ -184,7 +188,7 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
     try {
       const res = await fetch(`${stack!.functions.planIngest}/?jobId=poison-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request('pred/poison.tif')) });
       assert.equal(res.status, 202, await res.clone().text());
-      const s = (await waitTerminal(c, stack!.bucket, 'poison-1', 300_000)) as IngestStatus;
+      const s = (await waitTerminal(c, PRED(), 'poison-1', 300_000)) as IngestStatus;
       assert.equal(s.state, 'failed');
       assert.match(s.errors.at(-1)!.message, /shard 1 failed after \d+ delivery attempts: IO: .*503/);
       assert.equal(s.strips, STRIPS);
@@ -202,7 +206,7 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
       return { status: res.status, body: (await res.json()) as { error?: { message: string } } };
     };
     // Wrong record count: one file left out.
-    const short = await post('bad-count', { ...request('pred/bad-count.tif'), files: FILES.slice(0, 2).map((f) => `gs://${stack!.bucket}/${f}`) });
+    const short = await post('bad-count', { ...request('pred/bad-count.tif'), files: FILES.slice(0, 2).map((f) => `gs://${PRED()}/${f}`) });
     assert.equal(short.status, 400);
     assert.match(short.body.error!.message, /wrong record count: 50 records in 2 file\(s\), but the mixer's totalPatches is 64/);
     assert.match((await readIngestStatus('bad-count')).errors[0]!.message, /wrong record count/);
@@ -210,7 +214,7 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
 
     // A mixer whose grid is beyond the deployment's pixel cap.
     await put('preds/huge-mixer.json', formatMixer({ ...mixer, patchesPerRow: 1_000_000, totalPatches: 1_000_000_000_000 }));
-    const huge = await post('bad-grid', { ...request('pred/bad-grid.tif'), mixer: `gs://${stack!.bucket}/preds/huge-mixer.json` });
+    const huge = await post('bad-grid', { ...request('pred/bad-grid.tif'), mixer: `gs://${PRED()}/preds/huge-mixer.json` });
     assert.equal(huge.status, 413);
     assert.match(huge.body.error!.message, /huge-mixer\.json.*grid is 48000000×48000000 = 2304000000000000 pixels, more than the limit/);
     assert.equal((await readIngestStatus('bad-grid')).state, 'failed');
@@ -220,26 +224,26 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
     const bad = [...recs];
     bad[41] = encodeExample(new Map<string, Feature>([['score', floatFeature(new Float32Array(10))], ['other', floatFeature(new Float32Array(10))]]));
     await put('preds/bad-00001.tfrecord', frameRecords(bad.slice(20, 50)));
-    const files = [FILES[0], 'preds/bad-00001.tfrecord', FILES[2]].map((f) => `gs://${stack!.bucket}/${f}`);
+    const files = [FILES[0], 'preds/bad-00001.tfrecord', FILES[2]].map((f) => `gs://${PRED()}/${f}`);
     assert.equal((await post('bad-length', { ...request('pred/bad-length.tif'), files })).status, 202);
-    const s = await waitTerminal(c, stack!.bucket, 'bad-length', 120_000);
+    const s = await waitTerminal(c, PRED(), 'bad-length', 120_000);
     assert.equal(s.state, 'failed');
     assert.match(s.errors.map((e) => e.message).join('\n'), /bad-00001\.tfrecord, record 21, byte offset \d+, field score: has 10 values; expected a 48×48 patch \(2304\) or a 52×52 tile \(2704\)/);
     await quiesce(stack!);
     assert.equal(await exists('pred/bad-length.tif'), false);
 
     // A strip message naming a job that does not exist.
-    await c.pubsub.topic(stack!.stripTopic).publishMessage({ json: { jobId: 'ghost-1', bucket: stack!.bucket, strip: 0 }, attributes: { jobId: 'ghost-1', bucket: stack!.bucket, shard: '0' } });
-    const ghost = await waitTerminal(c, stack!.bucket, 'ghost-1', 60_000);
+    await c.pubsub.topic(stack!.stripTopic).publishMessage({ json: { jobId: 'ghost-1', bucket: PRED(), strip: 0 }, attributes: { jobId: 'ghost-1', bucket: PRED(), shard: '0' } });
+    const ghost = await waitTerminal(c, PRED(), 'ghost-1', 60_000);
     assert.equal(ghost.state, 'failed');
     assert.match(ghost.errors[0]!.message, /job ghost-1 does not exist/);
 
     // Parts missing at finalize: every strip written, one part deleted, then the finalizer.
     const { deps } = heldDeps();
     await submitIngest(request('pred/missing.tif'), 'missing-1', deps);
-    for (let i = 0; i < STRIPS; i++) assert.equal(await runStrip({ jobId: 'missing-1', bucket: stack!.bucket, strip: i }, 1, deps), 'written');
-    await c.storage.bucket(stack!.bucket).file('.geotfr/jobs/missing-1/parts/s00005-l01').delete();
-    const m = await finalizeIngest({ jobId: 'missing-1', bucket: stack!.bucket }, deps);
+    for (let i = 0; i < STRIPS; i++) assert.equal(await runStrip({ jobId: 'missing-1', bucket: PRED(), strip: i }, 1, deps), 'written');
+    await c.storage.bucket(PRED()).file('.geotfr/jobs/missing-1/parts/s00005-l01').delete();
+    const m = await finalizeIngest({ jobId: 'missing-1', bucket: PRED() }, deps);
     assert.equal(m.state, 'failed');
     assert.match(m.errors[0]!.message, /1 part\(s\) missing at finalize, e\.g\. gs:\/\/.*\/parts\/s00005-l01/);
     assert.equal(await exists('pred/missing.tif'), false);
