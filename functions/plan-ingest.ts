@@ -52,7 +52,8 @@ export const planIngestHandler: Handler = {
     return true;
   },
   async run(ev, d) {
-    const result = await submitIngest(ev.request, ev.jobId!, d);
+    // Drops are counted and bounded (no dead-letter topic behind Eventarc); Pub/Sub has its own.
+    const result = await submitIngest(ev.request, ev.jobId!, d, { countDeliveries: ev.via === 'bucket' });
     return { body: { ...result }, message: `planned ingest ${result.jobId}: ${result.strips} strip(s)` };
   },
   async recordFailure(ev, e, d) {

@@ -136,15 +136,45 @@ function ingestStatus(base: JobStatus, strips: number, done: number): IngestStat
  * stored plan. Throws GeotfrError: permanent codes for bad requests and inputs (nothing is written
  * under the output name), IO for the caller to rethrow.
  */
-export async function submitIngest(raw: unknown, jobId: string, deps: JobDeps): Promise<SubmitResult & { strips: number }> {
+export async function submitIngest(raw: unknown, jobId: string, deps: JobDeps, opts: { countDeliveries?: boolean } = {}): Promise<SubmitResult & { strips: number }> {
   const now = deps.now ?? (() => new Date());
-  const cfg = ingestConfigFromEnv();
   const req = await parseStripIngestRequest(raw, deps);
   const { store, key } = await resolveUri(req.out, 'out');
-  const { bucket } = outLocation(req.out);
   const job = new JobStore(store, jobId);
+  await job.claim(raw, now());
   const terminal = await job.terminal();
   if (terminal) return { jobId, kind: 'image', state: terminal.state, statusUri: job.statusUri, shards: terminal.shards.total, strips: terminal.shards.total };
+  if (!opts.countDeliveries) return planAndPublish(req, raw, job, key, deps);
+  // A bucket drop has no dead-letter topic (Eventarc retries for a day): count its deliveries as
+  // runIngestJob does (ingest.ts) and fail the job after GEOTFR_MAX_DELIVERY_ATTEMPTS.
+  const attempt = await job.countAttempt(now());
+  const max = deps.config.maxDeliveryAttempts;
+  const fail = async (e: { code: string; message: string }, n: number) => {
+    const s = await failJob(job, { code: e.code, message: `ingest failed after ${n} delivery attempts: ${e.code}: ${e.message}`, attempt: n, at: now().toISOString() }, now);
+    return { jobId, kind: 'image' as const, state: s.state, statusUri: job.statusUri, shards: s.shards.total, strips: s.shards.total };
+  };
+  if (attempt > max) {
+    const last = await job.lastError<JobError>('request').catch(() => undefined);
+    return fail(last ?? { code: 'DEAD_LETTER', message: 'the planner never finished: killed or out of time' }, attempt - 1);
+  }
+  try {
+    return await planAndPublish(req, raw, job, key, deps);
+  } catch (err) {
+    const e = asGeotfrError(err);
+    if (!isRetryable(e)) throw e;
+    await job.recordError('request', { code: e.code, message: e.message, at: now().toISOString() }).catch(() => {});
+    // The last allowed delivery's failure is final even when retryable: nobody would redeliver it.
+    if (attempt < max) throw e;
+    return fail(e, attempt);
+  }
+}
+
+async function planAndPublish(req: StripIngestRequest, raw: unknown, job: JobStore, key: string, deps: JobDeps): Promise<SubmitResult & { strips: number }> {
+  const now = deps.now ?? (() => new Date());
+  const cfg = ingestConfigFromEnv();
+  const store = job.store;
+  const jobId = job.jobId;
+  const { bucket } = outLocation(req.out);
   let plan = await job.loadPlan<IngestJobPlan>().catch((err) => {
     if (asGeotfrError(err).code === 'NOT_FOUND') return undefined;
     throw err;
