@@ -118,7 +118,10 @@ class Writer {
     this.pos = writeVarint(this.buf, this.pos, bodyBytes);
   }
   varint64(v: bigint): void {
-    if (v >= 0n && v < 0x80000000n) return this.varint(Number(v));
+    if (v >= 0n && v < 0x80000000n) {
+      this.varint(Number(v));
+      return;
+    }
     let u = BigInt.asUintN(64, v);
     while (u >= 0x80n) {
       this.buf[this.pos++] = Number(u & 0x7fn) | 0x80;
