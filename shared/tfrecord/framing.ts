@@ -46,18 +46,9 @@ export function recordFooter(payload: Uint8Array): Buffer {
 
 /** Frames payloads into one buffer (in-memory convenience for tests and small files). */
 export function frameRecords(payloads: Iterable<Uint8Array>): Buffer {
-  const list = Array.isArray(payloads) ? (payloads as Uint8Array[]) : Array.from(payloads);
-  let total = 0;
-  for (const p of list) total += framedSize(p.length);
-  const out = Buffer.allocUnsafe(total);
-  let at = 0;
-  for (const p of list) {
-    writeRecordHeader(out, at, p.length);
-    out.set(p, at + RECORD_HEADER_BYTES);
-    writeRecordFooter(out, at + RECORD_HEADER_BYTES, p.length);
-    at += framedSize(p.length);
-  }
-  return out;
+  const parts: Uint8Array[] = [];
+  for (const p of payloads) parts.push(recordHeader(p.length), p, recordFooter(p));
+  return Buffer.concat(parts);
 }
 
 /** The data length stored in the header at `at` (a double: exact up to 2^53). */
