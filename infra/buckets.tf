@@ -5,7 +5,7 @@ locals {
   # Buckets live in the functions' region: reads stay local, and Eventarc's Cloud Storage triggers
   # must be in the bucket's location.
   bucket_location = upper(var.region)
-  # The source allow-list the functions enforce (shared/policy.ts) and the buckets they may read.
+  # The buckets behind the "sources" role (functions.tf): the sources bucket plus existing ones.
   source_buckets = concat([google_storage_bucket.sources.name], var.extra_source_buckets)
 }
 
@@ -25,11 +25,33 @@ resource "google_storage_bucket" "exports" {
   public_access_prevention    = "enforced"
   force_destroy               = var.force_destroy_buckets
 
-  # Request and ingest drops are consumed once planned; keep them a month for audit, then delete.
+  # Request drops are consumed once planned; keep them a month for audit, then delete.
   lifecycle_rule {
     condition {
       age            = 30
-      matches_prefix = ["requests/", "ingest/"]
+      matches_prefix = ["requests/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+  depends_on = [google_project_service.apis]
+}
+
+# Predictions (written by the user's model), ingest requests (ingest/*.json), the COGs ingest writes
+# and their job state. Apart from the exports bucket so the exporters can neither read nor write it.
+resource "google_storage_bucket" "predictions" {
+  name                        = coalesce(var.prediction_bucket_name, "${var.project_id}-${var.name_prefix}-predictions")
+  location                    = local.bucket_location
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = var.force_destroy_buckets
+
+  # Ingest drops are consumed once run; keep them a month for audit, then delete.
+  lifecycle_rule {
+    condition {
+      age            = 30
+      matches_prefix = ["ingest/"]
     }
     action {
       type = "Delete"

@@ -1,44 +1,29 @@
 # Identities and least-privilege bindings (issue 6, "Security"). Each function runs as its own
-# service account holding only what its code does:
+# service account holding only what its code does, derived from its row in local.functions
+# (functions.tf):
 #
-# | account   | sources bucket(s) | exports bucket | Pub/Sub publish        |
-# |-----------|-------------------|----------------|------------------------|
-# | plan      | objectViewer      | objectUser     | shards, finalize       |
-# | shard     | objectViewer      | objectUser     | finalize               |
-# | finalize  | -                 | objectUser     | -                      |
-# | ingest    | -                 | objectUser     | -                      |
-# | deadletter| -                 | objectUser     | -                      |
+# | function          | objectViewer on    | objectUser on  | publishes to      | invoked by          |
+# |-------------------|--------------------|----------------|-------------------|---------------------|
+# | planExport        | sources (+ extra)  | exports        | shards, finalize  | pusher, eventarc, plan_invokers |
+# | exportShard       | sources (+ extra)  | exports        | finalize          | pusher              |
+# | finalizeExport    | -                  | exports        | -                 | pusher              |
+# | ingestPredictions | exports            | predictions    | -                 | eventarc            |
+# | deadLetter        | -                  | exports        | -                 | pusher              |
 #
-# objectUser (not objectCreator) on the exports bucket because job state (.geotfr/jobs/<id>/status.json,
-# errors/*.json) is overwritten, which needs storage.objects.delete; it grants no IAM or bucket admin.
-# Shards and mixers themselves are written create-once (ifGenerationMatch=0) by the code.
+# The same rows set each function's allow-lists (GEOTFR_SOURCE_BUCKETS = its readable buckets,
+# GEOTFR_DESTINATION_BUCKETS = its writable ones), so the code refuses what IAM would refuse.
+# objectUser (not objectCreator) where a function writes, because job state
+# (.geotfr/jobs/<id>/status.json, errors/*.json) is overwritten, which needs storage.objects.delete; it
+# grants no IAM or bucket admin. Shards and mixers themselves are written create-once
+# (ifGenerationMatch=0) by the code.
 #
 # Invocation: no function is public. Pub/Sub pushes as `pusher`, Eventarc as `eventarc`, and only
 # var.plan_invokers may call planExport over HTTP.
 
-resource "google_service_account" "plan" {
-  account_id   = "${var.name_prefix}-plan"
-  display_name = "geotfr planExport function"
-}
-
-resource "google_service_account" "shard" {
-  account_id   = "${var.name_prefix}-shard"
-  display_name = "geotfr exportShard function"
-}
-
-resource "google_service_account" "finalize" {
-  account_id   = "${var.name_prefix}-finalize"
-  display_name = "geotfr finalizeExport function"
-}
-
-resource "google_service_account" "ingest" {
-  account_id   = "${var.name_prefix}-ingest"
-  display_name = "geotfr ingestPredictions function"
-}
-
-resource "google_service_account" "dead_letter" {
-  account_id   = "${var.name_prefix}-deadletter"
-  display_name = "geotfr deadLetter function"
+resource "google_service_account" "function" {
+  for_each     = local.functions
+  account_id   = "${var.name_prefix}-${each.value.account_id}"
+  display_name = "geotfr ${each.value.entry_point} function"
 }
 
 resource "google_service_account" "pusher" {
@@ -55,63 +40,42 @@ locals {
   pubsub_agent    = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
   scheduler_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
 
-  source_readers = {
-    plan  = "serviceAccount:${google_service_account.plan.email}"
-    shard = "serviceAccount:${google_service_account.shard.email}"
-  }
-  export_users = {
-    plan        = "serviceAccount:${google_service_account.plan.email}"
-    shard       = "serviceAccount:${google_service_account.shard.email}"
-    finalize    = "serviceAccount:${google_service_account.finalize.email}"
-    ingest      = "serviceAccount:${google_service_account.ingest.email}"
-    dead_letter = "serviceAccount:${google_service_account.dead_letter.email}"
-  }
-  source_reader_bindings = {
-    for pair in setproduct(keys(local.source_readers), local.source_buckets) :
-    "${pair[0]}:${pair[1]}" => { member = local.source_readers[pair[0]], bucket = pair[1] }
-  }
+  function_members = { for k, f in local.functions : k => "serviceAccount:${google_service_account.function[k].email}" }
+
+  # One grant per (function, bucket): objectUser where it writes, objectViewer where it only reads.
+  bucket_grants = merge([
+    for k, b in local.function_buckets : merge(
+      { for bucket in setsubtract(b.reads, b.writes) : "${k}:${bucket}" => { function = k, bucket = bucket, role = "roles/storage.objectViewer" } },
+      { for bucket in b.writes : "${k}:${bucket}" => { function = k, bucket = bucket, role = "roles/storage.objectUser" } },
+    )
+  ]...)
+
+  topic_grants = merge([
+    for k, f in local.functions : { for t in f.publishes : "${k}:${t}" => { function = k, topic = t } }
+  ]...)
 }
 
 # --- Storage -----------------------------------------------------------------------------------
 
-resource "google_storage_bucket_iam_member" "source_viewer" {
-  for_each = local.source_reader_bindings
+resource "google_storage_bucket_iam_member" "function" {
+  for_each = local.bucket_grants
   bucket   = each.value.bucket
-  role     = "roles/storage.objectViewer"
-  member   = each.value.member
-}
-
-resource "google_storage_bucket_iam_member" "export_user" {
-  for_each = local.export_users
-  bucket   = google_storage_bucket.exports.name
-  role     = "roles/storage.objectUser"
-  member   = each.value
+  role     = each.value.role
+  member   = local.function_members[each.value.function]
 }
 
 # --- Pub/Sub publishing ------------------------------------------------------------------------
 
-resource "google_pubsub_topic_iam_member" "plan_publishes_shards" {
-  topic  = google_pubsub_topic.shards.id
-  role   = "roles/pubsub.publisher"
-  member = "serviceAccount:${google_service_account.plan.email}"
-}
-
-# The planner publishes the finalize message itself when every shard was already written (a replay).
-resource "google_pubsub_topic_iam_member" "plan_publishes_finalize" {
-  topic  = google_pubsub_topic.finalize.id
-  role   = "roles/pubsub.publisher"
-  member = "serviceAccount:${google_service_account.plan.email}"
-}
-
-resource "google_pubsub_topic_iam_member" "shard_publishes_finalize" {
-  topic  = google_pubsub_topic.finalize.id
-  role   = "roles/pubsub.publisher"
-  member = "serviceAccount:${google_service_account.shard.email}"
+resource "google_pubsub_topic_iam_member" "function_publishes" {
+  for_each = local.topic_grants
+  topic    = google_pubsub_topic.topic[each.value.topic].id
+  role     = "roles/pubsub.publisher"
+  member   = local.function_members[each.value.function]
 }
 
 # Cloud Scheduler publishes scheduled requests as its service agent.
 resource "google_pubsub_topic_iam_member" "scheduler_publishes_requests" {
-  topic  = google_pubsub_topic.requests.id
+  topic  = google_pubsub_topic.topic["requests"].id
   role   = "roles/pubsub.publisher"
   member = local.scheduler_agent
 }
@@ -120,8 +84,8 @@ resource "google_pubsub_topic_iam_member" "scheduler_publishes_requests" {
 # dead-letter topics) and acknowledges them on the source subscription (subscriber there).
 resource "google_pubsub_topic_iam_member" "agent_publishes_dead_letter" {
   for_each = {
-    dead_letter = google_pubsub_topic.dead_letter.id
-    unhandled   = google_pubsub_topic.unhandled.id
+    dead_letter = google_pubsub_topic.topic["dead_letter"].id
+    unhandled   = google_pubsub_topic.topic["unhandled"].id
   }
   topic  = each.value
   role   = "roles/pubsub.publisher"
@@ -144,31 +108,18 @@ resource "google_service_account_iam_member" "agent_mints_pusher_tokens" {
 
 # --- Invocation ----------------------------------------------------------------------------------
 
-locals {
-  pushed_services = {
-    plan        = google_cloudfunctions2_function.plan_export.name
-    shard       = google_cloudfunctions2_function.export_shard.name
-    finalize    = google_cloudfunctions2_function.finalize_export.name
-    dead_letter = google_cloudfunctions2_function.dead_letter.name
-  }
-  eventarc_services = {
-    plan   = google_cloudfunctions2_function.plan_export.name
-    ingest = google_cloudfunctions2_function.ingest_predictions.name
-  }
-}
-
 resource "google_cloud_run_service_iam_member" "pusher_invokes" {
-  for_each = local.pushed_services
+  for_each = { for k, f in local.functions : k => f if f.push_topic != null }
   location = var.region
-  service  = each.value
+  service  = google_cloudfunctions2_function.function[each.key].name
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.pusher.email}"
 }
 
 resource "google_cloud_run_service_iam_member" "eventarc_invokes" {
-  for_each = local.eventarc_services
+  for_each = { for k, f in local.functions : k => f if f.drops != null }
   location = var.region
-  service  = each.value
+  service  = google_cloudfunctions2_function.function[each.key].name
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.eventarc.email}"
 }
@@ -194,7 +145,7 @@ resource "google_project_iam_member" "gcs_agent_publishes" {
 resource "google_cloud_run_service_iam_member" "plan_http_invokers" {
   for_each = toset(var.plan_invokers)
   location = var.region
-  service  = google_cloudfunctions2_function.plan_export.name
+  service  = google_cloudfunctions2_function.function["plan_export"].name
   role     = "roles/run.invoker"
   member   = each.value
 }

@@ -6,58 +6,34 @@
 # dead-letter policy. Pushes are authenticated with an OIDC token of the pusher service account,
 # the only identity allowed to invoke the event functions.
 
-resource "google_pubsub_topic" "requests" {
-  name       = "${var.name_prefix}-requests"
-  depends_on = [google_project_service.apis]
-}
-
-resource "google_pubsub_topic" "shards" {
-  name       = "${var.name_prefix}-shards"
-  depends_on = [google_project_service.apis]
-}
-
-resource "google_pubsub_topic" "finalize" {
-  name       = "${var.name_prefix}-finalize"
-  depends_on = [google_project_service.apis]
-}
-
-resource "google_pubsub_topic" "dead_letter" {
-  name       = "${var.name_prefix}-dead-letter"
-  depends_on = [google_project_service.apis]
-}
-
-# Where dead letters go when even the dead-letter handler keeps failing: no subscriber, but retained
-# for a week so an operator can inspect or replay them (seek a new subscription to the topic's past).
-resource "google_pubsub_topic" "unhandled" {
-  name                       = "${var.name_prefix}-dead-letter-unhandled"
-  message_retention_duration = "604800s"
-  depends_on                 = [google_project_service.apis]
-}
-
 locals {
-  # topic → (function, dead-letter topic) for each push subscription.
-  push_subscriptions = {
-    requests = {
-      topic       = google_pubsub_topic.requests.id
-      endpoint    = google_cloudfunctions2_function.plan_export.service_config[0].uri
-      dead_letter = google_pubsub_topic.dead_letter.id
-    }
-    shards = {
-      topic       = google_pubsub_topic.shards.id
-      endpoint    = google_cloudfunctions2_function.export_shard.service_config[0].uri
-      dead_letter = google_pubsub_topic.dead_letter.id
-    }
-    finalize = {
-      topic       = google_pubsub_topic.finalize.id
-      endpoint    = google_cloudfunctions2_function.finalize_export.service_config[0].uri
-      dead_letter = google_pubsub_topic.dead_letter.id
-    }
-    dead_letter = {
-      topic       = google_pubsub_topic.dead_letter.id
-      endpoint    = google_cloudfunctions2_function.dead_letter.service_config[0].uri
-      dead_letter = google_pubsub_topic.unhandled.id
-    }
+  # The topics; `retention`: how long the topic itself keeps messages (null: only subscriptions do).
+  topics = {
+    requests    = { name = "requests", retention = null }
+    shards      = { name = "shards", retention = null }
+    finalize    = { name = "finalize", retention = null }
+    dead_letter = { name = "dead-letter", retention = null }
+    # Where dead letters go when even the dead-letter handler keeps failing: no subscriber, but
+    # retained for a week so an operator can inspect or replay them (seek a new subscription to the
+    # topic's past).
+    unhandled = { name = "dead-letter-unhandled", retention = "604800s" }
   }
+
+  # topic → (function, dead-letter topic), from the push_topic of each function (functions.tf).
+  push_subscriptions = {
+    for k, f in local.functions : f.push_topic => {
+      topic       = google_pubsub_topic.topic[f.push_topic].id
+      endpoint    = google_cloudfunctions2_function.function[k].service_config[0].uri
+      dead_letter = google_pubsub_topic.topic[f.dead_letter].id
+    } if f.push_topic != null
+  }
+}
+
+resource "google_pubsub_topic" "topic" {
+  for_each                   = local.topics
+  name                       = "${var.name_prefix}-${each.value.name}"
+  message_retention_duration = each.value.retention
+  depends_on                 = [google_project_service.apis]
 }
 
 resource "google_pubsub_subscription" "push" {

@@ -11,7 +11,7 @@ resource "google_cloud_scheduler_job" "export" {
   time_zone   = each.value.time_zone
 
   pubsub_target {
-    topic_name = google_pubsub_topic.requests.id
+    topic_name = google_pubsub_topic.topic["requests"].id
     data       = base64encode(each.value.request_json)
     attributes = {
       source   = "scheduler"

@@ -1,5 +1,5 @@
 # Everything a deployment chooses. Names mirror the functions' environment (shared/jobs/config.ts,
-# shared/policy.ts), which functions.tf fills from these.
+# shared/jobs/policy.ts), which functions.tf fills from these.
 
 variable "project_id" {
   description = "Google Cloud project to deploy into."
@@ -28,12 +28,18 @@ variable "source_bucket_name" {
 }
 
 variable "export_bucket_name" {
-  description = "Bucket created for exports: shards, mixers, ingest outputs, request drops (requests/*.json, ingest/*.json) and job state under .geotfr/."
+  description = "Bucket created for exports: shards, mixers, manifests, request drops (requests/*.json) and export job state under .geotfr/."
   type        = string
 }
 
+variable "prediction_bucket_name" {
+  description = "Bucket created for predictions: prediction TFRecords, ingest request drops (ingest/*.json), the COGs ingest writes and their job state under .geotfr/. Default: PROJECT-NAME_PREFIX-predictions."
+  type        = string
+  default     = null
+}
+
 variable "extra_source_buckets" {
-  description = "Existing buckets the functions may also read sources from (the source allow-list is source_bucket_name plus these)."
+  description = "Existing buckets planExport and exportShard may also read sources from (their source allow-list is source_bucket_name plus these)."
   type        = list(string)
   default     = []
 }

@@ -2,7 +2,9 @@
  * Offline checks of the deployment (terraform cannot be installed here: ECOSYSTEM.md):
  * every infra/*.tf parses with @cdktf/hcl2json (HashiCorp's HCL parser compiled to WASM, errors with
  * file:line,column), every reference resolves to something declared, and the security and delivery
- * rules of issue 6 hold structurally. cloudbuild.yaml is checked with `yaml` + `ajv`.
+ * rules of issue 6 hold on what Terraform would create: `./hcl.ts` expands every `for_each` with the
+ * variables below, so each function, grant, subscription and trigger is checked as an instance.
+ * cloudbuild.yaml is checked with `yaml` + `ajv`.
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +14,7 @@ import { parse, getReferencesInExpression } from '@cdktf/hcl2json';
 import YAML from 'yaml';
 import { Ajv } from 'ajv';
 import { repoRoot } from '../support/oracles.js';
+import { Evaluator, type Instance, type Value } from './hcl.js';
 
 const infraDir = path.join(repoRoot, 'infra');
 /** The entry points issue 6 names (used when functions/index.ts does not exist yet). */
@@ -30,6 +33,34 @@ interface Model {
 }
 
 let model: Model;
+let ev: Evaluator;
+
+type BucketRole = 'sources' | 'exports' | 'predictions';
+/** What a deployment is planned with: distinct buckets per role, and an extra source bucket. */
+const VARS = {
+  project_id: 'proj',
+  source_bucket_name: 'src-bkt',
+  export_bucket_name: 'exp-bkt',
+  prediction_bucket_name: 'pred-bkt',
+  extra_source_buckets: ['extra-src-bkt'],
+  plan_invokers: ['group:geo-team@example.com'],
+} satisfies Record<string, Value>;
+const BUCKETS: Record<BucketRole, string[]> = { sources: ['src-bkt', 'extra-src-bkt'], exports: ['exp-bkt'], predictions: ['pred-bkt'] };
+
+/**
+ * What each function must be able to do, by entry point: the one table the access tests derive their
+ * expectations from. `reads`: buckets its requests may read (source allow-list); `writes`: buckets it
+ * writes outputs and job state to (destination allow-list); `publishes`: topics; `pushedFrom`: the
+ * topic delivering to it; `drops`: the bucket whose object-finalized events trigger it.
+ */
+const ACCESS: Record<string, { reads: BucketRole[]; writes: BucketRole[]; publishes: string[]; pushedFrom?: string; drops?: BucketRole }> = {
+  planExport: { reads: ['sources'], writes: ['exports'], publishes: ['shards', 'finalize'], pushedFrom: 'requests', drops: 'exports' },
+  exportShard: { reads: ['sources'], writes: ['exports'], publishes: ['finalize'], pushedFrom: 'shards' },
+  finalizeExport: { reads: [], writes: ['exports'], publishes: [], pushedFrom: 'finalize' },
+  // The mixer is in the exports bucket; predictions in the prediction bucket (or beside the export).
+  ingestPredictions: { reads: ['exports', 'predictions'], writes: ['predictions'], publishes: [], drops: 'predictions' },
+  deadLetter: { reads: [], writes: ['exports'], publishes: [], pushedFrom: 'dead_letter' },
+};
 
 /** hcl2json gives each block as a one-element array; this unwraps it. */
 const one = (v: unknown): Block => (Array.isArray(v) ? (v[0] as Block) : (v as Block));
@@ -56,7 +87,23 @@ before(async () => {
       }
     for (const l of (json.locals ?? []) as Block[]) Object.assign(model.locals, l);
   }
+  // The example's scheduled exports, so the scheduler jobs are instances too.
+  const example = (await parse('terraform.tfvars.example', readFileSync(path.join(infraDir, 'terraform.tfvars.example'), 'utf8'))) as Block;
+  ev = new Evaluator(model, { ...VARS, scheduled_exports: example.scheduled_exports as Value });
 });
+
+/** Every instance of a resource type, with its evaluated body. */
+async function evaluated(type: string): Promise<{ inst: Instance; body: Record<string, Value> }[]> {
+  const out: { inst: Instance; body: Record<string, Value> }[] = [];
+  for (const name of Object.keys(model.resource[type] ?? {})) for (const inst of await ev.instances(type, name)) out.push({ inst, body: await ev.body(inst) });
+  return out;
+}
+
+/** The function instances by address, with their entry points. */
+async function functionsByAddress(): Promise<Map<string, { address: string; entryPoint: string; body: Record<string, Value> }>> {
+  const fns = await evaluated('google_cloudfunctions2_function');
+  return new Map(fns.map(({ inst, body }) => [inst.address, { address: inst.address, entryPoint: String(one(body.build_config).entry_point), body }]));
+}
 
 /** Every string in a parsed value, with its path. */
 function* strings(v: unknown, at: string[] = []): Generator<[string, string[]]> {
@@ -64,8 +111,6 @@ function* strings(v: unknown, at: string[] = []): Generator<[string, string[]]> 
   else if (Array.isArray(v)) for (const [i, x] of v.entries()) yield* strings(x, [...at, String(i)]);
   else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) yield* strings(x, [...at, k]);
 }
-
-const resources = (type: string): [string, Block][] => Object.entries(model.resource[type] ?? {});
 
 test('every infra/*.tf parses; a syntax error is reported with file, line and column', async () => {
   assert.ok(Object.keys(model.files).length >= 8, `tf files: ${Object.keys(model.files)}`);
@@ -78,8 +123,9 @@ test('every reference (var., local., data., resource) resolves to a declaration'
   for (const [file, json] of Object.entries(model.files)) {
     for (const [s, at] of strings(json)) {
       if (!s.includes('${')) continue;
-      // Variable type constraints are type expressions, not references.
+      // Variable type constraints are type expressions, not references; moved blocks name old addresses.
       if (at[0] === 'variable' && at[at.length - 1] === 'type') continue;
+      if (at[0] === 'moved') continue;
       for (const ref of await getReferencesInExpression(file, s)) {
         const parts = ref.value.split('.');
         const [root, a, b] = parts;
@@ -103,26 +149,48 @@ test('every reference (var., local., data., resource) resolves to a declaration'
   assert.ok(checked > 100, `only ${checked} references found`);
 });
 
-test('every Pub/Sub subscription has a retry policy and a dead-letter policy to another topic', () => {
-  const subs = resources('google_pubsub_subscription');
+test('moved blocks: each old address now names an instance that exists, and is no longer declared', async () => {
+  const moved = (Object.values(model.files).flatMap((f) => (f.moved ?? []) as Block[]));
+  assert.ok(moved.length > 0);
+  const addresses = new Set<string>();
+  for (const [type, byName] of Object.entries(model.resource))
+    for (const name of Object.keys(byName)) for (const i of await ev.instances(type, name)) addresses.add(i.address);
+  const strip = (s: unknown) => String(s).replace(/^\$\{(.*)\}$/, '$1');
+  for (const m of moved) {
+    const from = strip(m.from);
+    const to = strip(m.to);
+    assert.ok(addresses.has(to), `moved to ${to}: no such instance`);
+    assert.ok(!addresses.has(from), `moved from ${from}: still declared`);
+    assert.notEqual(from, to);
+  }
+});
+
+test('every push subscription has a retry policy, a dead-letter policy to another topic, and an authenticated push to its function', async () => {
+  const subs = await evaluated('google_pubsub_subscription');
   assert.ok(subs.length > 0, 'no subscriptions declared');
-  for (const [name, body] of subs) {
+  const fns = await functionsByAddress();
+  const pusher = 'google_service_account.pusher.email';
+  const delivered: Record<string, string> = {};
+  for (const { inst, body } of subs) {
+    const name = inst.address;
     const retry = one(body.retry_policy);
     assert.ok(retry?.minimum_backoff && retry?.maximum_backoff, `${name}: retry_policy with backoffs`);
     const dl = one(body.dead_letter_policy);
     assert.ok(dl?.dead_letter_topic, `${name}: dead_letter_policy.dead_letter_topic`);
-    assert.ok(dl?.max_delivery_attempts, `${name}: dead_letter_policy.max_delivery_attempts`);
-    assert.ok(one(body.push_config)?.oidc_token, `${name}: pushes are authenticated (oidc_token)`);
+    assert.equal(dl.max_delivery_attempts, Number(model.variable.max_delivery_attempts.default), `${name}: max_delivery_attempts`);
+    assert.notEqual(dl.dead_letter_topic, body.topic, `${name} must not dead-letter into itself`);
+    const push = one(body.push_config);
+    const oidc = one(push?.oidc_token);
+    assert.equal(oidc?.service_account_email, pusher, `${name}: pushes are authenticated as the pusher (oidc_token)`);
+    const m = /^(google_cloudfunctions2_function\.[a-z_]+(?:\["[a-z_]+"\])?)\.service_config\[0\]\.uri$/.exec(String(push.push_endpoint));
+    assert.ok(m && fns.has(m[1]), `${name}: pushes to a function's URI, got ${push.push_endpoint}`);
+    assert.equal(oidc.audience, push.push_endpoint, `${name}: token audience`);
+    const topic = /^google_pubsub_topic\.topic\["([a-z_]+)"\]\.id$/.exec(String(body.topic));
+    assert.ok(topic, `${name}: topic ${body.topic}`);
+    delivered[topic[1]] = fns.get(m[1])!.entryPoint;
   }
-  // The push map: each topic delivers to its function and dead-letters elsewhere.
-  const push = model.locals.push_subscriptions as Record<string, { topic: string; endpoint: string; dead_letter: string }>;
-  const expected: Record<string, string> = { requests: 'plan_export', shards: 'export_shard', finalize: 'finalize_export', dead_letter: 'dead_letter' };
-  assert.deepEqual(Object.keys(push).sort(), Object.keys(expected).sort());
-  for (const [topic, fn] of Object.entries(expected)) {
-    assert.equal(push[topic].topic, `\${google_pubsub_topic.${topic}.id}`);
-    assert.equal(push[topic].endpoint, `\${google_cloudfunctions2_function.${fn}.service_config[0].uri}`);
-    assert.notEqual(push[topic].dead_letter, push[topic].topic, `${topic} must not dead-letter into itself`);
-  }
+  const expected = Object.fromEntries(Object.entries(ACCESS).flatMap(([ep, a]) => (a.pushedFrom ? [[a.pushedFrom, ep]] : [])));
+  assert.deepEqual(delivered, expected, 'topic → function');
   const maxAttempts = model.variable.max_delivery_attempts;
   assert.ok(Number(maxAttempts.default) >= 5 && Number(maxAttempts.default) <= 100);
 });
@@ -139,86 +207,169 @@ function functionExports(): string[] | undefined {
   return [...names];
 }
 
-test('every function: a dedicated service account, an exported entry point, Node 20, not public', () => {
-  const fns = resources('google_cloudfunctions2_function');
+test('every function: a dedicated service account, an exported entry point, Node 20, not public', async () => {
+  const fns = [...(await functionsByAddress()).values()];
   assert.equal(fns.length, ISSUE_ENTRY_POINTS.length);
   const exported = functionExports() ?? ISSUE_ENTRY_POINTS;
   const accounts = new Map<string, string>();
-  const entryPoints: string[] = [];
-  for (const [name, body] of fns) {
+  const serviceAccounts = new Set((await evaluated('google_service_account')).map(({ inst }) => inst.address));
+  for (const { address, entryPoint: ep, body } of fns) {
     const build = one(body.build_config);
     const svc = one(body.service_config);
-    assert.equal(build.runtime, 'nodejs20', `${name}: runtime`);
-    const ep = String(build.entry_point);
-    entryPoints.push(ep);
-    assert.ok(exported.includes(ep), `${name}: entry point ${ep} is not exported by functions/index.ts (${exported})`);
-    const m = /^\$\{google_service_account\.([a-z0-9_]+)\.email\}$/.exec(String(svc.service_account_email));
-    assert.ok(m, `${name}: service_account_email must be a google_service_account of its own, got ${svc.service_account_email}`);
-    assert.ok(model.resource.google_service_account?.[m[1]], `${name}: service account ${m[1]} declared`);
-    assert.ok(!accounts.has(m[1]), `${name} shares service account ${m[1]} with ${accounts.get(m[1])}`);
-    accounts.set(m[1], name);
+    assert.equal(build.runtime, 'nodejs20', `${address}: runtime`);
+    assert.ok(exported.includes(ep), `${address}: entry point ${ep} is not exported by functions/index.ts (${exported})`);
+    const m = /^(google_service_account\.[a-z0-9_]+(?:\["[a-z0-9_]+"\])?)\.email$/.exec(String(svc.service_account_email));
+    assert.ok(m, `${address}: service_account_email must be a google_service_account of its own, got ${svc.service_account_email}`);
+    assert.ok(serviceAccounts.has(m[1]), `${address}: service account ${m[1]} declared`);
+    assert.ok(!/pusher|eventarc/.test(m[1]), `${address}: runs as a delivery identity ${m[1]}`);
+    assert.ok(!accounts.has(m[1]), `${address} shares service account ${m[1]} with ${accounts.get(m[1])}`);
+    accounts.set(m[1], address);
     // Only planExport takes traffic from outside the project (authenticated); the rest are internal.
-    assert.equal(svc.ingress_settings, ep === 'planExport' ? 'ALLOW_ALL' : 'ALLOW_INTERNAL_ONLY', `${name}: ingress`);
+    assert.equal(svc.ingress_settings, ep === 'planExport' ? 'ALLOW_ALL' : 'ALLOW_INTERNAL_ONLY', `${address}: ingress`);
+    assert.equal(svc.max_instance_request_concurrency, 1, `${address}: one request per instance`);
   }
-  assert.deepEqual(entryPoints.sort(), [...ISSUE_ENTRY_POINTS].sort());
+  assert.deepEqual(fns.map((f) => f.entryPoint).sort(), [...ISSUE_ENTRY_POINTS].sort());
 });
 
-test('no IAM binding anywhere grants allUsers or allAuthenticatedUsers; no primitive or admin roles', () => {
+test('no IAM binding anywhere grants allUsers or allAuthenticatedUsers; no primitive or admin roles; project roles only where unavoidable', async () => {
   const bad: string[] = [];
-  for (const [type, byName] of Object.entries(model.resource)) {
-    for (const [name, body] of Object.entries(byName)) {
+  for (const type of Object.keys(model.resource)) {
+    if (/_iam_(binding|policy)$/.test(type)) bad.push(`${type}: authoritative IAM would remove others' grants`);
+    for (const { inst, body } of await evaluated(type))
       for (const [s, at] of strings(body)) {
         const key = at[at.length - 1];
         const inMembers = key === 'member' || at.includes('members');
-        if (inMembers && /allUsers|allAuthenticatedUsers/.test(s)) bad.push(`${type}.${name}: ${at.join('.')} = ${s}`);
-        if (key === 'role' && /^roles\/(owner|editor|viewer|storage\.admin|pubsub\.admin|iam\.serviceAccountUser)$/.test(s)) bad.push(`${type}.${name}: broad role ${s}`);
+        if (inMembers && /allUsers|allAuthenticatedUsers/.test(s)) bad.push(`${inst.address}: ${at.join('.')} = ${s}`);
+        if (key === 'role' && /^roles\/(owner|editor|viewer|storage\.admin|pubsub\.admin|iam\.serviceAccountUser)$/.test(s)) bad.push(`${inst.address}: broad role ${s}`);
       }
-    }
   }
   assert.deepEqual(bad, []);
   // HTTP invokers of planExport come from a variable whose validation refuses public members.
   const v = one(model.variable.plan_invokers.validation);
   assert.match(String(v.condition), /allUsers/);
-  // Project-wide grants only where Google offers no narrower scope.
-  const projectRoles = resources('google_project_iam_member').map(([, b]) => String(b.role)).sort();
-  assert.deepEqual(projectRoles, ['roles/eventarc.eventReceiver', 'roles/pubsub.publisher']);
-});
-
-test('buckets: uniform bucket-level access and public access prevention', () => {
-  const buckets = resources('google_storage_bucket');
-  assert.ok(buckets.length >= 2);
-  for (const [name, b] of buckets) {
-    assert.equal(b.uniform_bucket_level_access, true, `${name}: uniform access`);
-    assert.equal(b.public_access_prevention, 'enforced', `${name}: public access prevention`);
-  }
-  // Storage roles are scoped to buckets, never the project.
-  for (const [name, b] of resources('google_storage_bucket_iam_member')) assert.match(String(b.role), /^roles\/storage\.object(Viewer|User|Creator)$/, name);
-});
-
-test('bucket drops reach planExport and ingestPredictions as object-finalized events', () => {
-  const triggers = resources('google_eventarc_trigger');
-  const targets = triggers.map(([name, t]) => {
-    const criteria = (t.matching_criteria as Block[]).map((c) => `${c.attribute}=${c.value}`);
-    assert.ok(criteria.includes('type=google.cloud.storage.object.v1.finalized'), `${name}: ${criteria}`);
-    assert.ok(criteria.some((c) => c.startsWith('bucket=${google_storage_bucket.exports.name}')), `${name}: bucket`);
-    assert.ok(t.service_account, `${name}: runs as a service account`);
-    return String(one(one(t.destination).cloud_run_service).service);
-  });
-  assert.deepEqual(targets.sort(), [
-    '${google_cloudfunctions2_function.ingest_predictions.name}',
-    '${google_cloudfunctions2_function.plan_export.name}',
+  // Project-wide grants only where Google offers no narrower scope, and to no function's account.
+  const projectGrants = (await evaluated('google_project_iam_member')).map(({ body }) => `${body.role} ${body.member}`).sort();
+  assert.deepEqual(projectGrants, [
+    'roles/eventarc.eventReceiver serviceAccount:google_service_account.eventarc.email',
+    'roles/pubsub.publisher serviceAccount:data.google_storage_project_service_account.gcs_agent.email_address',
   ]);
 });
 
+test('buckets: uniform bucket-level access and public access prevention; storage roles scoped to buckets', async () => {
+  const buckets = await evaluated('google_storage_bucket');
+  assert.ok(buckets.length >= 4);
+  for (const { inst, body } of buckets) {
+    assert.equal(body.uniform_bucket_level_access, true, `${inst.address}: uniform access`);
+    assert.equal(body.public_access_prevention, 'enforced', `${inst.address}: public access prevention`);
+  }
+  for (const { inst, body } of await evaluated('google_storage_bucket_iam_member')) assert.match(String(body.role), /^roles\/storage\.object(Viewer|User|Creator)$/, inst.address);
+  // Without a name, the prediction bucket is named after the project and prefix.
+  const byDefault = new Evaluator(model, Object.fromEntries(Object.entries(VARS).filter(([k]) => k !== 'prediction_bucket_name')));
+  const [pred] = await byDefault.instances('google_storage_bucket', 'predictions');
+  assert.equal((await byDefault.body(pred!)).name, `${VARS.project_id}-geotfr-predictions`);
+});
+
+test('each function reads and writes exactly the buckets of its role: allow-lists, storage grants, topics, invokers', async () => {
+  const fns = await functionsByAddress();
+  const grants = await evaluated('google_storage_bucket_iam_member');
+  const publishers = await evaluated('google_pubsub_topic_iam_member');
+  const invokers = await evaluated('google_cloud_run_service_iam_member');
+  const seen = new Set<string>();
+  for (const { address, entryPoint: ep, body } of fns.values()) {
+    const access = ACCESS[ep];
+    assert.ok(access, `${ep}: not in the test's ACCESS table`);
+    const svc = one(body.service_config);
+    const member = `serviceAccount:${svc.service_account_email}`;
+    const env = svc.environment_variables as Record<string, string>;
+    const reads = [...new Set([...access.reads, ...access.writes].flatMap((r) => BUCKETS[r]))].sort();
+    const writes = access.writes.flatMap((r) => BUCKETS[r]).sort();
+    // The allow-lists the code enforces (shared/jobs/policy.ts); an unset one allows nothing.
+    const allowList = (k: string) => (env[k] === undefined ? [] : env[k].split(',').sort());
+    assert.deepEqual(allowList('GEOTFR_SOURCE_BUCKETS'), access.reads.flatMap((r) => BUCKETS[r]).sort(), `${ep}: GEOTFR_SOURCE_BUCKETS`);
+    assert.deepEqual(allowList('GEOTFR_DESTINATION_BUCKETS'), writes, `${ep}: GEOTFR_DESTINATION_BUCKETS`);
+    // IAM: objectUser where it writes, objectViewer where it only reads, nothing else.
+    const mine = grants.filter(({ body: g }) => g.member === member).map(({ body: g }) => `${g.bucket} ${g.role}`).sort();
+    const expected = reads.map((b) => `${b} roles/storage.${writes.includes(b) ? 'objectUser' : 'objectViewer'}`).sort();
+    assert.deepEqual(mine, expected, `${ep}: storage grants`);
+    const topics = publishers.filter(({ body: g }) => g.member === member).map(({ body: g }) => String(g.topic)).sort();
+    assert.deepEqual(topics, access.publishes.map((t) => `google_pubsub_topic.topic["${t}"].id`).sort(), `${ep}: publishes to`);
+    const name = String(body.name);
+    const callers = invokers.filter(({ body: g }) => g.service === name).map(({ body: g }) => String(g.member)).sort();
+    const expectedCallers = [
+      ...(access.pushedFrom ? ['serviceAccount:google_service_account.pusher.email'] : []),
+      ...(access.drops ? ['serviceAccount:google_service_account.eventarc.email'] : []),
+      ...(ep === 'planExport' ? VARS.plan_invokers : []),
+    ].sort();
+    assert.deepEqual(callers, expectedCallers, `${ep}: invokers`);
+    seen.add(member);
+    assert.ok(address);
+  }
+  // No storage grant to anyone else (the delivery identities read no data).
+  assert.deepEqual(grants.filter(({ body: g }) => !seen.has(String(g.member))).map(({ inst }) => inst.address), []);
+});
+
+test('the deployed allow-lists accept the documented flows and refuse crossing them (shared/jobs/policy.ts)', async () => {
+  const { policyFromEnv, checkRequestPolicy } = await import('../../shared/jobs/policy.js');
+  const { parseIngestRequest } = await import('../../shared/jobs/ingest.js');
+  const { cloudConfigFromEnv } = await import('../../shared/jobs/config.js');
+  const envOf = async (ep: string) => {
+    const f = [...(await functionsByAddress()).values()].find((x) => x.entryPoint === ep)!;
+    return one(f.body.service_config).environment_variables as Record<string, string>;
+  };
+  const [src] = BUCKETS.sources;
+  const [exp] = BUCKETS.exports;
+  const [pred] = BUCKETS.predictions;
+  const exportRequest = (image: string) => ({ image, bucket: exp, fileNamePrefix: 'exports/demo/patches' });
+  for (const ep of ['planExport', 'exportShard']) {
+    const policy = policyFromEnv(await envOf(ep));
+    checkRequestPolicy(exportRequest(`gs://${src}/src/demo.tif`), policy);
+    checkRequestPolicy(exportRequest(`gs://${BUCKETS.sources[1]}/src/demo.tif`), policy);
+    assert.throws(() => checkRequestPolicy(exportRequest(`gs://${pred}/preds/p.tif`), policy), { code: 'FORBIDDEN' }, `${ep} must not read predictions`);
+    assert.throws(() => checkRequestPolicy({ ...exportRequest(`gs://${src}/a.tif`), bucket: pred }, policy), { code: 'FORBIDDEN' }, `${ep} must not write predictions`);
+  }
+  // The documented ingest: mixer in the exports bucket, predictions in either, the COG in the prediction bucket.
+  const ingestDeps = { config: cloudConfigFromEnv(await envOf('ingestPredictions')) } as Parameters<typeof parseIngestRequest>[1];
+  const ingest = {
+    files: [`gs://${pred}/preds/p-00000.tfrecord.gz`, `gs://${exp}/exports/demo/patches-00000.tfrecord.gz`],
+    mixer: `gs://${exp}/exports/demo/patches-mixer.json`,
+    out: `gs://${pred}/predictions/demo.tif`,
+  };
+  assert.deepEqual((await parseIngestRequest(ingest, ingestDeps)).files, ingest.files);
+  await assert.rejects(parseIngestRequest({ ...ingest, mixer: `gs://${src}/m.json` }, ingestDeps), { code: 'FORBIDDEN' });
+  await assert.rejects(parseIngestRequest({ ...ingest, out: `gs://${exp}/x.tif` }, ingestDeps), { code: 'FORBIDDEN' });
+});
+
+test('bucket drops reach planExport (exports bucket) and ingestPredictions (prediction bucket) as object-finalized events', async () => {
+  const fns = await functionsByAddress();
+  const byName = new Map([...fns.values()].map((f) => [String(f.body.name), f.entryPoint]));
+  const targets: Record<string, string> = {};
+  for (const { inst, body: t } of await evaluated('google_eventarc_trigger')) {
+    const criteria = (t.matching_criteria as Block[]).map((c) => `${c.attribute}=${c.value}`).sort();
+    const ep = byName.get(String(one(one(t.destination).cloud_run_service).service));
+    assert.ok(ep, `${inst.address}: destination is a function`);
+    assert.equal(t.service_account, 'google_service_account.eventarc.email', `${inst.address}: runs as the eventarc identity`);
+    targets[ep] = criteria.join(' ');
+  }
+  const expected = Object.fromEntries(
+    Object.entries(ACCESS).flatMap(([ep, a]) => (a.drops ? [[ep, `bucket=${BUCKETS[a.drops][0]} type=google.cloud.storage.object.v1.finalized`]] : [])),
+  );
+  assert.deepEqual(targets, expected);
+  // A function must be able to read what is dropped for it.
+  for (const [ep, a] of Object.entries(ACCESS)) if (a.drops) assert.ok([...a.reads, ...a.writes].includes(a.drops), `${ep} reads its drop bucket`);
+});
+
 test('scheduled exports publish to the request topic; the example request is valid and uses {date}', async () => {
-  const jobs = resources('google_cloud_scheduler_job');
-  assert.equal(jobs.length, 1);
-  const [, job] = jobs[0];
-  assert.equal(one(job.pubsub_target).topic_name, '${google_pubsub_topic.requests.id}');
-  assert.match(String(one(model.variable.scheduled_exports.validation).condition), /\{date\\*\}/);
+  const jobs = await evaluated('google_cloud_scheduler_job');
   const example = (await parse('terraform.tfvars.example', readFileSync(path.join(infraDir, 'terraform.tfvars.example'), 'utf8'))) as Block;
   const sched = example.scheduled_exports as Record<string, { request_json: string; schedule: string }>;
   assert.ok(Object.keys(sched).length > 0);
+  assert.equal(jobs.length, Object.keys(sched).length, 'one job per scheduled export');
+  for (const { body: job } of jobs) {
+    const target = one(job.pubsub_target);
+    assert.equal(target.topic_name, 'google_pubsub_topic.topic["requests"].id');
+    assert.ok(Object.values(sched).some((s) => Buffer.from(String(target.data), 'base64').toString() === s.request_json), 'publishes the request');
+  }
+  assert.match(String(one(model.variable.scheduled_exports.validation).condition), /\{date\\*\}/);
   const { parseImageExportRequest } = await import('../../shared/export/request.js');
   for (const [name, s] of Object.entries(sched)) {
     const req = JSON.parse(s.request_json) as { fileNamePrefix: string };
@@ -230,9 +381,13 @@ test('scheduled exports publish to the request topic; the example request is val
   }
 });
 
-test('the functions get exactly the configuration the code reads (GEOTFR_* names)', () => {
-  const env = model.locals.common_env as Record<string, string>;
-  const setByInfra = Object.keys(env).filter((k) => k.startsWith('GEOTFR_'));
+test('the functions get exactly the configuration the code reads (GEOTFR_* names)', async () => {
+  const envs = [...(await functionsByAddress()).values()].map((f) => one(f.body.service_config).environment_variables as Record<string, string>);
+  const setByInfra = [...new Set(envs.flatMap((e) => Object.keys(e)).filter((k) => k.startsWith('GEOTFR_')))];
+  // Everything but the allow-lists (per function, unset when empty) is the same on every function.
+  const common = envs.map((e) => Object.fromEntries(Object.entries(e).filter(([k]) => !/^GEOTFR_(SOURCE|DESTINATION)_BUCKETS$/.test(k))));
+  for (const c of common) assert.deepEqual(c, common[0]);
+  assert.equal(common[0].GEOTFR_REQUEST_TOPIC, 'geotfr-requests');
   const srcFiles = ['shared/jobs/config.ts', 'shared/jobs/policy.ts'].map((f) => path.join(repoRoot, f)).filter(existsSync);
   if (!srcFiles.length) return assert.ok(setByInfra.length > 0);
   const read = new Set<string>();
