@@ -58,7 +58,11 @@ export {
 
 // Raster sources (docs/raster.md).
 export { openImage, type OpenImageOptions } from './raster/open.js';
+export { regionToPixelWindow, type PixelWindow } from './raster/crs.js';
 export type { BandInfo, ImageSource, PixelGrid, ReadWindowOptions, SampleType, WindowData } from './raster/types.js';
+
+// The streaming Cloud-Optimized GeoTIFF writer on its own (docs/ingest.md).
+export { CogWriter, type CogOptions } from './cog/writer.js';
 
 // Storage port and its implementations (docs/gcs.md).
 export { checkKey, isPreconditionFailed, PreconditionFailed, type BlobInfo, type BlobStore, type BlobWriter, type WriteOptions } from './storage/port.js';

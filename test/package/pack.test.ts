@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { promises as fs, readFileSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -111,14 +111,19 @@ test('the installed package is imported by name: a tiny export and ingest throug
   const tif = path.join(work, 'scene.tif');
   await writeGeoTiff(tif, { width, height, bands, type: 'float32', affine: [10, 0, 500000, 0, -10, 4100000], crs: 'EPSG:32633', bandNames: ['B1', 'B2', 'B3'] });
   const script = `
-import { runImageExport, ingestImage, GeotfrError, parseMixer } from 'geotfr';
+import { runImageExport, ingestImage, GeotfrError, parseMixer, planImageExport, writeShard, writeExportMetadata } from 'geotfr';
 import { decodeExample, encodeExample, floatFeature, readRecordFile, RecordWriter, GeotfrError as CodecError } from 'geotfr/tfrecord';
 import { createWriteStream, readFileSync } from 'node:fs';
 const [tif, out] = process.argv.slice(2);
-const summary = await runImageExport(
-  { image: tif, bucket: out, fileNamePrefix: 'patches', formatOptions: { patchDimensions: [10, 6], compressed: true } },
-  { workers: 0 },
-);
+const request = (bucket) => ({ image: tif, bucket, fileNamePrefix: 'patches', formatOptions: { patchDimensions: [10, 6], maxFileSize: 3000 } });
+const summary = await runImageExport(request(out), { workers: 0 });
+// The same export fanned out: plan, one writeShard per shard, then the metadata.
+const plan = await planImageExport(request(out + '/fan'));
+for (const s of plan.shards) await writeShard(plan, s.index, { createOnly: true });
+const meta = await writeExportMetadata(plan);
+const fanOutSame = plan.shards.length === summary.shards.length && summary.shards.every((f, i) =>
+  readFileSync(f).equals(readFileSync(out + '/fan/' + plan.shards[i].name))) &&
+  readFileSync(summary.mixer).equals(readFileSync(out + '/fan/' + meta.mixerKey));
 const mixer = parseMixer(readFileSync(summary.mixer, 'utf8'), summary.mixer);
 // Identity "model": every record's features back as predictions, in patch order.
 const preds = out + '/preds.tfrecord';
@@ -134,14 +139,16 @@ await w.close();
 const ingest = await ingestImage({ files: [preds], mixer: summary.mixer, out: out + '/back.tif' });
 let deep = 'exported';
 try { await import('geotfr/dist/shared/export/run.js'); } catch (e) { deep = e.code; }
-console.log(JSON.stringify({ patches: summary.patches, records, mixerPatches: mixer.totalPatches, ingest, sameError: GeotfrError === CodecError, deep }));
+console.log(JSON.stringify({ patches: summary.patches, shards: summary.shards.length, fanOutSame, records, mixerPatches: mixer.totalPatches, ingest, sameError: GeotfrError === CodecError, deep }));
 `;
   await fs.writeFile(path.join(project, 'use.mjs'), script);
   const out = path.join(work, 'out');
   await fs.mkdir(out);
   const r = await run(process.execPath, ['use.mjs', tif, out], { cwd: project, env: { ...env, GEOTFR_PROGRESS: '0' } });
-  const res = JSON.parse(r.stdout.toString()) as { patches: number; records: number; mixerPatches: number; ingest: { out: string; width: number; height: number; bands: { name: string }[] }; sameError: boolean; deep: string };
+  const res = JSON.parse(r.stdout.toString()) as { patches: number; shards: number; fanOutSame: boolean; records: number; mixerPatches: number; ingest: { out: string; width: number; height: number; bands: { name: string }[] }; sameError: boolean; deep: string };
   assert.equal(res.patches, 4);
+  assert.ok(res.shards > 1, `maxFileSize splits the export into shards (got ${res.shards})`);
+  assert.equal(res.fanOutSame, true, 'plan → writeShard → writeExportMetadata writes the bytes of runImageExport');
   assert.equal(res.records, 4);
   assert.equal(res.mixerPatches, 4);
   assert.equal(res.sameError, true, 'geotfr and geotfr/tfrecord share one GeotfrError class');
@@ -156,7 +163,7 @@ console.log(JSON.stringify({ patches: summary.patches, records, mixerPatches: mi
 
 test('a TypeScript consumer type-checks against the shipped declarations', async () => {
   const src = `
-import { runImageExport, ingestImage, planImageExport, writeShard, writeExportMetadata, LocalBlobStore, InProcessQueue, type ExportSummary, type BlobStore, type Queue } from 'geotfr';
+import { runImageExport, ingestImage, planImageExport, writeShard, writeExportMetadata, LocalBlobStore, InProcessQueue, CogWriter, type ExportSummary, type BlobStore, type Queue } from 'geotfr';
 import { encodeExample, decodeExample, floatFeature, frameRecords, parseRecordsSync, Tag, WireType, type Features } from 'geotfr/tfrecord';
 import { TARGETS } from 'geotfr/functions';
 
@@ -175,7 +182,7 @@ export async function go(request: unknown): Promise<ExportSummary> {
 }
 // @ts-expect-error: the summary's fields are typed
 export const wrong: string = ({} as ExportSummary).patches;
-void [store, queue, n, tag, targets];
+void [store, queue, n, tag, targets, CogWriter.create];
 `;
   await fs.writeFile(path.join(project, 'consumer.ts'), src);
   await fs.writeFile(
@@ -206,6 +213,9 @@ test('the geotfr bin runs from any directory: npx --no-install in the project, t
     const text = r.stdout.toString();
     assert.match(text, new RegExp(`Usage: geotfr ${cmd}`));
     assert.match(text, /Docs \(in the geotfr repository\): docs\//, `${cmd} --help points to the project's docs`);
+    for (const doc of text.match(/docs\/[a-z]+\.md/g) ?? []) assert.ok(existsSync(path.join(repoRoot, doc)), `${cmd} --help names ${doc}, which does not exist`);
+    assert.doesNotMatch(text, /SPEC|\.\.\/shared|https?:/, `${cmd} --help points only to the project's own docs`);
+    assert.match(text, /Summary \(one JSON line on stdout\):/, `${cmd} --help names its summary fields`);
   }
   // A real command from another directory: inspect a file the package itself wrote (relative path, cwd = its folder).
   const dir = path.join(work, 'elsewhere');
