@@ -8,7 +8,8 @@
  * through this path).
  */
 import { exampleSize, floatEntryPrefix, writeExampleHead } from '../tfrecord/example.js';
-import { RECORD_HEADER_BYTES, RECORD_OVERHEAD_BYTES, recordHeader, writeRecordFooter } from '../tfrecord/framing.js';
+import { GeotfrError } from '../errors.js';
+import { framedSize, RECORD_HEADER_BYTES, recordHeader, writeRecordFooter } from '../tfrecord/framing.js';
 import type { WindowData } from '../raster/types.js';
 import type { ExportGrid } from './grid.js';
 import type { FeatureLayout } from './layout.js';
@@ -54,6 +55,8 @@ export class FloatFramer {
   /** Per band: its fill as 4 little-endian float32 bytes (for masked runs and depth padding). */
   private readonly fillBytes: Buffer[];
   readonly recordBytes: number;
+  /** One framed record: length header, payload, CRC footer. */
+  readonly framedBytes: number;
 
   constructor(
     private readonly grid: ExportGrid,
@@ -68,6 +71,7 @@ export class FloatFramer {
     this.template = template;
     this.blocks = blocks;
     this.recordBytes = template.length;
+    this.framedBytes = framedSize(template.length);
     this.header = recordHeader(template.length);
     this.row = new Float32Array(grid.tileWidth);
     this.rowBytes = new Uint8Array(this.row.buffer);
@@ -78,10 +82,15 @@ export class FloatFramer {
     });
   }
 
-  /** Framed records of the given patches (column offsets `ox` in the window) in one buffer. */
-  frame(win: WindowData, patchOffsets: number[]): Buffer {
-    const framed = this.recordBytes + RECORD_OVERHEAD_BYTES;
-    const out = Buffer.allocUnsafe(framed * patchOffsets.length);
+  /**
+   * Framed records of the given patches (column offsets `ox` in the window) in one buffer: the start
+   * of `into` when given (it must hold them all; every byte of that part is overwritten), else a new one.
+   */
+  frame(win: WindowData, patchOffsets: number[], into?: Buffer): Buffer {
+    const framed = this.framedBytes;
+    const need = framed * patchOffsets.length;
+    if (into && into.length < need) throw new GeotfrError('INTERNAL', `frame buffer of ${into.length} bytes, ${need} needed`);
+    const out = into ? into.subarray(0, need) : Buffer.allocUnsafe(need);
     const tpl = this.template;
     const tileBytes = this.grid.tileWidth * this.grid.tileHeight * 4;
     const rowsValid = win.valid.map((v) => fullyValidRows(v, win.width, win.height));
