@@ -23,6 +23,7 @@ import {
 } from './framing.js';
 import { maskedCrc32c } from './crc32c.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
+import { limit, limitError } from '../limits.js';
 
 // Re-exported so that imports of the framing helpers from record.js keep working.
 export { framedSize, frameRecords, recordFooter, recordHeader, RECORD_OVERHEAD_BYTES } from './framing.js';
@@ -100,8 +101,16 @@ export interface ReadRecordsOptions {
   file?: string;
   /** Verify length and data CRCs (default true). */
   verify?: boolean;
-  /** Refuse records larger than this (default 2 GiB): a corrupt length must not exhaust memory. */
+  /**
+   * Refuse records larger than this, at their header, before buffering them (default: the
+   * maxRecordBytes limit, docs/limits.md): a corrupt or hostile length must not exhaust memory.
+   */
   maxRecordBytes?: number;
+  /**
+   * Why `maxRecordBytes` is what it is, when the caller knows the exact bound (ingest: the largest
+   * record the mixer's patch allows); the error is then BAD_INPUT saying so instead of LIMIT.
+   */
+  maxRecordBytesReason?: string;
   /** Called with the number of input bytes consumed so far (compressed bytes for gzip). */
   onProgress?: (bytesIn: number) => void;
   /** Stops reading (throws the signal's reason, or a CANCELLED error) between chunks. */
@@ -175,7 +184,7 @@ export function fileSource(path: string): Readable {
 export async function* readRecords(source: ByteSource, opts: ReadRecordsOptions = {}): AsyncGenerator<TFRecord> {
   const file = opts.file;
   const verify = opts.verify ?? true;
-  const maxRecordBytes = opts.maxRecordBytes ?? 2 ** 31;
+  const maxRecordBytes = limit('maxRecordBytes', opts.maxRecordBytes);
   const iter = (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]
     ? (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
     : toAsync((source as Iterable<Uint8Array>)[Symbol.iterator]());
@@ -207,7 +216,7 @@ export async function* readRecords(source: ByteSource, opts: ReadRecordsOptions 
     },
   };
   const stream: AsyncIterable<Uint8Array> = isGzip ? gunzipStream(rest) : rest;
-  yield* parseFramedStream(stream, { file, verify, maxRecordBytes, compressed: isGzip, signal: opts.signal });
+  yield* parseFramedStream(stream, { file, verify, maxRecordBytes, maxRecordBytesReason: opts.maxRecordBytesReason, compressed: isGzip, signal: opts.signal });
 }
 
 async function nextChunk(iter: AsyncIterator<Uint8Array>, file?: string): Promise<IteratorResult<Uint8Array>> {
@@ -240,7 +249,7 @@ async function* gunzipStream(input: AsyncIterable<Uint8Array>): AsyncGenerator<U
 
 async function* parseFramedStream(
   stream: AsyncIterable<Uint8Array>,
-  o: { file?: string; verify: boolean; maxRecordBytes: number; compressed: boolean; signal?: AbortSignal },
+  o: { file?: string; verify: boolean; maxRecordBytes: number; maxRecordBytesReason?: string; compressed: boolean; signal?: AbortSignal },
 ): AsyncGenerator<TFRecord> {
   const q = new ByteQueue();
   let offset = 0;
@@ -278,7 +287,11 @@ async function* parseFramedStream(
       if (expect !== actual) fail(`length CRC mismatch (stored 0x${hex(expect)}, computed 0x${hex(actual)}): corrupt length or not a TFRecord file`, offset);
     }
     const length = headerLength(header, 0);
-    if (length > o.maxRecordBytes) fail(`record length ${length} exceeds the limit of ${o.maxRecordBytes} bytes`, offset);
+    if (length > o.maxRecordBytes) {
+      const ctx = { file: o.file, record: index, offset };
+      if (o.maxRecordBytesReason) fail(`record length ${length} bytes is longer than ${o.maxRecordBytesReason} (${o.maxRecordBytes} bytes)`, offset);
+      throw limitError('maxRecordBytes', o.maxRecordBytes, `record length ${length} bytes`, ctx);
+    }
     if (!(await fill(length + RECORD_FOOTER_BYTES))) {
       fail(`truncated record: header says ${length} bytes of data + 4 CRC bytes, only ${q.length} remain`, offset);
     }

@@ -7,6 +7,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { frameRecords, gzipSync, parseRecordsSync, readRecords, framedSize, recordHeader } from '../../shared/tfrecord/record.js';
 import { GeotfrError } from '../../shared/errors.js';
+import { LIMITS } from '../../shared/limits.js';
 import { mulberry32 } from '../support/random.js';
 
 function rng(seed: number) {
@@ -173,12 +174,12 @@ test('gzip bombs neither hang nor exhaust memory', async () => {
   assert.ok(process.memoryUsage().rss - rss0 < 256 << 20, 'memory stays bounded');
 
   // A valid header claiming a huge record, followed by the zeros: refused by maxRecordBytes before reading it.
-  for (const [limit, opts] of [[2 ** 31, {}], [64 << 20, { maxRecordBytes: 64 << 20 }]] as const) {
+  for (const [limit, opts] of [[LIMITS.maxRecordBytes.default, {}], [64 << 20, { maxRecordBytes: 64 << 20 }]] as const) {
     t0 = performance.now();
-    const big = recordHeader(limit < 2 ** 31 ? 2 ** 30 : 3 * 2 ** 30); // 1 GiB or 3 GiB
+    const big = recordHeader(limit < LIMITS.maxRecordBytes.default ? 2 ** 30 : 3 * 2 ** 30); // 1 GiB or 3 GiB
     const res = await readAll(Buffer.concat([gzipSync(big), ...bomb.slice(0, 64)]), opts);
-    assert.ok(res.error instanceof GeotfrError && res.error.code === 'BAD_INPUT', String(res.error));
-    assert.match((res.error as Error).message, new RegExp(`exceeds the limit of ${limit} bytes`));
+    assert.ok(res.error instanceof GeotfrError && res.error.code === 'LIMIT', String(res.error));
+    assert.match((res.error as Error).message, new RegExp(`exceeds the maxRecordBytes limit of ${limit.toLocaleString('en-US')}`));
     assert.ok(performance.now() - t0 < 5000);
   }
   assert.ok(process.memoryUsage().rss - rss0 < 256 << 20, 'memory stays bounded');
