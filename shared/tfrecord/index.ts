@@ -1,7 +1,7 @@
 /**
  * `geotfr/tfrecord`: the TFRecord and tf.train.Example codec alone (docs/codec.md). Nothing reachable
  * from here imports a dependency: only node: built-ins, this folder, the project's error type and
- * its options table (test/package/graph.test.ts checks the import graph). The native CRC-32C (@node-rs/crc32) is
+ * its options and limits tables (test/package/graph.test.ts checks the import graph). The native CRC-32C (@node-rs/crc32) is
  * loaded through a guarded require, with a JS fallback.
  */
 export { crc32c, crc32cImplementation, maskedCrc32c } from './crc32c.js';

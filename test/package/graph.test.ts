@@ -38,8 +38,9 @@ test('geotfr/tfrecord imports only node: built-ins and its own modules', () => {
   const { local, bare } = walk(path.join(dist, 'shared', 'tfrecord', 'index.js'));
   for (const [spec, from] of bare) assert.match(spec, /^node:/, `${from} imports ${spec}: the codec subpath must not pull in dependencies`);
   const files = [...local].map((f) => path.relative(dist, f)).sort();
-  // The codec folder plus the error type and the options table (GEOTFR_CRC32C), nothing else of the project.
-  for (const f of files) assert.match(f, /^shared\/(tfrecord\/[a-z0-9]+|errors|options)\.js$/, `geotfr/tfrecord reaches ${f}`);
+  // The codec folder plus the leaf modules it checks against: the error type, the options table
+  // (GEOTFR_CRC32C) and the limits table (maxRecordBytes); nothing else of the project.
+  for (const f of files) assert.match(f, /^shared\/(tfrecord\/[a-z0-9]+|errors|options|limits)\.js$/, `geotfr/tfrecord reaches ${f}`);
   assert.ok(files.includes('shared/tfrecord/framing.js') && files.includes('shared/tfrecord/example.js'));
 });
 
