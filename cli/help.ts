@@ -64,6 +64,7 @@ const exportSummary: Record<keyof ExportSummary, string> = {
   mixer: 'URI of the mixer JSON (null when maskedThreshold < 1)',
   shards: 'URIs of the shards',
   manifest: 'URI of the export manifest (read by ingest-image)',
+  blockCache: 'with --verbose: source block cache hits, decodes and re-decodes within the memory budget',
 };
 
 const ingestImageSummary: Record<keyof IngestSummary, string> = {
