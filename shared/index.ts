@@ -39,6 +39,13 @@ export type { FeatureLayout, OutBand, ValueKind } from './export/layout.js';
 export { ingestImage, type IngestImageOptions, type IngestSummary } from './ingest/image.js';
 export { kernelFromManifest, type ManifestKernel } from './ingest/manifest.js';
 
+// … or in strips, fanned out (docs/ingest.md, docs/semantics.md §13): plan strips, fill each anywhere, assemble.
+export { planStrips, fillStrip, cogOptionsOf, type IngestLayout, type PlanStripsOptions, type StripPlan } from './ingest/strips.js';
+
+// Patches around points and sampled patches (docs/patches.md, docs/semantics.md §12).
+export { runPatchExport, type PatchExportOptions, type PatchExportSummary } from './patches/run.js';
+export { parsePatchExportRequest, type PatchExportRequest, type PointsSpec } from './patches/request.js';
+
 // Tables (docs/table.md).
 export { runTableExport, type TableExportOptions, type TableExportSummary } from './table/export.js';
 export { parseTableExportRequest, type TableExportRequest } from './table/request.js';
@@ -60,6 +67,10 @@ export {
 export { openImage, type OpenImageOptions } from './raster/open.js';
 export { regionToPixelWindow, type PixelWindow } from './raster/crs.js';
 export type { BandInfo, ImageSource, PixelGrid, ReadWindowOptions, SampleType, WindowData } from './raster/types.js';
+
+// Every limit and the memory budget (docs/limits.md).
+export { LIMITS } from './limits.js';
+export { memoryBudgetBytes } from './budget.js';
 
 // The streaming Cloud-Optimized GeoTIFF writer on its own (docs/ingest.md).
 export { CogWriter, type CogOptions } from './cog/writer.js';
