@@ -1,18 +1,22 @@
 import type { Command } from 'commander';
 import { action, commandSignal, readRequest } from '../main.js';
+import { HELP } from '../help.js';
 import { GeotfrError } from '../../shared/errors.js';
 import { dryRunImageExport, runImageExport, wantsDryRun } from '../../shared/export/run.js';
+import { describeCache } from '../budget.js';
 
 /** `geotfr export-image REQUEST.json [--workers N]` (docs/semantics.md §2, §9). */
 export function register(program: Command): void {
   program
     .command('export-image')
+    .addHelpText('after', HELP.exportImage)
     .description('export a GeoTIFF/COG to Earth Engine-compatible TFRecord patches and mixer (request: docs/semantics.md §2; "-" reads stdin)')
     .argument('<request>', 'export request JSON file, or - for stdin')
     .option('--workers <n>', 'worker threads (default: the number of cores; 0 = none)')
+    .option('--verbose', 'report the source block cache: hits, decodes, re-decodes (stderr and the summary)')
     .option('--dry-run', 'resolve the grid and print files, patches, shards, bytes and a time estimate; read no pixel, write nothing')
     .action(
-      action(async (file: string, opts: { workers?: string; dryRun?: boolean }) => {
+      action(async (file: string, opts: { workers?: string; verbose?: boolean; dryRun?: boolean }) => {
         let workers: number | undefined;
         if (opts.workers !== undefined) {
           workers = Number(opts.workers);
@@ -21,7 +25,9 @@ export function register(program: Command): void {
         }
         const request = await readRequest(file);
         if (opts.dryRun || wantsDryRun(request)) return dryRunImageExport(request, { workers, signal: commandSignal() });
-        return runImageExport(request, { workers, signal: commandSignal(), progress: true });
+        const summary = await runImageExport(request, { workers, signal: commandSignal(), progress: true, verbose: opts.verbose });
+        if (opts.verbose && summary.blockCache) process.stderr.write(`geotfr export-image: ${describeCache(summary.blockCache)}\n`);
+        return summary;
       }),
     );
 }

@@ -13,6 +13,7 @@
 import { parentPort } from 'node:worker_threads';
 import { fromWireError as fromWire, toWireError as toWire, type WireError } from '../errors.js';
 import { ChunkProducer, type ReadChunk } from './chunk.js';
+import { sharedBlockBytes } from './sabgc.js';
 import type { ChunkTask, ExportPlan } from './plan.js';
 
 export type ToWorker =
@@ -91,7 +92,10 @@ if (parentPort) {
     if (m.type === 'block') {
       const p = blocks.get(m.id);
       blocks.delete(m.id);
-      if (m.buffer) p?.resolve(m.buffer);
+      if (m.buffer) {
+        sharedBlockBytes(m.buffer.byteLength);
+        p?.resolve(m.buffer);
+      }
       else p?.reject(fromWire(m.error ?? { code: 'INTERNAL', message: 'block request failed', context: {} }));
     } else if (m.type === 'init') {
       producer = ChunkProducer.open(m.plan, { signal: controller.signal, blockProvider });

@@ -4,12 +4,13 @@
  */
 import { Worker } from 'node:worker_threads';
 import { GeotfrError, asGeotfrError, fromWireError as fromWire, toWireError as toWire } from '../errors.js';
-import { ChunkProducer, type ChunkResult } from './chunk.js';
+import { ChunkProducer, blockCacheStats, type BlockCacheStats, type ChunkResult } from './chunk.js';
 import { tilesWindow } from './grid.js';
 import type { ChunkTask, ExportPlan, ImageSpecOpener } from './plan.js';
 import type { FromWorker, ToWorker } from './pool-worker.js';
 import type { TiffFile } from '../raster/geotiff.js';
 import { latticeShift } from '../grid/lattice.js';
+import { sharedBlockBytes } from './sabgc.js';
 
 /** Computes chunks: in-process, or on a pool of worker threads. */
 export interface ChunkPool {
@@ -17,12 +18,14 @@ export interface ChunkPool {
   run(task: ChunkTask): Promise<ChunkResult>;
   /** How many tasks to keep in flight. */
   readonly depth: number;
+  /** The decoded block cache of the thread that decodes (undefined for non-GeoTIFF sources). */
+  cacheStats(): BlockCacheStats | undefined;
   close(): Promise<void>;
 }
 
 export async function inProcessPool(plan: ExportPlan, open: ImageSpecOpener | undefined, signal?: AbortSignal): Promise<ChunkPool> {
   const producer = await ChunkProducer.open(plan, { open, signal });
-  return { run: (t) => producer.produce(t, signal), depth: 1, close: () => producer.close() };
+  return { run: (t) => producer.produce(t, signal), depth: 1, cacheStats: () => producer.cacheStats(), close: () => producer.close() };
 }
 
 /** A worker thread started ahead of the plan (it loads its modules while the main thread plans). */
@@ -62,6 +65,7 @@ export async function terminateSpawned(spawned: Spawned[]): Promise<void> {
 interface BlockServer {
   /** Answers a worker's block request (the block, or the error decoding it). */
   serve(w: Worker, m: Extract<FromWorker, { type: 'block' }>): void;
+  cacheStats(): BlockCacheStats | undefined;
   /** Starts decoding the blocks of these chunks' windows, before any worker asks for them. */
   warm(tasks: ChunkTask[]): void;
   close(): Promise<void>;
@@ -73,19 +77,27 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
   // beyond MAX_SERVED_FILES the least recently used idle one closes (a glob over many scenes).
   const known = new Set((plan.image?.files ?? []).map((f) => f.uri));
   const files = new Map<string, { file: Promise<TiffFile>; inflight: number; used: number }>();
+  /** Open files (for the cache stats) and their decode counts at the last reply (shared memory accounting). */
+  const opened = new Set<TiffFile>();
+  const decoded = new Map<TiffFile, number>();
   let tick = 0;
   const closeIdle = () => {
     if (files.size <= MAX_SERVED_FILES) return;
     const idle = [...files].filter(([, e]) => e.inflight === 0).sort((a, b) => a[1].used - b[1].used);
     for (const [uri, e] of idle.slice(0, files.size - MAX_SERVED_FILES)) {
       files.delete(uri);
-      void e.file.then((t) => t.close(), () => undefined);
+      void e.file.then((t) => {
+        opened.delete(t);
+        decoded.delete(t);
+        return t.close();
+      }, () => undefined);
     }
   };
   const open = (uri: string) => {
     let e = files.get(uri);
     if (!e) {
       const file = openTiff(uri, 'image', { signal, sharedBlocks: true });
+      file.then((t) => opened.add(t), () => {});
       const entry = (e = { file, inflight: 0, used: ++tick });
       file.catch(() => files.get(uri) === entry && files.delete(uri));
       files.set(uri, e);
@@ -100,7 +112,15 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
       entry.inflight++;
       entry.used = ++tick;
       entry.file
-        .then((f) => f.sharedBlock(m.bx, m.by, m.plane))
+        .then(async (f) => {
+          const buffer = await f.sharedBlock(m.bx, m.by, m.plane);
+          // Counted per decode, not per reply: only new blocks add shared memory here.
+          if (f.decodes !== decoded.get(f)) {
+            decoded.set(f, f.decodes);
+            sharedBlockBytes(buffer.byteLength);
+          }
+          return buffer;
+        })
         .then(
           (buffer) => reply({ buffer }),
           (err) => reply({ error: toWire(err) }),
@@ -113,6 +133,7 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
     close: async () => {
       await Promise.all([...files.values()].map((e) => e.file.then((t) => t.close(), () => undefined)));
     },
+    cacheStats: () => blockCacheStats({ files: [...opened] }),
     warm(tasks) {
       // The blocks of the first chunks' windows decode (and stay cached for the workers) while the
       // workers are still starting: for files copied onto the grid, whose windows are a shift away.
@@ -222,6 +243,7 @@ export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: 
     // Three per worker: the one it encodes, the one it reads ahead (pool-worker.ts) and one queued,
     // so the read-ahead never waits for this thread to hand out the next task.
     depth: 3 * n,
+    cacheStats: () => blocks.cacheStats(),
     run(task) {
       if (fatal) return Promise.reject(fatal);
       const slot = workers.reduce((a, b) => (b.load < a.load ? b : a));

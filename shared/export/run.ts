@@ -18,6 +18,7 @@ import { dryRun, type DryRun } from './dryrun.js';
 import { planImageExport, shardChunks, type ChunkTask, type ExportPlan, type ImageSpecOpener } from './plan.js';
 import { ShardSink, cancelled } from './shard.js';
 import { inProcessPool, spawnWorkers, terminateSpawned, threadPool, type ChunkPool } from './pool.js';
+import type { BlockCacheStats } from './chunk.js';
 
 export interface RunOptions {
   /** Worker threads (default: the core count); 0 computes chunks on the calling thread. */
@@ -29,6 +30,8 @@ export interface RunOptions {
   open?: ImageSpecOpener;
   /** Clock for `{date}` in fileNamePrefix. */
   now?: Date;
+  /** Add the decoded block cache's activity to the summary (`--verbose`). */
+  verbose?: boolean;
 }
 
 export interface ExportSummary {
@@ -46,6 +49,8 @@ export interface ExportSummary {
   mixer: string | null;
   shards: string[];
   manifest: string;
+  /** With `verbose`: hits, decodes and re-decodes of source blocks dropped to stay in the memory budget. */
+  blockCache?: BlockCacheStats;
 }
 
 /** Runs a whole image export on this machine (docs/semantics.md §2–6, §9). */
@@ -89,6 +94,7 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
   let bytes = 0;
   let bytesFramed = 0;
   let finalized: { mixerKey?: string; manifestKey: string } | undefined;
+  let cache: BlockCacheStats | undefined;
   try {
     // Open the first shard before any heavy work: an unwritable destination fails at once.
     sink = await ShardSink.open(store, plan, 0);
@@ -131,6 +137,7 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
     }
     signal?.throwIfAborted();
     finalized = await writeExportMetadata(plan, { store });
+    cache = pool.cacheStats();
     progress?.finish();
   } catch (err) {
     await sink?.abort().catch(() => {});
@@ -155,6 +162,7 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
     mixer: finalized?.mixerKey ? store.uri(finalized.mixerKey) : null,
     shards: written.map((k) => store.uri(k)),
     manifest: store.uri(plan.manifestKey),
+    ...(opts.verbose && cache ? { blockCache: cache } : {}),
   };
 }
 

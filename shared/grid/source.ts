@@ -13,7 +13,7 @@
  */
 import { GeotfrError } from '../errors.js';
 import type { Affine } from '../mixer.js';
-import type { BlockProvider } from '../raster/geotiff.js';
+import type { BlockProvider, TiffFile } from '../raster/geotiff.js';
 import { FLOAT32_EXACT, GeoTiffImageSource, openTiff, type BandPlan } from '../raster/open.js';
 import type { BandInfo, ImageSource, PixelGrid, ReadWindowOptions, SampleType, WindowData } from '../raster/types.js';
 import { latticeShift } from './lattice.js';
@@ -63,6 +63,8 @@ class FileView {
   transient = true;
   /** Reads in progress (a worker reads ahead): a view in use is never closed. */
   inflight = 0;
+  /** The open file, once open (block cache stats). */
+  tiff: TiffFile | undefined;
   private kernelsCache: Kernel[] | undefined;
   lastUsed = 0;
 
@@ -122,6 +124,7 @@ class FileView {
         await tiff.close();
         throw new GeotfrError('BAD_INPUT', 'the file changed since the export was planned (size or bands differ); plan the export again', { file: f.uri });
       }
+      this.tiff = tiff;
       const plans: BandPlan[] = this.slots.map(({ band, planned }) => {
         const types = planned.samples.map((s) => f.types[s]!);
         const nodata = planned.nodata ?? f.nodata ?? undefined;
@@ -181,6 +184,7 @@ class FileView {
   async close(): Promise<void> {
     const n = this.native;
     this.native = undefined;
+    this.tiff = undefined;
     if (n) await (await n.catch(() => undefined))?.close();
   }
 }
@@ -219,6 +223,11 @@ export class GridImageSource implements ImageSource {
     );
     this.views = [...byFile.values()];
     for (const band of this.layers) if (band.length === 1) band[0]!.view.transient = false;
+  }
+
+  /** The files open now (the export reports their block caches). */
+  get files(): TiffFile[] {
+    return this.views.flatMap((v) => (v.tiff ? [v.tiff] : []));
   }
 
   /** URIs of the files opened so far (a worker opens only those its windows touch). */

@@ -10,8 +10,9 @@ import { BlobSource, type BlobSourceOptions } from './blobsource.js';
 import { readAffine, readCrs } from './georef.js';
 import type { RangeReader } from '../storage/http.js';
 import { checkLimit } from '../limits.js';
-import { LruCache } from './lru.js';
+import { LruCache, type CacheStats } from './lru.js';
 import { option } from '../options.js';
+import { blockCacheShare } from '../budget.js';
 import { SAMPLE_ARRAYS, type PixelArray as Typed, type PixelGrid, type SampleType } from './types.js';
 import { registerLzwDecoder } from './lzw-decoder.js';
 import { registerZlibDecoder } from './zlib-decoder.js';
@@ -19,7 +20,11 @@ import { registerZlibDecoder } from './zlib-decoder.js';
 type Decoder = Awaited<ReturnType<typeof getDecoder>>;
 
 export interface TiffOpenOptions {
-  /** Decoded block cache budget; default: GEOTFR_TILE_CACHE_MB, else two rows of blocks across the image, at most 256 MiB. */
+  /**
+   * Decoded block cache budget; default: GEOTFR_TILE_CACHE_MB, else two rows of blocks across the
+   * image, at most the memory budget's block share (shared/budget.ts; 256 MiB of the default 1 GiB).
+   * With a `blockProvider` the other thread's cache holds the blocks: a few are kept here.
+   */
   tileCacheBytes?: number;
   source?: BlobSourceOptions;
   signal?: AbortSignal;
@@ -73,7 +78,7 @@ function parseGdalNodata(text: unknown): number | undefined {
 function parseBandDescriptions(xml: unknown, bands: number): (string | undefined)[] {
   const out: (string | undefined)[] = new Array(bands).fill(undefined);
   if (typeof xml !== 'string') return out;
-  const unescape = (s: string) =>
+  const unescapeXml = (s: string) =>
     s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
   for (const m of xml.matchAll(/<Item\b([^>]*)>([\s\S]*?)<\/Item>/g)) {
     const attrs = m[1]!;
@@ -81,7 +86,7 @@ function parseBandDescriptions(xml: unknown, bands: number): (string | undefined
     if (attr('role') !== 'description') continue;
     const sample = Number(attr('sample'));
     // GDAL escapes item values before serializing the XML, so they are escaped twice; it unescapes twice on read.
-    if (Number.isInteger(sample) && sample >= 0 && sample < bands) out[sample] = unescape(unescape(m[2]!));
+    if (Number.isInteger(sample) && sample >= 0 && sample < bands) out[sample] = unescapeXml(unescapeXml(m[2]!));
   }
   return out;
 }
@@ -136,7 +141,10 @@ export class TiffFile {
     // GEOTFR_TILE_CACHE_MB lets a deployment trade re-decodes for memory (e.g. many workers, wide images).
     const envMb = option('tileCacheMb');
     const fromEnv = envMb > 0 ? envMb * 1024 * 1024 : undefined;
-    this.cache = new LruCache<Typed>(opts.tileCacheBytes ?? fromEnv ?? Math.min(256 * 1024 * 1024, Math.max(twoRows, 4 * blockBytes)));
+    // A worker thread fed by a provider keeps only a few blocks: a large cache here would pin shared
+    // blocks the serving thread has dropped, multiplying memory by the number of threads.
+    const byDefault = opts.blockProvider ? 4 * blockBytes : Math.min(blockCacheShare(), Math.max(twoRows, 4 * blockBytes));
+    this.cache = new LruCache<Typed>(opts.tileCacheBytes ?? fromEnv ?? byDefault);
     this.shared = opts.sharedBlocks === true;
     this.provider = opts.blockProvider;
   }
@@ -343,6 +351,11 @@ export class TiffFile {
     const ok = Number.isInteger(bx) && Number.isInteger(by) && bx >= 0 && by >= 0 && bx < this.blocksAcross && by < this.blocksDown && plane >= 0 && plane < (this.planar ? this.spp : 1);
     if (!ok) throw new GeotfrError('INTERNAL', `no block (${bx}, ${by}) of plane ${plane}`, { file: this.uri });
     return (await this.block(bx, by, plane)).buffer as SharedArrayBuffer;
+  }
+
+  /** What the decoded block cache did (hits, decodes, re-decodes of dropped blocks). */
+  cacheStats(): CacheStats & { decodes: number } {
+    return { ...this.cache.stats, decodes: this.decodes };
   }
 
   async close(): Promise<void> {
