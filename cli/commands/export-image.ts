@@ -10,8 +10,9 @@ export function register(program: Command): void {
     .description('export a GeoTIFF/COG to Earth Engine-compatible TFRecord patches and mixer (request: docs/semantics.md §2; "-" reads stdin)')
     .argument('<request>', 'export request JSON file, or - for stdin')
     .option('--workers <n>', 'worker threads (default: the number of cores; 0 = none)')
+    .option('--overwrite', 'replace an earlier export under the same prefix, once the new one is complete (docs/semantics.md §5)')
     .action(
-      action(async (file: string, opts: { workers?: string }) => {
+      action(async (file: string, opts: { workers?: string; overwrite?: boolean }) => {
         let workers: number | undefined;
         if (opts.workers !== undefined) {
           workers = Number(opts.workers);
@@ -19,7 +20,7 @@ export function register(program: Command): void {
             throw new GeotfrError('BAD_REQUEST', `--workers expects an integer 0..256, got ${JSON.stringify(opts.workers)}`, { field: '--workers' });
         }
         const request = await readRequest(file);
-        return runImageExport(request, { workers, signal: commandSignal(), progress: true });
+        return runImageExport(request, { workers, signal: commandSignal(), progress: true, overwrite: opts.overwrite });
       }),
     );
 }

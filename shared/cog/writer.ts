@@ -28,6 +28,7 @@ import { FieldType, Tag, encodeHeader, encodeIfd, ifdSize, type IfdEntry, type T
 import { reduceRow, type Resampling } from './overview.js';
 import { floatingPointDiff, horizontalDiff, type IntArray } from './predictor.js';
 import { SpillBuffer, writeWithDrain } from './spill.js';
+import { ownedTmpPrefix, reclaimOwnedTmpDirs } from '../tmpfiles.js';
 
 const deflate = promisify(zlib.deflate);
 
@@ -239,7 +240,10 @@ export class CogWriter {
     const ts = opts.tileSize ?? DEFAULT_TILE_SIZE;
     if (!(Number.isInteger(ts) && ts >= 16 && ts % 16 === 0)) throw bad(`tile size must be a multiple of 16, got ${ts}`);
     requireGeoTiffEpsg(opts.crs, opts.file); // fail early on an unusable CRS
-    const tmpDir = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'geotfr-cog-'));
+    const base = opts.tmpDir ?? os.tmpdir();
+    // A killed ingest leaves its spill directory behind; the next one reclaims it (docs/semantics.md §5).
+    await reclaimOwnedTmpDirs(base, 'cog');
+    const tmpDir = await fs.mkdtemp(path.join(base, ownedTmpPrefix('cog')));
     return new CogWriter(opts, tmpDir);
   }
 

@@ -43,13 +43,18 @@ export function makeManifest(plan: ExportPlan): ExportManifest {
 }
 
 /** Writes the mixer (if any) and the manifest. Call once every shard exists. */
-export async function writeExportMetadata(plan: ExportPlan, opts: { store?: BlobStore } = {}): Promise<{ mixerKey?: string; manifestKey: string }> {
+export async function writeExportMetadata(
+  plan: ExportPlan,
+  opts: { store?: BlobStore; onWritten?: (key: string) => void } = {},
+): Promise<{ mixerKey?: string; manifestKey: string }> {
   const store = opts.store ?? (await openBucket(plan.request.bucket));
   const out: { mixerKey?: string; manifestKey: string } = { manifestKey: plan.manifestKey };
   if (plan.mixer && plan.mixerKey) {
     await store.write(plan.mixerKey, formatMixer(plan.mixer), { contentType: 'application/json' });
+    opts.onWritten?.(plan.mixerKey);
     out.mixerKey = plan.mixerKey;
   }
   await store.write(plan.manifestKey, JSON.stringify(makeManifest(plan), null, 2) + '\n', { contentType: 'application/json' });
+  opts.onWritten?.(plan.manifestKey);
   return out;
 }

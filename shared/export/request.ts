@@ -74,6 +74,8 @@ const requestSchema = z.strictObject({
     .transform(() => 'TFRecord' as const)
     .default('TFRecord'),
   maxPixels: z.number().positive().default(DEFAULTS.maxPixels),
+  // geotfr extension: replace an earlier export under the same prefix (docs/semantics.md §5).
+  overwrite: z.boolean().default(false),
   formatOptions: formatOptions,
 });
 
@@ -91,6 +93,8 @@ export interface ImageExportRequest {
   description?: string;
   fileFormat: 'TFRecord';
   maxPixels: number;
+  /** Replace an earlier export under the same prefix once this one is complete (docs/semantics.md §5). */
+  overwrite: boolean;
   formatOptions: FormatOptions;
 }
 
@@ -173,6 +177,7 @@ export function parseImageExportRequest(json: unknown, opts: { now?: Date } = {}
     fileNamePrefix,
     fileFormat: v.fileFormat,
     maxPixels: v.maxPixels,
+    overwrite: v.overwrite,
     formatOptions: fo,
   };
   if (v.region !== undefined) out.region = v.region as Region;

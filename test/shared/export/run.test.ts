@@ -283,7 +283,7 @@ test('re-running the same request rewrites identical bytes; gzip output gunzips 
   const dir = await tmp();
   await runImageExport(req(dir, true), { open });
   const first = await Promise.all((await listFiles(dir)).filter((f) => f.startsWith('r-')).map((f) => fs.readFile(path.join(dir, f))));
-  await runImageExport(req(dir, true), { open });
+  await runImageExport(req(dir, true), { open, overwrite: true });
   const second = await Promise.all((await listFiles(dir)).filter((f) => f.startsWith('r-')).map((f) => fs.readFile(path.join(dir, f))));
   assert.equal(first.length, second.length);
   first.forEach((b, i) => assert.ok(b.equals(second[i])));
