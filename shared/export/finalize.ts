@@ -18,7 +18,8 @@ export interface ExportManifest {
   totalPatches: number;
   patchesPerRow: number;
   shards: string[];
-  bands: { name: string; type: string; depth: number }[];
+  /** `array`: an array band (a `[D, th, tw]` feature); absent in manifests written before it existed. */
+  bands: { name: string; type: string; depth: number; array?: boolean }[];
   compressed: boolean;
   mixer: string | null;
   formatOptions: ExportPlan['request']['formatOptions'];
@@ -35,7 +36,7 @@ export function makeManifest(plan: ExportPlan): ExportManifest {
     totalPatches: plan.totalPatches,
     patchesPerRow: plan.patchesPerRow,
     shards: plan.shards.map((s) => s.name),
-    bands: plan.layout.bands.map((b) => ({ name: b.name, type: b.kind === 'float' ? 'float32' : b.type, depth: b.depth })),
+    bands: plan.layout.bands.map((b) => ({ name: b.name, type: b.kind === 'float' ? 'float32' : b.type, depth: b.depth, array: b.array })),
     compressed: fo.compressed,
     mixer: plan.mixerKey,
     formatOptions: fo,

@@ -14,7 +14,8 @@ import { openBucket } from '../storage/open.js';
 import { abortable } from '../errors.js';
 import { Progress } from '../progress.js';
 import type { ChunkResult } from './chunk.js';
-import { writeExportMetadata } from './finalize.js';
+import { makeManifest, writeExportMetadata } from './finalize.js';
+import { exportParseSpec } from './parsespec.js';
 import { planImageExport, shardChunks, type ChunkTask, type ExportPlan, type ImageSpecOpener } from './plan.js';
 import { ShardSink, cancelled } from './shard.js';
 import { claimPrefix, newRunId, removeReplaced, type PrefixLease, type PriorExport } from './prefix.js';
@@ -59,6 +60,10 @@ export interface ExportSummary {
   regionPx: [number, number];
   /** Earlier export files removed by `overwrite` (URIs). */
   replaced: string[];
+  /** Python that reads the shards: the dataset (with `compression_type="GZIP"` when compressed) and the parse spec. */
+  parseSpec: string;
+  /** What the user should know (partial patches dropped, a clamped defaultValue); also printed on stderr. */
+  warnings: string[];
 }
 
 /** Runs a whole image export on this machine (docs/semantics.md §2–6, §9). */
@@ -184,8 +189,8 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
   const g = plan.grid;
   const exportedPx: [number, number] = [g.patchesPerRow * g.patchWidth, g.rows * g.patchHeight];
   const regionPx: [number, number] = [g.region.width, g.region.height];
-  if (opts.progress && (exportedPx[0] < regionPx[0] || exportedPx[1] < regionPx[1]))
-    process.stderr.write(`geotfr: ${droppedMessage(exportedPx, regionPx)}\n`);
+  const warnings = [...planWarnings(plan)];
+  if (opts.progress) for (const w of warnings) process.stderr.write(`geotfr: warning: ${w}\n`);
   return {
     files: written.length,
     patches,
@@ -199,7 +204,25 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
     exportedPx,
     regionPx,
     replaced,
+    parseSpec: exportParseSpec(makeManifest(plan)),
+    warnings,
   };
+}
+
+/**
+ * What an export silently changes (docs/semantics.md §3, §4): the partial right/bottom patches it
+ * drops, and a `defaultValue` a band's type cannot hold.
+ */
+export function planWarnings(plan: ExportPlan): string[] {
+  const out: string[] = [];
+  const g = plan.grid;
+  const exported: [number, number] = [g.patchesPerRow * g.patchWidth, g.rows * g.patchHeight];
+  if (exported[0] < g.region.width || exported[1] < g.region.height) out.push(droppedMessage(exported, [g.region.width, g.region.height]));
+  const def = plan.request.formatOptions.defaultValue;
+  for (const b of plan.layout.bands)
+    if (b.fill !== def && !(b.type === 'float32' && Math.fround(def) === b.fill))
+      out.push(`defaultValue ${def} becomes ${b.fill} in band ${JSON.stringify(b.name)} (${b.type}): masked pixels hold ${b.fill}`);
+  return out;
 }
 
 /** "exported 2816×1792 of 3000×2000 px (partial patches dropped)" (docs/semantics.md §3). */

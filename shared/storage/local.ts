@@ -87,15 +87,15 @@ export class LocalBlobStore implements BlobStore {
     let fh!: fs.FileHandle;
     try {
       await fs.mkdir(path.dirname(final), { recursive: true });
-      // Open before streaming, retrying once: another writer's commit may remove the empty tmp
-      // directory between our mkdir and our open (see tidy()).
+      // Open before streaming, retrying: another writer's commit may remove the empty tmp directory
+      // (or `.geotfr`) between our mkdir and our open (see tidy()).
       for (let attempt = 0; ; attempt++) {
-        await fs.mkdir(tmpDir, { recursive: true });
         try {
+          await fs.mkdir(tmpDir, { recursive: true });
           fh = await fs.open(tmp, 'wx');
           break;
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw err;
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw err;
         }
       }
     } catch (err) {
@@ -116,10 +116,22 @@ export class LocalBlobStore implements BlobStore {
         try {
           if (!stream.writableEnded) stream.end();
           await done;
+          // The target's directory may have been removed meanwhile as empty (a `.geotfr/leases/`
+          // tidied by another run): recreate it and publish again.
+          const publish = async (): Promise<void> => {
+            for (let attempt = 0; ; attempt++) {
+              try {
+                return await (opts.ifNotExists ? fs.link(tmp, final) : fs.rename(tmp, final));
+              } catch (err) {
+                if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw err;
+                await fs.mkdir(path.dirname(final), { recursive: true });
+              }
+            }
+          };
           if (opts.ifNotExists) {
             // link() fails if the target exists: an atomic create-once.
             try {
-              await fs.link(tmp, final);
+              await publish();
             } catch (err) {
               if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new PreconditionFailed(final);
               throw err;
@@ -127,7 +139,7 @@ export class LocalBlobStore implements BlobStore {
               await fs.rm(tmp, { force: true });
             }
           } else {
-            await fs.rename(tmp, final);
+            await publish();
           }
           const s = await fs.stat(final, { bigint: true });
           await this.tidy();
