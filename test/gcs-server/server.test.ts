@@ -68,6 +68,30 @@ test('multipart upload, download and metadata: sizes, generations and hashes as 
   assert.equal((await f.download())[0].toString(), 'v2');
 });
 
+test('multipart bodies as any client writes them: boundary bare, "quoted" or \'quoted\' (gcloud), CRLF or LF line breaks', async () => {
+  // Data that looks like framing: line breaks, a fake delimiter, and a trailing CR (which an LF body must keep).
+  const data = Buffer.concat([Buffer.from('a\r\n--xyz\n\r\n'), randomBytesSeeded(2000, 8), Buffer.from('\r')]);
+  const cases: { param: string; b: string; eol: string }[] = [
+    { param: 'boundary=xyz123', b: 'xyz123', eol: '\r\n' },
+    { param: 'boundary="xyz123"', b: 'xyz123', eol: '\r\n' },
+    { param: "boundary='===============xyz123=='", b: '===============xyz123==', eol: '\n' },
+    { param: 'boundary="xyz123"; charset=utf-8', b: 'xyz123', eol: '\n' },
+  ];
+  for (const [i, c] of cases.entries()) {
+    const b = c.b;
+    const name = `multipart-forms/${i}.bin`;
+    const body = Buffer.concat([
+      Buffer.from(`--${b}${c.eol}Content-Type: application/json${c.eol}${c.eol}${JSON.stringify({ name, contentType: 'application/x-form' })}${c.eol}--${b}${c.eol}Content-Type: application/x-form${c.eol}${c.eol}`),
+      data,
+      Buffer.from(`${c.eol}--${b}--${c.eol}`),
+    ]);
+    const r = await fetch(`${server.host}/upload/storage/v1/b/${BUCKET}/o?uploadType=multipart`, { method: 'POST', headers: { 'content-type': `multipart/related; ${c.param}` }, body: new Uint8Array(body) });
+    assert.equal(r.status, 200, `${c.param} ${JSON.stringify(c.eol)}: ${await r.text()}`);
+    const [back] = await storage.bucket(BUCKET).file(name).download();
+    assert.ok(back.equals(data), `${c.param} ${JSON.stringify(c.eol)}`);
+  }
+});
+
 test('resumable uploads, chunked (256 KiB Content-Range chunks, 308 + Range) and single-request, multi-MB', async () => {
   const data = randomBytesSeeded(3 * 1024 * 1024 + 12_345, 2);
   const before = server.counts['upload:resumable-put'] ?? 0;

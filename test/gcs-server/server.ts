@@ -1,10 +1,10 @@
 /**
  * A Cloud Storage JSON API server of our own, on 127.0.0.1, for tests, benches and `npm run stack`
  * (no GCS emulator is installable here: ECOSYSTEM.md). It speaks enough of the API for the real
- * `@google-cloud/storage` client: buckets, media/multipart/resumable uploads (chunked `Content-Range`,
- * 308 + `Range`), downloads with `alt=media` + `Range`, metadata, listing with
- * prefix/delimiter/pageToken/maxResults, deletes, generation preconditions (412), CRC-32C/MD5 hashes,
- * and object-finalize CloudEvents POSTed to configured function URLs.
+ * `@google-cloud/storage` client and for `gcloud storage`: buckets, media/multipart/resumable uploads
+ * (chunked `Content-Range`, 308 + `Range`), downloads with `alt=media` + `Range`, metadata, listing
+ * with prefix/delimiter/pageToken/maxResults, deletes, compose, generation preconditions (412),
+ * CRC-32C/MD5 hashes, and object-finalize CloudEvents POSTed to configured function URLs.
  *
  * Point a client at it with `STORAGE_EMULATOR_HOST=<server.host>` (the client then calls `/b/...`)
  * or `new Storage({ apiEndpoint: server.host })` (the client calls `/storage/v1/b/...`); both work.
@@ -14,7 +14,8 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { Notifier, type DeliveryRecord, type NotifyTarget } from './events.js';
-import { HttpError, ObjectStore, checkPreconditions, objectResource, preconditionsFrom, readObject, type StoredObject } from './store.js';
+import { HttpError, ObjectStore, checkPreconditions, etagOf, objectResource, preconditionsFrom, readObject, type StoredObject } from './store.js';
+import { parseComposeRequest } from './compose.js';
 import { ResumableSessions, parseGoogHash, parseJson, parseMultipart, readBody, uploadMeta } from './uploads.js';
 
 export type { NotifyTarget, DeliveryRecord } from './events.js';
@@ -53,7 +54,7 @@ export interface GcsServer {
   readonly store: ObjectStore;
   /** Finalize notifications delivered so far. */
   readonly deliveries: DeliveryRecord[];
-  /** Requests served, by kind (`upload:media`, `upload:multipart`, `upload:resumable-init`, `upload:resumable-put`, `download`, `metadata`, `list`, `delete`, `bucket`). */
+  /** Requests served, by kind (`upload:media`, `upload:multipart`, `upload:resumable-init`, `upload:resumable-put`, `download`, `metadata`, `list`, `delete`, `compose`, `bucket`). */
   readonly counts: Record<string, number>;
   createBucket(name: string): void;
   buckets(): string[];
@@ -104,6 +105,10 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
     if (p.startsWith('/upload/storage/v1/')) {
       kind = 'upload';
       p = p.slice('/upload/storage/v1'.length);
+    } else if (p.startsWith('/resumable/upload/storage/v1/')) {
+      // The discovery document's resumable media path, which apitools (gcloud) starts sessions on.
+      kind = 'upload';
+      p = p.slice('/resumable/upload/storage/v1'.length);
     } else if (p.startsWith('/download/storage/v1/')) {
       kind = 'download';
       p = p.slice('/download/storage/v1'.length);
@@ -167,8 +172,15 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
         ...(page.items.length ? { items: page.items.map((o) => objectResource(o, base)) } : {}),
       });
     }
-    const generation = q.get('generation') ?? undefined;
     const pre = preconditionsFrom(q);
+    // `/o/NAME/compose` (the raw path: a name containing `/compose` arrives as `%2Fcompose`).
+    const compose = /^(.+)\/compose$/.exec(m[2] ?? '');
+    if (compose && method === 'POST') {
+      count('compose');
+      const request = parseComposeRequest(parseJson(await readBody(req), 'compose request'));
+      return finished(res, store.compose(bucket, decodeURIComponent(compose[1]), request, pre), base);
+    }
+    const generation = q.get('generation') ?? undefined;
     req.resume();
     if (method === 'GET' || method === 'HEAD') {
       const o = store.require(bucket, objectPart, generation);
@@ -342,13 +354,14 @@ function flipFirstByte(b: Buffer): Buffer {
 /** Serves `alt=media`, honouring `Range: bytes=a-b | a- | -n` (end inclusive, as HTTP says). */
 async function download(req: IncomingMessage, res: ServerResponse, o: StoredObject, corrupt = false): Promise<void> {
   res.setHeader('Content-Type', o.contentType);
-  res.setHeader('X-Goog-Hash', `crc32c=${o.crc32c},md5=${o.md5Hash}`);
+  // A composite has no MD5: clients then check the CRC-32C alone.
+  res.setHeader('X-Goog-Hash', o.md5Hash === undefined ? `crc32c=${o.crc32c}` : `crc32c=${o.crc32c},md5=${o.md5Hash}`);
   res.setHeader('X-Goog-Generation', o.generation);
   res.setHeader('X-Goog-Metageneration', o.metageneration);
   res.setHeader('X-Goog-Stored-Content-Encoding', 'identity');
   res.setHeader('X-Goog-Stored-Content-Length', String(o.size));
   res.setHeader('Accept-Ranges', 'bytes');
-  res.setHeader('ETag', `"${o.md5Hash}"`);
+  res.setHeader('ETag', `"${o.md5Hash ?? etagOf(o)}"`);
   let start = 0;
   let end = o.size - 1;
   const range = headerString(req.headers.range);

@@ -12,6 +12,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { crc32c } from '../../shared/tfrecord/crc32c.js';
+import { MAX_COMPONENT_COUNT, crc32cCombine, crc32cFromBase64, crc32cToBase64, type ComposeRequest } from './compose.js';
 
 /** An HTTP-shaped failure: the server turns it into GCS's JSON error body. */
 export class HttpError extends Error {
@@ -41,8 +42,18 @@ function reasonFor(status: number): string {
   }
 }
 
-/** Where an object's bytes live. */
-type Body = { kind: 'memory'; data: Buffer } | { kind: 'file'; file: string; size: number };
+/** One run of stored bytes: a buffer, or a whole file of the store's directory. */
+type Segment = { kind: 'memory'; data: Buffer } | { kind: 'file'; file: string; size: number };
+/**
+ * Where an object's bytes live: one segment, or (a composite) its sources' segments in order. Stored
+ * bytes are never modified, so a composite shares them instead of copying: composing costs no memory
+ * or disk beyond the object records, whatever the sizes.
+ */
+type Body = Segment | { kind: 'parts'; parts: Segment[] };
+
+function segments(body: Body): Segment[] {
+  return body.kind === 'parts' ? body.parts : [body];
+}
 
 export interface StoredObject {
   bucket: string;
@@ -53,8 +64,10 @@ export interface StoredObject {
   contentType: string;
   /** base64 of the big-endian CRC-32C, as GCS reports it. */
   crc32c: string;
-  /** base64 of the MD5 digest. */
-  md5Hash: string;
+  /** base64 of the MD5 digest; absent on composites, as in GCS. */
+  md5Hash?: string;
+  /** Composites only: how many uploaded (non-composite) objects they are made of. */
+  componentCount?: number;
   timeCreated: string;
   metadata?: Record<string, string>;
   body: Body;
@@ -75,14 +88,20 @@ export function objectResource(o: StoredObject, baseUrl: string): Record<string,
     contentType: o.contentType,
     storageClass: 'STANDARD',
     size: String(o.size),
-    md5Hash: o.md5Hash,
+    ...(o.md5Hash !== undefined ? { md5Hash: o.md5Hash } : {}),
     crc32c: o.crc32c,
-    etag: Buffer.from(o.generation).toString('base64'),
+    ...(o.componentCount !== undefined ? { componentCount: o.componentCount } : {}),
+    etag: etagOf(o),
     timeCreated: o.timeCreated,
     updated: o.timeCreated,
     timeStorageClassUpdated: o.timeCreated,
     ...(o.metadata ? { metadata: o.metadata } : {}),
   };
+}
+
+/** The object's ETag: changes with every generation (and, for composites, is not an MD5). */
+export function etagOf(o: StoredObject): string {
+  return Buffer.from(o.generation).toString('base64');
 }
 
 /** Incremental CRC-32C + MD5 of an upload, in GCS's base64 forms. */
@@ -197,6 +216,8 @@ function byteCompare(a: string, b: string): number {
 export class ObjectStore {
   private readonly buckets = new Map<string, Map<string, StoredObject>>();
   private lastGeneration = 0n;
+  /** How many live objects share each body file (composites share their sources' files). */
+  private readonly fileRefs = new Map<string, number>();
 
   /** `dir`: keep object bodies as files there (else in memory). */
   constructor(readonly dir?: string) {}
@@ -292,17 +313,93 @@ export class ObjectStore {
       metadata: meta.metadata,
       body: pending.seal(),
     };
+    this.hold(o.body);
     const old = b.get(name);
     b.set(name, o);
-    if (old) void dropBody(old.body);
+    if (old) void this.drop(old.body);
     return o;
+  }
+
+  /**
+   * Publishes the concatenation of `req.sources` (names in `bucket`) as the new live generation of
+   * `name`, as `objects.compose` does: 404 for a missing source (or source generation), 412 for a
+   * failed source or destination precondition. Synchronous from the first lookup to the swap, so the
+   * composite is made of exactly the generations checked, and racing writers of `name` see one order.
+   */
+  compose(bucket: string, name: string, req: ComposeRequest, pre: Preconditions): StoredObject {
+    validateName(name);
+    const b = this.bucket(bucket);
+    const sources = req.sources.map((s) => {
+      const o = b.get(s.name);
+      if (!o || (s.generation !== undefined && o.generation !== s.generation))
+        throw new HttpError(404, `Object ${bucket}/${s.name}${s.generation === undefined ? '' : ` (generation: ${s.generation})`} not found`);
+      if (s.ifGenerationMatch !== undefined && s.ifGenerationMatch !== o.generation)
+        throw new HttpError(412, `At least one of the pre-conditions you specified did not hold (sourceObjects ${s.name}: ifGenerationMatch=${s.ifGenerationMatch}, live generation ${o.generation}).`);
+      return o;
+    });
+    checkPreconditions(b.get(name), pre);
+    let crc = 0;
+    let size = 0;
+    let components = 0;
+    const parts: Segment[] = [];
+    for (const o of sources) {
+      crc = crc32cCombine(crc, crc32cFromBase64(o.crc32c), o.size);
+      size += o.size;
+      components = Math.min(MAX_COMPONENT_COUNT, components + (o.componentCount ?? 1));
+      for (const seg of segments(o.body)) if ((seg.kind === 'memory' ? seg.data.length : seg.size) > 0) parts.push(seg);
+    }
+    const o: StoredObject = {
+      bucket,
+      name,
+      generation: this.nextGeneration(),
+      metageneration: '1',
+      size,
+      contentType: req.contentType || 'application/octet-stream',
+      crc32c: crc32cToBase64(crc),
+      componentCount: components,
+      timeCreated: new Date().toISOString(),
+      metadata: req.metadata,
+      body: { kind: 'parts', parts },
+    };
+    this.hold(o.body);
+    const old = b.get(name);
+    b.set(name, o);
+    if (old) void this.drop(old.body);
+    if (req.deleteSourceObjects) {
+      // Exactly the generations composed; a source that is the destination itself was just replaced.
+      for (const src of new Set(sources)) {
+        if (src.name === name || b.get(src.name) !== src) continue;
+        b.delete(src.name);
+        void this.drop(src.body);
+      }
+    }
+    return o;
+  }
+
+  /** Counts a new reference to each file of `body`. */
+  private hold(body: Body): void {
+    for (const seg of segments(body)) if (seg.kind === 'file') this.fileRefs.set(seg.file, (this.fileRefs.get(seg.file) ?? 0) + 1);
+  }
+
+  /** Drops a reference to each file of `body`, removing files no live object shares any more. */
+  private async drop(body: Body): Promise<void> {
+    for (const seg of segments(body)) {
+      if (seg.kind !== 'file') continue;
+      const n = (this.fileRefs.get(seg.file) ?? 1) - 1;
+      if (n > 0) {
+        this.fileRefs.set(seg.file, n);
+        continue;
+      }
+      this.fileRefs.delete(seg.file);
+      await fs.rm(seg.file, { force: true }).catch(() => {});
+    }
   }
 
   async delete(bucket: string, name: string, pre: Preconditions, generation?: string): Promise<void> {
     const o = this.require(bucket, name, generation);
     checkPreconditions(o, pre);
     this.bucket(bucket).delete(name);
-    await dropBody(o.body);
+    await this.drop(o.body);
   }
 
   list(bucket: string, opts: { prefix?: string; delimiter?: string; maxResults?: number; pageToken?: string; startOffset?: string; endOffset?: string }): ListPage {
@@ -346,7 +443,7 @@ export class ObjectStore {
 
   /** Drops every bucket and body (the server is closing). */
   async clear(): Promise<void> {
-    for (const b of this.buckets.values()) for (const o of b.values()) await dropBody(o.body);
+    for (const b of this.buckets.values()) for (const o of b.values()) await this.drop(o.body);
     this.buckets.clear();
   }
 }
@@ -354,12 +451,40 @@ export class ObjectStore {
 /** Bytes [start, end] (inclusive, already clamped) of an object. */
 export function readObject(o: StoredObject, start: number, endInclusive: number): Readable {
   if (endInclusive < start) return Readable.from([]);
-  if (o.body.kind === 'memory') return Readable.from([o.body.data.subarray(start, endInclusive + 1)]);
-  return createReadStream(o.body.file, { start, end: endInclusive, highWaterMark: 1 << 20 });
+  const segs = segments(o.body);
+  if (segs.length === 1) return readSegment(segs[0], start, endInclusive);
+  // A composite: the part of each segment that overlaps the range, one segment at a time (no
+  // segment is buffered whole); Readable.from pulls the next chunk only when the consumer wants it.
+  // Every file in the range is opened before the first byte is sent, so a composite deleted (its
+  // files removed) mid-download is still served whole, as a single-file object is.
+  return Readable.from(
+    (async function* () {
+      const pieces: { seg: Segment; a: number; b: number; fh?: fs.FileHandle }[] = [];
+      let offset = 0;
+      for (const seg of segs) {
+        const size = seg.kind === 'memory' ? seg.data.length : seg.size;
+        const a = Math.max(start, offset);
+        const b = Math.min(endInclusive, offset + size - 1);
+        if (a <= b) pieces.push({ seg, a: a - offset, b: b - offset });
+        offset += size;
+        if (offset > endInclusive) break;
+      }
+      try {
+        for (const p of pieces) if (p.seg.kind === 'file') p.fh = await fs.open(p.seg.file, 'r');
+        for (const p of pieces) {
+          if (p.seg.kind === 'memory') yield p.seg.data.subarray(p.a, p.b + 1);
+          else yield* createReadStream('', { fd: p.fh, start: p.a, end: p.b, autoClose: false, highWaterMark: 1 << 20 });
+        }
+      } finally {
+        for (const p of pieces) await p.fh?.close().catch(() => {});
+      }
+    })(),
+  );
 }
 
-async function dropBody(body: Body): Promise<void> {
-  if (body.kind === 'file') await fs.rm(body.file, { force: true }).catch(() => {});
+function readSegment(seg: Segment, start: number, endInclusive: number): Readable {
+  if (seg.kind === 'memory') return Readable.from([seg.data.subarray(start, endInclusive + 1)]);
+  return createReadStream(seg.file, { start, end: endInclusive, highWaterMark: 1 << 20 });
 }
 
 /** GCS object-name rules that matter for a test server: non-empty, at most 1024 UTF-8 bytes, no CR/LF. */

@@ -64,30 +64,47 @@ export function uploadMeta(json: Record<string, unknown>): UploadMeta {
   };
 }
 
-/** Splits a multipart/related body into its parts (headers + bytes). */
+/**
+ * Splits a multipart/related body into its parts (headers + bytes), as GCS does for any client:
+ * the boundary parameter bare or quoted with `"` or `'` (gcloud sends `boundary='===…=='`), and line
+ * breaks CRLF as RFC 2046 says or bare LF as Python's email generator (gcloud, gsutil) writes them. The
+ * line break before each delimiter belongs to the delimiter, not to the part; which one it is comes
+ * from the first delimiter line, so binary data ending in `\r` survives an LF body.
+ */
 export function parseMultipart(body: Buffer, contentType: string): { headers: Record<string, string>; data: Buffer }[] {
-  const m = /boundary="?([^";]+)"?/i.exec(contentType);
-  if (!m) throw new HttpError(400, 'multipart upload without a boundary');
-  const delim = Buffer.from(`--${m[1]}`);
-  const parts: { headers: Record<string, string>; data: Buffer }[] = [];
+  const m = /;\s*boundary=(?:"([^"]*)"|'([^']*)'|([^\s;]+))/i.exec(contentType);
+  const boundary = m ? (m[1] ?? m[2] ?? m[3]) : undefined;
+  if (!boundary) throw new HttpError(400, 'multipart upload without a boundary');
+  const delim = Buffer.from(`--${boundary}`);
   let pos = body.indexOf(delim);
+  // The first delimiter starts the body or a line (anything before it is the ignored preamble).
+  while (pos > 0 && body[pos - 1] !== 0x0a) pos = body.indexOf(delim, pos + 1);
   if (pos < 0) throw new HttpError(400, 'multipart body does not contain its boundary');
+  const afterFirst = pos + delim.length;
+  const eol = body[afterFirst] === 0x0d && body[afterFirst + 1] === 0x0a ? '\r\n' : '\n';
+  const between = Buffer.from(`${eol}--${boundary}`);
+  const blank = Buffer.from(eol + eol);
+  const parts: { headers: Record<string, string>; data: Buffer }[] = [];
   for (;;) {
     pos += delim.length;
-    if (body.subarray(pos, pos + 2).toString() === '--') break;
-    // Skip the CRLF after the boundary line.
-    if (body[pos] === 0x0d && body[pos + 1] === 0x0a) pos += 2;
-    const headEnd = body.indexOf('\r\n\r\n', pos);
+    if (body[pos] === 0x2d && body[pos + 1] === 0x2d) break; // `--boundary--` closes the body
+    // Transport padding (spaces, tabs) may follow a delimiter before its line break.
+    while (body[pos] === 0x20 || body[pos] === 0x09) pos++;
+    if (!body.subarray(pos, pos + eol.length).equals(Buffer.from(eol))) throw new HttpError(400, 'multipart delimiter is not followed by a line break');
+    pos += eol.length;
+    // A part with no headers starts with the blank line itself.
+    const headEnd = body.subarray(pos, pos + eol.length).equals(Buffer.from(eol)) ? pos - eol.length : body.indexOf(blank, pos);
     if (headEnd < 0) throw new HttpError(400, 'multipart part without a header terminator');
     const headers: Record<string, string> = {};
-    for (const line of body.subarray(pos, headEnd).toString('utf8').split('\r\n')) {
+    for (const line of body.subarray(pos, Math.max(pos, headEnd)).toString('utf8').split(eol)) {
       const i = line.indexOf(':');
       if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
     }
-    const next = body.indexOf(Buffer.concat([Buffer.from('\r\n'), delim]), headEnd + 4);
+    const dataStart = headEnd + blank.length;
+    const next = body.indexOf(between, dataStart);
     if (next < 0) throw new HttpError(400, 'multipart body is truncated (no closing boundary)');
-    parts.push({ headers, data: body.subarray(headEnd + 4, next) });
-    pos = next + 2;
+    parts.push({ headers, data: body.subarray(dataStart, next) });
+    pos = next + eol.length;
   }
   return parts;
 }
