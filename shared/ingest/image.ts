@@ -42,6 +42,8 @@ export interface IngestImageOptions {
   compressionLevel?: number;
   /** Where compressed tiles spill (default the OS temp dir). */
   tmpDir?: string;
+  /** Written as the GeoTIFF's nodata value (GDAL_NODATA); the predictions hold it where they have no value. */
+  nodata?: number;
 }
 
 export interface IngestSummary {
@@ -270,6 +272,7 @@ export async function ingestImage(opts: IngestImageOptions): Promise<IngestSumma
     tileSize: opts.tileSize,
     compressionLevel: opts.compressionLevel,
     tmpDir: opts.tmpDir,
+    nodata: opts.nodata,
     file: opts.out,
   });
   let blob: Awaited<ReturnType<typeof out.store.createWriter>> | undefined;
