@@ -6,7 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
+import { createWriteStream, promises as fs } from 'node:fs';
+import { once } from 'node:events';
 import { hostname } from 'node:os';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +19,10 @@ import { GeotfrError } from '../../../shared/errors.js';
 import { parseMixer } from '../../../shared/mixer.js';
 import { listFiles } from '../../support/files.js';
 import { MemSource } from './memsource.js';
+import { submitJob } from '../../../shared/jobs/planner.js';
+import { cloudConfigFromEnv } from '../../../shared/jobs/config.js';
+import { InProcessQueue } from '../../../shared/queue/memory.js';
+import { CogWriter } from '../../../shared/cog/writer.js';
 
 const dirs: string[] = [];
 test.after(async () => {
@@ -147,4 +152,32 @@ test('a held lease refuses a second run; an expired or orphaned one is taken ove
   await store.write(leaseKey('out/p'), JSON.stringify(orphan));
   const s = await runImageExport(request(dir, 8, 1 << 20), { open: async () => source() });
   assert.equal(s.files, 1);
+});
+
+test('the cloud planner takes the same lease: a second job on a running job\'s prefix fails, a redelivery re-enters (item 4)', async () => {
+  const dir = await tmp();
+  // A real raster the planner can open (it plans from the file): a tiny COG from geotfr's writer.
+  const image = path.join(dir, 'scene.tif');
+  const cog = await CogWriter.create({ width: 32, height: 32, bands: 1, type: 'float32', crs: 'EPSG:32633', affine: [10, 0, 500000, 0, -10, 4000000], file: image });
+  await cog.writeRows([new Float32Array(32 * 32)], 32);
+  const ws = createWriteStream(image);
+  await cog.finish(ws);
+  ws.end();
+  await once(ws, 'finish');
+  await cog.close();
+
+  const bucket = path.join(dir, 'bucket');
+  const config = cloudConfigFromEnv({ GEOTFR_ALLOW_LOCAL_PATHS: '1', GEOTFR_SOURCE_BUCKETS: '', GEOTFR_DESTINATION_BUCKETS: '' });
+  const queue = new InProcessQueue(); // nobody subscribes: the shards stay unwritten, job A stays running
+  const deps = { queue, config };
+  const req = { image, bucket, fileNamePrefix: 'cloud/p', formatOptions: { patchDimensions: [16, 16] } };
+  const a = await submitJob(req, 'job-a', new Date(), deps);
+  assert.equal(a.shards, 1);
+  await assert.rejects(submitJob(req, 'job-b', new Date(), deps), (e: GeotfrError) => {
+    assert.equal(e.retryable, false);
+    assert.match(e.message, /another export \(run job-a, .*\) is writing to prefix "cloud\/p"/);
+    return true;
+  });
+  // The same job delivered again is not refused by its own lease.
+  assert.equal((await submitJob(req, 'job-a', new Date(), deps)).jobId, 'job-a');
 });
