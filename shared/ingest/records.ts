@@ -45,7 +45,7 @@ export async function* recordsOf(
       throw asGeotfrError(err, { file });
     }
     const info = await loc.store.stat(loc.key);
-    if (!info) throw await missingInput(loc.store, loc.key, file, 'file', opts.field);
+    if (!info) throw await missingInput(loc.store, loc.key, file);
     const stream = loc.store.readStream(loc.key);
     let records = 0;
     let endOffset = 0;
