@@ -82,12 +82,11 @@ test('Ctrl-C stops the export, exits 130 and removes everything it wrote', async
   const child = spawn(process.execPath, [cliPath, 'export-image', req, '--workers', '1'], { env: { ...process.env, GEOTFR_PROGRESS: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
-  // Wait until at least one shard has been published, then interrupt.
-  for (let i = 0; i < 600; i++) {
-    const files = (await listFiles(out, { dirs: true })).filter((f) => f.endsWith('.gz'));
-    if (files.length >= 2) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  // Wait until shards have been published, then interrupt. No deadline of our own: a loaded machine
+  // may take long (issue 11 item 20), and the export ending first is caught by the exit code below.
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  while (!exited && (await listFiles(out, { dirs: true })).filter((f) => f.endsWith('.gz')).length < 2) await new Promise((r) => setTimeout(r, 50));
   assert.ok((await listFiles(out, { dirs: true })).some((f) => f.endsWith('.gz')), 'the export should have written shards before the interrupt');
   child.kill('SIGINT');
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));

@@ -63,7 +63,7 @@ async function assertSameFiles(dir: string, prefix: string, ref: Map<string, Buf
   for (const [k, v] of ref) assert.ok((await fs.readFile(path.join(dir, prefix + k.slice(1)))).equals(v), `${k} differs from geotfr export-image`);
 }
 
-describe('functions over the functions-framework', { concurrency: false, timeout: 120_000 }, () => {
+describe('functions over the functions-framework', { concurrency: false, timeout: 300_000 }, () => {
   before(async () => {
     tmp = await tempDir('geotfr-functions-');
     out = path.join(tmp, 'bucket');
