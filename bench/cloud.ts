@@ -70,10 +70,11 @@ async function cloudRun(src: string, workers: number, run: number): Promise<Row>
   try {
     const storage = new Storage({ projectId: stack.projectId, apiEndpoint: stack.storageHost });
     const bucket = storage.bucket(stack.bucket);
-    await bucket.upload(src, { destination: 'src/scene.tif' });
+    // Sources live in their own bucket, as infra/ deploys it (the planner and workers may read only that one).
+    await storage.bucket(stack.buckets.sources).upload(src, { destination: 'src/scene.tif' });
     const pubsub = new PubSub({ projectId: stack.projectId });
     const jobId = `bench-${workers}-${run}`;
-    const request = { image: `gs://${stack.bucket}/src/scene.tif`, bucket: stack.bucket, fileNamePrefix: `bench/${jobId}/p`, formatOptions: { patchDimensions: [PATCH, PATCH], maxFileSize: MAX_FILE } };
+    const request = { image: `gs://${stack.buckets.sources}/src/scene.tif`, bucket: stack.bucket, fileNamePrefix: `bench/${jobId}/p`, formatOptions: { patchDimensions: [PATCH, PATCH], maxFileSize: MAX_FILE } };
     const l0 = loadavg()[0]!;
     const t0 = performance.now();
     await pubsub.topic(stack.requestTopic).publishMessage({ json: request, attributes: { jobId } });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** `geotfr`: the command line (docs/semantics.md §9). Each command lives in `cli/commands/`. */
 import { Command } from 'commander';
+import { OPTIONS, setFlagValues, type OptionName, type OptionSpec } from '../shared/options.js';
 import { register as inspect } from './commands/inspect.js';
 import { register as exportImage } from './commands/export-image.js';
 import { register as ingestImage } from './commands/ingest-image.js';
@@ -15,5 +16,13 @@ const program = new Command('geotfr')
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
+// Settings that have a flag (shared/options.ts) are global options; a flag wins over its env var.
+const flagged = (Object.entries(OPTIONS) as [OptionName, OptionSpec<unknown>][]).filter(([, o]) => o.flag);
+for (const [, o] of flagged) program.option(`${o.flag} <value>`, `${o.doc} (env ${o.env}; docs/cloud.md, Configuration)`);
+program.hook('preAction', (cmd) => {
+  const opts = cmd.optsWithGlobals() as Record<string, string | undefined>;
+  const camel = (flag: string) => flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  setFlagValues(Object.fromEntries(flagged.map(([name, o]) => [name, opts[camel(o.flag!)]])));
+});
 for (const reg of [exportImage, ingestImage, exportTable, ingestTable, inspect]) reg(program);
 await program.parseAsync(process.argv);

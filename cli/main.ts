@@ -5,6 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { GeotfrError, asGeotfrError } from '../shared/errors.js';
+import { option } from '../shared/options.js';
 
 /** Wraps a command action: prints its summary as one JSON line, maps errors to exit codes. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<object | void>): (...args: A) => Promise<void> {
@@ -24,7 +25,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<object |
     } catch (err) {
       const e = asGeotfrError(err);
       process.stderr.write(`geotfr: ${e.code}: ${e.message}\n`);
-      if (process.env.GEOTFR_DEBUG && e.stack) process.stderr.write(e.stack + '\n');
+      if (option('debug') && e.stack) process.stderr.write(e.stack + '\n');
       process.exitCode = e.code === 'BAD_REQUEST' ? 2 : e.code === 'CANCELLED' ? 130 : 1;
     } finally {
       process.off('SIGINT', onSignal);

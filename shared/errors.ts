@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'IO' // reading or writing failed (usually retryable)
   | 'LIMIT' // a size or pixel limit was exceeded
   | 'FORBIDDEN' // a path or bucket outside what is allowed
+  | 'CONFLICT' // a name (job id, prefix) is already taken by something else
   | 'CANCELLED' // the user or the runtime stopped the work
   | 'INTERNAL'; // a bug in geotfr
 

@@ -2,7 +2,8 @@
  * The JSON "mixer" sidecar (docs/semantics.md §6): georeferencing of an export's patch grid, byte for byte as
  * Earth Engine writes it (2-space indent, inline arrays, Java doubles, no trailing newline).
  */
-import { GeotfrError, type ErrorContext } from './errors.js';
+import { z } from 'zod';
+import { GeotfrError } from './errors.js';
 import { javaDouble } from './javadouble.js';
 
 export type Affine = [xScale: number, xShear: number, xTranslation: number, yShear: number, yScale: number, yTranslation: number];
@@ -35,35 +36,47 @@ export function formatMixer(m: Mixer): string {
 /** A positive integer (JSON validation). */
 export const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
 
+const posInt = z.number().int('expected a positive integer').positive('expected a positive integer');
+const finite = z.number().refine(Number.isFinite, 'expected a finite number');
+
+/** The mixer as a document the project reads (zod; the same rules as EE's writer, STYLE.md §5). */
+export const mixerSchema = z
+  .object({
+    projection: z.object({
+      crs: z.string('expected a CRS string such as "EPSG:4326"').min(1, 'expected a CRS string such as "EPSG:4326"'),
+      affine: z.object({
+        doubleMatrix: z
+          .tuple([finite, finite, finite, finite, finite, finite], 'expected 6 finite numbers')
+          .refine((dm) => dm[0] !== 0 && dm[4] !== 0, 'pixel size must not be zero'),
+      }),
+    }),
+    patchDimensions: z.tuple([posInt, posInt], 'expected [width, height] of positive integers'),
+    patchesPerRow: posInt,
+    totalPatches: posInt,
+  }, 'expected a JSON object')
+  .refine((m) => m.totalPatches % m.patchesPerRow === 0, { path: ['totalPatches'], message: 'totalPatches is not a multiple of patchesPerRow' });
+
 /** Parses and validates a mixer; errors name the file and the offending field. */
 export function parseMixer(text: string, file?: string): Mixer {
-  const ctx = (field?: string): ErrorContext => ({ file, field });
-  let j: any;
+  let j: unknown;
   try {
     j = JSON.parse(text);
   } catch (err) {
-    throw new GeotfrError('BAD_INPUT', `mixer is not valid JSON (${(err as Error).message})`, ctx());
+    throw new GeotfrError('BAD_INPUT', `mixer is not valid JSON (${(err as Error).message})`, { file });
   }
-  const bad = (field: string, why: string): never => {
-    throw new GeotfrError('BAD_INPUT', `invalid mixer: ${why}`, ctx(field));
-  };
-  if (!j || typeof j !== 'object' || Array.isArray(j)) bad('(root)', 'expected a JSON object');
-  const crs = j.projection?.crs;
-  if (typeof crs !== 'string' || !crs) bad('projection.crs', 'expected a CRS string such as "EPSG:4326"');
-  const dm = j.projection?.affine?.doubleMatrix;
-  if (!Array.isArray(dm) || dm.length !== 6 || !dm.every((x: unknown) => typeof x === 'number' && Number.isFinite(x)))
-    bad('projection.affine.doubleMatrix', 'expected 6 finite numbers');
-  if (dm[0] === 0 || dm[4] === 0) bad('projection.affine.doubleMatrix', 'pixel size must not be zero');
-  const pd = j.patchDimensions;
-  if (!Array.isArray(pd) || pd.length !== 2 || !pd.every(isPosInt)) bad('patchDimensions', 'expected [width, height] of positive integers');
-  if (!isPosInt(j.patchesPerRow)) bad('patchesPerRow', `expected a positive integer, got ${JSON.stringify(j.patchesPerRow)}`);
-  if (!isPosInt(j.totalPatches)) bad('totalPatches', `expected a positive integer, got ${JSON.stringify(j.totalPatches)}`);
-  if (j.totalPatches % j.patchesPerRow !== 0)
-    bad('totalPatches', `${j.totalPatches} is not a multiple of patchesPerRow ${j.patchesPerRow}`);
+  const r = mixerSchema.safeParse(j);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    // The field is the named part of the path: an array element's problem is its array's.
+    const named = issue.path.filter((k) => typeof k === 'string');
+    const field = named.join('.') || '(root)';
+    throw new GeotfrError('BAD_INPUT', `invalid mixer: ${issue.message}`, { file, field });
+  }
+  const m = r.data;
   return {
-    projection: { crs, affine: { doubleMatrix: dm as Affine } },
-    patchDimensions: [pd[0], pd[1]],
-    patchesPerRow: j.patchesPerRow,
-    totalPatches: j.totalPatches,
+    projection: { crs: m.projection.crs, affine: { doubleMatrix: [...m.projection.affine.doubleMatrix] as Affine } },
+    patchDimensions: [m.patchDimensions[0], m.patchDimensions[1]],
+    patchesPerRow: m.patchesPerRow,
+    totalPatches: m.totalPatches,
   };
 }

@@ -1,7 +1,9 @@
 /**
  * Progress on stderr for long work (docs/semantics.md §9): a redrawn line on a terminal, a line every few seconds
- * otherwise (logs, CI). Silent when `GEOTFR_PROGRESS=0`.
+ * otherwise (logs, CI). Silent when `GEOTFR_PROGRESS=0` or `--progress 0` (shared/options.ts).
  */
+import { option } from './options.js';
+
 export interface ProgressOptions {
   label: string;
   /** Total units (patches, records, bytes…) if known. */
@@ -24,7 +26,7 @@ export class Progress {
   constructor(private readonly o: ProgressOptions) {
     this.stream = o.stream ?? process.stderr;
     this.tty = Boolean(this.stream.isTTY);
-    this.enabled = process.env.GEOTFR_PROGRESS !== '0';
+    this.enabled = option('progress');
   }
 
   /** Adds `units` done and `bytes` processed. */

@@ -27,14 +27,28 @@ export interface ChunkResult {
   skipped: number;
 }
 
+/** A chunk's window, read and waiting to be encoded (`ChunkProducer.read`, then `finish`). */
+export interface ReadChunk {
+  task: ChunkTask;
+  data: WindowData;
+}
+
+/** Windows kept for reuse: one being encoded while the next is read (pool-worker.ts reads one task ahead). */
+const SPARE_WINDOWS = 2;
+
 /** An opened image plus the encoder for one plan; reused for every chunk a thread handles. */
 export class ChunkProducer {
   /** Fixed-layout float Examples (the default) are framed in place; other modes go through the generic encoder. */
   private readonly framer: FloatFramer | undefined;
   /** Every feature a float list: records have one fixed size, `plan.recordBytes` (checked per record on the generic path). */
   private readonly fixedSize: boolean;
-  /** The last window read, handed back to the source for reuse (taken while a chunk is in progress). */
-  private spare: WindowData | undefined;
+  /** Windows done with, handed back to the source for reuse (each taken by one read at a time). */
+  private readonly spares: WindowData[] = [];
+  /**
+   * The framed bytes of the last compressed chunk, overwritten by the next one: they only feed the
+   * deflater, so one buffer serves every chunk instead of a fresh ~12 MB one each (page faults, GC).
+   */
+  private rawScratch: Buffer | undefined;
 
   private constructor(
     readonly plan: ExportPlan,
@@ -62,28 +76,46 @@ export class ChunkProducer {
   }
 
   async produce(task: ChunkTask, signal?: AbortSignal): Promise<ChunkResult> {
+    return this.finish(await this.read(task, signal));
+  }
+
+  /**
+   * Reads a chunk's window: the only part of a chunk that waits (source I/O, or blocks decoded by
+   * another thread), so a caller can start the next chunk's read before encoding this one.
+   */
+  async read(task: ChunkTask, signal?: AbortSignal): Promise<ReadChunk> {
     const win = tilesWindow(this.plan.grid, task.row, task.col0, task.count);
-    // Taken, not shared: a concurrent produce() on this instance allocates its own window.
-    const spare = this.spare;
-    this.spare = undefined;
+    // Taken, not shared: a concurrent read on this instance gets another spare or a new window.
+    const spare = this.spares.pop();
     // The float framer emits float32: float32-exact bands come back as Float32Array (byte copies into records).
     const data = await this.source.readWindow(win.x0, win.y0, win.width, win.height, { signal, reuse: spare, float32: this.framer !== undefined });
     signal?.throwIfAborted();
-    const raw = this.framer ? this.frameFloats(data, task) : this.encodeGeneric(data, task);
-    // Records are serialized into `raw`; nothing refers to the window any more.
-    this.spare = data;
+    return { task, data };
+  }
+
+  /** Encodes, frames and (when compressed) deflates a chunk read by `read()`: synchronous CPU work. */
+  finish({ task, data }: ReadChunk): ChunkResult {
     const fo = this.plan.request.formatOptions;
+    // Compressed: framed into the scratch buffer, which only the deflater reads.
+    const into = fo.compressed ? this.rawScratch : undefined;
+    const raw = this.framer ? this.frameFloats(data, task, into) : { ...this.encodeGeneric(data, task), scratch: undefined };
+    if (fo.compressed && raw.scratch) this.rawScratch = raw.scratch;
+    // Records are serialized into `raw`; nothing refers to the window any more.
+    if (this.spares.length < SPARE_WINDOWS) this.spares.push(data);
     const base = { shard: task.shard, seq: task.seq, rawBytes: raw.buf.length, patches: raw.patches, skipped: task.count - raw.patches };
     if (!fo.compressed) return { ...base, data: raw.buf, crc: 0 };
     const d = deflateChunk(raw.buf, fo.compressionLevel);
     return { ...base, data: d.data, crc: d.crc };
   }
 
-  private frameFloats(data: WindowData, task: ChunkTask): { buf: Buffer; patches: number } {
+  /** `into`: a buffer to frame into when it is large enough (`scratch` is the buffer used, for the next call). */
+  private frameFloats(data: WindowData, task: ChunkTask, into: Buffer | undefined): { buf: Buffer; patches: number; scratch: Buffer } {
     const pw = this.plan.grid.patchWidth;
     const offsets: number[] = [];
     for (let p = 0; p < task.count; p++) if (this.encoder.keeps(data, p * pw)) offsets.push(p * pw);
-    return { buf: this.framer!.frame(data, offsets), patches: offsets.length };
+    const need = offsets.length * this.framer!.framedBytes;
+    const scratch = into && into.length >= need ? into : Buffer.allocUnsafe(need);
+    return { buf: this.framer!.frame(data, offsets, scratch), patches: offsets.length, scratch };
   }
 
   private encodeGeneric(data: WindowData, task: ChunkTask): { buf: Buffer; patches: number } {

@@ -3,7 +3,8 @@
  * the export manifest under `.geotfr/manifests/` at the bucket root — job metadata never goes beside
  * the shards, where EE tutorials look for "the file ending in .json".
  */
-import { type BlobStore } from '../storage/port.js';
+import { isPreconditionFailed, type BlobStore } from '../storage/port.js';
+import { GeotfrError } from '../errors.js';
 import { openBucket } from '../storage/open.js';
 import { formatMixer } from '../mixer.js';
 import type { ExportPlan } from './plan.js';
@@ -43,15 +44,26 @@ export function makeManifest(plan: ExportPlan): ExportManifest {
   };
 }
 
-/** Writes the mixer (if any) and the manifest. Call once every shard exists. */
+/**
+ * Writes the mixer (if any) and the manifest. Call once every shard exists. With `createOnly` (the cloud
+ * finalizer, where several may run at once) the mixer is written create-once: finding the same bytes
+ * means another finalizer wrote it; different bytes mean the prefix holds another export (a CONFLICT).
+ */
 export async function writeExportMetadata(
   plan: ExportPlan,
-  opts: { store?: BlobStore; onWritten?: (key: string) => void } = {},
+  opts: { store?: BlobStore; createOnly?: boolean; onWritten?: (key: string) => void } = {},
 ): Promise<{ mixerKey?: string; manifestKey: string }> {
   const store = opts.store ?? (await openBucket(plan.request.bucket));
   const out: { mixerKey?: string; manifestKey: string } = { manifestKey: plan.manifestKey };
   if (plan.mixer && plan.mixerKey) {
-    await store.write(plan.mixerKey, formatMixer(plan.mixer), { contentType: 'application/json' });
+    const bytes = formatMixer(plan.mixer);
+    try {
+      await store.write(plan.mixerKey, bytes, { contentType: 'application/json', ifNotExists: opts.createOnly === true });
+    } catch (err) {
+      if (!opts.createOnly || !isPreconditionFailed(err)) throw err;
+      if ((await store.read(plan.mixerKey)).toString('utf8') !== bytes)
+        throw new GeotfrError('CONFLICT', `${store.uri(plan.mixerKey)} already exists with different contents; export to a new fileNamePrefix`, { file: store.uri(plan.mixerKey) });
+    }
     opts.onWritten?.(plan.mixerKey);
     out.mixerKey = plan.mixerKey;
   }

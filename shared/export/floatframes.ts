@@ -51,6 +51,8 @@ export class FloatFramer {
   /** Per band: its fill as 4 little-endian float32 bytes (for masked runs and depth padding). */
   private readonly fillBytes: Buffer[];
   readonly recordBytes: number;
+  /** One framed record: length header, payload, CRC footer. */
+  readonly framedBytes: number;
 
   constructor(
     private readonly grid: ExportGrid,
@@ -68,6 +70,7 @@ export class FloatFramer {
     if (this.template.length !== size) throw new GeotfrError('INTERNAL', `float layout of ${size} bytes disagrees with the encoder's ${this.template.length}`);
     this.blocks = blocks;
     this.recordBytes = size;
+    this.framedBytes = size + RECORD_OVERHEAD_BYTES;
     this.header = recordHeader(size);
     this.row = new Float32Array(grid.tileWidth);
     this.rowBytes = new Uint8Array(this.row.buffer);
@@ -78,10 +81,15 @@ export class FloatFramer {
     });
   }
 
-  /** Framed records of the given patches (column offsets `ox` in the window) in one buffer. */
-  frame(win: WindowData, patchOffsets: number[]): Buffer {
-    const framed = this.recordBytes + RECORD_OVERHEAD_BYTES;
-    const out = Buffer.allocUnsafe(framed * patchOffsets.length);
+  /**
+   * Framed records of the given patches (column offsets `ox` in the window) in one buffer: the start
+   * of `into` when given (it must hold them all; every byte of that part is overwritten), else a new one.
+   */
+  frame(win: WindowData, patchOffsets: number[], into?: Buffer): Buffer {
+    const framed = this.framedBytes;
+    const need = framed * patchOffsets.length;
+    if (into && into.length < need) throw new GeotfrError('INTERNAL', `frame buffer of ${into.length} bytes, ${need} needed`);
+    const out = into ? into.subarray(0, need) : Buffer.allocUnsafe(need);
     const tpl = this.template;
     const tileBytes = this.grid.tileWidth * this.grid.tileHeight * 4;
     const rowsValid = win.valid.map((v) => fullyValidRows(v, win.width, win.height));

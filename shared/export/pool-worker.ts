@@ -1,6 +1,7 @@
 /**
  * Worker-thread entry of the embedded runner's pool (run.ts): opens the plan's image once, then turns
- * chunk tasks into framed (and deflated) bytes, one at a time, transferring the result buffers.
+ * chunk tasks into framed (and deflated) bytes, encoding one at a time while the next one's window
+ * is read, transferring the result buffers.
  *
  * Decoded source blocks come from the main thread, which decodes each once for every worker and
  * hands it over in shared memory (`TiffFile.sharedBlock`): without that, each worker decoded most
@@ -11,7 +12,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { fromWireError as fromWire, toWireError as toWire, type WireError } from '../errors.js';
-import { ChunkProducer } from './chunk.js';
+import { ChunkProducer, type ReadChunk } from './chunk.js';
 import type { ImageSpecOpener } from './opener.js';
 import type { ChunkTask, ExportPlan } from './plan.js';
 
@@ -26,10 +27,20 @@ export type FromWorker =
   | { type: 'block'; id: number; uri: string; bx: number; by: number; plane: number }
   | { type: 'error'; id?: number; error: WireError };
 
+/** Chunks whose window is read ahead of the one being encoded (each holds a window: bounded memory). */
+const READ_AHEAD = 1;
+
+interface Pending {
+  id: number;
+  task: ChunkTask;
+  read?: Promise<ReadChunk>;
+}
+
 if (parentPort) {
   const port = parentPort;
   const controller = new AbortController();
   let producer: Promise<ChunkProducer> | undefined;
+  let opened: ChunkProducer | undefined;
   let queue: Promise<void> = Promise.resolve();
   const send = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
   const fail = (err: unknown, id?: number) => send({ type: 'error', id, error: toWire(err) });
@@ -43,6 +54,40 @@ if (parentPort) {
       send({ type: 'block', id, uri, bx, by, plane });
     });
 
+  /**
+   * Tasks received and not yet answered, in order. The first READ_AHEAD + 1 have their window read
+   * started: the next chunk's blocks are asked for (and decoded by the main thread) while this
+   * thread deflates the current one, which blocks its event loop; without that the thread sat idle
+   * waiting for blocks at the start of every chunk.
+   */
+  const pending: Pending[] = [];
+  const startReads = () => {
+    for (const e of pending.slice(0, READ_AHEAD + 1)) {
+      if (e.read) continue;
+      // Once open, the read starts synchronously, so its block requests go out before this thread
+      // turns to (synchronous) encoding; a `then` would defer them past it.
+      e.read = opened ? opened.read(e.task, controller.signal) : producer!.then((p) => p.read(e.task, controller.signal));
+      e.read.catch(() => {}); // awaited in finishNext
+    }
+  };
+  const finishNext = async (e: Pending) => {
+    try {
+      const p = await producer!;
+      const result = p.finish(await e.read!);
+      const d = result.data;
+      // Transfer the buffer when the result is its only user (no copy); otherwise it is cloned.
+      // Producers return whole buffers or node:zlib's output buffer; a smaller one may be a slab of
+      // Buffer's shared pool, which must never be detached.
+      const own = d.byteOffset === 0 && d.buffer instanceof ArrayBuffer && d.buffer.byteLength > Buffer.poolSize;
+      send({ type: 'result', id: e.id, result }, own ? [d.buffer as ArrayBuffer] : []);
+    } catch (err) {
+      fail(err, e.id);
+    } finally {
+      pending.splice(pending.indexOf(e), 1);
+      startReads();
+    }
+  };
+
   port.on('message', (m: ToWorker) => {
     if (m.type === 'block') {
       const p = blocks.get(m.id);
@@ -53,25 +98,20 @@ if (parentPort) {
       const open: ImageSpecOpener = async (image, o) => (await import('../raster/open.js')).openImage(image, { ...o, blockProvider });
       producer = ChunkProducer.open(m.plan, { signal: controller.signal, open });
       producer.then(
-        () => send({ type: 'ready' }),
+        (p) => {
+          opened = p;
+          send({ type: 'ready' });
+        },
         (err) => fail(err),
       );
     } else if (m.type === 'cancel') {
       controller.abort();
     } else if (m.type === 'task') {
-      // One task at a time: bounded memory, and results come back in the order they were posted.
-      queue = queue.then(async () => {
-        try {
-          const p = await producer!;
-          const result = await p.produce(m.task, controller.signal);
-          const d = result.data;
-          // Transfer the buffer when the result owns it entirely (no copy); otherwise it is cloned.
-          const own = d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.buffer instanceof ArrayBuffer;
-          send({ type: 'result', id: m.id, result }, own ? [d.buffer as ArrayBuffer] : []);
-        } catch (err) {
-          fail(err, m.id);
-        }
-      });
+      const entry: Pending = { id: m.id, task: m.task };
+      pending.push(entry);
+      startReads();
+      // One chunk encoded at a time, in the order posted: bounded memory, results in order.
+      queue = queue.then(() => finishNext(entry));
     }
   });
 }

@@ -5,6 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { GeotfrError, asGeotfrError, fromWireError as fromWire, toWireError as toWire } from '../errors.js';
 import { ChunkProducer, type ChunkResult } from './chunk.js';
+import { tilesWindow } from './grid.js';
 import type { ChunkTask, ExportPlan, ImageSpecOpener } from './plan.js';
 import type { FromWorker, ToWorker } from './pool-worker.js';
 
@@ -59,6 +60,8 @@ export async function terminateSpawned(spawned: Spawned[]): Promise<void> {
 interface BlockServer {
   /** Answers a worker's block request (the block, or the error decoding it). */
   serve(w: Worker, m: Extract<FromWorker, { type: 'block' }>): void;
+  /** Starts decoding the blocks of these chunks' windows, before any worker asks for them. */
+  warm(tasks: ChunkTask[]): void;
   close(): Promise<void>;
 }
 
@@ -76,11 +79,20 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
         (err) => reply({ error: toWire(err) }),
       );
     },
+    warm(tasks) {
+      // A read of the window through this thread's cache: the blocks decode (and stay cached for the
+      // workers) while the workers are still starting; the window itself is dropped.
+      for (const t of tasks) {
+        const win = tilesWindow(plan.grid, t.row, t.col0, t.count);
+        src.readWindow(win.x0, win.y0, win.width, win.height, { signal, float32: true }).catch(() => {});
+      }
+    },
     close: () => src.close(),
   };
 }
 
-export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: AbortSignal): Promise<ChunkPool> {
+/** `first`: the chunks the workers will start with, whose blocks decode while they start up. */
+export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: AbortSignal, first: ChunkTask[] = []): Promise<ChunkPool> {
   const n = spawned.length;
   const workers: { w: Worker; load: number; pending: Map<number, { resolve: (r: ChunkResult) => void; reject: (e: unknown) => void }> }[] = [];
   let nextId = 0;
@@ -89,6 +101,7 @@ export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: 
   let blocks: BlockServer;
   try {
     blocks = await blockServer(plan, signal);
+    blocks.warm(first);
   } catch (err) {
     await terminateSpawned(spawned);
     throw err;
@@ -157,7 +170,9 @@ export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: 
     throw err;
   }
   return {
-    depth: 2 * n,
+    // Three per worker: the one it encodes, the one it reads ahead (pool-worker.ts) and one queued,
+    // so the read-ahead never waits for this thread to hand out the next task.
+    depth: 3 * n,
     run(task) {
       if (fatal) return Promise.reject(fatal);
       const slot = workers.reduce((a, b) => (b.load < a.load ? b : a));

@@ -140,6 +140,17 @@ function toError(err: z.ZodError, input: unknown): GeotfrError {
   return new GeotfrError('BAD_REQUEST', msg, { field });
 }
 
+/**
+ * The prefix a request writes under, before `{date}` (docs/semantics.md §2): `fileNamePrefix`, else the
+ * task `description` (EE's rule), else EE's default. One rule for the parser and the cloud policy, so
+ * whatever becomes the prefix is what the policy checks.
+ */
+export function requestedPrefix(r: { fileNamePrefix?: unknown; description?: unknown }): string {
+  if (typeof r.fileNamePrefix === 'string') return r.fileNamePrefix;
+  if (typeof r.description === 'string') return r.description;
+  return DEFAULTS.fileNamePrefix;
+}
+
 /** Today's UTC date as YYYY-MM-DD, the `{date}` placeholder of scheduled exports. */
 export function utcDate(now: Date): string {
   return now.toISOString().slice(0, 10);
@@ -168,7 +179,7 @@ export function parseImageExportRequest(json: unknown, opts: { now?: Date } = {}
       seen.add(b.name);
     }
   }
-  const rawPrefix = v.fileNamePrefix ?? v.description ?? DEFAULTS.fileNamePrefix;
+  const rawPrefix = requestedPrefix(v);
   const fileNamePrefix = checkKey(rawPrefix.replaceAll('{date}', utcDate(opts.now ?? new Date())), 'fileNamePrefix');
   if (fileNamePrefix.endsWith('/')) throw new GeotfrError('BAD_REQUEST', `fileNamePrefix must name files, not a directory: ${show(rawPrefix)}`, { field: 'fileNamePrefix' });
   const out: ImageExportRequest = {

@@ -118,7 +118,7 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
     else {
       const mine = idle;
       idle = [];
-      pool = await threadPool(plan, mine, signal);
+      pool = await threadPool(plan, mine, signal, tasks.slice(0, nWorkers));
     }
     const inFlight: Promise<ChunkResult>[] = [];
     let next = 0;

@@ -1,8 +1,8 @@
 /**
- * Deployment settings of the serverless pipeline (docs/semantics.md §10), declared once as data: one env var and
- * one default each (STYLE.md §5). infra/ sets the same variables on every function.
+ * Deployment settings of the serverless pipeline (docs/semantics.md §10). Each is declared once in
+ * shared/options.ts (env var, default, validator, doc); infra/ sets the same variables on every function.
  */
-import { GeotfrError } from '../errors.js';
+import { option } from '../options.js';
 import { policyFromEnv, type Policy } from './policy.js';
 
 export interface CloudConfig {
@@ -22,31 +22,23 @@ export interface CloudConfig {
    * GEOTFR_SHARD_BYTES_PER_SECOND from a measurement on the deployment.
    */
   shardBytesPerSecond: number;
+  /** Events older than this are dropped with a log line (and their job failed), ending retry storms. */
+  maxEventAgeSeconds: number;
+  /** Deliveries of one bucket drop (Eventarc counts none for us) before its job is failed. */
+  maxDeliveryAttempts: number;
   policy: Policy;
 }
 
-const OPTIONS = {
-  requestTopic: { env: 'GEOTFR_REQUEST_TOPIC', def: 'geotfr-requests' },
-  shardTopic: { env: 'GEOTFR_SHARD_TOPIC', def: 'geotfr-shards' },
-  finalizeTopic: { env: 'GEOTFR_FINALIZE_TOPIC', def: 'geotfr-finalize' },
-  functionTimeoutSeconds: { env: 'GEOTFR_FUNCTION_TIMEOUT_SECONDS', def: '540' },
-  shardBytesPerSecond: { env: 'GEOTFR_SHARD_BYTES_PER_SECOND', def: String(20e6) },
-} as const;
-
-/** Reads the configuration from the environment (read per invocation, so tests can vary it). */
+/** Reads the configuration (shared/options.ts: flag, then env, then default), per invocation so tests can vary it. */
 export function cloudConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CloudConfig {
-  const get = (k: keyof typeof OPTIONS) => env[OPTIONS[k].env] || OPTIONS[k].def;
-  const num = (k: keyof typeof OPTIONS) => {
-    const n = Number(get(k));
-    if (!Number.isFinite(n) || n <= 0) throw new GeotfrError('INTERNAL', `${OPTIONS[k].env} must be a positive number, got ${JSON.stringify(get(k))}`);
-    return n;
-  };
   return {
-    requestTopic: get('requestTopic'),
-    shardTopic: get('shardTopic'),
-    finalizeTopic: get('finalizeTopic'),
-    functionTimeoutSeconds: num('functionTimeoutSeconds'),
-    shardBytesPerSecond: num('shardBytesPerSecond'),
+    requestTopic: option('requestTopic', env),
+    shardTopic: option('shardTopic', env),
+    finalizeTopic: option('finalizeTopic', env),
+    functionTimeoutSeconds: option('functionTimeoutSeconds', env),
+    shardBytesPerSecond: option('shardBytesPerSecond', env),
+    maxEventAgeSeconds: option('maxEventAgeSeconds', env),
+    maxDeliveryAttempts: option('maxDeliveryAttempts', env),
     policy: policyFromEnv(env),
   };
 }

@@ -6,24 +6,22 @@
  * Concurrent finalizers (two shards finishing together, or a redelivery) are expected: the mixer is
  * written create-once (a lost precondition means another finalizer wrote the same bytes), and the
  * terminal `done.json` marker is create-once too, so the job is finished exactly once. The mixer and
- * manifest are the ones `writeExportMetadata` (shared/export/finalize.ts) writes, byte for byte; only the
- * mixer's create-once write is done here, since the embedded runner overwrites.
+ * manifest are written by the export's own `writeExportMetadata` (shared/export/finalize.ts) in its
+ * create-once mode, so they are the embedded runner's bytes by construction. A table job (one output,
+ * written by a worker as shard 0) is done once its marker exists.
  */
-import { isPreconditionFailed } from '../storage/port.js';
 import { openBucket } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
-import { formatMixer } from '../mixer.js';
-import { makeManifest } from '../export/finalize.js';
+import { writeExportMetadata } from '../export/finalize.js';
 import type { ExportPlan } from '../export/plan.js';
-import type { FinalizeMessage, JobDeps } from './planner.js';
+import type { FinalizeMessage, JobDeps, TablePlan } from './planner.js';
+import { finalizeMessageSchema, parseDocument } from './messages.js';
 import { JobStore } from './store.js';
-import { failJob } from './shard-worker.js';
+import { failJob, loadJobPlan } from './shard-worker.js';
 import { finishedStatus, isRetryable, type JobStatus } from './status.js';
 
 export function parseFinalizeMessage(json: unknown): FinalizeMessage {
-  const m = json as Partial<FinalizeMessage> | null;
-  if (!m || typeof m.jobId !== 'string' || typeof m.bucket !== 'string') throw new GeotfrError('BAD_REQUEST', `not a finalize message: ${JSON.stringify(json)?.slice(0, 200)}`);
-  return { jobId: m.jobId, bucket: m.bucket };
+  return parseDocument(finalizeMessageSchema, json, 'finalize message');
 }
 
 export async function finalizeJob(msg: FinalizeMessage, deps: JobDeps): Promise<JobStatus> {
@@ -43,9 +41,11 @@ async function finalizeIn(job: JobStore, now: () => Date): Promise<JobStatus> {
   const store = job.store;
   const terminal = await job.terminal();
   if (terminal) return terminal;
-  const plan = await job.loadPlan<ExportPlan>();
+  const stored = await loadJobPlan(job);
   const current = await job.status();
   if (!current) throw new GeotfrError('IO', `job ${job.jobId} has a plan but no status yet`, { file: job.statusUri });
+  if ('kind' in stored && stored.kind === 'table') return finalizeTable(job, stored, current, now);
+  const plan = stored as ExportPlan;
   const at = now().toISOString();
   const marked = new Set(await job.markedShards());
   const listOutputs = () => store.list(plan.request.fileNamePrefix + '-');
@@ -83,25 +83,30 @@ async function finalizeIn(job: JobStore, now: () => Date): Promise<JobStatus> {
   for (const s of plan.shards) {
     if (!present.has(s.name)) throw new GeotfrError('NOT_FOUND', `shard ${s.index} is marked done but ${store.uri(s.name)} is missing`, { file: store.uri(s.name) });
   }
-  if (plan.mixer && plan.mixerKey) {
-    const bytes = formatMixer(plan.mixer);
-    try {
-      await store.write(plan.mixerKey, bytes, { ifNotExists: true, contentType: 'application/json' });
-    } catch (err) {
-      if (!isPreconditionFailed(err)) throw asGeotfrError(err);
-      // Another finalizer got there first (the bytes are a pure function of the plan), unless the
-      // prefix already held a different export: outputs are never overwritten, so say so.
-      const existing = (await store.read(plan.mixerKey)).toString('utf8');
-      if (existing !== bytes)
-        throw new GeotfrError('BAD_REQUEST', `${store.uri(plan.mixerKey)} already exists with different contents; export to a new fileNamePrefix`, { file: store.uri(plan.mixerKey) });
-    }
-  }
-  // The manifest lives under .geotfr/ (ingest reads the kernel size from it); rewriting it is harmless.
-  await store.write(plan.manifestKey, JSON.stringify(makeManifest(plan), null, 2) + '\n', { contentType: 'application/json' });
+  // Create-once mixer (another finalizer may have written the same bytes); the manifest, under
+  // .geotfr/, is rewritten harmlessly.
+  await writeExportMetadata(plan, { store, createOnly: true });
   const end = now().toISOString();
   return job.finish({
     ...finishedStatus(snapshot, 'done', end),
     outputs: [...plan.shards.map((s) => s.name), ...(plan.mixerKey ? [plan.mixerKey] : [])],
     mixer: plan.mixerKey,
+  });
+}
+
+/** A table job: done once its one output has a marker (written by the worker after the file). */
+async function finalizeTable(job: JobStore, plan: TablePlan, current: JobStatus, now: () => Date): Promise<JobStatus> {
+  const [mark] = await job.shardMarks();
+  if (!mark) return current;
+  const done = finishedStatus({ ...current, startedAt: current.startedAt ?? mark.at }, 'done', now().toISOString());
+  return job.finish({
+    ...done,
+    shards: { total: 1, done: 1 },
+    patches: { total: mark.patches, done: mark.patches },
+    bytes: mark.size,
+    workerSeconds: mark.seconds,
+    maxShardSeconds: mark.seconds,
+    outputs: [plan.output],
+    mixer: null,
   });
 }

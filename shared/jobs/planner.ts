@@ -1,10 +1,12 @@
 /**
  * The planner (docs/semantics.md §10): validates a request against the deployment policy, plans its shards, stores
- * the job under `.geotfr/jobs/<id>/` and publishes one message per shard. Table requests (docs/semantics.md §8) write
- * one file, so the planner runs them itself.
+ * the job under `.geotfr/jobs/<id>/` and publishes one message per shard. A table request (docs/semantics.md §8)
+ * writes one file: it is published to the same worker topic as one shard, so the export runs in a
+ * worker with the worker's time limit and retries, never inside the planner's HTTP request.
  *
- * Idempotent per job id: a redelivered request reuses the stored plan and republishes only the shards
- * that have no marker yet (duplicate shard messages are harmless, see worker.ts).
+ * A job id names one request (`JobStore.claim`): a redelivered request reuses the stored plan and
+ * republishes only the shards that have no marker yet (duplicate shard messages are harmless, see
+ * shard-worker.ts); a different request under a taken id is a CONFLICT and changes nothing.
  */
 import { type BlobStore } from '../storage/port.js';
 import { openBucket } from '../storage/open.js';
@@ -29,6 +31,14 @@ export interface ShardMessage {
   jobId: string;
   bucket: string;
   shard: number;
+}
+
+/** The stored plan of a table job: its one output is written by a worker as shard 0. */
+export interface TablePlan {
+  kind: 'table';
+  request: Record<string, unknown>;
+  /** The one output object, `PREFIX.tfrecord.gz`. */
+  output: string;
 }
 
 /** What the finalizer receives after each shard. */
@@ -105,12 +115,23 @@ export async function statusStore(request: unknown, config: CloudConfig): Promis
 /**
  * Records a permanent planning failure as a failed job (when the destination is usable, or in
  * `fallback`, e.g. the bucket a request was dropped into) and returns the status written, if any.
+ * `submitted` is the document the job id was claimed with (the request itself, unless the caller
+ * derived `request` from it).
  */
-export async function recordRejected(jobId: string, request: unknown, err: unknown, deps: JobDeps, fallback?: BlobStore): Promise<JobStatus | undefined> {
+export async function recordRejected(jobId: string, request: unknown, err: unknown, deps: JobDeps, fallback?: BlobStore, submitted: unknown = request): Promise<JobStatus | undefined> {
   const e = asGeotfrError(err);
+  // A conflict is about someone else's job: recording it there would be the harm it prevents.
+  if (e.code === 'CONFLICT') return undefined;
   const store = (await statusStore(request, deps.config)) ?? fallback;
   if (!store) return undefined;
   const now = (deps.now ?? (() => new Date()))();
+  try {
+    // Only a job id that names this request (or nothing yet) gets the rejection (issue 11 item 1).
+    await new JobStore(store, jobId).claim(submitted, now);
+  } catch (err2) {
+    if (asGeotfrError(err2).code === 'CONFLICT') return undefined;
+    throw err2;
+  }
   const prefix = typeof (request as { fileNamePrefix?: unknown })?.fileNamePrefix === 'string' ? (request as { fileNamePrefix: string }).fileNamePrefix : '';
   const kind = (request as { collection?: unknown })?.collection !== undefined ? 'table' : 'image';
   const s = newStatus(jobId, kind, store, prefix, now);
@@ -128,10 +149,11 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
   const request = resolveDate(raw, eventTime) as Record<string, unknown>;
   const store = await openBucket(request.bucket as string);
   const job = new JobStore(store, jobId);
+  await job.claim(raw, now());
   const kind = request.collection !== undefined ? 'table' : 'image';
   const done = await job.terminal();
   if (done) return { jobId, kind, state: done.state, statusUri: job.statusUri, shards: done.shards.total };
-  if (kind === 'table') return runTableJob(request, job, store, now);
+  if (kind === 'table') return queueTableJob(request, job, store, deps);
 
   let effective: Record<string, unknown> = request;
   let plan = await planImageExport(effective);
@@ -166,24 +188,19 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
   return { jobId, kind: 'image', state: status.state, statusUri: job.statusUri, shards: plan.shards.length };
 }
 
-async function runTableJob(request: Record<string, unknown>, job: JobStore, store: BlobStore, now: () => Date): Promise<SubmitResult> {
-  const { runTableExport } = await import('../table/export.js');
-  const prefix = String(request.fileNamePrefix ?? '');
-  const started = now();
-  const base = { ...newStatus(job.jobId, 'table', store, prefix, started), shards: { total: 1, done: 0 }, state: 'running' as const, startedAt: started.toISOString() };
-  await job.writeStatus(base);
-  await job.savePlan({ kind: 'table', request }, request);
-  const summary = await runTableExport(request);
-  const done = finishedStatus(base, 'done', now().toISOString());
-  const final = await job.finish({
-    ...done,
-    shards: { total: 1, done: 1 },
-    patches: { total: summary.features, done: summary.features },
-    bytes: summary.bytes,
-    workerSeconds: done.seconds,
-    maxShardSeconds: done.seconds,
-    outputs: [`${prefix}.tfrecord.gz`],
-    mixer: null,
-  });
-  return { jobId: job.jobId, kind: 'table', state: final.state, statusUri: job.statusUri, shards: 1 };
+/** Stores a table job and publishes it to the worker topic as shard 0 (shard-worker.ts runs it). */
+async function queueTableJob(request: Record<string, unknown>, job: JobStore, store: BlobStore, deps: JobDeps): Promise<SubmitResult> {
+  const now = deps.now ?? (() => new Date());
+  // Validated here, so a bad table request is refused by the planner (400), not by a worker.
+  const { parseTableExportRequest } = await import('../table/request.js');
+  const prefix = parseTableExportRequest(request).fileNamePrefix;
+  const plan: TablePlan = { kind: 'table', request, output: `${prefix}.tfrecord.gz` };
+  await job.savePlan(plan, request);
+  const existing = await job.status();
+  const status = existing ?? { ...newStatus(job.jobId, 'table', store, prefix, now()), shards: { total: 1, done: 0 }, mixer: null };
+  if (!existing) await job.writeStatus(status);
+  const bucket = request.bucket as string;
+  if (await job.hasShardMark(0)) await deps.queue.publish(deps.config.finalizeTopic, { jobId: job.jobId, bucket } satisfies FinalizeMessage, { kind: 'finalize', jobId: job.jobId, bucket });
+  else await deps.queue.publish(deps.config.shardTopic, { jobId: job.jobId, bucket, shard: 0 } satisfies ShardMessage, { kind: 'table', jobId: job.jobId, bucket, shard: '0' });
+  return { jobId: job.jobId, kind: 'table', state: status.state, statusUri: job.statusUri, shards: 1 };
 }

@@ -3,11 +3,13 @@
  * allow-lists, a request size limit and a `maxPixels` cap. The CLI does not apply it (a user on their own
  * machine may read what they like); the functions apply it to every request before planning.
  *
- * Configuration is declared once, as data (STYLE.md §5): each option has one env var and one default.
+ * Its settings are declared once in shared/options.ts (STYLE.md §5).
  * Secure by default: with no allow-list configured, no bucket is allowed.
  */
 import { checkKey } from '../storage/port.js';
 import { GeotfrError } from '../errors.js';
+import { option } from '../options.js';
+import { requestedPrefix } from '../export/request.js';
 
 export interface Policy {
   /** Buckets requests may read (`image`, band `uri`s, table `collection`). `*` allows any bucket. */
@@ -22,35 +24,19 @@ export interface Policy {
   maxPixelsCap: number;
 }
 
-const OPTIONS = {
-  sourceBuckets: { env: 'GEOTFR_SOURCE_BUCKETS', def: '' },
-  destinationBuckets: { env: 'GEOTFR_DESTINATION_BUCKETS', def: '' },
-  allowLocalPaths: { env: 'GEOTFR_ALLOW_LOCAL_PATHS', def: '0' },
-  maxRequestBytes: { env: 'GEOTFR_MAX_REQUEST_BYTES', def: String(256 * 1024) },
-  maxPixelsCap: { env: 'GEOTFR_MAX_PIXELS_CAP', def: '1e11' },
-} as const;
-
-const list = (v: string) => v.split(',').map((s) => s.trim().replace(/^gs:\/\//, '').replace(/\/+$/, '')).filter(Boolean);
-
-/** Reads the policy from the environment (one env var per option, see `OPTIONS`). */
+/** Reads the policy (shared/options.ts: one env var per setting, validated there). */
 export function policyFromEnv(env: NodeJS.ProcessEnv = process.env): Policy {
-  const get = (k: keyof typeof OPTIONS) => env[OPTIONS[k].env] ?? OPTIONS[k].def;
-  const num = (k: keyof typeof OPTIONS) => {
-    const n = Number(get(k));
-    if (!Number.isFinite(n) || n <= 0) throw new GeotfrError('INTERNAL', `${OPTIONS[k].env} must be a positive number, got ${JSON.stringify(get(k))}`);
-    return n;
-  };
   return {
-    sourceBuckets: list(get('sourceBuckets')),
-    destinationBuckets: list(get('destinationBuckets')),
-    allowLocalPaths: /^(1|true|yes)$/i.test(get('allowLocalPaths')),
-    maxRequestBytes: num('maxRequestBytes'),
-    maxPixelsCap: num('maxPixelsCap'),
+    sourceBuckets: option('sourceBuckets', env),
+    destinationBuckets: option('destinationBuckets', env),
+    allowLocalPaths: option('allowLocalPaths', env),
+    maxRequestBytes: option('maxRequestBytes', env),
+    maxPixelsCap: option('maxPixelsCap', env),
   };
 }
 
 /** Rejects a request document larger than the limit (checked before parsing it). */
-export function checkRequestSize(bytes: number, policy: Policy, what = 'request'): void {
+export function checkRequestSize(bytes: number, policy: Pick<Policy, 'maxRequestBytes'>, what = 'request'): void {
   if (bytes > policy.maxRequestBytes)
     throw new GeotfrError('LIMIT', `${what} is ${bytes} bytes; the limit is ${policy.maxRequestBytes} (GEOTFR_MAX_REQUEST_BYTES)`);
 }
@@ -112,8 +98,8 @@ export function checkRequestPolicy(request: unknown, policy: Policy): void {
   }
   if (typeof r.collection === 'string') checkSourceUri(r.collection, policy, 'collection');
   if (typeof r.bucket !== 'string') throw new GeotfrError('BAD_REQUEST', 'bucket is required', { field: 'bucket' });
-  // A missing prefix takes the request parser's default, which is a plain relative name.
-  checkDestination(r.bucket, typeof r.fileNamePrefix === 'string' ? r.fileNamePrefix : 'default', policy);
+  // Whatever becomes the prefix (fileNamePrefix, else description, else the default) is checked.
+  checkDestination(r.bucket, requestedPrefix(r), policy);
   if (r.maxPixels !== undefined && typeof r.maxPixels === 'number' && r.maxPixels > policy.maxPixelsCap)
     throw new GeotfrError('LIMIT', `maxPixels ${r.maxPixels} exceeds this deployment's cap of ${policy.maxPixelsCap} (GEOTFR_MAX_PIXELS_CAP)`, { field: 'maxPixels' });
 }

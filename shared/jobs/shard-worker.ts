@@ -15,7 +15,8 @@ import { openBucket } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { writeShard } from '../export/shard.js';
 import type { ExportPlan } from '../export/plan.js';
-import type { FinalizeMessage, JobDeps, ShardMessage } from './planner.js';
+import type { FinalizeMessage, JobDeps, ShardMessage, TablePlan } from './planner.js';
+import { parseDocument, shardMessageSchema, storedPlanSchema } from './messages.js';
 import { JobStore } from './store.js';
 import { finishedStatus, isRetryable, newStatus, type JobError, type JobStatus } from './status.js';
 
@@ -23,10 +24,7 @@ export type ShardOutcome = 'written' | 'existed' | 'duplicate' | 'skipped' | 'fa
 
 /** Validates a shard message (a malformed one is permanent: acknowledged, logged). */
 export function parseShardMessage(json: unknown): ShardMessage {
-  const m = json as Partial<ShardMessage> | null;
-  if (!m || typeof m.jobId !== 'string' || typeof m.bucket !== 'string' || !Number.isInteger(m.shard) || (m.shard as number) < 0)
-    throw new GeotfrError('BAD_REQUEST', `not a shard message: ${JSON.stringify(json)?.slice(0, 200)}`);
-  return { jobId: m.jobId, bucket: m.bucket, shard: m.shard as number };
+  return parseDocument(shardMessageSchema, json, 'shard message');
 }
 
 export async function runShard(msg: ShardMessage, attempt: number, deps: JobDeps, signal?: AbortSignal): Promise<ShardOutcome> {
@@ -37,7 +35,9 @@ export async function runShard(msg: ShardMessage, attempt: number, deps: JobDeps
   try {
     const terminal = await job.terminal();
     if (terminal) return 'skipped';
-    const plan = await job.loadPlan<ExportPlan>();
+    const stored = await loadJobPlan(job);
+    if ('kind' in stored && stored.kind === 'table') return await runTable(stored, msg, attempt, job, notify, now, signal);
+    const plan = stored as ExportPlan;
     const shard = plan.shards.find((s) => s.index === msg.shard);
     if (!shard) throw new GeotfrError('BAD_REQUEST', `job ${msg.jobId} has no shard ${msg.shard} (it has ${plan.shards.length})`, { field: 'shard' });
     if (await job.hasShardMark(msg.shard)) {
@@ -70,6 +70,29 @@ export async function runShard(msg: ShardMessage, attempt: number, deps: JobDeps
     await failJob(job, rec, now);
     return 'failed';
   }
+}
+
+/** A job's stored plan, checked against its schema before a worker trusts it (an export's or a table's). */
+export async function loadJobPlan(job: JobStore): Promise<ExportPlan | TablePlan> {
+  const plan = await job.loadPlan<ExportPlan | TablePlan>();
+  parseDocument(storedPlanSchema, plan, 'job plan', { file: job.store.uri(`${job.dir}plan.json`) });
+  return plan;
+}
+
+/** A table job's one output, written by a worker like a shard (docs/semantics.md §8). */
+async function runTable(plan: TablePlan, msg: ShardMessage, attempt: number, job: JobStore, notify: () => Promise<unknown>, now: () => Date, signal?: AbortSignal): Promise<ShardOutcome> {
+  if (msg.shard !== 0) throw new GeotfrError('BAD_REQUEST', `table job ${msg.jobId} has one output (shard 0), not shard ${msg.shard}`, { field: 'shard' });
+  if (await job.hasShardMark(0)) {
+    await notify();
+    return 'duplicate';
+  }
+  const { runTableExport } = await import('../table/export.js');
+  const t0 = performance.now();
+  const summary = await runTableExport(plan.request, { signal });
+  const seconds = Math.round(performance.now() - t0) / 1000;
+  await job.markShard({ shard: 0, name: plan.output, size: summary.bytes, patches: summary.features, seconds, attempt, alreadyExisted: false, at: now().toISOString() });
+  await notify();
+  return 'written';
 }
 
 /**

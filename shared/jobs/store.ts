@@ -4,11 +4,13 @@
  *
  * | object                 | written by        | how                                             |
  * |------------------------|-------------------|-------------------------------------------------|
+ * | `submitted.json`       | planner, ingest   | digest of the request as received, create-once: the id names it |
  * | `request.json`         | planner           | the effective request (after `{date}`), create-once |
  * | `plan.json`            | planner           | the export plan, create-once (a redelivery reuses it) |
  * | `shards/NNNNN.json`    | shard worker      | create-once marker once shard N's object exists  |
  * | `errors/NNNNN.json`    | shard worker      | last retryable error of shard N (read by dead-letter) |
  * | `errors/request.json`  | planner           | last retryable error planning the request        |
+ * | `attempts/NNNNN.json`  | ingest            | one per delivery of a bucket drop (bounds retries) |
  * | `done.json`/`failed.json` | finalizer / any | create-once terminal outcome (the first one wins) |
  * | `status.json`          | everyone          | the document users poll (status.ts)              |
  *
@@ -16,6 +18,7 @@
  * markers; a writer that may have raced with the terminal write re-checks the terminal marker afterwards
  * and, if it exists, rewrites the terminal status (`writeStatus`), so the last write is always terminal.
  */
+import { createHash } from 'node:crypto';
 import { isPreconditionFailed, type BlobStore } from '../storage/port.js';
 import { GeotfrError } from '../errors.js';
 import type { JobStatus } from './status.js';
@@ -39,6 +42,23 @@ export interface ShardMark {
 }
 
 const pad = (n: number) => String(n).padStart(5, '0');
+
+/** JSON with object keys sorted, so the same document always has the same digest. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** SHA-256 of a request document as received (before `{date}` or a split change it). */
+export function requestDigest(request: unknown): string {
+  return createHash('sha256').update(canonical(request)).digest('hex');
+}
 
 export class JobStore {
   readonly dir: string;
@@ -75,6 +95,26 @@ export class JobStore {
       if (isPreconditionFailed(err)) return false;
       throw err;
     }
+  }
+
+  /**
+   * Binds the job id to one request (issue 11 item 1; docs/cloud.md, "Job ids"): the first request
+   * under an id wins, create-once. The same request again (a redelivery, a retried POST) passes;
+   * anything else is a CONFLICT and must change nothing of this job, so call this before any write.
+   */
+  async claim(request: unknown, now: Date): Promise<void> {
+    const sha256 = requestDigest(request);
+    if (await this.createOnce('submitted.json', { sha256, at: now.toISOString() })) return;
+    const first = await this.readJson<{ sha256?: string; at?: string }>('submitted.json');
+    if (first?.sha256 !== sha256)
+      throw new GeotfrError('CONFLICT', `job id ${JSON.stringify(this.jobId)} already names a different request (submitted ${first?.at ?? 'earlier'}); use a new job id`, {
+        field: 'jobId',
+      });
+  }
+
+  /** Counts one more delivery of the job's event (create-once markers, so concurrent deliveries each count); returns the count. */
+  async countAttempt(at: Date): Promise<number> {
+    for (let n = (await this.store.list(this.dir + 'attempts/')).length + 1; ; n++) if (await this.createOnce(`attempts/${pad(n)}.json`, { at: at.toISOString() })) return n;
   }
 
   /** Stores the plan once; returns the stored one (the first writer's, on a redelivered request). */

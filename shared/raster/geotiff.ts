@@ -11,6 +11,7 @@ import { readAffine, readCrs } from './georef.js';
 import type { RangeReader } from '../storage/http.js';
 import { missingInput } from '../storage/open.js';
 import { LruCache } from './lru.js';
+import { option } from '../options.js';
 import { SAMPLE_ARRAYS, type PixelArray as Typed, type PixelGrid, type SampleType } from './types.js';
 import { registerZlibDecoder } from './zlib-decoder.js';
 
@@ -130,8 +131,8 @@ export class TiffFile {
     const blockBytes = this.blockWidth * this.blockHeight * BYTES[meta.types[0]!] * this.spp;
     const twoRows = 2 * (this.blocksAcross + 1) * blockBytes;
     // GEOTFR_TILE_CACHE_MB lets a deployment trade re-decodes for memory (e.g. many workers, wide images).
-    const envMb = Number(process.env.GEOTFR_TILE_CACHE_MB);
-    const fromEnv = Number.isFinite(envMb) && envMb > 0 ? envMb * 1024 * 1024 : undefined;
+    const envMb = option('tileCacheMb');
+    const fromEnv = envMb > 0 ? envMb * 1024 * 1024 : undefined;
     this.cache = new LruCache<Typed>(opts.tileCacheBytes ?? fromEnv ?? Math.min(256 * 1024 * 1024, Math.max(twoRows, 4 * blockBytes)));
     this.shared = opts.sharedBlocks === true;
     this.provider = opts.blockProvider;

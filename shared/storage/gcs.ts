@@ -17,6 +17,7 @@ import { PassThrough, Writable, type Readable } from 'node:stream';
 import { Storage, type File, type StorageOptions } from '@google-cloud/storage';
 import { checkKey, PreconditionFailed, type BlobInfo, type BlobStore, type BlobWriter, type WriteOptions } from './port.js';
 import { GeotfrError } from '../errors.js';
+import { option } from '../options.js';
 import { crc32c } from '../tfrecord/crc32c.js';
 
 /** Tuning knobs (defaults suit Cloud Functions' memory; env vars let deployments change them). */
@@ -36,10 +37,6 @@ export interface GcsStoreOptions {
 }
 
 const MiB = 1 << 20;
-const envInt = (name: string, dflt: number): number => {
-  const v = Number(process.env[name]);
-  return Number.isFinite(v) && v > 0 ? v : dflt;
-};
 
 /**
  * The client's CRC-32C validator, backed by our native CRC-32C: the client's own JavaScript class
@@ -142,11 +139,11 @@ export class GcsBlobStore implements BlobStore {
   ) {
     this.root = `gs://${bucket}`;
     this.storage = opts.storage ?? defaultStorage();
-    this.threshold = opts.resumableThresholdBytes ?? envInt('GEOTFR_GCS_RESUMABLE_THRESHOLD', 8 * MiB);
+    this.threshold = opts.resumableThresholdBytes ?? option('gcsResumableThreshold');
     // Resumable chunks must be multiples of 256 KiB.
-    const chunk = opts.chunkSizeBytes ?? envInt('GEOTFR_GCS_CHUNK_BYTES', 16 * MiB);
+    const chunk = opts.chunkSizeBytes ?? option('gcsChunkBytes');
     this.chunkSize = Math.max(1, Math.round(chunk / (256 * 1024))) * 256 * 1024;
-    this.readRetries = opts.readRetries ?? (process.env.GEOTFR_GCS_READ_RETRIES === undefined ? 3 : Number(process.env.GEOTFR_GCS_READ_RETRIES) || 0);
+    this.readRetries = opts.readRetries ?? option('gcsReadRetries');
   }
 
   /** Runs an idempotent read, retrying retryable failures with exponential backoff (100, 200, 400 ms…). */

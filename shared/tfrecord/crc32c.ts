@@ -5,6 +5,7 @@
  * geotfr working where the prebuilt binary is missing for the platform.
  */
 import { createRequire } from 'node:module';
+import { option } from '../options.js';
 
 type Crc32c = (data: Uint8Array, initial?: number) => number;
 
@@ -44,7 +45,7 @@ export function crc32cJs(data: Uint8Array, initial = 0): number {
 }
 
 function loadNative(): Crc32c | undefined {
-  if (process.env.GEOTFR_CRC32C === 'js') return undefined;
+  if (option('crc32c') === 'js') return undefined;
   try {
     const req = createRequire(import.meta.url);
     const mod = req('@node-rs/crc32') as { crc32c: (d: Uint8Array, init?: number) => number };

@@ -140,6 +140,9 @@ describe('functions over the functions-framework', { concurrency: false, timeout
   test('a scheduled request published with {date} lands under the publish date; redelivery reuses the job', async (t) => {
     if (!needGdal(t)) return;
     const publishTime = '2026-01-02T03:04:05.000Z';
+    // Months-old publish times: lift the age cutoff for this test (the next test checks it).
+    process.env.GEOTFR_MAX_EVENT_AGE_SECONDS = String(100 * 365 * 86400);
+    t.after(() => delete process.env.GEOTFR_MAX_EVENT_AGE_SECONDS);
     await queue.publish(TOPICS.request, request('sched/{date}/p'), { jobId: 'sched-1', publishTime });
     await queue.idle();
     const s = await readStatus('sched-1');
@@ -203,5 +206,117 @@ describe('functions over the functions-framework', { concurrency: false, timeout
     assert.ok(shardAttempts.every((d) => d.status >= 500));
     assert.equal(await fs.readFile(path.join(out, 'poison2'), 'utf8'), 'in the way');
     assert.deepEqual((await listFiles(out)).filter((f) => f.startsWith('poison2')), ['poison2']);
+  });
+
+  test('an event older than GEOTFR_MAX_EVENT_AGE_SECONDS is acknowledged once and fails its job with the reason', async (t) => {
+    if (!needGdal(t)) return;
+    const n = deliveries.length;
+    const old = new Date(Date.now() - 2 * 3600_000).toISOString(); // default cutoff: 1 h
+    await queue.publish(TOPICS.request, request('stale/p'), { jobId: 'stale-1', publishTime: old });
+    await queue.idle();
+    const s = await readStatus('stale-1');
+    assert.equal(s.state, 'failed');
+    assert.equal(s.errors[0]!.code, 'LIMIT');
+    assert.match(s.errors[0]!.message, /is \d+ s old, older than GEOTFR_MAX_EVENT_AGE_SECONDS=3600/);
+    assert.deepEqual(deliveries.slice(n).map((d) => `${d.topic}:${d.status}`), [`${TOPICS.request}:200`], 'one delivery, acknowledged');
+    assert.deepEqual(await listFiles(path.join(out, 'stale')), []);
+
+    // A stale shard message of a planned job: acknowledged, and the job ends failed instead of running forever.
+    const { submitJob } = await import('../../shared/jobs/planner.js');
+    const { cloudConfigFromEnv } = await import('../../shared/jobs/config.js');
+    const held = new InProcessQueue();
+    await submitJob(request('stale2/p'), 'stale-2', new Date(), { queue: held, config: cloudConfigFromEnv() });
+    const shard = held.unrouted.find((m) => m.topic === TOPICS.shard)!;
+    await push('exportShard', shard, old);
+    const s2 = await readStatus('stale-2');
+    assert.equal(s2.state, 'failed');
+    assert.match(s2.errors.at(-1)!.message, /^shard 0: .*older than GEOTFR_MAX_EVENT_AGE_SECONDS/);
+    // The same message, fresh, after that: the job stays failed and nothing is written.
+    await push('exportShard', shard);
+    assert.equal((await readStatus('stale-2')).state, 'failed');
+    assert.deepEqual(await listFiles(path.join(out, 'stale2')), []);
+
+    // A dead-lettered message is settled whatever its age: it arrives after all its attempts.
+    const held3 = new InProcessQueue();
+    await submitJob(request('stale3/p'), 'stale-3', new Date(), { queue: held3, config: cloudConfigFromEnv() });
+    const m3 = held3.unrouted.find((m) => m.topic === TOPICS.shard)!;
+    await push('deadLetter', { ...m3, topic: TOPICS.deadLetter, attributes: { ...m3.attributes, CloudPubSubDeadLetterSourceDeliveryCount: '5' } }, old);
+    const s3 = await readStatus('stale-3');
+    assert.equal(s3.state, 'failed');
+    assert.match(s3.errors.at(-1)!.message, /^shard 0 failed after 5 delivery attempts/);
+  });
+
+  test('a job id names one request: the same request again is a retry, any other is 409 and changes nothing', async (t) => {
+    if (!needGdal(t)) return;
+    const { submitJob } = await import('../../shared/jobs/planner.js');
+    const { cloudConfigFromEnv } = await import('../../shared/jobs/config.js');
+    // A healthy job, planned, its shard messages held (so it stays queued while the others arrive).
+    const held = new InProcessQueue();
+    const victim = request('victim/p');
+    await submitJob(victim, 'victim-1', new Date(), { queue: held, config: cloudConfigFromEnv() });
+    const jobDir = path.join(out, '.geotfr', 'jobs', 'victim-1');
+    const snapshot = async () => {
+      const names = (await fs.readdir(jobDir, { recursive: true })).map(String).sort();
+      return Promise.all(names.map(async (n) => [n, await fs.readFile(path.join(jobDir, n)).catch(() => 'dir')] as const)).then((e) => JSON.stringify(e));
+    };
+    const before = await snapshot();
+    const post = (body: unknown) => fetch(`${urls.planExport}/?jobId=victim-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    // A rejected request under the id (unknown format option), over HTTP and over Pub/Sub.
+    const bad = await post(request('victim/p', { formatOptions: { patchDimensions: [8, 8], foo: 1 } }));
+    assert.equal(bad.status, 409, await bad.text());
+    const n = deliveries.length;
+    await queue.publish(TOPICS.request, request('elsewhere/p', { image: path.join(tmp, 'nope.tif') }), { jobId: 'victim-1' });
+    await queue.idle();
+    assert.deepEqual(deliveries.slice(n).map((d) => d.status), [200], 'acknowledged once');
+    // A different, valid request under the id.
+    const other = await post(request('other/p'));
+    assert.equal(other.status, 409);
+    assert.match(((await other.json()) as { error: { message: string } }).error.message, /job id "victim-1" already names a different request/);
+    assert.equal(await snapshot(), before, "the existing job's state changed");
+    assert.deepEqual(await listFiles(path.join(out, 'other')), []);
+    // The same request again is an idempotent retry (202); the held shards then finish the job.
+    const same = await post(victim);
+    assert.equal(same.status, 202, await same.text());
+    for (const m of held.unrouted) await queue.publish(m.topic, m.json, m.attributes);
+    await queue.idle();
+    const s = await readStatus('victim-1');
+    assert.equal(s.state, 'done', JSON.stringify(s.errors));
+    await assertSameFiles(path.join(out, 'victim'), 'p', await cliExport(request('x'), 'plain'));
+  });
+
+  test('description, when it becomes the prefix, passes the same prefix check as fileNamePrefix', async (t) => {
+    if (!needGdal(t)) return;
+    for (const field of ['fileNamePrefix', 'description']) {
+      const { fileNamePrefix: _, ...rest } = request('x');
+      const r = await fetch(`${urls.planExport}/?jobId=desc-${field}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...rest, [field]: '.geotfr/jobs/victim/x' }) });
+      assert.equal(r.status, 403, `${field}: ${await r.text()}`);
+    }
+    await queue.idle();
+    assert.deepEqual(await listFiles(path.join(out, '.geotfr', 'jobs', 'victim')), []);
+    // A harmless description is still the prefix, as in Earth Engine.
+    const { fileNamePrefix: _, ...rest } = request('x');
+    const ok = await fetch(`${urls.planExport}/?jobId=desc-ok`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...rest, description: 'desc/p' }) });
+    assert.equal(ok.status, 202, await ok.text());
+    await queue.idle();
+    assert.equal((await readStatus('desc-ok')).state, 'done');
+    assert.ok((await listFiles(path.join(out, 'desc'))).includes('p-mixer.json'));
+  });
+
+  test("the cloud finalizer writes the embedded export's mixer and manifest, byte for byte", async (t) => {
+    if (!needGdal(t)) return;
+    const r = await fetch(`${urls.planExport}/?jobId=meta-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request('meta/p')) });
+    assert.equal(r.status, 202, await r.text());
+    await queue.idle();
+    assert.equal((await readStatus('meta-1')).state, 'done');
+    // The CLI on the same request and prefix, in another directory.
+    const dir = path.join(tmp, 'cli-meta');
+    const file = path.join(tmp, 'cli-meta.json');
+    await fs.writeFile(file, JSON.stringify({ ...request('meta/p'), bucket: dir }));
+    const cli = await geotfr(['export-image', file]);
+    assert.equal(cli.code, 0, cli.stderr);
+    for (const rel of ['meta/p-mixer.json', '.geotfr/manifests/meta/p.json']) {
+      const [cloudBytes, cliBytes] = await Promise.all([fs.readFile(path.join(out, rel)), fs.readFile(path.join(dir, rel))]);
+      assert.ok(cloudBytes.equals(cliBytes), `${rel} differs between the cloud job and geotfr export-image`);
+    }
   });
 });

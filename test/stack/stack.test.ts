@@ -35,7 +35,7 @@ const seeded = mulberry32;
 /** 96×80, two float32 bands with nodata holes; 16×16 patches with a 3×3 kernel; small files → several shards. */
 function request(prefix: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    image: `gs://${stack!.bucket}/${SRC}`,
+    image: `gs://${stack!.buckets.sources}/${SRC}`,
     bucket: stack!.bucket,
     fileNamePrefix: prefix,
     formatOptions: { patchDimensions: [16, 16], kernelSize: [3, 3], maxFileSize: 24_000 },
@@ -92,13 +92,13 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
     const b2 = Float32Array.from({ length: w * h }, () => (rnd() < 0.05 ? -9999 : rnd() * 2 - 1));
     const local = path.join(tmp, 'scene.tif');
     await writeGeoTiff(local, { width: w, height: h, bands: [b1, b2], type: 'float32', nodata: -9999, affine: [30, 0, 500000, 0, -30, 4200000], crs: 'EPSG:32633', bandNames: ['red', 'ndvi'], layout: 'COG', blockSize: 32, compress: 'DEFLATE' });
-    await c.storage.bucket(stack.bucket).upload(local, { destination: SRC });
+    await c.storage.bucket(stack.buckets.sources).upload(local, { destination: SRC });
     // 1024×1024×2 float32: one uncompressed 8 MiB shard, uploaded in many resumable chunks.
     const bw = 1024;
     const big = [0, 1].map((k) => Float32Array.from({ length: bw * bw }, (_, i) => ((i * 7 + k * 13) % 1000) / 10));
     const bigLocal = path.join(tmp, 'big.tif');
     await writeGeoTiff(bigLocal, { width: bw, height: bw, bands: big, type: 'float32', affine: [10, 0, 300000, 0, -10, 5000000], crs: 'EPSG:32633', layout: 'COG', blockSize: 256, compress: 'DEFLATE' });
-    await c.storage.bucket(stack.bucket).upload(bigLocal, { destination: BIG });
+    await c.storage.bucket(stack.buckets.sources).upload(bigLocal, { destination: BIG });
   });
   after(async () => {
     await c?.pubsub.close();
@@ -179,7 +179,7 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
 
   test('a worker killed mid-upload leaves nothing; the redelivered message writes the shard once', async (t) => {
     if (!needPubsubEmulator(t)) return;
-    const req = { image: `gs://${stack!.bucket}/${BIG}`, bucket: stack!.bucket, fileNamePrefix: 'out/kill/p', formatOptions: { patchDimensions: [128, 128], compressed: false } };
+    const req = { image: `gs://${stack!.buckets.sources}/${BIG}`, bucket: stack!.bucket, fileNamePrefix: 'out/kill/p', formatOptions: { patchDimensions: [128, 128], compressed: false } };
     const ref = await reference({ ...req, fileNamePrefix: 'x' }, 'big');
     const { deps, queue } = heldDeps();
     await submitJob(req, 'kill-1', new Date(), deps);
@@ -279,16 +279,17 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
     assert.equal(all.length, n * ref.size);
   });
 
-  test('a prediction drop produces the same COG as geotfr ingest-image', async (t) => {
+  test('a prediction drop produces the same COG as geotfr ingest-image (mixer in exports, COG in predictions, as infra/ deploys)', async (t) => {
     if (!needPubsubEmulator(t)) return;
     // Predictions: the shards exported by the drop test (tile-sized features, kernel from the manifest).
     const [done] = await c.storage.bucket(stack!.bucket).getFiles({ prefix: 'out/drop/' });
     assert.ok(done.length >= 2, 'the drop test must run first');
-    const f = c.storage.bucket(stack!.bucket).file('ingest/pred.json');
-    await f.save(JSON.stringify({ prefix: `gs://${stack!.bucket}/out/drop/p-`, mixer: `gs://${stack!.bucket}/out/drop/p-mixer.json`, out: `gs://${stack!.bucket}/pred/drop.tif` }), { resumable: false, preconditionOpts: { ifGenerationMatch: 0 } });
-    const s = await waitTerminal(c, stack!.bucket, `pred-${f.metadata.generation}`, 120_000);
+    const { exports, predictions } = stack!.buckets;
+    const f = c.storage.bucket(predictions).file('ingest/pred.json');
+    await f.save(JSON.stringify({ prefix: `gs://${exports}/out/drop/p-`, mixer: `gs://${exports}/out/drop/p-mixer.json`, out: `gs://${predictions}/pred/drop.tif` }), { resumable: false, preconditionOpts: { ifGenerationMatch: 0 } });
+    const s = await waitTerminal(c, predictions, `pred-${f.metadata.generation}`, 120_000);
     assert.equal(s.state, 'done', JSON.stringify(s.errors));
-    const [cog] = await c.storage.bucket(stack!.bucket).file('pred/drop.tif').download();
+    const [cog] = await c.storage.bucket(predictions).file('pred/drop.tif').download();
     // The same with the CLI, on the CLI's own export of the same request.
     const dir = path.join(tmp, 'ref-base', 'ref');
     const files = (await fs.readdir(dir)).filter((n) => n.endsWith('.tfrecord.gz')).sort().map((n) => path.join(dir, n));
@@ -296,5 +297,77 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
     const r = await geotfr(['ingest-image', '--mixer', path.join(dir, 'p-mixer.json'), '--out', out, ...files]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(cog.equals(await fs.readFile(out)), 'the COG differs from geotfr ingest-image');
+  });
+
+  /** Drops an ingest request into the predictions bucket; returns its job id. */
+  async function dropIngest(name: string, req: unknown): Promise<string> {
+    const f = c.storage.bucket(stack!.buckets.predictions).file(`ingest/${name}.json`);
+    await f.save(JSON.stringify(req), { resumable: false, preconditionOpts: { ifGenerationMatch: 0 } });
+    return `${name}-${f.metadata.generation}`;
+  }
+  const deliveriesOf = (name: string) => stack!.gcs.deliveries.filter((d) => d.name === `ingest/${name}.json`);
+
+  test('a poison ingest (absurd mixer grid) is validated first: failed with the reason and acknowledged once', async (t) => {
+    if (!needPubsubEmulator(t)) return;
+    const { exports, predictions } = stack!.buckets;
+    // A valid 16×16 prediction and a mixer claiming 1e9 such patches in one row: before the check, the COG
+    // writer's first allocation failed with INTERNAL "Invalid typed array length", retried for a day.
+    const { encodeExample, floatFeature } = await import('../../shared/tfrecord/example.js');
+    const { frameRecords } = await import('../../shared/tfrecord/record.js');
+    const mixer = { projection: { crs: 'EPSG:32633', affine: { doubleMatrix: [30, 0, 500000, 0, -30, 4200000] } }, patchDimensions: [16, 16], patchesPerRow: 1e9, totalPatches: 1e9 };
+    await c.storage.bucket(exports).file('poison/p-mixer.json').save(JSON.stringify(mixer), { resumable: false });
+    await c.storage.bucket(exports).file('poison/p-00000.tfrecord').save(frameRecords([encodeExample(new Map([['p', floatFeature(new Float32Array(256))]]))]), { resumable: false });
+    const jobId = await dropIngest('poison', { files: [`gs://${exports}/poison/p-00000.tfrecord`], mixer: `gs://${exports}/poison/p-mixer.json`, out: `gs://${predictions}/poison/p.tif`, kernelSize: [1, 1] });
+    const s = await waitTerminal(c, predictions, jobId, 120_000);
+    assert.equal(s.state, 'failed');
+    assert.equal(s.errors.at(-1)!.code, 'LIMIT');
+    assert.match(s.errors.at(-1)!.message, /mixer's grid is 16000000000×16 = /);
+    await waitFor('the delivery record', async () => (deliveriesOf('poison').length ? true : undefined));
+    assert.deepEqual(deliveriesOf('poison').map((d) => [d.attempts, d.ok]), [[1, true]], 'one delivery, acknowledged');
+    const [left] = await c.storage.bucket(predictions).getFiles({ prefix: 'poison/' });
+    assert.deepEqual(left.map((x) => x.name), []);
+  });
+
+  test('an ingest drop failing retryably on every delivery ends failed after GEOTFR_MAX_DELIVERY_ATTEMPTS, not running', async (t) => {
+    if (!needPubsubEmulator(t)) return;
+    const { exports, predictions } = stack!.buckets;
+    await c.storage.bucket(exports).file('flaky/p-mixer.json').save('{}', { resumable: false });
+    // Every read of this mixer answers 503 (the client's own retries included): each delivery fails retryably.
+    for (const enc of ['flaky%2Fp-mixer.json', 'flaky/p-mixer.json']) stack!.gcs.injectFault({ method: 'GET', pathIncludes: enc, status: 503, times: 10_000 });
+    const jobId = await dropIngest('flaky', { files: [`gs://${exports}/flaky/p-00000.tfrecord`], mixer: `gs://${exports}/flaky/p-mixer.json`, out: `gs://${predictions}/flaky/p.tif` });
+    const s = await waitTerminal(c, predictions, jobId, 180_000);
+    assert.equal(s.state, 'failed');
+    assert.match(s.errors.at(-1)!.message, /^ingest failed after 5 delivery attempts: IO: .*503/);
+    await waitFor('the delivery record', async () => (deliveriesOf('flaky').length ? true : undefined), 120_000);
+    assert.deepEqual(deliveriesOf('flaky').map((d) => [d.attempts, d.ok]), [[5, true]], 'the fifth delivery is acknowledged');
+  });
+
+  test('an ingest job whose worker was killed moves on when the event comes again: rerun, or failed after the last attempt', async (t) => {
+    if (!needPubsubEmulator(t)) return;
+    const { exports, predictions } = stack!.buckets;
+    const { runIngestJob } = await import('../../shared/jobs/ingest.js');
+    const { JobStore } = await import('../../shared/jobs/store.js');
+    const { openBucket } = await import('../../shared/storage/open.js');
+    const { newStatus } = await import('../../shared/jobs/status.js');
+    // The ingest function's own configuration (its allow-lists), as the stack gives it.
+    const deps: JobDeps = { queue: new InProcessQueue(), config: cloudConfigFromEnv({ ...process.env, GEOTFR_SOURCE_BUCKETS: `${exports},${predictions}`, GEOTFR_DESTINATION_BUCKETS: predictions }) };
+    const req = (name: string) => ({ prefix: `gs://${exports}/out/drop/p-`, mixer: `gs://${exports}/out/drop/p-mixer.json`, out: `gs://${predictions}/killed/${name}.tif` });
+    /** The state a killed worker leaves: its delivery counted, status running, no output. */
+    const killedAfter = async (jobId: string, request: unknown, attempts: number) => {
+      const job = new JobStore(await openBucket(`gs://${predictions}`), jobId);
+      await job.claim(request, new Date());
+      for (let i = 0; i < attempts; i++) await job.countAttempt(new Date());
+      await job.writeStatus({ ...newStatus(jobId, 'image', job.store, `killed/${jobId}.tif`, new Date()), state: 'running' });
+    };
+    await killedAfter('killed-once', req('a'), 1);
+    const rerun = await runIngestJob(req('a'), 'killed-once', deps);
+    assert.equal(rerun.state, 'done', JSON.stringify(rerun.errors));
+    await killedAfter('killed-last', req('b'), 5);
+    const failed = await runIngestJob(req('b'), 'killed-last', deps);
+    assert.equal(failed.state, 'failed');
+    assert.match(failed.errors.at(-1)!.message, /after 5 delivery attempts \(the worker never finished: killed or out of time\)/);
+    assert.equal((await readStatus(c, predictions, 'killed-last'))!.state, 'failed');
+    const [outs] = await c.storage.bucket(predictions).getFiles({ prefix: 'killed/' });
+    assert.deepEqual(outs.map((o) => o.name), ['killed/a.tif']);
   });
 });

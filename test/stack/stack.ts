@@ -1,16 +1,19 @@
 /**
  * `npm run stack` (docs/semantics.md §10): the whole serverless pipeline on 127.0.0.1 — the real Pub/Sub emulator,
  * team gcs's GCS JSON API server (test/gcs-server/), and every function served by the
- * functions-framework — wired like infra/: topics, push subscriptions with dead-letter policies, and
- * bucket notifications for `requests/` and `ingest/` drops. Prints one line `STACK READY {json}` and
- * runs until SIGTERM/SIGINT, then stops everything (the emulator's whole process group too).
+ * functions-framework — wired like infra/: three buckets (sources, exports, predictions), topics,
+ * push subscriptions with dead-letter policies, and bucket notifications for `requests/` drops (exports
+ * bucket) and `ingest/` drops (predictions bucket). Prints one line `STACK READY {json}` and runs until
+ * SIGTERM/SIGINT, then stops everything (the emulator's whole process group too).
  *
- *   node dist/test/stack/stack.js [--workers N] [--bucket NAME] [--project ID] [--pubsub-port P] [--storage-port P] [--dir DIR]
+ *   node dist/test/stack/stack.js [--workers N] [--bucket BASE] [--project ID] [--pubsub-port P] [--storage-port P] [--dir DIR]
  *
- * `startStack()` is the same thing for tests and benches. The functions run in this process and read
- * their configuration from `process.env`, which `startStack` sets: one stack per process at a time.
- * With `workers: N`, `exportShard` instead runs in N child processes ("function instances", one shard
- * at a time each) behind a small dispatcher, as Cloud Run does with concurrency 1 and N max instances.
+ * `startStack()` is the same thing for tests and benches. Every function runs in its own child process
+ * ("function instance") with its own environment, the allow-lists infra/ gives it (`FUNCTION_ROLES`),
+ * so the stack refuses what the deployment refuses. With `workers: N`, `exportShard` runs as N
+ * instances (one shard at a time each) behind a small dispatcher, as Cloud Run does with concurrency 1
+ * and N max instances. `startStack` also sets `process.env` to the planner's configuration, so a test
+ * may call the core (submitJob, runShard…) in its own process: one stack per process at a time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -21,8 +24,25 @@ import { PubSub } from '@google-cloud/pubsub';
 import { startGcsServer, type GcsServer } from '../gcs-server/server.js';
 import { freePort, startPubsubEmulator, type Emulator } from './emulator.js';
 
+/** The bucket roles of a deployment (infra/buckets.tf). */
+export type BucketRole = 'sources' | 'exports' | 'predictions';
+
+/**
+ * What each function may read and write, and which drops trigger it: the rows of infra/'s
+ * `local.functions` (infra/functions.tf). `reads` become GEOTFR_SOURCE_BUCKETS and `writes`
+ * GEOTFR_DESTINATION_BUCKETS, exactly as infra/ derives them.
+ */
+export const FUNCTION_ROLES: Record<string, { reads: BucketRole[]; writes: BucketRole[]; drops?: { bucket: BucketRole; prefix: string } }> = {
+  planExport: { reads: ['sources'], writes: ['exports'], drops: { bucket: 'exports', prefix: 'requests/' } },
+  exportShard: { reads: ['sources'], writes: ['exports'] },
+  finalizeExport: { reads: [], writes: ['exports'] },
+  ingestPredictions: { reads: ['exports', 'predictions'], writes: ['predictions'], drops: { bucket: 'predictions', prefix: 'ingest/' } },
+  deadLetter: { reads: [], writes: ['exports'] },
+};
+
 export interface StackOptions {
   projectId?: string;
+  /** Base name of the buckets: BASE-sources, BASE-exports, BASE-predictions (default geotfr-local). */
   bucket?: string;
   pubsubPort?: number;
   storagePort?: number;
@@ -40,7 +60,11 @@ export interface StackOptions {
 
 export interface Stack {
   projectId: string;
+  /** The exports bucket (export requests are dropped and written here). */
   bucket: string;
+  buckets: Record<BucketRole, string>;
+  /** Process id of every function instance (exportShard may have several). */
+  instances: { target: string; pid: number; url: string }[];
   pubsubHost: string;
   storageHost: string;
   requestTopic: string;
@@ -72,21 +96,41 @@ function closeServer(server: http.Server): Promise<void> {
   });
 }
 
+interface Instance {
+  target: string;
+  url: string;
+  child: ChildProcess;
+  /** Stops the instance; resolves at once if it already exited (it may have died or been killed). */
+  stop(): Promise<void>;
+}
+
 /** A function instance in a child process (test/stack/instance.ts). */
-async function startInstance(target: string, env: NodeJS.ProcessEnv, verbose: boolean): Promise<{ url: string; child: ChildProcess }> {
+async function startInstance(target: string, env: NodeJS.ProcessEnv, verbose: boolean): Promise<Instance> {
   const port = await freePort();
   const child = spawn(process.execPath, [path.join(here, 'instance.js'), target, String(port)], { env, stdio: ['ignore', 'pipe', verbose ? 'inherit' : 'ignore'] });
+  // Kept from the start: an instance that dies later has already fired 'exit' when the stack stops,
+  // and waiting for that event again would hang (issue 11 item 16).
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
     let out = '';
-    child.once('exit', (code) => reject(new Error(`${target} instance exited (${code}) before it was ready`)));
+    let ready = false;
+    void exited.then(() => reject(new Error(`${target} instance exited (${child.exitCode ?? child.signalCode}) before it was ready`)));
+    // Read for as long as the instance runs (a full pipe would block its log writes), keep only until ready.
     child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('INSTANCE READY')) resolve();
       if (verbose) process.stderr.write(d);
+      if (ready) return;
+      out += d.toString();
+      if (out.includes('INSTANCE READY')) {
+        ready = true;
+        resolve();
+      }
     });
   });
-  child.removeAllListeners('exit');
-  return { url: `http://127.0.0.1:${port}`, child };
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  return { target, url: `http://127.0.0.1:${port}`, child, stop };
 }
 
 /**
@@ -118,7 +162,8 @@ function dispatcher(urls: string[]): http.Server {
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const projectId = opts.projectId ?? 'geotfr-local';
-  const bucket = opts.bucket ?? 'geotfr-local';
+  const base = opts.bucket ?? 'geotfr-local';
+  const buckets: Record<BucketRole, string> = { sources: `${base}-sources`, exports: `${base}-exports`, predictions: `${base}-predictions` };
   const topics = { request: 'geotfr-requests', shard: 'geotfr-shards', finalize: 'geotfr-finalize', deadLetter: 'geotfr-dead-letter' };
   const verbose = Boolean(opts.verbose);
   const cleanups: (() => Promise<void>)[] = [];
@@ -128,10 +173,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   try {
     const emulator: Emulator = await startPubsubEmulator(opts.pubsubPort, { log: verbose ? (l) => process.stderr.write(l) : undefined });
     cleanups.push(emulator.stop);
-    const gcs = await startGcsServer({ port: opts.storagePort ?? 0, buckets: [bucket], dir: opts.dir });
+    const gcs = await startGcsServer({ port: opts.storagePort ?? 0, buckets: Object.values(buckets), dir: opts.dir });
     cleanups.push(() => gcs.close());
 
-    Object.assign(process.env, {
+    const common = {
       PUBSUB_EMULATOR_HOST: emulator.host,
       STORAGE_EMULATOR_HOST: gcs.host,
       GOOGLE_CLOUD_PROJECT: projectId,
@@ -139,38 +184,34 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       GEOTFR_REQUEST_TOPIC: topics.request,
       GEOTFR_SHARD_TOPIC: topics.shard,
       GEOTFR_FINALIZE_TOPIC: topics.finalize,
-      GEOTFR_SOURCE_BUCKETS: bucket,
-      GEOTFR_DESTINATION_BUCKETS: bucket,
+      GEOTFR_ALLOW_LOCAL_PATHS: '0',
       GEOTFR_PROGRESS: '0',
-      ...opts.env,
-    });
+    };
+    /** A function's environment: the common settings plus its allow-lists, derived from its roles as infra/ does. */
+    const envOf = (target: string): NodeJS.ProcessEnv => {
+      const r = FUNCTION_ROLES[target]!;
+      return { ...process.env, ...common, GEOTFR_SOURCE_BUCKETS: r.reads.map((x) => buckets[x]).join(','), GEOTFR_DESTINATION_BUCKETS: r.writes.map((x) => buckets[x]).join(','), ...opts.env };
+    };
+    // This process acts as the planner when a test calls the core directly.
+    Object.assign(process.env, envOf('planExport'));
 
-    // Functions in this process: importing the module registers them with the framework.
-    const { getTestServer } = await import('@google-cloud/functions-framework/testing');
     const { TARGETS } = await import('../../functions/index.js');
-    const { setQueue } = await import('../../functions/context.js');
-    setQueue(undefined); // a fresh Pub/Sub client for this emulator
     const functions: Record<string, string> = {};
-    for (const name of TARGETS) {
-      const server = getTestServer(name) as http.Server;
-      functions[name] = await listen(server);
-      cleanups.push(() => closeServer(server));
-    }
+    const instances: Instance[] = [];
     const workers = Math.max(0, Math.floor(opts.workers ?? 0));
-    if (workers > 0) {
-      const instances = await Promise.all(Array.from({ length: workers }, () => startInstance('exportShard', { ...process.env }, verbose)));
-      for (const i of instances)
-        cleanups.push(async () => {
-          i.child.kill('SIGTERM');
-          await new Promise((r) => (i.child.exitCode !== null ? r(null) : i.child.once('exit', r)));
-        });
-      const d = dispatcher(instances.map((i) => i.url));
-      functions.exportShard = await listen(d);
-      cleanups.push(() => closeServer(d));
+    for (const target of TARGETS) {
+      const n = target === 'exportShard' ? Math.max(1, workers) : 1;
+      const started = await Promise.all(Array.from({ length: n }, () => startInstance(target, envOf(target), verbose)));
+      for (const i of started) cleanups.push(i.stop);
+      instances.push(...started);
+      if (target === 'exportShard' && workers > 0) {
+        const d = dispatcher(started.map((i) => i.url));
+        functions.exportShard = await listen(d);
+        cleanups.push(() => closeServer(d));
+      } else functions[target] = started[0]!.url;
     }
 
-    gcs.addNotify({ url: functions.planExport!, bucketFilter: bucket, prefix: 'requests/' });
-    gcs.addNotify({ url: functions.ingestPredictions!, bucketFilter: bucket, prefix: 'ingest/' });
+    for (const [target, r] of Object.entries(FUNCTION_ROLES)) if (r.drops) gcs.addNotify({ url: functions[target]!, bucketFilter: buckets[r.drops.bucket], prefix: r.drops.prefix });
 
     const pubsub = new PubSub({ projectId });
     cleanups.push(() => pubsub.close());
@@ -191,9 +232,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     await subscribe(topics.finalize, 'finalizeExport', true, 120);
     await subscribe(topics.deadLetter, 'deadLetter', false, 60);
 
+    const instanceInfo = instances.map((i) => ({ target: i.target, pid: i.child.pid!, url: i.url }));
     const stack: Stack = {
       projectId,
-      bucket,
+      bucket: buckets.exports,
+      buckets,
+      instances: instanceInfo,
       pubsubHost: emulator.host,
       storageHost: gcs.host,
       requestTopic: topics.request,
@@ -208,12 +252,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         storageHost: gcs.host,
         projectId,
         requestTopic: topics.request,
-        bucket,
+        bucket: buckets.exports,
+        buckets,
         shardTopic: topics.shard,
         finalizeTopic: topics.finalize,
         deadLetterTopic: topics.deadLetter,
         functions,
         workers: workers || 1,
+        instances: instanceInfo,
         env: { PUBSUB_EMULATOR_HOST: emulator.host, STORAGE_EMULATOR_HOST: gcs.host, GOOGLE_CLOUD_PROJECT: projectId },
       }),
       stop,

@@ -47,5 +47,10 @@ test('FloatFramer bytes = encodeExample + frameRecords', async () => {
     // The float32 byte-copy path (MemSource returns float64): values are integers 0..200 or NaN, exact in float32.
     const fast32 = framer.frame({ ...win, values: win.values.map((v) => Float32Array.from(v)) }, offsets);
     assert.ok(fast32.equals(generic), `seed ${seed} (float32 window)`);
+    // Framed into a reused buffer (what a compressed chunk does): its old bytes, here 0xa5, all overwritten.
+    const scratch = Buffer.alloc(generic.length + 17, 0xa5);
+    const into = framer.frame(win, offsets, scratch);
+    assert.ok(into.equals(generic) && into.buffer === scratch.buffer && into.byteOffset === scratch.byteOffset, `seed ${seed} (into a scratch buffer)`);
+    assert.throws(() => framer.frame(win, offsets, scratch.subarray(0, generic.length - 1)), /frame buffer/);
   }
 });

@@ -56,3 +56,25 @@ test('maxPixels above the cap is LIMIT; oversized requests are LIMIT; no allow-l
   checkRequestPolicy({ ...ok, image: 'gs://anything/x.tif', bucket: 'whatever' }, any);
   rejects('not an object', 'BAD_REQUEST', /JSON object/);
 });
+
+test('description, when it becomes the prefix, gets the same check as fileNamePrefix (one rule for the prefix)', () => {
+  const { fileNamePrefix: _, ...noPrefix } = ok;
+  for (const bad of ['.geotfr/jobs/victim/x', '.geotfr', '../x', '/abs/x', 'a/../../b']) {
+    const viaPrefix = outcome({ ...noPrefix, fileNamePrefix: bad });
+    assert.notEqual(viaPrefix, 'passes', `fileNamePrefix ${bad}`);
+    assert.equal(outcome({ ...noPrefix, description: bad }), viaPrefix, `description ${bad}`);
+  }
+  // fileNamePrefix wins over description, as in Earth Engine: then the description is only a label.
+  checkRequestPolicy({ ...ok, description: '.geotfr/jobs/victim/x' }, policy);
+  checkRequestPolicy({ ...noPrefix, description: 'runs/p' }, policy);
+});
+
+/** What the policy says about a request: "passes", or the error's code and field. */
+function outcome(req: unknown): string {
+  try {
+    checkRequestPolicy(req, policy);
+    return 'passes';
+  } catch (e) {
+    return `${(e as GeotfrError).code} ${(e as GeotfrError).context.field}`;
+  }
+}
