@@ -9,6 +9,8 @@
  *    exported tiles, margins dimmed, the patch core outlined, masked pixels in magenta.
  * 4. Closes the loop (cli/demo-ingest.ts): a tiny "model" reads the records, writes predictions as
  *    TFRecords, and `geotfr ingest-image` turns them into a georeferenced COG with quicklooks.
+ * 5. Patches around labelled points (cli/demo-patches.ts): 300 points labelled water / vegetation /
+ *    bare from the scene, `geotfr export-patches`, `inspect`, and a contact sheet PNG with the labels.
  */
 import { createWriteStream, promises as fs } from 'node:fs';
 import { once } from 'node:events';
@@ -20,12 +22,22 @@ import { decodeExample } from '../shared/tfrecord/example.js';
 import { readRecordFile } from '../shared/tfrecord/record.js';
 import { quicklook, type QuicklookTile } from './quicklook.js';
 import { demoIngest } from './demo-ingest.js';
+import { demoPatches } from './demo-patches.js';
 
 const out = path.resolve(process.argv[2] ?? 'demo-out');
 const W = 768;
 const H = 640;
 const NODATA = -9999;
 const names = ['B2', 'B3', 'B4', 'B8', 'B11', 'B12'];
+
+/** The ground truth the patch step labels points with: 0 river, 1 vegetation, 2 bare; -1 under cloud (as in scene()). */
+function classOf(x: number, y: number): number {
+  const terrain = Math.sin(x / 53) * Math.cos(y / 71) + 0.5 * Math.sin((x + 2 * y) / 23) + 0.25 * Math.cos((3 * x - y) / 11);
+  const cloud = (x - 200) ** 2 / 3600 + (y - 150) ** 2 / 1600 < 1 || (x - 560) ** 2 / 900 + (y - 470) ** 2 / 2500 < 1;
+  if (cloud) return -1;
+  if (Math.abs(y - (H / 2 + 60 * Math.sin(x / 90))) < 6 + 2 * Math.sin(x / 17)) return 0;
+  return terrain > 0.4 ? 1 : 2;
+}
 
 /** Terrain-ish reflectances: a few octaves of smooth waves, a meandering river, vegetation in B8, clouds → nodata. */
 function scene(): Float32Array[] {
@@ -99,3 +111,6 @@ console.log('\n4. model → prediction TFRecords → geotfr ingest-image → Clo
 const ingested = await demoIngest({ exportDir: request.bucket, prefix: request.fileNamePrefix, outDir: path.join(out, 'predictions') });
 console.log(`prediction COG: ${ingested.predictionTif}`);
 for (const p of ingested.pngs) console.log(`quicklook: ${p}`);
+
+console.log('\n5. patches around labelled points: geotfr export-patches → inspect → contact sheet');
+await demoPatches({ src, outDir: path.join(out, 'patches'), width: W, height: H, affine: [10, 0, 399960, 0, -10, 5000040], classOf });

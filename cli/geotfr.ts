@@ -7,6 +7,7 @@ import { register as exportImage } from './commands/export-image.js';
 import { register as ingestImage } from './commands/ingest-image.js';
 import { register as exportTable } from './commands/export-table.js';
 import { register as ingestTable } from './commands/ingest-table.js';
+import { register as exportPatches } from './commands/export-patches.js';
 
 const program = new Command('geotfr')
   .description('Earth Engine-compatible TFRecord export and ingest for your own rasters and tables')
@@ -24,5 +25,5 @@ program.hook('preAction', (cmd) => {
   const camel = (flag: string) => flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
   setFlagValues(Object.fromEntries(flagged.map(([name, o]) => [name, opts[camel(o.flag!)]])));
 });
-for (const reg of [exportImage, ingestImage, exportTable, ingestTable, inspect]) reg(program);
+for (const reg of [exportImage, ingestImage, exportTable, ingestTable, exportPatches, inspect]) reg(program);
 await program.parseAsync(process.argv);

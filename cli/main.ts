@@ -5,6 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { GeotfrError, asGeotfrError } from '../shared/errors.js';
+import { checkJsonDepth } from '../shared/limits.js';
 import { option } from '../shared/options.js';
 
 /** Wraps a command action: prints its summary as one JSON line, maps errors to exit codes. */
@@ -52,6 +53,7 @@ export async function readRequest(file: string): Promise<unknown> {
   } catch (err) {
     throw asGeotfrError(err, { file });
   }
+  checkJsonDepth(text, { file });
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { GeotfrError } from './errors.js';
 import { javaDouble } from './javadouble.js';
+import { checkJsonDepth } from './limits.js';
 
 export type Affine = [xScale: number, xShear: number, xTranslation: number, yShear: number, yScale: number, yTranslation: number];
 
@@ -59,6 +60,7 @@ export const mixerSchema = z
 /** Parses and validates a mixer; errors name the file and the offending field. */
 export function parseMixer(text: string, file?: string): Mixer {
   let j: unknown;
+  checkJsonDepth(text, { file });
   try {
     j = JSON.parse(text);
   } catch (err) {

@@ -8,6 +8,7 @@
  * stay ≤ maxFileSize; a single bigger record gets a file of its own.
  */
 import { GeotfrError } from '../errors.js';
+import { checkLimit } from '../limits.js';
 import { framedSize } from '../tfrecord/record.js';
 import type { Mixer } from '../mixer.js';
 import type { BandInfo, PixelGrid } from '../raster/types.js';
@@ -101,8 +102,11 @@ export function planFromSource(req: ImageExportRequest, source: PixelGrid, bands
     throw new GeotfrError('LIMIT', `region has ${pixels} pixels (${region.width}x${region.height}), more than maxPixels ${req.maxPixels}`, { field: 'maxPixels' });
   const grid = makeGrid(source, region, fo.patchDimensions, fo.kernelSize);
   const layout = makeLayout(bands, fo);
+  checkValuesWritten(grid, layout);
   const encoder = new PatchEncoder(grid, layout, fo);
   const recordBytes = encoder.maxRecordBytes();
+  // Never write a record our own readers would refuse (docs/limits.md).
+  checkLimit('maxRecordBytes', recordBytes, `a record of ${recordBytes} bytes`, { field: 'formatOptions.patchDimensions' });
   const patchBytes = encoder.recordsPerPatch * framedSize(recordBytes);
 
   // Shards: whole patches in order while the file's framed bytes stay within maxFileSize (docs/semantics.md §5).
@@ -148,6 +152,29 @@ export function planFromSource(req: ImageExportRequest, source: PixelGrid, bands
     mixerKey: mixer ? `${req.fileNamePrefix}-mixer.json` : null,
     manifestKey: `.geotfr/manifests/${req.fileNamePrefix}.json`,
   };
+}
+
+/**
+ * maxPixels counts the region only; what is written also grows with the kernel margins (every
+ * patch repeats its neighbours' edges) and the tensor depths. Both caps are checked from the grid's
+ * arithmetic, before the encoder sizes (allocates) a record (docs/limits.md). The field named is the
+ * factor that dominates, so the message says what to reduce.
+ */
+function checkValuesWritten(grid: ExportGrid, layout: FeatureLayout): void {
+  const depths = layout.bands.reduce((a, b) => a + b.depth, 0);
+  const patchPx = grid.patchWidth * grid.patchHeight;
+  const tilePx = grid.tileWidth * grid.tileHeight;
+  const perPatch = tilePx * depths;
+  const depthFactor = depths / layout.bands.length;
+  const kernelFactor = tilePx / patchPx;
+  const field =
+    depthFactor > 1 && depthFactor >= kernelFactor ? 'formatOptions.tensorDepths' : kernelFactor >= 2 ? 'formatOptions.kernelSize' : 'formatOptions.patchDimensions';
+  const shape = `${grid.tileWidth}×${grid.tileHeight} tile (patch ${grid.patchWidth}×${grid.patchHeight} + kernel margins) × ${depths} value(s) per pixel`;
+  checkLimit('maxValuesPerPatch', perPatch, `a patch of ${perPatch.toLocaleString('en-US')} values (${shape})`, { field });
+  const total = perPatch * grid.totalPatches;
+  checkLimit('maxValuesPerExport', total, `${total.toLocaleString('en-US')} values written (${grid.totalPatches} patches × ${perPatch} values)`, {
+    field: kernelFactor >= 2 ? 'formatOptions.kernelSize' : 'region',
+  });
 }
 
 /** A unit of work: adjacent patches of one patch row within one shard. */

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { GeotfrError } from '../errors.js';
+import { checkValueDepth } from '../limits.js';
 import { checkKey } from '../storage/port.js';
 
 /** Defaults in one place (docs/semantics.md §2, §4, §5; EE's `Export.image.toCloudStorage`). */
@@ -161,6 +162,8 @@ export function utcDate(now: Date): string {
  * and value, or `FORBIDDEN` for a prefix escaping the destination (`..`, absolute).
  */
 export function parseImageExportRequest(json: unknown, opts: { now?: Date } = {}): ImageExportRequest {
+  // However the request arrived (an HTTP body is parsed before we see it): validation and show() recurse.
+  checkValueDepth(json);
   if (json === null || typeof json !== 'object' || Array.isArray(json))
     throw new GeotfrError('BAD_REQUEST', `an export request must be a JSON object, got ${show(json)}`, { field: '(request)' });
   const r = requestSchema.safeParse(json);

@@ -16,6 +16,7 @@
 import { checkOutput, missingInput, resolveUri } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { decodeExample, type Feature, type FeatureKind, type Features } from '../tfrecord/example.js';
+import { limit } from '../limits.js';
 import { parseMixer, type Mixer } from '../mixer.js';
 import { Progress } from '../progress.js';
 import type { PixelArray, SampleType } from '../raster/types.js';
@@ -114,6 +115,22 @@ class RecordChecker {
     this.tileLen = kernel ? this.tileW * (ph + 2 * this.my) : undefined;
   }
 
+  /**
+   * The longest record a patch or tile of these features can be, however it is encoded (packed or
+   * not, floats 5 bytes a value at most, int64 varints 11, bytes 3 a byte when every byte is its own
+   * entry, plus the entry's name and length prefixes): later records are refused at their header
+   * when they claim more, before they are buffered (docs/limits.md).
+   */
+  maxRecordBytes(): { bytes: number; reason: string } {
+    const n = Math.max(this.patchLen, this.tileLen ?? 0);
+    const perValue: Record<FeatureKind, number> = { float_list: 5, int64_list: 11, bytes_list: 3 };
+    let bytes = 0;
+    this.schema.names.forEach((name, b) => (bytes += Buffer.byteLength(name) + 64 + perValue[this.schema.kinds[b]!] * n));
+    const shape = this.tileLen !== undefined ? `${this.tileW}×${this.ph + 2 * this.my} tile` : `${this.pw}×${this.ph} patch`;
+    const hint = this.kernel ? '' : '; tile-sized predictions need --kernel-size or the export manifest';
+    return { bytes, reason: `any record a ${shape} of the first record's ${this.schema.names.length} feature(s) can be (mixer${hint})` };
+  }
+
   check(rec: LocatedRecord): Features {
     const ctx = { file: rec.file, record: rec.index, offset: rec.offset };
     const features = decodeExample(rec.data, ctx);
@@ -201,7 +218,9 @@ async function forEachPatch(
 ): Promise<void> {
   let count = 0;
   let last: { file: string; records: number; endOffset: number } | undefined;
-  for await (const rec of recordsOf(files, { signal, onFileEnd: (e) => (last = e) })) {
+  const max = checker.maxRecordBytes();
+  const bound = max.bytes < limit('maxRecordBytes') ? { maxRecordBytes: max.bytes, maxRecordBytesReason: max.reason } : {};
+  for await (const rec of recordsOf(files, { signal, onFileEnd: (e) => (last = e), ...bound })) {
     if (rec.patch >= total)
       throw new GeotfrError('BAD_INPUT', `more records than the mixer's totalPatches (${total})`, { file: rec.file, record: rec.index, offset: rec.offset });
     await fn(rec, checker.check(rec));

@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GeotfrError } from '../errors.js';
+import { checkJsonDepth } from '../limits.js';
 import { resolveUri } from '../storage/open.js';
 import { isPosInt, type Mixer } from '../mixer.js';
 
@@ -77,6 +78,7 @@ export async function kernelFromManifest(mixerUri: string, mixer: Mixer): Promis
     if (!(await loc.store.stat(loc.key))) continue;
     const text = (await loc.store.read(loc.key)).toString('utf8');
     let j: any;
+    checkJsonDepth(text, { file: uri });
     try {
       j = JSON.parse(text);
     } catch (err) {

@@ -32,7 +32,15 @@ export interface FileEnd {
  */
 export async function* recordsOf(
   files: string[],
-  opts: { signal?: AbortSignal; onFileEnd?: (e: FileEnd) => void; onBytes?: (total: number) => void; field?: string } = {},
+  opts: {
+    signal?: AbortSignal;
+    onFileEnd?: (e: FileEnd) => void;
+    onBytes?: (total: number) => void;
+    field?: string;
+    /** Longest record accepted, refused at its header (readRecords' options of the same names). */
+    maxRecordBytes?: number;
+    maxRecordBytesReason?: string;
+  } = {},
 ): AsyncGenerator<LocatedRecord> {
   let patch = 0;
   let before = 0;
@@ -51,7 +59,7 @@ export async function* recordsOf(
     let endOffset = 0;
     let fileBytes = 0;
     try {
-      for await (const r of readRecords(stream, { file, signal: opts.signal, onProgress: (b) => ((fileBytes = b), opts.onBytes?.(before + b)) })) {
+      for await (const r of readRecords(stream, { file, signal: opts.signal, maxRecordBytes: opts.maxRecordBytes, maxRecordBytesReason: opts.maxRecordBytesReason, onProgress: (b) => ((fileBytes = b), opts.onBytes?.(before + b)) })) {
         opts.signal?.throwIfAborted();
         yield { data: r.data, file, index: r.index, offset: r.offset, patch: patch++ };
         records++;

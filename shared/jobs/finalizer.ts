@@ -17,6 +17,7 @@ import type { ExportPlan } from '../export/plan.js';
 import type { FinalizeMessage, JobDeps, TablePlan } from './planner.js';
 import { finalizeMessageSchema, parseDocument } from './messages.js';
 import { JobStore } from './store.js';
+import { finalizePatchJob, isPatchJobPlan } from './patches.js';
 import { failJob, loadJobPlan } from './shard-worker.js';
 import { finishedStatus, isRetryable, type JobStatus } from './status.js';
 
@@ -44,6 +45,7 @@ async function finalizeIn(job: JobStore, now: () => Date): Promise<JobStatus> {
   const stored = await loadJobPlan(job);
   const current = await job.status();
   if (!current) throw new GeotfrError('IO', `job ${job.jobId} has a plan but no status yet`, { file: job.statusUri });
+  if (isPatchJobPlan(stored)) return finalizePatchJob(job, stored, current, now);
   if ('kind' in stored && stored.kind === 'table') return finalizeTable(job, stored, current, now);
   const plan = stored as ExportPlan;
   const at = now().toISOString();

@@ -9,6 +9,7 @@
  */
 import { resolveUri } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
+import { checkValueDepth } from '../limits.js';
 import { checkSourceUri, checkDestination } from './policy.js';
 import type { JobDeps } from './planner.js';
 import { finishedStatus, isRetryable, newStatus, type JobError, type JobStatus } from './status.js';
@@ -27,6 +28,7 @@ export interface IngestRequest {
 /** Validates the request shape and the policy, and expands `prefix` into the sorted TFRecord files under it. */
 export async function parseIngestRequest(raw: unknown, deps: JobDeps): Promise<IngestRequest> {
   const policy = deps.config.policy;
+  checkValueDepth(raw); // a permanent BAD_INPUT before anything walks a hostile nesting (docs/limits.md)
   const r = parseDocument(ingestRequestSchema, raw, 'ingest request');
   checkSourceUri(r.mixer, policy, 'mixer');
   const outLoc = r.out.slice(5);

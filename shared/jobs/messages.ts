@@ -30,6 +30,8 @@ export const ingestRequestSchema = z.strictObject({
 /** The stored plan of a job, as far as workers must trust it before use (written by the planner). */
 export const storedPlanSchema = z.union([
   z.looseObject({ kind: z.literal('table'), request: z.looseObject({}), output: z.string().min(1) }),
+  // A patch job (shared/jobs/patches.ts): the patch plan and each shard's stored points.
+  z.looseObject({ kind: z.literal('patches'), plan: z.looseObject({}), shards: z.array(z.looseObject({ index: z.number().int().min(0), name: z.string(), pointsKey: z.string() })) }),
   z.looseObject({
     request: z.looseObject({ bucket: z.string(), fileNamePrefix: z.string() }),
     shards: z.array(z.looseObject({ index: z.number().int().min(0), name: z.string(), patchCount: z.number().int().min(0) })),

@@ -11,6 +11,7 @@
 import { type BlobStore } from '../storage/port.js';
 import { openBucket } from '../storage/open.js';
 import { asGeotfrError } from '../errors.js';
+import { checkValueDepth, exceedsJsonDepth } from '../limits.js';
 import { checkDestination, checkRequestPolicy } from './policy.js';
 import type { Queue } from '../queue/port.js';
 import { planImageExport, type ExportPlan } from '../export/plan.js';
@@ -19,6 +20,7 @@ import { claimPrefix } from '../export/prefix.js';
 import type { CloudConfig } from './config.js';
 import { JobStore } from './store.js';
 import { finishedStatus, newStatus, type JobStatus } from './status.js';
+import { isPatchRequest, submitPatchJob } from './patches.js';
 
 export interface JobDeps {
   queue: Queue;
@@ -127,7 +129,8 @@ export async function recordRejected(jobId: string, request: unknown, err: unkno
   const now = (deps.now ?? (() => new Date()))();
   try {
     // Only a job id that names this request (or nothing yet) gets the rejection (issue 11 item 1).
-    await new JobStore(store, jobId).claim(submitted, now);
+    // A request nested too deep to digest (the digest recurses) is claimed as that (docs/limits.md).
+    await new JobStore(store, jobId).claim(exceedsJsonDepth(submitted) ? { rejected: 'maxJsonDepth' } : submitted, now);
   } catch (err2) {
     if (asGeotfrError(err2).code === 'CONFLICT') return undefined;
     throw err2;
@@ -145,6 +148,8 @@ export async function recordRejected(jobId: string, request: unknown, err: unkno
  */
 export async function submitJob(raw: unknown, jobId: string, eventTime: Date, deps: JobDeps): Promise<SubmitResult> {
   const now = deps.now ?? (() => new Date());
+  // First: the job state below serializes the request, which would overflow on hostile nesting.
+  checkValueDepth(raw);
   checkRequestPolicy(raw, deps.config.policy);
   const request = resolveDate(raw, eventTime) as Record<string, unknown>;
   const store = await openBucket(request.bucket as string);
@@ -153,6 +158,7 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
   const kind = request.collection !== undefined ? 'table' : 'image';
   const done = await job.terminal();
   if (done) return { jobId, kind, state: done.state, statusUri: job.statusUri, shards: done.shards.total };
+  if (isPatchRequest(request)) return submitPatchJob(request, job, store, deps, now);
   if (kind === 'table') return queueTableJob(request, job, store, deps);
 
   let effective: Record<string, unknown> = request;

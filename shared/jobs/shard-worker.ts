@@ -18,6 +18,7 @@ import type { ExportPlan } from '../export/plan.js';
 import type { FinalizeMessage, JobDeps, ShardMessage, TablePlan } from './planner.js';
 import { parseDocument, shardMessageSchema, storedPlanSchema } from './messages.js';
 import { JobStore } from './store.js';
+import { isPatchJobPlan, runPatchShard } from './patches.js';
 import { finishedStatus, isRetryable, newStatus, type JobError, type JobStatus } from './status.js';
 
 export type ShardOutcome = 'written' | 'existed' | 'duplicate' | 'skipped' | 'failed';
@@ -36,6 +37,7 @@ export async function runShard(msg: ShardMessage, attempt: number, deps: JobDeps
     const terminal = await job.terminal();
     if (terminal) return 'skipped';
     const stored = await loadJobPlan(job);
+    if (isPatchJobPlan(stored)) return await runPatchShard(msg, stored, job, attempt, now, notify, signal);
     if ('kind' in stored && stored.kind === 'table') return await runTable(stored, msg, attempt, job, notify, now, signal);
     const plan = stored as ExportPlan;
     const shard = plan.shards.find((s) => s.index === msg.shard);

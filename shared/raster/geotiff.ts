@@ -10,9 +10,11 @@ import { BlobSource, type BlobSourceOptions } from './blobsource.js';
 import { readAffine, readCrs } from './georef.js';
 import type { RangeReader } from '../storage/http.js';
 import { missingInput } from '../storage/open.js';
+import { checkLimit } from '../limits.js';
 import { LruCache } from './lru.js';
 import { option } from '../options.js';
 import { SAMPLE_ARRAYS, type PixelArray as Typed, type PixelGrid, type SampleType } from './types.js';
+import { registerLzwDecoder } from './lzw-decoder.js';
 import { registerZlibDecoder } from './zlib-decoder.js';
 
 type Decoder = Awaited<ReturnType<typeof getDecoder>>;
@@ -106,6 +108,8 @@ export class TiffFile {
   private readonly cache: LruCache<Typed>;
   private readonly shared: boolean;
   private readonly provider: BlockProvider | undefined;
+  /** Sparse blocks, held as one fill sample each instead of the whole block (copy() fills from it). */
+  private readonly sparse = new WeakSet<Typed>();
 
   private constructor(
     readonly uri: string,
@@ -141,6 +145,7 @@ export class TiffFile {
   /** Opens `key` in `store` (`uri` names it in errors). Only the header and first IFD are read. */
   static async open(store: RangeReader, key: string, uri: string, opts: TiffOpenOptions = {}): Promise<TiffFile> {
     registerZlibDecoder();
+    registerLzwDecoder();
     let info;
     try {
       info = await store.stat(key);
@@ -170,6 +175,13 @@ export class TiffFile {
       }
       if (types.some((t) => BYTES[t] !== BYTES[types[0]!]))
         throw new GeotfrError('BAD_INPUT', `bands have different sample sizes (${types.join(', ')})`, { file: uri });
+      // Blocks are decoded whole, so their declared size bounds memory: refuse absurd ones here,
+      // before anything is read (a 298-byte file can declare one 16384² float tile).
+      const tw = image.getTileWidth(), th = image.getTileHeight();
+      const perBlock = tw * th * BYTES[types[0]!] * (image.planarConfiguration === 2 ? 1 : spp);
+      checkLimit('maxBlockBytes', perBlock, `a ${tw}×${th} ${image.isTiled ? 'tile' : 'strip'} of ${perBlock.toLocaleString('en-US')} decoded bytes`, { file: uri }, {
+        hint: 'rewrite it in smaller blocks (gdal_translate -co TILED=YES)',
+      });
       const grid: PixelGrid = { crs: readCrs(image, uri), affine: readAffine(image, uri), width: image.getWidth(), height: image.getHeight() };
       const nodata = parseGdalNodata(fd.hasTag('GDAL_NODATA') ? await fd.loadValue('GDAL_NODATA') : undefined);
       const descriptions = parseBandDescriptions(fd.hasTag('GDAL_METADATA') ? await fd.loadValue('GDAL_METADATA') : undefined, spp);
@@ -237,7 +249,10 @@ export class TiffFile {
               // Intersection of this block with the in-image part of the window.
               const cx0 = Math.max(ix0, bx * bw), cx1 = Math.min(ix1, (bx + 1) * bw);
               const cy0 = Math.max(iy0, by * bh), cy1 = Math.min(iy1, (by + 1) * bh);
-              if (k >= 0) this.copy(data, 0, 1, out[k]!, bx, by, cx0, cx1, cy0, cy1, x0, y0, w);
+              if (this.sparse.has(data)) {
+                if (k >= 0) fillRect(out[k]!, data[0]!, cx0, cx1, cy0, cy1, x0, y0, w);
+                else for (let i = 0; i < samples.length; i++) fillRect(out[i]!, data[0]!, cx0, cx1, cy0, cy1, x0, y0, w);
+              } else if (k >= 0) this.copy(data, 0, 1, out[k]!, bx, by, cx0, cx1, cy0, cy1, x0, y0, w);
               else for (let i = 0; i < samples.length; i++) this.copy(data, samples[i]!, this.spp, out[i]!, bx, by, cx0, cx1, cy0, cy1, x0, y0, w);
             }),
           );
@@ -280,6 +295,10 @@ export class TiffFile {
       const need = this.blockWidth * rows * stride;
       if (this.provider) {
         const arr = typedView(type, await this.provider(bx, by, plane));
+        if (arr.length === 1 && need > 1) {
+          this.sparse.add(arr); // the other thread's sparse block (see below)
+          return arr;
+        }
         if (arr.length < need) throw new GeotfrError('INTERNAL', `shared block (${bx}, ${by}) holds ${arr.length} samples, expected ${need}`, { file: this.uri });
         return arr;
       }
@@ -290,9 +309,12 @@ export class TiffFile {
         const index = (this.planar ? plane * this.blocksAcross * this.blocksDown : 0) + by * this.blocksAcross + bx;
         const counts = this.image.isTiled ? 'TileByteCounts' : 'StripByteCounts';
         if (Number(await this.image.getFileDirectory().loadValueIndexed(counts, index)) === 0) {
-          const bytes = need * BYTES[type];
-          const sparse = typedView(type, this.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-          sparse.fill(this.nodata ?? 0);
+          // One sample holds the fill, not the declared block: a sparse block costs nothing however
+          // large it says it is. Passed to other threads as is (a one-sample buffer for a bigger block).
+          const one = BYTES[type];
+          const sparse = typedView(type, this.shared ? new SharedArrayBuffer(one) : new ArrayBuffer(one));
+          sparse[0] = this.nodata ?? 0;
+          if (need > 1) this.sparse.add(sparse);
           return sparse;
         }
         data = (await this.image.getTileOrStrip(bx, by, plane, this.decoder)).data as ArrayBuffer;
@@ -346,6 +368,14 @@ function swapBytes(buf: ArrayBuffer, size: number): void {
 function undoHorizontalDifferencing(arr: Typed, rowLength: number, stride: number): void {
   for (let row = 0; row + rowLength <= arr.length; row += rowLength) {
     for (let i = row + stride, end = row + rowLength; i < end; i++) arr[i] = arr[i]! + arr[i - stride]!;
+  }
+}
+
+/** Sets the window pixels of rectangle [cx0, cx1) × [cy0, cy1) (image coordinates) to `v`. */
+function fillRect(dst: Float64Array | Float32Array, v: number, cx0: number, cx1: number, cy0: number, cy1: number, x0: number, y0: number, w: number): void {
+  for (let y = cy0; y < cy1; y++) {
+    const at = (y - y0) * w + (cx0 - x0);
+    dst.fill(v, at, at + (cx1 - cx0));
   }
 }
 

@@ -8,13 +8,17 @@
  */
 import { inflate as inflateCb, type ZlibOptions } from 'node:zlib';
 import { BaseDecoder, addDecoder } from 'geotiff';
+import { limit } from '../limits.js';
 import { toArrayBuffer } from './blobsource.js';
 
 const inflate = (buf: Uint8Array, opts: ZlibOptions) =>
   new Promise<Buffer>((resolve, reject) => inflateCb(buf, opts, (err, out) => (err ? reject(err) : resolve(out))));
 
+/** What geotiff passes a decoder about the block layout (TiffFile.open sets these). */
+export type BlockParameters = { tileWidth?: number; tileHeight?: number; bitsPerSample?: number | ArrayLike<number>; planarConfiguration?: number; samplesPerPixel?: number };
+
 /** Decoded bytes of one full block, or undefined when the IFD does not say. */
-function blockBytes(p: { tileWidth?: number; tileHeight?: number; bitsPerSample?: number | ArrayLike<number>; planarConfiguration?: number; samplesPerPixel?: number } | undefined): number | undefined {
+export function blockBytes(p: BlockParameters | undefined): number | undefined {
   if (!p || !(p.tileWidth! > 0) || !(p.tileHeight! > 0) || p.bitsPerSample === undefined) return undefined;
   const bits = typeof p.bitsPerSample === 'number' ? [p.bitsPerSample] : Array.from(p.bitsPerSample);
   if (!bits.length) return undefined;
@@ -27,10 +31,20 @@ function blockBytes(p: { tileWidth?: number; tileHeight?: number; bitsPerSample?
 /** geotiff decoder for TIFF compression 8 (Deflate) and 32946 (old Adobe Deflate). */
 export class ZlibDeflateDecoder extends BaseDecoder {
   override async decodeBlock(buffer: ArrayBufferLike): Promise<ArrayBuffer> {
-    const n = blockBytes((this as unknown as { parameters?: Parameters<typeof blockBytes>[0] }).parameters);
+    const n = blockBytes((this as unknown as { parameters?: BlockParameters }).parameters);
+    // A tile never decodes to more than its declared size: inflating stops there, so a DEFLATE bomb
+    // (256 KiB declared, 512 MiB of zeros inside) costs at most one block (docs/limits.md).
+    const cap = Math.min(n ?? Infinity, limit('maxBlockBytes'));
     // Exactly the block's size: a full block comes back as one whole buffer (no copy below). zlib's minimum is 64.
-    const opts: ZlibOptions = n ? { chunkSize: Math.max(64, Math.min(n, 256 << 20)) } : {};
-    return toArrayBuffer(await inflate(new Uint8Array(buffer), opts));
+    const opts: ZlibOptions = n ? { chunkSize: Math.max(64, cap), maxOutputLength: cap } : { maxOutputLength: cap };
+    try {
+      return toArrayBuffer(await inflate(new Uint8Array(buffer), opts));
+    } catch (err) {
+      // geotiff.ts names the file and the tile around this message.
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+        throw new Error(`DEFLATE data inflates to more than the block's ${cap} decoded bytes${n === undefined ? ' (the maxBlockBytes limit)' : ''}`);
+      throw err;
+    }
   }
 }
 

@@ -4,16 +4,17 @@
  * for writing cells.
  */
 import { GeotfrError } from '../errors.js';
+import { limit, limitError } from '../limits.js';
 import type { TableRow } from './row.js';
 
 /** One parsed CSV record: its cells and the 1-based line it starts on. */
 export interface CsvRecord {
   cells: string[];
   line: number;
+  /** Byte offset of the record's start in the UTF-8 text. */
+  offset: number;
 }
 
-/** Refused before V8's string limit (~512 M characters) turns an unterminated quote into a crash. */
-const MAX_FIELD_CHARS = 256 * 1024 * 1024;
 
 const QUOTE = 0x22, COMMA = 0x2c, CR = 0x0d, NL = 0x0a;
 
@@ -24,6 +25,9 @@ const QUOTE = 0x22, COMMA = 0x2c, CR = 0x0d, NL = 0x0a;
  * Blank lines are skipped. Memory holds one record at most (plus one chunk).
  */
 export async function* parseCsv(text: AsyncIterable<string>, file: string): AsyncGenerator<CsvRecord[]> {
+  const maxColumns = limit('maxColumns');
+  // Refused before V8's string limit (~512 M characters) turns an unterminated quote into a crash.
+  const maxFieldChars = limit('maxTextValueChars');
   let cells: string[] = [];
   let field = ''; // completed parts of the current field (across chunk boundaries)
   let inQuotes = false;
@@ -35,6 +39,19 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
   let quoteLine = 0, quoteCol = 0;
   let first = true;
   let pendingCR = false;
+  // Byte offsets: bytes of the chunks before this one, and a cursor (char index → bytes) in this one.
+  let chunkBytes = 0;
+  let ascii = true;
+  let atChar = 0;
+  let atBytes = 0;
+  let chunkText = '';
+  let recordOffset = 0;
+  const byteAt = (i: number): number => {
+    if (ascii) return chunkBytes + i;
+    atBytes += Buffer.byteLength(chunkText.slice(atChar, i));
+    atChar = i;
+    return chunkBytes + atBytes;
+  };
   const fail = (msg: string, l = line, c = col): never => {
     throw new GeotfrError('BAD_INPUT', `malformed CSV at line ${l}, column ${c}: ${msg}`, { file });
   };
@@ -42,17 +59,24 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
   const endRecord = (): void => {
     if (cells.length === 0 && !fieldStarted && field === '') return; // blank line
     cells.push(field);
-    batch.push({ cells, line: recordLine });
+    batch.push({ cells, line: recordLine, offset: recordOffset });
     cells = [];
     field = '';
     fieldStarted = false;
   };
   for await (let chunk of text) {
     if (first) {
-      if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
+      if (chunk.charCodeAt(0) === 0xfeff) {
+        chunk = chunk.slice(1);
+        chunkBytes = recordOffset = 3; // the BOM's UTF-8 bytes
+      }
       first = false;
     }
     const n = chunk.length;
+    chunkText = chunk;
+    ascii = !/[^\x00-\x7f]/.test(chunk);
+    atChar = 0;
+    atBytes = 0;
     let i = 0;
     if (pendingCR) {
       if (n && chunk.charCodeAt(0) !== NL) fail('bare carriage return (use LF or CRLF line endings)');
@@ -71,7 +95,7 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
         }
         field += chunk.slice(i, stop);
         i = stop;
-        if (field.length > MAX_FIELD_CHARS) fail(`quoted field longer than ${MAX_FIELD_CHARS} characters (unterminated? it starts here)`, quoteLine, quoteCol);
+        if (field.length > maxFieldChars) fail(`quoted field longer than ${maxFieldChars} characters, the maxTextValueChars limit (unterminated? it starts here)`, quoteLine, quoteCol);
         if (q < 0) break;
         // A quote: either the closing one or the first of a doubled pair (which may straddle chunks).
         if (i + 1 < n) {
@@ -109,6 +133,8 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
         if (c !== COMMA && c !== NL && c !== CR) fail(`expected ',' or the end of the line after the closing quote, found ${JSON.stringify(String.fromCharCode(c))}`);
       }
       if (c === COMMA) {
+        // One more field follows this comma: refuse a row wider than maxColumns before it is all held.
+        if (cells.length + 2 > maxColumns) throw limitError('maxColumns', maxColumns, `the CSV record at line ${recordLine}, with more than ${maxColumns} fields,`, { file });
         cells.push(field);
         field = '';
         fieldStarted = true; // an empty field after a comma still counts
@@ -120,6 +146,7 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
         line++;
         col = 1;
         recordLine = line;
+        recordOffset = byteAt(i);
       } else if (c === CR) {
         // CRLF: the CR is dropped and the LF ends the record; a CR alone is not a line ending here.
         if (i + 1 < n) {
@@ -152,6 +179,7 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
         i = k;
       }
     }
+    chunkBytes += ascii ? n : Buffer.byteLength(chunk);
     if (batch.length) {
       yield batch;
       batch = [];
@@ -168,7 +196,7 @@ const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
  * CSV records → rows (in batches): the first record names the columns; numeric-looking cells become numbers,
  * empty cells are missing, anything else is a string (docs/semantics.md §8, as EE's CSV upload types columns).
  */
-export async function* readCsv(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow[]> {
+export async function* readCsv(text: AsyncIterable<string>, file: string, onHeader?: (columns: string[]) => void): AsyncGenerator<TableRow[]> {
   let header: string[] | undefined;
   let index = 0;
   for await (const recs of parseCsv(text, file)) {
@@ -182,6 +210,7 @@ export async function* readCsv(text: AsyncIterable<string>, file: string): Async
           if (seen.has(h)) throw new GeotfrError('BAD_INPUT', `CSV header at line ${rec.line} names column ${JSON.stringify(h)} twice`, { file, field: h });
           seen.add(h);
         });
+        onHeader?.(header);
         continue;
       }
       if (rec.cells.length !== header.length) {
@@ -193,7 +222,7 @@ export async function* readCsv(text: AsyncIterable<string>, file: string): Async
         if (cell === '') continue;
         properties[header[k]] = NUMBER.test(cell) ? Number(cell) : cell;
       }
-      rows.push({ properties, index, line: rec.line });
+      rows.push({ properties, index, line: rec.line, offset: rec.offset });
       index++;
     }
     if (rows.length) yield rows;

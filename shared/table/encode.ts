@@ -8,6 +8,7 @@
  * order, else in the order they were first seen in the input.
  */
 import { GeotfrError } from '../errors.js';
+import { checkLimit } from '../limits.js';
 import { encodeExample, varintSize, type Feature } from '../tfrecord/example.js';
 import { describe, where, type TableRow } from './row.js';
 import { toWkt } from './wkt.js';
@@ -97,6 +98,9 @@ export class TableEncoder {
   }
 
   private addColumn(name: string): Column {
+    // Every column is a feature of each record and a line of the summary (docs/limits.md).
+    checkLimit('maxColumns', this.columns.length + 1, `distinct property number ${this.columns.length + 1} (${JSON.stringify(name.slice(0, 40))})`, { file: this.o.file });
+    checkLimit('maxNameChars', name.length, `the name of property ${JSON.stringify(name.slice(0, 40) + '…')} (${name.length} characters)`, { file: this.o.file });
     const col: Column = { name, shape: [], records: 0, index: this.columns.length, floatEntrySize: 0, firstFeature: -1, firstLine: 0, seen: false };
     this.columns.push(col);
     this.byName.set(name, col);

@@ -5,11 +5,10 @@
  * JSON.parse'd on its own. Memory is bounded by the largest single feature.
  */
 import { GeotfrError } from '../errors.js';
+import { jsonDepthMessage, limit } from '../limits.js';
 import { findJsonError, lineColumn } from './jsonerror.js';
 import { featureToRow, type TableRow } from './row.js';
 
-/** A single feature larger than this is refused (V8 strings top out near 512 M characters). */
-const MAX_FEATURE_CHARS = 256 * 1024 * 1024;
 
 const WS_SP = 0x20, WS_TAB = 0x09, WS_CR = 0x0d, NL = 0x0a;
 const QUOTE = 0x22, BSLASH = 0x5c, LBRACE = 0x7b, RBRACE = 0x7d, LBRACK = 0x5b, RBRACK = 0x5d, COMMA = 0x2c, COLON = 0x3a;
@@ -26,6 +25,22 @@ class Cursor {
   /** Start (in buf) of a value being cut out, or -1. */
   mark = -1;
   private eof = false;
+  /** UTF-8 bytes before buf[0], and a cursor (index in buf → bytes from buf[0]) that only moves forward. */
+  private baseBytes = 0;
+  private atIndex = 0;
+  private atBytes = 0;
+
+  /** Byte offset of buf[i] in the text (i never before an earlier call's, within one buf). */
+  byteOffset(i: number): number {
+    this.atBytes += Buffer.byteLength(this.buf.slice(this.atIndex, i));
+    this.atIndex = i;
+    return this.baseBytes + this.atBytes;
+  }
+
+  /** A single feature larger than this is refused (V8 strings top out near 512 M characters). */
+  private readonly maxFeatureChars = limit('maxTextValueChars');
+  /** Nesting depth of one feature (counted from the feature itself, which is parsed on its own). */
+  private readonly maxDepth = limit('maxJsonDepth');
 
   constructor(private readonly it: AsyncIterator<string>, readonly file: string) {}
 
@@ -37,6 +52,9 @@ class Cursor {
       return false;
     }
     const drop = this.mark >= 0 ? this.mark : this.pos;
+    this.baseBytes = this.byteOffset(drop);
+    this.atIndex = 0;
+    this.atBytes = 0;
     this.buf = drop > 0 ? this.buf.slice(drop) + r.value : this.buf + r.value;
     this.base += drop;
     this.pos -= drop;
@@ -76,12 +94,13 @@ class Cursor {
   }
 
   /** Cuts out the JSON value starting at the next non-blank character; returns its text and start position. */
-  async value(): Promise<{ text: string; line: number; column: number }> {
+  async value(): Promise<{ text: string; line: number; column: number; offset: number }> {
     const first = await this.peek();
     if (first < 0) this.fail('unexpected end of input, expected a value');
     const line = this.line;
     const column = this.column;
     this.mark = this.pos;
+    const offset = this.byteOffset(this.pos);
     let depth = 0;
     let inStr = false;
     let esc = false;
@@ -117,8 +136,10 @@ class Cursor {
               this.lineStart = this.base + p;
             }
           } else if (c === QUOTE) inStr = true;
-          else if (c === LBRACE || c === LBRACK) depth++;
-          else if (c === RBRACE || c === RBRACK) {
+          else if (c === LBRACE || c === LBRACK) {
+            // Refused while cutting, before JSON.parse: the row conversion after it recurses (docs/limits.md).
+            if (++depth > this.maxDepth) this.fail(jsonDepthMessage(depth, this.maxDepth), this.line, this.base + p - this.lineStart);
+          } else if (c === RBRACE || c === RBRACK) {
             if (--depth <= 0) {
               done = true;
               break;
@@ -131,19 +152,19 @@ class Cursor {
       }
       this.pos = p;
       if (done) break;
-      if (this.pos - this.mark > MAX_FEATURE_CHARS) {
+      if (this.pos - this.mark > this.maxFeatureChars) {
         const e = findJsonError(this.buf.slice(this.mark, this.pos));
         if (e) {
           const at = lineColumn(this.buf.slice(this.mark), e.index, line, column);
           this.fail(e.message, at.line, at.column);
         }
-        this.fail(`a single value is larger than ${MAX_FEATURE_CHARS} characters`, line, column);
+        this.fail(`a single value is larger than ${this.maxFeatureChars} characters, the maxTextValueChars limit`, line, column);
       }
       if (!(await this.more())) break; // truncated: JSON.parse below reports where
     }
     const text = this.buf.slice(this.mark, this.pos);
     this.mark = -1;
-    return { text, line, column };
+    return { text, line, column, offset };
   }
 
   /** JSON.parse with a located error. */
@@ -159,12 +180,15 @@ class Cursor {
   }
 }
 
+/** Sees each top-level member other than `features` as it is read (patch export reads the 2008-style `crs` member this way). */
+export type MemberHook = (key: string, value: unknown, at: { line: number; column: number }) => void;
+
 /**
  * Reads the features of a GeoJSON FeatureCollection from text chunks, in order, in batches of up to
  * 1,000 (an async generator step per feature costs more than cutting it out). Top-level members
  * other than `features` may come before or after it; `type` must be "FeatureCollection".
  */
-export async function* readFeatureCollection(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow[]> {
+export async function* readFeatureCollection(text: AsyncIterable<string>, file: string, onMember?: MemberHook): AsyncGenerator<TableRow[]> {
   const cur = new Cursor(text[Symbol.asyncIterator](), file);
   await cur.expect(LBRACE, "'{' (a GeoJSON FeatureCollection object)");
   let sawFeatures = false;
@@ -185,7 +209,7 @@ export async function* readFeatureCollection(text: AsyncIterable<string>, file: 
         else
           for (;;) {
             const v = await cur.value();
-            batch.push(featureToRow(cur.parse(v), { file, index, line: v.line, column: v.column }));
+            batch.push(featureToRow(cur.parse(v), { file, index, line: v.line, column: v.column, offset: v.offset }));
             index++;
             if (batch.length >= 1000) {
               yield batch;
@@ -201,6 +225,7 @@ export async function* readFeatureCollection(text: AsyncIterable<string>, file: 
       } else {
         const v = await cur.value();
         const value = cur.parse(v);
+        onMember?.(key, value, { line: v.line, column: v.column });
         if (key === 'type' && value !== 'FeatureCollection') {
           cur.fail(`expected a FeatureCollection, found "type": ${JSON.stringify(value)}${value === 'Feature' ? ' (for one Feature per line use newline-delimited GeoJSON, .geojsonl)' : ''}`, v.line, v.column);
         }

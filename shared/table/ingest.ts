@@ -14,6 +14,7 @@ import { checkOutput, resolveUri } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { decodeExample, type Feature, type Features } from '../tfrecord/example.js';
 import { recordsOf } from '../ingest/records.js';
+import { checkLimit } from '../limits.js';
 import { Progress } from '../progress.js';
 import { csvCell } from './csv.js';
 import { featureCell, featureJson, featureNumber, formatFloat32, mb } from './values.js';
@@ -82,6 +83,12 @@ async function resolveInputs(files: string[], sized: boolean): Promise<{ uris: s
   return { uris, bytes };
 }
 
+/** Each distinct feature name is a column of the output and a line of the summary: capped (docs/limits.md). */
+function tooManyColumns(n: number, name: string): void {
+  checkLimit('maxColumns', n, `distinct feature name number ${n} (each is an output column)`);
+  checkLimit('maxNameChars', name.length, `feature name ${JSON.stringify(name.slice(0, 40) + '…')} (${name.length} characters)`);
+}
+
 /** Runs a table ingest and returns its summary. Throws GeotfrError; never leaves a partial output. */
 export async function ingestTable(opts: IngestTableOptions): Promise<IngestTableSummary> {
   const t0 = performance.now();
@@ -100,7 +107,13 @@ export async function ingestTable(opts: IngestTableOptions): Promise<IngestTable
   const columns: string[] = [];
   if (format === 'csv') {
     const seen = new Set<string>();
-    for await (const ex of examples(inputs.uris, opts.signal)) for (const k of ex.keys()) if (!seen.has(k)) (seen.add(k), columns.push(k));
+    for await (const ex of examples(inputs.uris, opts.signal))
+      for (const k of ex.keys())
+        if (!seen.has(k)) {
+          seen.add(k);
+          columns.push(k);
+          tooManyColumns(columns.length, k);
+        }
   }
 
   const out = await store.createWriter(key, { contentType: format === 'csv' ? 'text/csv' : 'application/geo+json' });
@@ -126,7 +139,7 @@ export async function ingestTable(opts: IngestTableOptions): Promise<IngestTable
         for (const [k, f] of ex) {
           if (point && (k === x || k === y)) continue;
           props.push(`${JSON.stringify(k)}:${featureJson(f as Feature)}`);
-          names.add(k);
+          if (!names.has(k)) tooManyColumns(names.add(k).size, k);
         }
         if (point) points++;
         const geometry = point ? `{"type":"Point","coordinates":[${formatFloat32(fx)},${formatFloat32(fy)}]}` : 'null';

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { GeotfrError } from '../errors.js';
+import { checkValueDepth } from '../limits.js';
 import { checkKey } from '../storage/port.js';
 
 const schema = z
@@ -29,6 +30,7 @@ export type TableExportRequest = Omit<z.output<typeof schema>, 'selectors'> & { 
 
 /** Validates a table export request, applying defaults. Throws BAD_REQUEST naming the offending key. */
 export function parseTableExportRequest(json: unknown): TableExportRequest {
+  checkValueDepth(json); // validation recurses; an HTTP body is parsed before we see it
   const r = schema.safeParse(json);
   if (!r.success) {
     const unknown: string[] = [];

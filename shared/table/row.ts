@@ -21,6 +21,8 @@ export interface TableRow {
   index: number;
   /** 1-based line where the feature starts. */
   line: number;
+  /** Byte offset where the feature starts, in the (uncompressed) UTF-8 text; the readers set it. */
+  offset?: number;
 }
 
 /** Where a row came from, for error messages. */
@@ -29,6 +31,7 @@ export interface RowPlace {
   index: number;
   line: number;
   column?: number;
+  offset?: number;
 }
 
 export const where = (p: RowPlace) => `feature ${p.index} (line ${p.line}${p.column !== undefined ? `, column ${p.column}` : ''})`;
@@ -52,7 +55,7 @@ export function featureToRow(value: unknown, place: RowPlace): TableRow {
     if (typeof g !== 'object' || Array.isArray(g) || typeof g.type !== 'string') fail(`"geometry" must be a GeoJSON geometry object or null, found ${describe(f.geometry)}`);
     geometry = g;
   }
-  return { properties, geometry, index: place.index, line: place.line };
+  return { properties, geometry, index: place.index, line: place.line, offset: place.offset };
 }
 
 /** A short description of a JSON value's type for messages. */

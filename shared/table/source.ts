@@ -8,7 +8,7 @@
  */
 import { GeotfrError } from '../errors.js';
 import { readCsv } from './csv.js';
-import { readFeatureCollection } from './geojson.js';
+import { readFeatureCollection, type MemberHook } from './geojson.js';
 import { readNdjson } from './ndjson.js';
 import { openText, type TextStreamOptions } from './textstream.js';
 import type { TableRow } from './row.js';
@@ -24,7 +24,7 @@ export interface TableSource {
 }
 
 /** Opens `uri` and streams its rows in input order, in batches. */
-export async function openTable(uri: string, opts: TextStreamOptions = {}): Promise<TableSource> {
+export async function openTable(uri: string, opts: TextStreamOptions & { onMember?: MemberHook; onHeader?: (columns: string[]) => void } = {}): Promise<TableSource> {
   const input = await openText(uri, opts);
   const name = uri.toLowerCase().replace(/\.gz$/, '');
   let format: TableFormat | undefined;
@@ -36,7 +36,7 @@ export async function openTable(uri: string, opts: TextStreamOptions = {}): Prom
     format = sniffed.format;
     text = sniffed.text;
   }
-  const rows = format === 'csv' ? readCsv(text, input.file) : format === 'ndjson' ? readNdjson(text, input.file) : readFeatureCollection(text, input.file);
+  const rows = format === 'csv' ? readCsv(text, input.file, opts.onHeader) : format === 'ndjson' ? readNdjson(text, input.file) : readFeatureCollection(text, input.file, opts.onMember);
   return { file: input.file, size: input.size, format, rows };
 }
 

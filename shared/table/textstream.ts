@@ -68,7 +68,9 @@ async function* decodeText(raw: Readable, file: string, opts: TextStreamOptions)
     bytes = gunzip;
   } else bytes = rest;
   // fatal: false would silently turn bad bytes into U+FFFD; EE rejects non-UTF-8 uploads, so do we.
-  const decoder = new TextDecoder('utf-8', { fatal: true });
+  // ignoreBOM keeps a byte-order mark in the text: the readers skip it themselves and count its
+  // 3 bytes, so the byte offsets they report match the file.
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   let offset = 0;
   try {
     for await (const chunk of bytes) {

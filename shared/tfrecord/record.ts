@@ -13,6 +13,7 @@ import * as zlib from 'node:zlib';
 import { maskedCrc32c } from './crc32c.js';
 import { floatAlignmentShift } from './example.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
+import { limit, limitError } from '../limits.js';
 
 export const RECORD_OVERHEAD_BYTES = 16;
 const GZIP_MAGIC_0 = 0x1f;
@@ -115,8 +116,16 @@ export interface ReadRecordsOptions {
   file?: string;
   /** Verify length and data CRCs (default true). */
   verify?: boolean;
-  /** Refuse records larger than this (default 2 GiB): a corrupt length must not exhaust memory. */
+  /**
+   * Refuse records larger than this, at their header, before buffering them (default: the
+   * maxRecordBytes limit, docs/limits.md): a corrupt or hostile length must not exhaust memory.
+   */
   maxRecordBytes?: number;
+  /**
+   * Why `maxRecordBytes` is what it is, when the caller knows the exact bound (ingest: the largest
+   * record the mixer's patch allows); the error is then BAD_INPUT saying so instead of LIMIT.
+   */
+  maxRecordBytesReason?: string;
   /** Called with the number of input bytes consumed so far (compressed bytes for gzip). */
   onProgress?: (bytesIn: number) => void;
   /** Stops reading (throws the signal's reason, or a CANCELLED error) between chunks. */
@@ -190,7 +199,7 @@ export function fileSource(path: string): Readable {
 export async function* readRecords(source: ByteSource, opts: ReadRecordsOptions = {}): AsyncGenerator<TFRecord> {
   const file = opts.file;
   const verify = opts.verify ?? true;
-  const maxRecordBytes = opts.maxRecordBytes ?? 2 ** 31;
+  const maxRecordBytes = limit('maxRecordBytes', opts.maxRecordBytes);
   const iter = (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]
     ? (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
     : toAsync((source as Iterable<Uint8Array>)[Symbol.iterator]());
@@ -222,7 +231,7 @@ export async function* readRecords(source: ByteSource, opts: ReadRecordsOptions 
     },
   };
   const stream: AsyncIterable<Uint8Array> = isGzip ? gunzipStream(rest) : rest;
-  yield* parseFramedStream(stream, { file, verify, maxRecordBytes, compressed: isGzip, signal: opts.signal });
+  yield* parseFramedStream(stream, { file, verify, maxRecordBytes, maxRecordBytesReason: opts.maxRecordBytesReason, compressed: isGzip, signal: opts.signal });
 }
 
 async function nextChunk(iter: AsyncIterator<Uint8Array>, file?: string): Promise<IteratorResult<Uint8Array>> {
@@ -255,7 +264,7 @@ async function* gunzipStream(input: AsyncIterable<Uint8Array>): AsyncGenerator<U
 
 async function* parseFramedStream(
   stream: AsyncIterable<Uint8Array>,
-  o: { file?: string; verify: boolean; maxRecordBytes: number; compressed: boolean; signal?: AbortSignal },
+  o: { file?: string; verify: boolean; maxRecordBytes: number; maxRecordBytesReason?: string; compressed: boolean; signal?: AbortSignal },
 ): AsyncGenerator<TFRecord> {
   const q = new ByteQueue();
   let offset = 0;
@@ -295,7 +304,11 @@ async function* parseFramedStream(
       if (expect !== actual) fail(`length CRC mismatch (stored 0x${hex(expect)}, computed 0x${hex(actual)}): corrupt length or not a TFRecord file`, offset);
     }
     const length = lenHi * 2 ** 32 + lenLo;
-    if (length > o.maxRecordBytes) fail(`record length ${length} exceeds the limit of ${o.maxRecordBytes} bytes`, offset);
+    if (length > o.maxRecordBytes) {
+      const ctx = { file: o.file, record: index, offset };
+      if (o.maxRecordBytesReason) fail(`record length ${length} bytes is longer than ${o.maxRecordBytesReason} (${o.maxRecordBytes} bytes)`, offset);
+      throw limitError('maxRecordBytes', o.maxRecordBytes, `record length ${length} bytes`, ctx);
+    }
     if (!(await fill(length + 4))) {
       fail(`truncated record: header says ${length} bytes of data + 4 CRC bytes, only ${q.length} remain`, offset);
     }

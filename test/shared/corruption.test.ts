@@ -7,6 +7,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { frameRecords, gzipSync, parseRecordsSync, readRecords, framedSize, recordHeader } from '../../shared/tfrecord/record.js';
 import { GeotfrError } from '../../shared/errors.js';
+import { LIMITS } from '../../shared/limits.js';
 import { mulberry32 } from '../support/random.js';
 
 function rng(seed: number) {
@@ -188,8 +189,8 @@ test('gzip bombs neither hang nor exhaust memory', async () => {
   assert.ok(process.memoryUsage().rss - rss0 < 256 << 20, 'memory stays bounded');
 
   // A valid header claiming a huge record, followed by the zeros: refused by maxRecordBytes before reading it.
-  for (const [limit, opts] of [[2 ** 31, {}], [64 << 20, { maxRecordBytes: 64 << 20 }]] as const) {
-    const big = recordHeader(limit < 2 ** 31 ? 2 ** 30 : 3 * 2 ** 30); // 1 GiB or 3 GiB
+  for (const [limit, opts] of [[LIMITS.maxRecordBytes.default, {}], [64 << 20, { maxRecordBytes: 64 << 20 }]] as const) {
+    const big = recordHeader(limit < LIMITS.maxRecordBytes.default ? 2 ** 30 : 3 * 2 ** 30); // 1 GiB or 3 GiB
     const parts = counted([gzipSync(big), ...bomb.slice(0, 64)]);
     let error: unknown;
     try {
@@ -197,8 +198,9 @@ test('gzip bombs neither hang nor exhaust memory', async () => {
     } catch (err) {
       error = err;
     }
-    assert.ok(error instanceof GeotfrError && error.code === 'BAD_INPUT', String(error));
-    assert.match((error as Error).message, new RegExp(`exceeds the limit of ${limit} bytes`));
+    assert.ok(error instanceof GeotfrError && error.code === 'LIMIT', String(error));
+    assert.match((error as Error).message, new RegExp(`exceeds the maxRecordBytes limit of ${limit.toLocaleString('en-US')}`));
+    // Not a wall clock (issue 11 item 20): the reader stopped after the first parts.
     assert.ok(parts.pulled() <= 32, `refused before reading the record (read ${parts.pulled()} of 65 parts)`);
   }
   assert.ok(process.memoryUsage().rss - rss0 < 256 << 20, 'memory stays bounded');

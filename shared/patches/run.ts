@@ -1,0 +1,257 @@
+/**
+ * `geotfr export-patches` on this machine (docs/semantics.md §12): request → points (a streamed table,
+ * or a seeded sample) → chunks (plan.ts) → a pool of threads reading windows and framing records →
+ * the shards written in plan order. A failed or cancelled run removes whatever it wrote.
+ *
+ * Memory is bounded whatever the number of points: the table streams, at most `pool.depth` chunks
+ * (~4 MiB of records each) are in flight, and decoded blocks live in one cache of fixed budget.
+ */
+import { availableParallelism } from 'node:os';
+import { once } from 'node:events';
+import { type BlobInfo, type BlobStore, type BlobWriter } from '../storage/port.js';
+import { openBucket } from '../storage/open.js';
+import { GeotfrError, abortable, asGeotfrError } from '../errors.js';
+import { GZIP_HEADER, GzipTrailer } from '../export/gzipchunks.js';
+import { Progress } from '../progress.js';
+import { openImage, type GeoTiffImageSource } from '../raster/open.js';
+import { pyString } from '../inspect.js';
+import type { PatchChunkResult } from './chunk.js';
+import { bandParseSpec, patchBands, PatchRecordEncoder } from './encode.js';
+import { chunkPoints, patchFileName, PATCH_PLAN_VERSION, type PatchChunk, type PatchPlan } from './plan.js';
+import { noDrops, tablePoints, type DropCounts, type PointStream } from './points.js';
+import { inProcessPatchPool, threadPatchPool, type PatchPool } from './pool.js';
+import { parsePatchExportRequest } from './request.js';
+import { samplePoints, stratifiedPoints, type ClassCount } from './sample.js';
+
+/** Decoded-block cache of the image the points are read from: 512 MiB, or GEOTFR_TILE_CACHE_MB. */
+export const PATCH_BLOCK_CACHE_BYTES = 512 * 1024 * 1024;
+
+export interface PatchExportOptions {
+  /** Worker threads (default: the core count); 0 reads and encodes on the calling thread. */
+  workers?: number;
+  signal?: AbortSignal;
+  progress?: boolean;
+  now?: Date;
+}
+
+export interface PatchFeature {
+  name: string;
+  spec: string;
+}
+
+export interface PatchExportSummary {
+  files: number;
+  shards: string[];
+  /** Records written. */
+  records: number;
+  /** Points in the input (table rows, or sampled pixels). */
+  inputPoints: number;
+  /** Points not written, by reason (dropNulls). */
+  dropped: DropCounts;
+  /** stratified: per class value, available / requested / selected pixels. */
+  classes?: ClassCount[];
+  bytes: number;
+  bytesFramed: number;
+  seconds: number;
+  kernelSize: [number, number];
+  /** Features in record order with their `tf.io` parse spec. */
+  features: PatchFeature[];
+  /** The parse spec to paste (Python). */
+  parseSpec: string;
+}
+
+/** An opened patch export: plan, image (with shared blocks), and the point stream. */
+export interface OpenedPatchExport {
+  plan: PatchPlan;
+  source: GeoTiffImageSource;
+  points: PointStream;
+  drops: DropCounts;
+  encoder: PatchRecordEncoder;
+  classes?: ClassCount[];
+}
+
+/** Validates the request, opens the image and the points (the CLI runner and the cloud planner both start here). */
+export async function openPatchExport(request: unknown, opts: { signal?: AbortSignal; now?: Date } = {}): Promise<OpenedPatchExport> {
+  const req = parsePatchExportRequest(request, { now: opts.now });
+  const envMb = Number(process.env.GEOTFR_TILE_CACHE_MB);
+  const source = await openImage(req.image, { signal: opts.signal, sharedBlocks: true, tileCacheBytes: Number.isFinite(envMb) && envMb > 0 ? envMb * 2 ** 20 : PATCH_BLOCK_CACHE_BYTES });
+  try {
+    const bands = patchBands(source.bands, req.tensorDepths, req.defaultValue);
+    const plan: PatchPlan = { version: PATCH_PLAN_VERSION, request: req, source: { ...source.grid }, bands };
+    const encoder = new PatchRecordEncoder(bands, req.kernelSize, req.geometries);
+    const drops = noDrops();
+    const reserved = new Set([...bands.map((b) => b.name), ...(req.geometries ? ['longitude', 'latitude'] : [])]);
+    const pts = req.points;
+    let points: PointStream;
+    let classes: ClassCount[] | undefined;
+    if ('table' in pts) points = await tablePoints(req, pts.table, source.grid, reserved, drops, opts.signal);
+    else if ('sample' in pts) points = samplePoints(req, pts.sample, source);
+    else {
+      const s = await stratifiedPoints(req, pts.stratified, source, opts.signal);
+      points = s;
+      classes = s.classes;
+    }
+    return { plan, source, points, drops, encoder, classes };
+  } catch (err) {
+    await source.close();
+    throw err;
+  }
+}
+
+/** The features of a plan's records, in order, with their parse specs. */
+export function patchFeatures(o: OpenedPatchExport): PatchFeature[] {
+  const r = o.plan.request;
+  return [
+    ...o.plan.bands.map((b) => ({ name: b.name, spec: bandParseSpec(b, r.kernelSize) })),
+    ...o.points.columns().map((c) => ({ name: c.name, spec: c.spec })),
+    ...(r.geometries ? ['longitude', 'latitude'].map((name) => ({ name, spec: 'tf.io.FixedLenFeature([1], tf.float32)' })) : []),
+  ];
+}
+
+/** The Python parse spec (the same shape `geotfr inspect` prints). */
+export function patchParseSpec(features: PatchFeature[]): string {
+  return [`features = {\n${features.map((f) => `    ${pyString(f.name)}: ${f.spec},`).join('\n')}\n}`, 'parsed = tf.io.parse_single_example(serialized, features)'].join('\n');
+}
+
+/** One output file being written: gzip header, chunks in order, trailer; published on commit. */
+export class PatchFileSink {
+  private readonly trailer = new GzipTrailer();
+  private error: Error | undefined;
+  private next = 0;
+
+  private constructor(
+    private readonly writer: BlobWriter,
+    readonly key: string,
+    private readonly uri: string,
+  ) {
+    writer.stream.on('error', (e) => (this.error ??= e));
+  }
+
+  static async open(store: BlobStore, key: string, opts: { createOnly?: boolean } = {}): Promise<PatchFileSink> {
+    const w = await store.createWriter(key, { ifNotExists: opts.createOnly, contentType: 'application/octet-stream' });
+    const s = new PatchFileSink(w, key, store.uri(key));
+    await s.put(GZIP_HEADER);
+    return s;
+  }
+
+  private async put(buf: Uint8Array): Promise<void> {
+    if (this.error) throw asGeotfrError(this.error, { file: this.uri });
+    if (!this.writer.stream.write(buf)) {
+      // One abortable listener pair per wait, removed when it ends (no listener build-up over a long file).
+      const ac = new AbortController();
+      const failed = once(this.writer.stream, 'error', { signal: ac.signal }).then(([e]) => {
+        throw asGeotfrError(e, { file: this.uri });
+      });
+      failed.catch(() => {});
+      try {
+        await Promise.race([once(this.writer.stream, 'drain', { signal: ac.signal }), failed]);
+      } finally {
+        ac.abort();
+      }
+    }
+  }
+
+  async write(r: PatchChunkResult): Promise<void> {
+    if (r.seq !== this.next) throw new GeotfrError('INTERNAL', `chunk ${r.seq} arrived before chunk ${this.next}`, { file: this.uri });
+    this.next++;
+    this.trailer.add(r);
+    if (r.data.length) await this.put(r.data);
+  }
+
+  async commit(): Promise<BlobInfo> {
+    await this.put(this.trailer.finish());
+    return this.writer.commit();
+  }
+
+  abort(): Promise<void> {
+    return this.writer.abort();
+  }
+}
+
+/** Runs a patch export request on this machine and returns its summary. Throws GeotfrError on any failure, leaving no output. */
+export async function runPatchExport(request: unknown, opts: PatchExportOptions = {}): Promise<PatchExportSummary> {
+  const t0 = performance.now();
+  const signal = opts.signal;
+  const opened = await openPatchExport(request, { signal, now: opts.now });
+  const { plan, source, points, drops, encoder } = opened;
+  const req = plan.request;
+  const written: BlobInfo[] = [];
+  let sink: PatchFileSink | undefined;
+  let pool: PatchPool | undefined;
+  let store: BlobStore | undefined;
+  let records = 0;
+  let bytesFramed = 0;
+  const progress = opts.progress ? new Progress({ label: 'export-patches', unit: 'patches' }) : undefined;
+  try {
+    store = await openBucket(req.bucket);
+    // Open the first file before any heavy work: an unwritable destination fails at once.
+    sink = await PatchFileSink.open(store, patchFileName(req, 0));
+    const workers = Math.max(0, opts.workers ?? availableParallelism());
+    pool = workers === 0 ? inProcessPatchPool(plan, source, signal) : await threadPatchPool(plan, source, workers, signal);
+    const chunks = chunkPoints(points.batches, (n) => encoder.framedBytes(n), { maxFileSize: req.maxFileSize, geometries: req.geometries });
+    const inFlight: { chunk: PatchChunk; result: Promise<PatchChunkResult> }[] = [];
+    let ended = false;
+    const fill = async () => {
+      while (!ended && inFlight.length < pool!.depth) {
+        const r = await chunks.next();
+        if (r.done) {
+          ended = true;
+          break;
+        }
+        const result = pool!.run(r.value);
+        result.catch(() => {}); // observed in order below
+        inFlight.push({ chunk: r.value, result });
+      }
+    };
+    await fill();
+    let shard = 0;
+    while (inFlight.length) {
+      signal?.throwIfAborted();
+      const { chunk, result } = inFlight.shift()!;
+      const r = await abortable(result, signal);
+      await fill();
+      while (chunk.shard > shard) {
+        // The shard is complete: publish it and open the next one.
+        written.push(await sink!.commit());
+        sink = undefined;
+        shard++;
+        sink = await PatchFileSink.open(store, patchFileName(req, shard));
+      }
+      await sink!.write(r);
+      records += r.records;
+      drops.masked += r.masked;
+      bytesFramed += r.rawBytes;
+      progress?.tick(r.records + r.masked, r.rawBytes);
+    }
+    points.finish();
+    signal?.throwIfAborted();
+    written.push(await sink!.commit());
+    sink = undefined;
+    progress?.finish();
+  } catch (err) {
+    await sink?.abort().catch(() => {});
+    await pool?.close().catch(() => {});
+    pool = undefined;
+    await points.close();
+    if (store) await Promise.all(written.map((w) => store!.delete(w.key).catch(() => {})));
+    throw signal?.aborted ? (signal.reason instanceof GeotfrError ? signal.reason : new GeotfrError('CANCELLED', 'export cancelled')) : asGeotfrError(err);
+  } finally {
+    await pool?.close();
+    await source.close();
+  }
+  const features = patchFeatures(opened);
+  return {
+    files: written.length,
+    shards: written.map((w) => store!.uri(w.key)),
+    records,
+    inputPoints: points.inputPoints(),
+    dropped: drops,
+    ...(opened.classes ? { classes: opened.classes } : {}),
+    bytes: written.reduce((s, w) => s + w.size, 0),
+    bytesFramed,
+    seconds: Math.round((performance.now() - t0) / 10) / 100,
+    kernelSize: req.kernelSize,
+    features,
+    parseSpec: patchParseSpec(features),
+  };
+}
