@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const all = ['codec', 'export', 'ingest', 'table', 'patches', 'cloud'];
+const all = ['codec', 'export', 'ingest', 'cog-deflate', 'ingest-cloud', 'memory', 'table', 'patches', 'cloud'];
 const chosen = process.env.GEOTFR_BENCH ? process.env.GEOTFR_BENCH.split(',') : all;
 let failed = 0;
 for (const name of chosen) {

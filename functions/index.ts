@@ -12,6 +12,9 @@
  * | `finalizeExport`    | CloudEvent | Pub/Sub finalize topic (one message per finished shard)    |
  * | `ingestPredictions` | CloudEvent | GCS finalize of `ingest/*.json`                            |
  * | `deadLetter`        | CloudEvent | Pub/Sub dead-letter topic                                  |
+ * | `planIngest`        | HTTP       | HTTP POST; Pub/Sub push (ingest request topic); GCS finalize of `ingest/*.json` (§13) |
+ * | `ingestStrip`       | CloudEvent | Pub/Sub strip topic (one strip per message)                |
+ * | `finalizeIngest`    | HTTP       | Pub/Sub push (ingest finalize topic), long timeout         |
  */
 import * as functions from '@google-cloud/functions-framework';
 import { cloudEventFunction, httpFunction, type Handler } from './event.js';
@@ -20,6 +23,9 @@ import { exportShardHandler } from './export-shard.js';
 import { finalizeExportHandler } from './finalize-export.js';
 import { ingestPredictionsHandler } from './ingest-predictions.js';
 import { deadLetterHandler } from './dead-letter.js';
+import { planIngestHandler } from './plan-ingest.js';
+import { ingestStripHandler } from './ingest-strip.js';
+import { finalizeIngestHandler } from './finalize-ingest.js';
 
 /** Every function: its target name, signature and handler. */
 export const FUNCTIONS: { target: string; signature: 'http' | 'cloudEvent'; handler: Handler }[] = [
@@ -28,6 +34,9 @@ export const FUNCTIONS: { target: string; signature: 'http' | 'cloudEvent'; hand
   { target: 'finalizeExport', signature: 'cloudEvent', handler: finalizeExportHandler },
   { target: 'ingestPredictions', signature: 'cloudEvent', handler: ingestPredictionsHandler },
   { target: 'deadLetter', signature: 'cloudEvent', handler: deadLetterHandler },
+  { target: 'planIngest', signature: 'http', handler: planIngestHandler },
+  { target: 'ingestStrip', signature: 'cloudEvent', handler: ingestStripHandler },
+  { target: 'finalizeIngest', signature: 'http', handler: finalizeIngestHandler },
 ];
 
 /** Names of every registered target (the stack serves each one). */
@@ -50,5 +59,5 @@ for (const f of FUNCTIONS) {
 
 // Named exports of the entry points (the registry above is what the framework serves; these let a
 // deployment or a test import a target by name). A new row above adds its name here too.
-const { planExport, exportShard, finalizeExport, ingestPredictions, deadLetter } = entryPoints;
-export { planExport, exportShard, finalizeExport, ingestPredictions, deadLetter };
+const { planExport, exportShard, finalizeExport, ingestPredictions, deadLetter, planIngest, ingestStrip, finalizeIngest } = entryPoints;
+export { planExport, exportShard, finalizeExport, ingestPredictions, deadLetter, planIngest, ingestStrip, finalizeIngest };

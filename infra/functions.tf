@@ -1,4 +1,4 @@
-# The five Cloud Functions (2nd gen), one per entry point exported by functions/index.ts. They are
+# The Cloud Functions (2nd gen), one per entry point exported by functions/index.ts. They are
 # declared once, as the table local.functions; every per-function resource is derived from it: the
 # function below, its service account and grants (iam.tf), the push subscription delivering to it
 # (pubsub.tf) and its bucket-drop trigger (triggers.tf). They are HTTP services: Pub/Sub reaches them
@@ -86,10 +86,64 @@ locals {
       publishes       = []
       push_topic      = null
       dead_letter     = null
+      # Its drops now go to planIngest (docs/semantics.md §13); kept for direct use and existing deployments.
+      drops = null
+    }
+    # The distributed ingest (docs/semantics.md §13): the planner scans the predictions once and
+    # publishes a message per strip; HTTP, so its time limit may be an hour (event functions stop at 9
+    # minutes). It takes ingest/*.json drops, Pub/Sub requests and (internal) HTTP POSTs.
+    plan_ingest = {
+      entry_point     = "planIngest"
+      account_id      = "plan-ingest"
+      memory          = var.worker_memory
+      cpu             = var.worker_cpu
+      timeout_seconds = var.ingest_timeout_seconds
+      max_instances   = 10
+      ingress         = "ALLOW_INTERNAL_ONLY"
+      reads           = ["exports", "predictions"]
+      writes          = ["predictions"]
+      publishes       = ["strips", "ingest_finalize"]
+      push_topic      = "ingest_requests"
+      dead_letter     = "dead_letter"
       drops           = { bucket = "predictions", trigger = "ingest-drops" } # ingest/*.json
     }
-    # Marks the job of a dead-lettered message failed, in the bucket the message names (exports: the
-    # request, shard and finalize messages are all about exports).
+    # One strip of a distributed ingest per message: reads its records, writes its COG parts.
+    ingest_strip = {
+      entry_point     = "ingestStrip"
+      account_id      = "strip"
+      memory          = var.worker_memory
+      cpu             = var.worker_cpu
+      timeout_seconds = var.worker_timeout_seconds
+      max_instances   = var.worker_max_instances
+      ingress         = "ALLOW_INTERNAL_ONLY"
+      reads           = ["exports", "predictions"]
+      writes          = ["predictions"]
+      publishes       = ["ingest_finalize"]
+      push_topic      = "strips"
+      dead_letter     = "dead_letter"
+      drops           = null
+    }
+    # Assembles the COG once every strip is done (coarse levels, header, compose): HTTP for the long
+    # time limit. A push delivery's ack deadline is at most 600 s, so an assembly that takes longer is
+    # redelivered meanwhile; the second finalizer's compose loses its create-once precondition and
+    # finds the job done (shared/jobs/ingest-strips.ts).
+    finalize_ingest = {
+      entry_point     = "finalizeIngest"
+      account_id      = "finalize-ingest"
+      memory          = var.worker_memory
+      cpu             = var.worker_cpu
+      timeout_seconds = var.ingest_timeout_seconds
+      max_instances   = 10
+      ingress         = "ALLOW_INTERNAL_ONLY"
+      reads           = []
+      writes          = ["predictions"]
+      publishes       = []
+      push_topic      = "ingest_finalize"
+      dead_letter     = "dead_letter"
+      drops           = null
+    }
+    # Marks the job of a dead-lettered message failed, in the bucket the message names (exports for
+    # export messages, predictions for the distributed ingest's strip and finalize messages).
     dead_letter = {
       entry_point     = "deadLetter"
       account_id      = "deadletter"
@@ -99,7 +153,7 @@ locals {
       max_instances   = 5
       ingress         = "ALLOW_INTERNAL_ONLY"
       reads           = []
-      writes          = ["exports"]
+      writes          = ["exports", "predictions"]
       publishes       = []
       push_topic      = "dead_letter"
       dead_letter     = "unhandled"
@@ -120,6 +174,11 @@ locals {
     GEOTFR_REQUEST_TOPIC            = google_pubsub_topic.topic["requests"].name
     GEOTFR_SHARD_TOPIC              = google_pubsub_topic.topic["shards"].name
     GEOTFR_FINALIZE_TOPIC           = google_pubsub_topic.topic["finalize"].name
+    GEOTFR_INGEST_REQUEST_TOPIC     = google_pubsub_topic.topic["ingest_requests"].name
+    GEOTFR_STRIP_TOPIC              = google_pubsub_topic.topic["strips"].name
+    GEOTFR_INGEST_FINALIZE_TOPIC    = google_pubsub_topic.topic["ingest_finalize"].name
+    GEOTFR_MAX_STRIP_BYTES          = tostring(var.max_strip_bytes)
+    GEOTFR_INGEST_TIMEOUT_SECONDS   = tostring(var.ingest_timeout_seconds)
     GEOTFR_FUNCTION_TIMEOUT_SECONDS = tostring(var.worker_timeout_seconds)
     GEOTFR_SHARD_BYTES_PER_SECOND   = tostring(var.shard_bytes_per_second)
     GEOTFR_ALLOW_LOCAL_PATHS        = "0"

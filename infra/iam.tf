@@ -7,8 +7,11 @@
 # | planExport        | sources (+ extra)  | exports        | shards, finalize  | pusher, eventarc, plan_invokers |
 # | exportShard       | sources (+ extra)  | exports        | finalize          | pusher              |
 # | finalizeExport    | -                  | exports        | -                 | pusher              |
-# | ingestPredictions | exports            | predictions    | -                 | eventarc            |
-# | deadLetter        | -                  | exports        | -                 | pusher              |
+# | ingestPredictions | exports            | predictions    | -                 | (no trigger)        |
+# | planIngest        | exports            | predictions    | strips, ingest-finalize | pusher, eventarc |
+# | ingestStrip       | exports            | predictions    | ingest-finalize   | pusher              |
+# | finalizeIngest    | -                  | predictions    | -                 | pusher              |
+# | deadLetter        | -                  | exports, predictions | -           | pusher              |
 #
 # The same rows set each function's allow-lists (GEOTFR_SOURCE_BUCKETS = its readable buckets,
 # GEOTFR_DESTINATION_BUCKETS = its writable ones), so the code refuses what IAM would refuse.
@@ -33,7 +36,7 @@ resource "google_service_account" "pusher" {
 
 resource "google_service_account" "eventarc" {
   account_id   = "${var.name_prefix}-eventarc"
-  display_name = "geotfr Eventarc identity (bucket drops to planExport and ingestPredictions)"
+  display_name = "geotfr Eventarc identity (bucket drops to planExport and planIngest)"
 }
 
 locals {

@@ -71,10 +71,11 @@ moved {
   from = google_eventarc_trigger.request_drops
   to   = google_eventarc_trigger.drops["plan_export"]
 }
-# The ingest trigger now watches the prediction bucket: same resource, updated in place.
+# The ingest trigger now watches the prediction bucket and delivers to planIngest (the distributed
+# ingest's planner): same resource, updated in place.
 moved {
   from = google_eventarc_trigger.ingest_drops
-  to   = google_eventarc_trigger.drops["ingest_predictions"]
+  to   = google_eventarc_trigger.drops["plan_ingest"]
 }
 
 moved {
@@ -108,5 +109,5 @@ moved {
 }
 moved {
   from = google_cloud_run_service_iam_member.eventarc_invokes["ingest"]
-  to   = google_cloud_run_service_iam_member.eventarc_invokes["ingest_predictions"]
+  to   = google_cloud_run_service_iam_member.eventarc_invokes["plan_ingest"]
 }

@@ -13,6 +13,10 @@ locals {
     shards      = { name = "shards", retention = null }
     finalize    = { name = "finalize", retention = null }
     dead_letter = { name = "dead-letter", retention = null }
+    # The distributed ingest (docs/semantics.md §13).
+    ingest_requests = { name = "ingest-requests", retention = null }
+    strips          = { name = "strips", retention = null }
+    ingest_finalize = { name = "ingest-finalize", retention = null }
     # Where dead letters go when even the dead-letter handler keeps failing: no subscriber, but
     # retained for a week so an operator can inspect or replay them (seek a new subscription to the
     # topic's past).

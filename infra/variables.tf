@@ -150,3 +150,19 @@ variable "scheduled_exports" {
     error_message = "Every scheduled export's fileNamePrefix must contain {date}."
   }
 }
+
+variable "ingest_timeout_seconds" {
+  description = "Time limit of the distributed ingest's planner and finalizer (HTTP functions: up to 3600 s; GEOTFR_INGEST_TIMEOUT_SECONDS)."
+  type        = number
+  default     = 3600
+  validation {
+    condition     = var.ingest_timeout_seconds > 0 && var.ingest_timeout_seconds <= 3600
+    error_message = "ingest_timeout_seconds must be in 1..3600."
+  }
+}
+
+variable "max_strip_bytes" {
+  description = "Uncompressed pixel bytes per strip of a distributed ingest that sets neither stripTileRows nor workers (GEOTFR_MAX_STRIP_BYTES)."
+  type        = number
+  default     = 4000000000
+}

@@ -91,6 +91,22 @@ export const OPTIONS = {
   gcsChunkBytes: spec({ env: 'GEOTFR_GCS_CHUNK_BYTES', default: String(16 * 1024 * 1024), parse: positive, doc: 'resumable upload chunk (rounded to 256 KiB)' }),
   gcsReadRetries: spec({ env: 'GEOTFR_GCS_READ_RETRIES', default: '3', parse: nonNegativeInt, doc: 'retries of a failed idempotent Cloud Storage read' }),
   crc32c: spec({ env: 'GEOTFR_CRC32C', default: 'native', parse: (raw) => (raw === 'js' ? 'js' : 'native'), doc: '`js` forces the JavaScript CRC-32C (for comparisons)' }),
+  ingestRequestTopic: spec({ env: 'GEOTFR_INGEST_REQUEST_TOPIC', default: 'geotfr-ingest-requests', parse: topic, doc: 'topic of distributed ingest requests (docs/semantics.md §13)' }),
+  stripTopic: spec({ env: 'GEOTFR_STRIP_TOPIC', default: 'geotfr-strips', parse: topic, doc: 'distributed ingest: one message per strip' }),
+  ingestFinalizeTopic: spec({ env: 'GEOTFR_INGEST_FINALIZE_TOPIC', default: 'geotfr-ingest-finalize', parse: topic, doc: 'topic the strip workers notify after each strip' }),
+  maxStripBytes: spec({ env: 'GEOTFR_MAX_STRIP_BYTES', default: '4e9', parse: positive, doc: 'pixel bytes per strip when an ingest request sets neither `stripTileRows` nor `workers`' }),
+  ingestTimeoutSeconds: spec({ env: 'GEOTFR_INGEST_TIMEOUT_SECONDS', default: '3600', parse: positive, doc: 'time limit of `planIngest` and `finalizeIngest` (HTTP functions)' }),
+  memoryBudgetMb: spec({
+    env: 'GEOTFR_MEMORY_BUDGET_MB',
+    flag: '--memory-budget',
+    default: '1024',
+    parse: (raw) => {
+      const n = positive(raw);
+      if (n < 64) throw new Error('a number of MiB ≥ 64');
+      return n;
+    },
+    doc: 'memory budget of a process, MiB: source blocks take ≤ 1/4, an ingest row of patches ≤ 1/2 (shared/budget.ts)',
+  }),
   debug: spec({ env: 'GEOTFR_DEBUG', default: '0', parse: bool, doc: 'CLI errors also print their stack' }),
 } as const;
 

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { action, commandSignal, readRequest } from '../main.js';
 import { GeotfrError } from '../../shared/errors.js';
 import { runImageExport } from '../../shared/export/run.js';
+import { describeCache } from '../budget.js';
 
 /** `geotfr export-image REQUEST.json [--workers N]` (docs/semantics.md §2, §9). */
 export function register(program: Command): void {
@@ -11,8 +12,9 @@ export function register(program: Command): void {
     .argument('<request>', 'export request JSON file, or - for stdin')
     .option('--workers <n>', 'worker threads (default: the number of cores; 0 = none)')
     .option('--overwrite', 'replace an earlier export under the same prefix, once the new one is complete (docs/semantics.md §5)')
+    .option('--verbose', 'report the source block cache: hits, decodes, re-decodes (stderr and the summary)')
     .action(
-      action(async (file: string, opts: { workers?: string; overwrite?: boolean }) => {
+      action(async (file: string, opts: { workers?: string; overwrite?: boolean; verbose?: boolean }) => {
         let workers: number | undefined;
         if (opts.workers !== undefined) {
           workers = Number(opts.workers);
@@ -20,7 +22,9 @@ export function register(program: Command): void {
             throw new GeotfrError('BAD_REQUEST', `--workers expects an integer 0..256, got ${JSON.stringify(opts.workers)}`, { field: '--workers' });
         }
         const request = await readRequest(file);
-        return runImageExport(request, { workers, signal: commandSignal(), progress: true, overwrite: opts.overwrite });
+        const summary = await runImageExport(request, { workers, signal: commandSignal(), progress: true, verbose: opts.verbose, overwrite: opts.overwrite });
+        if (opts.verbose && summary.blockCache) process.stderr.write(`geotfr export-image: ${describeCache(summary.blockCache)}\n`);
+        return summary;
       }),
     );
 }

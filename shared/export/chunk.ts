@@ -3,6 +3,8 @@
  * patches, frame the records, and deflate them when the export is compressed. Pure CPU after the
  * read, so chunks run on any thread; the bytes depend only on the plan and the chunk.
  */
+import { sumCacheStats, type CacheStats } from '../raster/lru.js';
+import { blockCacheShare } from '../budget.js';
 import { GeotfrError } from '../errors.js';
 import { frameRecords } from '../tfrecord/record.js';
 import type { ImageSource, WindowData } from '../raster/types.js';
@@ -37,6 +39,16 @@ export interface ReadChunk {
 const SPARE_WINDOWS = 2;
 
 /** An opened image plus the encoder for one plan; reused for every chunk a thread handles. */
+/** Decoded block cache activity of an export (reported by `--verbose`). */
+export type BlockCacheStats = CacheStats & { decodes: number; budgetBytes: number };
+
+/** Sums the block caches of a source's GeoTIFF files (undefined for other sources). */
+export function blockCacheStats(source: unknown): BlockCacheStats | undefined {
+  const files = (source as { files?: { cacheStats?: () => CacheStats & { decodes: number } }[] })?.files;
+  if (!Array.isArray(files) || !files.every((f) => typeof f.cacheStats === 'function')) return undefined;
+  return { ...sumCacheStats(files.map((f) => f.cacheStats!())), budgetBytes: blockCacheShare() };
+}
+
 export class ChunkProducer {
   /** Fixed-layout float Examples (the default) are framed in place; other modes go through the generic encoder. */
   private readonly framer: FloatFramer | undefined;
@@ -73,6 +85,11 @@ export class ChunkProducer {
       await source.close();
       throw err;
     }
+  }
+
+  /** The source's decoded block cache stats, when it is made of GeoTIFF files. */
+  cacheStats(): BlockCacheStats | undefined {
+    return blockCacheStats(this.source);
   }
 
   async produce(task: ChunkTask, signal?: AbortSignal): Promise<ChunkResult> {

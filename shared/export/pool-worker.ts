@@ -13,6 +13,7 @@
 import { parentPort } from 'node:worker_threads';
 import { fromWireError as fromWire, toWireError as toWire, type WireError } from '../errors.js';
 import { ChunkProducer, type ReadChunk } from './chunk.js';
+import { sharedBlockBytes } from './sabgc.js';
 import type { ImageSpecOpener } from './opener.js';
 import type { ChunkTask, ExportPlan } from './plan.js';
 
@@ -92,7 +93,10 @@ if (parentPort) {
     if (m.type === 'block') {
       const p = blocks.get(m.id);
       blocks.delete(m.id);
-      if (m.buffer) p?.resolve(m.buffer);
+      if (m.buffer) {
+        sharedBlockBytes(m.buffer.byteLength);
+        p?.resolve(m.buffer);
+      }
       else p?.reject(fromWire(m.error ?? { code: 'INTERNAL', message: 'block request failed', context: {} }));
     } else if (m.type === 'init') {
       const open: ImageSpecOpener = async (image, o) => (await import('../raster/open.js')).openImage(image, { ...o, blockProvider });

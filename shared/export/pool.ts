@@ -4,10 +4,11 @@
  */
 import { Worker } from 'node:worker_threads';
 import { GeotfrError, asGeotfrError, fromWireError as fromWire, toWireError as toWire } from '../errors.js';
-import { ChunkProducer, type ChunkResult } from './chunk.js';
+import { ChunkProducer, blockCacheStats, type BlockCacheStats, type ChunkResult } from './chunk.js';
 import { tilesWindow } from './grid.js';
 import type { ChunkTask, ExportPlan, ImageSpecOpener } from './plan.js';
 import type { FromWorker, ToWorker } from './pool-worker.js';
+import { sharedBlockBytes } from './sabgc.js';
 
 /** Computes chunks: in-process, or on a pool of worker threads. */
 export interface ChunkPool {
@@ -15,12 +16,14 @@ export interface ChunkPool {
   run(task: ChunkTask): Promise<ChunkResult>;
   /** How many tasks to keep in flight. */
   readonly depth: number;
+  /** The decoded block cache of the thread that decodes (undefined for non-GeoTIFF sources). */
+  cacheStats(): BlockCacheStats | undefined;
   close(): Promise<void>;
 }
 
 export async function inProcessPool(plan: ExportPlan, open: ImageSpecOpener | undefined, signal?: AbortSignal): Promise<ChunkPool> {
   const producer = await ChunkProducer.open(plan, { open, signal });
-  return { run: (t) => producer.produce(t, signal), depth: 1, close: () => producer.close() };
+  return { run: (t) => producer.produce(t, signal), depth: 1, cacheStats: () => producer.cacheStats(), close: () => producer.close() };
 }
 
 /** A worker thread started ahead of the plan (it loads its modules while the main thread plans). */
@@ -60,6 +63,7 @@ export async function terminateSpawned(spawned: Spawned[]): Promise<void> {
 interface BlockServer {
   /** Answers a worker's block request (the block, or the error decoding it). */
   serve(w: Worker, m: Extract<FromWorker, { type: 'block' }>): void;
+  cacheStats(): BlockCacheStats | undefined;
   /** Starts decoding the blocks of these chunks' windows, before any worker asks for them. */
   warm(tasks: ChunkTask[]): void;
   close(): Promise<void>;
@@ -69,16 +73,25 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
   const { openImage } = await import('../raster/open.js');
   const src = await openImage(plan.request.image, { signal, sharedBlocks: true });
   const files = new Map(src.files.map((f) => [f.uri, f]));
+  const decoded = new Map<unknown, number>();
   return {
     serve(w, m) {
       const reply = (r: Omit<Extract<ToWorker, { type: 'block' }>, 'type' | 'id'>) => w.postMessage({ type: 'block', id: m.id, ...r } satisfies ToWorker);
       const file = files.get(m.uri);
       if (!file) return reply({ error: toWire(new GeotfrError('INTERNAL', `a worker asked for a block of ${m.uri}, which is not in the export`)) });
       file.sharedBlock(m.bx, m.by, m.plane).then(
-        (buffer) => reply({ buffer }),
+        (buffer) => {
+          // Counted per decode, not per reply: only new blocks add shared memory here.
+          if (file.decodes !== decoded.get(file)) {
+            decoded.set(file, file.decodes);
+            sharedBlockBytes(buffer.byteLength);
+          }
+          reply({ buffer });
+        },
         (err) => reply({ error: toWire(err) }),
       );
     },
+    cacheStats: () => blockCacheStats(src),
     warm(tasks) {
       // A read of the window through this thread's cache: the blocks decode (and stay cached for the
       // workers) while the workers are still starting; the window itself is dropped.
@@ -173,6 +186,7 @@ export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: 
     // Three per worker: the one it encodes, the one it reads ahead (pool-worker.ts) and one queued,
     // so the read-ahead never waits for this thread to hand out the next task.
     depth: 3 * n,
+    cacheStats: () => blocks.cacheStats(),
     run(task) {
       if (fatal) return Promise.reject(fatal);
       const slot = workers.reduce((a, b) => (b.load < a.load ? b : a));

@@ -20,6 +20,7 @@ import { planImageExport, shardChunks, type ChunkTask, type ExportPlan, type Ima
 import { ShardSink, cancelled } from './shard.js';
 import { claimPrefix, newRunId, removeReplaced, type PrefixLease, type PriorExport } from './prefix.js';
 import { inProcessPool, spawnWorkers, terminateSpawned, threadPool, type ChunkPool } from './pool.js';
+import type { BlockCacheStats } from './chunk.js';
 
 export interface RunOptions {
   /** Worker threads (default: the core count); 0 computes chunks on the calling thread. */
@@ -35,6 +36,8 @@ export interface RunOptions {
   overwrite?: boolean;
   /** Lease lifetime without renewal (default 2 minutes; renewed every quarter of it). */
   leaseTtlMs?: number;
+  /** Add the decoded block cache's activity to the summary (`--verbose`). */
+  verbose?: boolean;
 }
 
 /** A local run renews its lease often, so a SIGKILLed run's lease goes stale quickly. */
@@ -64,6 +67,8 @@ export interface ExportSummary {
   parseSpec: string;
   /** What the user should know (partial patches dropped, a clamped defaultValue); also printed on stderr. */
   warnings: string[];
+  /** With `verbose`: hits, decodes and re-decodes of source blocks dropped to stay in the memory budget. */
+  blockCache?: BlockCacheStats;
 }
 
 /** Runs a whole image export on this machine (docs/semantics.md §2–6, §9). */
@@ -111,6 +116,7 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
   let bytesFramed = 0;
   let finalized: { mixerKey?: string; manifestKey: string } | undefined;
   let replaced: string[] = [];
+  let cache: BlockCacheStats | undefined;
   try {
     // Open the first shard before any heavy work: an unwritable destination fails at once.
     sink = await ShardSink.open(store, plan, 0);
@@ -166,6 +172,7 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
       bytes += info.size;
     }
     finalized = await writeExportMetadata(plan, { store, onWritten: (k) => metadata.push(k) });
+    cache = pool.cacheStats();
     // The new export is complete: only now do the earlier export's leftovers go (docs/semantics.md §5).
     replaced = (await removeReplaced(store, prior, [...written, ...metadata])).map((k) => store.uri(k));
     progress?.finish();
@@ -206,6 +213,7 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
     replaced,
     parseSpec: exportParseSpec(makeManifest(plan)),
     warnings,
+    ...(opts.verbose && cache ? { blockCache: cache } : {}),
   };
 }
 

@@ -19,7 +19,8 @@ import { decodeExample, type Feature, type FeatureKind, type Features } from '..
 import { limit } from '../limits.js';
 import { parseMixer, type Mixer } from '../mixer.js';
 import { Progress } from '../progress.js';
-import type { PixelArray, SampleType } from '../raster/types.js';
+import { SAMPLE_ARRAYS, type PixelArray, type SampleType } from '../raster/types.js';
+import { checkBuffer } from '../budget.js';
 import { CogWriter, allocPixels } from '../cog/writer.js';
 import { requireGeoTiffEpsg } from '../cog/geokeys.js';
 import { IntRange, smallestIntType } from './bandtype.js';
@@ -43,8 +44,10 @@ export interface IngestImageOptions {
   compressionLevel?: number;
   /** Where compressed tiles spill (default the OS temp dir). */
   tmpDir?: string;
-  /** Written as the GeoTIFF's nodata value (GDAL_NODATA); the predictions hold it where they have no value. */
+  /** Written as GDAL_NODATA (and left out of overview averages); must fit the band type (docs/semantics.md §13). */
   nodata?: number;
+  /** Depth D of `[D, h, w]` features: such a feature becomes D bands `NAME_0` … `NAME_{D-1}`. */
+  depth?: number;
 }
 
 export interface IngestSummary {
@@ -64,13 +67,29 @@ export interface IngestSummary {
 }
 
 /** What every record must look like: the first record's features, kinds and order. */
-interface Schema {
+export interface Schema {
   names: string[];
   kinds: FeatureKind[];
+  /** Per feature: 1, or D for a `[D, h, w]` feature (from its length in the first record). */
+  depths?: number[];
+}
+
+/** The bands a schema makes: a feature per band, or D bands `NAME_0` … for a `[D, h, w]` feature. */
+export function bandNamesOf(schema: Schema): string[] {
+  return schema.names.flatMap((n, i) => {
+    const d = schema.depths?.[i] ?? 1;
+    return d === 1 ? [n] : Array.from({ length: d }, (_, k) => `${n}_${k}`);
+  });
+}
+
+/** Checks `nodata` against the band type (an integer band cannot hold a fraction or NaN). */
+export function checkNodata(nodata: number | undefined, type: SampleType): void {
+  if (nodata === undefined || type.startsWith('float')) return;
+  if (!Number.isInteger(nodata)) throw new GeotfrError('BAD_REQUEST', `nodata ${nodata} does not fit ${type} predictions (integers only)`, { field: 'nodata' });
 }
 
 /** Number of values of a feature (bytes_list: all its bytes, as raw uint8 samples). */
-function valueCount(f: Feature): number {
+export function valueCount(f: Feature): number {
   if (f.kind !== 'bytes_list') return f.value.length;
   let n = 0;
   for (const b of f.value) n += b.length;
@@ -82,7 +101,7 @@ function concatBytes(parts: Uint8Array[]): Uint8Array {
   return Buffer.concat(parts);
 }
 
-async function loadMixer(uri: string): Promise<Mixer> {
+export async function loadMixer(uri: string): Promise<Mixer> {
   let text: string;
   try {
     const loc = await resolveUri(uri, 'mixer');
@@ -95,7 +114,7 @@ async function loadMixer(uri: string): Promise<Mixer> {
 }
 
 /** Checks one record against the schema and the patch/tile sizes; returns its decoded features. */
-class RecordChecker {
+export class RecordChecker {
   readonly patchLen: number;
   readonly tileLen: number | undefined;
   readonly tileW: number;
@@ -151,12 +170,14 @@ class RecordChecker {
       if (f.kind !== kinds[b])
         throw new GeotfrError('BAD_INPUT', `is a ${f.kind}, but a ${kinds[b]} in the first record`, { ...ctx, field: names[b] });
       const n = valueCount(f);
-      if (n !== this.patchLen && n !== this.tileLen) {
-        const tile = this.tileLen !== undefined ? ` or a ${this.tileW}×${this.ph + 2 * this.my} tile (${this.tileLen})` : '';
+      const d = this.schema.depths?.[b] ?? 1;
+      if (n !== this.patchLen * d && n !== (this.tileLen ?? NaN) * d) {
+        const of = d === 1 ? '' : `${d} × `;
+        const tile = this.tileLen !== undefined ? ` or ${of}a ${this.tileW}×${this.ph + 2 * this.my} tile (${this.tileLen * d})` : '';
         const hint = this.kernel ? '' : ' (tile-sized predictions need --kernel-size or the export manifest)';
         throw new GeotfrError(
           'BAD_INPUT',
-          `has ${n} values; expected a ${this.pw}×${this.ph} patch (${this.patchLen})${tile}${hint}`,
+          `has ${n} values; expected ${of}a ${this.pw}×${this.ph} patch (${this.patchLen * d})${tile}${hint}`,
           { ...ctx, field: names[b] },
         );
       }
@@ -164,18 +185,22 @@ class RecordChecker {
     return features;
   }
 
-  /** Copies a feature's core into a row-of-patches buffer at patch column `col`. */
-  place(f: Feature, dst: PixelArray, rowWidth: number, col: number): void {
+  /**
+   * Copies a feature's core into a row-of-patches buffer at patch column `col`; for a `[D, h, w]`
+   * feature of `depth` layers, layer `layer` (the features are row-major, so a layer is contiguous).
+   */
+  place(f: Feature, dst: PixelArray, rowWidth: number, col: number, layer = 0, depth = 1): void {
     const { pw, ph } = this;
-    const n = valueCount(f);
+    const n = valueCount(f) / depth;
     const srcW = n === this.patchLen ? pw : this.tileW;
     const x0 = n === this.patchLen ? 0 : this.mx;
     const y0 = n === this.patchLen ? 0 : this.my;
+    const base = layer * n;
     const dx = col * pw;
     if (f.kind === 'int64_list') {
       const v = f.value;
       for (let y = 0; y < ph; y++) {
-        let s = (y + y0) * srcW + x0;
+        let s = base + (y + y0) * srcW + x0;
         let d = y * rowWidth + dx;
         for (let x = 0; x < pw; x++) dst[d++] = Number(v[s++]);
       }
@@ -183,14 +208,28 @@ class RecordChecker {
     }
     const v: Float32Array | Uint8Array = f.kind === 'float_list' ? f.value : concatBytes(f.value);
     for (let y = 0; y < ph; y++) {
-      const s = (y + y0) * srcW + x0;
+      const s = base + (y + y0) * srcW + x0;
       dst.set(v.subarray(s, s + pw) as ArrayLike<number>, y * rowWidth + dx);
+    }
+  }
+
+  /** Places every band of a record (features in schema order, `[D, h, w]` ones layer by layer). */
+  placeAll(f: Features, rowBufs: PixelArray[], rowWidth: number, col: number): void {
+    const { names, depths } = this.schema;
+    let band = 0;
+    for (let b = 0; b < names.length; b++) {
+      const d = depths?.[b] ?? 1;
+      const feat = f.get(names[b])!;
+      for (let k = 0; k < d; k++) this.place(feat, rowBufs[band++], rowWidth, col, k, d);
     }
   }
 }
 
-/** Reads the first record to learn the features (names, kinds, order). */
-async function readSchema(files: string[], signal?: AbortSignal): Promise<Schema> {
+/**
+ * Reads the first record to learn the features (names, kinds, order). With `depth` D, a feature of D
+ * patches' or tiles' worth of values is a `[D, h, w]` feature.
+ */
+export async function readSchema(files: string[], signal?: AbortSignal, shape?: { patchLen: number; tileLen?: number; depth?: number }): Promise<Schema> {
   const it = recordsOf(files, { signal });
   try {
     const first = await it.next();
@@ -198,7 +237,12 @@ async function readSchema(files: string[], signal?: AbortSignal): Promise<Schema
     const r = first.value;
     const f = decodeExample(r.data, { file: r.file, record: r.index, offset: r.offset });
     if (!f.size) throw new GeotfrError('BAD_INPUT', 'the first record has no features', { file: r.file, record: r.index, offset: r.offset });
-    return { names: [...f.keys()], kinds: [...f.values()].map((x) => x.kind) };
+    const d = shape?.depth ?? 1;
+    const depths = [...f.values()].map((x) => {
+      const n = valueCount(x);
+      return d > 1 && shape && (n === d * shape.patchLen || (shape.tileLen !== undefined && n === d * shape.tileLen)) ? d : 1;
+    });
+    return { names: [...f.keys()], kinds: [...f.values()].map((x) => x.kind), ...(d > 1 ? { depths } : {}) };
   } finally {
     await it.return(undefined);
   }
@@ -235,6 +279,13 @@ async function forEachPatch(
     );
 }
 
+/** The lengths `readSchema` needs to recognize `[D, h, w]` features. */
+export function schemaShape(pw: number, ph: number, kernel: [number, number] | undefined, depth: number | undefined) {
+  const tileLen = kernel ? (pw + 2 * Math.floor(kernel[0] / 2)) * (ph + 2 * Math.floor(kernel[1] / 2)) : undefined;
+  if (depth !== undefined && !(Number.isInteger(depth) && depth >= 1 && depth <= 65535)) throw new GeotfrError('BAD_REQUEST', `depth must be an integer from 1 to 65535, got ${depth}`, { field: 'depth' });
+  return { patchLen: pw * ph, tileLen, depth };
+}
+
 /** Ingests predictions into a COG (see the module comment). */
 export async function ingestImage(opts: IngestImageOptions): Promise<IngestSummary> {
   const t0 = performance.now();
@@ -262,8 +313,9 @@ export async function ingestImage(opts: IngestImageOptions): Promise<IngestSumma
     }
   }
 
-  const schema = await readSchema(files, signal);
+  const schema = await readSchema(files, signal, schemaShape(pw, ph, kernel, opts.depth));
   const checker = new RecordChecker(schema, pw, ph, kernel);
+  const bandNames = bandNamesOf(schema);
   let type: SampleType;
   if (schema.kinds.includes('float_list')) type = 'float32';
   else if (!schema.kinds.includes('int64_list')) type = 'uint8'; // bytes_list only: raw uint8, no scan needed
@@ -272,6 +324,8 @@ export async function ingestImage(opts: IngestImageOptions): Promise<IngestSumma
     // 0..255, so a bytes_list feature widens the range by [0, 255] (same type as scanning its bytes).
     const range = new IntRange();
     if (schema.kinds.includes('bytes_list')) range.addRange(0, 0xff);
+    // The band type must hold the nodata value too.
+    if (opts.nodata !== undefined && Number.isInteger(opts.nodata)) range.addRange(opts.nodata, opts.nodata);
     const scan = opts.progress ? new Progress({ label: 'ingest-image (scanning integer range)', total, unit: 'patches' }) : undefined;
     await forEachPatch(files, total, checker, signal, scan, (_rec, f) => {
       for (const v of f.values()) if (v.kind === 'int64_list') range.addBigInts(v.value);
@@ -279,28 +333,32 @@ export async function ingestImage(opts: IngestImageOptions): Promise<IngestSumma
     scan?.finish();
     type = smallestIntType(range.min, range.max);
   }
+  if (type === 'uint8' && opts.nodata !== undefined && Number.isInteger(opts.nodata) && (opts.nodata < 0 || opts.nodata > 255))
+    throw new GeotfrError('BAD_REQUEST', `nodata ${opts.nodata} does not fit uint8 (bytes_list) predictions`, { field: 'nodata' });
+  checkNodata(opts.nodata, type);
+  checkBuffer(bandNames.length * width * ph * SAMPLE_ARRAYS[type].BYTES_PER_ELEMENT, `a row of patches (${width}×${ph} px × ${bandNames.length} bands of ${type})`);
 
   const cog = await CogWriter.create({
     width,
     height,
-    bands: schema.names.length,
+    bands: bandNames.length,
     type,
     crs: mixer.projection.crs,
     affine: mixer.projection.affine.doubleMatrix,
-    bandNames: schema.names,
+    bandNames,
     tileSize: opts.tileSize,
     compressionLevel: opts.compressionLevel,
-    tmpDir: opts.tmpDir,
     nodata: opts.nodata,
+    tmpDir: opts.tmpDir,
     file: opts.out,
   });
   let blob: Awaited<ReturnType<typeof out.store.createWriter>> | undefined;
   try {
-    const rowBufs = schema.names.map(() => allocPixels(type, width * ph));
+    const rowBufs = bandNames.map(() => allocPixels(type, width * ph));
     const progress = opts.progress ? new Progress({ label: 'ingest-image', total, unit: 'patches' }) : undefined;
     await forEachPatch(files, total, checker, signal, progress, async (rec, f) => {
       const col = rec.patch % ppr;
-      for (let b = 0; b < schema.names.length; b++) checker.place(f.get(schema.names[b])!, rowBufs[b], width, col);
+      checker.placeAll(f, rowBufs, width, col);
       if (col === ppr - 1) await cog.writeRows(rowBufs, ph);
     });
     blob = await out.store.createWriter(out.key, { contentType: 'image/tiff' });
@@ -313,7 +371,10 @@ export async function ingestImage(opts: IngestImageOptions): Promise<IngestSumma
       width,
       height,
       type,
-      bands: schema.names.map((name, i) => ({ name, kind: schema.kinds[i] })),
+      bands: schema.names.flatMap((name, i) => {
+        const d = schema.depths?.[i] ?? 1;
+        return (d === 1 ? [name] : Array.from({ length: d }, (_, k) => `${name}_${k}`)).map((n) => ({ name: n, kind: schema.kinds[i] }));
+      }),
       patches: total,
       files: files.length,
       kernelSize: kernel ?? null,

@@ -13,6 +13,8 @@ import { openBucket } from '../storage/open.js';
 import { GeotfrError, abortable, asGeotfrError } from '../errors.js';
 import { GZIP_HEADER, GzipTrailer } from '../export/gzipchunks.js';
 import { Progress } from '../progress.js';
+import { blockCacheShare } from '../budget.js';
+import { option } from '../options.js';
 import { openImage, type GeoTiffImageSource } from '../raster/open.js';
 import { pyString } from '../inspect.js';
 import type { PatchChunkResult } from './chunk.js';
@@ -23,8 +25,11 @@ import { inProcessPatchPool, threadPatchPool, type PatchPool } from './pool.js';
 import { parsePatchExportRequest } from './request.js';
 import { samplePoints, stratifiedPoints, type ClassCount } from './sample.js';
 
-/** Decoded-block cache of the image the points are read from: 512 MiB, or GEOTFR_TILE_CACHE_MB. */
-export const PATCH_BLOCK_CACHE_BYTES = 512 * 1024 * 1024;
+/** Decoded-block cache of the image the points are read from: `--tile-cache-mb`, else the budget's block share. */
+function patchBlockCacheBytes(): number {
+  const mb = option('tileCacheMb');
+  return mb > 0 ? mb * 2 ** 20 : blockCacheShare();
+}
 
 export interface PatchExportOptions {
   /** Worker threads (default: the core count); 0 reads and encodes on the calling thread. */
@@ -73,8 +78,7 @@ export interface OpenedPatchExport {
 /** Validates the request, opens the image and the points (the CLI runner and the cloud planner both start here). */
 export async function openPatchExport(request: unknown, opts: { signal?: AbortSignal; now?: Date } = {}): Promise<OpenedPatchExport> {
   const req = parsePatchExportRequest(request, { now: opts.now });
-  const envMb = Number(process.env.GEOTFR_TILE_CACHE_MB);
-  const source = await openImage(req.image, { signal: opts.signal, sharedBlocks: true, tileCacheBytes: Number.isFinite(envMb) && envMb > 0 ? envMb * 2 ** 20 : PATCH_BLOCK_CACHE_BYTES });
+  const source = await openImage(req.image, { signal: opts.signal, sharedBlocks: true, tileCacheBytes: patchBlockCacheBytes() });
   try {
     const bands = patchBands(source.bands, req.tensorDepths, req.defaultValue);
     const plan: PatchPlan = { version: PATCH_PLAN_VERSION, request: req, source: { ...source.grid }, bands };

@@ -11,8 +11,9 @@ import { readAffine, readCrs } from './georef.js';
 import type { RangeReader } from '../storage/http.js';
 import { missingInput } from '../storage/open.js';
 import { checkLimit } from '../limits.js';
-import { LruCache } from './lru.js';
+import { LruCache, type CacheStats } from './lru.js';
 import { option } from '../options.js';
+import { blockCacheShare } from '../budget.js';
 import { SAMPLE_ARRAYS, type PixelArray as Typed, type PixelGrid, type SampleType } from './types.js';
 import { registerLzwDecoder } from './lzw-decoder.js';
 import { registerZlibDecoder } from './zlib-decoder.js';
@@ -20,7 +21,11 @@ import { registerZlibDecoder } from './zlib-decoder.js';
 type Decoder = Awaited<ReturnType<typeof getDecoder>>;
 
 export interface TiffOpenOptions {
-  /** Decoded block cache budget; default: GEOTFR_TILE_CACHE_MB, else two rows of blocks across the image, at most 256 MiB. */
+  /**
+   * Decoded block cache budget; default: GEOTFR_TILE_CACHE_MB, else two rows of blocks across the
+   * image, at most the memory budget's block share (shared/budget.ts; 256 MiB of the default 1 GiB).
+   * With a `blockProvider` the other thread's cache holds the blocks: a few are kept here.
+   */
   tileCacheBytes?: number;
   source?: BlobSourceOptions;
   signal?: AbortSignal;
@@ -137,7 +142,10 @@ export class TiffFile {
     // GEOTFR_TILE_CACHE_MB lets a deployment trade re-decodes for memory (e.g. many workers, wide images).
     const envMb = option('tileCacheMb');
     const fromEnv = envMb > 0 ? envMb * 1024 * 1024 : undefined;
-    this.cache = new LruCache<Typed>(opts.tileCacheBytes ?? fromEnv ?? Math.min(256 * 1024 * 1024, Math.max(twoRows, 4 * blockBytes)));
+    // A worker thread fed by a provider keeps only a few blocks: a large cache here would pin shared
+    // blocks the serving thread has dropped, multiplying memory by the number of threads.
+    const byDefault = opts.blockProvider ? 4 * blockBytes : Math.min(blockCacheShare(), Math.max(twoRows, 4 * blockBytes));
+    this.cache = new LruCache<Typed>(opts.tileCacheBytes ?? fromEnv ?? byDefault);
     this.shared = opts.sharedBlocks === true;
     this.provider = opts.blockProvider;
   }
@@ -344,6 +352,11 @@ export class TiffFile {
     const ok = Number.isInteger(bx) && Number.isInteger(by) && bx >= 0 && by >= 0 && bx < this.blocksAcross && by < this.blocksDown && plane >= 0 && plane < (this.planar ? this.spp : 1);
     if (!ok) throw new GeotfrError('INTERNAL', `no block (${bx}, ${by}) of plane ${plane}`, { file: this.uri });
     return (await this.block(bx, by, plane)).buffer as SharedArrayBuffer;
+  }
+
+  /** What the decoded block cache did (hits, decodes, re-decodes of dropped blocks). */
+  cacheStats(): CacheStats & { decodes: number } {
+    return { ...this.cache.stats, decodes: this.decodes };
   }
 
   async close(): Promise<void> {

@@ -15,7 +15,8 @@
  */
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { Storage, type File, type StorageOptions } from '@google-cloud/storage';
-import { checkKey, PreconditionFailed, type BlobInfo, type BlobStore, type BlobWriter, type WriteOptions } from './port.js';
+import { randomBytes } from 'node:crypto';
+import { checkKey, MAX_COMPOSE_SOURCES, PreconditionFailed, type BlobInfo, type BlobStore, type BlobWriter, type ComposeOptions, type WriteOptions } from './port.js';
 import { GeotfrError } from '../errors.js';
 import { option } from '../options.js';
 import { crc32c } from '../tfrecord/crc32c.js';
@@ -362,6 +363,44 @@ export class GcsBlobStore implements BlobStore {
       throw gcsError(err, this.uri(key), 'delete');
     }
   }
+
+  /**
+   * `objects.compose` (the client's `bucket.combine`), at most `MAX_COMPOSE_SOURCES` sources per
+   * request: more are composed in rounds into intermediate objects under `tmpPrefix` (a tree of
+   * composes, 32 sources per node), deleted once `dest` exists or the compose failed.
+   */
+  async compose(sources: string[], dest: string, opts: ComposeOptions = {}): Promise<BlobInfo> {
+    const uri = this.uri(dest);
+    if (!sources.length) throw new GeotfrError('BAD_REQUEST', 'compose needs at least one source', { file: uri });
+    const tmp = opts.tmpPrefix ?? `.geotfr/tmp/compose-${randomBytes(6).toString('hex')}/`;
+    const made: string[] = [];
+    const bucket = this.storage.bucket(this.bucket);
+    const combine = async (from: string[], to: string, o: { contentType?: string; ifNotExists?: boolean }) => {
+      const f = this.file(to);
+      if (o.contentType) f.metadata.contentType = o.contentType;
+      try {
+        await bucket.combine(from.map((k) => this.file(k)), f, o.ifNotExists ? { ifGenerationMatch: 0 } : {});
+      } catch (err) {
+        throw gcsError(err, this.uri(to), `compose of ${from.length} objects (first ${this.uri(from[0]!)})`);
+      }
+      return f;
+    };
+    try {
+      let level = sources;
+      for (let round = 0; level.length > MAX_COMPOSE_SOURCES; round++) {
+        const groups: string[][] = [];
+        for (let i = 0; i < level.length; i += MAX_COMPOSE_SOURCES) groups.push(level.slice(i, i + MAX_COMPOSE_SOURCES));
+        const names = groups.map((_, i) => `${tmp}r${round}-${String(i).padStart(5, '0')}`);
+        made.push(...names);
+        // Each node of a round is independent: compose them a few at a time.
+        for (let i = 0; i < groups.length; i += 8) await Promise.all(groups.slice(i, i + 8).map((g, j) => combine(g, names[i + j]!, {})));
+        level = names;
+      }
+      const f = await combine(level, dest, { contentType: opts.contentType, ifNotExists: opts.ifNotExists });
+      const [md] = await f.getMetadata().catch(() => [f.metadata]);
+      return { key: dest, size: Number(md.size ?? 0), generation: md.generation === undefined ? undefined : String(md.generation) };
+    } finally {
+      await Promise.all(made.map((k) => this.delete(k).catch(() => {})));
+    }
+  }
 }
-
-

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { STALE_TMP_MS, pidAlive } from '../tmpfiles.js';
-import { PreconditionFailed, checkKey, type BlobInfo, type BlobStore, type BlobWriter, type WriteOptions } from './port.js';
+import { PreconditionFailed, checkKey, type BlobInfo, type BlobStore, type BlobWriter, type ComposeOptions, type WriteOptions } from './port.js';
+import { pipeline } from 'node:stream/promises';
 
 export class LocalBlobStore implements BlobStore {
   readonly root: string;
@@ -234,5 +235,19 @@ export class LocalBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await fs.rm(this.p(key), { force: true });
+  }
+
+  async compose(sources: string[], dest: string, opts: ComposeOptions = {}): Promise<BlobInfo> {
+    if (!sources.length) throw new GeotfrError('BAD_REQUEST', 'compose needs at least one source', { file: this.uri(dest) });
+    // Every source must exist before anything is written (GCS answers 404 the same way).
+    for (const k of sources) if (!(await this.stat(k))) throw new GeotfrError('NOT_FOUND', `compose source does not exist`, { file: this.uri(k) });
+    const w = await this.createWriter(dest, opts);
+    try {
+      for (const k of sources) await pipeline(createReadStream(this.p(k), { highWaterMark: 1 << 20 }), w.stream, { end: false });
+      return await w.commit();
+    } catch (err) {
+      await w.abort();
+      throw asGeotfrError(err, { file: this.uri(dest) });
+    }
   }
 }

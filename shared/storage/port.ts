@@ -23,6 +23,17 @@ export interface WriteOptions {
   contentType?: string;
 }
 
+/** The most sources one Cloud Storage compose request takes (more need a tree of composes). */
+export const MAX_COMPOSE_SOURCES = 32;
+
+export interface ComposeOptions extends WriteOptions {
+  /**
+   * Where the intermediate objects of a compose tree go (more than `MAX_COMPOSE_SOURCES` sources);
+   * they are deleted afterwards. Default `.geotfr/tmp/compose-<random>/`.
+   */
+  tmpPrefix?: string;
+}
+
 /** A pending object: write to `stream`, then `commit()` to publish it or `abort()` to drop it. */
 export interface BlobWriter {
   readonly stream: Writable;
@@ -46,6 +57,11 @@ export interface BlobStore {
   /** Keys under a prefix, sorted. */
   list(prefix: string): Promise<BlobInfo[]>;
   delete(key: string): Promise<void>;
+  /**
+   * Writes `dest` as the concatenation of `sources` (in order), atomically: `dest` appears complete
+   * or not at all (GCS: compose; local: one file written and renamed). A missing source is NOT_FOUND.
+   */
+  compose(sources: string[], dest: string, opts?: ComposeOptions): Promise<BlobInfo>;
 }
 
 /** Thrown by create-once writes when the object already exists. */

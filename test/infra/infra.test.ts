@@ -19,7 +19,7 @@ import { Evaluator, type Instance, type Value } from './hcl.js';
 
 const infraDir = path.join(repoRoot, 'infra');
 /** The entry points issue 6 names (used when functions/index.ts does not exist yet). */
-const ISSUE_ENTRY_POINTS = ['planExport', 'exportShard', 'finalizeExport', 'ingestPredictions', 'deadLetter'];
+const ISSUE_ENTRY_POINTS = ['planExport', 'exportShard', 'finalizeExport', 'ingestPredictions', 'deadLetter', 'planIngest', 'ingestStrip', 'finalizeIngest'];
 
 type Block = Record<string, unknown>;
 interface Model {
@@ -59,8 +59,13 @@ const ACCESS: Record<string, { reads: BucketRole[]; writes: BucketRole[]; publis
   exportShard: { reads: ['sources'], writes: ['exports'], publishes: ['finalize'], pushedFrom: 'shards' },
   finalizeExport: { reads: [], writes: ['exports'], publishes: [], pushedFrom: 'finalize' },
   // The mixer is in the exports bucket; predictions in the prediction bucket (or beside the export).
-  ingestPredictions: { reads: ['exports', 'predictions'], writes: ['predictions'], publishes: [], drops: 'predictions' },
-  deadLetter: { reads: [], writes: ['exports'], publishes: [], pushedFrom: 'dead_letter' },
+  // Kept for direct use; ingest drops go to the distributed ingest's planner (docs/semantics.md §13).
+  ingestPredictions: { reads: ['exports', 'predictions'], writes: ['predictions'], publishes: [] },
+  planIngest: { reads: ['exports', 'predictions'], writes: ['predictions'], publishes: ['strips', 'ingest_finalize'], pushedFrom: 'ingest_requests', drops: 'predictions' },
+  ingestStrip: { reads: ['exports', 'predictions'], writes: ['predictions'], publishes: ['ingest_finalize'], pushedFrom: 'strips' },
+  finalizeIngest: { reads: [], writes: ['predictions'], publishes: [], pushedFrom: 'ingest_finalize' },
+  // Ingest jobs live in the prediction bucket, export jobs in the exports bucket.
+  deadLetter: { reads: [], writes: ['exports', 'predictions'], publishes: [], pushedFrom: 'dead_letter' },
 };
 
 /** hcl2json gives each block as a one-element array; this unwraps it. */
@@ -340,7 +345,7 @@ test('the deployed allow-lists accept the documented flows and refuse crossing t
   await assert.rejects(parseIngestRequest({ ...ingest, out: `gs://${exp}/x.tif` }, ingestDeps), { code: 'FORBIDDEN' });
 });
 
-test('bucket drops reach planExport (exports bucket) and ingestPredictions (prediction bucket) as object-finalized events', async () => {
+test('bucket drops reach planExport (exports bucket) and planIngest (prediction bucket) as object-finalized events', async () => {
   const fns = await functionsByAddress();
   const byName = new Map([...fns.values()].map((f) => [String(f.body.name), f.entryPoint]));
   const targets: Record<string, string> = {};
@@ -389,8 +394,8 @@ test('the functions get exactly the configuration the code reads (GEOTFR_* names
   const common = envs.map((e) => Object.fromEntries(Object.entries(e).filter(([k]) => !/^GEOTFR_(SOURCE|DESTINATION)_BUCKETS$/.test(k))));
   for (const c of common) assert.deepEqual(c, common[0]);
   assert.equal(common[0].GEOTFR_REQUEST_TOPIC, 'geotfr-requests');
-  // The cloud configuration: the settings (shared/options.ts) that config.ts and policy.ts read, plus progress.
-  const srcFiles = ['shared/jobs/config.ts', 'shared/jobs/policy.ts'].map((f) => path.join(repoRoot, f)).filter(existsSync);
+  // The cloud configuration: the settings (shared/options.ts) that config.ts, policy.ts and the distributed ingest read, plus progress.
+  const srcFiles = ['shared/jobs/config.ts', 'shared/jobs/policy.ts', 'shared/jobs/ingest-strips.ts'].map((f) => path.join(repoRoot, f)).filter(existsSync);
   if (!srcFiles.length) return assert.ok(setByInfra.length > 0);
   const read = new Set<string>(['GEOTFR_PROGRESS']);
   for (const f of srcFiles) for (const m of readFileSync(f, 'utf8').matchAll(/option\('([A-Za-z]+)'/g)) read.add(OPTIONS[m[1] as keyof typeof OPTIONS].env);

@@ -6,7 +6,7 @@
  * bucket) and `ingest/` drops (predictions bucket). Prints one line `STACK READY {json}` and runs until
  * SIGTERM/SIGINT, then stops everything (the emulator's whole process group too).
  *
- *   node dist/test/stack/stack.js [--workers N] [--bucket BASE] [--project ID] [--pubsub-port P] [--storage-port P] [--dir DIR]
+ *   node dist/test/stack/stack.js [--workers N] [--strip-workers N] [--bucket BASE] [--project ID] [--pubsub-port P] [--storage-port P] [--dir DIR]
  *
  * `startStack()` is the same thing for tests and benches. Every function runs in its own child process
  * ("function instance") with its own environment, the allow-lists infra/ gives it (`FUNCTION_ROLES`),
@@ -36,8 +36,12 @@ export const FUNCTION_ROLES: Record<string, { reads: BucketRole[]; writes: Bucke
   planExport: { reads: ['sources'], writes: ['exports'], drops: { bucket: 'exports', prefix: 'requests/' } },
   exportShard: { reads: ['sources'], writes: ['exports'] },
   finalizeExport: { reads: [], writes: ['exports'] },
-  ingestPredictions: { reads: ['exports', 'predictions'], writes: ['predictions'], drops: { bucket: 'predictions', prefix: 'ingest/' } },
-  deadLetter: { reads: [], writes: ['exports'] },
+  // Ingest drops go to the distributed ingest's planner (docs/semantics.md §13).
+  ingestPredictions: { reads: ['exports', 'predictions'], writes: ['predictions'] },
+  planIngest: { reads: ['exports', 'predictions'], writes: ['predictions'], drops: { bucket: 'predictions', prefix: 'ingest/' } },
+  ingestStrip: { reads: ['exports', 'predictions'], writes: ['predictions'] },
+  finalizeIngest: { reads: [], writes: ['predictions'] },
+  deadLetter: { reads: [], writes: ['exports', 'predictions'] },
 };
 
 export interface StackOptions {
@@ -48,6 +52,8 @@ export interface StackOptions {
   storagePort?: number;
   /** Shard workers as separate processes (default 0: exportShard runs in this process). */
   workers?: number;
+  /** ingestStrip instances behind a dispatcher (docs/semantics.md §13; default 1). */
+  stripWorkers?: number;
   /** Delivery attempts before a message is dead-lettered (Pub/Sub allows 5–100). */
   maxDeliveryAttempts?: number;
   /** Keep GCS object bodies on disk here (large benches) instead of memory. */
@@ -71,6 +77,10 @@ export interface Stack {
   shardTopic: string;
   finalizeTopic: string;
   deadLetterTopic: string;
+  /** The distributed ingest's topics (docs/semantics.md §13). */
+  ingestRequestTopic: string;
+  stripTopic: string;
+  ingestFinalizeTopic: string;
   /** URL of each function (planExport takes HTTP POSTs of requests). */
   functions: Record<string, string>;
   workers: number;
@@ -164,7 +174,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const projectId = opts.projectId ?? 'geotfr-local';
   const base = opts.bucket ?? 'geotfr-local';
   const buckets: Record<BucketRole, string> = { sources: `${base}-sources`, exports: `${base}-exports`, predictions: `${base}-predictions` };
-  const topics = { request: 'geotfr-requests', shard: 'geotfr-shards', finalize: 'geotfr-finalize', deadLetter: 'geotfr-dead-letter' };
+  const topics = {
+    request: 'geotfr-requests',
+    shard: 'geotfr-shards',
+    finalize: 'geotfr-finalize',
+    deadLetter: 'geotfr-dead-letter',
+    ingestRequest: 'geotfr-ingest-requests',
+    strip: 'geotfr-strips',
+    ingestFinalize: 'geotfr-ingest-finalize',
+  };
   const verbose = Boolean(opts.verbose);
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
@@ -184,6 +202,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       GEOTFR_REQUEST_TOPIC: topics.request,
       GEOTFR_SHARD_TOPIC: topics.shard,
       GEOTFR_FINALIZE_TOPIC: topics.finalize,
+      GEOTFR_INGEST_REQUEST_TOPIC: topics.ingestRequest,
+      GEOTFR_STRIP_TOPIC: topics.strip,
+      GEOTFR_INGEST_FINALIZE_TOPIC: topics.ingestFinalize,
       GEOTFR_ALLOW_LOCAL_PATHS: '0',
       GEOTFR_PROGRESS: '0',
     };
@@ -199,14 +220,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const functions: Record<string, string> = {};
     const instances: Instance[] = [];
     const workers = Math.max(0, Math.floor(opts.workers ?? 0));
+    const stripWorkers = Math.max(0, Math.floor(opts.stripWorkers ?? 0));
+    const pooled: Record<string, number> = { exportShard: workers, ingestStrip: stripWorkers };
     for (const target of TARGETS) {
-      const n = target === 'exportShard' ? Math.max(1, workers) : 1;
+      const n = Math.max(1, pooled[target] ?? 1);
       const started = await Promise.all(Array.from({ length: n }, () => startInstance(target, envOf(target), verbose)));
       for (const i of started) cleanups.push(i.stop);
       instances.push(...started);
-      if (target === 'exportShard' && workers > 0) {
+      if ((pooled[target] ?? 0) > 0) {
         const d = dispatcher(started.map((i) => i.url));
-        functions.exportShard = await listen(d);
+        functions[target] = await listen(d);
         cleanups.push(() => closeServer(d));
       } else functions[target] = started[0]!.url;
     }
@@ -230,6 +253,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     await subscribe(topics.request, 'planExport', true, 600);
     await subscribe(topics.shard, 'exportShard', true, 600);
     await subscribe(topics.finalize, 'finalizeExport', true, 120);
+    await subscribe(topics.ingestRequest, 'planIngest', true, 600);
+    await subscribe(topics.strip, 'ingestStrip', true, 600);
+    await subscribe(topics.ingestFinalize, 'finalizeIngest', true, 600);
     await subscribe(topics.deadLetter, 'deadLetter', false, 60);
 
     const instanceInfo = instances.map((i) => ({ target: i.target, pid: i.child.pid!, url: i.url }));
@@ -244,6 +270,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       shardTopic: topics.shard,
       finalizeTopic: topics.finalize,
       deadLetterTopic: topics.deadLetter,
+      ingestRequestTopic: topics.ingestRequest,
+      stripTopic: topics.strip,
+      ingestFinalizeTopic: topics.ingestFinalize,
       functions,
       workers,
       gcs,
@@ -257,6 +286,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         shardTopic: topics.shard,
         finalizeTopic: topics.finalize,
         deadLetterTopic: topics.deadLetter,
+        ingestRequestTopic: topics.ingestRequest,
+        stripTopic: topics.strip,
+        ingestFinalizeTopic: topics.ingestFinalize,
         functions,
         workers: workers || 1,
         instances: instanceInfo,
@@ -282,6 +314,7 @@ async function main(): Promise<void> {
       return v;
     };
     if (a === '--workers') opts.workers = Number(val());
+    else if (a === '--strip-workers') opts.stripWorkers = Number(val());
     else if (a === '--bucket') opts.bucket = val();
     else if (a === '--project') opts.projectId = val();
     else if (a === '--pubsub-port') opts.pubsubPort = Number(val());

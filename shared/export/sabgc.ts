@@ -1,0 +1,32 @@
+/**
+ * Collects garbage after enough shared block memory changed hands (shared/budget.ts). The export's
+ * worker threads receive decoded source blocks as SharedArrayBuffers (pool.ts); a buffer's memory is
+ * freed only once every thread holding a handle to it has collected that handle, and V8 does not
+ * count shared memory towards a thread's allocation pressure, so a worker with a small heap may never
+ * collect: its dropped blocks then pile up, and peak memory grows with the number of blocks in the
+ * region (measured: 316 → 502 MB for 4× the region with two workers, 166 → 207 MB without threads;
+ * bench/memory.ts). So each thread runs a collection every time a quarter of the block cache share
+ * has been allocated (main thread) or received (workers) since the last one.
+ */
+import { runInNewContext } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
+import { blockCacheShare } from '../budget.js';
+
+let gc: (() => void) | null | undefined;
+let pending = 0;
+
+/** Counts `bytes` of shared blocks allocated or received; collects when they reach the threshold. */
+export function sharedBlockBytes(bytes: number): void {
+  pending += bytes;
+  if (pending < blockCacheShare() / 4) return;
+  pending = 0;
+  if (gc === undefined) {
+    try {
+      setFlagsFromString('--expose-gc');
+      gc = runInNewContext('gc') as () => void;
+    } catch {
+      gc = null; // no way to collect on demand: rely on V8's own schedule
+    }
+  }
+  gc?.();
+}
