@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { action, commandSignal, readRequest } from '../main.js';
+import { HELP } from '../help.js';
 import { GeotfrError } from '../../shared/errors.js';
 import { runImageExport } from '../../shared/export/run.js';
 import { describeCache } from '../budget.js';
@@ -8,6 +9,7 @@ import { describeCache } from '../budget.js';
 export function register(program: Command): void {
   program
     .command('export-image')
+    .addHelpText('after', HELP.exportImage)
     .description('export a GeoTIFF/COG to Earth Engine-compatible TFRecord patches and mixer (request: docs/semantics.md §2; "-" reads stdin)')
     .argument('<request>', 'export request JSON file, or - for stdin')
     .option('--workers <n>', 'worker threads (default: the number of cores; 0 = none)')

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { action, commandSignal, parsePair } from '../main.js';
+import { HELP } from '../help.js';
 import { ingestImage } from '../../shared/ingest/image.js';
 import { GeotfrError } from '../../shared/errors.js';
 
@@ -10,6 +11,7 @@ import { GeotfrError } from '../../shared/errors.js';
 export function register(program: Command): void {
   program
     .command('ingest-image')
+    .addHelpText('after', HELP.ingestImage)
     .description('turn prediction TFRecords (one tf.train.Example per patch, in patch order) and the export mixer into a Cloud-Optimized GeoTIFF')
     .requiredOption('--mixer <file>', "the export's mixer JSON (local, file:// or gs://)")
     .requiredOption('--out <file>', 'output GeoTIFF (local, file:// or gs://); written atomically')

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { action, commandSignal } from '../main.js';
+import { HELP } from '../help.js';
 import { formatReport, inspectFiles } from '../../shared/inspect.js';
 
 /**
@@ -10,6 +11,7 @@ import { formatReport, inspectFiles } from '../../shared/inspect.js';
 export function register(program: Command): void {
   program
     .command('inspect')
+    .addHelpText('after', HELP.inspect)
     .description('records, features, types, lengths, and the TensorFlow parse spec to use')
     .argument('[files...]', 'TFRecord files (plain or gzip; local path, file:// or gs://)')
     .option('--json', 'print one line of JSON instead of the report')

@@ -3,13 +3,13 @@
  * band a float_list): every record has the same layout, so the protobuf bytes around the floats are
  * a constant template and each float list lands at a fixed offset. Records are framed straight into
  * one chunk buffer (header, template gaps, floats converted from the window, CRC footer) with no
- * per-record allocation; the bytes equal `encodeExample` + `frameRecords` (tests check it, and EE's
- * real shard is reproduced through this path).
+ * per-record allocation; the bytes equal `encodeExample` + `frameRecords` (the entry bytes come from
+ * example.ts, the framing from tfrecord/framing.ts; tests check it, and EE's real shard is reproduced
+ * through this path).
  */
-import { maskedCrc32c } from '../tfrecord/crc32c.js';
-import { encodeExample, ld, varintSize, type Feature } from '../tfrecord/example.js';
+import { exampleSize, floatEntryPrefix, writeExampleHead } from '../tfrecord/example.js';
 import { GeotfrError } from '../errors.js';
-import { recordHeader, RECORD_OVERHEAD_BYTES } from '../tfrecord/record.js';
+import { framedSize, RECORD_HEADER_BYTES, recordHeader, writeRecordFooter } from '../tfrecord/framing.js';
 import type { WindowData } from '../raster/types.js';
 import type { ExportGrid } from './grid.js';
 import type { FeatureLayout } from './layout.js';
@@ -21,23 +21,27 @@ interface Block {
   count: number;
 }
 
-/** Where each feature's floats sit in the serialized Example (map entry: key then value, docs/semantics.md §4). */
-function floatBlocks(features: { name: Uint8Array; count: number }[]): { blocks: Block[]; size: number } {
+/**
+ * The Example with every float left out (`template`, whose float ranges are uninitialised) and where
+ * each feature's floats go: the map entries' bytes come from the encoder (example.ts), so this is the
+ * layout `encodeExample` writes.
+ */
+function floatTemplate(features: { name: string; count: number }[]): { template: Buffer; blocks: Block[] } {
+  const prefixes = features.map((f) => floatEntryPrefix(f.name, f.count));
   let body = 0;
-  const parts = features.map((f) => {
-    const listBody = ld(f.count * 4);
-    const featureBody = ld(listBody);
-    const entryBody = ld(f.name.length) + ld(featureBody);
-    body += ld(entryBody);
-    return { ...f, listBody, featureBody, entryBody };
+  features.forEach((f, i) => {
+    body += prefixes[i].length + f.count * 4;
   });
-  let pos = 1 + varintSize(body);
-  const blocks = parts.map((p) => {
-    const offset = pos + 1 + varintSize(p.entryBody) + ld(p.name.length) + 1 + varintSize(p.featureBody) + 1 + varintSize(p.listBody) + 1 + varintSize(p.count * 4);
-    pos += ld(p.entryBody);
-    return { offset, count: p.count };
+  const template = Buffer.allocUnsafe(exampleSize(body));
+  let pos = writeExampleHead(template, 0, body);
+  const blocks = features.map((f, i) => {
+    template.set(prefixes[i], pos);
+    pos += prefixes[i].length;
+    const block = { offset: pos, count: f.count };
+    pos += f.count * 4;
+    return block;
   });
-  return { blocks, size: pos };
+  return { template, blocks };
 }
 
 /** Frames float-feature Examples for patches of one grid straight into chunk buffers. */
@@ -60,18 +64,15 @@ export class FloatFramer {
     private readonly collapse: boolean,
   ) {
     const n = grid.tileWidth * grid.tileHeight;
-    const enc = new TextEncoder();
     const feats = collapse
-      ? [{ name: enc.encode(layout.bands[0].name), count: layout.bands.reduce((s, b) => s + b.depth, 0) * n }]
-      : layout.bands.map((b) => ({ name: enc.encode(b.name), count: b.depth * n }));
-    const { blocks, size } = floatBlocks(feats);
-    // The template is the canonical encoder's output with zero floats: the layout check is built in.
-    this.template = encodeExample(feats.map((f, i): [string, Feature] => [collapse ? layout.bands[0].name : layout.bands[i].name, { kind: 'float_list', value: new Float32Array(f.count) }]));
-    if (this.template.length !== size) throw new GeotfrError('INTERNAL', `float layout of ${size} bytes disagrees with the encoder's ${this.template.length}`);
+      ? [{ name: layout.bands[0].name, count: layout.bands.reduce((s, b) => s + b.depth, 0) * n }]
+      : layout.bands.map((b) => ({ name: b.name, count: b.depth * n }));
+    const { template, blocks } = floatTemplate(feats);
+    this.template = template;
     this.blocks = blocks;
-    this.recordBytes = size;
-    this.framedBytes = size + RECORD_OVERHEAD_BYTES;
-    this.header = recordHeader(size);
+    this.recordBytes = template.length;
+    this.framedBytes = framedSize(template.length);
+    this.header = recordHeader(template.length);
     this.row = new Float32Array(grid.tileWidth);
     this.rowBytes = new Uint8Array(this.row.buffer);
     this.fillBytes = layout.bands.map((b) => {
@@ -97,7 +98,7 @@ export class FloatFramer {
     const f32 = win.values.map((src) => (src instanceof Float32Array ? Buffer.from(src.buffer, src.byteOffset, src.byteLength) : undefined));
     patchOffsets.forEach((ox, k) => {
       const rec = k * framed;
-      const payload = rec + 12;
+      const payload = rec + RECORD_HEADER_BYTES;
       this.header.copy(out, rec);
       // Template bytes between float blocks (tags, keys, lengths).
       let from = 0;
@@ -114,7 +115,7 @@ export class FloatFramer {
         if (this.collapse) within += band.depth * tileBytes;
         else blockIndex++;
       });
-      out.writeUInt32LE(maskedCrc32c(out.subarray(payload, payload + this.recordBytes)), payload + this.recordBytes);
+      writeRecordFooter(out, payload, this.recordBytes);
     });
     return out;
   }

@@ -4,13 +4,12 @@
  * band's fill (defaultValue truncated and clamped for integer bands, docs/semantics.md §4), then the
  * properties' map entries as table export encoded them, then `longitude`/`latitude` with geometries.
  *
- * The band part has a fixed layout, so it is a template built once with the canonical encoder
- * (`encodeExample`) and the floats land at known offsets: tests check the bytes equal encodeExample's
- * for the same features.
+ * The band part has a fixed layout, so it is a template built once from the encoder's entry prefixes
+ * (tfrecord/example.ts) and the floats land at known offsets; the framing is tfrecord/framing.ts's.
+ * Tests check the bytes equal encodeExample's for the same features.
  */
-import { encodeExample, varintSize, type Feature } from '../tfrecord/example.js';
-import { maskedCrc32c } from '../tfrecord/crc32c.js';
-import { RECORD_OVERHEAD_BYTES } from '../tfrecord/record.js';
+import { exampleSize, floatEntryPrefix, writeExampleHead } from '../tfrecord/example.js';
+import { framedSize, RECORD_HEADER_BYTES, writeRecordFooter, writeRecordHeader } from '../tfrecord/framing.js';
 import { GeotfrError } from '../errors.js';
 import { fillFor } from '../export/layout.js';
 import type { BandInfo, WindowData } from '../raster/types.js';
@@ -43,14 +42,6 @@ export function patchBands(bands: BandInfo[], tensorDepths: Record<string, numbe
   });
 }
 
-/** The serialized `Features.feature` map entry of one feature (encodeExample's output without the Example's tag and length). */
-function entryBytes(name: string, f: Feature): Buffer {
-  const ex = encodeExample([[name, f]]);
-  let p = 1;
-  while (ex[p]! & 0x80) p++;
-  return ex.subarray(p + 1);
-}
-
 /** `tf.io` parse spec of a band feature: [ky, kx], or [D, ky, kx] for an array band. */
 export function bandParseSpec(b: PatchBand, kernel: [number, number]): string {
   const shape = b.array ? [b.depth, kernel[1], kernel[0]] : [kernel[1], kernel[0]];
@@ -75,16 +66,18 @@ export class PatchRecordEncoder {
     private readonly geometries: boolean,
   ) {
     this.n = kernel[0] * kernel[1];
-    const entries = bands.map((b) => entryBytes(b.name, { kind: 'float_list', value: new Float32Array(b.depth * this.n) }));
+    // Each band's entry: the encoder's prefix, then its floats (left uninitialised here: writeBand fills them).
+    const prefixes = bands.map((b) => floatEntryPrefix(b.name, b.depth * this.n));
     this.floatAt = [];
     let at = 0;
-    entries.forEach((e, i) => {
-      this.floatAt.push(at + e.length - 4 * bands[i]!.depth * this.n);
-      at += e.length;
+    prefixes.forEach((e, i) => {
+      this.floatAt.push(at + e.length);
+      at += e.length + 4 * bands[i]!.depth * this.n;
     });
-    this.template = Buffer.concat(entries);
-    this.lonPrefix = entryBytes('longitude', { kind: 'float_list', value: new Float32Array(1) }).subarray(0, -4);
-    this.latPrefix = entryBytes('latitude', { kind: 'float_list', value: new Float32Array(1) }).subarray(0, -4);
+    this.template = Buffer.alloc(at);
+    prefixes.forEach((e, i) => this.template.set(e, this.floatAt[i]! - e.length));
+    this.lonPrefix = floatEntryPrefix('longitude', 1);
+    this.latPrefix = floatEntryPrefix('latitude', 1);
     this.geomBytes = geometries ? this.lonPrefix.length + this.latPrefix.length + 8 : 0;
     const most = Math.max(...bands.map((b) => b.depth));
     this.scratch = new Float32Array(most * this.n);
@@ -95,37 +88,25 @@ export class PatchRecordEncoder {
 
   /** Serialized Example bytes of a point whose properties take `propsBytes`. */
   recordBytes(propsBytes: number): number {
-    const body = this.template.length + propsBytes + this.geomBytes;
-    return 1 + varintSize(body) + body;
+    return exampleSize(this.template.length + propsBytes + this.geomBytes);
   }
 
   /** Framed bytes (record + 16 bytes of TFRecord framing). */
   framedBytes(propsBytes: number): number {
-    return this.recordBytes(propsBytes) + RECORD_OVERHEAD_BYTES;
+    return framedSize(this.recordBytes(propsBytes));
   }
 
   /**
    * Frames one record for the window `win` (the K×K patch, from readWindow) into `out` at `at`
    * (`framedBytes(props.length)` bytes): `uint64 length | masked crc(length) | Example | masked
-   * crc(Example)` (tfrecord/record.ts). Returns the offset after it.
+   * crc(Example)` (tfrecord/framing.ts). Returns the offset after it.
    */
   frameInto(out: Buffer, at: number, win: WindowData, props: Uint8Array | undefined, lon: number | undefined, lat: number | undefined): number {
     const pl = props?.length ?? 0;
     const len = this.recordBytes(pl);
-    out.writeUInt32LE(len >>> 0, at);
-    out.writeUInt32LE(Math.floor(len / 2 ** 32), at + 4);
-    out.writeUInt32LE(maskedCrc32c(out.subarray(at, at + 8)), at + 8);
-    let p = at + 12;
-    out[p++] = 0x0a; // Example.features
-    for (let v = this.template.length + pl + this.geomBytes; ; ) {
-      if (v < 0x80) {
-        out[p++] = v;
-        break;
-      }
-      out[p++] = (v & 0x7f) | 0x80;
-      v = Math.floor(v / 128);
-    }
-    const base = p;
+    writeRecordHeader(out, at, len);
+    const base = writeExampleHead(out, at + RECORD_HEADER_BYTES, this.template.length + pl + this.geomBytes);
+    let p: number;
     this.template.copy(out, base);
     for (let b = 0; b < this.bands.length; b++) this.writeBand(out, base + this.floatAt[b]!, win, b);
     p = base + this.template.length;
@@ -143,8 +124,8 @@ export class PatchRecordEncoder {
       out.writeFloatLE(lat ?? 0, p);
       p += 4;
     }
-    out.writeUInt32LE(maskedCrc32c(out.subarray(at + 12, at + 12 + len)), at + 12 + len);
-    return at + 16 + len;
+    writeRecordFooter(out, at + RECORD_HEADER_BYTES, len);
+    return at + framedSize(len);
   }
 
   /** Band b's D·K·K floats: its values where valid, its fill where masked, and fill for depth padding. */

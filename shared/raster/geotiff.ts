@@ -79,7 +79,7 @@ function parseGdalNodata(text: unknown): number | undefined {
 function parseBandDescriptions(xml: unknown, bands: number): (string | undefined)[] {
   const out: (string | undefined)[] = new Array(bands).fill(undefined);
   if (typeof xml !== 'string') return out;
-  const unescape = (s: string) =>
+  const unescapeXml = (s: string) =>
     s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
   for (const m of xml.matchAll(/<Item\b([^>]*)>([\s\S]*?)<\/Item>/g)) {
     const attrs = m[1]!;
@@ -87,7 +87,7 @@ function parseBandDescriptions(xml: unknown, bands: number): (string | undefined
     if (attr('role') !== 'description') continue;
     const sample = Number(attr('sample'));
     // GDAL escapes item values before serializing the XML, so they are escaped twice; it unescapes twice on read.
-    if (Number.isInteger(sample) && sample >= 0 && sample < bands) out[sample] = unescape(unescape(m[2]!));
+    if (Number.isInteger(sample) && sample >= 0 && sample < bands) out[sample] = unescapeXml(unescapeXml(m[2]!));
   }
   return out;
 }

@@ -74,6 +74,7 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
     }
     const n = chunk.length;
     chunkText = chunk;
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the class is every non-ASCII character; \x00 is its lower bound on purpose
     ascii = !/[^\x00-\x7f]/.test(chunk);
     atChar = 0;
     atBytes = 0;

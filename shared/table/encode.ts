@@ -9,7 +9,7 @@
  */
 import { GeotfrError } from '../errors.js';
 import { checkLimit } from '../limits.js';
-import { encodeExample, varintSize, type Feature } from '../tfrecord/example.js';
+import { encodeFeatureEntry, exampleSize, floatEntryPrefix, writeExampleHead } from '../tfrecord/example.js';
 import { describe, where, type TableRow } from './row.js';
 import { toWkt } from './wkt.js';
 
@@ -57,17 +57,6 @@ interface Slot {
   floats?: Float32Array;
 }
 
-/** The serialized `Features.feature` map entry for one feature, cut from the reference encoder's output. */
-function entryBytes(name: string, f: Feature): Buffer {
-  const ex = encodeExample([[name, f]]);
-  // Example = 0x0a varint(len) entry: skip the tag and the length varint.
-  let p = 1;
-  while (ex[p] & 0x80) p++;
-  return ex.subarray(p + 1);
-}
-
-const floatPrefix = (name: string) => entryBytes(name, { kind: 'float_list', value: new Float32Array(1) }).subarray(0, -4);
-
 const shapeText = (s: number[]) => (s.length ? `[${s.join(', ')}]` : 'scalar');
 /** A scalar and a one-element vector are the same float_list of 1. */
 const sameShape = (a: number[], b: number[]) =>
@@ -84,8 +73,8 @@ export class TableEncoder {
   private readonly present = new Set<string>();
   private sampledRows = 0;
   private body = 0;
-  private readonly lonPrefix = floatPrefix('longitude');
-  private readonly latPrefix = floatPrefix('latitude');
+  private readonly lonPrefix = floatEntryPrefix('longitude', 1);
+  private readonly latPrefix = floatEntryPrefix('latitude', 1);
 
   constructor(private readonly o: { file: string; selectors?: string[]; geometry?: GeometryEncoding }) {
     this.reserved = new Set(o.geometry === 'wkt' ? ['geometry'] : o.geometry === 'lonlat' ? ['longitude', 'latitude'] : []);
@@ -158,22 +147,14 @@ export class TableEncoder {
     let body = 0;
     for (const s of slots) body += s.size;
     this.body = body;
-    return body ? 1 + varintSize(body) + body : 0;
+    // A row with no feature is an empty record (not an empty `features` field).
+    return body ? exampleSize(body) : 0;
   }
 
   /** Writes the row staged by `prepare` at `off`. */
   write(buf: Buffer, off: number): void {
     if (!this.body) return;
-    let p = off;
-    buf[p++] = 0x0a; // Example.features
-    for (let n = this.body; ; ) {
-      if (n < 0x80) {
-        buf[p++] = n;
-        break;
-      }
-      buf[p++] = (n & 0x7f) | 0x80;
-      n = Math.floor(n / 128);
-    }
+    let p = writeExampleHead(buf, off, this.body);
     for (const s of this.slots) {
       const pre = s.prefix;
       for (let i = 0; i < pre.length; i++) buf[p++] = pre[i];
@@ -215,12 +196,10 @@ export class TableEncoder {
       col.firstFeature = row.index;
       col.firstLine = row.line;
       if (flat.type === 'float') {
-        // The map entry of a float feature is a fixed prefix + the values: build the prefix once with
-        // the reference encoder (encodeExample) from an all-zero feature of the same length.
+        // The map entry of a float feature is a fixed prefix + the values: the encoder's prefix, once.
         col.count = flat.floats!.length;
-        const entry = entryBytes(col.name, { kind: 'float_list', value: new Float32Array(col.count) });
-        col.floatPrefix = entry.subarray(0, entry.length - 4 * col.count);
-        col.floatEntrySize = entry.length;
+        col.floatPrefix = floatEntryPrefix(col.name, col.count);
+        col.floatEntrySize = col.floatPrefix.length + 4 * col.count;
       }
     } else if (col.type !== flat.type) {
       const t = (x: string) => (x === 'float' ? 'numeric' : 'string');
@@ -230,7 +209,7 @@ export class TableEncoder {
     }
     col.records++;
     if (flat.type === 'float') return { order: col.index, prefix: col.floatPrefix!, size: col.floatEntrySize, floats: flat.floats };
-    const entry = entryBytes(col.name, { kind: 'bytes_list', value: flat.strings! });
+    const entry = encodeFeatureEntry(col.name, { kind: 'bytes_list', value: flat.strings! });
     return { order: col.index, prefix: entry, size: entry.length };
   }
 
@@ -282,7 +261,7 @@ export class TableEncoder {
       } catch (e) {
         throw this.err(row, 'geometry', `cannot write the geometry as WKT: ${(e as Error).message}`);
       }
-      const entry = entryBytes('geometry', { kind: 'bytes_list', value: [Buffer.from(wkt, 'utf8')] });
+      const entry = encodeFeatureEntry('geometry', { kind: 'bytes_list', value: [Buffer.from(wkt, 'utf8')] });
       out.push({ order: Infinity, prefix: entry, size: entry.length });
     } else {
       const c = g.coordinates;

@@ -4,14 +4,12 @@
  *
  * Why not `RecordWriter`: it writes three small buffers per record, and a table record is ~200 bytes;
  * every write into a zlib stream is a thread-pool round trip, which made table export ~15× slower
- * than this. The framing is the same (record.ts, tensorflow/core/lib/io/record_writer.cc):
- * `uint64 length | uint32 masked_crc32c(length) | data | uint32 masked_crc32c(data)`, little-endian.
+ * than this. The framing is tfrecord/framing.ts's, the same as `RecordWriter`'s.
  * Tests read the output with `readRecords` and TensorFlow.
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { maskedCrc32c } from '../tfrecord/crc32c.js';
-import { RECORD_OVERHEAD_BYTES } from '../tfrecord/record.js';
+import { framedSize, RECORD_HEADER_BYTES, writeRecordFooter, writeRecordHeader } from '../tfrecord/framing.js';
 
 export class RecordBatcher {
   private buf: Buffer;
@@ -28,7 +26,7 @@ export class RecordBatcher {
    * the downstream asked to wait (await it), so the common path costs no microtask.
    */
   add(length: number, fill: (buf: Buffer, offset: number) => void): Promise<void> | undefined {
-    const framed = length + RECORD_OVERHEAD_BYTES;
+    const framed = framedSize(length);
     let wait: Promise<void> | undefined;
     if (this.pos + framed > this.buf.length) {
       wait = this.flush();
@@ -36,11 +34,9 @@ export class RecordBatcher {
     }
     const b = this.buf;
     const o = this.pos;
-    b.writeUInt32LE(length >>> 0, o);
-    b.writeUInt32LE(Math.floor(length / 2 ** 32), o + 4);
-    b.writeUInt32LE(maskedCrc32c(b.subarray(o, o + 8)), o + 8);
-    fill(b, o + 12);
-    b.writeUInt32LE(maskedCrc32c(b.subarray(o + 12, o + 12 + length)), o + 12 + length);
+    writeRecordHeader(b, o, length);
+    fill(b, o + RECORD_HEADER_BYTES);
+    writeRecordFooter(b, o + RECORD_HEADER_BYTES, length);
     this.pos = o + framed;
     this.bytesFramed += framed;
     return wait;

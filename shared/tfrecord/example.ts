@@ -11,6 +11,7 @@
  * input buffer is reused.
  */
 import { GeotfrError, type ErrorContext } from '../errors.js';
+import { FeatureField, fieldNumberOf, int64VarintSize, ldSize, Tag, WireType, wireTypeOf, writeVarint } from './wire.js';
 
 export type Feature =
   | { kind: 'float_list'; value: Float32Array }
@@ -43,35 +44,10 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const textEncoder = new TextEncoder();
 
 // ---------------------------------------------------------------------------------------------
-// Sizes
+// Sizes: the one derivation of the Example layout (the encoder, the float framer of
+// export/floatframes.ts and the table encoder all size and place fields through these).
 
-/** Bytes taken by `n` as a varint (n ≥ 0, n < 2^53). */
-export function varintSize(n: number): number {
-  if (n < 0x80) return 1;
-  if (n < 0x4000) return 2;
-  if (n < 0x200000) return 3;
-  if (n < 0x10000000) return 4;
-  let s = 4;
-  n = Math.floor(n / 0x10000000);
-  while (n > 0) {
-    s++;
-    n = Math.floor(n / 128);
-  }
-  return s;
-}
-
-function int64VarintSize(v: bigint): number {
-  let u = BigInt.asUintN(64, v);
-  let s = 1;
-  while (u >= 0x80n) {
-    u >>= 7n;
-    s++;
-  }
-  return s;
-}
-
-/** Length-delimited field size (1-byte tag + length varint + body). */
-export const ld = (bodyBytes: number) => 1 + varintSize(bodyBytes) + bodyBytes;
+const ld = ldSize;
 
 /** Payload of a packed float or int64 list (the values, without tag and length); 0 for bytes lists. */
 function packedSize(f: Feature): number {
@@ -96,14 +72,26 @@ function listBodySize(f: Feature, packed: number): number {
   return n;
 }
 
-/** Size of the `Features` map entry for (name, feature), including its tag and length. */
-function featureEntrySize(nameBytes: number, featureBytes: number): number {
-  return ld(ld(nameBytes) + ld(featureBytes));
+/** Sizes of the nested messages of one `Features` map entry, as the encoder writes them. */
+interface EntrySizes {
+  /** Packed values (float/int64 lists; 0 for bytes lists). */
+  packed: number;
+  /** FloatList / Int64List / BytesList body. */
+  listBody: number;
+  /** Feature body (the oneof field holding the list). */
+  featureBody: number;
+  /** MapEntry body (key, then value). */
+  entryBody: number;
+}
+
+function entrySizes(keyBytes: number, packed: number, listBody: number): EntrySizes {
+  const featureBody = ld(listBody);
+  return { packed, listBody, featureBody, entryBody: ld(keyBytes) + ld(featureBody) };
 }
 
 /** Exact serialized size of one `Features` map entry (tag and length included) holding `count` float values under a feature name of `nameBytes` UTF-8 bytes. Fixed for float features (docs/semantics.md §5: shard plans up front). */
 export function floatFeatureEntrySize(nameBytes: number, count: number): number {
-  return featureEntrySize(nameBytes, ld(count ? ld(count * 4) : 0));
+  return ld(entrySizes(nameBytes, count * 4, count ? ld(count * 4) : 0).entryBody);
 }
 
 /** Exact size of a serialized Example whose Features body is `featuresBodyBytes`. */
@@ -122,15 +110,18 @@ class Writer {
     this.pos = offset;
   }
   varint(n: number): void {
-    const b = this.buf;
-    while (n >= 0x80) {
-      b[this.pos++] = (n & 0x7f) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    b[this.pos++] = n;
+    this.pos = writeVarint(this.buf, this.pos, n);
+  }
+  /** A length-delimited field's tag and length (the body follows). */
+  field(tag: number, bodyBytes: number): void {
+    this.buf[this.pos++] = tag;
+    this.pos = writeVarint(this.buf, this.pos, bodyBytes);
   }
   varint64(v: bigint): void {
-    if (v >= 0n && v < 0x80000000n) return this.varint(Number(v));
+    if (v >= 0n && v < 0x80000000n) {
+      this.varint(Number(v));
+      return;
+    }
     let u = BigInt.asUintN(64, v);
     while (u >= 0x80n) {
       this.buf[this.pos++] = Number(u & 0x7fn) | 0x80;
@@ -153,46 +144,85 @@ class Writer {
   }
 }
 
-/** Writes a Feature body; `listBody` and `packed` come from `listBodySize` and `packedSize`. */
-function writeFeature(w: Writer, f: Feature, listBody: number, packed: number): void {
-  w.varint(f.kind === 'bytes_list' ? 0x0a : f.kind === 'float_list' ? 0x12 : 0x1a);
-  w.varint(listBody);
+const kindTag = (kind: FeatureKind): number => (kind === 'bytes_list' ? Tag.bytesList : kind === 'float_list' ? Tag.floatList : Tag.int64List);
+
+/**
+ * Writes a Feature's oneof field and, for float and int64 lists, the packed field's tag and length:
+ * everything before the values.
+ */
+function writeFeatureHead(w: Writer, kind: FeatureKind, s: EntrySizes): void {
+  w.field(kindTag(kind), s.listBody);
+  if (kind !== 'bytes_list' && s.packed) w.field(Tag.values, s.packed);
+}
+
+/** Writes a Feature body's values after `writeFeatureHead`. */
+function writeFeatureValues(w: Writer, f: Feature, packed: number): void {
   switch (f.kind) {
     case 'float_list':
-      if (f.value.length) {
-        w.varint(0x0a);
-        w.varint(packed);
-        w.floats(f.value);
-      }
+      if (packed) w.floats(f.value);
       return;
     case 'int64_list':
-      writeInt64List(w, f.value, packed);
+      // One packed field of varints (negatives take 10 bytes).
+      for (let i = 0; i < f.value.length; i++) w.varint64(f.value[i]);
       return;
     case 'bytes_list':
       for (const b of f.value) {
-        w.varint(0x0a);
-        w.varint(b.length);
+        w.field(Tag.values, b.length);
         w.bytes(b);
       }
       return;
   }
 }
 
-/** Writes an Int64List body: one packed field of `packed` bytes of varints (negatives take 10 bytes). */
-function writeInt64List(w: Writer, v: BigInt64Array, packed: number): void {
-  if (!v.length) return;
-  w.varint(0x0a);
-  w.varint(packed);
-  for (let i = 0; i < v.length; i++) w.varint64(v[i]);
+/** Writes a Feature body (oneof field, then values). */
+function writeFeature(w: Writer, f: Feature, s: EntrySizes): void {
+  writeFeatureHead(w, f.kind, s);
+  writeFeatureValues(w, f, s.packed);
 }
 
-interface EntryPlan {
+/** Writes a `Features` map entry up to its values: entry tag and length, key, value tag and length, feature head. */
+function writeEntryHead(w: Writer, key: Uint8Array, kind: FeatureKind, s: EntrySizes): void {
+  w.field(Tag.mapEntry, s.entryBody);
+  w.field(Tag.mapKey, key.length);
+  w.bytes(key);
+  w.field(Tag.mapValue, s.featureBody);
+  writeFeatureHead(w, kind, s);
+}
+
+/**
+ * The bytes of a float feature's `Features` map entry that precede its `count` values (the values
+ * follow as little-endian float32). For framers that write the values straight into their buffers:
+ * the entry is `prefix + 4 * count` bytes, identical to what `encodeExample` writes.
+ */
+export function floatEntryPrefix(name: string | Uint8Array, count: number): Buffer {
+  const key = typeof name === 'string' ? textEncoder.encode(name) : name;
+  const packed = count * 4;
+  const s = entrySizes(key.length, packed, packed ? ld(packed) : 0);
+  const w = new Writer(ld(s.entryBody) - packed);
+  writeEntryHead(w, key, 'float_list', s);
+  return w.buf as Buffer;
+}
+
+/** One serialized `Features` map entry (tag and length included), as `encodeExample` writes it. */
+export function encodeFeatureEntry(name: string, feature: Feature): Buffer {
+  const { plans, body } = planFeatures([[name, feature]]);
+  const w = new Writer(body);
+  writeFeatures(w, plans);
+  return w.buf as Buffer;
+}
+
+/** Size of a serialized Example whose `Features` map entries add up to `featuresBody` bytes. */
+export const exampleSize = (featuresBody: number): number => ld(featuresBody);
+
+/** Writes an Example's head (the `features` field's tag and length) at `pos`; the entries follow. Returns the position after it. */
+export function writeExampleHead(buf: Uint8Array, pos: number, featuresBody: number): number {
+  buf[pos] = Tag.features;
+  return writeVarint(buf, pos + 1, featuresBody);
+}
+
+interface EntryPlan extends EntrySizes {
   key: Uint8Array;
   feature: Feature;
-  packed: number;
-  listBody: number;
-  featureBody: number;
-  entryBody: number;
 }
 
 function planFeatures(features: Iterable<[string, Feature]>): { plans: EntryPlan[]; body: number } {
@@ -201,25 +231,18 @@ function planFeatures(features: Iterable<[string, Feature]>): { plans: EntryPlan
   for (const [name, feature] of features) {
     const key = textEncoder.encode(name);
     const packed = packedSize(feature);
-    const listBody = listBodySize(feature, packed);
-    const featureBody = ld(listBody);
-    const entryBody = ld(key.length) + ld(featureBody);
-    plans.push({ key, feature, packed, listBody, featureBody, entryBody });
-    body += ld(entryBody);
+    const s = entrySizes(key.length, packed, listBodySize(feature, packed));
+    // Fields copied one by one, not spread: this runs per feature of every record (tables: ~10 per 200 bytes).
+    plans.push({ key, feature, packed, listBody: s.listBody, featureBody: s.featureBody, entryBody: s.entryBody });
+    body += ld(s.entryBody);
   }
   return { plans, body };
 }
 
 function writeFeatures(w: Writer, plans: EntryPlan[]): void {
   for (const p of plans) {
-    w.varint(0x0a);
-    w.varint(p.entryBody);
-    w.varint(0x0a);
-    w.varint(p.key.length);
-    w.bytes(p.key);
-    w.varint(0x12);
-    w.varint(p.featureBody);
-    writeFeature(w, p.feature, p.listBody, p.packed);
+    writeEntryHead(w, p.key, p.feature.kind, p);
+    writeFeatureValues(w, p.feature, p.packed);
   }
 }
 
@@ -238,8 +261,7 @@ function entries(f: FeatureInput): Iterable<[string, Feature]> {
 export function encodeExample(features: FeatureInput): Buffer {
   const { plans, body } = planFeatures(entries(features));
   const w = new Writer(ld(body));
-  w.varint(0x0a);
-  w.varint(body);
+  w.field(Tag.features, body);
   writeFeatures(w, plans);
   return w.buf as Buffer;
 }
@@ -260,8 +282,7 @@ export function encodeExampleInto(features: FeatureInput, out: Uint8Array, offse
   const size = ld(body);
   if (offset < 0 || out.length - offset < size) throw new RangeError(`encodeExampleInto: needs ${size} bytes at offset ${offset}, buffer has ${out.length}`);
   const w = new Writer(out, offset);
-  w.varint(0x0a);
-  w.varint(body);
+  w.field(Tag.features, body);
   writeFeatures(w, plans);
   return w.pos - offset;
 }
@@ -273,16 +294,19 @@ export function encodeExampleInto(features: FeatureInput, out: Uint8Array, offse
  */
 export function encodeSequenceExample(seq: { context?: FeatureInput; featureLists?: Map<string, Feature[]> | Iterable<[string, Feature[]]> }): Buffer {
   const ctx = planFeatures(entries(seq.context ?? []));
-  const lists: { key: Uint8Array; feats: Feature[]; packed: number[]; bodies: number[]; listMsg: number; entryBody: number }[] = [];
+  const lists: { key: Uint8Array; feats: Feature[]; sizes: EntrySizes[]; listMsg: number; entryBody: number }[] = [];
   let listsBody = 0;
   for (const [name, feats] of seq.featureLists ?? []) {
     const key = textEncoder.encode(name);
-    const packed = feats.map(packedSize);
-    const bodies = feats.map((f, i) => listBodySize(f, packed[i]));
+    // Each Feature of a FeatureList is sized like a map entry's value (its key does not count).
+    const sizes = feats.map((f) => {
+      const packed = packedSize(f);
+      return entrySizes(0, packed, listBodySize(f, packed));
+    });
     let listMsg = 0;
-    for (const b of bodies) listMsg += ld(ld(b));
+    for (const fs of sizes) listMsg += ld(fs.featureBody);
     const entryBody = ld(key.length) + ld(listMsg);
-    lists.push({ key, feats, packed, bodies, listMsg, entryBody });
+    lists.push({ key, feats, sizes, listMsg, entryBody });
     listsBody += ld(entryBody);
   }
   const hasCtx = seq.context !== undefined;
@@ -290,25 +314,19 @@ export function encodeSequenceExample(seq: { context?: FeatureInput; featureList
   const total = (hasCtx ? ld(ctx.body) : 0) + (hasLists ? ld(listsBody) : 0);
   const w = new Writer(total);
   if (hasCtx) {
-    w.varint(0x0a);
-    w.varint(ctx.body);
+    w.field(Tag.features, ctx.body);
     writeFeatures(w, ctx.plans);
   }
   if (hasLists) {
-    w.varint(0x12);
-    w.varint(listsBody);
+    w.field(Tag.featureLists, listsBody);
     for (const l of lists) {
-      w.varint(0x0a);
-      w.varint(l.entryBody);
-      w.varint(0x0a);
-      w.varint(l.key.length);
+      w.field(Tag.mapEntry, l.entryBody);
+      w.field(Tag.mapKey, l.key.length);
       w.bytes(l.key);
-      w.varint(0x12);
-      w.varint(l.listMsg);
+      w.field(Tag.mapValue, l.listMsg);
       l.feats.forEach((f, i) => {
-        w.varint(0x0a);
-        w.varint(ld(l.bodies[i]));
-        writeFeature(w, f, l.bodies[i], l.packed[i]);
+        w.field(Tag.listFeature, l.sizes[i].featureBody);
+        writeFeature(w, f, l.sizes[i]);
       });
     }
   }
@@ -372,19 +390,21 @@ class Reader {
     if (n > this.end - this.pos) this.fail(`length ${n} runs past the end of the message (${this.end - this.pos} bytes left)`);
     return n;
   }
-  skip(wire: number): void {
+  /** Skips the field whose tag was just read. */
+  skip(tag: number): void {
+    const wire = wireTypeOf(tag);
     switch (wire) {
-      case 0:
+      case WireType.Varint:
         this.varint();
         return;
-      case 1:
+      case WireType.Fixed64:
         if (this.end - this.pos < 8) this.fail('truncated fixed64');
         this.pos += 8;
         return;
-      case 2:
+      case WireType.LengthDelimited:
         this.pos += this.length();
         return;
-      case 5:
+      case WireType.Fixed32:
         if (this.end - this.pos < 4) this.fail('truncated fixed32');
         this.pos += 4;
         return;
@@ -451,54 +471,53 @@ function decodeFeature(r: Reader, end: number): Feature {
   let feature: Feature | undefined;
   while (r.pos < end) {
     const tag = r.varint();
-    const field = Math.floor(tag / 8);
-    const wire = tag & 7;
-    if (wire !== 2 || field < 1 || field > 3) {
-      r.skip(wire);
+    const field = fieldNumberOf(tag);
+    if (wireTypeOf(tag) !== WireType.LengthDelimited || field < FeatureField.bytesList || field > FeatureField.int64List) {
+      r.skip(tag);
       continue;
     }
     const len = r.length();
     const listEnd = r.pos + len;
     // oneof: the last kind seen wins; repeated occurrences of the same list merge (protobuf semantics).
-    if (field === 2) {
+    if (field === FeatureField.floatList) {
       const parts: Float32Array[] = feature?.kind === 'float_list' ? [feature.value] : [];
       while (r.pos < listEnd) {
         const t = r.varint();
-        if (t === 0x0a) {
+        if (t === Tag.values) {
           const n = r.length();
           if (n % 4) r.fail(`packed float list of ${n} bytes is not a multiple of 4`);
           parts.push(floatsAt(r, r.pos, n));
           r.pos += n;
-        } else if (t === 0x0d) {
+        } else if (t === Tag.floatValue) {
           if (listEnd - r.pos < 4) r.fail('truncated float');
           parts.push(floatsAt(r, r.pos, 4).slice());
           r.pos += 4;
-        } else r.skip(t & 7);
+        } else r.skip(t);
       }
       feature = { kind: 'float_list', value: parts.length ? concatFloats(parts) : new Float32Array(0) };
-    } else if (field === 3) {
+    } else if (field === FeatureField.int64List) {
       const vals: bigint[] = feature?.kind === 'int64_list' ? Array.from(feature.value) : [];
       while (r.pos < listEnd) {
         const t = r.varint();
-        if (t === 0x0a) {
+        if (t === Tag.values) {
           const n = r.length();
           const stop = r.pos + n;
           while (r.pos < stop) vals.push(r.varint64());
           if (r.pos !== stop) r.fail('packed int64 list overruns its length');
-        } else if (t === 0x08) vals.push(r.varint64());
-        else r.skip(t & 7);
+        } else if (t === Tag.int64Value) vals.push(r.varint64());
+        else r.skip(t);
       }
       feature = { kind: 'int64_list', value: BigInt64Array.from(vals) };
     } else {
       const vals: Uint8Array[] = feature?.kind === 'bytes_list' ? feature.value : [];
       while (r.pos < listEnd) {
         const t = r.varint();
-        if (t === 0x0a) {
+        if (t === Tag.values) {
           const n = r.length();
           vals.push(r.buf.subarray(r.pos, r.pos + n));
           r.viewEnd = r.pos + n; // a view: in-place float moves must not reach it
           r.pos += n;
-        } else r.skip(t & 7);
+        } else r.skip(t);
       }
       feature = { kind: 'bytes_list', value: vals };
     }
@@ -515,39 +534,66 @@ function decodeEntry(r: Reader, end: number): { key: string; valueStart: number;
   let valueEnd = -1;
   while (r.pos < end) {
     const tag = r.varint();
-    if (tag === 0x0a) {
+    if (tag === Tag.mapKey) {
       const n = r.length();
       key = textDecoder.decode(r.buf.subarray(r.pos, r.pos + n));
       r.pos += n;
-    } else if (tag === 0x12) {
+    } else if (tag === Tag.mapValue) {
       const n = r.length();
       valueStart = r.pos;
       valueEnd = r.pos + n;
       r.pos += n;
-    } else r.skip(tag & 7);
+    } else r.skip(tag);
   }
   return { key, valueStart, valueEnd };
 }
 
-function decodeFeaturesInto(r: Reader, end: number, out: Features): void {
+/**
+ * Decodes the entries (key = 1, value = 2) of a map field up to `end` into `out`: a duplicate key's
+ * last value wins and keeps the first position, an entry without a value gets `absent()`.
+ */
+function decodeMapInto<V>(r: Reader, end: number, out: Map<string, V>, value: (r: Reader, valueEnd: number) => V, absent: () => V): void {
   while (r.pos < end) {
     const tag = r.varint();
-    if (tag !== 0x0a) {
-      r.skip(tag & 7);
+    if (tag !== Tag.mapEntry) {
+      r.skip(tag);
       continue;
     }
     const len = r.length();
     const entryEnd = r.pos + len;
     const { key, valueStart, valueEnd } = decodeEntry(r, entryEnd);
-    let f: Feature;
-    if (valueStart < 0) f = { kind: 'float_list', value: new Float32Array(0) };
+    let v: V;
+    if (valueStart < 0) v = absent();
     else {
       r.pos = valueStart;
-      f = decodeFeature(r, valueEnd);
+      v = value(r, valueEnd);
     }
-    out.set(key, f); // duplicate key: last value wins, first position kept
+    out.set(key, v);
     r.pos = entryEnd;
   }
+}
+
+const emptyFeature = (): Feature => ({ kind: 'float_list', value: new Float32Array(0) });
+
+function decodeFeaturesInto(r: Reader, end: number, out: Features): void {
+  decodeMapInto(r, end, out, decodeFeature, emptyFeature);
+}
+
+/** A FeatureList body: its repeated `feature` field. */
+function decodeFeatureList(r: Reader, end: number): Feature[] {
+  const feats: Feature[] = [];
+  while (r.pos < end) {
+    const tag = r.varint();
+    if (tag !== Tag.listFeature) {
+      r.skip(tag);
+      continue;
+    }
+    const len = r.length();
+    const featureEnd = r.pos + len;
+    feats.push(decodeFeature(r, featureEnd));
+    r.pos = featureEnd;
+  }
+  return feats;
 }
 
 /**
@@ -563,20 +609,20 @@ export function floatAlignmentShift(buf: Uint8Array): number {
     const r = new Reader(buf, 0, buf.length, {});
     while (r.pos < r.end) {
       const tag = r.varint();
-      if (tag !== 0x0a) {
-        r.skip(tag & 7);
+      if (tag !== Tag.features) {
+        r.skip(tag);
         continue;
       }
       const featuresEnd = r.pos + r.length();
       while (r.pos < featuresEnd) {
-        if (r.varint() !== 0x0a) return 0;
+        if (r.varint() !== Tag.mapEntry) return 0;
         const entryEnd = r.pos + r.length();
         const { valueStart, valueEnd } = decodeEntry(r, entryEnd);
         // Feature { float_list (2) { packed value (1) } } written canonically: 12 len 0a len floats
-        if (valueStart >= 0 && buf[valueStart] === 0x12) {
+        if (valueStart >= 0 && buf[valueStart] === Tag.floatList) {
           r.pos = valueStart + 1;
           r.length();
-          if (r.pos < valueEnd && buf[r.pos] === 0x0a) {
+          if (r.pos < valueEnd && buf[r.pos] === Tag.values) {
             r.pos++;
             const n = r.length();
             weight[(4 - (r.pos % 4)) % 4] += n;
@@ -610,8 +656,8 @@ export function decodeExample(buf: Uint8Array, ctx: ErrorContext = {}, opts: Dec
   const out: Features = new Map();
   while (r.pos < r.end) {
     const tag = r.varint();
-    if (tag !== 0x0a) {
-      r.skip(tag & 7);
+    if (tag !== Tag.features) {
+      r.skip(tag);
       continue;
     }
     const len = r.length();
@@ -628,40 +674,13 @@ export function decodeSequenceExample(buf: Uint8Array, ctx: ErrorContext = {}, o
   const featureLists = new Map<string, Feature[]>();
   while (r.pos < r.end) {
     const tag = r.varint();
-    if (tag === 0x0a) {
+    if (tag === Tag.features) {
       const len = r.length();
       decodeFeaturesInto(r, r.pos + len, context);
-    } else if (tag === 0x12) {
+    } else if (tag === Tag.featureLists) {
       const len = r.length();
-      const listsEnd = r.pos + len;
-      while (r.pos < listsEnd) {
-        const t = r.varint();
-        if (t !== 0x0a) {
-          r.skip(t & 7);
-          continue;
-        }
-        const entryLen = r.length();
-        const entryEnd = r.pos + entryLen;
-        const { key, valueStart, valueEnd } = decodeEntry(r, entryEnd);
-        const feats: Feature[] = [];
-        if (valueStart >= 0) {
-          r.pos = valueStart;
-          while (r.pos < valueEnd) {
-            const ft = r.varint();
-            if (ft !== 0x0a) {
-              r.skip(ft & 7);
-              continue;
-            }
-            const fl = r.length();
-            const fEnd = r.pos + fl;
-            feats.push(decodeFeature(r, fEnd));
-            r.pos = fEnd;
-          }
-        }
-        featureLists.set(key, feats);
-        r.pos = entryEnd;
-      }
-    } else r.skip(tag & 7);
+      decodeMapInto(r, r.pos + len, featureLists, decodeFeatureList, () => []);
+    } else r.skip(tag);
   }
   return { context, featureLists };
 }

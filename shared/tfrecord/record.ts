@@ -1,6 +1,5 @@
 /**
- * TFRecord framing: `uint64 length | uint32 masked_crc32c(length) | data | uint32 masked_crc32c(data)`,
- * all little-endian (tensorflow/core/lib/io/record_writer.cc).
+ * TFRecord files: streaming writers and readers over the framing of framing.ts.
  *
  * Writers stream into any Node Writable (optionally through gzip, one stream, zlib level 6 by default,
  * docs/semantics.md §5). Readers are async iterators over a byte stream that detect gzip by its magic bytes, accept
@@ -10,41 +9,27 @@ import { createReadStream } from 'node:fs';
 import { once } from 'node:events';
 import { Readable, type Writable } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { maskedCrc32c } from './crc32c.js';
 import { floatAlignmentShift } from './example.js';
+import {
+  framedSize,
+  headerCrc,
+  headerLength,
+  RECORD_FOOTER_BYTES,
+  RECORD_HEADER_BYTES,
+  recordFooter,
+  recordHeader,
+  storedFooterCrc,
+  storedHeaderCrc,
+} from './framing.js';
+import { maskedCrc32c } from './crc32c.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { limit, limitError } from '../limits.js';
 
-export const RECORD_OVERHEAD_BYTES = 16;
+// Re-exported so that imports of the framing helpers from record.js keep working.
+export { framedSize, frameRecords, recordFooter, recordHeader, RECORD_OVERHEAD_BYTES } from './framing.js';
+
 const GZIP_MAGIC_0 = 0x1f;
 const GZIP_MAGIC_1 = 0x8b;
-
-/** Framed size of a record with `payloadBytes` of data. */
-export function framedSize(payloadBytes: number): number {
-  return payloadBytes + RECORD_OVERHEAD_BYTES;
-}
-
-/** The 12-byte header (length + its masked CRC) for a payload of `length` bytes. */
-export function recordHeader(length: number): Buffer {
-  const h = Buffer.allocUnsafe(12);
-  h.writeBigUInt64LE(BigInt(length), 0);
-  h.writeUInt32LE(maskedCrc32c(h.subarray(0, 8)), 8);
-  return h;
-}
-
-/** The 4-byte footer (masked CRC of the payload). */
-export function recordFooter(payload: Uint8Array): Buffer {
-  const f = Buffer.allocUnsafe(4);
-  f.writeUInt32LE(maskedCrc32c(payload), 0);
-  return f;
-}
-
-/** Frames payloads into one buffer (in-memory convenience for tests and small files). */
-export function frameRecords(payloads: Iterable<Uint8Array>): Buffer {
-  const parts: Uint8Array[] = [];
-  for (const p of payloads) parts.push(recordHeader(p.length), p, recordFooter(p));
-  return Buffer.concat(parts);
-}
 
 export interface RecordWriterOptions {
   /** gzip the whole stream (docs/semantics.md §5). */
@@ -291,44 +276,39 @@ async function* parseFramedStream(
   };
 
   for (;;) {
-    if (!(await fill(12))) {
+    if (!(await fill(RECORD_HEADER_BYTES))) {
       if (q.length === 0) return;
       fail(`truncated record header: ${q.length} of 12 bytes at ${where}offset ${offset}`, offset);
     }
-    const header = q.take(12);
-    const lenLo = u32le(header, 0);
-    const lenHi = u32le(header, 4);
+    const header = q.take(RECORD_HEADER_BYTES);
     if (o.verify) {
-      const expect = u32le(header, 8);
-      const actual = maskedCrc32c(header.subarray(0, 8));
+      const expect = storedHeaderCrc(header, 0);
+      const actual = headerCrc(header, 0);
       if (expect !== actual) fail(`length CRC mismatch (stored 0x${hex(expect)}, computed 0x${hex(actual)}): corrupt length or not a TFRecord file`, offset);
     }
-    const length = lenHi * 2 ** 32 + lenLo;
+    const length = headerLength(header, 0);
     if (length > o.maxRecordBytes) {
       const ctx = { file: o.file, record: index, offset };
       if (o.maxRecordBytesReason) fail(`record length ${length} bytes is longer than ${o.maxRecordBytesReason} (${o.maxRecordBytes} bytes)`, offset);
       throw limitError('maxRecordBytes', o.maxRecordBytes, `record length ${length} bytes`, ctx);
     }
-    if (!(await fill(length + 4))) {
+    if (!(await fill(length + RECORD_FOOTER_BYTES))) {
       fail(`truncated record: header says ${length} bytes of data + 4 CRC bytes, only ${q.length} remain`, offset);
     }
     const data = q.take(length);
-    const footer = q.take(4);
+    const footer = q.take(RECORD_FOOTER_BYTES);
     if (o.verify) {
-      const expect = u32le(footer, 0);
+      const expect = storedFooterCrc(footer, 0, 0);
       const actual = maskedCrc32c(data);
       if (expect !== actual) fail(`data CRC mismatch (stored 0x${hex(expect)}, computed 0x${hex(actual)}) in ${length}-byte record`, offset);
     }
     yield { data, index, offset };
-    offset += length + RECORD_OVERHEAD_BYTES;
+    offset += framedSize(length);
     index++;
   }
 }
 
 const hex = (n: number) => n.toString(16).padStart(8, '0');
-
-/** Little-endian uint32 at `o` (no DataView per record on the streaming path). */
-const u32le = (b: Uint8Array, o: number) => (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
 
 function cancelled(signal: AbortSignal, file?: string): GeotfrError {
   return signal.reason instanceof GeotfrError ? signal.reason : new GeotfrError('CANCELLED', 'reading stopped', { file });
@@ -359,21 +339,21 @@ export function readRecordFile(path: string, opts: Omit<ReadRecordsOptions, 'fil
 /** Synchronous parse of an uncompressed in-memory buffer (tests, benchmarks). */
 export function* parseRecordsSync(buf: Uint8Array, opts: { file?: string; verify?: boolean } = {}): Generator<TFRecord> {
   const verify = opts.verify ?? true;
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let offset = 0;
   let index = 0;
   const fail = (msg: string): never => {
     throw new GeotfrError('BAD_INPUT', msg, { file: opts.file, record: index, offset });
   };
   while (offset < buf.length) {
-    if (buf.length - offset < 12) fail(`truncated record header: ${buf.length - offset} of 12 bytes`);
-    const length = dv.getUint32(offset + 4, true) * 2 ** 32 + dv.getUint32(offset, true);
-    if (verify && dv.getUint32(offset + 8, true) !== maskedCrc32c(buf.subarray(offset, offset + 8))) fail('length CRC mismatch');
-    if (buf.length - offset - 12 < length + 4) fail(`truncated record: header says ${length} bytes of data + 4 CRC bytes`);
-    const data = buf.subarray(offset + 12, offset + 12 + length);
-    if (verify && dv.getUint32(offset + 12 + length, true) !== maskedCrc32c(data)) fail('data CRC mismatch');
+    if (buf.length - offset < RECORD_HEADER_BYTES) fail(`truncated record header: ${buf.length - offset} of 12 bytes`);
+    const length = headerLength(buf, offset);
+    if (verify && storedHeaderCrc(buf, offset) !== headerCrc(buf, offset)) fail('length CRC mismatch');
+    const at = offset + RECORD_HEADER_BYTES;
+    if (buf.length - at < length + RECORD_FOOTER_BYTES) fail(`truncated record: header says ${length} bytes of data + 4 CRC bytes`);
+    const data = buf.subarray(at, at + length);
+    if (verify && storedFooterCrc(buf, at, length) !== maskedCrc32c(data)) fail('data CRC mismatch');
     yield { data, index, offset };
-    offset += length + RECORD_OVERHEAD_BYTES;
+    offset += framedSize(length);
     index++;
   }
 }

@@ -417,6 +417,9 @@ function sendError(res: ServerResponse, err: unknown): void {
     return;
   }
   const reason = err instanceof HttpError ? err.reason : 'backendError';
-  if (status === 304) return sendEmpty(res, 304);
+  if (status === 304) {
+    sendEmpty(res, 304);
+    return;
+  }
   sendJson(res, status, { error: { code: status, message, errors: [{ domain: 'global', reason, message }] } });
 }

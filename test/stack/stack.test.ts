@@ -164,8 +164,8 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
     const s = await readStatus(c, stack!.bucket, 'http-bad');
     assert.equal(s?.state, 'failed');
     assert.match(s!.errors[0]!.message, /Unknown format options: foo/);
-    const escape = await fetch(`${stack!.functions.planExport}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request('../../etc/p')) });
-    assert.equal(escape.status, 403);
+    const traversal = await fetch(`${stack!.functions.planExport}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request('../../etc/p')) });
+    assert.equal(traversal.status, 403);
     const foreign = await fetch(`${stack!.functions.planExport}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...request('out/f/p'), image: 'gs://someone-else/x.tif' }) });
     assert.equal(foreign.status, 403);
     assert.match(await foreign.text(), /not in the allow-list/);
