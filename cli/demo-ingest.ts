@@ -5,6 +5,10 @@
  * Example per patch to two gzip TFRecord files, ingests them into a COG with the export's mixer, and
  * writes quicklook PNGs of the input's first band and of the prediction.
  *
+ * Masked input pixels (the export's `defaultValue`, from its manifest) are holes, not values: the
+ * model predicts `PRED_NODATA` there, prediction.tif declares it as nodata, and both quicklooks show
+ * holes in magenta and stretch over the valid pixels only.
+ *
  * The demo keeps two small mosaics in memory for the quicklooks; `ingestImage` itself streams.
  */
 import { createWriteStream, promises as fs } from 'node:fs';
@@ -17,6 +21,9 @@ import { kernelFromManifest } from '../shared/ingest/manifest.js';
 import { writeQuicklook } from '../shared/ingest/quicklook.js';
 import { parseMixer } from '../shared/mixer.js';
 import { RecordWriter, readRecordFile } from '../shared/tfrecord/record.js';
+
+/** The prediction's nodata value (written into prediction.tif as GDAL_NODATA). */
+export const PRED_NODATA = -9999;
 
 export interface DemoIngestOptions {
   /** The export's bucket directory (shards, mixer, and `.geotfr/manifests/`). */
@@ -37,6 +44,12 @@ export async function demoIngest(opts: DemoIngestOptions): Promise<{ predictionT
   const W = ppr * pw;
   const H = (total / ppr) * ph;
   const kernel = (await kernelFromManifest(mixerPath, mixer))?.kernelSize ?? [1, 1];
+  // The value masked pixels were exported with (docs/semantics.md §4), when the manifest is there.
+  const manifestPath = path.join(opts.exportDir, '.geotfr', 'manifests', `${opts.prefix}.json`);
+  const fill: number | undefined = await fs
+    .readFile(manifestPath, 'utf8')
+    .then((t) => JSON.parse(t).formatOptions?.defaultValue)
+    .catch(() => undefined);
   const mx = Math.floor(kernel[0] / 2);
   const my = Math.floor(kernel[1] / 2);
   const tw = pw + 2 * mx;
@@ -70,7 +83,7 @@ export async function demoIngest(opts: DemoIngestOptions): Promise<{ predictionT
       const nd = new Float32Array(pw * ph);
       for (let k = 0; k < nd.length; k++) {
         const sum = a[k] + b[k];
-        nd[k] = sum === 0 ? 0 : (a[k] - b[k]) / sum;
+        nd[k] = fill !== undefined && (a[k] === Math.fround(fill) || b[k] === Math.fround(fill)) ? PRED_NODATA : sum === 0 ? 0 : (a[k] - b[k]) / sum;
       }
       const row = Math.floor(i / ppr);
       const col = i % ppr;
@@ -86,9 +99,9 @@ export async function demoIngest(opts: DemoIngestOptions): Promise<{ predictionT
   for (const w of writers) await w.close();
 
   const predictionTif = path.join(opts.outDir, 'prediction.tif');
-  await ingestImage({ files: predFiles, mixer: mixerPath, out: predictionTif, kernelSize: kernel });
+  await ingestImage({ files: predFiles, mixer: mixerPath, out: predictionTif, kernelSize: kernel, nodata: PRED_NODATA });
   const pngs = [path.join(opts.outDir, 'input.png'), path.join(opts.outDir, 'prediction.png')];
-  await writeQuicklook(pngs[0], inputMosaic, W, H);
-  await writeQuicklook(pngs[1], predMosaic, W, H);
+  await writeQuicklook(pngs[0], inputMosaic, W, H, { nodata: fill === undefined ? undefined : Math.fround(fill) });
+  await writeQuicklook(pngs[1], predMosaic, W, H, { nodata: PRED_NODATA });
   return { predictionTif, pngs };
 }

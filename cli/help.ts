@@ -43,6 +43,7 @@ const exportImageRequest: Record<keyof ImageExportRequest, string> = {
   description: "Earth Engine's task description (accepted, reported, not used)",
   fileFormat: '"TFRecord" (the only format)',
   maxPixels: 'refuse exports of more output pixels than this (default 1e8)',
+  overwrite: 'replace an earlier export under the prefix once the new one is complete (default false; CLI --overwrite)',
   formatOptions: "Earth Engine's TFRecord format options (below)",
 };
 
@@ -71,6 +72,11 @@ const exportSummary: Record<keyof ExportSummary, string> = {
   shards: 'URIs of the shards',
   manifest: 'URI of the export manifest (read by ingest-image)',
   blockCache: 'with --verbose: source block cache hits, decodes and re-decodes within the memory budget',
+  exportedPx: '[width, height] exported: whole patches only',
+  regionPx: '[width, height] of the region asked for (partial right/bottom patches are dropped)',
+  replaced: 'files of an earlier export removed by overwrite',
+  parseSpec: 'Python that reads the shards: TFRecordDataset (GZIP when compressed) and the parse spec',
+  warnings: 'what was not exported or changed (partial patches, a clamped defaultValue); also on stderr',
 };
 
 const ingestImageSummary: Record<keyof IngestSummary, string> = {
@@ -115,6 +121,7 @@ const ingestTableSummary: Record<keyof IngestTableSummary, string> = {
   points: 'features with a point geometry from the x/y columns',
   columns: 'property names',
   seconds: 'wall time',
+  warnings: 'e.g. no record had the coordinate features (also on stderr)',
 };
 
 type InspectJson = Record<keyof InspectReport, string>;
@@ -125,7 +132,8 @@ const inspectSummary: InspectJson = {
   payloadBytes: 'bytes of record payloads',
   features: 'per feature: kind, value counts, records holding it',
   featureLists: 'per feature list (SequenceExamples)',
-  parseSpec: 'the TensorFlow parse spec to paste',
+  parseSpec: 'the TensorFlow parse spec to paste (shapes from the export manifest, else flat)',
+  manifest: 'the export manifest the shapes come from, or null (shapes unknown)',
 };
 
 export const HELP = {

@@ -5,11 +5,18 @@
  * `features` is field 1 exactly like a SequenceExample's `context`, so one decoder reads both), and
  * keeps per-feature statistics in first-seen order: type, length, and whether either varies or the
  * feature is missing from some records. From those it writes the `tf.io` parse spec to paste.
+ *
+ * Shapes are never guessed from a length (a `[4, 128, 128]` array band has 256² values): they come
+ * from the export manifest (`.geotfr/manifests/<prefix>.json` above the shards) when there is one;
+ * otherwise the spec gives the flat length and says the shape is unknown.
  */
 import { decodeSequenceExample, type Feature, type FeatureKind } from './tfrecord/example.js';
 import { GeotfrError } from './errors.js';
 import { recordsOf } from './ingest/records.js';
 import { Progress } from './progress.js';
+import { findManifest } from './ingest/manifest.js';
+import { exportFeatures, type SpecFeature } from './export/parsespec.js';
+import type { ExportManifest } from './export/finalize.js';
 
 /** Statistics of one feature (or of one feature list's per-step features). */
 export interface FeatureSummary {
@@ -25,6 +32,8 @@ export interface FeatureSummary {
   records: number;
   /** Present only when the kind differs between records: every kind seen. */
   types?: FeatureKind[];
+  /** The feature's shape, from the export manifest; absent when unknown (then the spec is flat). */
+  shape?: number[];
 }
 
 /** Statistics of one SequenceExample feature list. */
@@ -48,6 +57,8 @@ export interface InspectReport {
   payloadBytes: number;
   /** The TensorFlow parse spec to paste (Python). */
   parseSpec: string;
+  /** The export manifest the shapes come from, or null (shapes unknown: flat lengths). */
+  manifest: string | null;
 }
 
 export interface InspectOptions {
@@ -147,7 +158,8 @@ export async function inspectFiles(files: string[], opts: InspectOptions = {}): 
     listOut[name] = { ...step, records: l.records, steps: l.steps, minSteps: l.minSteps, maxSteps: l.maxSteps };
   }
   const kind = lists.size ? 'SequenceExample' : 'Example';
-  const report: InspectReport = { files, records, kind, features: featureOut, featureLists: listOut, payloadBytes, parseSpec: '' };
+  const manifest = kind === 'Example' ? await exportShapes(files, featureOut) : null;
+  const report: InspectReport = { files, records, kind, features: featureOut, featureLists: listOut, payloadBytes, parseSpec: '', manifest };
   report.parseSpec = parseSpec(report);
   return report;
 }
@@ -167,24 +179,52 @@ export function pyString(s: string): string {
 }
 
 /**
- * Shape guess for a fixed-length feature: a perfect square L = s·s (s ≥ 2) is a patch `[s, s]`
- * (EE image exports, docs/semantics.md §4); one value is `[1]` as EE's table tutorials parse it; a single string is
- * a scalar `[]`; anything else stays flat `[L]`. Array bands (`D·h·w`) cannot be told apart from a
- * flat list without the export's tensorDepths, so they are not guessed.
+ * The manifest shared by every file (shards of one export), and the shapes it gives: each feature
+ * whose kind and length agree with the manifest gets `shape`. Returns the manifest's URI, or null.
  */
-export function guessShape(s: FeatureSummary): number[] {
-  const L = s.length;
-  if (s.type === 'bytes_list' && L === 1) return [];
-  const r = Math.round(Math.sqrt(L));
-  if (L >= 4 && r * r === L) return [r, r];
-  return [L];
+async function exportShapes(files: string[], features: Record<string, FeatureSummary>): Promise<string | null> {
+  let found: { uri: string; manifest: Record<string, unknown> } | undefined;
+  for (const f of files) {
+    const m = await findManifest(f);
+    if (!m || (found && found.uri !== m.uri)) return null;
+    found = m;
+  }
+  if (!found) return null;
+  let spec: SpecFeature[] | undefined;
+  try {
+    spec = exportFeatures(found.manifest as unknown as ExportManifest);
+  } catch {
+    return null; // not a manifest this version understands
+  }
+  if (!spec) return null;
+  const KIND = { float: 'float_list', int64: 'int64_list', bytes: 'bytes_list' } as const;
+  for (const f of spec) {
+    const s = features[f.name];
+    const n = f.shape.reduce((a, b) => a * b, 1);
+    if (s && !s.varies && !s.types && s.type === KIND[f.kind] && s.length === n) s.shape = f.shape;
+  }
+  return found.uri;
+}
+
+/**
+ * The shape a fixed-length feature is parsed with: the manifest's when known, else flat — `[L]`, or
+ * `[]` for a single string (EE's tables parse one value as `[1]`).
+ */
+export function specShape(s: FeatureSummary): number[] {
+  if (s.shape) return s.shape;
+  return s.type === 'bytes_list' && s.length === 1 ? [] : [s.length];
+}
+
+/** True when a fixed-length feature's shape is not known beyond its flat length. */
+function shapeUnknown(s: FeatureSummary): boolean {
+  return !s.shape && s.length > 1;
 }
 
 function featureSpec(s: FeatureSummary, total: number): string {
   const dtype = TF_DTYPE[s.type];
   // Varying length, absent from some records, or empty: FixedLenFeature would fail to parse.
   if (s.varies || s.records < total || s.length === 0 || s.types) return `tf.io.VarLenFeature(${dtype})`;
-  return `tf.io.FixedLenFeature([${guessShape(s).join(', ')}], ${dtype})`;
+  return `tf.io.FixedLenFeature([${specShape(s).join(', ')}], ${dtype})`;
 }
 
 function listSpec(s: FeatureListSummary): string {
@@ -194,14 +234,17 @@ function listSpec(s: FeatureListSummary): string {
   return `tf.io.FixedLenSequenceFeature([${shape.join(', ')}], ${dtype})`;
 }
 
-function pyDict(name: string, entries: [string, string][]): string {
+function pyDict(name: string, entries: [string, string, string?][]): string {
   if (!entries.length) return `${name} = {}`;
-  return `${name} = {\n${entries.map(([k, v]) => `    ${pyString(k)}: ${v},`).join('\n')}\n}`;
+  return `${name} = {\n${entries.map(([k, v, note]) => `    ${pyString(k)}: ${v},${note ? `  # ${note}` : ''}`).join('\n')}\n}`;
 }
 
 /** The Python parse spec for a report: a features dict (or context/sequence dicts) and the call. */
 export function parseSpec(r: Pick<InspectReport, 'kind' | 'features' | 'featureLists' | 'records'>): string {
-  const feats = Object.entries(r.features).map(([k, s]): [string, string] => [k, featureSpec(s, r.records)]);
+  const feats = Object.entries(r.features).map(([k, s]): [string, string, string?] => {
+    const spec = featureSpec(s, r.records);
+    return [k, spec, spec.startsWith('tf.io.FixedLen') && shapeUnknown(s) ? 'flat: shape unknown without the export manifest' : undefined];
+  });
   if (r.kind === 'Example') {
     return [pyDict('features', feats), 'parsed = tf.io.parse_single_example(serialized, features)'].join('\n');
   }
@@ -215,8 +258,8 @@ export function parseSpec(r: Pick<InspectReport, 'kind' | 'features' | 'featureL
 
 function lengthText(s: FeatureSummary): string {
   if (s.varies) return `${s.minLength}..${s.maxLength} (varies)`;
-  const shape = guessShape(s);
-  return shape.length === 2 ? `${s.length} (${shape[0]} x ${shape[1]})` : String(s.length);
+  if (s.shape && s.shape.length > 1) return `${s.length} (${s.shape.join(' x ')})`;
+  return shapeUnknown(s) ? `${s.length} (shape unknown)` : String(s.length);
 }
 
 function table(rows: string[][]): string[] {
@@ -248,6 +291,9 @@ export function formatReport(r: InspectReport): string {
     return l.minSteps === l.maxSteps ? String(l.steps) : `${l.minSteps}..${l.maxSteps}`;
   });
   if (!r.records) lines.push('', 'no records');
+  if (r.manifest) lines.push('', `shapes from the export manifest ${r.manifest}`);
+  else if (Object.values(r.features).some((s) => !s.varies && shapeUnknown(s)))
+    notes.push('no export manifest found: shapes are unknown, the spec gives flat lengths (reshape to [H, W] or [D, H, W] yourself)');
   if (notes.length) lines.push('', 'warnings:', ...notes.map((n) => `  ! ${n}`));
   lines.push('', 'TensorFlow parse spec:', r.parseSpec);
   return lines.join('\n') + '\n';

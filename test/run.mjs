@@ -10,7 +10,11 @@
 //
 // Emulator-backed tests live under dist/test/stack and need the services .ci/run starts;
 // GEOTFR_TEST_FILTER=substring narrows the run while developing.
-import { readdirSync, statSync } from 'node:fs';
+//
+// Every file runs with TMPDIR set to a private directory; a `geotfr-*` entry still in it when the
+// file ends is a test that did not clean up after itself, and fails that file (issue 11 item 5).
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 
@@ -30,13 +34,17 @@ if (!chosen.length) {
   process.exit(1);
 }
 const idleMs = Number(process.env.GEOTFR_TEST_IDLE_S ?? 300) * 1000;
+const runTmp = mkdtempSync(path.join(os.tmpdir(), 'geotfr-testrun-'));
 const env = { METADATA_SERVER_DETECTION: 'none', ...process.env };
+let tmpSeq = 0;
 
 /** One `node --test FILE`: its TAP output, exit status, and whether it went silent and was killed. */
 function runFile(file) {
+  const tmp = path.join(runTmp, String(tmpSeq++));
+  mkdirSync(tmp);
   return new Promise((resolve) => {
     // Its own process group, so a kill also reaches the file's process under the runner and what it started.
-    const child = spawn(process.execPath, ['--test', '--test-reporter=tap', file], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, ['--test', '--test-reporter=tap', file], { env: { ...env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const out = [];
     let hung = false;
     let timer;
@@ -60,7 +68,9 @@ function runFile(file) {
     arm();
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ text: Buffer.concat(out).toString('utf8'), code, signal, hung });
+      const left = readdirSync(tmp).filter((n) => n.startsWith('geotfr-'));
+      rmSync(tmp, { recursive: true, force: true });
+      resolve({ text: Buffer.concat(out).toString('utf8'), code, signal, hung, left });
     });
   });
 }
@@ -86,8 +96,9 @@ async function runWithRetry(file) {
   }
   const c = counts(r.text);
   // A file that crashed, hung again or exited non-zero without a failing test still fails the run.
-  if (r.hung || r.code !== 0) c.fail = Math.max(c.fail, 1);
+  if (r.hung || r.code !== 0 || r.left.length) c.fail = Math.max(c.fail, 1);
   process.stdout.write(`# ── ${rel(file)}\n${r.text}${r.text.endsWith('\n') ? '' : '\n'}`);
+  if (r.left.length) process.stdout.write(`not ok - ${rel(file)} left ${r.left.length} geotfr-* entries in TMPDIR: ${r.left.slice(0, 10).join(', ')}\n`);
   if (r.hung) process.stdout.write(`not ok - ${rel(file)}: no output for ${idleMs / 1000} s, twice\n`);
   for (const k of Object.keys(total)) total[k] += c[k];
   if (c.fail) failedFiles.push(rel(file));
@@ -100,6 +111,7 @@ await Promise.all(
   }),
 );
 
+rmSync(runTmp, { recursive: true, force: true });
 process.stdout.write(`# files ${chosen.length}\n`);
 for (const k of Object.keys(total)) process.stdout.write(`# ${k} ${total[k]}\n`);
 if (failedFiles.length) process.stdout.write(`# failing files: ${failedFiles.join(', ')}\n`);

@@ -13,10 +13,11 @@ export function register(program: Command): void {
     .description('export a GeoTIFF/COG to Earth Engine-compatible TFRecord patches and mixer (request: docs/semantics.md §2; "-" reads stdin)')
     .argument('<request>', 'export request JSON file, or - for stdin')
     .option('--workers <n>', 'worker threads (default: the number of cores; 0 = none)')
+    .option('--overwrite', 'replace an earlier export under the same prefix, once the new one is complete (docs/semantics.md §5)')
     .option('--verbose', 'report the source block cache: hits, decodes, re-decodes (stderr and the summary)')
     .option('--dry-run', 'resolve the grid and print files, patches, shards, bytes and a time estimate; read no pixel, write nothing')
     .action(
-      action(async (file: string, opts: { workers?: string; verbose?: boolean; dryRun?: boolean }) => {
+      action(async (file: string, opts: { workers?: string; overwrite?: boolean; verbose?: boolean; dryRun?: boolean }) => {
         let workers: number | undefined;
         if (opts.workers !== undefined) {
           workers = Number(opts.workers);
@@ -25,7 +26,7 @@ export function register(program: Command): void {
         }
         const request = await readRequest(file);
         if (opts.dryRun || wantsDryRun(request)) return dryRunImageExport(request, { workers, signal: commandSignal() });
-        const summary = await runImageExport(request, { workers, signal: commandSignal(), progress: true, verbose: opts.verbose });
+        const summary = await runImageExport(request, { workers, signal: commandSignal(), progress: true, verbose: opts.verbose, overwrite: opts.overwrite });
         if (opts.verbose && summary.blockCache) process.stderr.write(`geotfr export-image: ${describeCache(summary.blockCache)}\n`);
         return summary;
       }),

@@ -23,6 +23,7 @@ import { CogLayout } from './layout.js';
 import type { Resampling } from './overview.js';
 import { SpillBuffer, writeWithDrain } from './spill.js';
 import { Level, tileParams, type TileParams } from './tiles.js';
+import { ownedTmpPrefix, reclaimOwnedTmpDirs } from '../tmpfiles.js';
 
 export { allocPixels } from './tiles.js';
 
@@ -93,7 +94,10 @@ export class CogWriter {
   /** Validates the options and prepares a private temporary directory. */
   static async create(opts: CogOptions): Promise<CogWriter> {
     checkCogOptions(opts);
-    const tmpDir = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'geotfr-cog-'));
+    const base = opts.tmpDir ?? os.tmpdir();
+    // A killed ingest leaves its spill directory behind; the next one reclaims it (docs/semantics.md §5).
+    await reclaimOwnedTmpDirs(base, 'cog');
+    const tmpDir = await fs.mkdtemp(path.join(base, ownedTmpPrefix('cog')));
     return new CogWriter(opts, tmpDir);
   }
 

@@ -20,7 +20,8 @@ export interface ExportManifest {
   totalPatches: number;
   patchesPerRow: number;
   shards: string[];
-  bands: { name: string; type: string; depth: number }[];
+  /** `array`: an array band (a `[D, th, tw]` feature); absent in manifests written before it existed. */
+  bands: { name: string; type: string; depth: number; array?: boolean }[];
   compressed: boolean;
   mixer: string | null;
   formatOptions: ExportPlan['request']['formatOptions'];
@@ -41,7 +42,7 @@ export function makeManifest(plan: ExportPlan): ExportManifest {
     totalPatches: plan.totalPatches,
     patchesPerRow: plan.patchesPerRow,
     shards: plan.shards.map((s) => s.name),
-    bands: plan.layout.bands.map((b) => ({ name: b.name, type: b.kind === 'float' ? 'float32' : b.type, depth: b.depth })),
+    bands: plan.layout.bands.map((b) => ({ name: b.name, type: b.kind === 'float' ? 'float32' : b.type, depth: b.depth, array: b.array })),
     compressed: fo.compressed,
     mixer: plan.mixerKey,
     formatOptions: fo,
@@ -66,7 +67,10 @@ export function makeManifest(plan: ExportPlan): ExportManifest {
  * finalizer, where several may run at once) the mixer is written create-once: finding the same bytes
  * means another finalizer wrote it; different bytes mean the prefix holds another export (a CONFLICT).
  */
-export async function writeExportMetadata(plan: ExportPlan, opts: { store?: BlobStore; createOnly?: boolean } = {}): Promise<{ mixerKey?: string; manifestKey: string }> {
+export async function writeExportMetadata(
+  plan: ExportPlan,
+  opts: { store?: BlobStore; createOnly?: boolean; onWritten?: (key: string) => void } = {},
+): Promise<{ mixerKey?: string; manifestKey: string }> {
   const store = opts.store ?? (await openBucket(plan.request.bucket));
   const out: { mixerKey?: string; manifestKey: string } = { manifestKey: plan.manifestKey };
   if (plan.mixer && plan.mixerKey) {
@@ -78,8 +82,10 @@ export async function writeExportMetadata(plan: ExportPlan, opts: { store?: Blob
       if ((await store.read(plan.mixerKey)).toString('utf8') !== bytes)
         throw new GeotfrError('CONFLICT', `${store.uri(plan.mixerKey)} already exists with different contents; export to a new fileNamePrefix`, { file: store.uri(plan.mixerKey) });
     }
+    opts.onWritten?.(plan.mixerKey);
     out.mixerKey = plan.mixerKey;
   }
   await store.write(plan.manifestKey, JSON.stringify(makeManifest(plan), null, 2) + '\n', { contentType: 'application/json' });
+  opts.onWritten?.(plan.manifestKey);
   return out;
 }

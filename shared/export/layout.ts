@@ -68,7 +68,15 @@ export function makeLayout(bands: BandInfo[], fo: FormatOptions): FeatureLayout 
       });
   const out = bands.map((b): OutBand => {
     const td = fo.tensorDepths[b.name];
-    const array = b.depth > 1 || td !== undefined;
+    // tensorDepths applies to array bands only (EE: "a mapping from array band names to depths"): a
+    // depth on a scalar band would silently pad it into a D-deep feature.
+    if (td !== undefined && b.depth === 1)
+      throw new GeotfrError(
+        'BAD_REQUEST',
+        `tensorDepths names ${JSON.stringify(b.name)}, which is not an array band (one value per pixel); array bands are built with "bands": [i, j, …] (docs/semantics.md §4)`,
+        { field: `formatOptions.tensorDepths.${b.name}` },
+      );
+    const array = b.depth > 1;
     if (array && td === undefined)
       throw new GeotfrError('BAD_REQUEST', `array band ${JSON.stringify(b.name)} (${b.depth} values per pixel) needs an entry in tensorDepths (docs/semantics.md §4)`, {
         field: 'formatOptions.tensorDepths',

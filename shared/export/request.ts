@@ -92,6 +92,8 @@ const requestSchema = z.strictObject({
     .transform(() => 'TFRecord' as const)
     .default('TFRecord'),
   maxPixels: z.number().positive().default(DEFAULTS.maxPixels),
+  // geotfr extension: replace an earlier export under the same prefix (docs/semantics.md §5).
+  overwrite: z.boolean().default(false),
   formatOptions: formatOptions,
   // The export grid (docs/semantics.md §11); their interplay is checked by shared/grid/resolve.ts.
   crs: z.string().min(1).optional(),
@@ -123,6 +125,8 @@ export interface ImageExportRequest {
   description?: string;
   fileFormat: 'TFRecord';
   maxPixels: number;
+  /** Replace an earlier export under the same prefix once this one is complete (docs/semantics.md §5). */
+  overwrite: boolean;
   formatOptions: FormatOptions;
 }
 
@@ -232,6 +236,7 @@ export function parseImageExportRequest(json: unknown, opts: { now?: Date } = {}
     fileNamePrefix,
     fileFormat: v.fileFormat,
     maxPixels: v.maxPixels,
+    overwrite: v.overwrite,
     formatOptions: fo,
   };
   if (v.region !== undefined) out.region = v.region as Region;

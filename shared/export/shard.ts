@@ -59,8 +59,27 @@ export class ShardSink {
     if (chunk.data.length) await this.put(chunk.data);
   }
 
-  async commit(): Promise<BlobInfo> {
+  private sealed = false;
+
+  /**
+   * Writes the gzip trailer and ends the stream without publishing: the finished temporary waits for
+   * `commit()`, so an overwrite replaces the old shards only once every new one is complete.
+   */
+  async seal(): Promise<void> {
+    if (this.sealed) return;
+    this.sealed = true;
     if (this.compressed) await this.put(this.trailer.finish());
+    const w = this.writer.stream;
+    if (this.error) throw asGeotfrError(this.error, { file: this.uri });
+    await new Promise<void>((resolve, reject) => {
+      w.once('error', reject);
+      w.end(() => resolve());
+    });
+  }
+
+  async commit(): Promise<BlobInfo> {
+    if (!this.sealed && this.compressed) await this.put(this.trailer.finish());
+    this.sealed = true;
     return this.writer.commit();
   }
 

@@ -18,7 +18,7 @@
  */
 import { GeotfrError } from '../errors.js';
 import type { Affine } from '../mixer.js';
-import { geoJsonBbox, imageBounds, snapOutward, worldToPixel, type GeoJsonRegion, type PixelWindow } from '../raster/crs.js';
+import { geoJsonBbox, imageBounds, snapOutward, swappedHint, worldToPixel, type GeoJsonRegion, type PixelWindow, type Region } from '../raster/crs.js';
 import type { PixelGrid } from '../raster/types.js';
 import { crsDefinition, metresPerUnit, normalizeCrs, pointTransformer, sameCrs } from './crs.js';
 
@@ -221,7 +221,7 @@ export function resolveGrid(p: GridParams, first: PixelGrid, footprint: readonly
     const lattice = { crs, affine };
     const win = snapOutward(...boundsOn(lattice));
     if (win.width <= 0 || win.height <= 0) throw bad('region', `${region?.what ?? 'the image'} covers no whole pixel of the ${rule === 'native' ? 'image' : 'export'} grid`);
-    checkIntersects(win, lattice, footprint, region?.what);
+    checkIntersects(win, lattice, footprint, region?.what, p.region);
     return { crs, affine: shiftAffine(affine, win.x0, win.y0), width: win.width, height: win.height, rule };
   };
 
@@ -270,7 +270,7 @@ export function resolveGrid(p: GridParams, first: PixelGrid, footprint: readonly
     else if (w >= h) [W, H] = [dims[0], Math.max(1, Math.round((dims[0] * h) / w))];
     else [W, H] = [Math.max(1, Math.round((dims[0] * w) / h)), dims[0]];
     const grid: ResolvedGrid = { crs, affine: [w / W, 0, xmin, 0, -h / H, ymax], width: W, height: H, rule: 'dimensions' };
-    checkIntersects({ x0: 0, y0: 0, width: W, height: H }, grid, footprint, region?.what);
+    checkIntersects({ x0: 0, y0: 0, width: W, height: H }, grid, footprint, region?.what, p.region);
     return grid;
   }
 
@@ -287,7 +287,7 @@ function union(bounds: [number, number, number, number][]): [number, number, num
 }
 
 /** A region that misses the first band's footprint exports nothing but masked pixels: reject it. */
-function checkIntersects(win: PixelWindow, lattice: { crs: string; affine: Affine }, footprint: readonly PixelGrid[], what: string | undefined): void {
+function checkIntersects(win: PixelWindow, lattice: { crs: string; affine: Affine }, footprint: readonly PixelGrid[], what: string | undefined, region?: GridParams['region']): void {
   for (const g of footprint) {
     let b: [number, number, number, number];
     try {
@@ -300,6 +300,6 @@ function checkIntersects(win: PixelWindow, lattice: { crs: string; affine: Affin
   const g = footprint[0]!;
   throw bad(
     'region',
-    `${what ?? 'the grid'} does not intersect the image (bounds ${JSON.stringify(imageBounds(g))} in ${g.crs}, ${g.width}x${g.height} pixels)`,
+    `${what ?? 'the grid'} does not intersect the image (bounds ${JSON.stringify(imageBounds(g))} in ${g.crs}, ${g.width}x${g.height} pixels)${region ? swappedHint(region as Region, g) : ''}`,
   );
 }

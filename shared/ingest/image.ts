@@ -13,7 +13,7 @@
  * then the write.
  * The output is published atomically at the end (BlobStore writer); any error leaves no output.
  */
-import { resolveUri } from '../storage/open.js';
+import { checkOutput, missingInput, resolveUri } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { decodeExample, type Feature, type FeatureKind, type Features } from '../tfrecord/example.js';
 import { limit } from '../limits.js';
@@ -105,6 +105,7 @@ export async function loadMixer(uri: string): Promise<Mixer> {
   let text: string;
   try {
     const loc = await resolveUri(uri, 'mixer');
+    if (!(await loc.store.stat(loc.key))) throw await missingInput(loc.store, loc.key, uri, 'mixer', 'mixer');
     text = (await loc.store.read(loc.key)).toString('utf8');
   } catch (err) {
     throw asGeotfrError(err, { file: uri });
@@ -290,6 +291,9 @@ export async function ingestImage(opts: IngestImageOptions): Promise<IngestSumma
   const t0 = performance.now();
   const { files, signal } = opts;
   if (!files.length) throw new GeotfrError('BAD_REQUEST', 'no prediction files given', { field: 'files' });
+  // The output is checked before any work: a directory there is an error now, not after the ingest.
+  const out = await resolveUri(opts.out, 'out');
+  await checkOutput(out, opts.out);
   const mixer = await loadMixer(opts.mixer);
   requireGeoTiffEpsg(mixer.projection.crs, opts.mixer);
   const [pw, ph] = mixer.patchDimensions;
@@ -334,7 +338,6 @@ export async function ingestImage(opts: IngestImageOptions): Promise<IngestSumma
   checkNodata(opts.nodata, type);
   checkBuffer(bandNames.length * width * ph * SAMPLE_ARRAYS[type].BYTES_PER_ELEMENT, `a row of patches (${width}×${ph} px × ${bandNames.length} bands of ${type})`);
 
-  const out = await resolveUri(opts.out, 'out');
   const cog = await CogWriter.create({
     width,
     height,

@@ -44,6 +44,26 @@ function manifestCandidates(mixerUri: string): string[] {
 }
 
 /**
+ * The export manifest that belongs to a shard (`<rel>-00000.tfrecord[.gz]`) or mixer URI, looked for
+ * in every directory above it (nearest first), parsed; undefined when there is none or it is not JSON.
+ */
+export async function findManifest(uri: string): Promise<{ uri: string; manifest: Record<string, unknown> } | undefined> {
+  const m = /^(.*)-(\d{5}\.tfrecord(\.gz)?|mixer\.json)$/.exec(uri);
+  if (!m) return undefined;
+  for (const cand of manifestCandidates(m[1] + MIXER_SUFFIX)) {
+    try {
+      const loc = await resolveUri(cand, 'file');
+      if (!(await loc.store.stat(loc.key))) continue;
+      const j = JSON.parse((await loc.store.read(loc.key)).toString('utf8'));
+      if (j && typeof j === 'object') return { uri: cand, manifest: j };
+    } catch {
+      // an unreadable candidate cannot describe these files
+    }
+  }
+  return undefined;
+}
+
+/**
  * Looks for the export manifest next to (or above) the mixer and returns its kernel size, checking
  * that it describes the same grid as the mixer. Returns undefined when there is none.
  */

@@ -2,8 +2,8 @@
  * Records of several TFRecord files read one after the other, in the given order (docs/semantics.md §7), each
  * tagged with where it came from so every error can name file, record index and byte offset.
  */
-import { resolveUri } from '../storage/open.js';
-import { GeotfrError, asGeotfrError } from '../errors.js';
+import { missingInput, resolveUri } from '../storage/open.js';
+import { asGeotfrError } from '../errors.js';
 import { readRecords } from '../tfrecord/record.js';
 
 export interface LocatedRecord {
@@ -53,7 +53,7 @@ export async function* recordsOf(
       throw asGeotfrError(err, { file });
     }
     const info = await loc.store.stat(loc.key);
-    if (!info) throw new GeotfrError('NOT_FOUND', 'no such file', { file });
+    if (!info) throw await missingInput(loc.store, loc.key, file);
     const stream = loc.store.readStream(loc.key);
     let records = 0;
     let endOffset = 0;

@@ -17,6 +17,7 @@ import type { Queue } from '../queue/port.js';
 import { planImageExport, type ExportPlan } from '../export/plan.js';
 import { dryRun, type DryRun } from '../export/dryrun.js';
 import { utcDate } from '../export/request.js';
+import { claimPrefix } from '../export/prefix.js';
 import type { CloudConfig } from './config.js';
 import { JobStore } from './store.js';
 import { finishedStatus, newStatus, type JobStatus } from './status.js';
@@ -57,6 +58,17 @@ export interface SubmitResult {
   shards: number;
   /** With `"dryRun": true`: what the export would do (nothing stored, nothing published). */
   dryRun?: DryRun;
+}
+
+/** A job's prefix lease outlives every retry (Pub/Sub retries for up to a day); a finished job's lease is stale at once. */
+const CLOUD_LEASE_TTL_MS = 24 * 3600 * 1000;
+
+async function jobFinished(store: BlobStore, jobId: string): Promise<boolean> {
+  try {
+    return (await new JobStore(store, jobId).terminal()) !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /** Fraction of the function time limit a shard may be planned to use (the rest is start-up and slack). */
@@ -167,6 +179,8 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
     effective = { ...request, formatOptions: { ...(request.formatOptions as object), maxFileSize: split.maxFileSize } };
     plan = await planImageExport(effective);
   }
+  // One export per prefix (docs/semantics.md §5): the job holds the prefix's lease until it is terminal.
+  await claimPrefix(store, plan, { runId: jobId, ttlMs: CLOUD_LEASE_TTL_MS, isStale: (l) => jobFinished(store, l.runId) });
   const saved = await job.savePlan(plan, effective);
   plan = saved.plan;
   const existing = await job.status();

@@ -178,6 +178,32 @@ export function regionToPixelWindow(region: Region | undefined | null, grid: Pix
   const win = snapOutward(Math.min(...cols), Math.min(...rows), Math.max(...cols), Math.max(...rows));
   if (win.width <= 0 || win.height <= 0) throw bad(`region ${described} covers no whole pixel`);
   if (win.x0 >= grid.width || win.y0 >= grid.height || win.x0 + win.width <= 0 || win.y0 + win.height <= 0)
-    throw bad(`region ${described} does not intersect the image (bounds ${JSON.stringify(imageBounds(grid))} in ${grid.crs}, ${grid.width}x${grid.height} pixels)`);
+    throw bad(
+      `region ${described} does not intersect the image (bounds ${JSON.stringify(imageBounds(grid))} in ${grid.crs}, ${grid.width}x${grid.height} pixels)${swappedHint(region, grid)}`,
+    );
   return win;
+}
+
+/**
+ * A hint for the commonest lon/lat mistake: coordinates given as [lat, lon]. When the region is in
+ * EPSG:4326 and its axes swapped would meet the image, say so (GeoJSON is always [lon, lat]).
+ */
+export function swappedHint(region: Region, grid: PixelGrid): string {
+  try {
+    let crs: string;
+    let b: [number, number, number, number];
+    if (Array.isArray(region)) [crs, b] = [grid.crs, region as [number, number, number, number]];
+    else {
+      const g = geoJsonBbox(region as GeoJsonRegion);
+      [crs, b] = [g.crs, g.bbox];
+    }
+    if (normalizeCrs(crs) !== 'EPSG:4326') return '';
+    const swapped: [number, number, number, number] = [b[1], b[0], b[3], b[2]];
+    if (swapped[1] < -90 || swapped[3] > 90) return '';
+    const geo = Array.isArray(region) ? swapped : { type: 'Polygon', coordinates: [[[swapped[0], swapped[1]], [swapped[2], swapped[1]], [swapped[2], swapped[3]], [swapped[0], swapped[3]], [swapped[0], swapped[1]]]] };
+    regionToPixelWindow(geo as Region, grid);
+    return '; coordinates are [lon, lat] (x first): with the two swapped, the region would intersect the image';
+  } catch {
+    return '';
+  }
 }

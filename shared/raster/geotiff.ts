@@ -9,6 +9,7 @@ import { GeotfrError, abortable, asGeotfrError } from '../errors.js';
 import { BlobSource, type BlobSourceOptions } from './blobsource.js';
 import { readAffine, readCrs } from './georef.js';
 import type { RangeReader } from '../storage/http.js';
+import { missingInput } from '../storage/open.js';
 import { checkLimit } from '../limits.js';
 import { LruCache, type CacheStats } from './lru.js';
 import { option } from '../options.js';
@@ -159,7 +160,7 @@ export class TiffFile {
     } catch (err) {
       throw asGeotfrError(err, { file: uri });
     }
-    if (!info) throw new GeotfrError('NOT_FOUND', 'raster not found', { file: uri });
+    if (!info) throw await missingInput(store, key, uri, 'raster');
     const source = new BlobSource(store, key, info.size, uri, opts.source);
     let tiff: GeoTIFF;
     let image: GeoTIFFImage;

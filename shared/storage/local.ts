@@ -5,6 +5,7 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { GeotfrError, asGeotfrError } from '../errors.js';
+import { STALE_TMP_MS, pidAlive } from '../tmpfiles.js';
 import { PreconditionFailed, checkKey, type BlobInfo, type BlobStore, type BlobWriter, type ComposeOptions, type WriteOptions } from './port.js';
 import { pipeline } from 'node:stream/promises';
 
@@ -79,14 +80,29 @@ export class LocalBlobStore implements BlobStore {
   async createWriter(key: string, opts: WriteOptions = {}): Promise<BlobWriter> {
     const final = this.p(key);
     const tmpDir = path.join(this.root, '.geotfr', 'tmp');
+    await (this.reclaimed ??= this.reclaimStale().then(
+      () => {},
+      () => {},
+    ));
+    const tmp = path.join(tmpDir, `${path.basename(key)}.${process.pid}.${randomBytes(6).toString('hex')}`);
+    let fh!: fs.FileHandle;
     try {
-      await fs.mkdir(tmpDir, { recursive: true });
       await fs.mkdir(path.dirname(final), { recursive: true });
+      // Open before streaming, retrying: another writer's commit may remove the empty tmp directory
+      // (or `.geotfr`) between our mkdir and our open (see tidy()).
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await fs.mkdir(tmpDir, { recursive: true });
+          fh = await fs.open(tmp, 'wx');
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw err;
+        }
+      }
     } catch (err) {
       throw asGeotfrError(err, { file: final });
     }
-    const tmp = path.join(tmpDir, `${path.basename(key)}.${process.pid}.${randomBytes(6).toString('hex')}`);
-    const stream = createWriteStream(tmp);
+    const stream = createWriteStream(tmp, { fd: fh });
     const done = new Promise<void>((resolve, reject) => {
       stream.once('finish', resolve);
       stream.once('error', reject);
@@ -101,10 +117,22 @@ export class LocalBlobStore implements BlobStore {
         try {
           if (!stream.writableEnded) stream.end();
           await done;
+          // The target's directory may have been removed meanwhile as empty (a `.geotfr/leases/`
+          // tidied by another run): recreate it and publish again.
+          const publish = async (): Promise<void> => {
+            for (let attempt = 0; ; attempt++) {
+              try {
+                return await (opts.ifNotExists ? fs.link(tmp, final) : fs.rename(tmp, final));
+              } catch (err) {
+                if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw err;
+                await fs.mkdir(path.dirname(final), { recursive: true });
+              }
+            }
+          };
           if (opts.ifNotExists) {
             // link() fails if the target exists: an atomic create-once.
             try {
-              await fs.link(tmp, final);
+              await publish();
             } catch (err) {
               if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new PreconditionFailed(final);
               throw err;
@@ -112,12 +140,14 @@ export class LocalBlobStore implements BlobStore {
               await fs.rm(tmp, { force: true });
             }
           } else {
-            await fs.rename(tmp, final);
+            await publish();
           }
           const s = await fs.stat(final, { bigint: true });
+          await this.tidy();
           return { key, size: Number(s.size), generation: String(s.mtimeNs) };
         } catch (err) {
           await fs.rm(tmp, { force: true }).catch(() => {});
+          await this.tidy();
           throw asGeotfrError(err, { file: final });
         }
       },
@@ -132,8 +162,46 @@ export class LocalBlobStore implements BlobStore {
           await closed;
         }
         await fs.rm(tmp, { force: true }).catch(() => {});
+        await this.tidy();
       },
     };
+  }
+
+  private reclaimed: Promise<void> | undefined;
+
+  /**
+   * Removes temporaries a killed run left in `.geotfr/tmp/` (a partial shard can be 1 GiB): those not
+   * modified for `STALE_TMP_MS` whose writing process (the pid in the name) no longer runs here.
+   * Runs once per store, before its first write: "on the next run at that destination".
+   */
+  async reclaimStale(maxAgeMs = STALE_TMP_MS, now = Date.now()): Promise<string[]> {
+    const dir = path.join(this.root, '.geotfr', 'tmp');
+    let names: string[];
+    try {
+      names = await fs.readdir(dir);
+    } catch {
+      return [];
+    }
+    const removed: string[] = [];
+    for (const name of names) {
+      const m = /\.(\d+)\.[0-9a-f]{12}$/.exec(name);
+      if (!m || pidAlive(Number(m[1]))) continue;
+      const file = path.join(dir, name);
+      const st = await fs.stat(file).catch(() => undefined);
+      if (!st?.isFile() || now - st.mtimeMs < maxAgeMs) continue;
+      await fs.rm(file, { force: true });
+      removed.push(file);
+    }
+    await this.tidy();
+    return removed;
+  }
+
+  /**
+   * Leaves no empty `.geotfr/tmp/` (nor an empty `.geotfr/`) behind a write: rmdir fails on a
+   * non-empty directory, so a concurrent writer's temporary or an export's manifests keep them.
+   */
+  async tidy(): Promise<void> {
+    for (const d of ['.geotfr/tmp', '.geotfr/leases', '.geotfr']) await fs.rmdir(path.join(this.root, d)).catch(() => {});
   }
 
   async list(prefix: string): Promise<BlobInfo[]> {
@@ -145,7 +213,9 @@ export class LocalBlobStore implements BlobStore {
       try {
         entries = await fs.readdir(path.join(this.root, rel), { withFileTypes: true });
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        // Nothing is listed under a missing directory, nor under a file standing where it would be.
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return;
         throw asGeotfrError(err, { file: path.join(this.root, rel) });
       }
       for (const e of entries) {

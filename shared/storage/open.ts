@@ -1,4 +1,5 @@
 /** Opens the store behind a bucket name or URI: local directory or Cloud Storage. */
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GeotfrError } from '../errors.js';
@@ -41,4 +42,31 @@ export async function resolveUri(uri: string, field = 'uri'): Promise<Location> 
     throw new GeotfrError('FORBIDDEN', `unsupported URI scheme: ${JSON.stringify(uri)} (use gs://, file:// or a local path)`, { field });
   const abs = path.resolve(uri.startsWith('file://') ? fileURLToPath(uri) : uri);
   return { store: new LocalBlobStore(path.dirname(abs)), key: path.basename(abs) };
+}
+
+/**
+ * The error for an input that `stat` did not find (docs/semantics.md §9): a directory where a file is
+ * expected is said so (`BAD_REQUEST`), and a missing local file shows the path it resolved to, so a
+ * relative name typed in the wrong directory explains itself.
+ */
+export async function missingInput(store: object, key: string, given: string, what = 'file', field?: string): Promise<GeotfrError> {
+  const missing = what === 'file' ? 'no such file' : `${what} not found`;
+  if (!(store instanceof LocalBlobStore)) return new GeotfrError('NOT_FOUND', missing, { file: given, field });
+  const resolved = store.uri(key);
+  {
+    const st = await fs.stat(resolved).catch(() => undefined);
+    if (st?.isDirectory()) return new GeotfrError('BAD_REQUEST', `is a directory, expected a ${what} (${resolved})`, { file: given, field });
+  }
+  return new GeotfrError('NOT_FOUND', resolved === given ? missing : `${missing} (resolved to ${resolved})`, { file: given, field });
+}
+
+/**
+ * Checks an output path before any work is done: a local directory there is `BAD_REQUEST` ("is a
+ * directory"), instead of an EISDIR after the whole ingest.
+ */
+export async function checkOutput(loc: Location, given: string, field = 'out'): Promise<void> {
+  if (!(loc.store instanceof LocalBlobStore)) return;
+  const resolved = loc.store.uri(loc.key);
+  const st = await fs.stat(resolved).catch(() => undefined);
+  if (st?.isDirectory()) throw new GeotfrError('BAD_REQUEST', `is a directory, expected a file to write (${resolved})`, { file: given, field });
 }

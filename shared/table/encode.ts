@@ -69,6 +69,9 @@ export class TableEncoder {
   private readonly reserved: Set<string>;
   private geometryRecords = 0;
   private readonly slots: Slot[] = [];
+  /** With selectors: property names seen in the first rows, for the unknown-selector error. */
+  private readonly present = new Set<string>();
+  private sampledRows = 0;
   private body = 0;
   private readonly lonPrefix = floatEntryPrefix('longitude', 1);
   private readonly latPrefix = floatEntryPrefix('latitude', 1);
@@ -109,6 +112,11 @@ export class TableEncoder {
     const slots = this.slots;
     slots.length = 0;
     if (this.fixed) {
+      // Remember what the table does have, so an unknown selector's error can list it (bounded).
+      if (this.sampledRows < 1000) {
+        this.sampledRows++;
+        for (const k in props) if (this.present.size < 200) this.present.add(k);
+      }
       for (const col of this.columns) {
         const v = props[col.name];
         if (v === undefined) continue;
@@ -271,7 +279,12 @@ export class TableEncoder {
     if (!this.fixed) return;
     const missing = this.columns.filter((c) => !c.seen).map((c) => c.name);
     if (missing.length)
-      throw new GeotfrError('BAD_REQUEST', `unknown selector${missing.length > 1 ? 's' : ''} ${missing.map((m) => JSON.stringify(m)).join(', ')}: no feature in the collection has ${missing.length > 1 ? 'these properties' : 'this property'}`, { file: this.o.file, field: 'selectors' });
+      throw new GeotfrError(
+        'BAD_REQUEST',
+        `unknown selector${missing.length > 1 ? 's' : ''} ${missing.map((m) => JSON.stringify(m)).join(', ')}: no feature in the collection has ${missing.length > 1 ? 'these properties' : 'this property'}` +
+          ` (the table's properties: ${this.present.size ? [...this.present].map((m) => JSON.stringify(m)).join(', ') : 'none'})`,
+        { file: this.o.file, field: 'selectors' },
+      );
   }
 
   /** The output features with their types and shapes, in output order (geometry features last). */

@@ -10,7 +10,7 @@
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { resolveUri } from '../storage/open.js';
+import { checkOutput, resolveUri } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { decodeExample, type Feature, type Features } from '../tfrecord/example.js';
 import { recordsOf } from '../ingest/records.js';
@@ -40,6 +40,8 @@ export interface IngestTableSummary {
   points: number;
   columns: string[];
   seconds: number;
+  /** E.g. no record had the coordinate features (also printed on stderr). */
+  warnings: string[];
 }
 
 /** Writes text with backpressure, in ~1 MiB pieces. */
@@ -97,6 +99,7 @@ export async function ingestTable(opts: IngestTableOptions): Promise<IngestTable
   const x = opts.xColumn ?? 'longitude';
   const y = opts.yColumn ?? 'latitude';
   const { store, key } = await resolveUri(opts.out, 'out');
+  await checkOutput({ store, key }, opts.out);
   const inputs = await resolveInputs(opts.files, !!opts.progress);
   const progress = opts.progress ? new Progress({ label: 'ingest-table', unit: 'MB read', total: mb(inputs.bytes) || 0.1 }) : undefined;
 
@@ -154,5 +157,14 @@ export async function ingestTable(opts: IngestTableOptions): Promise<IngestTable
   } finally {
     progress?.finish();
   }
-  return { file: store.uri(key), format, features, points, columns: [...names], seconds: (performance.now() - t0) / 1000 };
+  const warnings: string[] = [];
+  // GeoJSON output without a single point is almost always a coordinate-name mismatch: say so.
+  if (format !== 'csv' && features > 0 && points === 0) {
+    const shown = [...names].slice(0, 20).map((n) => JSON.stringify(n));
+    warnings.push(
+      `no record has numeric ${JSON.stringify(x)} and ${JSON.stringify(y)} features: every geometry is null; name the coordinate features with --x-column/--y-column (features: ${shown.join(', ')}${names.size > 20 ? ', …' : ''})`,
+    );
+  }
+  if (opts.progress) for (const w of warnings) process.stderr.write(`geotfr: warning: ${w}\n`);
+  return { file: store.uri(key), format, features, points, columns: [...names], seconds: (performance.now() - t0) / 1000, warnings };
 }

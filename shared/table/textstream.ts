@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { resolveUri } from '../storage/open.js';
+import { missingInput, resolveUri } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 
 export interface TextStreamOptions {
@@ -26,7 +26,7 @@ export async function openText(uri: string, opts: TextStreamOptions = {}): Promi
   const { store, key } = await resolveUri(uri, 'collection');
   const file = store.uri(key);
   const info = await store.stat(key);
-  if (!info) throw new GeotfrError('NOT_FOUND', 'no such file', { file });
+  if (!info) throw await missingInput(store, key, uri);
   return { file, size: info.size, text: decodeText(store.readStream(key), file, opts) };
 }
 

@@ -49,6 +49,8 @@ async function listFiles(dir: string): Promise<string[]> {
 async function cliExport(req: Record<string, unknown>, tag: string): Promise<Map<string, Buffer>> {
   const dir = path.join(tmp, `cli-${tag}`);
   const file = path.join(tmp, `cli-${tag}.json`);
+  // Fresh: an export refuses a prefix that already holds one (docs/semantics.md §5).
+  await fs.rm(dir, { recursive: true, force: true });
   await fs.writeFile(file, JSON.stringify({ ...req, bucket: dir, fileNamePrefix: 'p' }));
   const r = await geotfr(['export-image', file]);
   assert.equal(r.code, 0, r.stderr);
@@ -63,7 +65,7 @@ async function assertSameFiles(dir: string, prefix: string, ref: Map<string, Buf
   for (const [k, v] of ref) assert.ok((await fs.readFile(path.join(dir, prefix + k.slice(1)))).equals(v), `${k} differs from geotfr export-image`);
 }
 
-describe('functions over the functions-framework', { concurrency: false, timeout: 120_000 }, () => {
+describe('functions over the functions-framework', { concurrency: false, timeout: 300_000 }, () => {
   before(async () => {
     tmp = await tempDir('geotfr-functions-');
     out = path.join(tmp, 'bucket');

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RecordWriter } from '../../shared/tfrecord/record.js';
 import { bytesFeature, encodeExample, encodeSequenceExample, floatFeature, int64Feature, type Feature, type Features } from '../../shared/tfrecord/example.js';
-import { guessShape, inspectFiles, parseSpec, pyString, type FeatureSummary } from '../../shared/inspect.js';
+import { formatReport, inspectFiles, parseSpec, pyString, specShape, type FeatureSummary } from '../../shared/inspect.js';
+import { runImageExport } from '../../shared/export/run.js';
+import { MemSource } from './export/memsource.js';
 import { GeotfrError } from '../../shared/errors.js';
 import { eeRealDir, needEeFixtures, needTensorFlow, python, repoRoot } from '../support/oracles.js';
 import { mulberry32 } from '../support/random.js';
@@ -81,8 +83,8 @@ test('inspectFiles: types, lengths, varying and missing features, first-seen ord
       assert.deepEqual(rep.featureLists, {});
     }
     const spec = (await inspectFiles([file])).parseSpec;
-    assert.match(spec, /'B2': tf\.io\.FixedLenFeature\(\[16, 16\], tf\.float32\)/);
-    assert.match(spec, /'élévation': tf\.io\.FixedLenFeature\(\[10, 10\], tf\.float32\)/);
+    assert.match(spec, /'B2': tf\.io\.FixedLenFeature\(\[256\], tf\.float32\),  # flat: shape unknown/, 'no manifest: 256 values are not guessed to be 16 x 16');
+    assert.match(spec, /'élévation': tf\.io\.FixedLenFeature\(\[100\], tf\.float32\)/);
     assert.match(spec, /'label': tf\.io\.FixedLenFeature\(\[1\], tf\.int64\)/);
     assert.match(spec, /'it\\'s': tf\.io\.FixedLenFeature\(\[\], tf\.string\)/);
     assert.match(spec, /'ts': tf\.io\.VarLenFeature\(tf\.float32\)/);
@@ -106,11 +108,12 @@ test('inspectFiles: types, lengths, varying and missing features, first-seen ord
   }
 });
 
-test('guessShape and pyString', () => {
+test('specShape never guesses from a length (issue 11 item 17), and pyString', () => {
   const s = (type: FeatureSummary['type'], length: number): FeatureSummary => ({ type, length, minLength: length, maxLength: length, varies: false, records: 1 });
-  for (let n = 2; n < 600; n++) assert.deepEqual(guessShape(s('float_list', n * n)), [n, n]);
-  for (const L of [1, 2, 3, 5, 8, 99_857]) assert.deepEqual(guessShape(s('float_list', L)), [L]);
-  assert.deepEqual(guessShape(s('bytes_list', 1)), []);
+  // 4·128² = 256²: a square length is not a square patch.
+  for (const L of [1, 2, 3, 4, 5, 8, 256 * 256, 99_856, 99_857]) assert.deepEqual(specShape(s('float_list', L)), [L]);
+  assert.deepEqual(specShape({ ...s('float_list', 65536), shape: [4, 128, 128] }), [4, 128, 128]);
+  assert.deepEqual(specShape(s('bytes_list', 1)), []);
   for (const name of ["a'b", 'a\\b', 'tab\there', '名前 🌍', '']) {
     const lit = pyString(name);
     assert.ok(lit.startsWith("'") && lit.endsWith("'"));
@@ -198,7 +201,7 @@ test('the printed parse spec, pasted into TensorFlow, parses every record to the
     ];
     const out = JSON.parse(await python(script, [], JSON.stringify({ jobs }))).jobs;
 
-    // Examples: fixed features come back in the guessed shape, VarLen ones as their values (absent = empty).
+    // Examples: fixed features come back in the flat shape, VarLen ones as their values (absent = empty).
     assert.equal(out[0].length, recs.length);
     for (const [i, got] of out[0].entries()) {
       assert.deepEqual(Object.keys(got).sort(), Object.keys(exRep.features).sort());
@@ -206,13 +209,13 @@ test('the printed parse spec, pasted into TensorFlow, parses every record to the
         const f = recs[i].get(name);
         const values = f ? enc(f) : s.type === 'float_list' ? '' : [];
         assert.deepEqual(got[name].values, values, `record ${i} ${name}`);
-        if (!got[name].sparse) assert.deepEqual(got[name].shape, guessShape(s), `record ${i} ${name} shape`);
+        if (!got[name].sparse) assert.deepEqual(got[name].shape, specShape(s), `record ${i} ${name} shape`);
       }
     }
     // SequenceExamples: context and per-step values with the step count of each record.
     for (const [i, got] of out[1].entries()) {
       assert.deepEqual(got.id.values, enc(seqs[i].context.get('id')!));
-      assert.deepEqual(got.w.shape, [3, 3]);
+      assert.deepEqual(got.w.shape, [9], 'nine values are not guessed to be 3 x 3');
       assert.deepEqual(got['seq:ndvi'].shape, [seqSteps[i], 2]);
       assert.deepEqual(got['seq:ndvi'].values, seqs[i].featureLists.get('ndvi')!.map(enc).join(''));
       assert.deepEqual(got['seq:tok'].shape, [seqSteps[i]]);
@@ -230,11 +233,61 @@ test("inspectFiles on Earth Engine's real shard and a TensorFlow-written file", 
   assert.equal(rep.records, 2);
   assert.deepEqual(Object.keys(rep.features), ['constant', 'sin_1', 'cos_1', 'sin_2', 'cos_2']);
   for (const s of Object.values(rep.features)) assert.deepEqual([s.type, s.length, s.varies, s.records], ['float_list', 99_856, false, 2]);
-  assert.match(rep.parseSpec, /'constant': tf\.io\.FixedLenFeature\(\[316, 316\], tf\.float32\)/);
+  // EE writes no manifest: the length is reported flat, and the spec says the shape is unknown.
+  assert.equal(rep.manifest, null);
+  assert.match(rep.parseSpec, /'constant': tf\.io\.FixedLenFeature\(\[99856\], tf\.float32\),  # flat: shape unknown/);
   const tfFile = path.join(eeRealDir, 'TESTINGTESTING.tfrecord');
   const both = await inspectFiles([shard, tfFile]);
   assert.equal(both.records, 4);
   assert.deepEqual(Object.keys(both.features), ['constant', 'sin_1', 'cos_1', 'sin_2', 'cos_2', 'asynch', 'asynch_n', 'asynch_R2']);
   assert.equal(both.features.asynch.records, 2);
   assert.match(both.parseSpec, /'asynch': tf\.io\.VarLenFeature\(tf\.float32\)/, 'missing from half the records');
+});
+
+test('shapes come from the export manifest, never from a square length; the export summary carries the spec (issue 11 item 17)', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'geotfr-inspect-'));
+  try {
+    // A 4-deep array band on 8×8 tiles holds 256 = 16² values: a guess would say [16, 16].
+    const W = 16;
+    const H = 8;
+    const ts = new Float64Array(4 * W * H).map((_, i) => i % 97);
+    const s = new Float64Array(W * H).map((_, i) => i);
+    const src = new MemSource(W, H, [
+      { name: 'ts', type: 'float32', data: ts, depth: 4 },
+      { name: 's', type: 'float32', data: s },
+    ]);
+    const summary = await runImageExport(
+      { image: 'm', bucket: dir, fileNamePrefix: 'x/p', formatOptions: { patchDimensions: [8, 8], tensorDepths: { ts: 4 } } },
+      { open: async () => src },
+    );
+    const rep = await inspectFiles(summary.shards);
+    assert.equal(rep.manifest, path.join(dir, '.geotfr/manifests/x/p.json'));
+    assert.deepEqual(rep.features.ts.shape, [4, 8, 8]);
+    assert.deepEqual(rep.features.s.shape, [8, 8]);
+    assert.match(rep.parseSpec, /'ts': tf\.io\.FixedLenFeature\(\[4, 8, 8\], tf\.float32\),\n/);
+    assert.match(rep.parseSpec, /'s': tf\.io\.FixedLenFeature\(\[8, 8\], tf\.float32\),\n/);
+    // The summary's spec is the same, with the dataset opened as gzip.
+    assert.match(summary.parseSpec, /^ds = tf\.data\.TFRecordDataset\(files, compression_type="GZIP"\)\n/);
+    assert.match(summary.parseSpec, /'ts': tf\.io\.FixedLenFeature\(\[4, 8, 8\], tf\.float32\)/);
+
+    // Without the manifest: flat lengths, and the report says the shape is unknown.
+    rmSync(path.join(dir, '.geotfr'), { recursive: true, force: true });
+    const bare = await inspectFiles(summary.shards);
+    assert.equal(bare.manifest, null);
+    assert.equal(bare.features.ts.shape, undefined);
+    assert.match(bare.parseSpec, /'ts': tf\.io\.FixedLenFeature\(\[256\], tf\.float32\),  # flat: shape unknown/);
+    assert.match(formatReport(bare), /ts +float_list +256 \(shape unknown\)/);
+
+    if (!needTensorFlow(t)) return;
+    // The summary's Python, pasted as is, reads the shards in those shapes.
+    const py = `
+import json, sys, tensorflow as tf
+files = json.loads(sys.argv[1])
+exec(sys.stdin.read())
+print(json.dumps([{k: [int(d) for d in v.shape] for k, v in r.items()} for r in ds]))`;
+    const shapes = JSON.parse(await python(py, [JSON.stringify(summary.shards)], summary.parseSpec));
+    assert.deepEqual(shapes, [{ s: [8, 8], ts: [4, 8, 8] }, { s: [8, 8], ts: [4, 8, 8] }]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

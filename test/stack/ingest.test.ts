@@ -153,7 +153,11 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
        import { cloudConfigFromEnv } from ${JSON.stringify(pathToFileURL(path.join(distRoot, 'shared/jobs/config.js')).href)};
        await runStrip({ jobId: 'kill-1', bucket: ${JSON.stringify(PRED())}, strip: 3 }, 1, { queue: new InProcessQueue(), config: cloudConfigFromEnv() });`,
     );
-    const child = spawn(process.execPath, [script], { env: process.env, stdio: 'ignore' });
+    // The killed worker's temporaries (its strip spill directory) land in the test's own folder,
+    // removed in after(): a SIGKILL leaves them behind by definition (test/run.mjs checks TMPDIR).
+    const childTmp = path.join(tmp, 'child-tmp');
+    await fs.mkdir(childTmp, { recursive: true });
+    const child = spawn(process.execPath, [script], { env: { ...process.env, TMPDIR: childTmp }, stdio: 'ignore' });
     const exited = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_code, sig) => r(sig)));
     await waitFor('strip 3 level parts', async () => ((await exists('.geotfr/jobs/kill-1/parts/s00003-l01')) ? true : undefined), 60_000, 50);
     child.kill('SIGKILL');

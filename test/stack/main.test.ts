@@ -18,7 +18,7 @@ const portOpen = (hostPort: string) =>
     s.once('error', () => resolve(false));
   });
 
-test('npm run stack prints STACK READY with the documented keys and stops everything on SIGTERM', { timeout: 90_000 }, async (t) => {
+test('npm run stack prints STACK READY with the documented keys and stops everything on SIGTERM', { timeout: 240_000 }, async (t) => {
   if (!needPubsubEmulator(t)) return;
   const child = spawn(process.execPath, [path.join(distRoot, 'test', 'stack', 'stack.js')], { env: { ...process.env, GEOTFR_LOG_LEVEL: 'NONE' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -79,7 +79,7 @@ async function dropRequest(name: string, req: unknown): Promise<string> {
   return `${name}-${f.metadata.generation}`;
 }
 
-describe('cloud stack end to end', { concurrency: false, timeout: 420_000 }, () => {
+describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, () => {
   before(async () => {
     if (!emulatorPath()) return;
     tmp = await tempDir('geotfr-stack-');
@@ -204,7 +204,7 @@ describe('cloud stack end to end', { concurrency: false, timeout: 420_000 }, () 
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const exited = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_code, sig) => r(sig)));
-    await waitFor('the worker to upload two chunks', async () => (puts() >= before + 2 ? true : undefined), 60_000, 5);
+    await waitFor('the worker to upload two chunks', async () => (puts() >= before + 2 ? true : undefined), 240_000, 5);
     child.kill('SIGKILL');
     assert.equal(await exited, 'SIGKILL', `the worker finished before it could be killed: ${out}`);
     const [exists] = await c.storage.bucket(stack!.bucket).file('out/kill/p-00000.tfrecord').exists();

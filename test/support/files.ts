@@ -1,7 +1,8 @@
 /**
  * What a directory tree holds, for the "nothing left behind" checks.
  */
-import { promises as fs } from 'node:fs';
+import { mkdtempSync, promises as fs, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 /**
@@ -31,4 +32,27 @@ export async function listFiles(dir: string, opts: { dirs?: boolean } = {}): Pro
   };
   await walk(dir);
   return out.sort();
+}
+
+const made: string[] = [];
+let hooked = false;
+
+/** Removes `dir` when the test file's process exits (pass or fail); returns it. */
+export function removeOnExit(dir: string): string {
+  made.push(dir);
+  if (!hooked) {
+    hooked = true;
+    process.on('exit', () => {
+      for (const m of made) rmSync(m, { recursive: true, force: true });
+    });
+  }
+  return dir;
+}
+
+/**
+ * A fresh `$TMPDIR/geotfr-<tag>-XXXXXX` directory, removed when the test file's process exits, so a
+ * test run leaves no `geotfr-*` folders behind (test/run.mjs checks).
+ */
+export function tempDir(tag: string): string {
+  return removeOnExit(mkdtempSync(path.join(tmpdir(), `geotfr-${tag}-`)));
 }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Affine } from '../../shared/mixer.js';
 import type { SampleType } from '../../shared/raster/types.js';
 import { run } from './oracles.js';
+import { removeOnExit } from './files.js';
 
 export interface GeoTiffSpec {
   width: number;
@@ -94,9 +95,9 @@ function packBand(type: SampleType, v: ArrayLike<number>): Buffer {
 const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const gdalNum = (x: number) => (Number.isNaN(x) ? 'nan' : String(x));
 
-/** Makes a private temporary directory (removed by the caller). */
+/** Makes a private temporary directory, removed when the test process exits at the latest. */
 export async function tempDir(prefix = 'geotfr-raster-'): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  return removeOnExit(await fs.mkdtemp(path.join(os.tmpdir(), prefix)));
 }
 
 /** Writes a GeoTIFF/COG with the GDAL CLI. Throws if GDAL fails. */

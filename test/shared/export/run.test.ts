@@ -6,7 +6,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { decodeExample, decodeSequenceExample } from '../../../shared/tfrecord/example.js';
 import { parseMixer } from '../../../shared/mixer.js';
@@ -16,11 +15,11 @@ import { planImageExport } from '../../../shared/export/plan.js';
 import { runImageExport } from '../../../shared/export/run.js';
 import { writeShard } from '../../../shared/export/shard.js';
 import { GeotfrError } from '../../../shared/errors.js';
-import { listFiles } from '../../support/files.js';
+import { listFiles, tempDir } from '../../support/files.js';
 import { MemSource, rng, type MemBand } from './memsource.js';
 
 async function tmp(): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), 'geotfr-export-'));
+  return tempDir('export');
 }
 
 async function records(file: string): Promise<Uint8Array[]> {
@@ -286,7 +285,7 @@ test('re-running the same request rewrites identical bytes; gzip output gunzips 
   const dir = await tmp();
   await runImageExport(req(dir, true), { open });
   const first = await Promise.all((await listFiles(dir)).filter((f) => f.startsWith('r-')).map((f) => fs.readFile(path.join(dir, f))));
-  await runImageExport(req(dir, true), { open });
+  await runImageExport(req(dir, true), { open, overwrite: true });
   const second = await Promise.all((await listFiles(dir)).filter((f) => f.startsWith('r-')).map((f) => fs.readFile(path.join(dir, f))));
   assert.equal(first.length, second.length);
   first.forEach((b, i) => assert.ok(b.equals(second[i])));

@@ -1,14 +1,13 @@
 /** Shared pieces of the table tests: seeded randomness, temp dirs, and TensorFlow parsing of our output. */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { python } from '../../support/oracles.js';
 import { mulberry32 } from '../../support/random.js';
+import { tempDir } from '../../support/files.js';
 
 /** mulberry32: small, seeded, reproducible. */
 export const rng = mulberry32;
 
-export const tmp = (tag = 'table') => mkdtempSync(path.join(tmpdir(), `geotfr-${tag}-`));
+/** A temporary directory removed when the test process exits. */
+export const tmp = (tag = 'table') => tempDir(tag);
 
 /** Random text with the characters that break naive CSV/JSON handling (quotes, commas, newlines, braces, non-ASCII). */
 export function randomText(r: () => number, maxLen = 12): string {
