@@ -7,11 +7,12 @@ import { latticeShift } from '../grid/lattice.js';
 import type { ExportPlan } from './plan.js';
 
 /**
- * Throughput assumed per worker (MB of framed records per second), measured with `npm run bench`
- * on this project's 2-core reference machine (bench/grid.ts): copying bands from files on the export
- * grid, and warping them (nearest; blending kernels about half as fast). GEOTFR_RATE_MBPS overrides.
+ * Throughput assumed per worker (MB of framed records per second, uncompressed): bench/grid.ts on
+ * this project's 2-core machine (2026-12-02, load ~1.8, 2 workers: 68 / 54 / 46 MB/s) for bands
+ * copied from files on the export grid, warped with nearest (or a picking reducer), and blended
+ * (bilinear, bicubic, mean). GEOTFR_RATE_MBPS overrides; gzip exports run slower (docs/export.md).
  */
-export const RATES_MB_PER_S = { copy: 60, warp: 35, blend: 20 };
+export const RATES_MB_PER_S = { copy: 34, warp: 27, blend: 23 };
 /** Share of the framed bytes gzip keeps for typical float32 imagery at level 6 (an assumption; random data keeps ~90%). */
 export const GZIP_KEEPS = 0.6;
 
