@@ -265,7 +265,10 @@ export function applyTaps(method: Resampling, t: Taps, from: number, to: number,
 function applyNearestBands(t: Taps, from: number, to: number, srcs: SourceWindow[], outs: TargetWindow[]): void {
   const s = t.s;
   const nb = srcs.length;
-  if (nb === 1) return applyTaps('nearest', t, from, to, srcs[0]!, 1, outs[0]!, 0);
+  if (nb === 1) {
+    applyTaps('nearest', t, from, to, srcs[0]!, 1, outs[0]!, 0);
+    return;
+  }
   for (let b = 0; b + 1 < nb; b += 2) {
     const va = srcs[b]!.values, oka = srcs[b]!.valid, ova = outs[b]!.values, vla = outs[b]!.valid;
     const vb = srcs[b + 1]!.values, okb = srcs[b + 1]!.valid, ovb = outs[b + 1]!.values, vlb = outs[b + 1]!.valid;
