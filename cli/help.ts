@@ -45,6 +45,7 @@ const exportImageRequest: Record<keyof ImageExportRequest, string> = {
   maxPixels: 'refuse exports of more output pixels than this (default 1e8)',
   overwrite: 'replace an earlier export under the prefix once the new one is complete (default false; CLI --overwrite)',
   formatOptions: "Earth Engine's TFRecord format options (below)",
+  ignored: 'priority, shardSize, skipEmptyTiles, fileDimensions: Earth Engine fields accepted with a warning; they change nothing here',
 };
 
 const formatOptions: Record<keyof FormatOptions, string> = {

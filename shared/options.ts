@@ -91,6 +91,7 @@ export const OPTIONS = {
   gcsChunkBytes: spec({ env: 'GEOTFR_GCS_CHUNK_BYTES', default: String(16 * 1024 * 1024), parse: positive, doc: 'resumable upload chunk (rounded to 256 KiB)' }),
   gcsReadRetries: spec({ env: 'GEOTFR_GCS_READ_RETRIES', default: '3', parse: nonNegativeInt, doc: 'retries of a failed idempotent Cloud Storage read' }),
   crc32c: spec({ env: 'GEOTFR_CRC32C', default: 'native', parse: (raw) => (raw === 'js' ? 'js' : 'native'), doc: '`js` forces the JavaScript CRC-32C (for comparisons)' }),
+  dryRunRateMbps: spec({ env: 'GEOTFR_RATE_MBPS', default: '0', defaultDoc: '*(0: the measured rates in docs/grid.md)*', parse: (raw) => (raw === '0' ? 0 : positive(raw)), doc: '`--dry-run` time estimate: framed MB/s per worker' }),
   ingestRequestTopic: spec({ env: 'GEOTFR_INGEST_REQUEST_TOPIC', default: 'geotfr-ingest-requests', parse: topic, doc: 'topic of distributed ingest requests (docs/semantics.md §13)' }),
   stripTopic: spec({ env: 'GEOTFR_STRIP_TOPIC', default: 'geotfr-strips', parse: topic, doc: 'distributed ingest: one message per strip' }),
   ingestFinalizeTopic: spec({ env: 'GEOTFR_INGEST_FINALIZE_TOPIC', default: 'geotfr-ingest-finalize', parse: topic, doc: 'topic the strip workers notify after each strip' }),

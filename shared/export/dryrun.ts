@@ -5,12 +5,13 @@
  */
 import { latticeShift } from '../grid/lattice.js';
 import type { ExportPlan } from './plan.js';
+import { option } from '../options.js';
 
 /**
  * Throughput assumed per worker (MB of framed records per second, uncompressed): bench/grid.ts on
  * this project's 2-core machine (2026-12-02, load ~1.8, 2 workers: 68 / 54 / 46 MB/s) for bands
  * copied from files on the export grid, warped with nearest (or a picking reducer), and blended
- * (bilinear, bicubic, mean). GEOTFR_RATE_MBPS overrides; gzip exports run slower (docs/export.md).
+ * (bilinear, bicubic, mean). GEOTFR_RATE_MBPS (shared/options.ts) overrides; gzip exports run slower (docs/export.md).
  */
 export const RATES_MB_PER_S = { copy: 34, warp: 27, blend: 23 };
 /** Share of the framed bytes gzip keeps for typical float32 imagery at level 6 (an assumption; random data keeps ~90%). */
@@ -53,8 +54,8 @@ export function dryRun(plan: ExportPlan, opts: { workers: number; rateMBps?: num
     if (b.files.every((f) => f.mode === 'copy')) return 'copy';
     return b.reduce === 'mean' || (!b.reduce && b.resample !== 'nearest') ? 'blend' : 'warp';
   });
-  const env = Number(process.env.GEOTFR_RATE_MBPS);
-  const perWorker = opts.rateMBps ?? (Number.isFinite(env) && env > 0 ? env : Math.min(...kinds.map((k) => RATES_MB_PER_S[k])));
+  const configured = option('dryRunRateMbps');
+  const perWorker = opts.rateMBps ?? (configured > 0 ? configured : Math.min(...kinds.map((k) => RATES_MB_PER_S[k])));
   const workers = Math.max(1, Math.min(opts.workers, plan.shards.length * plan.chunkPatches || 1));
   const rate = perWorker * workers;
   return {

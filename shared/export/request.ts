@@ -103,7 +103,15 @@ const requestSchema = z.strictObject({
   resample: resample.optional(),
   /** Resolve and describe the export without reading pixels or writing anything. */
   dryRun: z.boolean().optional(),
+  // EE export fields that change nothing here (docs/semantics.md §2): accepted, each one a warning.
+  priority: z.number().int().optional(),
+  shardSize: posInt.optional(),
+  skipEmptyTiles: z.boolean().optional(),
+  fileDimensions: z.union([posInt, pair]).optional(),
 });
+
+/** EE's export fields that geotfr accepts for compatibility but that have no effect on its output. */
+export const NO_EFFECT_FIELDS = ['priority', 'shardSize', 'skipEmptyTiles', 'fileDimensions'] as const;
 
 export type BandRequest = z.infer<typeof bandRequest>;
 export type ImageSpec = z.infer<typeof imageSpec>;
@@ -128,6 +136,8 @@ export interface ImageExportRequest {
   /** Replace an earlier export under the same prefix once this one is complete (docs/semantics.md §5). */
   overwrite: boolean;
   formatOptions: FormatOptions;
+  /** Which of NO_EFFECT_FIELDS the request gave (reported as warnings; absent when none). */
+  ignored?: string[];
 }
 
 /** EE parameters with a hint when misspelt or misplaced. */
@@ -242,5 +252,7 @@ export function parseImageExportRequest(json: unknown, opts: { now?: Date } = {}
   if (v.region !== undefined) out.region = v.region as Region;
   if (v.description !== undefined) out.description = v.description;
   for (const k of ['crs', 'crsTransform', 'scale', 'dimensions', 'resample', 'dryRun'] as const) if (v[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = v[k];
+  const ignored = NO_EFFECT_FIELDS.filter((k) => v[k] !== undefined);
+  if (ignored.length) out.ignored = ignored;
   return out;
 }

@@ -238,6 +238,7 @@ export function planWarnings(plan: ExportPlan): string[] {
   const g = plan.grid;
   const exported: [number, number] = [g.patchesPerRow * g.patchWidth, g.rows * g.patchHeight];
   if (exported[0] < g.region.width || exported[1] < g.region.height) out.push(droppedMessage(exported, [g.region.width, g.region.height]));
+  for (const k of plan.request.ignored ?? []) out.push(`${k} is accepted for Earth Engine compatibility and changes nothing here (docs/semantics.md §2)`);
   const def = plan.request.formatOptions.defaultValue;
   for (const b of plan.layout.bands)
     if (b.fill !== def && !(b.type === 'float32' && Math.fround(def) === b.fill))

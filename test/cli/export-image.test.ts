@@ -136,6 +136,13 @@ test('the export says what it did not export: partial patches, a clamped default
   assert.doesNotMatch(exact.stderr, /dropped|becomes/);
   assert.deepEqual(JSON.parse(exact.stdout.toString()).warnings, []);
 
+  // EE fields that change nothing are accepted with a warning on stderr and in the summary (docs/semantics.md §2).
+  await fs.writeFile(req, JSON.stringify({ ...request, fileNamePrefix: 's', region: [1000, 9000 - 1280, 1000 + 2560, 9000], priority: 10, skipEmptyTiles: true, formatOptions: { patchDimensions: [64, 64] } }));
+  const noop = await geotfr(['export-image', req, '--workers', '0'], { env: { GEOTFR_PROGRESS: '0' } });
+  assert.equal(noop.code, 0, noop.stderr);
+  assert.match(noop.stderr, /priority is accepted for Earth Engine compatibility and changes nothing here/);
+  assert.deepEqual(JSON.parse(noop.stdout.toString()).warnings.map((w: string) => w.split(' ')[0]), ['priority', 'skipEmptyTiles']);
+
   // tensorDepths on a scalar band is refused rather than padding it into a 3-deep feature.
   await fs.writeFile(req, JSON.stringify({ ...request, fileNamePrefix: 'r', formatOptions: { patchDimensions: [64, 64], tensorDepths: { b1: 3 } } }));
   const td = await geotfr(['export-image', req, '--workers', '0'], { env: { GEOTFR_PROGRESS: '0' } });

@@ -85,3 +85,13 @@ test('the export grid fields (docs/semantics.md §11) are carried through; their
   fails({ ...base, crsTransform: [1, 2, 3] }, 'BAD_REQUEST', 'crsTransform', /got \[1,2,3\]/);
   fails({ ...base, image: { bands: [{ name: 'a', uri: 'x.tif', reduce: 'median' }] } }, 'BAD_REQUEST', 'image.bands.0.reduce', /got "median"/);
 });
+
+test("EE's no-effect export fields are accepted and listed, not rejected (docs/semantics.md §2)", () => {
+  const r = parseImageExportRequest({ ...base, priority: 100, shardSize: 256, skipEmptyTiles: true, fileDimensions: [1024, 1024] });
+  assert.deepEqual(r.ignored, ['priority', 'shardSize', 'skipEmptyTiles', 'fileDimensions']);
+  assert.equal(parseImageExportRequest(base).ignored, undefined, 'a request without them records nothing');
+  // Still validated: a wrong type is an error naming the field, and typos stay unknown fields.
+  fails({ ...base, skipEmptyTiles: 'yes' }, 'BAD_REQUEST', 'skipEmptyTiles', /boolean/);
+  fails({ ...base, shardSize: -1 }, 'BAD_REQUEST', 'shardSize', /./);
+  fails({ ...base, skipEmptyTile: true }, 'BAD_REQUEST', '(request)', /Unknown request fields: skipEmptyTile/);
+});
