@@ -5,7 +5,7 @@
 import proj4 from 'proj4';
 import { GeotfrError } from '../errors.js';
 import type { Affine } from '../mixer.js';
-import { FieldType, Tag, type IfdEntry } from './ifd.js';
+import { FieldType, TiffTag, type IfdEntry } from './ifd.js';
 
 const GTModelTypeGeoKey = 1024;
 const GTRasterTypeGeoKey = 1025;
@@ -51,7 +51,7 @@ export function requireGeoTiffEpsg(crs: string, file?: string): number {
 }
 
 /**
- * Tag entries placing the raster: ModelPixelScale + ModelTiepoint for north-up grids (what GDAL
+ * TiffTag entries placing the raster: ModelPixelScale + ModelTiepoint for north-up grids (what GDAL
  * writes, and what most readers understand), ModelTransformation when the grid is sheared or
  * south-up; then the GeoKey directory for the EPSG code.
  */
@@ -59,10 +59,10 @@ export function geoTags(crs: string, affine: Affine, file?: string): IfdEntry[] 
   const [a, b, c, d, e, f] = affine;
   const tags: IfdEntry[] = [];
   if (b === 0 && d === 0 && e < 0 && a > 0) {
-    tags.push({ tag: Tag.ModelPixelScale, type: FieldType.DOUBLE, values: [a, -e, 0] });
-    tags.push({ tag: Tag.ModelTiepoint, type: FieldType.DOUBLE, values: [0, 0, 0, c, f, 0] });
+    tags.push({ tag: TiffTag.ModelPixelScale, type: FieldType.DOUBLE, values: [a, -e, 0] });
+    tags.push({ tag: TiffTag.ModelTiepoint, type: FieldType.DOUBLE, values: [0, 0, 0, c, f, 0] });
   } else {
-    tags.push({ tag: Tag.ModelTransformation, type: FieldType.DOUBLE, values: [a, b, 0, c, d, e, 0, f, 0, 0, 0, 0, 0, 0, 0, 1] });
+    tags.push({ tag: TiffTag.ModelTransformation, type: FieldType.DOUBLE, values: [a, b, 0, c, d, e, 0, f, 0, 0, 0, 0, 0, 0, 0, 1] });
   }
   const code = requireGeoTiffEpsg(crs, file);
   const geographic = isGeographicEpsg(code);
@@ -72,6 +72,6 @@ export function geoTags(crs: string, affine: Affine, file?: string): IfdEntry[] 
     [GTRasterTypeGeoKey, 0, 1, RasterPixelIsArea],
     [geographic ? GeographicTypeGeoKey : ProjectedCSTypeGeoKey, 0, 1, code],
   ];
-  tags.push({ tag: Tag.GeoKeyDirectory, type: FieldType.SHORT, values: [1, 1, 0, keys.length, ...keys.flat()] });
+  tags.push({ tag: TiffTag.GeoKeyDirectory, type: FieldType.SHORT, values: [1, 1, 0, keys.length, ...keys.flat()] });
   return tags;
 }

@@ -23,8 +23,8 @@ const TYPE_BYTES: Record<FieldType, number> = {
   [FieldType.LONG8]: 8,
 };
 
-/** Tag numbers (TIFF 6.0, GeoTIFF 1.0, GDAL's private tags). */
-export const Tag = {
+/** TiffTag numbers (TIFF 6.0, GeoTIFF 1.0, GDAL's private tags). */
+export const TiffTag = {
   NewSubfileType: 254,
   ImageWidth: 256,
   ImageLength: 257,

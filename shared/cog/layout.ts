@@ -14,7 +14,7 @@ import { GeotfrError } from '../errors.js';
 import type { Affine } from '../mixer.js';
 import { SAMPLE_ARRAYS, isFloatType as isFloat, type SampleType } from '../raster/types.js';
 import { geoTags } from './geokeys.js';
-import { FieldType, Tag, encodeHeader, encodeIfd, ifdSize, type IfdEntry, type TiffFlavor } from './ifd.js';
+import { FieldType, TiffTag, encodeHeader, encodeIfd, ifdSize, type IfdEntry, type TiffFlavor } from './ifd.js';
 
 const SAMPLE_FORMAT_UINT = 1;
 const SAMPLE_FORMAT_INT = 2;
@@ -97,28 +97,28 @@ export class CogLayout {
     const offType = flavor.bigTiff ? FieldType.LONG8 : FieldType.LONG;
     const rep = (v: number, n: number) => new Array<number>(n).fill(v);
     const tags: IfdEntry[] = [
-      { tag: Tag.ImageWidth, type: FieldType.LONG, values: [width] },
-      { tag: Tag.ImageLength, type: FieldType.LONG, values: [height] },
-      { tag: Tag.BitsPerSample, type: FieldType.SHORT, values: rep(bytes * 8, nb) },
-      { tag: Tag.Compression, type: FieldType.SHORT, values: [COMPRESSION_DEFLATE] },
-      { tag: Tag.Photometric, type: FieldType.SHORT, values: [PHOTOMETRIC_MINISBLACK] },
-      { tag: Tag.SamplesPerPixel, type: FieldType.SHORT, values: [nb] },
-      { tag: Tag.PlanarConfiguration, type: FieldType.SHORT, values: [PLANAR_CONTIG] },
-      { tag: Tag.Predictor, type: FieldType.SHORT, values: [isFloat(m.type) ? 3 : 2] },
-      { tag: Tag.TileWidth, type: FieldType.SHORT, values: [m.tileSize] },
-      { tag: Tag.TileLength, type: FieldType.SHORT, values: [m.tileSize] },
-      { tag: Tag.TileOffsets, type: offType, values: offsets },
-      { tag: Tag.TileByteCounts, type: offType, values: byteCounts },
-      { tag: Tag.SampleFormat, type: FieldType.SHORT, values: rep(fmt, nb) },
+      { tag: TiffTag.ImageWidth, type: FieldType.LONG, values: [width] },
+      { tag: TiffTag.ImageLength, type: FieldType.LONG, values: [height] },
+      { tag: TiffTag.BitsPerSample, type: FieldType.SHORT, values: rep(bytes * 8, nb) },
+      { tag: TiffTag.Compression, type: FieldType.SHORT, values: [COMPRESSION_DEFLATE] },
+      { tag: TiffTag.Photometric, type: FieldType.SHORT, values: [PHOTOMETRIC_MINISBLACK] },
+      { tag: TiffTag.SamplesPerPixel, type: FieldType.SHORT, values: [nb] },
+      { tag: TiffTag.PlanarConfiguration, type: FieldType.SHORT, values: [PLANAR_CONTIG] },
+      { tag: TiffTag.Predictor, type: FieldType.SHORT, values: [isFloat(m.type) ? 3 : 2] },
+      { tag: TiffTag.TileWidth, type: FieldType.SHORT, values: [m.tileSize] },
+      { tag: TiffTag.TileLength, type: FieldType.SHORT, values: [m.tileSize] },
+      { tag: TiffTag.TileOffsets, type: offType, values: offsets },
+      { tag: TiffTag.TileByteCounts, type: offType, values: byteCounts },
+      { tag: TiffTag.SampleFormat, type: FieldType.SHORT, values: rep(fmt, nb) },
     ];
-    if (i > 0) tags.push({ tag: Tag.NewSubfileType, type: FieldType.LONG, values: [1] }); // reduced-resolution image
+    if (i > 0) tags.push({ tag: TiffTag.NewSubfileType, type: FieldType.LONG, values: [1] }); // reduced-resolution image
     // Extra samples beyond the first are plain data ("unspecified"), as GDAL writes for multi-band gray.
-    if (nb > 1) tags.push({ tag: Tag.ExtraSamples, type: FieldType.SHORT, values: rep(0, nb - 1) });
-    if (m.nodata !== undefined) tags.push({ tag: Tag.GdalNodata, type: FieldType.ASCII, values: formatNodata(m.nodata) });
+    if (nb > 1) tags.push({ tag: TiffTag.ExtraSamples, type: FieldType.SHORT, values: rep(0, nb - 1) });
+    if (m.nodata !== undefined) tags.push({ tag: TiffTag.GdalNodata, type: FieldType.ASCII, values: formatNodata(m.nodata) });
     if (i === 0) {
       tags.push(...geoTags(m.crs, m.affine, m.file));
       const names = m.bandNames;
-      if (names?.length) tags.push({ tag: Tag.GdalMetadata, type: FieldType.ASCII, values: gdalMetadataXml(names) });
+      if (names?.length) tags.push({ tag: TiffTag.GdalMetadata, type: FieldType.ASCII, values: gdalMetadataXml(names) });
     }
     return tags;
   }

@@ -6,11 +6,11 @@
  * valid; a block with none gives `nodata` (or NaN). `nearest` (integers, e.g. class maps, where a
  * mean would invent classes): the block's top-left pixel, like GDAL's NEAREST.
  */
-export type Resampling = 'average' | 'nearest';
+export type OverviewResampling = 'average' | 'nearest';
 
 type Row = ArrayLike<number> & { [i: number]: number };
 
-export function reduceRow(r0: Row, r1: Row | undefined, srcWidth: number, out: Row, outOffset: number, how: Resampling, nodata?: number): void {
+export function reduceRow(r0: Row, r1: Row | undefined, srcWidth: number, out: Row, outOffset: number, how: OverviewResampling, nodata?: number): void {
   const ow = Math.ceil(srcWidth / 2);
   if (how === 'nearest') {
     for (let x = 0; x < ow; x++) out[outOffset + x] = r0[2 * x];

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { GeotfrError } from '../errors.js';
 import { SAMPLE_ARRAYS, isFloatType as isFloat, type PixelArray, type SampleType } from '../raster/types.js';
-import { reduceRow, type Resampling } from './overview.js';
+import { reduceRow, type OverviewResampling } from './overview.js';
 import { floatingPointDiff, horizontalDiff, type IntArray } from './predictor.js';
 
 const deflate = promisify(zlib.deflate);
@@ -32,7 +32,7 @@ export interface TileParams {
   compressionLevel: number;
   /** zlib strategy constant. */
   zlibStrategy: number;
-  resampling: Resampling;
+  resampling: OverviewResampling;
   nodata: number | undefined;
 }
 
@@ -43,7 +43,7 @@ export function tileParams(o: {
   type: SampleType;
   compressionLevel?: number;
   deflateStrategy?: 'default' | 'rle';
-  resampling?: Resampling;
+  resampling?: OverviewResampling;
   nodata?: number;
 }): TileParams {
   const strategy = o.deflateStrategy ?? (isFloat(o.type) ? 'rle' : 'default');

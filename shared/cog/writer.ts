@@ -20,7 +20,7 @@ import type { Affine } from '../mixer.js';
 import { SAMPLE_ARRAYS, type SampleType } from '../raster/types.js';
 import { requireGeoTiffEpsg } from './geokeys.js';
 import { CogLayout } from './layout.js';
-import type { Resampling } from './overview.js';
+import type { OverviewResampling } from './overview.js';
 import { SpillBuffer, writeWithDrain } from './spill.js';
 import { Level, tileParams, type TileParams } from './tiles.js';
 import { ownedTmpPrefix, reclaimOwnedTmpDirs } from '../tmpfiles.js';
@@ -53,7 +53,7 @@ export interface CogOptions {
    */
   deflateStrategy?: 'default' | 'rle';
   /** Overview resampling; default `average` for floats, `nearest` for integers. */
-  resampling?: Resampling;
+  resampling?: OverviewResampling;
   /** `auto` (default) switches to BigTIFF only when 32-bit offsets would overflow. */
   bigTiff?: 'auto' | 'yes' | 'no';
   /** Directory for spilled tiles (default the OS temp dir). */

@@ -18,7 +18,7 @@
  */
 import { GeotfrError } from '../errors.js';
 import type { Affine } from '../mixer.js';
-import { geoJsonBbox, imageBounds, snapOutward, swappedHint, worldToPixel, type GeoJsonRegion, type PixelWindow, type Region } from '../raster/crs.js';
+import { geoJsonBbox, imageBounds, snapOutward, swappedHint, worldToPixel, type GeoJsonRegion, type PixelWindow, type RegionInput as Region } from '../raster/crs.js';
 import type { PixelGrid } from '../raster/types.js';
 import { crsDefinition, metresPerUnit, normalizeCrs, pointTransformer, sameCrs } from './crs.js';
 

@@ -10,8 +10,8 @@ import { z } from 'zod';
 import { GeotfrError } from '../errors.js';
 import { checkKey } from '../storage/port.js';
 import { utcDate } from '../export/request.js';
-import type { ImageSpec } from '../raster/open.js';
-import type { Region } from '../raster/crs.js';
+import type { FileImageSpec as ImageSpec } from '../raster/open.js';
+import type { RegionInput as Region } from '../raster/crs.js';
 
 /** Limits, declared once (STYLE.md §10). */
 export const PATCH_LIMITS = {

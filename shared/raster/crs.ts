@@ -35,7 +35,7 @@ export interface GeoJsonRegion {
 
 export { normalizeCrs };
 
-export type Region = readonly [number, number, number, number] | readonly number[] | GeoJsonRegion;
+export type RegionInput = readonly [number, number, number, number] | readonly number[] | GeoJsonRegion;
 
 const bad = (message: string) => new GeotfrError('BAD_REQUEST', message, { field: 'region' });
 
@@ -149,7 +149,7 @@ export function snapOutward(fx0: number, fy0: number, fx1: number, fy1: number):
  * region's bbox in the image CRS, snapped outward (docs/semantics.md §1). Throws BAD_REQUEST when the window is
  * empty or does not intersect the image.
  */
-export function regionToPixelWindow(region: Region | undefined | null, grid: PixelGrid): PixelWindow {
+export function regionToPixelWindow(region: RegionInput | undefined | null, grid: PixelGrid): PixelWindow {
   if (region === undefined || region === null) return { x0: 0, y0: 0, width: grid.width, height: grid.height };
   let bbox: [number, number, number, number];
   let described: string;
@@ -188,7 +188,7 @@ export function regionToPixelWindow(region: Region | undefined | null, grid: Pix
  * A hint for the commonest lon/lat mistake: coordinates given as [lat, lon]. When the region is in
  * EPSG:4326 and its axes swapped would meet the image, say so (GeoJSON is always [lon, lat]).
  */
-export function swappedHint(region: Region, grid: PixelGrid): string {
+export function swappedHint(region: RegionInput, grid: PixelGrid): string {
   try {
     let crs: string;
     let b: [number, number, number, number];
@@ -201,7 +201,7 @@ export function swappedHint(region: Region, grid: PixelGrid): string {
     const swapped: [number, number, number, number] = [b[1], b[0], b[3], b[2]];
     if (swapped[1] < -90 || swapped[3] > 90) return '';
     const geo = Array.isArray(region) ? swapped : { type: 'Polygon', coordinates: [[[swapped[0], swapped[1]], [swapped[2], swapped[1]], [swapped[2], swapped[3]], [swapped[0], swapped[3]], [swapped[0], swapped[1]]]] };
-    regionToPixelWindow(geo as Region, grid);
+    regionToPixelWindow(geo as RegionInput, grid);
     return '; coordinates are [lon, lat] (x first): with the two swapped, the region would intersect the image';
   } catch {
     return '';

@@ -11,7 +11,7 @@ import { TiffFile, type BlockProvider, type TiffOpenOptions } from './geotiff.js
 import { isFloatType as isFloat, type BandInfo, type ImageSource, type PixelGrid, type ReadWindowOptions, type SampleType, type WindowData } from './types.js';
 
 /** One requested band (docs/semantics.md §2): `band` picks one source band, `bands` builds an array band (1-based, like GDAL). */
-export interface BandRequest {
+export interface FileBandRequest {
   name: string;
   uri: string;
   band?: number;
@@ -19,7 +19,7 @@ export interface BandRequest {
   nodata?: number;
 }
 
-export type ImageSpec = string | { bands: BandRequest[] };
+export type FileImageSpec = string | { bands: FileBandRequest[] };
 
 export interface OpenImageOptions {
   signal?: AbortSignal;
@@ -67,8 +67,8 @@ function sameGrid(a: PixelGrid, b: PixelGrid): boolean {
 const describeGrid = (g: PixelGrid) => `${g.crs} ${g.width}x${g.height} affine ${JSON.stringify(g.affine)}`;
 
 /** Opens the image of an export request; rejects bands on different pixel grids. */
-export async function openImage(image: ImageSpec, opts: OpenImageOptions = {}): Promise<GeoTiffImageSource> {
-  const requests: BandRequest[] | undefined = typeof image === 'string' ? undefined : image?.bands;
+export async function openImage(image: FileImageSpec, opts: OpenImageOptions = {}): Promise<GeoTiffImageSource> {
+  const requests: FileBandRequest[] | undefined = typeof image === 'string' ? undefined : image?.bands;
   if (typeof image !== 'string' && (!Array.isArray(requests) || requests.length === 0))
     throw new GeotfrError('BAD_REQUEST', 'expected a raster URI or {"bands": [...]} with at least one band', { field: 'image' });
   const uris = typeof image === 'string' ? [image] : [...new Set(requests!.map((r) => r.uri))];
@@ -126,7 +126,7 @@ function allBands(file: TiffFile): BandPlan[] {
   });
 }
 
-function requestedBands(requests: BandRequest[], files: Map<string, TiffFile>): BandPlan[] {
+function requestedBands(requests: FileBandRequest[], files: Map<string, TiffFile>): BandPlan[] {
   return requests.map((r, i) => {
     const field = `image.bands[${i}]`;
     const file = files.get(r.uri)!;
