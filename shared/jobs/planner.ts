@@ -10,7 +10,7 @@
  */
 import { type BlobStore } from '../storage/port.js';
 import { openBucket } from '../storage/open.js';
-import { asGeotfrError } from '../errors.js';
+import { GeotfrError, asGeotfrError } from '../errors.js';
 import { checkValueDepth, exceedsJsonDepth } from '../limits.js';
 import { checkDestination, checkRequestPolicy } from './policy.js';
 import type { Queue } from '../queue/port.js';
@@ -179,6 +179,14 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
     effective = { ...request, formatOptions: { ...(request.formatOptions as object), maxFileSize: split.maxFileSize } };
     plan = await planImageExport(effective);
   }
+  // The cloud finalizer does not yet remove the replaced export's files, so an overwrite here would
+  // leave its extra shards beside the new ones (docs/semantics.md §5): refuse it rather than mix exports.
+  if (plan.request.overwrite)
+    throw new GeotfrError(
+      'BAD_REQUEST',
+      'overwrite is not available in the cloud yet (the earlier export\'s extra shards would stay): export to a new fileNamePrefix, or overwrite with geotfr export-image --overwrite (docs/semantics.md §5)',
+      { field: 'overwrite' },
+    );
   // One export per prefix (docs/semantics.md §5): the job holds the prefix's lease until it is terminal.
   await claimPrefix(store, plan, { runId: jobId, ttlMs: CLOUD_LEASE_TTL_MS, isStale: (l) => jobFinished(store, l.runId) });
   const saved = await job.savePlan(plan, effective);

@@ -180,4 +180,13 @@ test('the cloud planner takes the same lease: a second job on a running job\'s p
   });
   // The same job delivered again is not refused by its own lease.
   assert.equal((await submitJob(req, 'job-a', new Date(), deps)).jobId, 'job-a');
+  // overwrite is refused in the cloud (its finalizer would leave the old export's extra shards), writing nothing.
+  const before = await listFiles(bucket);
+  await assert.rejects(submitJob({ ...req, fileNamePrefix: 'cloud/q', overwrite: true }, 'job-c', new Date(), deps), (e: GeotfrError) => {
+    assert.equal(e.code, 'BAD_REQUEST');
+    assert.equal(e.context.field, 'overwrite');
+    return true;
+  });
+  assert.deepEqual((await listFiles(bucket)).filter((f) => f.includes('cloud/q')), [], 'nothing under the refused prefix');
+  assert.ok(before.length > 0);
 });
