@@ -127,10 +127,12 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
     // 1 + 24×2 sources: a tree of composes (two nodes of ≤ 32, then the root).
     assert.ok((stack!.gcs.counts.compose ?? 0) - composesBefore >= 3, 'a compose tree');
     await quiesce(stack!);
-    const [left] = await c.storage.bucket(PRED()).getFiles({ prefix: `.geotfr/jobs/${jobId}/parts/` });
-    assert.deepEqual(left.map((x) => x.name), [], 'parts are deleted');
-    const [tmpLeft] = await c.storage.bucket(PRED()).getFiles({ prefix: `.geotfr/jobs/${jobId}/compose/` });
-    assert.deepEqual(tmpLeft.map((x) => x.name), [], 'compose intermediates are deleted');
+    // The finalizer marks the job done once the COG is composed, then deletes the parts: wait for that
+    // clean-up (the deadline only bounds a hang), then check nothing is left.
+    const leftUnder = async (what: string) => (await c.storage.bucket(PRED()).getFiles({ prefix: `.geotfr/jobs/${jobId}/${what}/` }))[0].map((x) => x.name);
+    await waitFor('the parts and compose intermediates to be deleted', async () => ((await leftUnder('parts')).length + (await leftUnder('compose')).length === 0 ? true : undefined));
+    assert.deepEqual(await leftUnder('parts'), [], 'parts are deleted');
+    assert.deepEqual(await leftUnder('compose'), [], 'compose intermediates are deleted');
     if (!needGdal(t)) return;
     const file = path.join(tmp, 'dist.tif');
     await fs.writeFile(file, cog);
