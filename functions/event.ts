@@ -176,3 +176,15 @@ export function httpFunction(name: string, handler: Handler): HttpFunction {
     else res.status(out.status).json(out.body);
   };
 }
+
+/**
+ * The request in an HTTP call to a planner: a POST whose JSON body is within the policy's size limit.
+ * `what` names the request kind in the messages ("export", "ingest").
+ */
+export function httpRequestBody(http: NonNullable<FunctionEvent['http']>, maxRequestBytes: number, what: string): unknown {
+  if (http.method !== 'POST') throw new GeotfrError('BAD_REQUEST', `POST an ${what} request (got ${http.method})`);
+  checkRequestSize(http.contentLength ?? Buffer.byteLength(JSON.stringify(http.body ?? '')), { maxRequestBytes });
+  if (http.body === undefined || typeof http.body !== 'object' || Buffer.isBuffer(http.body))
+    throw new GeotfrError('BAD_REQUEST', `the body must be a JSON ${what} request (Content-Type: application/json)`);
+  return http.body;
+}

@@ -7,13 +7,12 @@
  * error is recorded as a failed job (unless the id belongs to another request: 409, nothing touched)
  * and answered with its status for HTTP, 200 for events; a retryable one with 503.
  */
-import { GeotfrError } from '../shared/errors.js';
 import { openBucket } from '../shared/storage/open.js';
 import { checkRequestSize } from '../shared/jobs/policy.js';
 import { JobStore } from '../shared/jobs/store.js';
 import { dropJobId, httpJobId, pubsubJobId } from '../shared/jobs/id.js';
 import { recordRejected, statusStore, submitJob } from '../shared/jobs/planner.js';
-import type { Handler } from './event.js';
+import { httpRequestBody, type Handler } from './event.js';
 import { readDroppedJson } from './storage-event.js';
 
 export const planExportHandler: Handler = {
@@ -35,11 +34,7 @@ export const planExportHandler: Handler = {
     const http = ev.http!;
     const q = http.query.jobId;
     ev.jobId = httpJobId(typeof q === 'string' ? q : undefined);
-    if (http.method !== 'POST') throw new GeotfrError('BAD_REQUEST', `POST an export request (got ${http.method})`);
-    checkRequestSize(http.contentLength ?? Buffer.byteLength(JSON.stringify(http.body ?? '')), policy);
-    if (http.body === undefined || typeof http.body !== 'object' || Buffer.isBuffer(http.body))
-      throw new GeotfrError('BAD_REQUEST', 'the body must be a JSON export request (Content-Type: application/json)');
-    ev.request = http.body;
+    ev.request = httpRequestBody(http, policy.maxRequestBytes, 'export');
     return true;
   },
   async run(ev, d) {

@@ -9,13 +9,12 @@
  * Pub/Sub request `ps-<messageId>` (or its `jobId` attribute), an HTTP POST `?jobId=` or a fresh id.
  * A permanent failure is recorded as a failed job in the output's bucket (else the drop bucket).
  */
-import { GeotfrError } from '../shared/errors.js';
 import { openBucket } from '../shared/storage/open.js';
 import { checkRequestSize } from '../shared/jobs/policy.js';
 import { dropJobId, httpJobId, pubsubJobId } from '../shared/jobs/id.js';
 import { recordRejected } from '../shared/jobs/planner.js';
 import { submitIngest } from '../shared/jobs/ingest-strips.js';
-import type { FunctionEvent, Handler } from './event.js';
+import { httpRequestBody, type FunctionEvent, type Handler } from './event.js';
 import { readDroppedJson } from './storage-event.js';
 
 /** Where an ingest job's state goes: the output's bucket, else the drop bucket. */
@@ -44,11 +43,7 @@ export const planIngestHandler: Handler = {
     const http = ev.http!;
     const q = http.query.jobId;
     ev.jobId = httpJobId(typeof q === 'string' ? q : undefined);
-    if (http.method !== 'POST') throw new GeotfrError('BAD_REQUEST', `POST an ingest request (got ${http.method})`);
-    checkRequestSize(http.contentLength ?? Buffer.byteLength(JSON.stringify(http.body ?? '')), policy);
-    if (http.body === undefined || typeof http.body !== 'object' || Buffer.isBuffer(http.body))
-      throw new GeotfrError('BAD_REQUEST', 'the body must be a JSON ingest request (Content-Type: application/json)');
-    ev.request = http.body;
+    ev.request = httpRequestBody(http, policy.maxRequestBytes, 'ingest');
     return true;
   },
   async run(ev, d) {
