@@ -46,7 +46,17 @@ async function source(): Promise<string> {
       for (let x = 0; x < SIZE; x++) a[y * SIZE + x] = 1000 + Math.round(800 * Math.sin((x + b * 97) / 300) * Math.cos(y / 410) + 200 * rnd());
     return a;
   });
-  await writeGeoTiff(file + '.tmp.tif', { width: SIZE, height: SIZE, bands, type: 'uint16', affine: [10, 0, 400000, 0, -10, 5000000], crs: 'EPSG:32633', layout: 'COG', blockSize: 512, compress: 'DEFLATE' });
+  await writeGeoTiff(file + '.tmp.tif', {
+    width: SIZE,
+    height: SIZE,
+    bands,
+    type: 'uint16',
+    affine: [10, 0, 400000, 0, -10, 5000000],
+    crs: 'EPSG:32633',
+    layout: 'COG',
+    blockSize: 512,
+    compress: 'DEFLATE',
+  });
   await fs.rename(file + '.tmp.tif', file);
   return file;
 }
@@ -74,7 +84,12 @@ async function cloudRun(src: string, workers: number, run: number): Promise<Row>
     await storage.bucket(stack.buckets.sources).upload(src, { destination: 'src/scene.tif' });
     const pubsub = new PubSub({ projectId: stack.projectId });
     const jobId = `bench-${workers}-${run}`;
-    const request = { image: `gs://${stack.buckets.sources}/src/scene.tif`, bucket: stack.bucket, fileNamePrefix: `bench/${jobId}/p`, formatOptions: { patchDimensions: [PATCH, PATCH], maxFileSize: MAX_FILE } };
+    const request = {
+      image: `gs://${stack.buckets.sources}/src/scene.tif`,
+      bucket: stack.bucket,
+      fileNamePrefix: `bench/${jobId}/p`,
+      formatOptions: { patchDimensions: [PATCH, PATCH], maxFileSize: MAX_FILE },
+    };
     const l0 = loadavg()[0]!;
     const t0 = performance.now();
     await pubsub.topic(stack.requestTopic).publishMessage({ json: request, attributes: { jobId } });
@@ -119,9 +134,23 @@ async function baselineRun(src: string, run: number): Promise<Row> {
   try {
     const l0 = loadavg()[0]!;
     const t0 = performance.now();
-    const s = await runImageExport({ image: src, bucket: out, fileNamePrefix: `p${run}`, formatOptions: { patchDimensions: [PATCH, PATCH], maxFileSize: MAX_FILE } }, { workers: cpus().length });
+    const s = await runImageExport(
+      { image: src, bucket: out, fileNamePrefix: `p${run}`, formatOptions: { patchDimensions: [PATCH, PATCH], maxFileSize: MAX_FILE } },
+      { workers: cpus().length },
+    );
     const seconds = (performance.now() - t0) / 1000;
-    return { mode: 'embedded (geotfr export-image)', workers: cpus().length, seconds, mbPerSec: s.bytesFramed / 1e6 / seconds, shards: s.files, shardSecondsMedian: NaN, shardSecondsMax: NaN, bytesFramed: s.bytesFramed, bytesStored: s.bytes, load: (l0 + loadavg()[0]!) / 2 };
+    return {
+      mode: 'embedded (geotfr export-image)',
+      workers: cpus().length,
+      seconds,
+      mbPerSec: s.bytesFramed / 1e6 / seconds,
+      shards: s.files,
+      shardSecondsMedian: NaN,
+      shardSecondsMax: NaN,
+      bytesFramed: s.bytesFramed,
+      bytesStored: s.bytes,
+      load: (l0 + loadavg()[0]!) / 2,
+    };
   } finally {
     await fs.rm(out, { recursive: true, force: true });
   }
@@ -144,13 +173,23 @@ for (let r = 0; r < RUNS; r++) {
 const keys = [...new Set(rows.map((r) => `${r.mode}|${r.workers}`))];
 const summary = keys.map((k) => {
   const rs = rows.filter((r) => `${r.mode}|${r.workers}` === k);
-  return { ...rs[0]!, seconds: median(rs.map((r) => r.seconds)), mbPerSec: median(rs.map((r) => r.mbPerSec)), shardSecondsMedian: median(rs.map((r) => r.shardSecondsMedian)), shardSecondsMax: median(rs.map((r) => r.shardSecondsMax)), load: median(rs.map((r) => r.load)), runs: rs.length };
+  return {
+    ...rs[0]!,
+    seconds: median(rs.map((r) => r.seconds)),
+    mbPerSec: median(rs.map((r) => r.mbPerSec)),
+    shardSecondsMedian: median(rs.map((r) => r.shardSecondsMedian)),
+    shardSecondsMax: median(rs.map((r) => r.shardSecondsMax)),
+    load: median(rs.map((r) => r.load)),
+    runs: rs.length,
+  };
 });
 const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 console.log(`\n${SIZE}×${SIZE}×${BANDS} export, ${PATCH}² patches, ${MAX_FILE / 2 ** 20} MiB files, gzip; ${cpus().length} cores; medians of ${RUNS} run(s)\n`);
 console.log('| mode | workers | wall s | framed MB/s | shards | per-shard s (median / max) | stored MB | load avg |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const s of summary)
-  console.log(`| ${s.mode} | ${s.workers} | ${fmt(s.seconds)} | ${fmt(s.mbPerSec)} | ${s.shards} | ${fmt(s.shardSecondsMedian, 2)} / ${fmt(s.shardSecondsMax, 2)} | ${fmt(s.bytesStored / 1e6, 0)} | ${fmt(s.load, 1)} |`);
+  console.log(
+    `| ${s.mode} | ${s.workers} | ${fmt(s.seconds)} | ${fmt(s.mbPerSec)} | ${s.shards} | ${fmt(s.shardSecondsMedian, 2)} / ${fmt(s.shardSecondsMax, 2)} | ${fmt(s.bytesStored / 1e6, 0)} | ${fmt(s.load, 1)} |`,
+  );
 console.log(JSON.stringify({ bench: 'cloud', size: SIZE, bands: BANDS, patch: PATCH, maxFileSize: MAX_FILE, runs: RUNS, rows: summary }));
 process.exit(0);

@@ -34,7 +34,7 @@ const N = 65_536;
 const W = 256;
 const names = Array.from({ length: BANDS }, (_, i) => `B${i + 1}`);
 let seed = 12345;
-const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
 const bands = names.map((_, b) => {
   const v = new Float32Array(N);
   for (let i = 0; i < N; i++) {
@@ -48,7 +48,6 @@ const features: Features = new Map(names.map((n, i) => [n, floatFeature(bands[i]
 const payload = encodeExample(features);
 
 // ------------------------------------------------------------------------------------------------
-
 
 /** MB/s of `bytesPerCall`, median over RUNS runs of at least MIN_SECS each. */
 function rate(fn: () => unknown, bytesPerCall: number): number {
@@ -216,7 +215,7 @@ if (WITH_TF) {
 
 // ------------------------------------------------------------------------------------------------
 
-const f = (x: number | string | undefined) => (typeof x === 'number' ? Math.round(x).toLocaleString('en-US') : x ?? 'n/a');
+const f = (x: number | string | undefined) => (typeof x === 'number' ? Math.round(x).toLocaleString('en-US') : (x ?? 'n/a'));
 const t = tf as Record<string, number>;
 const rows: [string, string, number | undefined, number | undefined, number | undefined, string][] = [
   ['Example encode (new buffer per record)', '8 x 65,536 floats, 2 MB', results.encode_geotfr, results.encode_protobufjs, t.tf_example_encode, '≥ 1,000'],
@@ -233,7 +232,9 @@ const rows: [string, string, number | undefined, number | undefined, number | un
   ['baseline: CRC-32C alone', crc32cImplementation, results.crc32c, undefined, undefined, ''],
 ];
 const lines = [
-  `Codec benchmark: medians of ${RUNS} runs, MB/s; Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model.trim()}), load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; CRC-32C ${crc32cImplementation}; TensorFlow ${'tensorflow' in t ? (t as any).tensorflow : `n/a (${(tf as any).error})`}`,
+  `Codec benchmark: medians of ${RUNS} runs, MB/s; Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model.trim()}), load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}; CRC-32C ${crc32cImplementation}; TensorFlow ${'tensorflow' in t ? (t as any).tensorflow : `n/a (${(tf as any).error})`}`,
   '',
   '| job | data | geotfr | protobufjs | TensorFlow (Python) | target |',
   '|---|---|---:|---:|---:|---:|',
@@ -250,5 +251,16 @@ const lines = [
 ];
 process.stdout.write(lines.join('\n') + '\n');
 process.stdout.write(
-  JSON.stringify({ bench: 'codec', runs: RUNS, node: process.version, loadavg: loadavg(), crc32c: crc32cImplementation, payloadBytes: payload.length, geotfr: results, gzipRatio, tensorflow: tf, sink: sink > 0 }) + '\n',
+  JSON.stringify({
+    bench: 'codec',
+    runs: RUNS,
+    node: process.version,
+    loadavg: loadavg(),
+    crc32c: crc32cImplementation,
+    payloadBytes: payload.length,
+    geotfr: results,
+    gzipRatio,
+    tensorflow: tf,
+    sink: sink > 0,
+  }) + '\n',
 );

@@ -23,14 +23,23 @@ const NB = 3;
 const TS = 512;
 
 let seed = 12345;
-const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
+const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
 const bands = Array.from({ length: NB }, (_, b) => {
   const v = allocPixels('float32', SIZE * SIZE);
   for (let y = 0; y < SIZE; y++)
-    for (let x = 0; x < SIZE; x++) v[y * SIZE + x] = Math.min(1, Math.max(0, 0.5 + 0.45 * Math.sin(x / (60 + 20 * b)) * Math.cos(y / (45 + 15 * b)) + 0.02 * (rand() - 0.5)));
+    for (let x = 0; x < SIZE; x++)
+      v[y * SIZE + x] = Math.min(1, Math.max(0, 0.5 + 0.45 * Math.sin(x / (60 + 20 * b)) * Math.cos(y / (45 + 15 * b)) + 0.02 * (rand() - 0.5)));
   return v;
 });
-const opts = { width: SIZE, height: SIZE, bands: NB, type: 'float32' as const, crs: 'EPSG:32633', affine: [10, 0, 500000, 0, -10, 4200000] as [number, number, number, number, number, number], tileSize: TS };
+const opts = {
+  width: SIZE,
+  height: SIZE,
+  bands: NB,
+  type: 'float32' as const,
+  crs: 'EPSG:32633',
+  affine: [10, 0, 500000, 0, -10, 4200000] as [number, number, number, number, number, number],
+  tileSize: TS,
+};
 const p = tileParams(opts);
 const layout = new CogLayout({ ...opts });
 const tileBytes = TS * TS * NB * 4;
@@ -51,13 +60,19 @@ raw.length = 0;
 // Writer: everything it does, into a null sink.
 const w = await CogWriter.create(opts);
 t0 = performance.now();
-for (let y = 0; y < SIZE; y += 256) await w.writeRows(bands.map((b) => b.subarray(y * SIZE, (y + 256) * SIZE)), 256);
+for (let y = 0; y < SIZE; y += 256)
+  await w.writeRows(
+    bands.map((b) => b.subarray(y * SIZE, (y + 256) * SIZE)),
+    256,
+  );
 await w.finish(new Writable({ write: (_c, _e, cb) => cb() }));
 const writerSeconds = (performance.now() - t0) / 1000;
 await w.close();
 const writerMBs = (allTiles * tileBytes) / 1e6 / writerSeconds;
 const l1 = loadavg()[0]!;
-console.log(`\nCOG DEFLATE, ${SIZE}²×${NB} float32, ${TS}-px tiles, zlib level ${p.compressionLevel} (${p.zlibStrategy === zlib.constants.Z_RLE ? 'Z_RLE' : 'default'}); load average ${l0.toFixed(1)} → ${l1.toFixed(1)}\n`);
+console.log(
+  `\nCOG DEFLATE, ${SIZE}²×${NB} float32, ${TS}-px tiles, zlib level ${p.compressionLevel} (${p.zlibStrategy === zlib.constants.Z_RLE ? 'Z_RLE' : 'default'}); load average ${l0.toFixed(1)} → ${l1.toFixed(1)}\n`,
+);
 console.log('| | MB/s of uncompressed tiles |');
 console.log('|---|---|');
 console.log(`| bound: the same tiles, node:zlib, two at a time | ${boundMBs.toFixed(1)} |`);

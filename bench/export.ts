@@ -43,7 +43,7 @@ async function makeSource(): Promise<void> {
   await fs.mkdir(work, { recursive: true });
   // Smooth fields with noise and a few nodata holes: compresses like real imagery, not like noise or zeros.
   let seed = 42;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const bands = Array.from({ length: BANDS }, (_, b) => {
     const v = new Float32Array(SIZE * SIZE);
     for (let y = 0; y < SIZE; y++)
@@ -53,7 +53,19 @@ async function makeSource(): Promise<void> {
       }
     return v;
   });
-  await writeGeoTiff(src, { width: SIZE, height: SIZE, bands, type: 'float32', nodata: -9999, affine: [30, 0, 500000, 0, -30, 4000000], crs: 'EPSG:32633', layout: 'COG', blockSize: 512, compress: 'DEFLATE', bandNames: Array.from({ length: BANDS }, (_, i) => `B${i + 1}`) });
+  await writeGeoTiff(src, {
+    width: SIZE,
+    height: SIZE,
+    bands,
+    type: 'float32',
+    nodata: -9999,
+    affine: [30, 0, 500000, 0, -30, 4000000],
+    crs: 'EPSG:32633',
+    layout: 'COG',
+    blockSize: 512,
+    compress: 'DEFLATE',
+    bandNames: Array.from({ length: BANDS }, (_, i) => `B${i + 1}`),
+  });
 }
 
 interface Measure {
@@ -67,7 +79,11 @@ interface Measure {
 /** Runs a command under /usr/bin/time: whole-process wall seconds and peak RSS. */
 function timed(cmd: string, argv: string[]): Measure {
   const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', 'RSSKB=%M CPU=%U+%S', cmd, ...argv], { encoding: 'utf8', env: { ...process.env, GEOTFR_PROGRESS: '0', TF_CPP_MIN_LOG_LEVEL: '3' }, maxBuffer: 1 << 26 });
+  const r = spawnSync('/usr/bin/time', ['-f', 'RSSKB=%M CPU=%U+%S', cmd, ...argv], {
+    encoding: 'utf8',
+    env: { ...process.env, GEOTFR_PROGRESS: '0', TF_CPP_MIN_LOG_LEVEL: '3' },
+    maxBuffer: 1 << 26,
+  });
   const seconds = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${r.stderr}`);
   const m = /RSSKB=(\d+) CPU=([\d.]+)\+([\d.]+)/.exec(r.stderr);
@@ -79,7 +95,16 @@ async function geotfrRun(name: string, level: number, regionPx = SIZE): Promise<
   await fs.rm(dir, { recursive: true, force: true });
   const req = path.join(work, `${name}.json`);
   const region = [500000, 4000000 - regionPx * 30, 500000 + regionPx * 30, 4000000];
-  await fs.writeFile(req, JSON.stringify({ image: src, bucket: dir, fileNamePrefix: 'bench', region, formatOptions: { patchDimensions: [PATCH, PATCH], kernelSize: [KERNEL, KERNEL], compressed: level > 0, ...(level ? { compressionLevel: level } : {}) } }));
+  await fs.writeFile(
+    req,
+    JSON.stringify({
+      image: src,
+      bucket: dir,
+      fileNamePrefix: 'bench',
+      region,
+      formatOptions: { patchDimensions: [PATCH, PATCH], kernelSize: [KERNEL, KERNEL], compressed: level > 0, ...(level ? { compressionLevel: level } : {}) },
+    }),
+  );
   const m = timed(process.execPath, [cli, 'export-image', req, '--workers', WORKERS]);
   return { ...m, bytesFramed: JSON.parse(m.out).bytesFramed, dir };
 }
@@ -99,7 +124,14 @@ const bound = new ZlibBound(2);
 let bytesFramed = 0;
 let plain: Buffer | undefined;
 const log = (i: number) =>
-  process.stderr.write(`run ${i + 1}/${RUNS}: ${Object.entries(res).filter(([, v]) => v[i]).map(([k, v]) => `${k} ${v[i].seconds.toFixed(2)}s`).join(', ')}, zlib 2 cores ${boundSeconds[i].toFixed(2)}s; load ${loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
+  process.stderr.write(
+    `run ${i + 1}/${RUNS}: ${Object.entries(res)
+      .filter(([, v]) => v[i])
+      .map(([k, v]) => `${k} ${v[i].seconds.toFixed(2)}s`)
+      .join(', ')}, zlib 2 cores ${boundSeconds[i].toFixed(2)}s; load ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}\n`,
+  );
 for (let i = 0; i < RUNS; i++) {
   if (!GZIP_ONLY || !plain) {
     const g = await geotfrRun('geotfr', 0);
@@ -176,10 +208,19 @@ const summary = {
 const f = (x: number, d = 2) => x.toFixed(d);
 console.log(`| run | geotfr s | Python TF+GDAL s | speedup | geotfr MB/s | geotfr peak RSS MB | Python peak RSS MB |`);
 console.log(`|---|---|---|---|---|---|---|`);
-if (!GZIP_ONLY) console.log(`| uncompressed | ${f(med.geotfr.seconds)} | ${f(med.python.seconds)} | ${f(summary.speedupPlain, 1)}× | ${f(summary.geotfrMBs, 0)} | ${f(med.geotfr.rssMB, 0)} | ${f(med.python.rssMB, 0)} |`);
-console.log(`| gzip level 6 | ${f(med.geotfrGz.seconds)} | ${f(med.pythonGz.seconds)} | ${f(summary.speedupGzip, 1)}× | ${f(summary.geotfrGzMBs, 0)} | ${f(med.geotfrGz.rssMB, 0)} | ${f(med.pythonGz.rssMB, 0)} |`);
-console.log(`\nnode:zlib gzip level 6 on the same ${f(plain!.length / 1e6, 0)} MB: two cores (2 threads, half each) ${f(boundMBs, 1)} MB/s, one thread ${f(bareZlibMBs, 1)} MB/s; the gzip export (whole process, ${WORKERS} workers) runs at **${f(summary.gzipVsTwoCores * 100, 0)}% of two cores** (target ≥ 85%), ${f(summary.gzipVsBareZlib * 100, 0)}% of one`);
+if (!GZIP_ONLY)
+  console.log(
+    `| uncompressed | ${f(med.geotfr.seconds)} | ${f(med.python.seconds)} | ${f(summary.speedupPlain, 1)}× | ${f(summary.geotfrMBs, 0)} | ${f(med.geotfr.rssMB, 0)} | ${f(med.python.rssMB, 0)} |`,
+  );
+console.log(
+  `| gzip level 6 | ${f(med.geotfrGz.seconds)} | ${f(med.pythonGz.seconds)} | ${f(summary.speedupGzip, 1)}× | ${f(summary.geotfrGzMBs, 0)} | ${f(med.geotfrGz.rssMB, 0)} | ${f(med.pythonGz.rssMB, 0)} |`,
+);
+console.log(
+  `\nnode:zlib gzip level 6 on the same ${f(plain!.length / 1e6, 0)} MB: two cores (2 threads, half each) ${f(boundMBs, 1)} MB/s, one thread ${f(bareZlibMBs, 1)} MB/s; the gzip export (whole process, ${WORKERS} workers) runs at **${f(summary.gzipVsTwoCores * 100, 0)}% of two cores** (target ≥ 85%), ${f(summary.gzipVsBareZlib * 100, 0)}% of one`,
+);
 if (!GZIP_ONLY) console.log(`peak RSS: region 1024² ${f(summary.rssSmallMB, 0)} MB, 2048² ${f(summary.rssLargeMB, 0)} MB (ratio ${f(summary.rssRatio)})`);
-console.log(`CPU time: the gzip export ${f(summary.geotfrGzCpuSeconds)} s (whole process) vs zlib on two cores ${f(summary.zlibTwoCoresCpuSeconds)} s: **${f(summary.gzipVsTwoCoresByCpu * 100, 0)}% by CPU** (the ratio with two idle cores if the export kept both busy)`);
+console.log(
+  `CPU time: the gzip export ${f(summary.geotfrGzCpuSeconds)} s (whole process) vs zlib on two cores ${f(summary.zlibTwoCoresCpuSeconds)} s: **${f(summary.gzipVsTwoCoresByCpu * 100, 0)}% by CPU** (the ratio with two idle cores if the export kept both busy)`,
+);
 console.log(`load average ${f(load0)} → ${f(summary.loadavgEnd)}; ${new Date().toISOString()}`);
 console.log(JSON.stringify(summary));

@@ -49,7 +49,6 @@ async function startServer(dir?: string): Promise<{ host: string; proc: ChildPro
   return { host, proc };
 }
 
-
 async function timeIt(fn: () => Promise<void>): Promise<number> {
   const t0 = performance.now();
   await fn();
@@ -87,7 +86,7 @@ async function measure(store: BlobStore, data: Buffer): Promise<Record<string, n
         })),
     );
     let s = 7 + r;
-    const ranges = Array.from({ length: 64 }, () => ((s = (s * 1103515245 + 12345) >>> 0) % (data.length - MiB)));
+    const ranges = Array.from({ length: 64 }, () => (s = (s * 1103515245 + 12345) >>> 0) % (data.length - MiB));
     res.readRange.push(
       64 /
         (await timeIt(async () => {
@@ -123,7 +122,9 @@ async function main(): Promise<void> {
     await rm(tmp, { recursive: true, force: true });
   }
   const fmt = (x: number) => x.toFixed(0);
-  console.log(`Object ${sizeMiB} MiB, medians of ${runs} runs, ${os.cpus().length} cores, Node ${process.version}; MB/s (MiB/s); readRange: 1 MiB ranges per second.\n`);
+  console.log(
+    `Object ${sizeMiB} MiB, medians of ${runs} runs, ${os.cpus().length} cores, Node ${process.version}; MB/s (MiB/s); readRange: 1 MiB ranges per second.\n`,
+  );
   console.log('| store | write (createWriter) | read() | readStream() | readRange 1 MiB/s |');
   console.log('|---|---|---|---|---|');
   for (const [name, r] of rows) console.log(`| ${name} | ${fmt(r.write)} | ${fmt(r.read)} | ${fmt(r.readStream)} | ${fmt(r.readRange)} |`);

@@ -37,7 +37,8 @@ const SIZE = 2048;
 const BANDS = 4;
 const PATCH = 256;
 const RES = 30;
-const X0 = 500000, Y0 = 5300000;
+const X0 = 500000,
+  Y0 = 5300000;
 const work = path.join(tmpdir(), 'geotfr-bench-grid');
 const src = path.join(work, `src-${BANDS}x${SIZE}.tif`);
 const tiles = path.join(work, 'tiles');
@@ -46,13 +47,25 @@ async function makeSources(): Promise<void> {
   await fs.mkdir(work, { recursive: true });
   if (!existsSync(src)) {
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     const bands = Array.from({ length: BANDS }, (_, b) => {
       const v = new Float32Array(SIZE * SIZE);
-      for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) v[y * SIZE + x] = 1000 * Math.sin(x / (90 + b * 7)) * Math.cos(y / (130 - b * 5)) + 50 * b + rand() * 8;
+      for (let y = 0; y < SIZE; y++)
+        for (let x = 0; x < SIZE; x++) v[y * SIZE + x] = 1000 * Math.sin(x / (90 + b * 7)) * Math.cos(y / (130 - b * 5)) + 50 * b + rand() * 8;
       return v;
     });
-    await writeGeoTiff(src, { width: SIZE, height: SIZE, bands, type: 'float32', nodata: -9999, affine: [RES, 0, X0, 0, -RES, Y0], crs: 'EPSG:32633', layout: 'COG', blockSize: 512, compress: 'DEFLATE' });
+    await writeGeoTiff(src, {
+      width: SIZE,
+      height: SIZE,
+      bands,
+      type: 'float32',
+      nodata: -9999,
+      affine: [RES, 0, X0, 0, -RES, Y0],
+      crs: 'EPSG:32633',
+      layout: 'COG',
+      blockSize: 512,
+      compress: 'DEFLATE',
+    });
   }
   if (!existsSync(path.join(tiles, 't99.tif'))) {
     // The same image as a 10 × 10 mosaic of separate files (what a glob over scenes looks like).
@@ -61,8 +74,24 @@ async function makeSources(): Promise<void> {
     for (let j = 0; j < 10; j++)
       for (let i = 0; i < 10; i++) {
         const k = j * 10 + i;
-        const w = Math.min(step, SIZE - i * step), h = Math.min(step, SIZE - j * step);
-        const r = spawnSync('gdal_translate', ['-q', '-of', 'COG', '-co', 'COMPRESS=DEFLATE', '-co', 'BLOCKSIZE=256', '-srcwin', String(i * step), String(j * step), String(w), String(h), src, path.join(tiles, `t${String(k).padStart(2, '0')}.tif`)]);
+        const w = Math.min(step, SIZE - i * step),
+          h = Math.min(step, SIZE - j * step);
+        const r = spawnSync('gdal_translate', [
+          '-q',
+          '-of',
+          'COG',
+          '-co',
+          'COMPRESS=DEFLATE',
+          '-co',
+          'BLOCKSIZE=256',
+          '-srcwin',
+          String(i * step),
+          String(j * step),
+          String(w),
+          String(h),
+          src,
+          path.join(tiles, `t${String(k).padStart(2, '0')}.tif`),
+        ]);
         if (r.status !== 0) throw new Error(`gdal_translate: ${r.stderr}`);
       }
   }
@@ -77,7 +106,11 @@ interface Measure {
 /** Runs a command under /usr/bin/time: whole-process wall seconds and peak RSS. */
 function timed(cmd: string, argv: string[]): Measure {
   const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', 'RSSKB=%M', cmd, ...argv], { encoding: 'utf8', env: { ...process.env, GEOTFR_PROGRESS: '0', TF_CPP_MIN_LOG_LEVEL: '3' }, maxBuffer: 1 << 26 });
+  const r = spawnSync('/usr/bin/time', ['-f', 'RSSKB=%M', cmd, ...argv], {
+    encoding: 'utf8',
+    env: { ...process.env, GEOTFR_PROGRESS: '0', TF_CPP_MIN_LOG_LEVEL: '3' },
+    maxBuffer: 1 << 26,
+  });
   const seconds = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${r.stderr}`);
   const m = /RSSKB=(\d+)/.exec(r.stderr);
@@ -85,7 +118,19 @@ function timed(cmd: string, argv: string[]): Measure {
 }
 
 /** The region covering `px` × `px` source pixels from the top-left corner, in the source CRS. */
-const regionOf = (px: number) => ({ type: 'Polygon', crs: { type: 'name', properties: { name: 'EPSG:32633' } }, coordinates: [[[X0, Y0 - px * RES], [X0 + px * RES, Y0 - px * RES], [X0 + px * RES, Y0], [X0, Y0], [X0, Y0 - px * RES]]] });
+const regionOf = (px: number) => ({
+  type: 'Polygon',
+  crs: { type: 'name', properties: { name: 'EPSG:32633' } },
+  coordinates: [
+    [
+      [X0, Y0 - px * RES],
+      [X0 + px * RES, Y0 - px * RES],
+      [X0 + px * RES, Y0],
+      [X0, Y0],
+      [X0, Y0 - px * RES],
+    ],
+  ],
+});
 
 function request(name: string, opts: { grid?: 'same' | 'near' | 'bilinear'; px?: number; image?: unknown } = {}): object {
   const grid = opts.grid ?? 'same';
@@ -112,7 +157,23 @@ function usualWay(alg: 'near' | 'bilinear'): { seconds: number; warpSeconds: num
   const tmp = path.join(work, `warped-${alg}.tif`);
   const out = path.join(work, `out-python-${alg}`);
   spawnSync('rm', ['-rf', tmp, out]);
-  const w = timed('gdalwarp', ['-q', '-t_srs', 'EPSG:3035', '-tr', String(RES), String(RES), '-r', alg, '-dstnodata', '-9999', '-wo', `NUM_THREADS=${WORKERS}`, '-multi', src, tmp]);
+  const w = timed('gdalwarp', [
+    '-q',
+    '-t_srs',
+    'EPSG:3035',
+    '-tr',
+    String(RES),
+    String(RES),
+    '-r',
+    alg,
+    '-dstnodata',
+    '-9999',
+    '-wo',
+    `NUM_THREADS=${WORKERS}`,
+    '-multi',
+    src,
+    tmp,
+  ]);
   const p = timed(python, [pyScript, tmp, out, 'bench', String(PATCH), '1', '0']);
   return { seconds: w.seconds + p.seconds, warpSeconds: w.seconds };
 }
@@ -150,7 +211,11 @@ const usual: Record<string, { seconds: number; warpSeconds: number }[]> = { near
 for (let i = 0; i < RUNS; i++) {
   for (const k of ['same', 'near', 'bilinear'] as const) res[k]!.push(await geotfrRun(k, request(k, { grid: k })));
   for (const a of ['near', 'bilinear'] as const) usual[a]!.push(usualWay(a));
-  process.stderr.write(`run ${i + 1}/${RUNS}: ${Object.entries(res).map(([k, v]) => `${k} ${v[i]!.seconds.toFixed(2)}s`).join(', ')}, usual near ${usual.near![i]!.seconds.toFixed(2)}s, bilinear ${usual.bilinear![i]!.seconds.toFixed(2)}s\n`);
+  process.stderr.write(
+    `run ${i + 1}/${RUNS}: ${Object.entries(res)
+      .map(([k, v]) => `${k} ${v[i]!.seconds.toFixed(2)}s`)
+      .join(', ')}, usual near ${usual.near![i]!.seconds.toFixed(2)}s, bilinear ${usual.bilinear![i]!.seconds.toFixed(2)}s\n`,
+  );
 }
 const share = await transformShare();
 const rss = { small: [] as number[], large: [] as number[], one: [] as number[], glob: [] as number[] };
@@ -158,12 +223,31 @@ for (let i = 0; i < RUNS; i++) {
   rss.small.push((await geotfrRun('rss-small', request('rss-small', { grid: 'near', px: SIZE / 2 }))).rssMB);
   rss.large.push((await geotfrRun('rss-large', request('rss-large', { grid: 'near', px: SIZE }))).rssMB);
   rss.one.push((await geotfrRun('rss-one', request('rss-one', { grid: 'near', px: SIZE / 2 }))).rssMB);
-  rss.glob.push((await geotfrRun('rss-glob', request('rss-glob', { grid: 'near', px: SIZE / 2, image: { bands: Array.from({ length: BANDS }, (_, b) => ({ name: `b${b + 1}`, uri: path.join(tiles, 't*.tif'), band: b + 1 })) } }))).rssMB);
+  rss.glob.push(
+    (
+      await geotfrRun(
+        'rss-glob',
+        request('rss-glob', {
+          grid: 'near',
+          px: SIZE / 2,
+          image: { bands: Array.from({ length: BANDS }, (_, b) => ({ name: `b${b + 1}`, uri: path.join(tiles, 't*.tif'), band: b + 1 })) },
+        }),
+      )
+    ).rssMB,
+  );
 }
 
-const med = (k: string) => ({ seconds: median(res[k]!.map((m) => m.seconds)), rssMB: median(res[k]!.map((m) => m.rssMB)), mbs: median(res[k]!.map((m) => m.bytesFramed / 1e6 / m.seconds)), bytes: res[k]![0]!.bytesFramed });
-const same = med('same'), near = med('near'), bil = med('bilinear');
-const usualNear = median(usual.near!.map((u) => u.seconds)), usualBil = median(usual.bilinear!.map((u) => u.seconds));
+const med = (k: string) => ({
+  seconds: median(res[k]!.map((m) => m.seconds)),
+  rssMB: median(res[k]!.map((m) => m.rssMB)),
+  mbs: median(res[k]!.map((m) => m.bytesFramed / 1e6 / m.seconds)),
+  bytes: res[k]![0]!.bytesFramed,
+});
+const same = med('same'),
+  near = med('near'),
+  bil = med('bilinear');
+const usualNear = median(usual.near!.map((u) => u.seconds)),
+  usualBil = median(usual.bilinear!.map((u) => u.seconds));
 const summary = {
   source: `${BANDS}-band float32 ${SIZE}x${SIZE} UTM COG (DEFLATE, 512 tiles) → EPSG:3035 ${RES} m`,
   workers: Number(WORKERS),
@@ -194,7 +278,13 @@ console.log(`| export | geotfr s | MB/s | vs same grid | gdalwarp + Python TF s 
 console.log(`|---|---|---|---|---|---|`);
 console.log(`| same grid | ${f(same.seconds)} | ${f(same.mbs, 0)} | 1.00× | | |`);
 console.log(`| nearest → EPSG:3035 | ${f(near.seconds)} | ${f(near.mbs, 0)} | ${f(summary.nearVsSame)}× | ${f(usualNear)} | ${f(summary.speedupNear, 1)}× |`);
-console.log(`| bilinear → EPSG:3035 | ${f(bil.seconds)} | ${f(bil.mbs, 0)} | ${f(summary.bilinearVsSame)}× | ${f(usualBil)} | ${f(summary.speedupBilinear, 1)}× |`);
-console.log(`\ngrid transform: ${f(share.transformSeconds * 1000, 0)} ms of ${f(share.exportSeconds, 2)} s one-thread export time (${f(summary.transformShare * 100, 1)}%)`);
-console.log(`peak RSS onto 3035: region 1024² ${f(summary.rssSmallMB, 0)} MB, 2048² ${f(summary.rssLargeMB, 0)} MB (ratio ${f(summary.rssRegionRatio)}); 1024² from 1 file ${f(summary.rssOneFileMB, 0)} MB, from a 100-file glob ${f(summary.rssGlobMB, 0)} MB (ratio ${f(summary.rssGlobRatio)}); load average ${f(load0)} → ${f(summary.loadavgEnd)}`);
+console.log(
+  `| bilinear → EPSG:3035 | ${f(bil.seconds)} | ${f(bil.mbs, 0)} | ${f(summary.bilinearVsSame)}× | ${f(usualBil)} | ${f(summary.speedupBilinear, 1)}× |`,
+);
+console.log(
+  `\ngrid transform: ${f(share.transformSeconds * 1000, 0)} ms of ${f(share.exportSeconds, 2)} s one-thread export time (${f(summary.transformShare * 100, 1)}%)`,
+);
+console.log(
+  `peak RSS onto 3035: region 1024² ${f(summary.rssSmallMB, 0)} MB, 2048² ${f(summary.rssLargeMB, 0)} MB (ratio ${f(summary.rssRegionRatio)}); 1024² from 1 file ${f(summary.rssOneFileMB, 0)} MB, from a 100-file glob ${f(summary.rssGlobMB, 0)} MB (ratio ${f(summary.rssGlobRatio)}); load average ${f(load0)} → ${f(summary.loadavgEnd)}`,
+);
 console.log(JSON.stringify(summary));

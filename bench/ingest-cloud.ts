@@ -46,12 +46,21 @@ async function predictions(): Promise<{ files: string[]; mixer: string }> {
     const recs: Buffer[] = [];
     for (let i = f * per; i < (f + 1) * per; i++) {
       const feats = new Map<string, Feature>();
-      for (let b = 0; b < BANDS; b++) feats.set(`b${b}`, floatFeature(Float32Array.from({ length: PATCH * PATCH }, (_, j) => Math.sin((i * 31 + j) / 997 + b) * Math.cos(j / 4111))));
+      for (let b = 0; b < BANDS; b++)
+        feats.set(`b${b}`, floatFeature(Float32Array.from({ length: PATCH * PATCH }, (_, j) => Math.sin((i * 31 + j) / 997 + b) * Math.cos(j / 4111))));
       recs.push(encodeExample(feats));
     }
     await fs.writeFile(files[f]!, frameRecords(recs));
   }
-  await fs.writeFile(mixer, formatMixer({ projection: { crs: 'EPSG:32633', affine: { doubleMatrix: [10, 0, 400000, 0, -10, 5000000] } }, patchDimensions: [PATCH, PATCH], patchesPerRow: PPR, totalPatches: TOTAL }));
+  await fs.writeFile(
+    mixer,
+    formatMixer({
+      projection: { crs: 'EPSG:32633', affine: { doubleMatrix: [10, 0, 400000, 0, -10, 5000000] } },
+      patchDimensions: [PATCH, PATCH],
+      patchesPerRow: PPR,
+      totalPatches: TOTAL,
+    }),
+  );
   return { files, mixer };
 }
 
@@ -73,7 +82,10 @@ async function embedded(p: { files: string[]; mixer: string }): Promise<{ row: R
   await ingestImage({ files: p.files, mixer: p.mixer, out });
   const seconds = (performance.now() - t0) / 1000;
   const mb = pixelBytes / 1e6 / seconds;
-  return { row: { mode: 'embedded (geotfr ingest-image)', workers: 1, seconds, mbPerSec: mb, perWorkerMbPerSec: mb, strips: 1, load: (l0 + loadavg()[0]!) / 2 }, cog: await fs.readFile(out) };
+  return {
+    row: { mode: 'embedded (geotfr ingest-image)', workers: 1, seconds, mbPerSec: mb, perWorkerMbPerSec: mb, strips: 1, load: (l0 + loadavg()[0]!) / 2 },
+    cog: await fs.readFile(out),
+  };
 }
 
 async function stackRun(p: { files: string[]; mixer: string }, workers: number, want: Buffer): Promise<Row> {
@@ -84,10 +96,19 @@ async function stackRun(p: { files: string[]; mixer: string }, workers: number, 
     const bucket = storage.bucket(stack.bucket);
     for (const f of [...p.files, p.mixer]) await bucket.upload(f, { destination: `preds/${path.basename(f)}` });
     const jobId = `bench-${workers}`;
-    const request = { files: p.files.map((f) => `gs://${stack.bucket}/preds/${path.basename(f)}`), mixer: `gs://${stack.bucket}/preds/${path.basename(p.mixer)}`, out: `gs://${stack.bucket}/out/${jobId}.tif`, stripTileRows: STRIP_TILE_ROWS };
+    const request = {
+      files: p.files.map((f) => `gs://${stack.bucket}/preds/${path.basename(f)}`),
+      mixer: `gs://${stack.bucket}/preds/${path.basename(p.mixer)}`,
+      out: `gs://${stack.bucket}/out/${jobId}.tif`,
+      stripTileRows: STRIP_TILE_ROWS,
+    };
     const l0 = loadavg()[0]!;
     const t0 = performance.now();
-    const res = await fetch(`${stack.functions.planIngest}/?jobId=${jobId}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) });
+    const res = await fetch(`${stack.functions.planIngest}/?jobId=${jobId}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(request),
+    });
     if (res.status !== 202) throw new Error(`planIngest answered ${res.status}: ${await res.text()}`);
     let status: IngestStatus;
     for (;;) {
@@ -131,10 +152,14 @@ for (const w of WORKERS) {
   process.stderr.write(`stack, ${w} strip worker(s): ${rows.at(-1)!.seconds.toFixed(1)} s\n`);
 }
 const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
-console.log(`\n${SIZE}×${SIZE}×${BANDS} float32 ingest, ${TOTAL} patches of ${PATCH}² in ${FILES} plain files, strips of ${STRIP_TILE_ROWS} tile row(s); COGs byte-identical\n`);
+console.log(
+  `\n${SIZE}×${SIZE}×${BANDS} float32 ingest, ${TOTAL} patches of ${PATCH}² in ${FILES} plain files, strips of ${STRIP_TILE_ROWS} tile row(s); COGs byte-identical\n`,
+);
 console.log('| mode | strip workers | wall s | pixel MB/s (wall) | per-worker MB/s (median strip) | per-worker / embedded | strips | load avg |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows)
-  console.log(`| ${r.mode} | ${r.workers} | ${fmt(r.seconds)} | ${fmt(r.mbPerSec)} | ${fmt(r.perWorkerMbPerSec)} | ${fmt(r.perWorkerMbPerSec / base.row.mbPerSec, 2)} | ${r.strips} | ${fmt(r.load)} |`);
+  console.log(
+    `| ${r.mode} | ${r.workers} | ${fmt(r.seconds)} | ${fmt(r.mbPerSec)} | ${fmt(r.perWorkerMbPerSec)} | ${fmt(r.perWorkerMbPerSec / base.row.mbPerSec, 2)} | ${r.strips} | ${fmt(r.load)} |`,
+  );
 console.log(JSON.stringify({ bench: 'ingest-cloud', size: SIZE, bands: BANDS, patch: PATCH, rows }));
 process.exit(0);

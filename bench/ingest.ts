@@ -46,7 +46,7 @@ async function makePredictions(dir: string, total: number): Promise<{ mixer: str
   const files: string[] = [];
   const per = Math.ceil(total / FILES);
   let seed = 12345;
-  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
   for (let f = 0; f < FILES; f++) {
     const file = path.join(dir, `pred-${String(f).padStart(5, '0')}.tfrecord.gz`);
     files.push(file);
@@ -120,7 +120,9 @@ async function main(): Promise<void> {
       geo.push(await measure([process.execPath, cliPath, 'ingest-image', '--mixer', small.mixer, '--out', outTif, ...small.files]));
       py.push(await measure([existsSync(venvPython) ? venvPython : 'python3', baseline, small.mixer, pyTif, BANDS.join(','), ...small.files]));
       geoLarge.push(await measure([process.execPath, cliPath, 'ingest-image', '--mixer', large.mixer, '--out', outTif, ...large.files]));
-      process.stderr.write(`run ${i + 1}/${runs}: geotfr ${geo[i].seconds.toFixed(2)} s, python ${py[i].seconds.toFixed(2)} s, geotfr 4× ${geoLarge[i].seconds.toFixed(2)} s\n`);
+      process.stderr.write(
+        `run ${i + 1}/${runs}: geotfr ${geo[i].seconds.toFixed(2)} s, python ${py[i].seconds.toFixed(2)} s, geotfr 4× ${geoLarge[i].seconds.toFixed(2)} s\n`,
+      );
     }
     const sizes = await Promise.all([fs.stat(outTif), fs.stat(pyTif)]);
     const r = {

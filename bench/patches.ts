@@ -45,7 +45,7 @@ async function makeSource(): Promise<void> {
   await fs.mkdir(work, { recursive: true });
   // The image export bench's scene: smooth fields with noise and nodata holes.
   let seed = 42;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const bands = Array.from({ length: BANDS }, (_, b) => {
     const v = new Float32Array(SIZE * SIZE);
     for (let y = 0; y < SIZE; y++)
@@ -55,7 +55,19 @@ async function makeSource(): Promise<void> {
       }
     return v;
   });
-  await writeGeoTiff(src, { width: SIZE, height: SIZE, bands, type: 'float32', nodata: -9999, affine: [...affine], crs: 'EPSG:32633', layout: 'COG', blockSize: 512, compress: 'DEFLATE', bandNames: Array.from({ length: BANDS }, (_, i) => `B${i + 1}`) });
+  await writeGeoTiff(src, {
+    width: SIZE,
+    height: SIZE,
+    bands,
+    type: 'float32',
+    nodata: -9999,
+    affine: [...affine],
+    crs: 'EPSG:32633',
+    layout: 'COG',
+    blockSize: 512,
+    compress: 'DEFLATE',
+    bandNames: Array.from({ length: BANDS }, (_, i) => `B${i + 1}`),
+  });
 }
 
 /** A FeatureCollection of `n` random points (UTM, crs member) with an integer label, streamed to disk. */
@@ -63,7 +75,7 @@ async function makePoints(n: number): Promise<string> {
   const file = path.join(work, `points-${n}.geojson`);
   if (existsSync(file)) return file;
   let seed = 7;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const out = createWriteStream(file);
   out.write('{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"EPSG:32633"}},"features":[\n');
   for (let i = 0; i < n; i++) {
@@ -85,7 +97,11 @@ interface Measure {
 
 function timed(cmd: string, argv: string[]): Measure {
   const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', 'RSSKB=%M', cmd, ...argv], { encoding: 'utf8', env: { ...process.env, GEOTFR_PROGRESS: '0', TF_CPP_MIN_LOG_LEVEL: '3' }, maxBuffer: 1 << 26 });
+  const r = spawnSync('/usr/bin/time', ['-f', 'RSSKB=%M', cmd, ...argv], {
+    encoding: 'utf8',
+    env: { ...process.env, GEOTFR_PROGRESS: '0', TF_CPP_MIN_LOG_LEVEL: '3' },
+    maxBuffer: 1 << 26,
+  });
   const seconds = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${r.stderr}`);
   const m = /RSSKB=(\d+)/.exec(r.stderr);
@@ -112,9 +128,19 @@ async function gridded(name: string, n: number): Promise<Measure & { bytesFramed
   let across = Math.min(160, n);
   while (n % across) across--; // an exact grid of n patches when n has a divisor ≤ 160 (20,000 = 160 × 125)
   const down = n / across;
-  const x0 = affine[2] + 26 * affine[0], y0 = affine[5] + 26 * affine[4];
+  const x0 = affine[2] + 26 * affine[0],
+    y0 = affine[5] + 26 * affine[4];
   const region = [x0, y0 + down * 12 * affine[4], x0 + across * 12 * affine[0], y0];
-  await fs.writeFile(req, JSON.stringify({ image: src, bucket: dir, fileNamePrefix: 'bench', region, formatOptions: { patchDimensions: [12, 12], kernelSize: [53, 53], compressed: true } }));
+  await fs.writeFile(
+    req,
+    JSON.stringify({
+      image: src,
+      bucket: dir,
+      fileNamePrefix: 'bench',
+      region,
+      formatOptions: { patchDimensions: [12, 12], kernelSize: [53, 53], compressed: true },
+    }),
+  );
   const m = timed(process.execPath, [cli, 'export-image', req, '--workers', WORKERS]);
   const s = JSON.parse(m.out);
   await fs.rm(dir, { recursive: true, force: true });
@@ -131,7 +157,10 @@ await makeSource();
 const pts = await makePoints(POINTS);
 const load0 = loadavg()[0];
 const res: { geotfr: Measure[]; python: Measure[]; grid: Measure[] } = { geotfr: [], python: [], grid: [] };
-let framed = 0, gridFramed = 0, records = 0, bytes = 0;
+let framed = 0,
+  gridFramed = 0,
+  records = 0,
+  bytes = 0;
 for (let i = 0; i < RUNS; i++) {
   const g = await patches('patches', pts, K);
   framed = g.bytesFramed;
@@ -142,14 +171,18 @@ for (let i = 0; i < RUNS; i++) {
   gridFramed = grid.bytesFramed;
   res.grid.push(grid);
   res.python.push(pythonRun(pts));
-  process.stderr.write(`run ${i + 1}/${RUNS}: geotfr ${g.seconds.toFixed(1)}s, gridded ${grid.seconds.toFixed(1)}s, python ${res.python[i]!.seconds.toFixed(1)}s\n`);
+  process.stderr.write(
+    `run ${i + 1}/${RUNS}: geotfr ${g.seconds.toFixed(1)}s, gridded ${grid.seconds.toFixed(1)}s, python ${res.python[i]!.seconds.toFixed(1)}s\n`,
+  );
 }
 const small = await makePoints(RSS_SMALL);
 const large = await makePoints(RSS_LARGE);
 const rssSmall = await patches('rss-small', small, 4);
 const rssLarge = await patches('rss-large', large, 4);
 const med = (xs: Measure[]) => ({ seconds: median(xs.map((m) => m.seconds)), rssMB: median(xs.map((m) => m.rssMB)) });
-const G = med(res.geotfr), P = med(res.python), R = med(res.grid);
+const G = med(res.geotfr),
+  P = med(res.python),
+  R = med(res.grid);
 const summary = {
   date: new Date().toISOString(),
   source: `${BANDS}-band float32 ${SIZE}x${SIZE} COG (DEFLATE, 512 tiles)`,
@@ -182,6 +215,10 @@ console.log(`| run (${POINTS} points, K=${K}, ${BANDS} bands, gzip 6) | wall s |
 console.log(`|---|---|---|---|`);
 console.log(`| geotfr export-patches (${WORKERS} workers) | ${f(G.seconds)} | 1.0× | ${f(G.rssMB, 0)} |`);
 console.log(`| Python: GDAL window per point → tf.train.Example → TFRecordWriter | ${f(P.seconds)} | ${f(P.seconds / G.seconds)}× slower | ${f(P.rssMB, 0)} |`);
-console.log(`| geotfr export-image, same bytes as a grid (${f(gridFramed / 1e9, 2)} GB vs ${f(framed / 1e9, 2)} GB framed) | ${f(R.seconds)} | patches take ${f(G.seconds / R.seconds, 2)}× its time | ${f(R.rssMB, 0)} |`);
-console.log(`\npeak RSS of export-patches (K=4): ${RSS_SMALL} points ${f(rssSmall.rssMB, 0)} MB (${f(rssSmall.seconds)} s), ${RSS_LARGE} points ${f(rssLarge.rssMB, 0)} MB (${f(rssLarge.seconds)} s): ratio ${f(summary.rssRatio, 2)}; load average ${f(load0, 2)} → ${f(summary.loadavgEnd, 2)}`);
+console.log(
+  `| geotfr export-image, same bytes as a grid (${f(gridFramed / 1e9, 2)} GB vs ${f(framed / 1e9, 2)} GB framed) | ${f(R.seconds)} | patches take ${f(G.seconds / R.seconds, 2)}× its time | ${f(R.rssMB, 0)} |`,
+);
+console.log(
+  `\npeak RSS of export-patches (K=4): ${RSS_SMALL} points ${f(rssSmall.rssMB, 0)} MB (${f(rssSmall.seconds)} s), ${RSS_LARGE} points ${f(rssLarge.rssMB, 0)} MB (${f(rssLarge.seconds)} s): ratio ${f(summary.rssRatio, 2)}; load average ${f(load0, 2)} → ${f(summary.loadavgEnd, 2)}`,
+);
 console.log(JSON.stringify(summary));

@@ -19,7 +19,9 @@ import { openImage, type GeoTiffImageSource } from '../shared/raster/open.js';
 import { writeGeoTiff } from '../test/support/rasters.js';
 import { median } from './stats.js';
 
-const W = 2048, H = 2048, BANDS = 8;
+const W = 2048,
+  H = 2048,
+  BANDS = 8;
 const runs = Number(process.env.GEOTFR_BENCH_RUNS ?? 3);
 const dir = path.join(os.tmpdir(), 'geotfr-bench-raster');
 const cog = path.join(dir, 'bench-8x2048x2048-f32-deflate-512.tif');
@@ -29,14 +31,25 @@ async function makeCog(): Promise<void> {
   if (existsSync(cog)) return;
   await fs.mkdir(dir, { recursive: true });
   let s = 12345;
-  const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 4294967296);
+  const rnd = () => (s = (s * 1103515245 + 12345) >>> 0) / 4294967296;
   const bands = Array.from({ length: BANDS }, (_, b) => {
     const a = new Float32Array(W * H);
     for (let y = 0; y < H; y++)
       for (let x = 0; x < W; x++) a[y * W + x] = Math.round((Math.sin((x + 37 * b) / 97) * Math.cos((y - 11 * b) / 131) * 1000 + rnd() * 20) * 100) / 100;
     return a;
   });
-  await writeGeoTiff(cog, { width: W, height: H, bands, type: 'float32', nodata: -9999, affine: [10, 0, 500000, 0, -10, 4000000], crs: 'EPSG:32633', layout: 'COG', blockSize: 512, compress: 'DEFLATE' });
+  await writeGeoTiff(cog, {
+    width: W,
+    height: H,
+    bands,
+    type: 'float32',
+    nodata: -9999,
+    affine: [10, 0, 500000, 0, -10, 4000000],
+    crs: 'EPSG:32633',
+    layout: 'COG',
+    blockSize: 512,
+    compress: 'DEFLATE',
+  });
 }
 
 const MB = (pixels: number) => (pixels * BANDS * 4) / 1e6; // decoded float32 bytes
@@ -65,7 +78,8 @@ async function aligned(): Promise<{ pixels: number; decodes: number }> {
 async function patches(tileCacheBytes?: number, rows = H / 256): Promise<{ pixels: number; decodes: number }> {
   const src = (await openImage(cog, { tileCacheBytes })) as GeoTiffImageSource;
   let pixels = 0;
-  for (let y = 0; y + 256 <= rows * 256; y += 256) for (let x = 0; x + 256 <= W; x += 256) pixels += (await src.readWindow(x - 16, y - 16, 288, 288)).width * 288;
+  for (let y = 0; y + 256 <= rows * 256; y += 256)
+    for (let x = 0; x + 256 <= W; x += 256) pixels += (await src.readWindow(x - 16, y - 16, 288, 288)).width * 288;
   const decodes = src.files[0]!.decodes;
   await src.close();
   return { pixels, decodes };
@@ -101,7 +115,9 @@ async function main(): Promise<void> {
   add('tile-aligned 512×512, geotiff default (pako) DEFLATE', await timeIt(aligned));
   add('reference: `gdal_translate -of ENVI` whole file (process incl.)', gdal);
 
-  console.log(`Raster source reads: ${BANDS}-band float32 ${W}×${H} COG, DEFLATE, 512×512 tiles (${(size / 1e6).toFixed(1)} MB on disk); MB/s of decoded float32 pixels returned; median of ${runs} runs after a warm-up; ${os.cpus().length} cores, load avg ${os.loadavg()[0]!.toFixed(2)}.\n`);
+  console.log(
+    `Raster source reads: ${BANDS}-band float32 ${W}×${H} COG, DEFLATE, 512×512 tiles (${(size / 1e6).toFixed(1)} MB on disk); MB/s of decoded float32 pixels returned; median of ${runs} runs after a warm-up; ${os.cpus().length} cores, load avg ${os.loadavg()[0]!.toFixed(2)}.\n`,
+  );
   console.log('| read pattern | seconds | MB/s | tile decodes |');
   console.log('|---|---|---|---|');
   for (const r of rows) console.log(r);

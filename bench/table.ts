@@ -116,7 +116,9 @@ const t0 = performance.now();
 const big = await generate(rows);
 const quarter = await generate(small);
 mkdirSync(path.join(dir, 'out'), { recursive: true });
-console.error(`inputs in ${dir} (${((performance.now() - t0) / 1000).toFixed(1)} s): ${formats.map((f) => `${path.basename(big[f])} ${(statSync(big[f]).size / 1e6).toFixed(0)} MB`).join(', ')}`);
+console.error(
+  `inputs in ${dir} (${((performance.now() - t0) / 1000).toFixed(1)} s): ${formats.map((f) => `${path.basename(big[f])} ${(statSync(big[f]).size / 1e6).toFixed(0)} MB`).join(', ')}`,
+);
 
 const results: Record<string, unknown>[] = [];
 for (const f of formats) {
@@ -147,6 +149,8 @@ for (const f of formats) {
 console.log('| input | rows | geotfr s | python s | speedup | geotfr peak RSS (1M / 250k) | python peak RSS |');
 console.log('|---|---|---|---|---|---|---|');
 for (const r of results)
-  console.log(`| ${r.format} | ${rows} | ${r.geotfrSeconds} | ${r.pythonSeconds} | ${r.speedup}× | ${r.geotfrPeakRssMB} / ${r[`geotfrPeakRssMB_${small}`]} MB | ${r.pythonPeakRssMB} MB |`);
+  console.log(
+    `| ${r.format} | ${rows} | ${r.geotfrSeconds} | ${r.pythonSeconds} | ${r.speedup}× | ${r.geotfrPeakRssMB} / ${r[`geotfrPeakRssMB_${small}`]} MB | ${r.pythonPeakRssMB} MB |`,
+  );
 console.log(JSON.stringify({ bench: 'table', loadavg: loadavg().map((x) => +x.toFixed(1)), results }));
 rmSync(path.join(dir, 'out'), { recursive: true, force: true });

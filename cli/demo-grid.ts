@@ -13,8 +13,28 @@ import type { Affine } from '../shared/mixer.js';
 import { dryRunImageExport, runImageExport, type ExportSummary } from '../shared/export/run.js';
 import type { DryRun } from '../shared/export/dryrun.js';
 
-async function writeCog(file: string, width: number, height: number, band: Float32Array, crs: string, affine: Affine, name: string, nodata?: number): Promise<void> {
-  const cog = await CogWriter.create({ width, height, bands: 1, type: 'float32', crs, affine, bandNames: [name], ...(nodata !== undefined ? { nodata } : {}), tileSize: 256, file });
+async function writeCog(
+  file: string,
+  width: number,
+  height: number,
+  band: Float32Array,
+  crs: string,
+  affine: Affine,
+  name: string,
+  nodata?: number,
+): Promise<void> {
+  const cog = await CogWriter.create({
+    width,
+    height,
+    bands: 1,
+    type: 'float32',
+    crs,
+    affine,
+    bandNames: [name],
+    ...(nodata !== undefined ? { nodata } : {}),
+    tileSize: 256,
+    file,
+  });
   try {
     await cog.writeRows([band], height);
     const stream = createWriteStream(file);
@@ -30,16 +50,25 @@ async function writeCog(file: string, width: number, height: number, band: Float
  * Writes a 20 m SWIR band and a lon/lat DEM next to the 10 m scene (`scene`: W×H at 10 m from
  * (x0, y0) in EPSG:32633), then exports the stack. Returns the dry run and the export summary.
  */
-export async function demoGrid(opts: { outDir: string; scene: string; width: number; height: number; x0: number; y0: number }): Promise<{ dry: DryRun; summary: ExportSummary; request: object }> {
+export async function demoGrid(opts: {
+  outDir: string;
+  scene: string;
+  width: number;
+  height: number;
+  x0: number;
+  y0: number;
+}): Promise<{ dry: DryRun; summary: ExportSummary; request: object }> {
   const { outDir, scene, width: W, height: H, x0, y0 } = opts;
   await fs.mkdir(outDir, { recursive: true });
   // A 20 m band as Sentinel-2 ships B11: its own file on a 20 m grid over the same tile.
-  const w20 = W / 2, h20 = H / 2;
+  const w20 = W / 2,
+    h20 = H / 2;
   const swir = Float32Array.from({ length: w20 * h20 }, (_, k) => 0.15 + 0.06 * Math.sin((k % w20) / 30) * Math.cos(Math.floor(k / w20) / 40));
   const swirFile = path.join(outDir, 'B11_20m.tif');
   await writeCog(swirFile, w20, h20, swir, 'EPSG:32633', [20, 0, x0, 0, -20, y0], 'B11');
   // A DEM in lon/lat (~0.0003° ≈ 25–33 m) covering the tile with room to spare.
-  const dw = 600, dh = 300;
+  const dw = 600,
+    dh = 300;
   const dem = Float32Array.from({ length: dw * dh }, (_, k) => 400 + 150 * Math.sin((k % dw) / 37) + 80 * Math.cos(Math.floor(k / dw) / 23));
   const demFile = path.join(outDir, 'dem_4326.tif');
   await writeCog(demFile, dw, dh, dem, 'EPSG:4326', [0.0003, 0, 13.69, 0, -0.0003, 45.17], 'elevation');

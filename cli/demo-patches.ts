@@ -20,7 +20,18 @@ const COLOURS: [number, number, number][] = [
   [210, 170, 110],
 ];
 /** 3×5 bitmaps of the digits 0–9, one row of 3 bits per entry. */
-const DIGITS = ['111101101101111', '010110010010111', '111001111100111', '111001111001111', '101101111001001', '111100111001111', '111100111101111', '111001001001001', '111101111101111', '111101111001111'];
+const DIGITS = [
+  '111101101101111',
+  '010110010010111',
+  '111001111100111',
+  '111001111001111',
+  '101101111001001',
+  '111100111001111',
+  '111100111101111',
+  '111001001001001',
+  '111101111101111',
+  '111101111001111',
+];
 
 export interface DemoPatchesOptions {
   /** The demo scene (6 bands B2…B12, EPSG:32633, 10 m). */
@@ -41,15 +52,28 @@ export async function demoPatches(o: DemoPatchesOptions): Promise<{ summary: Pat
   const features: object[] = [];
   const [a, , c, , e, f] = o.affine;
   for (let k = 0; features.length < 300 && k < 200000; k++) {
-    const x = (k * 7919) % o.width, y = Math.floor((k * 104729) / o.width) % o.height;
+    const x = (k * 7919) % o.width,
+      y = Math.floor((k * 104729) / o.width) % o.height;
     const cls = o.classOf(x, y);
     if (cls < 0 || per[cls]! >= 100) continue;
     per[cls]!++;
-    features.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [c + a * (x + 0.5), f + e * (y + 0.5)] }, properties: { label: cls, name: LABELS[cls] } });
+    features.push({
+      type: 'Feature',
+      geometry: { type: 'Point', coordinates: [c + a * (x + 0.5), f + e * (y + 0.5)] },
+      properties: { label: cls, name: LABELS[cls] },
+    });
   }
   const points = path.join(o.outDir, 'labels.geojson');
   await fs.writeFile(points, JSON.stringify({ type: 'FeatureCollection', crs: { type: 'name', properties: { name: 'EPSG:32633' } }, features }));
-  const request = { image: o.src, points, properties: ['label', 'name'], kernelSize: [32, 32], defaultValue: -1, bucket: path.join(o.outDir, 'bucket'), fileNamePrefix: 'demo/train' };
+  const request = {
+    image: o.src,
+    points,
+    properties: ['label', 'name'],
+    kernelSize: [32, 32],
+    defaultValue: -1,
+    bucket: path.join(o.outDir, 'bucket'),
+    fileNamePrefix: 'demo/train',
+  };
   await fs.writeFile(path.join(o.outDir, 'request.json'), JSON.stringify(request, null, 2) + '\n');
   console.log(`geotfr export-patches ${path.join(o.outDir, 'request.json')}   (${features.length} labelled points, 32×32 patches)`);
   const summary = await runPatchExport(request, { progress: true });
@@ -59,16 +83,22 @@ export async function demoPatches(o: DemoPatchesOptions): Promise<{ summary: Pat
   process.stdout.write(formatReport(await inspectFiles(summary.shards)));
 
   // Contact sheet: 8 × 3 patches (the first 8 of each label), each 32×32 scaled ×3, 4-px gutters.
-  const K = 32, S = 3, G = 4, cols = 8, rows = 3;
+  const K = 32,
+    S = 3,
+    G = 4,
+    cols = 8,
+    rows = 3;
   const cell = K * S + G;
-  const W = cols * cell + G, H = rows * cell + G;
+  const W = cols * cell + G,
+    H = rows * cell + G;
   const px = new Uint8Array(W * H * 3).fill(24);
   const placed = [0, 0, 0];
   for await (const r of readRecordFile(summary.shards[0]!)) {
     const ex = decodeExample(r.data);
     const label = (ex.get('label')!.value as Float32Array)[0]!;
     if (placed[label]! >= cols) continue;
-    const ox = G + placed[label]! * cell, oy = G + label * cell;
+    const ox = G + placed[label]! * cell,
+      oy = G + label * cell;
     placed[label]!++;
     const ch = ['B8', 'B4', 'B3'].map((n) => ex.get(n)!.value as Float32Array);
     for (let y = 0; y < K * S; y++)
@@ -83,7 +113,8 @@ export async function demoPatches(o: DemoPatchesOptions): Promise<{ summary: Pat
     const glyph = DIGITS[label]!;
     for (let gy = 0; gy < 5; gy++)
       for (let gx = 0; gx < 3; gx++)
-        if (glyph[gy * 3 + gx] === '1') for (let dy = 0; dy < 2; dy++) for (let dx = 0; dx < 2; dx++) px.set([255, 255, 255], ((oy + 1 + gy * 2 + dy) * W + ox + 2 + gx * 2 + dx) * 3);
+        if (glyph[gy * 3 + gx] === '1')
+          for (let dy = 0; dy < 2; dy++) for (let dx = 0; dx < 2; dx++) px.set([255, 255, 255], ((oy + 1 + gy * 2 + dy) * W + ox + 2 + gx * 2 + dx) * 3);
     if (placed.every((n) => n >= cols)) break;
   }
   const png = path.join(o.outDir, 'contact-sheet.png');

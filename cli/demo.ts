@@ -52,14 +52,32 @@ function scene(): Float32Array[] {
       const river = Math.abs(y - (H / 2 + 60 * Math.sin(x / 90))) < 6 + 2 * Math.sin(x / 17);
       const veg = Math.max(0, terrain) * 0.3;
       const cloud = (x - 200) ** 2 / 3600 + (y - 150) ** 2 / 1600 < 1 || (x - 560) ** 2 / 900 + (y - 470) ** 2 / 2500 < 1;
-      const refl = [0.05 + 0.02 * terrain, 0.07 + 0.03 * terrain + veg * 0.2, 0.06 + 0.04 * terrain - veg * 0.1, 0.2 + veg + 0.05 * terrain, 0.15 + 0.06 * terrain, 0.1 + 0.05 * terrain];
+      const refl = [
+        0.05 + 0.02 * terrain,
+        0.07 + 0.03 * terrain + veg * 0.2,
+        0.06 + 0.04 * terrain - veg * 0.1,
+        0.2 + veg + 0.05 * terrain,
+        0.15 + 0.06 * terrain,
+        0.1 + 0.05 * terrain,
+      ];
       bands.forEach((b, k) => (b[i] = cloud ? NODATA : river ? [0.04, 0.05, 0.03, 0.02, 0.01, 0.01][k] : refl[k]));
     }
   return bands;
 }
 
 async function writeScene(file: string): Promise<void> {
-  const cog = await CogWriter.create({ width: W, height: H, bands: names.length, type: 'float32', crs: 'EPSG:32633', affine: [10, 0, 399960, 0, -10, 5000040], bandNames: names, nodata: NODATA, tileSize: 256, file });
+  const cog = await CogWriter.create({
+    width: W,
+    height: H,
+    bands: names.length,
+    type: 'float32',
+    crs: 'EPSG:32633',
+    affine: [10, 0, 399960, 0, -10, 5000040],
+    bandNames: names,
+    nodata: NODATA,
+    tileSize: 256,
+    file,
+  });
   try {
     await cog.writeRows(scene(), H);
     const stream = createWriteStream(file);
@@ -122,6 +140,8 @@ console.log('\n6. any grid: 10 m bands (averaged), a 20 m band (copied) and a lo
 const stack = await demoGrid({ outDir: path.join(out, 'stack'), scene: src, width: W, height: H, x0: 399960, y0: 5000040 });
 console.log(`geotfr export-image ${path.join(out, 'stack', 'request.json')} --dry-run`);
 const d = stack.dry;
-console.log(`grid ${d.grid.crs} ${d.grid.width}x${d.grid.height} affine ${JSON.stringify(d.grid.affine)} (rule: ${d.grid.rule}); ${d.totalPatches} patches in ${d.shards} shard(s), ~${(d.bytesEstimated / 1e6).toFixed(1)} MB`);
+console.log(
+  `grid ${d.grid.crs} ${d.grid.width}x${d.grid.height} affine ${JSON.stringify(d.grid.affine)} (rule: ${d.grid.rule}); ${d.totalPatches} patches in ${d.shards} shard(s), ~${(d.bytesEstimated / 1e6).toFixed(1)} MB`,
+);
 for (const b of d.bands) console.log(`  ${b.name}: ${b.reduce ?? b.resample} from ${b.files.map((f) => `${path.basename(f.uri)} (${f.mode})`).join(', ')}`);
 console.log(JSON.stringify(stack.summary));

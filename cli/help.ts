@@ -30,8 +30,9 @@ function helpText(parts: { request?: Record<string, string>; formatOptions?: Rec
 }
 
 const exportImageRequest: Record<keyof ImageExportRequest, string> = {
-  image: 'raster URI (local path, file://, gs://, or a glob), {"bands": [{"name", "uri" (or a list/glob: a mosaic), "band"|"bands", "nodata", "resample", "reduce"}]}, or {"stac": URI, "bands": [...]}',
-  region: '[xmin, ymin, xmax, ymax] in the grid CRS, or a GeoJSON geometry (default: the first band\'s footprint)',
+  image:
+    'raster URI (local path, file://, gs://, or a glob), {"bands": [{"name", "uri" (or a list/glob: a mosaic), "band"|"bands", "nodata", "resample", "reduce"}]}, or {"stac": URI, "bands": [...]}',
+  region: "[xmin, ymin, xmax, ymax] in the grid CRS, or a GeoJSON geometry (default: the first band's footprint)",
   crs: 'export CRS, any EPSG code ("EPSG:32633"), a proj string or WKT (docs/grid.md)',
   crsTransform: '[xScale, xShear, xTranslation, yShear, yScale, yTranslation] of the export grid (needs crs)',
   scale: 'metres per pixel, square north-up pixels (degrees = scale / 111319.49 in a geographic CRS)',
@@ -138,7 +139,12 @@ const inspectSummary: InspectJson = {
 };
 
 export const HELP = {
-  exportImage: helpText({ request: exportImageRequest, formatOptions, summary: exportSummary, docs: ['docs/export.md', 'docs/semantics.md §2–§6', 'docs/raster.md'] }),
+  exportImage: helpText({
+    request: exportImageRequest,
+    formatOptions,
+    summary: exportSummary,
+    docs: ['docs/export.md', 'docs/semantics.md §2–§6', 'docs/raster.md'],
+  }),
   ingestImage: helpText({ summary: ingestImageSummary, docs: ['docs/ingest.md', 'docs/semantics.md §7'] }),
   exportTable: helpText({ request: exportTableRequest, summary: exportTableSummary, docs: ['docs/table.md', 'docs/semantics.md §8'] }),
   ingestTable: helpText({ summary: ingestTableSummary, docs: ['docs/table.md'] }),

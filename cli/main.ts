@@ -64,6 +64,7 @@ export async function readRequest(file: string): Promise<unknown> {
 /** Parses "X,Y" into two positive integers (e.g. --kernel-size 60,60). */
 export function parsePair(v: string, name: string): [number, number] {
   const m = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(v);
-  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new GeotfrError('BAD_REQUEST', `${name} expects two positive integers like 60,60, got ${JSON.stringify(v)}`, { field: name });
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1)
+    throw new GeotfrError('BAD_REQUEST', `${name} expects two positive integers like 60,60, got ${JSON.stringify(v)}`, { field: name });
   return [Number(m[1]), Number(m[2])];
 }

@@ -14,6 +14,9 @@ export const deadLetterHandler: Handler = {
     const msg = ev.message!;
     const r = await handleDeadLetter(msg, d);
     ev.jobId = r.jobId;
-    return { body: { jobId: r.jobId, outcome: r.outcome }, message: `dead-lettered message ${msg.id}: ${r.outcome}${r.status ? ` (${r.status.errors.at(-1)?.message ?? ''})` : ''}` };
+    return {
+      body: { jobId: r.jobId, outcome: r.outcome },
+      message: `dead-lettered message ${msg.id}: ${r.outcome}${r.status ? ` (${r.status.errors.at(-1)?.message ?? ''})` : ''}`,
+    };
   },
 };

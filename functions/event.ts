@@ -70,7 +70,8 @@ export function httpStatus(e: GeotfrError): number {
 /** Decodes a CloudEvent as the functions-framework hands it to a `cloudEvent` function. */
 export function fromCloudEvent(event: CloudEvent<unknown>, maxMessageBytes: number): FunctionEvent {
   if (event.type === STORAGE_FINALIZED) return fromStorage(event.data, event.id, event.time);
-  if (event.type === PUBSUB_TYPE || (event.data && typeof event.data === 'object' && 'message' in event.data)) return fromPush(event.data, event.id, event.time, maxMessageBytes);
+  if (event.type === PUBSUB_TYPE || (event.data && typeof event.data === 'object' && 'message' in event.data))
+    return fromPush(event.data, event.id, event.time, maxMessageBytes);
   throw new GeotfrError('BAD_REQUEST', `unexpected event type ${JSON.stringify(event.type)}`);
 }
 
@@ -81,10 +82,15 @@ export function fromHttp(req: Request, maxMessageBytes: number): FunctionEvent {
   const header = (k: string) => (typeof h[k] === 'string' ? (h[k] as string) : undefined);
   const ceType = header('ce-type');
   if (ceType !== undefined) return fromTyped(ceType, body, header('ce-id') ?? '', header('ce-time'), maxMessageBytes);
-  if (body && typeof body.specversion === 'string' && typeof body.type === 'string') return fromTyped(body.type, body.data, String(body.id ?? ''), body.time as string | undefined, maxMessageBytes);
+  if (body && typeof body.specversion === 'string' && typeof body.type === 'string')
+    return fromTyped(body.type, body.data, String(body.id ?? ''), body.time as string | undefined, maxMessageBytes);
   if (body && typeof body.subscription === 'string' && body.message && typeof body.message === 'object') return fromPush(body, '', undefined, maxMessageBytes);
   const length = Number(h['content-length']);
-  return { via: 'http', id: '', http: { method: req.method, body: req.body, query: req.query as Record<string, unknown>, contentLength: Number.isFinite(length) ? length : undefined } };
+  return {
+    via: 'http',
+    id: '',
+    http: { method: req.method, body: req.body, query: req.query as Record<string, unknown>, contentLength: Number.isFinite(length) ? length : undefined },
+  };
 }
 
 function fromTyped(type: string, data: unknown, id: string, time: string | undefined, maxMessageBytes: number): FunctionEvent {
@@ -116,7 +122,11 @@ export function checkEventAge(ev: FunctionEvent, maxAgeSeconds: number, now = ne
   if (!ev.time) return;
   const age = (now.getTime() - ev.time.getTime()) / 1000;
   if (age > maxAgeSeconds)
-    throw new GeotfrError('LIMIT', `event ${ev.id || '(no id)'} is ${Math.round(age)} s old, older than GEOTFR_MAX_EVENT_AGE_SECONDS=${maxAgeSeconds}: dropped, not retried`, { field: 'eventTime' });
+    throw new GeotfrError(
+      'LIMIT',
+      `event ${ev.id || '(no id)'} is ${Math.round(age)} s old, older than GEOTFR_MAX_EVENT_AGE_SECONDS=${maxAgeSeconds}: dropped, not retried`,
+      { field: 'eventTime' },
+    );
 }
 
 interface Outcome {
@@ -147,12 +157,10 @@ async function invoke(name: string, handler: Handler, decode: (d: JobDeps) => Fu
     }
     let recorded: { destination?: string } | undefined;
     if (ev && d)
-      recorded = await handler
-        .recordFailure?.(ev, e, d)
-        .catch((err2: unknown) => {
-          log('ERROR', `${name}: could not record the failure: ${asGeotfrError(err2).message}`, fields);
-          return undefined;
-        });
+      recorded = await handler.recordFailure?.(ev, e, d).catch((err2: unknown) => {
+        log('ERROR', `${name}: could not record the failure: ${asGeotfrError(err2).message}`, fields);
+        return undefined;
+      });
     log('ERROR', `${name}: permanent error, acknowledged: ${e.code}: ${e.message}`, fields);
     // Events are acknowledged (2xx) so they are not redelivered forever; HTTP callers get the code.
     const status = !ev || ev.via === 'http' ? httpStatus(e) : 200;

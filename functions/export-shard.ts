@@ -18,7 +18,10 @@ export const exportShardHandler: Handler = {
     const shard = parseShardMessage(ev.message!.json);
     const t0 = performance.now();
     const outcome = await runShard(shard, ev.message!.deliveryAttempt, d, deadlineSignal(d.config.functionTimeoutSeconds));
-    return { body: { ...shard, outcome }, message: `shard ${shard.shard} of job ${shard.jobId}: ${outcome} in ${((performance.now() - t0) / 1000).toFixed(2)}s` };
+    return {
+      body: { ...shard, outcome },
+      message: `shard ${shard.shard} of job ${shard.jobId}: ${outcome} in ${((performance.now() - t0) / 1000).toFixed(2)}s`,
+    };
   },
   // runShard records its own failures; what reaches here failed before it ran: a stale message is
   // acknowledged, so its job would never finish; a malformed one is only logged (it names no job we trust).

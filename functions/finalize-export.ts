@@ -14,7 +14,10 @@ export const finalizeExportHandler: Handler = {
   async run(ev, d) {
     const msg = parseFinalizeMessage(ev.message!.json);
     const status = await finalizeJob(msg, d);
-    return { body: { jobId: msg.jobId, state: status.state }, message: `job ${msg.jobId} ${status.state}: ${status.shards.done}/${status.shards.total} shard(s), ${status.bytes} bytes` };
+    return {
+      body: { jobId: msg.jobId, state: status.state },
+      message: `job ${msg.jobId} ${status.state}: ${status.shards.done}/${status.shards.total} shard(s), ${status.bytes} bytes`,
+    };
   },
   // No recordFailure: a finalize message is only a nudge (each finished shard sends one); a stale or
   // malformed one is dropped with its log line and never fails a job.

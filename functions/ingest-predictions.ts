@@ -38,7 +38,10 @@ export const ingestPredictionsHandler: Handler = {
   },
   async run(ev, d) {
     const status = await runIngestJob(ev.request, ev.jobId!, d);
-    return { body: { jobId: ev.jobId, state: status.state, outputs: status.outputs }, message: `ingest job ${ev.jobId}: ${status.state}${status.state === 'failed' ? ` (${status.errors.at(-1)?.message})` : ''}` };
+    return {
+      body: { jobId: ev.jobId, state: status.state, outputs: status.outputs },
+      message: `ingest job ${ev.jobId}: ${status.state}${status.state === 'failed' ? ` (${status.errors.at(-1)?.message})` : ''}`,
+    };
   },
   async recordFailure(ev, e, d) {
     if (!ev.jobId) return undefined;

@@ -17,6 +17,9 @@ export const ingestStripHandler: Handler = {
     const strip = parseStripMessage(ev.message!.json);
     const t0 = performance.now();
     const outcome = await runStrip(strip, ev.message!.deliveryAttempt, d, deadlineSignal(d.config.functionTimeoutSeconds));
-    return { body: { ...strip, outcome }, message: `strip ${strip.strip} of ingest ${strip.jobId}: ${outcome} in ${((performance.now() - t0) / 1000).toFixed(2)}s` };
+    return {
+      body: { ...strip, outcome },
+      message: `strip ${strip.strip} of ingest ${strip.jobId}: ${outcome} in ${((performance.now() - t0) / 1000).toFixed(2)}s`,
+    };
   },
 };

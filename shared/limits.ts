@@ -35,7 +35,7 @@ export const LIMITS = {
   maxValuesPerPatch: {
     default: 2 ** 23,
     env: 'GEOTFR_MAX_VALUES_PER_PATCH',
-    doc: 'values of one exported patch: tile pixels (patch plus kernel margins) × the sum of the bands\' depths; one record, or the SequenceExamples of one patch with sequenceData',
+    doc: "values of one exported patch: tile pixels (patch plus kernel margins) × the sum of the bands' depths; one record, or the SequenceExamples of one patch with sequenceData",
   },
   maxValuesPerExport: {
     default: 2 ** 36,
@@ -73,13 +73,15 @@ export type LimitName = keyof typeof LIMITS;
 export function limit(name: LimitName, override?: number, env: NodeJS.ProcessEnv = process.env): number {
   const spec: LimitSpec = LIMITS[name];
   if (override !== undefined) {
-    if (!(Number.isInteger(override) && override > 0)) throw new GeotfrError('BAD_REQUEST', `${name} must be a positive integer, got ${override}`, { field: name });
+    if (!(Number.isInteger(override) && override > 0))
+      throw new GeotfrError('BAD_REQUEST', `${name} must be a positive integer, got ${override}`, { field: name });
     return override;
   }
   const text = env[spec.env];
   if (text === undefined || text.trim() === '') return spec.default;
   const v = Number(text);
-  if (!(Number.isInteger(v) && v > 0)) throw new GeotfrError('BAD_REQUEST', `${spec.env} must be a positive integer (the ${name} limit), got ${JSON.stringify(text)}`, { field: spec.env });
+  if (!(Number.isInteger(v) && v > 0))
+    throw new GeotfrError('BAD_REQUEST', `${spec.env} must be a positive integer (the ${name} limit), got ${JSON.stringify(text)}`, { field: spec.env });
   return v;
 }
 
@@ -91,7 +93,11 @@ const fmt = (n: number) => n.toLocaleString('en-US');
  * bytes"); the message adds the limit's name, value and how to raise it.
  */
 export function limitError(name: LimitName, value: number, what: string, ctx: ErrorContext = {}, code: ErrorCode = 'LIMIT', hint?: string): GeotfrError {
-  return new GeotfrError(code, `${what} exceeds the ${name} limit of ${fmt(value)} (${hint ? `${hint}, or ` : ''}set ${LIMITS[name].env} to change it; docs/limits.md)`, ctx);
+  return new GeotfrError(
+    code,
+    `${what} exceeds the ${name} limit of ${fmt(value)} (${hint ? `${hint}, or ` : ''}set ${LIMITS[name].env} to change it; docs/limits.md)`,
+    ctx,
+  );
 }
 
 /** Throws `limitError` when `actual` > the limit's value; returns the value otherwise. `hint` says what else the user can do. */
@@ -111,7 +117,8 @@ export function findJsonDepth(text: string, max: number): { index: number; depth
   for (let i = 0, n = text.length; i < n; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
@@ -191,6 +198,8 @@ function showDefault(name: string, v: number): string {
 
 /** The markdown table docs/limits.md carries (generated; test/shared/limits/limits.test.ts compares). */
 export function limitsTable(): string {
-  const rows = Object.entries(LIMITS).map(([name, s]: [string, LimitSpec]) => `| \`${name}\` | ${showDefault(name, s.default)} | ${unitOf(name)} | \`${s.env}\` | ${s.doc} |`);
+  const rows = Object.entries(LIMITS).map(
+    ([name, s]: [string, LimitSpec]) => `| \`${name}\` | ${showDefault(name, s.default)} | ${unitOf(name)} | \`${s.env}\` | ${s.doc} |`,
+  );
   return ['| limit | default | unit | environment variable | what it bounds |', '|---|---|---|---|---|', ...rows].join('\n');
 }

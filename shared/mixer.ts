@@ -42,19 +42,22 @@ const finite = z.number().refine(Number.isFinite, 'expected a finite number');
 
 /** The mixer as a document the project reads (zod; the same rules as EE's writer, STYLE.md §5). */
 export const mixerSchema = z
-  .object({
-    projection: z.object({
-      crs: z.string('expected a CRS string such as "EPSG:4326"').min(1, 'expected a CRS string such as "EPSG:4326"'),
-      affine: z.object({
-        doubleMatrix: z
-          .tuple([finite, finite, finite, finite, finite, finite], 'expected 6 finite numbers')
-          .refine((dm) => dm[0] !== 0 && dm[4] !== 0, 'pixel size must not be zero'),
+  .object(
+    {
+      projection: z.object({
+        crs: z.string('expected a CRS string such as "EPSG:4326"').min(1, 'expected a CRS string such as "EPSG:4326"'),
+        affine: z.object({
+          doubleMatrix: z
+            .tuple([finite, finite, finite, finite, finite, finite], 'expected 6 finite numbers')
+            .refine((dm) => dm[0] !== 0 && dm[4] !== 0, 'pixel size must not be zero'),
+        }),
       }),
-    }),
-    patchDimensions: z.tuple([posInt, posInt], 'expected [width, height] of positive integers'),
-    patchesPerRow: posInt,
-    totalPatches: posInt,
-  }, 'expected a JSON object')
+      patchDimensions: z.tuple([posInt, posInt], 'expected [width, height] of positive integers'),
+      patchesPerRow: posInt,
+      totalPatches: posInt,
+    },
+    'expected a JSON object',
+  )
   .refine((m) => m.totalPatches % m.patchesPerRow === 0, { path: ['totalPatches'], message: 'totalPatches is not a multiple of patchesPerRow' });
 
 /** Parses and validates a mixer; errors name the file and the offending field. */

@@ -44,7 +44,12 @@ const bool = (raw: string): boolean => {
 const buckets = (raw: string): string[] =>
   raw
     .split(',')
-    .map((s) => s.trim().replace(/^gs:\/\//, '').replace(/\/+$/, ''))
+    .map((s) =>
+      s
+        .trim()
+        .replace(/^gs:\/\//, '')
+        .replace(/\/+$/, ''),
+    )
     .filter(Boolean);
 const topic = (raw: string): string => {
   if (!/^[A-Za-z][\w.~+%/-]{2,254}$/.test(raw)) throw new Error('a Pub/Sub topic name');
@@ -71,32 +76,124 @@ const spec = <T>(s: OptionSpec<T>) => s;
 
 /** The settings. Keys are the names used in code; the table in docs/cloud.md lists them in this order. */
 export const OPTIONS = {
-  sourceBuckets: spec({ env: 'GEOTFR_SOURCE_BUCKETS', default: '', defaultDoc: '*(none: nothing allowed)*', parse: buckets, doc: 'comma list of buckets requests may read (`*` = any)' }),
-  destinationBuckets: spec({ env: 'GEOTFR_DESTINATION_BUCKETS', default: '', defaultDoc: '*(none)*', parse: buckets, doc: 'comma list of buckets requests may write (outputs and job state)' }),
+  sourceBuckets: spec({
+    env: 'GEOTFR_SOURCE_BUCKETS',
+    default: '',
+    defaultDoc: '*(none: nothing allowed)*',
+    parse: buckets,
+    doc: 'comma list of buckets requests may read (`*` = any)',
+  }),
+  destinationBuckets: spec({
+    env: 'GEOTFR_DESTINATION_BUCKETS',
+    default: '',
+    defaultDoc: '*(none)*',
+    parse: buckets,
+    doc: 'comma list of buckets requests may write (outputs and job state)',
+  }),
   allowLocalPaths: spec({ env: 'GEOTFR_ALLOW_LOCAL_PATHS', default: '0', parse: bool, doc: 'allow local paths in cloud requests (local runs only)' }),
-  allowHttps: spec({ env: 'GEOTFR_ALLOW_HTTPS', flag: '--allow-https', default: '', defaultDoc: '*(none)*', parse: httpPrefixes, doc: 'comma list of http(s) URI prefixes sources may be read from' }),
+  allowHttps: spec({
+    env: 'GEOTFR_ALLOW_HTTPS',
+    flag: '--allow-https',
+    default: '',
+    defaultDoc: '*(none)*',
+    parse: httpPrefixes,
+    doc: 'comma list of http(s) URI prefixes sources may be read from',
+  }),
   maxRequestBytes: spec({ env: 'GEOTFR_MAX_REQUEST_BYTES', default: '262144', parse: positive, doc: 'largest request document or queue message' }),
   maxPixelsCap: spec({ env: 'GEOTFR_MAX_PIXELS_CAP', default: '1e11', parse: positive, doc: 'largest `maxPixels` a request may ask for' }),
   requestTopic: spec({ env: 'GEOTFR_REQUEST_TOPIC', default: 'geotfr-requests', parse: topic, doc: 'topic of export requests (schedules publish here)' }),
   shardTopic: spec({ env: 'GEOTFR_SHARD_TOPIC', default: 'geotfr-shards', parse: topic, doc: 'worker topic: one message per shard or table export' }),
   finalizeTopic: spec({ env: 'GEOTFR_FINALIZE_TOPIC', default: 'geotfr-finalize', parse: topic, doc: 'topic the workers notify after each shard' }),
-  functionTimeoutSeconds: spec({ env: 'GEOTFR_FUNCTION_TIMEOUT_SECONDS', default: '540', parse: positive, doc: 'function time limit (shard split, worker deadline)' }),
-  shardBytesPerSecond: spec({ env: 'GEOTFR_SHARD_BYTES_PER_SECOND', default: '2e7', parse: positive, doc: 'worker throughput the shard split assumes (framed bytes/s)' }),
-  maxEventAgeSeconds: spec({ env: 'GEOTFR_MAX_EVENT_AGE_SECONDS', default: '3600', parse: positive, doc: 'events older than this are dropped (logged, job failed) so a retry storm ends' }),
-  maxDeliveryAttempts: spec({ env: 'GEOTFR_MAX_DELIVERY_ATTEMPTS', default: '5', parse: positive, doc: 'deliveries of one bucket drop before its job is failed (Pub/Sub has its own dead-letter count)' }),
-  logLevel: spec({ env: 'GEOTFR_LOG_LEVEL', default: 'INFO', parse: oneOf('INFO', 'WARNING', 'ERROR', 'NONE'), doc: 'functions log level (`INFO`, `WARNING`, `ERROR`, `NONE`; JSON lines)' }),
+  functionTimeoutSeconds: spec({
+    env: 'GEOTFR_FUNCTION_TIMEOUT_SECONDS',
+    default: '540',
+    parse: positive,
+    doc: 'function time limit (shard split, worker deadline)',
+  }),
+  shardBytesPerSecond: spec({
+    env: 'GEOTFR_SHARD_BYTES_PER_SECOND',
+    default: '2e7',
+    parse: positive,
+    doc: 'worker throughput the shard split assumes (framed bytes/s)',
+  }),
+  maxEventAgeSeconds: spec({
+    env: 'GEOTFR_MAX_EVENT_AGE_SECONDS',
+    default: '3600',
+    parse: positive,
+    doc: 'events older than this are dropped (logged, job failed) so a retry storm ends',
+  }),
+  maxDeliveryAttempts: spec({
+    env: 'GEOTFR_MAX_DELIVERY_ATTEMPTS',
+    default: '5',
+    parse: positive,
+    doc: 'deliveries of one bucket drop before its job is failed (Pub/Sub has its own dead-letter count)',
+  }),
+  logLevel: spec({
+    env: 'GEOTFR_LOG_LEVEL',
+    default: 'INFO',
+    parse: oneOf('INFO', 'WARNING', 'ERROR', 'NONE'),
+    doc: 'functions log level (`INFO`, `WARNING`, `ERROR`, `NONE`; JSON lines)',
+  }),
   progress: spec({ env: 'GEOTFR_PROGRESS', flag: '--progress', default: '1', parse: bool, doc: 'progress lines on stderr (`0` silences them)' }),
-  tileCacheMb: spec({ env: 'GEOTFR_TILE_CACHE_MB', flag: '--tile-cache-mb', default: '0', defaultDoc: '*(auto: two block rows, ≤ 256)*', parse: (raw) => (raw === '0' ? 0 : positive(raw)), doc: 'decoded raster block cache per open raster, MiB' }),
-  gcsResumableThreshold: spec({ env: 'GEOTFR_GCS_RESUMABLE_THRESHOLD', default: String(8 * 1024 * 1024), parse: positive, doc: 'uploads at least this large (bytes) are resumable' }),
-  gcsChunkBytes: spec({ env: 'GEOTFR_GCS_CHUNK_BYTES', default: String(16 * 1024 * 1024), parse: positive, doc: 'resumable upload chunk (rounded to 256 KiB)' }),
+  tileCacheMb: spec({
+    env: 'GEOTFR_TILE_CACHE_MB',
+    flag: '--tile-cache-mb',
+    default: '0',
+    defaultDoc: '*(auto: two block rows, ≤ 256)*',
+    parse: (raw) => (raw === '0' ? 0 : positive(raw)),
+    doc: 'decoded raster block cache per open raster, MiB',
+  }),
+  gcsResumableThreshold: spec({
+    env: 'GEOTFR_GCS_RESUMABLE_THRESHOLD',
+    default: String(8 * 1024 * 1024),
+    parse: positive,
+    doc: 'uploads at least this large (bytes) are resumable',
+  }),
+  gcsChunkBytes: spec({
+    env: 'GEOTFR_GCS_CHUNK_BYTES',
+    default: String(16 * 1024 * 1024),
+    parse: positive,
+    doc: 'resumable upload chunk (rounded to 256 KiB)',
+  }),
   gcsReadRetries: spec({ env: 'GEOTFR_GCS_READ_RETRIES', default: '3', parse: nonNegativeInt, doc: 'retries of a failed idempotent Cloud Storage read' }),
-  crc32c: spec({ env: 'GEOTFR_CRC32C', default: 'native', parse: (raw) => (raw === 'js' ? 'js' : 'native'), doc: '`js` forces the JavaScript CRC-32C (for comparisons)' }),
-  dryRunRateMbps: spec({ env: 'GEOTFR_RATE_MBPS', default: '0', defaultDoc: '*(0: the measured rates in docs/grid.md)*', parse: (raw) => (raw === '0' ? 0 : positive(raw)), doc: '`--dry-run` time estimate: framed MB/s per worker' }),
-  ingestRequestTopic: spec({ env: 'GEOTFR_INGEST_REQUEST_TOPIC', default: 'geotfr-ingest-requests', parse: topic, doc: 'topic of distributed ingest requests (docs/semantics.md §13)' }),
+  crc32c: spec({
+    env: 'GEOTFR_CRC32C',
+    default: 'native',
+    parse: (raw) => (raw === 'js' ? 'js' : 'native'),
+    doc: '`js` forces the JavaScript CRC-32C (for comparisons)',
+  }),
+  dryRunRateMbps: spec({
+    env: 'GEOTFR_RATE_MBPS',
+    default: '0',
+    defaultDoc: '*(0: the measured rates in docs/grid.md)*',
+    parse: (raw) => (raw === '0' ? 0 : positive(raw)),
+    doc: '`--dry-run` time estimate: framed MB/s per worker',
+  }),
+  ingestRequestTopic: spec({
+    env: 'GEOTFR_INGEST_REQUEST_TOPIC',
+    default: 'geotfr-ingest-requests',
+    parse: topic,
+    doc: 'topic of distributed ingest requests (docs/semantics.md §13)',
+  }),
   stripTopic: spec({ env: 'GEOTFR_STRIP_TOPIC', default: 'geotfr-strips', parse: topic, doc: 'distributed ingest: one message per strip' }),
-  ingestFinalizeTopic: spec({ env: 'GEOTFR_INGEST_FINALIZE_TOPIC', default: 'geotfr-ingest-finalize', parse: topic, doc: 'topic the strip workers notify after each strip' }),
-  maxStripBytes: spec({ env: 'GEOTFR_MAX_STRIP_BYTES', default: '4e9', parse: positive, doc: 'pixel bytes per strip when an ingest request sets neither `stripTileRows` nor `workers`' }),
-  ingestTimeoutSeconds: spec({ env: 'GEOTFR_INGEST_TIMEOUT_SECONDS', default: '3600', parse: positive, doc: 'time limit of `planIngest` and `finalizeIngest` (HTTP functions)' }),
+  ingestFinalizeTopic: spec({
+    env: 'GEOTFR_INGEST_FINALIZE_TOPIC',
+    default: 'geotfr-ingest-finalize',
+    parse: topic,
+    doc: 'topic the strip workers notify after each strip',
+  }),
+  maxStripBytes: spec({
+    env: 'GEOTFR_MAX_STRIP_BYTES',
+    default: '4e9',
+    parse: positive,
+    doc: 'pixel bytes per strip when an ingest request sets neither `stripTileRows` nor `workers`',
+  }),
+  ingestTimeoutSeconds: spec({
+    env: 'GEOTFR_INGEST_TIMEOUT_SECONDS',
+    default: '3600',
+    parse: positive,
+    doc: 'time limit of `planIngest` and `finalizeIngest` (HTTP functions)',
+  }),
   memoryBudgetMb: spec({
     env: 'GEOTFR_MEMORY_BUDGET_MB',
     flag: '--memory-budget',
@@ -136,7 +233,8 @@ export function option<K extends OptionName>(name: K, env: NodeJS.ProcessEnv = p
   const o = OPTIONS[name] as OptionSpec<OptionValue<K>>;
   const flag = flags.get(name);
   const fromEnv = env[o.env];
-  const [raw, where] = flag !== undefined ? [flag, o.flag!] : fromEnv !== undefined && (fromEnv !== '' || o.default === '') ? [fromEnv, o.env] : [o.default, `${o.env} (default)`];
+  const [raw, where] =
+    flag !== undefined ? [flag, o.flag!] : fromEnv !== undefined && (fromEnv !== '' || o.default === '') ? [fromEnv, o.env] : [o.default, `${o.env} (default)`];
   try {
     return o.parse(raw);
   } catch (err) {
@@ -146,6 +244,8 @@ export function option<K extends OptionName>(name: K, env: NodeJS.ProcessEnv = p
 
 /** The markdown table docs/cloud.md carries (generated; test/shared/options.test.ts compares). */
 export function optionsTable(): string {
-  const rows = Object.values(OPTIONS).map((o: OptionSpec<unknown>) => `| \`${o.env}\` | ${o.flag ? `\`${o.flag}\`` : ''} | ${o.defaultDoc ?? `\`${o.default}\``} | ${o.doc} |`);
+  const rows = Object.values(OPTIONS).map(
+    (o: OptionSpec<unknown>) => `| \`${o.env}\` | ${o.flag ? `\`${o.flag}\`` : ''} | ${o.defaultDoc ?? `\`${o.default}\``} | ${o.doc} |`,
+  );
   return ['| variable | CLI flag | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }

@@ -44,7 +44,11 @@ function runFile(file) {
   mkdirSync(tmp);
   return new Promise((resolve) => {
     // Its own process group, so a kill also reaches the file's process under the runner and what it started.
-    const child = spawn(process.execPath, ['--test', '--test-reporter=tap', file], { env: { ...env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, ['--test', '--test-reporter=tap', file], {
+      env: { ...env, TMPDIR: tmp },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     const out = [];
     let hung = false;
     let timer;

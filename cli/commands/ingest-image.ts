@@ -21,7 +21,7 @@ export function register(program: Command): void {
     .option('--depth <D>', 'features of D patches (or tiles) of values are [D, h, w]: D bands NAME_0 … NAME_{D-1}')
     .argument('<files...>', 'prediction TFRecord files (plain or gzip), read in the given order')
     .action(
-      action(async (files: string[], o: { mixer: string; out: string; kernelSize?: string; tileSize?: string; nodata?: string; depth?: string}) => {
+      action(async (files: string[], o: { mixer: string; out: string; kernelSize?: string; tileSize?: string; nodata?: string; depth?: string }) => {
         const kernelSize = o.kernelSize === undefined ? undefined : parsePair(o.kernelSize, '--kernel-size');
         const tileSize = o.tileSize === undefined ? undefined : Number(o.tileSize);
         if (tileSize !== undefined && !(Number.isInteger(tileSize) && tileSize >= 16 && tileSize % 16 === 0 && tileSize <= 4096))
@@ -30,10 +30,12 @@ export function register(program: Command): void {
         if (o.nodata !== undefined) {
           const v = o.nodata.trim();
           nodata = /^nan$/i.test(v) ? NaN : v === '' ? NaN : Number(v);
-          if (Number.isNaN(nodata) && !/^nan$/i.test(v)) throw new GeotfrError('BAD_REQUEST', `--nodata must be a number or nan, got ${JSON.stringify(o.nodata)}`, { field: '--nodata' });
+          if (Number.isNaN(nodata) && !/^nan$/i.test(v))
+            throw new GeotfrError('BAD_REQUEST', `--nodata must be a number or nan, got ${JSON.stringify(o.nodata)}`, { field: '--nodata' });
         }
         const depth = o.depth === undefined ? undefined : Number(o.depth);
-        if (depth !== undefined && !(Number.isInteger(depth) && depth >= 1)) throw new GeotfrError('BAD_REQUEST', `--depth must be a positive integer, got ${o.depth}`, { field: '--depth' });
+        if (depth !== undefined && !(Number.isInteger(depth) && depth >= 1))
+          throw new GeotfrError('BAD_REQUEST', `--depth must be a positive integer, got ${o.depth}`, { field: '--depth' });
         return ingestImage({ files, mixer: o.mixer, out: o.out, kernelSize, tileSize, nodata, depth, signal: commandSignal(), progress: true });
       }),
     );

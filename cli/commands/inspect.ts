@@ -15,9 +15,11 @@ export function register(program: Command): void {
     .description('records, features, types, lengths, and the TensorFlow parse spec to use')
     .argument('[files...]', 'TFRecord files (plain or gzip; local path, file:// or gs://)')
     .option('--json', 'print one line of JSON instead of the report')
-    .action(action(async (files: string[], o: { json?: boolean }) => {
-      const report = await inspectFiles(files, { signal: commandSignal(), progress: true });
-      if (o.json) return report;
-      process.stdout.write(formatReport(report));
-    }));
+    .action(
+      action(async (files: string[], o: { json?: boolean }) => {
+        const report = await inspectFiles(files, { signal: commandSignal(), progress: true });
+        if (o.json) return report;
+        process.stdout.write(formatReport(report));
+      }),
+    );
 }

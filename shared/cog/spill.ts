@@ -21,7 +21,10 @@ export class SpillBuffer {
   private fileBytes = 0;
 
   /** `file` is created on the first spill; `limitBytes` is the in-memory budget. */
-  constructor(private readonly file: string, private readonly limitBytes: number) {}
+  constructor(
+    private readonly file: string,
+    private readonly limitBytes: number,
+  ) {}
 
   async append(chunk: Uint8Array): Promise<void> {
     this.chunks.push(chunk);

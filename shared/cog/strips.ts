@@ -164,7 +164,11 @@ export class CoarseLevels {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
 
-  private constructor(readonly opts: CogOptions, readonly g: StripGeometry, private readonly tmpDir: string) {
+  private constructor(
+    readonly opts: CogOptions,
+    readonly g: StripGeometry,
+    private readonly tmpDir: string,
+  ) {
     this.params = tileParams(opts);
     this.layout = new CogLayout({ ...opts, tileSize: this.params.tileSize });
     const spillBytes = opts.spillBytes ?? 16 << 20;

@@ -123,8 +123,7 @@ export class Level {
     const c = this.carry ? 1 : 0;
     const total = n + c;
     const m = Math.floor(total / 2);
-    const row = (b: number, i: number): PixelArray =>
-      i < c ? this.carry![b] : (src[b] as PixelArray).subarray((i - c) * width, (i - c + 1) * width);
+    const row = (b: number, i: number): PixelArray => (i < c ? this.carry![b] : (src[b] as PixelArray).subarray((i - c) * width, (i - c + 1) * width));
     let out: PixelArray[] | undefined;
     if (m > 0) {
       out = Array.from({ length: nb }, () => allocPixels(this.p.type, m * next.width));

@@ -74,7 +74,10 @@ export class CogWriter {
   private readonly levels: Level[] = [];
   private readonly spills: SpillBuffer[] = [];
 
-  private constructor(readonly opts: CogOptions, private readonly tmpDir: string) {
+  private constructor(
+    readonly opts: CogOptions,
+    private readonly tmpDir: string,
+  ) {
     this.params = tileParams(opts);
     this.tileSize = this.params.tileSize;
     this.bandCount = opts.bands;

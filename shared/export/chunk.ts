@@ -71,7 +71,8 @@ export class ChunkProducer {
     this.fixedSize = plan.layout.bands.every((b) => b.kind === 'float');
     if (!fo.sequenceData && this.fixedSize) {
       this.framer = new FloatFramer(plan.grid, plan.layout, fo.collapseBands);
-      if (this.framer.recordBytes !== plan.recordBytes) throw new GeotfrError('INTERNAL', `record of ${this.framer.recordBytes} bytes, planned ${plan.recordBytes}`);
+      if (this.framer.recordBytes !== plan.recordBytes)
+        throw new GeotfrError('INTERNAL', `record of ${this.framer.recordBytes} bytes, planned ${plan.recordBytes}`);
     }
   }
 
@@ -161,7 +162,8 @@ function checkSameImage(plan: ExportPlan, src: ImageSource): void {
   const b = src.grid;
   const same = a.width === b.width && a.height === b.height && a.crs === b.crs && a.affine.every((v, i) => v === b.affine[i]);
   const bandsSame =
-    src.bands.length === plan.sourceBands.length && src.bands.every((x, i) => x.name === plan.sourceBands[i].name && x.depth === plan.sourceBands[i].depth && x.type === plan.sourceBands[i].type);
+    src.bands.length === plan.sourceBands.length &&
+    src.bands.every((x, i) => x.name === plan.sourceBands[i].name && x.depth === plan.sourceBands[i].depth && x.type === plan.sourceBands[i].type);
   if (!same || !bandsSame)
     throw new GeotfrError('BAD_INPUT', 'the image changed since the export was planned (grid or bands differ); plan the export again', {
       file: typeof plan.request.image === 'string' ? plan.request.image : undefined,

@@ -46,7 +46,10 @@ export function dryRun(plan: ExportPlan, opts: { workers: number; rateMBps?: num
         depth: plan.sourceBands[i]!.depth,
         resample: b.resample,
         reduce: b.reduce,
-        files: b.files.map((f) => ({ uri: plan.image!.files[f]!.uri, mode: latticeShift(plan.image!.files[f]!.grid, plan.source) ? ('copy' as const) : ('warp' as const) })),
+        files: b.files.map((f) => ({
+          uri: plan.image!.files[f]!.uri,
+          mode: latticeShift(plan.image!.files[f]!.grid, plan.source) ? ('copy' as const) : ('warp' as const),
+        })),
       }))
     : plan.sourceBands.map((b) => ({ name: b.name, type: b.type, depth: b.depth, resample: 'nearest', reduce: null, files: [] }));
   // The slowest kind of band sets the pace.

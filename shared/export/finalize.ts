@@ -26,7 +26,14 @@ export interface ExportManifest {
   mixer: string | null;
   formatOptions: ExportPlan['request']['formatOptions'];
   /** The export grid (docs/semantics.md §11): the mixer's projection plus its size and the rule that made it. */
-  grid: { crs: string; affine: number[]; width: number; height: number; rule: string; native: { crs: string; affine: number[]; width: number; height: number } };
+  grid: {
+    crs: string;
+    affine: number[];
+    width: number;
+    height: number;
+    rule: string;
+    native: { crs: string; affine: number[]; width: number; height: number };
+  };
   /** Each band's files (mosaic order, the last valid on top), copied onto the grid or warped with its kernel. */
   bandSources: { name: string; resample: string; reduce: string | null; sources: { uri: string; mode: 'copy' | 'warp'; shift?: [number, number] }[] }[] | null;
 }
@@ -80,7 +87,9 @@ export async function writeExportMetadata(
     } catch (err) {
       if (!opts.createOnly || !isPreconditionFailed(err)) throw err;
       if ((await store.read(plan.mixerKey)).toString('utf8') !== bytes)
-        throw new GeotfrError('CONFLICT', `${store.uri(plan.mixerKey)} already exists with different contents; export to a new fileNamePrefix`, { file: store.uri(plan.mixerKey) });
+        throw new GeotfrError('CONFLICT', `${store.uri(plan.mixerKey)} already exists with different contents; export to a new fileNamePrefix`, {
+          file: store.uri(plan.mixerKey),
+        });
     }
     opts.onWritten?.(plan.mixerKey);
     out.mixerKey = plan.mixerKey;

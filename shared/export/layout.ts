@@ -78,9 +78,13 @@ export function makeLayout(bands: BandInfo[], fo: FormatOptions): FeatureLayout 
       );
     const array = b.depth > 1;
     if (array && td === undefined)
-      throw new GeotfrError('BAD_REQUEST', `array band ${JSON.stringify(b.name)} (${b.depth} values per pixel) needs an entry in tensorDepths (docs/semantics.md §4)`, {
-        field: 'formatOptions.tensorDepths',
-      });
+      throw new GeotfrError(
+        'BAD_REQUEST',
+        `array band ${JSON.stringify(b.name)} (${b.depth} values per pixel) needs an entry in tensorDepths (docs/semantics.md §4)`,
+        {
+          field: 'formatOptions.tensorDepths',
+        },
+      );
     const kind = fo.bandTypes === 'native' ? nativeKind(b.type) : 'float';
     return { name: b.name, type: b.type, sourceDepth: b.depth, depth: array ? td! : 1, array, kind, fill: fillFor(b.type, fo.defaultValue) };
   });

@@ -78,7 +78,6 @@ export interface PlanOptions {
   now?: Date;
 }
 
-
 /** Shard object name (docs/semantics.md §5): 5 digits, hyphen, `.gz` when compressed. */
 export function shardName(prefix: string, index: number, compressed: boolean): string {
   return `${prefix}-${String(index).padStart(5, '0')}.tfrecord${compressed ? '.gz' : ''}`;
@@ -98,7 +97,12 @@ export async function planImageExport(request: unknown, opts: PlanOptions = {}):
     const src = await opts.open(req.image, { signal: opts.signal });
     try {
       const g = resolveGrid(params, src.grid);
-      return planFromSource(req, { crs: g.crs, affine: g.affine, width: g.width, height: g.height }, src.bands, { ...opts, gridRule: g.rule, nativeGrid: src.grid, image: null });
+      return planFromSource(req, { crs: g.crs, affine: g.affine, width: g.width, height: g.height }, src.bands, {
+        ...opts,
+        gridRule: g.rule,
+        nativeGrid: src.grid,
+        image: null,
+      });
     } finally {
       await src.close();
     }
@@ -109,7 +113,11 @@ export async function planImageExport(request: unknown, opts: PlanOptions = {}):
   const all = await planImage(req.image, { resample: req.resample, signal: opts.signal });
   const first = all.bands[0]!;
   const native = all.files[first.files[0]!]!.grid;
-  const g = resolveGrid(params, native, first.files.map((f) => all.files[f]!.grid));
+  const g = resolveGrid(
+    params,
+    native,
+    first.files.map((f) => all.files[f]!.grid),
+  );
   const grid: PixelGrid = { crs: g.crs, affine: g.affine, width: g.width, height: g.height };
   // Files outside the grid (plus tile margins and kernel support) are dropped from the plan.
   const [kx, ky] = req.formatOptions.kernelSize;
@@ -135,7 +143,9 @@ export function planFromSource(
   const region: PixelWindow = opts.region ?? { x0: 0, y0: 0, width: source.width, height: source.height };
   const pixels = region.width * region.height;
   if (pixels > req.maxPixels)
-    throw new GeotfrError('LIMIT', `region has ${pixels} pixels (${region.width}x${region.height}), more than maxPixels ${req.maxPixels}`, { field: 'maxPixels' });
+    throw new GeotfrError('LIMIT', `region has ${pixels} pixels (${region.width}x${region.height}), more than maxPixels ${req.maxPixels}`, {
+      field: 'maxPixels',
+    });
   const grid = makeGrid(source, region, fo.patchDimensions, fo.kernelSize);
   const layout = makeLayout(bands, fo);
   checkValuesWritten(grid, layout);
@@ -154,7 +164,10 @@ export function planFromSource(
     const count = Math.min(perShard, grid.totalPatches - first);
     shards.push({ index: i, name: shardName(req.fileNamePrefix, i, fo.compressed), firstPatch: first, patchCount: count, bytesFramed: count * patchBytes });
   }
-  if (shards.length > 99999) throw new GeotfrError('LIMIT', `${shards.length} shards exceed the 5-digit shard names of docs/semantics.md §5; raise maxFileSize`, { field: 'formatOptions.maxFileSize' });
+  if (shards.length > 99999)
+    throw new GeotfrError('LIMIT', `${shards.length} shards exceed the 5-digit shard names of docs/semantics.md §5; raise maxFileSize`, {
+      field: 'formatOptions.maxFileSize',
+    });
 
   // A warped chunk also holds its coordinates, taps and source windows: a quarter of the width
   // keeps its memory near a copied chunk's (and independent of the region's width).
@@ -162,7 +175,11 @@ export function planFromSource(
   const warpShare = warped ? 4 : 1;
   const chunkPatches = Math.max(
     1,
-    Math.min(grid.patchesPerRow, Math.floor(CHUNK_TARGET_BYTES / warpShare / patchBytes), Math.floor((CHUNK_MAX_WIDTH_PX / warpShare - 2 * grid.marginX) / grid.patchWidth)),
+    Math.min(
+      grid.patchesPerRow,
+      Math.floor(CHUNK_TARGET_BYTES / warpShare / patchBytes),
+      Math.floor((CHUNK_MAX_WIDTH_PX / warpShare - 2 * grid.marginX) / grid.patchWidth),
+    ),
   );
   const mixer: Mixer | null =
     fo.maskedThreshold === 1
@@ -211,7 +228,11 @@ function checkValuesWritten(grid: ExportGrid, layout: FeatureLayout): void {
   const depthFactor = depths / layout.bands.length;
   const kernelFactor = tilePx / patchPx;
   const field =
-    depthFactor > 1 && depthFactor >= kernelFactor ? 'formatOptions.tensorDepths' : kernelFactor >= 2 ? 'formatOptions.kernelSize' : 'formatOptions.patchDimensions';
+    depthFactor > 1 && depthFactor >= kernelFactor
+      ? 'formatOptions.tensorDepths'
+      : kernelFactor >= 2
+        ? 'formatOptions.kernelSize'
+        : 'formatOptions.patchDimensions';
   const shape = `${grid.tileWidth}×${grid.tileHeight} tile (patch ${grid.patchWidth}×${grid.patchHeight} + kernel margins) × ${depths} value(s) per pixel`;
   checkLimit('maxValuesPerPatch', perPatch, `a patch of ${perPatch.toLocaleString('en-US')} values (${shape})`, { field });
   const total = perPatch * grid.totalPatches;

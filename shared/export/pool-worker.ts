@@ -95,8 +95,7 @@ if (parentPort) {
       if (m.buffer) {
         sharedBlockBytes(m.buffer.byteLength);
         p?.resolve(m.buffer);
-      }
-      else p?.reject(fromWire(m.error ?? { code: 'INTERNAL', message: 'block request failed', context: {} }));
+      } else p?.reject(fromWire(m.error ?? { code: 'INTERNAL', message: 'block request failed', context: {} }));
     } else if (m.type === 'init') {
       producer = ChunkProducer.open(m.plan, { signal: controller.signal, blockProvider });
       producer.then(

@@ -86,18 +86,24 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
     const idle = [...files].filter(([, e]) => e.inflight === 0).sort((a, b) => a[1].used - b[1].used);
     for (const [uri, e] of idle.slice(0, files.size - MAX_SERVED_FILES)) {
       files.delete(uri);
-      void e.file.then((t) => {
-        opened.delete(t);
-        decoded.delete(t);
-        return t.close();
-      }, () => undefined);
+      void e.file.then(
+        (t) => {
+          opened.delete(t);
+          decoded.delete(t);
+          return t.close();
+        },
+        () => undefined,
+      );
     }
   };
   const open = (uri: string) => {
     let e = files.get(uri);
     if (!e) {
       const file = openTiff(uri, 'image', { signal, sharedBlocks: true });
-      file.then((t) => opened.add(t), () => {});
+      file.then(
+        (t) => opened.add(t),
+        () => {},
+      );
       const entry = (e = { file, inflight: 0, used: ++tick });
       file.catch(() => files.get(uri) === entry && files.delete(uri));
       files.set(uri, e);
@@ -131,7 +137,14 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
         });
     },
     close: async () => {
-      await Promise.all([...files.values()].map((e) => e.file.then((t) => t.close(), () => undefined)));
+      await Promise.all(
+        [...files.values()].map((e) =>
+          e.file.then(
+            (t) => t.close(),
+            () => undefined,
+          ),
+        ),
+      );
     },
     cacheStats: () => blockCacheStats({ files: [...opened] }),
     warm(tasks) {
@@ -142,12 +155,15 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
         for (const f of plan.image?.files ?? []) {
           const shift = latticeShift(f.grid, plan.source);
           if (!shift) continue;
-          const x0 = win.x0 + shift[0], y0 = win.y0 + shift[1];
+          const x0 = win.x0 + shift[0],
+            y0 = win.y0 + shift[1];
           if (x0 >= f.grid.width || y0 >= f.grid.height || x0 + win.width <= 0 || y0 + win.height <= 0) continue;
           void open(f.uri).file.then(
             (tf) => {
-              const bx0 = Math.max(0, Math.floor(x0 / tf.blockWidth)), bx1 = Math.min(tf.blocksAcross - 1, Math.floor((x0 + win.width - 1) / tf.blockWidth));
-              const by0 = Math.max(0, Math.floor(y0 / tf.blockHeight)), by1 = Math.min(tf.blocksDown - 1, Math.floor((y0 + win.height - 1) / tf.blockHeight));
+              const bx0 = Math.max(0, Math.floor(x0 / tf.blockWidth)),
+                bx1 = Math.min(tf.blocksAcross - 1, Math.floor((x0 + win.width - 1) / tf.blockWidth));
+              const by0 = Math.max(0, Math.floor(y0 / tf.blockHeight)),
+                by1 = Math.min(tf.blocksDown - 1, Math.floor((y0 + win.height - 1) / tf.blockHeight));
               for (let by = by0; by <= by1; by++) for (let bx = bx0; bx <= bx1; bx++) tf.sharedBlock(bx, by, 0).catch(() => {});
             },
             () => {},
@@ -186,40 +202,43 @@ export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: 
       slot.pending.clear();
     };
     ready.push(
-      Promise.race([spawned[i].failed, new Promise<void>((resolve, reject) => {
-        w.on('message', (m: FromWorker) => {
-          if (m.type === 'ready') resolve();
-          else if (m.type === 'result') {
-            const p = slot.pending.get(m.id);
-            slot.pending.delete(m.id);
-            slot.load--;
-            const d = m.result.data as Uint8Array;
-            p?.resolve({ ...m.result, data: Buffer.from(d.buffer, d.byteOffset, d.byteLength) });
-          } else if (m.type === 'block') {
-            blocks.serve(w, m);
-          } else if (m.type === 'error') {
-            const err = fromWire(m.error);
-            if (m.id === undefined) {
-              reject(err);
-              failAll(err);
-            } else {
+      Promise.race([
+        spawned[i].failed,
+        new Promise<void>((resolve, reject) => {
+          w.on('message', (m: FromWorker) => {
+            if (m.type === 'ready') resolve();
+            else if (m.type === 'result') {
               const p = slot.pending.get(m.id);
               slot.pending.delete(m.id);
               slot.load--;
-              p?.reject(err);
+              const d = m.result.data as Uint8Array;
+              p?.resolve({ ...m.result, data: Buffer.from(d.buffer, d.byteOffset, d.byteLength) });
+            } else if (m.type === 'block') {
+              blocks.serve(w, m);
+            } else if (m.type === 'error') {
+              const err = fromWire(m.error);
+              if (m.id === undefined) {
+                reject(err);
+                failAll(err);
+              } else {
+                const p = slot.pending.get(m.id);
+                slot.pending.delete(m.id);
+                slot.load--;
+                p?.reject(err);
+              }
             }
-          }
-        });
-        w.on('error', (err) => {
-          reject(err);
-          failAll(asGeotfrError(err));
-        });
-        w.on('exit', (code) => {
-          const err = new GeotfrError('INTERNAL', `export worker exited with code ${code}`);
-          reject(err);
-          failAll(err);
-        });
-      })]),
+          });
+          w.on('error', (err) => {
+            reject(err);
+            failAll(asGeotfrError(err));
+          });
+          w.on('exit', (code) => {
+            const err = new GeotfrError('INTERNAL', `export worker exited with code ${code}`);
+            reject(err);
+            failAll(err);
+          });
+        }),
+      ]),
     );
     w.postMessage({ type: 'init', plan } satisfies ToWorker);
   }

@@ -142,7 +142,12 @@ export async function acquirePrefixLease(store: BlobStore, prefix: string, opts:
       if (released) return;
       const current = await readLease(store, key);
       if (current && current.runId !== opts.runId)
-        throw new GeotfrError('IO', `lost the lease on prefix ${JSON.stringify(prefix)} to run ${current.runId}`, { file: store.uri(key), field: 'fileNamePrefix' }, { retryable: false });
+        throw new GeotfrError(
+          'IO',
+          `lost the lease on prefix ${JSON.stringify(prefix)} to run ${current.runId}`,
+          { file: store.uri(key), field: 'fileNamePrefix' },
+          { retryable: false },
+        );
       record = { ...record, expiresAt: make().expiresAt };
       await store.write(key, JSON.stringify(record, null, 2) + '\n', { contentType: 'application/json' });
     },
@@ -214,7 +219,11 @@ export async function removeReplaced(store: BlobStore, prior: PriorExport, writt
  * lease is new) refuses a prefix holding an earlier export unless `overwrite`. Releases the lease if the
  * check fails. A re-entered lease (the same job redelivered) skips the check: its own shards may exist.
  */
-export async function claimPrefix(store: BlobStore, plan: Pick<ExportPlan, 'request' | 'manifestKey'>, opts: LeaseOptions): Promise<{ lease: PrefixLease; prior: PriorExport }> {
+export async function claimPrefix(
+  store: BlobStore,
+  plan: Pick<ExportPlan, 'request' | 'manifestKey'>,
+  opts: LeaseOptions,
+): Promise<{ lease: PrefixLease; prior: PriorExport }> {
   const lease = await acquirePrefixLease(store, plan.request.fileNamePrefix, opts);
   try {
     const prior = lease.reentered ? { keys: [], manifest: undefined } : await findPriorExport(store, plan);

@@ -48,7 +48,13 @@ const bandRequest = z.strictObject({
 /** `{"stac": URI, "bands": [...]}`: bands of a STAC Item or ItemCollection, by asset key or eo:bands name. */
 const stacBand = z.union([
   z.string().min(1),
-  z.strictObject({ name: z.string().min(1), asset: z.string().min(1).optional(), resample: resample.optional(), reduce: reduce.optional(), nodata: z.number().optional() }),
+  z.strictObject({
+    name: z.string().min(1),
+    asset: z.string().min(1).optional(),
+    resample: resample.optional(),
+    reduce: reduce.optional(),
+    nodata: z.number().optional(),
+  }),
 ]);
 
 const imageSpec = z.union([
@@ -224,7 +230,8 @@ export function parseImageExportRequest(json: unknown, opts: { now?: Date } = {}
   if (!r.success) throw toError(r.error, json);
   const v = r.data;
   const fo = v.formatOptions;
-  for (const name of Object.keys(fo.tensorDepths)) if (!name) throw new GeotfrError('BAD_REQUEST', 'tensorDepths has an empty band name', { field: 'formatOptions.tensorDepths' });
+  for (const name of Object.keys(fo.tensorDepths))
+    if (!name) throw new GeotfrError('BAD_REQUEST', 'tensorDepths has an empty band name', { field: 'formatOptions.tensorDepths' });
   if (typeof v.image === 'object') {
     const bands: { name: string; band?: number; bands?: number[] }[] = v.image.bands.map((b) => (typeof b === 'string' ? { name: b } : b));
     bands.forEach((b, i) => {
@@ -239,7 +246,8 @@ export function parseImageExportRequest(json: unknown, opts: { now?: Date } = {}
   }
   const rawPrefix = requestedPrefix(v);
   const fileNamePrefix = checkKey(rawPrefix.replaceAll('{date}', utcDate(opts.now ?? new Date())), 'fileNamePrefix');
-  if (fileNamePrefix.endsWith('/')) throw new GeotfrError('BAD_REQUEST', `fileNamePrefix must name files, not a directory: ${show(rawPrefix)}`, { field: 'fileNamePrefix' });
+  if (fileNamePrefix.endsWith('/'))
+    throw new GeotfrError('BAD_REQUEST', `fileNamePrefix must name files, not a directory: ${show(rawPrefix)}`, { field: 'fileNamePrefix' });
   const out: ImageExportRequest = {
     image: v.image,
     bucket: v.bucket,
@@ -251,7 +259,8 @@ export function parseImageExportRequest(json: unknown, opts: { now?: Date } = {}
   };
   if (v.region !== undefined) out.region = v.region as Region;
   if (v.description !== undefined) out.description = v.description;
-  for (const k of ['crs', 'crsTransform', 'scale', 'dimensions', 'resample', 'dryRun'] as const) if (v[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = v[k];
+  for (const k of ['crs', 'crsTransform', 'scale', 'dimensions', 'resample', 'dryRun'] as const)
+    if (v[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = v[k];
   const ignored = NO_EFFECT_FIELDS.filter((k) => v[k] !== undefined);
   if (ignored.length) out.ignored = ignored;
   return out;

@@ -86,7 +86,8 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
   const t0 = performance.now();
   const signal = opts.signal;
   // A request that asks for a dry run must never write: its callers want dryRunImageExport.
-  if (wantsDryRun(request)) throw new GeotfrError('BAD_REQUEST', 'the request asks for a dry run; call dryRunImageExport (CLI: --dry-run)', { field: 'dryRun' });
+  if (wantsDryRun(request))
+    throw new GeotfrError('BAD_REQUEST', 'the request asks for a dry run; call dryRunImageExport (CLI: --dry-run)', { field: 'dryRun' });
   // Start the worker threads first: their start-up (isolate + module loading) overlaps the planning.
   const wanted = opts.open ? 0 : Math.max(0, opts.workers ?? availableParallelism());
   let idle = wanted > 0 ? spawnWorkers(wanted) : [];

@@ -92,7 +92,10 @@ function withoutGrids(name: string, def: string): string {
   const tokens = def.split(/\s+/);
   const grids = tokens.find((t) => t.startsWith('+nadgrids='))?.slice('+nadgrids='.length);
   if (!grids || grids.split(',').every((g) => g.startsWith('@') || g === 'null')) return def;
-  const datum = tokens.filter((t) => /^\+(datum|ellps|a|b|rf|nadgrids|towgs84|pm)=/.test(t)).sort().join(' ');
+  const datum = tokens
+    .filter((t) => /^\+(datum|ellps|a|b|rf|nadgrids|towgs84|pm)=/.test(t))
+    .sort()
+    .join(' ');
   gridDatums.set(name, { grids, datum });
   return tokens.filter((t) => !t.startsWith('+nadgrids=')).join(' ');
 }
@@ -144,7 +147,8 @@ export function pointTransformer(from: string, to: string, field = 'crs'): Point
   const a = crsDefinition(from, field);
   const b = crsDefinition(to, field);
   if (a === b) return (x, y) => [x, y];
-  const ga = gridDatums.get(a), gb = gridDatums.get(b);
+  const ga = gridDatums.get(a),
+    gb = gridDatums.get(b);
   if ((ga || gb) && ga?.datum !== gb?.datum) {
     const [name, g] = ga ? [a, ga] : [b, gb!];
     throw new GeotfrError(
@@ -262,7 +266,11 @@ export function geoKeysProj4(k: GeoKeys, file: string): string {
     const zone = projection % 100;
     if ((projection - zone === 16000 || projection - zone === 16100) && zone >= 1 && zone <= 60)
       return `+proj=utm +zone=${zone}${projection >= 16100 ? ' +south' : ''} ${datum} ${units} +no_defs`;
-    throw new GeotfrError('BAD_INPUT', `has a user-defined CRS with projection code ${projection}, which geotfr cannot read; reproject the file (gdalwarp -t_srs EPSG:n)`, { file });
+    throw new GeotfrError(
+      'BAD_INPUT',
+      `has a user-defined CRS with projection code ${projection}, which geotfr cannot read; reproject the file (gdalwarp -t_srs EPSG:n)`,
+      { file },
+    );
   }
   const ct = num('ProjCoordTransGeoKey');
   // Angles in degrees; false eastings/northings in the file's linear unit, proj4's +x_0/+y_0 in metres.

@@ -65,13 +65,17 @@ async function expandGlob(glob: string, field: string): Promise<string[]> {
   let matches: string[];
   if (glob.startsWith('gs://')) {
     const slash = glob.indexOf('/', 5);
-    if (slash < 0 || slash >= wild) throw new GeotfrError('BAD_REQUEST', `a gs:// glob needs a bucket name without wildcards: ${JSON.stringify(glob)}`, { field });
+    if (slash < 0 || slash >= wild)
+      throw new GeotfrError('BAD_REQUEST', `a gs:// glob needs a bucket name without wildcards: ${JSON.stringify(glob)}`, { field });
     const bucket = glob.slice(5, slash);
     const keyGlob = glob.slice(slash + 1);
     const store = await openBucket(`gs://${bucket}`);
     const re = globRegExp(keyGlob);
     const listed = await store.list(keyGlob.slice(0, keyGlob.search(/[*?[]/)));
-    matches = listed.map((b) => b.key).filter((k) => re.test(k)).map((k) => `gs://${bucket}/${k}`);
+    matches = listed
+      .map((b) => b.key)
+      .filter((k) => re.test(k))
+      .map((k) => `gs://${bucket}/${k}`);
   } else {
     const base = glob.startsWith('file://') ? fileURLToPath(literal.slice(0, dirEnd) || 'file:///') : path.resolve(literal.slice(0, dirEnd) || '.');
     const rest = glob.slice(dirEnd);
@@ -79,7 +83,10 @@ async function expandGlob(glob: string, field: string): Promise<string[]> {
     const store = new LocalBlobStore(base);
     const re = globRegExp(rest);
     const listed = await store.list(rest.slice(0, rest.search(/[*?[]/)));
-    matches = listed.map((b) => b.key).filter((k) => re.test(k)).map((k) => path.join(base, k));
+    matches = listed
+      .map((b) => b.key)
+      .filter((k) => re.test(k))
+      .map((k) => path.join(base, k));
   }
   if (matches.length === 0) throw new GeotfrError('BAD_REQUEST', `glob ${JSON.stringify(glob)} matches no file`, { field });
   return matches.sort();

@@ -95,9 +95,16 @@ function checkKernel(resample: unknown, reduce: unknown, field: string): void {
 /** The STAC grid (when declared) laid over a file's own georeferencing. */
 function withStacGrid(f: SourceFile, g: StacGrid | undefined): SourceFile {
   if (!g || (!g.crs && !g.affine)) return f;
-  const grid: PixelGrid = { crs: g.crs ?? f.grid.crs, affine: g.affine ? [...g.affine] : f.grid.affine, width: g.width ?? f.grid.width, height: g.height ?? f.grid.height };
+  const grid: PixelGrid = {
+    crs: g.crs ?? f.grid.crs,
+    affine: g.affine ? [...g.affine] : f.grid.affine,
+    width: g.width ?? f.grid.width,
+    height: g.height ?? f.grid.height,
+  };
   if (grid.width !== f.grid.width || grid.height !== f.grid.height)
-    throw new GeotfrError('BAD_INPUT', `STAC proj:shape [${grid.height}, ${grid.width}] differs from the file's ${f.grid.height}x${f.grid.width} pixels`, { file: f.uri });
+    throw new GeotfrError('BAD_INPUT', `STAC proj:shape [${grid.height}, ${grid.width}] differs from the file's ${f.grid.height}x${f.grid.width} pixels`, {
+      file: f.uri,
+    });
   return { ...f, grid };
 }
 
@@ -129,7 +136,15 @@ export async function planImage(image: ImageRequestSpec, opts: { resample?: Resa
   } else if (image && typeof image === 'object' && 'stac' in image) {
     const bands = await stacBands(image.stac, image.bands, 'image');
     bands.forEach((b, i) => checkKernel(b.resample, b.reduce, `image.bands[${i}]`));
-    wanted = bands.map((b, i) => ({ name: b.name, uris: b.uris, grids: b.grids, nodata: b.nodata, resample: b.resample, reduce: b.reduce, field: `image.bands[${i}]` }));
+    wanted = bands.map((b, i) => ({
+      name: b.name,
+      uris: b.uris,
+      grids: b.grids,
+      nodata: b.nodata,
+      resample: b.resample,
+      reduce: b.reduce,
+      field: `image.bands[${i}]`,
+    }));
   } else if (image && typeof image === 'object' && Array.isArray((image as { bands?: unknown }).bands) && (image as { bands: unknown[] }).bands.length > 0) {
     const reqs = (image as { bands: BandRequestSpec[] }).bands;
     wanted = [];
@@ -137,17 +152,21 @@ export async function planImage(image: ImageRequestSpec, opts: { resample?: Resa
       const field = `image.bands[${i}]`;
       if (!r || typeof r !== 'object') throw new GeotfrError('BAD_REQUEST', 'expected a band object', { field });
       if (typeof r.name !== 'string' || !r.name) throw new GeotfrError('BAD_REQUEST', 'band name must be a non-empty string', { field: `${field}.name` });
-      if (r.band !== undefined && r.bands !== undefined) throw new GeotfrError('BAD_REQUEST', 'give either "band" (one source band) or "bands" (an array band), not both', { field });
+      if (r.band !== undefined && r.bands !== undefined)
+        throw new GeotfrError('BAD_REQUEST', 'give either "band" (one source band) or "bands" (an array band), not both', { field });
       if (r.nodata !== undefined && typeof r.nodata !== 'number') throw new GeotfrError('BAD_REQUEST', 'nodata must be a number', { field: `${field}.nodata` });
       checkKernel(r.resample, r.reduce, field);
       wanted.push({ ...r, uris: await expandUris(r.uri, `${field}.uri`), field });
     }
   } else {
-    throw new GeotfrError('BAD_REQUEST', 'expected a raster URI, {"bands": [...]} with at least one band, or {"stac": URI, "bands": [...]}', { field: 'image' });
+    throw new GeotfrError('BAD_REQUEST', 'expected a raster URI, {"bands": [...]} with at least one band, or {"stac": URI, "bands": [...]}', {
+      field: 'image',
+    });
   }
 
   const fields = new Map<string, string>();
-  for (const w of [...wanted, ...(allOf ? [allOf] : [])]) for (const u of w.uris) if (!fields.has(u)) fields.set(u, w.field === 'image' ? 'image' : `${w.field}.uri`);
+  for (const w of [...wanted, ...(allOf ? [allOf] : [])])
+    for (const u of w.uris) if (!fields.has(u)) fields.set(u, w.field === 'image' ? 'image' : `${w.field}.uri`);
   const headers = await readHeaders([...fields.keys()], fields, opts.signal);
 
   const files: SourceFile[] = [];
@@ -166,7 +185,10 @@ export async function planImage(image: ImageRequestSpec, opts: { resample?: Resa
   const bands: PlannedBand[] = [];
   if (allOf) {
     const first = headers.get(allOf.uris[0]!)!;
-    checkSameCount(allOf.uris.map((u) => headers.get(u)!), 'image');
+    checkSameCount(
+      allOf.uris.map((u) => headers.get(u)!),
+      'image',
+    );
     const described = first.descriptions.every((d) => d !== null && d !== '');
     first.types.forEach((_, s) => {
       bands.push({
@@ -188,7 +210,8 @@ export async function planImage(image: ImageRequestSpec, opts: { resample?: Resa
     let samples: number[];
     let which: string;
     if (w.bands !== undefined) {
-      if (!Array.isArray(w.bands) || w.bands.length === 0) throw new GeotfrError('BAD_REQUEST', '"bands" must list at least one source band', { field: `${w.field}.bands` });
+      if (!Array.isArray(w.bands) || w.bands.length === 0)
+        throw new GeotfrError('BAD_REQUEST', '"bands" must list at least one source band', { field: `${w.field}.bands` });
       samples = w.bands.map((b) => b - 1);
       which = `${w.field}.bands`;
     } else if (w.band !== undefined) {
@@ -202,7 +225,9 @@ export async function planImage(image: ImageRequestSpec, opts: { resample?: Resa
     }
     for (const s of samples)
       if (!Number.isInteger(s) || s < 0 || s >= n)
-        throw new GeotfrError('BAD_REQUEST', `band ${JSON.stringify(s + 1)} is out of range: ${srcs[0]!.uri} has ${n} band${n === 1 ? '' : 's'} (1-based)`, { field: which });
+        throw new GeotfrError('BAD_REQUEST', `band ${JSON.stringify(s + 1)} is out of range: ${srcs[0]!.uri} has ${n} band${n === 1 ? '' : 's'} (1-based)`, {
+          field: which,
+        });
     bands.push({
       name: w.name!,
       samples,
@@ -216,7 +241,10 @@ export async function planImage(image: ImageRequestSpec, opts: { resample?: Resa
   }
   const names = new Set<string>();
   for (const b of bands) {
-    if (names.has(b.name)) throw new GeotfrError('BAD_REQUEST', `duplicate band name ${JSON.stringify(b.name)} (${b.label}); band names become feature names and must be unique`, { field: 'image' });
+    if (names.has(b.name))
+      throw new GeotfrError('BAD_REQUEST', `duplicate band name ${JSON.stringify(b.name)} (${b.label}); band names become feature names and must be unique`, {
+        field: 'image',
+      });
     names.add(b.name);
   }
   return { files, bands };
@@ -227,11 +255,9 @@ function checkSameCount(srcs: SourceFile[], field: string): void {
   const n = srcs[0]!.types.length;
   const odd = srcs.find((f) => f.types.length !== n);
   if (odd)
-    throw new GeotfrError(
-      'BAD_REQUEST',
-      `files of one mosaic have different band counts: ${srcs[0]!.uri} has ${n}, ${odd.uri} has ${odd.types.length}`,
-      { field },
-    );
+    throw new GeotfrError('BAD_REQUEST', `files of one mosaic have different band counts: ${srcs[0]!.uri} has ${n}, ${odd.uri} has ${odd.types.length}`, {
+      field,
+    });
 }
 
 /**
@@ -240,7 +266,12 @@ function checkSameCount(srcs: SourceFile[], field: string): void {
  * so the plan stays small and no worker ever looks at the others. Footprints come from the headers
  * already read; a file whose footprint cannot be placed on the grid is kept (workers skip it).
  */
-export function pruneImage(image: PlannedImage, grid: PixelGrid, marginPx: number, footprint: (g: PixelGrid) => [number, number, number, number] | null): PlannedImage {
+export function pruneImage(
+  image: PlannedImage,
+  grid: PixelGrid,
+  marginPx: number,
+  footprint: (g: PixelGrid) => [number, number, number, number] | null,
+): PlannedImage {
   const keep = image.files.map((f) => {
     const b = footprint(f.grid);
     if (!b) return true;

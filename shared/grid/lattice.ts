@@ -17,11 +17,13 @@ const SHIFT_TOL_PX = 1e-6;
  */
 export function latticeShift(file: { crs: string; affine: Affine }, grid: { crs: string; affine: Affine }): [number, number] | null {
   if (!sameCrs(file.crs, grid.crs)) return null;
-  const a = file.affine, b = grid.affine;
+  const a = file.affine,
+    b = grid.affine;
   const scale = Math.max(Math.abs(a[0]), Math.abs(a[1]), Math.abs(a[3]), Math.abs(a[4]));
   for (const i of [0, 1, 3, 4]) if (Math.abs(a[i]! - b[i]!) > AFFINE_RTOL * scale) return null;
   const [col, row] = worldToPixel(a, b[2], b[5]);
-  const dx = Math.round(col), dy = Math.round(row);
+  const dx = Math.round(col),
+    dy = Math.round(row);
   if (Math.abs(col - dx) > SHIFT_TOL_PX || Math.abs(row - dy) > SHIFT_TOL_PX) return null;
   return [dx + 0, dy + 0];
 }

@@ -80,11 +80,16 @@ export function sourceBounds(
   kernel: Kernel,
   extent: { width: number; height: number },
 ): Bounds | null {
-  let xmin = Infinity, ymin = Infinity, xmax = -Infinity, ymax = -Infinity;
-  const cx = coords.x, cy = coords.y;
+  let xmin = Infinity,
+    ymin = Infinity,
+    xmax = -Infinity,
+    ymax = -Infinity;
+  const cx = coords.x,
+    cy = coords.y;
   for (const [from, to] of ranges)
     for (let k = from; k < to; k++) {
-      const x = cx[k]!, y = cy[k]!;
+      const x = cx[k]!,
+        y = cy[k]!;
       if (!(x === x && y === y)) continue; // NaN: outside every source
       if (x < xmin) xmin = x;
       if (x > xmax) xmax = x;
@@ -144,36 +149,59 @@ export interface Taps {
 export const newTaps = (n: number): Taps => ({ s: new Int32Array(n), fx: new Float64Array(n), fy: new Float64Array(n) });
 
 /** Fills `t` for target pixels [from, to) of `coords` over a source window. */
-export function computeTaps(method: Resampling, coords: Coords, from: number, to: number, win: { x0: number; y0: number; width: number; height: number }, extent: { width: number; height: number }, t: Taps): void {
+export function computeTaps(
+  method: Resampling,
+  coords: Coords,
+  from: number,
+  to: number,
+  win: { x0: number; y0: number; width: number; height: number },
+  extent: { width: number; height: number },
+  t: Taps,
+): void {
   const sw = win.width;
-  const wx0 = win.x0, wy0 = win.y0, wx1 = Math.min(extent.width, win.x0 + sw), wy1 = Math.min(extent.height, win.y0 + win.height);
-  const cx = coords.x, cy = coords.y, s = t.s, tfx = t.fx, tfy = t.fy;
+  const wx0 = win.x0,
+    wy0 = win.y0,
+    wx1 = Math.min(extent.width, win.x0 + sw),
+    wy1 = Math.min(extent.height, win.y0 + win.height);
+  const cx = coords.x,
+    cy = coords.y,
+    s = t.s,
+    tfx = t.fx,
+    tfy = t.fy;
   if (method === 'nearest') {
     for (let k = from; k < to; k++) {
-      const x = cx[k]!, y = cy[k]!;
+      const x = cx[k]!,
+        y = cy[k]!;
       // Tested before the bias, like GDAL: -1e-11 is outside the source, not in its pixel 0.
       if (!(x >= 0 && y >= 0)) {
         s[k] = -1;
         continue;
       }
-      const ix = Math.floor(x + EDGE_BIAS), iy = Math.floor(y + EDGE_BIAS);
+      const ix = Math.floor(x + EDGE_BIAS),
+        iy = Math.floor(y + EDGE_BIAS);
       s[k] = ix < wx0 || iy < wy0 || ix >= wx1 || iy >= wy1 ? -1 : (iy - wy0) * sw + (ix - wx0);
     }
     return;
   }
   // Bilinear reaches taps 0..1 and bicubic -1..2 around ⌊x-½⌋ in each axis with a non-zero fraction.
-  const lo = method === 'bicubic' ? -1 : 0, hi = method === 'bicubic' ? 2 : 1;
+  const lo = method === 'bicubic' ? -1 : 0,
+    hi = method === 'bicubic' ? 2 : 1;
   for (let k = from; k < to; k++) {
-    const x = cx[k]! - 0.5, y = cy[k]! - 0.5;
+    const x = cx[k]! - 0.5,
+      y = cy[k]! - 0.5;
     if (!(x === x && y === y)) {
       s[k] = -1;
       continue;
     }
-    const ix = Math.floor(x), iy = Math.floor(y);
-    const fx = x - ix, fy = y - iy;
+    const ix = Math.floor(x),
+      iy = Math.floor(y);
+    const fx = x - ix,
+      fy = y - iy;
     // At a zero fraction only the first tap has weight; the others are not read (they may lie outside).
-    const xlo = fx > 0 ? ix + lo : ix, xhi = fx > 0 ? ix + hi : ix;
-    const ylo = fy > 0 ? iy + lo : iy, yhi = fy > 0 ? iy + hi : iy;
+    const xlo = fx > 0 ? ix + lo : ix,
+      xhi = fx > 0 ? ix + hi : ix;
+    const ylo = fy > 0 ? iy + lo : iy,
+      yhi = fy > 0 ? iy + hi : iy;
     if (xlo < wx0 || ylo < wy0 || xhi >= wx1 || yhi >= wy1) {
       s[k] = -1;
       continue;
@@ -186,8 +214,13 @@ export function computeTaps(method: Resampling, coords: Coords, from: number, to
 
 /** One band's values at taps computed by computeTaps over the same window (`src` is that band's window). */
 export function applyTaps(method: Resampling, t: Taps, from: number, to: number, src: SourceWindow, depth: number, out: TargetWindow, n: number): void {
-  const sw = src.width, plane = sw * src.height;
-  const sv = src.values, ok = src.valid, ov = out.values, valid = out.valid, s = t.s;
+  const sw = src.width,
+    plane = sw * src.height;
+  const sv = src.values,
+    ok = src.valid,
+    ov = out.values,
+    valid = out.valid,
+    s = t.s;
   if (method === 'nearest') {
     for (let k = from; k < to; k++) {
       const i = s[k]!;
@@ -208,14 +241,18 @@ export function applyTaps(method: Resampling, t: Taps, from: number, to: number,
         valid[k] = 0;
         continue;
       }
-      const fx = t.fx[k]!, fy = t.fy[k]!;
-      const s10 = fx > 0 ? s00 + 1 : s00, s01 = fy > 0 ? s00 + sw : s00, s11 = s01 + (s10 - s00);
+      const fx = t.fx[k]!,
+        fy = t.fy[k]!;
+      const s10 = fx > 0 ? s00 + 1 : s00,
+        s01 = fy > 0 ? s00 + sw : s00,
+        s11 = s01 + (s10 - s00);
       if (ok[s00] === 0 || ok[s10] === 0 || ok[s01] === 0 || ok[s11] === 0) {
         valid[k] = 0;
         continue;
       }
       valid[k] = 1;
-      const gx = 1 - fx, gy = 1 - fy;
+      const gx = 1 - fx,
+        gy = 1 - fy;
       for (let d = 0; d < depth; d++) {
         const o = d * plane;
         ov[d * n + k] = (sv[o + s00]! * gx + sv[o + s10]! * fx) * gy + (sv[o + s01]! * gx + sv[o + s11]! * fx) * fy;
@@ -224,15 +261,18 @@ export function applyTaps(method: Resampling, t: Taps, from: number, to: number,
     return;
   }
   // Bicubic: 4×4 taps, separable weights; a zero fraction leaves only the centre column/row.
-  const wxs = new Float64Array(4), wys = new Float64Array(4);
-  const cols = new Int32Array(4), rows = new Int32Array(4);
+  const wxs = new Float64Array(4),
+    wys = new Float64Array(4);
+  const cols = new Int32Array(4),
+    rows = new Int32Array(4);
   for (let k = from; k < to; k++) {
     const c = s[k]!;
     if (c < 0) {
       valid[k] = 0;
       continue;
     }
-    const fx = t.fx[k]!, fy = t.fy[k]!;
+    const fx = t.fx[k]!,
+      fy = t.fy[k]!;
     cubicWeights(fx, wxs, 0);
     cubicWeights(fy, wys, 0);
     for (let q = 0; q < 4; q++) {
@@ -270,8 +310,14 @@ function applyNearestBands(t: Taps, from: number, to: number, srcs: SourceWindow
     return;
   }
   for (let b = 0; b + 1 < nb; b += 2) {
-    const va = srcs[b]!.values, oka = srcs[b]!.valid, ova = outs[b]!.values, vla = outs[b]!.valid;
-    const vb = srcs[b + 1]!.values, okb = srcs[b + 1]!.valid, ovb = outs[b + 1]!.values, vlb = outs[b + 1]!.valid;
+    const va = srcs[b]!.values,
+      oka = srcs[b]!.valid,
+      ova = outs[b]!.values,
+      vla = outs[b]!.valid;
+    const vb = srcs[b + 1]!.values,
+      okb = srcs[b + 1]!.valid,
+      ovb = outs[b + 1]!.values,
+      vlb = outs[b + 1]!.valid;
     for (let k = from; k < to; k++) {
       const i = s[k]!;
       if (i < 0) {
@@ -279,7 +325,8 @@ function applyNearestBands(t: Taps, from: number, to: number, srcs: SourceWindow
         vlb[k] = 0;
         continue;
       }
-      const a = oka[i]!, c = okb[i]!;
+      const a = oka[i]!,
+        c = okb[i]!;
       vla[k] = a;
       vlb[k] = c;
       ova[k] = va[i]!;
@@ -319,17 +366,21 @@ function snap(v: number): number {
 /** Area of the part of convex polygon `poly` (flat x,y pairs) inside the square [px, px+1] × [py, py+1]. */
 function clippedArea(poly: number[], px: number, py: number, a: number[], b: number[]): number {
   // Sutherland–Hodgman against the four edges, ping-ponging between two scratch arrays.
-  let src = poly, dst = a;
+  let src = poly,
+    dst = a;
   const clip = (inside: (x: number, y: number) => number) => {
     dst.length = 0;
     const m = src.length;
     for (let i = 0; i < m; i += 2) {
-      const x1 = src[i]!, y1 = src[i + 1]!;
+      const x1 = src[i]!,
+        y1 = src[i + 1]!;
       const j = (i + 2) % m;
-      const x2 = src[j]!, y2 = src[j + 1]!;
-      const d1 = inside(x1, y1), d2 = inside(x2, y2);
+      const x2 = src[j]!,
+        y2 = src[j + 1]!;
+      const d1 = inside(x1, y1),
+        d2 = inside(x2, y2);
       if (d1 >= 0) dst.push(x1, y1);
-      if ((d1 >= 0) !== (d2 >= 0)) {
+      if (d1 >= 0 !== d2 >= 0) {
         const t = d1 / (d1 - d2);
         dst.push(x1 + (x2 - x1) * t, y1 + (y2 - y1) * t);
       }
@@ -373,33 +424,54 @@ export function reduce(
   out: TargetWindow,
   n: number,
 ): void {
-  const sw = src.width, plane = sw * src.height;
-  const wx0 = src.x0, wy0 = src.y0, wx1 = Math.min(extent.width, src.x0 + sw), wy1 = Math.min(extent.height, src.y0 + src.height);
+  const sw = src.width,
+    plane = sw * src.height;
+  const wx0 = src.x0,
+    wy0 = src.y0,
+    wx1 = Math.min(extent.width, src.x0 + sw),
+    wy1 = Math.min(extent.height, src.y0 + src.height);
   const cw = w + 1;
   const valid = out.valid;
   // Typed scratch (grown when a footprint needs more): no per-pixel allocation in the hot loop.
   let taps = new Int32Array(64);
   let weights = new Float64Array(64);
   let m = 0;
-  const poly: number[] = [], sa: number[] = [], sb: number[] = [];
-  const modeVals: number[] = [], modeWeights: number[] = [];
+  const poly: number[] = [],
+    sa: number[] = [],
+    sb: number[] = [];
+  const modeVals: number[] = [],
+    modeWeights: number[] = [];
   for (let j = j0; j < j1; j++) {
     for (let i = i0; i < i1; i++) {
       const k = j * w + i;
-      const c00 = j * cw + i, c10 = c00 + 1, c01 = c00 + cw, c11 = c01 + 1;
-      const x00 = corners.x[c00]!, y00 = corners.y[c00]!, x10 = corners.x[c10]!, y10 = corners.y[c10]!;
-      const x01 = corners.x[c01]!, y01 = corners.y[c01]!, x11 = corners.x[c11]!, y11 = corners.y[c11]!;
+      const c00 = j * cw + i,
+        c10 = c00 + 1,
+        c01 = c00 + cw,
+        c11 = c01 + 1;
+      const x00 = corners.x[c00]!,
+        y00 = corners.y[c00]!,
+        x10 = corners.x[c10]!,
+        y10 = corners.y[c10]!;
+      const x01 = corners.x[c01]!,
+        y01 = corners.y[c01]!,
+        x11 = corners.x[c11]!,
+        y11 = corners.y[c11]!;
       // Edges within the tolerance of a pixel line snap to it, so aligned footprints weigh whole pixels 1.
-      const xmin = snap(Math.min(x00, x10, x01, x11)), xmax = snap(Math.max(x00, x10, x01, x11));
-      const ymin = snap(Math.min(y00, y10, y01, y11)), ymax = snap(Math.max(y00, y10, y01, y11));
+      const xmin = snap(Math.min(x00, x10, x01, x11)),
+        xmax = snap(Math.max(x00, x10, x01, x11));
+      const ymin = snap(Math.min(y00, y10, y01, y11)),
+        ymax = snap(Math.max(y00, y10, y01, y11));
       if (!(xmin === xmin && xmax === xmax && ymin === ymin && ymax === ymax)) {
         valid[k] = 0;
         continue;
       }
       m = 0;
-      const px0 = Math.floor(xmin + COVER_TOL), px1 = Math.ceil(xmax - COVER_TOL);
-      const py0 = Math.floor(ymin + COVER_TOL), py1 = Math.ceil(ymax - COVER_TOL);
-      const axisAligned = Math.abs(x00 - x01) <= COVER_TOL && Math.abs(x10 - x11) <= COVER_TOL && Math.abs(y00 - y10) <= COVER_TOL && Math.abs(y01 - y11) <= COVER_TOL;
+      const px0 = Math.floor(xmin + COVER_TOL),
+        px1 = Math.ceil(xmax - COVER_TOL);
+      const py0 = Math.floor(ymin + COVER_TOL),
+        py1 = Math.ceil(ymax - COVER_TOL);
+      const axisAligned =
+        Math.abs(x00 - x01) <= COVER_TOL && Math.abs(x10 - x11) <= COVER_TOL && Math.abs(y00 - y10) <= COVER_TOL && Math.abs(y01 - y11) <= COVER_TOL;
       let masked = px1 <= px0 || py1 <= py0;
       if (!axisAligned) {
         poly.length = 0;
@@ -423,7 +495,8 @@ export function reduce(
             break;
           }
           if (m === taps.length) {
-            const t2 = new Int32Array(2 * m), w2 = new Float64Array(2 * m);
+            const t2 = new Int32Array(2 * m),
+              w2 = new Float64Array(2 * m);
             t2.set(taps);
             w2.set(weights);
             taps = t2;
@@ -442,7 +515,8 @@ export function reduce(
         const o = d * plane;
         let r: number;
         if (reducer === 'mean') {
-          let acc = 0, sum = 0;
+          let acc = 0,
+            sum = 0;
           for (let t = 0; t < m; t++) {
             acc += src.values[o + taps[t]!]! * weights[t]!;
             sum += weights[t]!;
@@ -527,7 +601,13 @@ export async function warpWindow(
   const centres = interpolating ? (scratch.centres = transform.map(win.x0, win.y0, w, h, 0.5, scratch.centres)) : undefined;
   const corners = reducing ? (scratch.corners = transform.map(win.x0, win.y0, w + 1, h + 1, 0, scratch.corners)) : undefined;
   // The widest support any band's kernel needs, for the source windows.
-  const interp: Kernel = { resample: kernels.some((k) => !k.reduce && k.resample === 'bicubic') ? 'bicubic' : kernels.some((k) => !k.reduce && k.resample === 'bilinear') ? 'bilinear' : 'nearest' };
+  const interp: Kernel = {
+    resample: kernels.some((k) => !k.reduce && k.resample === 'bicubic')
+      ? 'bicubic'
+      : kernels.some((k) => !k.reduce && k.resample === 'bilinear')
+        ? 'bilinear'
+        : 'nearest',
+  };
   const red: Kernel = { resample: 'nearest', reduce: 'mean' };
   /** Source pixels target row j's pixels [i0, i1) need. */
   const need = (j: number, i0: number, i1: number): Bounds | null => {
@@ -536,7 +616,18 @@ export async function warpWindow(
     if (corners) {
       // A row of footprints spans two rows of corners.
       const cw = w + 1;
-      b = unite(b, sourceBounds(corners, [[j * cw + i0, j * cw + i1 + 1], [(j + 1) * cw + i0, (j + 1) * cw + i1 + 1]], red, source));
+      b = unite(
+        b,
+        sourceBounds(
+          corners,
+          [
+            [j * cw + i0, j * cw + i1 + 1],
+            [(j + 1) * cw + i0, (j + 1) * cw + i1 + 1],
+          ],
+          red,
+          source,
+        ),
+      );
     }
     return b;
   };
@@ -554,15 +645,19 @@ export async function warpWindow(
     const nearestBands = fused.flatMap((f, band) => (f ? [band] : []));
     // In columns of BLOCK_PX target pixels, so a rotated or reprojected grid reads a compact, cached patch of the source.
     if (nearestBands.length) {
-      const srcs = nearestBands.map(srcOf), outs = nearestBands.map((b) => out[b]!);
-      for (let i = i0; i < i1; i += BLOCK_PX) for (let j = j0; j < j1; j++) applyNearestBands(taps.get('nearest')!, j * w + i, j * w + Math.min(i + BLOCK_PX, i1), srcs, outs);
+      const srcs = nearestBands.map(srcOf),
+        outs = nearestBands.map((b) => out[b]!);
+      for (let i = i0; i < i1; i += BLOCK_PX)
+        for (let j = j0; j < j1; j++) applyNearestBands(taps.get('nearest')!, j * w + i, j * w + Math.min(i + BLOCK_PX, i1), srcs, outs);
     }
     kernels.forEach((k, band) => {
       if (fused[band]) return;
       const src = srcOf(band);
       const d = source.depths[band]!;
       if (k.reduce) reduce(k.reduce, corners!, w, j0, j1, i0, i1, src, source, d, out[band]!, n);
-      else for (let i = i0; i < i1; i += BLOCK_PX) for (let j = j0; j < j1; j++) applyTaps(k.resample, taps.get(k.resample)!, j * w + i, j * w + Math.min(i + BLOCK_PX, i1), src, d, out[band]!, n);
+      else
+        for (let i = i0; i < i1; i += BLOCK_PX)
+          for (let j = j0; j < j1; j++) applyTaps(k.resample, taps.get(k.resample)!, j * w + i, j * w + Math.min(i + BLOCK_PX, i1), src, d, out[band]!, n);
     });
   };
   const rowPieces = async (j: number, i0: number, i1: number): Promise<void> => {
@@ -576,7 +671,9 @@ export async function warpWindow(
       return;
     }
     if (area > 4 * budget)
-      throw new GeotfrError('LIMIT', `one pixel of the export grid covers ${area} source pixels (more than ${4 * budget}); export at a finer scale`, { field: 'scale' });
+      throw new GeotfrError('LIMIT', `one pixel of the export grid covers ${area} source pixels (more than ${4 * budget}); export at a finer scale`, {
+        field: 'scale',
+      });
     await apply(b, j, j + 1, i0, i1);
   };
   const rows: (Bounds | null)[] = Array.from({ length: h }, (_, r) => need(r, 0, w));

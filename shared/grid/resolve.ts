@@ -18,7 +18,16 @@
  */
 import { GeotfrError } from '../errors.js';
 import type { Affine } from '../mixer.js';
-import { geoJsonBbox, imageBounds, snapOutward, swappedHint, worldToPixel, type GeoJsonRegion, type PixelWindow, type RegionInput as Region } from '../raster/crs.js';
+import {
+  geoJsonBbox,
+  imageBounds,
+  snapOutward,
+  swappedHint,
+  worldToPixel,
+  type GeoJsonRegion,
+  type PixelWindow,
+  type RegionInput as Region,
+} from '../raster/crs.js';
 import type { PixelGrid } from '../raster/types.js';
 import { crsDefinition, metresPerUnit, normalizeCrs, pointTransformer, sameCrs } from './crs.js';
 
@@ -73,7 +82,8 @@ export function parseDimensions(v: unknown): [number] | [number, number] {
   else if (typeof v === 'string' && /^\s*\d+\s*(x\s*\d+\s*)?$/i.test(v)) parts = v.split(/x/i).map((s) => Number(s.trim()));
   else if (Array.isArray(v)) parts = v;
   else throw bad('dimensions', `expected a positive integer, "WxH" or [W, H]; got ${show(v)}`);
-  if (!(parts.length === 1 || parts.length === 2) || !parts.every(posInt)) throw bad('dimensions', `expected a positive integer, "WxH" or [W, H] of positive integers; got ${show(v)}`);
+  if (!(parts.length === 1 || parts.length === 2) || !parts.every(posInt))
+    throw bad('dimensions', `expected a positive integer, "WxH" or [W, H] of positive integers; got ${show(v)}`);
   return parts as [number] | [number, number];
 }
 
@@ -82,8 +92,15 @@ function footprintOutline(g: PixelGrid): [number, number][] {
   const [a, b, c, d, e, f] = g.affine;
   const pts: [number, number][] = [];
   for (let i = 0; i <= DENSIFY_POINTS; i++) {
-    const u = (i / DENSIFY_POINTS) * g.width, v = (i / DENSIFY_POINTS) * g.height;
-    for (const [col, row] of [[u, 0], [u, g.height], [0, v], [g.width, v]] as const) pts.push([a * col + b * row + c, d * col + e * row + f]);
+    const u = (i / DENSIFY_POINTS) * g.width,
+      v = (i / DENSIFY_POINTS) * g.height;
+    for (const [col, row] of [
+      [u, 0],
+      [u, g.height],
+      [0, v],
+      [g.width, v],
+    ] as const)
+      pts.push([a * col + b * row + c, d * col + e * row + f]);
   }
   return pts;
 }
@@ -145,7 +162,10 @@ function geoJsonOutline(parts: number[][][], densify: boolean): [number, number]
 /** Fractional pixel bounds [x0, y0, x1, y1] on a lattice (crs + affine) of points given in `from`. */
 function pixelBounds(points: [number, number][], from: string, lattice: { crs: string; affine: Affine }, what: string): [number, number, number, number] {
   const t = sameCrs(from, lattice.crs) ? undefined : pointTransformer(from, lattice.crs, 'region');
-  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  let x0 = Infinity,
+    y0 = Infinity,
+    x1 = -Infinity,
+    y1 = -Infinity;
   for (const [px, py] of points) {
     const [x, y] = t ? t(px, py) : [px, py];
     if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
@@ -187,7 +207,12 @@ function parseRegion(region: GridParams['region'], gridCrs: string): RegionShape
       throw bad('region', `expected [xmin, ymin, xmax, ymax] finite numbers, got ${show(region)}`);
     const [x0, y0, x1, y1] = region as [number, number, number, number];
     if (!(x0 < x1 && y0 < y1)) throw bad('region', `expected xmin < xmax and ymin < ymax, got ${show(region)}`);
-    const points: [number, number][] = [[x0, y0], [x1, y0], [x0, y1], [x1, y1]];
+    const points: [number, number][] = [
+      [x0, y0],
+      [x1, y0],
+      [x0, y1],
+      [x1, y1],
+    ];
     return { points, crs: gridCrs, isBbox: true, what: `region bbox ${show(region)} (${gridCrs})` };
   }
   if (typeof region !== 'object') throw bad('region', `expected a bbox array or a GeoJSON geometry, got ${show(region)}`);
@@ -206,9 +231,11 @@ export function resolveGrid(p: GridParams, first: PixelGrid, footprint: readonly
   const has = (k: keyof GridParams) => p[k] !== undefined && p[k] !== null;
   if (has('crs') && (typeof p.crs !== 'string' || !p.crs.trim())) throw bad('crs', `expected a CRS name such as "EPSG:32633", got ${show(p.crs)}`);
   const crs = has('crs') ? crsDefinition(p.crs!, 'crs') : normalizeCrs(first.crs);
-  if (has('scale') && !(typeof p.scale === 'number' && Number.isFinite(p.scale) && p.scale > 0)) throw bad('scale', `expected a positive number of metres per pixel, got ${show(p.scale)}`);
+  if (has('scale') && !(typeof p.scale === 'number' && Number.isFinite(p.scale) && p.scale > 0))
+    throw bad('scale', `expected a positive number of metres per pixel, got ${show(p.scale)}`);
   const dims = has('dimensions') ? parseDimensions(p.dimensions) : undefined;
-  if (has('scale') && dims) throw bad('dimensions', `give either scale (${show(p.scale)}) or dimensions (${show(p.dimensions)}), not both (Earth Engine rejects both too)`);
+  if (has('scale') && dims)
+    throw bad('dimensions', `give either scale (${show(p.scale)}) or dimensions (${show(p.dimensions)}), not both (Earth Engine rejects both too)`);
   const region = parseRegion(p.region, crs);
 
   // The region's fractional pixel bounds on a lattice, or the first band's footprint when there is none.
@@ -220,7 +247,8 @@ export function resolveGrid(p: GridParams, first: PixelGrid, footprint: readonly
   const onLattice = (affine: Affine, rule: GridRule): ResolvedGrid => {
     const lattice = { crs, affine };
     const win = snapOutward(...boundsOn(lattice));
-    if (win.width <= 0 || win.height <= 0) throw bad('region', `${region?.what ?? 'the image'} covers no whole pixel of the ${rule === 'native' ? 'image' : 'export'} grid`);
+    if (win.width <= 0 || win.height <= 0)
+      throw bad('region', `${region?.what ?? 'the image'} covers no whole pixel of the ${rule === 'native' ? 'image' : 'export'} grid`);
     checkIntersects(win, lattice, footprint, region?.what, p.region);
     return { crs, affine: shiftAffine(affine, win.x0, win.y0), width: win.width, height: win.height, rule };
   };
@@ -234,8 +262,10 @@ export function resolveGrid(p: GridParams, first: PixelGrid, footprint: readonly
     if (!has('crs')) throw bad('crsTransform', 'needs "crs" (the CRS the transform is in), as in Earth Engine');
     if (has('scale')) throw bad('scale', `conflicts with crsTransform, which already fixes the pixel size; drop one (scale ${show(p.scale)})`);
     if (dims) {
-      if (region) throw bad('dimensions', `with crsTransform, give either region or dimensions ${show(p.dimensions)} (W×H pixels from the transform's origin), not both`);
-      if (dims.length !== 2) throw bad('dimensions', `with crsTransform, dimensions must be [W, H] or "WxH" (pixels from the transform's origin), got ${show(p.dimensions)}`);
+      if (region)
+        throw bad('dimensions', `with crsTransform, give either region or dimensions ${show(p.dimensions)} (W×H pixels from the transform's origin), not both`);
+      if (dims.length !== 2)
+        throw bad('dimensions', `with crsTransform, dimensions must be [W, H] or "WxH" (pixels from the transform's origin), got ${show(p.dimensions)}`);
       return { crs, affine, width: dims[0], height: dims[1], rule: 'crsTransform' };
     }
     return onLattice(affine, 'crsTransform');
@@ -263,7 +293,8 @@ export function resolveGrid(p: GridParams, first: PixelGrid, footprint: readonly
         ? ((p.region as number[]).slice() as [number, number, number, number])
         : worldBounds(region.points, region.crs, crs, region.what)
       : union(footprint.map((g) => worldBounds(footprintOutline(g), g.crs, crs, `the footprint of the image (${g.crs})`)));
-    const w = xmax - xmin, h = ymax - ymin;
+    const w = xmax - xmin,
+      h = ymax - ymin;
     if (!(w > 0 && h > 0)) throw bad('region', `${region?.what ?? 'the image'} has no area in ${crs}, so dimensions ${show(p.dimensions)} cannot split it`);
     let W: number, H: number;
     if (dims.length === 2) [W, H] = dims;
@@ -287,7 +318,13 @@ function union(bounds: [number, number, number, number][]): [number, number, num
 }
 
 /** A region that misses the first band's footprint exports nothing but masked pixels: reject it. */
-function checkIntersects(win: PixelWindow, lattice: { crs: string; affine: Affine }, footprint: readonly PixelGrid[], what: string | undefined, region?: GridParams['region']): void {
+function checkIntersects(
+  win: PixelWindow,
+  lattice: { crs: string; affine: Affine },
+  footprint: readonly PixelGrid[],
+  what: string | undefined,
+  region?: GridParams['region'],
+): void {
   for (const g of footprint) {
     let b: [number, number, number, number];
     try {

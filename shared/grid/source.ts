@@ -91,7 +91,9 @@ class FileView {
   }
 
   private get kernels(): Kernel[] {
-    this.kernelsCache ??= this.slots.map(({ planned }) => (planned.reduce ? { resample: planned.resample, reduce: planned.reduce } : { resample: planned.resample }));
+    this.kernelsCache ??= this.slots.map(({ planned }) =>
+      planned.reduce ? { resample: planned.resample, reduce: planned.reduce } : { resample: planned.resample },
+    );
     return this.kernelsCache;
   }
 
@@ -118,8 +120,17 @@ class FileView {
   private open(): Promise<GeoTiffImageSource> {
     this.native ??= (async () => {
       const f = this.file;
-      const tiff = await openTiff(f.uri, 'image', { signal: this.opts.signal, tileCacheBytes: this.opts.tileCacheBytes, sharedBlocks: this.opts.sharedBlocks, blockProvider: this.opts.blockProvider?.(f.uri) });
-      const same = tiff.grid.width === f.grid.width && tiff.grid.height === f.grid.height && tiff.sampleTypes.length === f.types.length && tiff.sampleTypes.every((t, i) => t === f.types[i]);
+      const tiff = await openTiff(f.uri, 'image', {
+        signal: this.opts.signal,
+        tileCacheBytes: this.opts.tileCacheBytes,
+        sharedBlocks: this.opts.sharedBlocks,
+        blockProvider: this.opts.blockProvider?.(f.uri),
+      });
+      const same =
+        tiff.grid.width === f.grid.width &&
+        tiff.grid.height === f.grid.height &&
+        tiff.sampleTypes.length === f.types.length &&
+        tiff.sampleTypes.every((t, i) => t === f.types[i]);
       if (!same) {
         await tiff.close();
         throw new GeotfrError('BAD_INPUT', 'the file changed since the export was planned (size or bands differ); plan the export again', { file: f.uri });
@@ -161,7 +172,14 @@ class FileView {
     }
   }
 
-  private async readIn(native: GeoTiffImageSource, x0: number, y0: number, w: number, h: number, opts: ReadWindowOptions & { scratch: WarpScratch }): Promise<WindowData> {
+  private async readIn(
+    native: GeoTiffImageSource,
+    x0: number,
+    y0: number,
+    w: number,
+    h: number,
+    opts: ReadWindowOptions & { scratch: WarpScratch },
+  ): Promise<WindowData> {
     const reuse = opts.reuse;
     if (this.shift) {
       const [dx, dy] = this.shift;
@@ -176,8 +194,17 @@ class FileView {
       depths: this.slots.map(({ planned }) => (planned.array ? planned.samples.length : 1)),
       read: (sx, sy, sw, sh, signal) => native.readWindow(sx, sy, sw, sh, { signal, float32 }),
     };
-    const reused = reuse && reuse.width === w && reuse.height === h && reuse.values.length === this.slots.length ? reuse.values.map((v, i) => ({ values: v, valid: reuse.valid[i]! })) : undefined;
-    const t = await warpWindow(this.transform!, src, this.kernels, { x0, y0, width: w, height: h }, { signal: opts.signal, out: reused, float32, scratch: opts.scratch });
+    const reused =
+      reuse && reuse.width === w && reuse.height === h && reuse.values.length === this.slots.length
+        ? reuse.values.map((v, i) => ({ values: v, valid: reuse.valid[i]! }))
+        : undefined;
+    const t = await warpWindow(
+      this.transform!,
+      src,
+      this.kernels,
+      { x0, y0, width: w, height: h },
+      { signal: opts.signal, out: reused, float32, scratch: opts.scratch },
+    );
     return { x0, y0, width: w, height: h, values: t.map((b) => b.values), valid: t.map((b) => b.valid) };
   }
 
@@ -236,14 +263,19 @@ export class GridImageSource implements ImageSource {
   }
 
   async readWindow(x0: number, y0: number, width: number, height: number, opts: ReadWindowOptions = {}): Promise<WindowData> {
-    if (![x0, y0, width, height].every(Number.isInteger) || width <= 0 || height <= 0) throw new GeotfrError('INTERNAL', `bad window (${x0}, ${y0}, ${width}x${height})`);
+    if (![x0, y0, width, height].every(Number.isInteger) || width <= 0 || height <= 0)
+      throw new GeotfrError('INTERNAL', `bad window (${x0}, ${y0}, ${width}x${height})`);
     opts.signal?.throwIfAborted();
     const n = width * height;
     const tick = ++this.tick;
     // The window the caller hands back frees the arrays this source gave out in it.
     const free = opts.reuse ? this.parts.get(opts.reuse) : undefined;
     if (opts.reuse) this.parts.delete(opts.reuse);
-    const ctx = this.contexts.pop() ?? { scratch: new Map<FileView, WarpScratch>(), mosaic: { taps: new Map() } as WarpScratch, mosaicOut: undefined as WindowData | undefined };
+    const ctx = this.contexts.pop() ?? {
+      scratch: new Map<FileView, WarpScratch>(),
+      mosaic: { taps: new Map() } as WarpScratch,
+      mosaicOut: undefined as WindowData | undefined,
+    };
     const scratchOf = (v: FileView) => {
       let sc = ctx.scratch.get(v);
       if (!sc) ctx.scratch.set(v, (sc = { taps: new Map() }));
@@ -257,7 +289,9 @@ export class GridImageSource implements ImageSource {
       await Promise.all(
         needed
           .filter((v) => !v.transient)
-          .map(async (v) => direct.set(v, await v.read(x0, y0, width, height, { signal: opts.signal, float32: opts.float32, reuse: free?.get(v), scratch: scratchOf(v) }))),
+          .map(async (v) =>
+            direct.set(v, await v.read(x0, y0, width, height, { signal: opts.signal, float32: opts.float32, reuse: free?.get(v), scratch: scratchOf(v) })),
+          ),
       );
       const values: (Float64Array | Float32Array)[] = [];
       const valid: Uint8Array[] = [];
@@ -285,7 +319,8 @@ export class GridImageSource implements ImageSource {
         const m = mosaics.get(band);
         if (!m) return;
         const depth = this.bands[band]!.depth;
-        const rv = r.values[slot]!, rok = r.valid[slot]!;
+        const rv = r.values[slot]!,
+          rok = r.valid[slot]!;
         for (let k = 0; k < n; k++) {
           if (rok[k] === 0 || m.top[k]! > layer) continue;
           m.top[k] = layer;
@@ -295,7 +330,14 @@ export class GridImageSource implements ImageSource {
       };
       for (const v of needed) {
         const r = direct.get(v) ?? (ctx.mosaicOut = await v.read(x0, y0, width, height, { signal: opts.signal, reuse: ctx.mosaicOut, scratch: ctx.mosaic }));
-        v.slots.forEach(({ band }, slot) => put(band, this.layers[band]!.findIndex((l) => l.view === v && l.slot === slot), r, slot));
+        v.slots.forEach(({ band }, slot) =>
+          put(
+            band,
+            this.layers[band]!.findIndex((l) => l.view === v && l.slot === slot),
+            r,
+            slot,
+          ),
+        );
       }
       const out: WindowData = { x0, y0, width, height, values, valid };
       this.parts.set(out, direct);
@@ -327,7 +369,11 @@ export function shiftedSource(inner: ImageSource, grid: PixelGrid): ImageSource 
   const shift = latticeShift(inner.grid, grid);
   if (!shift) {
     void inner.close();
-    throw new GeotfrError('BAD_REQUEST', `this image source is read on its own grid only (${inner.grid.crs} ${JSON.stringify(inner.grid.affine)}); the export grid ${grid.crs} ${JSON.stringify(grid.affine)} needs resampling`, { field: 'image' });
+    throw new GeotfrError(
+      'BAD_REQUEST',
+      `this image source is read on its own grid only (${inner.grid.crs} ${JSON.stringify(inner.grid.affine)}); the export grid ${grid.crs} ${JSON.stringify(grid.affine)} needs resampling`,
+      { field: 'image' },
+    );
   }
   const [dx, dy] = shift;
   return {

@@ -94,7 +94,8 @@ function assetGrid(asset: StacAsset, item: StacItem): StacGrid {
 function findAsset(item: StacItem, key: string): StacAsset | undefined {
   const assets = item.assets ?? {};
   if (assets[key]) return assets[key];
-  const named = (b: { name?: unknown; common_name?: unknown; 'eo:common_name'?: unknown }) => b.name === key || b.common_name === key || b['eo:common_name'] === key;
+  const named = (b: { name?: unknown; common_name?: unknown; 'eo:common_name'?: unknown }) =>
+    b.name === key || b.common_name === key || b['eo:common_name'] === key;
   for (const a of Object.values(assets)) {
     const bands = [...(Array.isArray(a['eo:bands']) ? a['eo:bands'] : []), ...(Array.isArray(a.bands) ? a.bands : [])];
     // An asset holding several bands cannot stand for one of them here.
@@ -105,7 +106,8 @@ function findAsset(item: StacItem, key: string): StacAsset | undefined {
 
 /** Resolves `image.bands` of a STAC image to files per band (mosaic order: the collection's item order). */
 export async function stacBands(stacUri: string, entries: readonly StacBandEntry[], field = 'image'): Promise<StacBand[]> {
-  if (typeof stacUri !== 'string' || !stacUri) throw new GeotfrError('BAD_REQUEST', 'expected the URI of a STAC Item or ItemCollection', { field: `${field}.stac` });
+  if (typeof stacUri !== 'string' || !stacUri)
+    throw new GeotfrError('BAD_REQUEST', 'expected the URI of a STAC Item or ItemCollection', { field: `${field}.stac` });
   if (!Array.isArray(entries) || entries.length === 0) throw new GeotfrError('BAD_REQUEST', 'expected at least one band', { field: `${field}.bands` });
   const doc = (await readJson(stacUri, `${field}.stac`)) as StacItem & { features?: unknown };
   let items: StacItem[];
@@ -124,9 +126,14 @@ export async function stacBands(stacUri: string, entries: readonly StacBandEntry
       const asset = findAsset(item, key);
       if (!asset) {
         const keys = Object.keys(item.assets ?? {});
-        throw new GeotfrError('BAD_REQUEST', `STAC item ${JSON.stringify(item.id)} has no asset or eo:bands name ${JSON.stringify(key)} (assets: ${keys.join(', ') || 'none'})`, { file: stacUri, field: f });
+        throw new GeotfrError(
+          'BAD_REQUEST',
+          `STAC item ${JSON.stringify(item.id)} has no asset or eo:bands name ${JSON.stringify(key)} (assets: ${keys.join(', ') || 'none'})`,
+          { file: stacUri, field: f },
+        );
       }
-      if (typeof asset.href !== 'string' || !asset.href) throw new GeotfrError('BAD_REQUEST', `STAC asset ${JSON.stringify(key)} of item ${JSON.stringify(item.id)} has no href`, { file: stacUri, field: f });
+      if (typeof asset.href !== 'string' || !asset.href)
+        throw new GeotfrError('BAD_REQUEST', `STAC asset ${JSON.stringify(key)} of item ${JSON.stringify(item.id)} has no href`, { file: stacUri, field: f });
       uris.push(resolveHref(asset.href, stacUri));
       grids.push(assetGrid(asset, item));
     }

@@ -83,7 +83,8 @@ export class GridTransform {
     // GDAL's GDALApplyGeoTransform order: origin + pixel * scale + line * shear.
     const X = c + u * a + v * b;
     const Y = f + u * d + v * e;
-    let x = X, y = Y;
+    let x = X,
+      y = Y;
     if (!this.affineOnly) {
       this.exactPoints++;
       [x, y] = this.fwd(X, Y);
@@ -118,11 +119,15 @@ export class GridTransform {
       }
       return res;
     }
-    const u0 = x0 + offset, v0 = y0 + offset;
-    const cx0 = Math.floor(u0 / CELL_PX), cx1 = Math.floor((u0 + w - 1) / CELL_PX);
-    const cy0 = Math.floor(v0 / CELL_PX), cy1 = Math.floor((v0 + h - 1) / CELL_PX);
+    const u0 = x0 + offset,
+      v0 = y0 + offset;
+    const cx0 = Math.floor(u0 / CELL_PX),
+      cx1 = Math.floor((u0 + w - 1) / CELL_PX);
+    const cy0 = Math.floor(v0 / CELL_PX),
+      cy1 = Math.floor((v0 + h - 1) / CELL_PX);
     const win = { u0, v0, w, h, x: res.x, y: res.y };
-    for (let cy = cy0; cy <= cy1; cy++) for (let cx = cx0; cx <= cx1; cx++) this.cell(win, cx * CELL_PX, cy * CELL_PX, CELL_PX, this.nodes(cx * CELL_PX, cy * CELL_PX, CELL_PX, []));
+    for (let cy = cy0; cy <= cy1; cy++)
+      for (let cx = cx0; cx <= cx1; cx++) this.cell(win, cx * CELL_PX, cy * CELL_PX, CELL_PX, this.nodes(cx * CELL_PX, cy * CELL_PX, CELL_PX, []));
     return res;
   }
 
@@ -143,8 +148,10 @@ export class GridTransform {
    * cell's four quarter points within half the bound; otherwise its four children do it.
    */
   private cell(win: Win, cu: number, cv: number, s: number, n: Pt[]): void {
-    const i0 = Math.max(0, Math.ceil(cu - win.u0)), i1 = Math.min(win.w, Math.ceil(cu + s - win.u0));
-    const j0 = Math.max(0, Math.ceil(cv - win.v0)), j1 = Math.min(win.h, Math.ceil(cv + s - win.v0));
+    const i0 = Math.max(0, Math.ceil(cu - win.u0)),
+      i1 = Math.min(win.w, Math.ceil(cu + s - win.u0));
+    const j0 = Math.max(0, Math.ceil(cv - win.v0)),
+      j1 = Math.min(win.h, Math.ceil(cv + s - win.v0));
     if (i0 >= i1 || j0 >= j1) return;
     if (s <= MIN_CELL_PX) {
       for (let j = j0; j < j1; j++)
@@ -160,7 +167,8 @@ export class GridTransform {
     let ok = true;
     for (let b = 0; b < 2; b++)
       for (let a = 0; a < 2; a++) {
-        const t = 0.25 + 0.5 * a, r = 0.25 + 0.5 * b;
+        const t = 0.25 + 0.5 * a,
+          r = 0.25 + 0.5 * b;
         const e = this.exact(cu + t * s, cv + r * s);
         q.push(e);
         if (ok) {
@@ -200,8 +208,10 @@ const L2 = (t: number) => t * (2 * t - 1);
 
 /** The biquadratic interpolant of 3×3 nodes (row-major) at normalized (t, r) ∈ [0, 1]². */
 function biquadratic(n: Pt[], t: number, r: number): [number, number] {
-  const wr = [L0(r), L1(r), L2(r)], wt = [L0(t), L1(t), L2(t)];
-  let x = 0, y = 0;
+  const wr = [L0(r), L1(r), L2(r)],
+    wt = [L0(t), L1(t), L2(t)];
+  let x = 0,
+    y = 0;
   for (let j = 0; j < 3; j++)
     for (let i = 0; i < 3; i++) {
       const w = wr[j]! * wt[i]!;
@@ -218,20 +228,43 @@ function biquadratic(n: Pt[], t: number, r: number): [number, number] {
  * point `iFirst` whatever the window, so every window gets the same bits for the same point.
  * A function of its own with plain arguments, so the hot loop sees locals only.
  */
-function fillBiquadratic(x: Float64Array, y: Float64Array, w: number, t0: number, r0: number, dt: number, iFirst: number, i0: number, i1: number, j0: number, j1: number, n: Pt[]): void {
+function fillBiquadratic(
+  x: Float64Array,
+  y: Float64Array,
+  w: number,
+  t0: number,
+  r0: number,
+  dt: number,
+  iFirst: number,
+  i0: number,
+  i1: number,
+  j0: number,
+  j1: number,
+  n: Pt[],
+): void {
   const t = t0 + iFirst * dt;
   for (let j = j0; j < j1; j++) {
     const r = r0 + j * dt;
-    const a = L0(r), b = L1(r), c = L2(r);
-    const cx0 = a * n[0]![0] + b * n[3]![0] + c * n[6]![0], cy0 = a * n[0]![1] + b * n[3]![1] + c * n[6]![1];
-    const cx1 = a * n[1]![0] + b * n[4]![0] + c * n[7]![0], cy1 = a * n[1]![1] + b * n[4]![1] + c * n[7]![1];
-    const cx2 = a * n[2]![0] + b * n[5]![0] + c * n[8]![0], cy2 = a * n[2]![1] + b * n[5]![1] + c * n[8]![1];
+    const a = L0(r),
+      b = L1(r),
+      c = L2(r);
+    const cx0 = a * n[0]![0] + b * n[3]![0] + c * n[6]![0],
+      cy0 = a * n[0]![1] + b * n[3]![1] + c * n[6]![1];
+    const cx1 = a * n[1]![0] + b * n[4]![0] + c * n[7]![0],
+      cy1 = a * n[1]![1] + b * n[4]![1] + c * n[7]![1];
+    const cx2 = a * n[2]![0] + b * n[5]![0] + c * n[8]![0],
+      cy2 = a * n[2]![1] + b * n[5]![1] + c * n[8]![1];
     // P(t) = C0 + t(-3C0 + 4C1 - C2) + t²·2(C0 - 2C1 + C2); ΔP = dt(β + γ(2t + dt)); Δ²P = 2γdt².
-    const bx = -3 * cx0 + 4 * cx1 - cx2, gx = 2 * (cx0 - 2 * cx1 + cx2);
-    const by = -3 * cy0 + 4 * cy1 - cy2, gy = 2 * (cy0 - 2 * cy1 + cy2);
-    let px = cx0 + t * (bx + t * gx), py = cy0 + t * (by + t * gy);
-    let dx = dt * (bx + gx * (2 * t + dt)), dy = dt * (by + gy * (2 * t + dt));
-    const ddx = 2 * gx * dt * dt, ddy = 2 * gy * dt * dt;
+    const bx = -3 * cx0 + 4 * cx1 - cx2,
+      gx = 2 * (cx0 - 2 * cx1 + cx2);
+    const by = -3 * cy0 + 4 * cy1 - cy2,
+      gy = 2 * (cy0 - 2 * cy1 + cy2);
+    let px = cx0 + t * (bx + t * gx),
+      py = cy0 + t * (by + t * gy);
+    let dx = dt * (bx + gx * (2 * t + dt)),
+      dy = dt * (by + gy * (2 * t + dt));
+    const ddx = 2 * gx * dt * dt,
+      ddy = 2 * gy * dt * dt;
     const row = j * w;
     for (let i = iFirst; i < i1; i++) {
       if (i >= i0) {

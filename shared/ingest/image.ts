@@ -167,19 +167,17 @@ export class RecordChecker {
     }
     for (let b = 0; b < names.length; b++) {
       const f = features.get(names[b])!;
-      if (f.kind !== kinds[b])
-        throw new GeotfrError('BAD_INPUT', `is a ${f.kind}, but a ${kinds[b]} in the first record`, { ...ctx, field: names[b] });
+      if (f.kind !== kinds[b]) throw new GeotfrError('BAD_INPUT', `is a ${f.kind}, but a ${kinds[b]} in the first record`, { ...ctx, field: names[b] });
       const n = valueCount(f);
       const d = this.schema.depths?.[b] ?? 1;
       if (n !== this.patchLen * d && n !== (this.tileLen ?? NaN) * d) {
         const of = d === 1 ? '' : `${d} × `;
         const tile = this.tileLen !== undefined ? ` or ${of}a ${this.tileW}×${this.ph + 2 * this.my} tile (${this.tileLen * d})` : '';
         const hint = this.kernel ? '' : ' (tile-sized predictions need --kernel-size or the export manifest)';
-        throw new GeotfrError(
-          'BAD_INPUT',
-          `has ${n} values; expected ${of}a ${this.pw}×${this.ph} patch (${this.patchLen * d})${tile}${hint}`,
-          { ...ctx, field: names[b] },
-        );
+        throw new GeotfrError('BAD_INPUT', `has ${n} values; expected ${of}a ${this.pw}×${this.ph} patch (${this.patchLen * d})${tile}${hint}`, {
+          ...ctx,
+          field: names[b],
+        });
       }
     }
     return features;
@@ -282,7 +280,8 @@ async function forEachPatch(
 /** The lengths `readSchema` needs to recognize `[D, h, w]` features. */
 export function schemaShape(pw: number, ph: number, kernel: [number, number] | undefined, depth: number | undefined) {
   const tileLen = kernel ? (pw + 2 * Math.floor(kernel[0] / 2)) * (ph + 2 * Math.floor(kernel[1] / 2)) : undefined;
-  if (depth !== undefined && !(Number.isInteger(depth) && depth >= 1 && depth <= 65535)) throw new GeotfrError('BAD_REQUEST', `depth must be an integer from 1 to 65535, got ${depth}`, { field: 'depth' });
+  if (depth !== undefined && !(Number.isInteger(depth) && depth >= 1 && depth <= 65535))
+    throw new GeotfrError('BAD_REQUEST', `depth must be an integer from 1 to 65535, got ${depth}`, { field: 'depth' });
   return { patchLen: pw * ph, tileLen, depth };
 }
 
@@ -318,7 +317,8 @@ export async function ingestImage(opts: IngestImageOptions): Promise<IngestSumma
   const bandNames = bandNamesOf(schema);
   let type: SampleType;
   if (schema.kinds.includes('float_list')) type = 'float32';
-  else if (!schema.kinds.includes('int64_list')) type = 'uint8'; // bytes_list only: raw uint8, no scan needed
+  else if (!schema.kinds.includes('int64_list'))
+    type = 'uint8'; // bytes_list only: raw uint8, no scan needed
   else {
     // Integer-only: a validating first pass finds the range (see module comment). Bytes are always
     // 0..255, so a bytes_list feature widens the range by [0, 255] (same type as scanning its bytes).
@@ -336,7 +336,10 @@ export async function ingestImage(opts: IngestImageOptions): Promise<IngestSumma
   if (type === 'uint8' && opts.nodata !== undefined && Number.isInteger(opts.nodata) && (opts.nodata < 0 || opts.nodata > 255))
     throw new GeotfrError('BAD_REQUEST', `nodata ${opts.nodata} does not fit uint8 (bytes_list) predictions`, { field: 'nodata' });
   checkNodata(opts.nodata, type);
-  checkBuffer(bandNames.length * width * ph * SAMPLE_ARRAYS[type].BYTES_PER_ELEMENT, `a row of patches (${width}×${ph} px × ${bandNames.length} bands of ${type})`);
+  checkBuffer(
+    bandNames.length * width * ph * SAMPLE_ARRAYS[type].BYTES_PER_ELEMENT,
+    `a row of patches (${width}×${ph} px × ${bandNames.length} bands of ${type})`,
+  );
 
   const cog = await CogWriter.create({
     width,

@@ -52,7 +52,13 @@ export interface QuicklookOptions {
 export const FILL_RGB: [number, number, number] = [255, 0, 255];
 
 /** Writes a stretched quicklook of one band (RGB: gray values, fills in magenta); returns its size. */
-export async function writeQuicklook(file: string, band: ArrayLike<number>, width: number, height: number, opts: QuicklookOptions = {}): Promise<{ width: number; height: number }> {
+export async function writeQuicklook(
+  file: string,
+  band: ArrayLike<number>,
+  width: number,
+  height: number,
+  opts: QuicklookOptions = {},
+): Promise<{ width: number; height: number }> {
   const maxSize = opts.maxSize ?? 1024;
   const minSize = opts.minSize ?? 512;
   const step = Math.max(1, Math.ceil(Math.max(width, height) / maxSize));

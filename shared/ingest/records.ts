@@ -59,7 +59,13 @@ export async function* recordsOf(
     let endOffset = 0;
     let fileBytes = 0;
     try {
-      for await (const r of readRecords(stream, { file, signal: opts.signal, maxRecordBytes: opts.maxRecordBytes, maxRecordBytesReason: opts.maxRecordBytesReason, onProgress: (b) => ((fileBytes = b), opts.onBytes?.(before + b)) })) {
+      for await (const r of readRecords(stream, {
+        file,
+        signal: opts.signal,
+        maxRecordBytes: opts.maxRecordBytes,
+        maxRecordBytesReason: opts.maxRecordBytesReason,
+        onProgress: (b) => ((fileBytes = b), opts.onBytes?.(before + b)),
+      })) {
         opts.signal?.throwIfAborted();
         yield { data: r.data, file, index: r.index, offset: r.offset, patch: patch++ };
         records++;

@@ -123,8 +123,12 @@ export async function planStrips(o: PlanStripsOptions): Promise<IngestLayout> {
   const width = ppr * pw;
   const height = (total / ppr) * ph;
   if (o.maxPixels !== undefined && width * height > o.maxPixels)
-    throw new GeotfrError('LIMIT', `the mixer's grid is ${width}×${height} = ${width * height} pixels, more than the limit of ${o.maxPixels}`, { file: o.mixer, field: 'patchesPerRow' });
-  if (width >= 2 ** 31 || height >= 2 ** 31) throw new GeotfrError('LIMIT', `the mixer's grid ${width}×${height} is too large for a GeoTIFF`, { file: o.mixer });
+    throw new GeotfrError('LIMIT', `the mixer's grid is ${width}×${height} = ${width * height} pixels, more than the limit of ${o.maxPixels}`, {
+      file: o.mixer,
+      field: 'patchesPerRow',
+    });
+  if (width >= 2 ** 31 || height >= 2 ** 31)
+    throw new GeotfrError('LIMIT', `the mixer's grid ${width}×${height} is too large for a GeoTIFF`, { file: o.mixer });
   const tileSize = o.tileSize ?? 512;
   if (!(Number.isInteger(tileSize) && tileSize >= 16 && tileSize % 16 === 0))
     throw new GeotfrError('BAD_REQUEST', `tileSize must be a multiple of 16, got ${tileSize}`, { field: 'tileSize' });
@@ -274,7 +278,11 @@ function rangeStream(uri: string, start: number, end: number): Readable {
       const read = (p: number) => {
         const want = Math.min(end, p + CHUNK) - p;
         const r = loc.store.readRange(loc.key, p, p + want).then((b) => {
-          if (b.length !== want) throw new GeotfrError('BAD_INPUT', `file is shorter than when the ingest was planned (${p + b.length} of ${end} bytes)`, { file: uri, offset: p + b.length });
+          if (b.length !== want)
+            throw new GeotfrError('BAD_INPUT', `file is shorter than when the ingest was planned (${p + b.length} of ${end} bytes)`, {
+              file: uri,
+              offset: p + b.length,
+            });
           return b;
         });
         r.catch(() => {}); // observed when awaited below
@@ -308,7 +316,11 @@ async function* segmentRecords(l: IngestLayout, seg: StripSegment, signal?: Abor
     if (i >= seg.count) break;
     yield { data: r.data, file: f.uri, index: seg.record0 + r.index, offset: seg.start + r.offset, patch: seg.patch0 + i++ };
   }
-  if (i !== seg.count) throw new GeotfrError('BAD_INPUT', `expected ${seg.count} records from byte ${seg.start}, found ${i}: the file changed since planning`, { file: f.uri, offset: seg.start });
+  if (i !== seg.count)
+    throw new GeotfrError('BAD_INPUT', `expected ${seg.count} records from byte ${seg.start}, found ${i}: the file changed since planning`, {
+      file: f.uri,
+      offset: seg.start,
+    });
 }
 
 /**
@@ -339,7 +351,11 @@ export async function fillStrip(l: IngestLayout, s: number, writer: StripWriter,
         const top = Math.floor(rec.patch / ppr) * ph;
         const lo = Math.max(top, st.y0);
         const hi = Math.min(top + ph, st.y1);
-        if (hi > lo) await writer.writeRows(rowBufs.map((r) => r.subarray((lo - top) * width, (hi - top) * width)), hi - lo);
+        if (hi > lo)
+          await writer.writeRows(
+            rowBufs.map((r) => r.subarray((lo - top) * width, (hi - top) * width)),
+            hi - lo,
+          );
       }
     }
   }

@@ -64,6 +64,10 @@ export async function failStaleShard(msg: QueueMessage | undefined, e: GeotfrErr
   const m = parseShardMessage(msg.json);
   const job = new JobStore(await openBucket(m.bucket), m.jobId);
   if ((await job.terminal()) || (await job.hasShardMark(m.shard))) return undefined;
-  const status = await failJob(job, { code: e.code, message: `shard ${m.shard}: ${e.message}`, shard: m.shard, attempt: msg.deliveryAttempt, at: now().toISOString() }, now);
+  const status = await failJob(
+    job,
+    { code: e.code, message: `shard ${m.shard}: ${e.message}`, shard: m.shard, attempt: msg.deliveryAttempt, at: now().toISOString() },
+    now,
+  );
   return { destination: status.destination };
 }

@@ -83,7 +83,8 @@ async function finalizeIn(job: JobStore, now: () => Date): Promise<JobStatus> {
   // that none was deleted meanwhile, since a mixer over missing shards would be a lie.
   const present = new Set((await listOutputs()).map((i) => i.key));
   for (const s of plan.shards) {
-    if (!present.has(s.name)) throw new GeotfrError('NOT_FOUND', `shard ${s.index} is marked done but ${store.uri(s.name)} is missing`, { file: store.uri(s.name) });
+    if (!present.has(s.name))
+      throw new GeotfrError('NOT_FOUND', `shard ${s.index} is marked done but ${store.uri(s.name)} is missing`, { file: store.uri(s.name) });
   }
   // Create-once mixer (another finalizer may have written the same bytes); the manifest, under
   // .geotfr/, is rewritten harmlessly.

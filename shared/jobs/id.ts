@@ -6,7 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import { checkJobId } from './store.js';
 
-const clean = (s: string) => s.replace(/[^a-zA-Z0-9_.-]+/g, '_').replace(/\.{2,}/g, '_').replace(/^[._-]+/, '').slice(0, 96);
+const clean = (s: string) =>
+  s
+    .replace(/[^a-zA-Z0-9_.-]+/g, '_')
+    .replace(/\.{2,}/g, '_')
+    .replace(/^[._-]+/, '')
+    .slice(0, 96);
 
 /** A request published to the request topic: the `jobId` attribute if the publisher set one, else `ps-<messageId>`. */
 export function pubsubJobId(messageId: string, attrs: Record<string, string> = {}): string {
@@ -22,6 +27,10 @@ export function dropJobId(objectName: string, generation: string | number): stri
 /** An HTTP request: the caller's `jobId` (query or body wrapper) if given, else a fresh `http-<time>-<random>`. */
 export function httpJobId(given?: string, now = new Date()): string {
   if (given) return checkJobId(given);
-  const t = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'z').toLowerCase();
+  const t = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'z')
+    .toLowerCase();
   return checkJobId(`http-${t}-${randomBytes(4).toString('hex')}`);
 }

@@ -107,7 +107,8 @@ export async function parseStripIngestRequest(raw: unknown, deps: JobDeps): Prom
   const r = { ...(raw as Record<string, unknown>) };
   const extra: Partial<StripIngestRequest> = {};
   const posInt = (k: (typeof EXTRA)[number], v: unknown, ok: (n: number) => boolean, why: string) => {
-    if (!(typeof v === 'number' && Number.isInteger(v) && v > 0 && ok(v))) throw new GeotfrError('BAD_REQUEST', `${k} must be ${why}, got ${JSON.stringify(v)}`, { field: k });
+    if (!(typeof v === 'number' && Number.isInteger(v) && v > 0 && ok(v)))
+      throw new GeotfrError('BAD_REQUEST', `${k} must be ${why}, got ${JSON.stringify(v)}`, { field: k });
     return v;
   };
   if (r.tileSize !== undefined) extra.tileSize = posInt('tileSize', r.tileSize, (n) => n % 16 === 0 && n <= 4096, 'a multiple of 16 up to 4096');
@@ -115,7 +116,8 @@ export async function parseStripIngestRequest(raw: unknown, deps: JobDeps): Prom
   if (r.depth !== undefined) extra.depth = posInt('depth', r.depth, (n) => n <= 65535, 'an integer from 1 to 65535');
   if (r.workers !== undefined) extra.workers = posInt('workers', r.workers, (n) => n <= 10000, 'an integer from 1 to 10000');
   if (r.nodata !== undefined) {
-    if (typeof r.nodata !== 'number' && r.nodata !== 'nan' && r.nodata !== 'NaN') throw new GeotfrError('BAD_REQUEST', `nodata must be a number or "nan", got ${JSON.stringify(r.nodata)}`, { field: 'nodata' });
+    if (typeof r.nodata !== 'number' && r.nodata !== 'nan' && r.nodata !== 'NaN')
+      throw new GeotfrError('BAD_REQUEST', `nodata must be a number or "nan", got ${JSON.stringify(r.nodata)}`, { field: 'nodata' });
     extra.nodata = typeof r.nodata === 'number' ? r.nodata : NaN;
   }
   for (const k of EXTRA) delete r[k];
@@ -136,7 +138,12 @@ function ingestStatus(base: JobStatus, strips: number, done: number): IngestStat
  * stored plan. Throws GeotfrError: permanent codes for bad requests and inputs (nothing is written
  * under the output name), IO for the caller to rethrow.
  */
-export async function submitIngest(raw: unknown, jobId: string, deps: JobDeps, opts: { countDeliveries?: boolean } = {}): Promise<SubmitResult & { strips: number }> {
+export async function submitIngest(
+  raw: unknown,
+  jobId: string,
+  deps: JobDeps,
+  opts: { countDeliveries?: boolean } = {},
+): Promise<SubmitResult & { strips: number }> {
   const now = deps.now ?? (() => new Date());
   const req = await parseStripIngestRequest(raw, deps);
   const { store, key } = await resolveUri(req.out, 'out');
@@ -150,7 +157,11 @@ export async function submitIngest(raw: unknown, jobId: string, deps: JobDeps, o
   const attempt = await job.countAttempt(now());
   const max = deps.config.maxDeliveryAttempts;
   const fail = async (e: { code: string; message: string }, n: number) => {
-    const s = await failJob(job, { code: e.code, message: `ingest failed after ${n} delivery attempts: ${e.code}: ${e.message}`, attempt: n, at: now().toISOString() }, now);
+    const s = await failJob(
+      job,
+      { code: e.code, message: `ingest failed after ${n} delivery attempts: ${e.code}: ${e.message}`, attempt: n, at: now().toISOString() },
+      now,
+    );
     return { jobId, kind: 'image' as const, state: s.state, statusUri: job.statusUri, shards: s.shards.total, strips: s.shards.total };
   };
   if (attempt > max) {
@@ -227,7 +238,8 @@ export function parseStripMessage(json: unknown): StripMessage {
 
 export function parseIngestFinalizeMessage(json: unknown): IngestFinalizeMessage {
   const m = json as Partial<IngestFinalizeMessage> | null;
-  if (!m || typeof m.jobId !== 'string' || typeof m.bucket !== 'string') throw new GeotfrError('BAD_REQUEST', `not an ingest finalize message: ${JSON.stringify(json)?.slice(0, 200)}`);
+  if (!m || typeof m.jobId !== 'string' || typeof m.bucket !== 'string')
+    throw new GeotfrError('BAD_REQUEST', `not an ingest finalize message: ${JSON.stringify(json)?.slice(0, 200)}`);
   return { jobId: m.jobId, bucket: m.bucket };
 }
 
@@ -237,7 +249,8 @@ async function loadIngestPlan(job: JobStore): Promise<IngestJobPlan> {
     plan = await job.loadPlan<IngestJobPlan>();
   } catch (err) {
     const e = asGeotfrError(err);
-    if (e.code === 'NOT_FOUND') throw new GeotfrError('NOT_FOUND', `job ${job.jobId} does not exist (no plan at ${job.store.uri(job.dir + 'plan.json')})`, { field: 'jobId' });
+    if (e.code === 'NOT_FOUND')
+      throw new GeotfrError('NOT_FOUND', `job ${job.jobId} does not exist (no plan at ${job.store.uri(job.dir + 'plan.json')})`, { field: 'jobId' });
     throw e;
   }
   if (plan.kind !== 'ingest-strips') throw new GeotfrError('BAD_REQUEST', `job ${job.jobId} is not a distributed ingest`, { field: 'jobId' });
@@ -269,7 +282,12 @@ export async function runStrip(msg: StripMessage, attempt: number, deps: JobDeps
   const cfg = ingestConfigFromEnv();
   const store = await openBucket(msg.bucket);
   const job = new JobStore(store, msg.jobId);
-  const notify = () => deps.queue.publish(cfg.finalizeTopic, { jobId: msg.jobId, bucket: msg.bucket } satisfies IngestFinalizeMessage, { kind: 'finalize', jobId: msg.jobId, bucket: msg.bucket });
+  const notify = () =>
+    deps.queue.publish(cfg.finalizeTopic, { jobId: msg.jobId, bucket: msg.bucket } satisfies IngestFinalizeMessage, {
+      kind: 'finalize',
+      jobId: msg.jobId,
+      bucket: msg.bucket,
+    });
   try {
     if (await job.terminal()) return 'skipped';
     const plan = await loadIngestPlan(job);
@@ -378,9 +396,13 @@ async function assemble(job: JobStore, now: () => Date, signal?: AbortSignal): P
   const needed = [...sources.slice(1), ...(g.m < g.levels - 1 ? l.strips.map((s) => rawKey(job, s.index)) : [])];
   const missing = needed.filter((k) => !present.has(k));
   if (missing.length)
-    throw new GeotfrError('NOT_FOUND', `${missing.length} part(s) missing at finalize, e.g. ${store.uri(missing[0]!)}: the strips are marked done but their parts are gone`, {
-      file: store.uri(missing[0]!),
-    });
+    throw new GeotfrError(
+      'NOT_FOUND',
+      `${missing.length} part(s) missing at finalize, e.g. ${store.uri(missing[0]!)}: the strips are marked done but their parts are gone`,
+      {
+        file: store.uri(missing[0]!),
+      },
+    );
 
   const opts = cogOptionsOf(l, plan.out);
   const coarse = await CoarseLevels.create(opts, g);
@@ -393,9 +415,16 @@ async function assemble(job: JobStore, now: () => Date, signal?: AbortSignal): P
           got += (chunk as Buffer).length;
           await coarse.push(chunk as Buffer);
         }
-        if (got !== coarse.rawSize(st.index)) throw new GeotfrError('BAD_INPUT', `strip ${st.index}'s raw part has ${got} bytes, expected ${coarse.rawSize(st.index)}`, { file: store.uri(rawKey(job, st.index)) });
+        if (got !== coarse.rawSize(st.index))
+          throw new GeotfrError('BAD_INPUT', `strip ${st.index}'s raw part has ${got} bytes, expected ${coarse.rawSize(st.index)}`, {
+            file: store.uri(rawKey(job, st.index)),
+          });
       }
-    const all = fileByteCounts(g, marks.map((m) => m.byteCounts), await coarse.finish());
+    const all = fileByteCounts(
+      g,
+      marks.map((m) => m.byteCounts),
+      await coarse.finish(),
+    );
     const cogPlan = coarse.layout.plan(all, 'auto');
     total = cogPlan.total;
     const w = await store.createWriter(headKey(job));
@@ -416,7 +445,8 @@ async function assemble(job: JobStore, now: () => Date, signal?: AbortSignal): P
     if (!isPreconditionFailed(err)) throw asGeotfrError(err);
     // Another finalizer composed it first (same bytes), unless someone else wrote that name.
     const info = await store.stat(plan.outKey);
-    if (info?.size !== total) throw new GeotfrError('BAD_REQUEST', `${plan.out} already exists and is not this ingest's output; ingest to a new name`, { file: plan.out });
+    if (info?.size !== total)
+      throw new GeotfrError('BAD_REQUEST', `${plan.out} already exists and is not this ingest's output; ingest to a new name`, { file: plan.out });
   }
   const info = await store.stat(plan.outKey);
   if (info?.size !== total) throw new GeotfrError('INTERNAL', `composed ${plan.out} has ${info?.size} bytes, planned ${total}`, { file: plan.out });

@@ -62,10 +62,14 @@ async function checkMixer(uri: string, deps: JobDeps): Promise<void> {
   const height = (m.totalPatches / m.patchesPerRow) * m.patchDimensions[1];
   const cap = deps.config.policy.maxPixelsCap;
   if (width * height > cap)
-    throw new GeotfrError('LIMIT', `the mixer's grid is ${width}×${height} = ${width * height} pixels, more than this deployment's cap of ${cap} (GEOTFR_MAX_PIXELS_CAP)`, {
-      file: uri,
-      field: 'patchDimensions',
-    });
+    throw new GeotfrError(
+      'LIMIT',
+      `the mixer's grid is ${width}×${height} = ${width * height} pixels, more than this deployment's cap of ${cap} (GEOTFR_MAX_PIXELS_CAP)`,
+      {
+        file: uri,
+        field: 'patchDimensions',
+      },
+    );
 }
 
 /**
@@ -96,7 +100,11 @@ export async function runIngestJob(raw: unknown, jobId: string, deps: JobDeps): 
     const e = asGeotfrError(err);
     // The last allowed delivery's failure is final even when retryable: nobody would redeliver it.
     if (!isRetryable(e) || attempt < max) throw e;
-    return failJob(job, { code: e.code, message: `ingest failed after ${attempt} delivery attempts: ${e.code}: ${e.message}`, attempt, at: now().toISOString() }, now);
+    return failJob(
+      job,
+      { code: e.code, message: `ingest failed after ${attempt} delivery attempts: ${e.code}: ${e.message}`, attempt, at: now().toISOString() },
+      now,
+    );
   }
 }
 
@@ -105,7 +113,12 @@ async function ingestOnce(req: IngestRequest, job: JobStore, key: string, deps: 
   await checkMixer(req.mixer, deps);
   const started = now();
   const previous = await job.status();
-  const base: JobStatus = { ...newStatus(job.jobId, 'image', job.store, key, previous ? new Date(previous.createdAt) : started), state: 'running', startedAt: started.toISOString(), shards: { total: req.files.length, done: 0 } };
+  const base: JobStatus = {
+    ...newStatus(job.jobId, 'image', job.store, key, previous ? new Date(previous.createdAt) : started),
+    state: 'running',
+    startedAt: started.toISOString(),
+    shards: { total: req.files.length, done: 0 },
+  };
   await job.writeStatus(base);
   const { ingestImage } = await import('../ingest/image.js');
   const t0 = performance.now();

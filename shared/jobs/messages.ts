@@ -15,7 +15,12 @@ export const shardMessageSchema = z.strictObject({ jobId, bucket, shard: z.numbe
 /** A finished shard's nudge to the finalizer (finalize topic). */
 export const finalizeMessageSchema = z.strictObject({ jobId, bucket });
 /** The routing attributes every job message carries (the dead-letter handler reads them). */
-export const jobAttributesSchema = z.object({ jobId: jobId.optional(), bucket: bucket.optional(), shard: z.string().regex(/^\d+$/).optional(), kind: z.string().optional() });
+export const jobAttributesSchema = z.object({
+  jobId: jobId.optional(),
+  bucket: bucket.optional(),
+  shard: z.string().regex(/^\d+$/).optional(),
+  kind: z.string().optional(),
+});
 
 const gsUri = z.string().startsWith('gs://', 'expected a gs:// URI');
 /** An ingest request dropped at `ingest/NAME.json` (shared/jobs/ingest.ts). */
@@ -31,7 +36,11 @@ export const ingestRequestSchema = z.strictObject({
 export const storedPlanSchema = z.union([
   z.looseObject({ kind: z.literal('table'), request: z.looseObject({}), output: z.string().min(1) }),
   // A patch job (shared/jobs/patches.ts): the patch plan and each shard's stored points.
-  z.looseObject({ kind: z.literal('patches'), plan: z.looseObject({}), shards: z.array(z.looseObject({ index: z.number().int().min(0), name: z.string(), pointsKey: z.string() })) }),
+  z.looseObject({
+    kind: z.literal('patches'),
+    plan: z.looseObject({}),
+    shards: z.array(z.looseObject({ index: z.number().int().min(0), name: z.string(), pointsKey: z.string() })),
+  }),
   z.looseObject({
     request: z.looseObject({ bucket: z.string(), fileNamePrefix: z.string() }),
     shards: z.array(z.looseObject({ index: z.number().int().min(0), name: z.string(), patchCount: z.number().int().min(0) })),

@@ -72,7 +72,8 @@ export async function submitPatchJob(request: Record<string, unknown>, job: JobS
     const msg: ShardMessage = { jobId: job.jobId, bucket, shard: s.index };
     await deps.queue.publish(deps.config.shardTopic, msg, { kind: 'shard', jobId: job.jobId, bucket, shard: String(s.index) });
   }
-  if (marked.size === plan.shards.length) await deps.queue.publish(deps.config.finalizeTopic, { jobId: job.jobId, bucket } satisfies FinalizeMessage, { kind: 'finalize', jobId: job.jobId, bucket });
+  if (marked.size === plan.shards.length)
+    await deps.queue.publish(deps.config.finalizeTopic, { jobId: job.jobId, bucket } satisfies FinalizeMessage, { kind: 'finalize', jobId: job.jobId, bucket });
   return { jobId: job.jobId, kind: 'table', state: status.state, statusUri: job.statusUri, shards: plan.shards.length };
 }
 
@@ -112,14 +113,30 @@ async function planPatchJob(request: unknown, job: JobStore, store: BlobStore): 
     await opened.source.close();
   }
   const features = patchFeatures(opened);
-  return { kind: 'patches', plan, shards, inputPoints: points.inputPoints(), dropped: { outside: drops.outside, noCoordinates: drops.noCoordinates }, features, parseSpec: patchParseSpec(features) };
+  return {
+    kind: 'patches',
+    plan,
+    shards,
+    inputPoints: points.inputPoints(),
+    dropped: { outside: drops.outside, noCoordinates: drops.noCoordinates },
+    features,
+    parseSpec: patchParseSpec(features),
+  };
 }
 
 /**
  * Writes one shard of a patch job create-once (called by the shard worker, whose catch turns errors
  * into redeliveries or a failed job). `notify` tells the finalizer.
  */
-export async function runPatchShard(msg: ShardMessage, plan: PatchJobPlan, job: JobStore, attempt: number, now: () => Date, notify: () => Promise<unknown>, signal?: AbortSignal): Promise<ShardOutcome> {
+export async function runPatchShard(
+  msg: ShardMessage,
+  plan: PatchJobPlan,
+  job: JobStore,
+  attempt: number,
+  now: () => Date,
+  notify: () => Promise<unknown>,
+  signal?: AbortSignal,
+): Promise<ShardOutcome> {
   const shard = plan.shards.find((s) => s.index === msg.shard);
   if (!shard) throw new GeotfrError('BAD_REQUEST', `job ${msg.jobId} has no shard ${msg.shard} (it has ${plan.shards.length})`, { field: 'shard' });
   if (await job.hasShardMark(msg.shard)) {
@@ -159,7 +176,7 @@ export async function runPatchShard(msg: ShardMessage, plan: PatchJobPlan, job: 
     name: shard.name,
     size: info.size,
     patches: shard.points,
-    seconds: Math.round((performance.now() - t0)) / 1000,
+    seconds: Math.round(performance.now() - t0) / 1000,
     attempt,
     alreadyExisted: existed,
     at: now().toISOString(),
@@ -186,6 +203,7 @@ export async function finalizePatchJob(job: JobStore, plan: PatchJobPlan, curren
   };
   if (marks.length < plan.shards.length) return job.writeStatus(progress);
   for (const s of plan.shards)
-    if (!(await job.store.stat(s.name))) throw new GeotfrError('NOT_FOUND', `shard ${s.index} is marked done but ${job.store.uri(s.name)} is missing`, { file: job.store.uri(s.name) });
+    if (!(await job.store.stat(s.name)))
+      throw new GeotfrError('NOT_FOUND', `shard ${s.index} is marked done but ${job.store.uri(s.name)} is missing`, { file: job.store.uri(s.name) });
   return job.finish({ ...finishedStatus(progress, 'done', now().toISOString()), outputs: plan.shards.map((s) => s.name), mixer: null });
 }

@@ -82,7 +82,10 @@ export const SHARD_TIME_FRACTION = 0.5;
  * `.geotfr/jobs/<id>/request.json`, reproduces the very same files with `geotfr export-image`.
  * Returns null when no split is needed. Deterministic: depends only on the plan and two settings.
  */
-export function shardSplit(plan: ExportPlan, config: Pick<CloudConfig, 'functionTimeoutSeconds' | 'shardBytesPerSecond'>): { maxFileSize: number; patchesPerShard: number } | null {
+export function shardSplit(
+  plan: ExportPlan,
+  config: Pick<CloudConfig, 'functionTimeoutSeconds' | 'shardBytesPerSecond'>,
+): { maxFileSize: number; patchesPerShard: number } | null {
   const budget = config.functionTimeoutSeconds * SHARD_TIME_FRACTION * config.shardBytesPerSecond;
   let bytesPerPatch = 0;
   let largest = 0;
@@ -123,7 +126,14 @@ export async function statusStore(request: unknown, config: CloudConfig): Promis
  * `submitted` is the document the job id was claimed with (the request itself, unless the caller
  * derived `request` from it).
  */
-export async function recordRejected(jobId: string, request: unknown, err: unknown, deps: JobDeps, fallback?: BlobStore, submitted: unknown = request): Promise<JobStatus | undefined> {
+export async function recordRejected(
+  jobId: string,
+  request: unknown,
+  err: unknown,
+  deps: JobDeps,
+  fallback?: BlobStore,
+  submitted: unknown = request,
+): Promise<JobStatus | undefined> {
   const e = asGeotfrError(err);
   // A conflict is about someone else's job: recording it there would be the harm it prevents.
   if (e.code === 'CONFLICT') return undefined;
@@ -161,7 +171,14 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
     const split = shardSplit(plan, deps.config);
     if (split) plan = await planImageExport({ ...request, formatOptions: { ...(request.formatOptions as object), maxFileSize: split.maxFileSize } });
     const rateMBps = deps.config.shardBytesPerSecond / 1e6;
-    return { jobId, kind: 'image', state: 'dry-run', statusUri: '', shards: plan.shards.length, dryRun: dryRun(plan, { workers: plan.shards.length, rateMBps }) };
+    return {
+      jobId,
+      kind: 'image',
+      state: 'dry-run',
+      statusUri: '',
+      shards: plan.shards.length,
+      dryRun: dryRun(plan, { workers: plan.shards.length, rateMBps }),
+    };
   }
   const store = await openBucket(request.bucket as string);
   const job = new JobStore(store, jobId);
@@ -184,7 +201,7 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
   if (plan.request.overwrite)
     throw new GeotfrError(
       'BAD_REQUEST',
-      'overwrite is not available in the cloud yet (the earlier export\'s extra shards would stay): export to a new fileNamePrefix, or overwrite with geotfr export-image --overwrite (docs/semantics.md §5)',
+      "overwrite is not available in the cloud yet (the earlier export's extra shards would stay): export to a new fileNamePrefix, or overwrite with geotfr export-image --overwrite (docs/semantics.md §5)",
       { field: 'overwrite' },
     );
   // One export per prefix (docs/semantics.md §5): the job holds the prefix's lease until it is terminal.
@@ -209,7 +226,8 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
     await deps.queue.publish(deps.config.shardTopic, msg, { kind: 'shard', jobId, bucket, shard: String(s.index) });
   }
   // Zero-shard plans (every patch masked out) and resumed jobs whose shards all exist finish here.
-  if (marked.size === plan.shards.length) await deps.queue.publish(deps.config.finalizeTopic, { jobId, bucket } satisfies FinalizeMessage, { kind: 'finalize', jobId, bucket });
+  if (marked.size === plan.shards.length)
+    await deps.queue.publish(deps.config.finalizeTopic, { jobId, bucket } satisfies FinalizeMessage, { kind: 'finalize', jobId, bucket });
   return { jobId, kind: 'image', state: status.state, statusUri: job.statusUri, shards: plan.shards.length };
 }
 
@@ -225,7 +243,14 @@ async function queueTableJob(request: Record<string, unknown>, job: JobStore, st
   const status = existing ?? { ...newStatus(job.jobId, 'table', store, prefix, now()), shards: { total: 1, done: 0 }, mixer: null };
   if (!existing) await job.writeStatus(status);
   const bucket = request.bucket as string;
-  if (await job.hasShardMark(0)) await deps.queue.publish(deps.config.finalizeTopic, { jobId: job.jobId, bucket } satisfies FinalizeMessage, { kind: 'finalize', jobId: job.jobId, bucket });
-  else await deps.queue.publish(deps.config.shardTopic, { jobId: job.jobId, bucket, shard: 0 } satisfies ShardMessage, { kind: 'table', jobId: job.jobId, bucket, shard: '0' });
+  if (await job.hasShardMark(0))
+    await deps.queue.publish(deps.config.finalizeTopic, { jobId: job.jobId, bucket } satisfies FinalizeMessage, { kind: 'finalize', jobId: job.jobId, bucket });
+  else
+    await deps.queue.publish(deps.config.shardTopic, { jobId: job.jobId, bucket, shard: 0 } satisfies ShardMessage, {
+      kind: 'table',
+      jobId: job.jobId,
+      bucket,
+      shard: '0',
+    });
   return { jobId: job.jobId, kind: 'table', state: status.state, statusUri: job.statusUri, shards: 1 };
 }

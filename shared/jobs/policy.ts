@@ -70,7 +70,8 @@ export function checkSourceUri(uri: string, policy: Policy, field: string): void
 export function checkDestination(bucket: string, prefix: string, policy: Policy): void {
   checkKey(prefix, 'fileNamePrefix');
   // `.geotfr/` holds job state; outputs must never land there (docs/semantics.md §5).
-  if (prefix === '.geotfr' || prefix.startsWith('.geotfr/')) throw new GeotfrError('FORBIDDEN', 'fileNamePrefix must not be under .geotfr/', { field: 'fileNamePrefix' });
+  if (prefix === '.geotfr' || prefix.startsWith('.geotfr/'))
+    throw new GeotfrError('FORBIDDEN', 'fileNamePrefix must not be under .geotfr/', { field: 'fileNamePrefix' });
   const b = destinationBucket(bucket);
   if (b === undefined) {
     if (!policy.allowLocalPaths) throw new GeotfrError('FORBIDDEN', `local destinations are not allowed here: ${JSON.stringify(bucket)}`, { field: 'bucket' });
@@ -101,5 +102,7 @@ export function checkRequestPolicy(request: unknown, policy: Policy): void {
   // Whatever becomes the prefix (fileNamePrefix, else description, else the default) is checked.
   checkDestination(r.bucket, requestedPrefix(r), policy);
   if (r.maxPixels !== undefined && typeof r.maxPixels === 'number' && r.maxPixels > policy.maxPixelsCap)
-    throw new GeotfrError('LIMIT', `maxPixels ${r.maxPixels} exceeds this deployment's cap of ${policy.maxPixelsCap} (GEOTFR_MAX_PIXELS_CAP)`, { field: 'maxPixels' });
+    throw new GeotfrError('LIMIT', `maxPixels ${r.maxPixels} exceeds this deployment's cap of ${policy.maxPixelsCap} (GEOTFR_MAX_PIXELS_CAP)`, {
+      field: 'maxPixels',
+    });
 }

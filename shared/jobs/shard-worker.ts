@@ -32,7 +32,12 @@ export async function runShard(msg: ShardMessage, attempt: number, deps: JobDeps
   const now = deps.now ?? (() => new Date());
   const store = await openBucket(msg.bucket);
   const job = new JobStore(store, msg.jobId);
-  const notify = () => deps.queue.publish(deps.config.finalizeTopic, { jobId: msg.jobId, bucket: msg.bucket } satisfies FinalizeMessage, { kind: 'finalize', jobId: msg.jobId, bucket: msg.bucket });
+  const notify = () =>
+    deps.queue.publish(deps.config.finalizeTopic, { jobId: msg.jobId, bucket: msg.bucket } satisfies FinalizeMessage, {
+      kind: 'finalize',
+      jobId: msg.jobId,
+      bucket: msg.bucket,
+    });
   try {
     const terminal = await job.terminal();
     if (terminal) return 'skipped';
@@ -82,7 +87,15 @@ export async function loadJobPlan(job: JobStore): Promise<ExportPlan | TablePlan
 }
 
 /** A table job's one output, written by a worker like a shard (docs/semantics.md §8). */
-async function runTable(plan: TablePlan, msg: ShardMessage, attempt: number, job: JobStore, notify: () => Promise<unknown>, now: () => Date, signal?: AbortSignal): Promise<ShardOutcome> {
+async function runTable(
+  plan: TablePlan,
+  msg: ShardMessage,
+  attempt: number,
+  job: JobStore,
+  notify: () => Promise<unknown>,
+  now: () => Date,
+  signal?: AbortSignal,
+): Promise<ShardOutcome> {
   if (msg.shard !== 0) throw new GeotfrError('BAD_REQUEST', `table job ${msg.jobId} has one output (shard 0), not shard ${msg.shard}`, { field: 'shard' });
   if (await job.hasShardMark(0)) {
     await notify();
@@ -92,7 +105,16 @@ async function runTable(plan: TablePlan, msg: ShardMessage, attempt: number, job
   const t0 = performance.now();
   const summary = await runTableExport(plan.request, { signal });
   const seconds = Math.round(performance.now() - t0) / 1000;
-  await job.markShard({ shard: 0, name: plan.output, size: summary.bytes, patches: summary.features, seconds, attempt, alreadyExisted: false, at: now().toISOString() });
+  await job.markShard({
+    shard: 0,
+    name: plan.output,
+    size: summary.bytes,
+    patches: summary.features,
+    seconds,
+    attempt,
+    alreadyExisted: false,
+    at: now().toISOString(),
+  });
   await notify();
   return 'written';
 }

@@ -62,7 +62,10 @@ export function requestDigest(request: unknown): string {
 
 export class JobStore {
   readonly dir: string;
-  constructor(readonly store: BlobStore, readonly jobId: string) {
+  constructor(
+    readonly store: BlobStore,
+    readonly jobId: string,
+  ) {
     this.dir = `.geotfr/jobs/${checkJobId(jobId)}/`;
   }
 
@@ -107,14 +110,19 @@ export class JobStore {
     if (await this.createOnce('submitted.json', { sha256, at: now.toISOString() })) return;
     const first = await this.readJson<{ sha256?: string; at?: string }>('submitted.json');
     if (first?.sha256 !== sha256)
-      throw new GeotfrError('CONFLICT', `job id ${JSON.stringify(this.jobId)} already names a different request (submitted ${first?.at ?? 'earlier'}); use a new job id`, {
-        field: 'jobId',
-      });
+      throw new GeotfrError(
+        'CONFLICT',
+        `job id ${JSON.stringify(this.jobId)} already names a different request (submitted ${first?.at ?? 'earlier'}); use a new job id`,
+        {
+          field: 'jobId',
+        },
+      );
   }
 
   /** Counts one more delivery of the job's event (create-once markers, so concurrent deliveries each count); returns the count. */
   async countAttempt(at: Date): Promise<number> {
-    for (let n = (await this.store.list(this.dir + 'attempts/')).length + 1; ; n++) if (await this.createOnce(`attempts/${pad(n)}.json`, { at: at.toISOString() })) return n;
+    for (let n = (await this.store.list(this.dir + 'attempts/')).length + 1; ; n++)
+      if (await this.createOnce(`attempts/${pad(n)}.json`, { at: at.toISOString() })) return n;
   }
 
   /** Stores the plan once; returns the stored one (the first writer's, on a redelivered request). */
@@ -145,7 +153,10 @@ export class JobStore {
   /** Indexes of the shards that have a marker, from one listing (no reads). */
   async markedShards(): Promise<number[]> {
     const infos = await this.store.list(this.dir + 'shards/');
-    return infos.map((i) => Number(/(\d+)\.json$/.exec(i.key)?.[1] ?? NaN)).filter(Number.isInteger).sort((a, b) => a - b);
+    return infos
+      .map((i) => Number(/(\d+)\.json$/.exec(i.key)?.[1] ?? NaN))
+      .filter(Number.isInteger)
+      .sort((a, b) => a - b);
   }
 
   async shardMarks(): Promise<ShardMark[]> {

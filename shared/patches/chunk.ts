@@ -54,7 +54,8 @@ export class PatchChunkProducer {
   async produce(c: PatchChunk, signal?: AbortSignal): Promise<PatchChunkResult> {
     const n = c.index.length;
     const [kx, ky] = this.plan.request.kernelSize;
-    const hx = Math.floor(kx / 2), hy = Math.floor(ky / 2);
+    const hx = Math.floor(kx / 2),
+      hy = Math.floor(ky / 2);
     const across = Math.ceil(this.plan.source.width / this.blockW) + 2;
     const key = (i: number) => (Math.floor(c.row[i]! / this.blockH) + 1) * across + Math.floor(c.col[i]! / this.blockW) + 1;
     const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => key(a) - key(b) || c.row[a]! - c.row[b]! || c.col[a]! - c.col[b]! || a - b);
@@ -105,9 +106,12 @@ export class PatchChunkProducer {
 
 /** A chunk must be read from the image the plan was made from (cloud workers reopen it later). */
 function checkSameImage(plan: PatchPlan, src: ImageSource): void {
-  const a = plan.source, b = src.grid;
+  const a = plan.source,
+    b = src.grid;
   const same = a.width === b.width && a.height === b.height && a.crs === b.crs && a.affine.every((v, i) => v === b.affine[i]);
-  const bands = src.bands.length === plan.bands.length && src.bands.every((x, i) => x.name === plan.bands[i]!.name && x.depth === plan.bands[i]!.sourceDepth && x.type === plan.bands[i]!.type);
+  const bands =
+    src.bands.length === plan.bands.length &&
+    src.bands.every((x, i) => x.name === plan.bands[i]!.name && x.depth === plan.bands[i]!.sourceDepth && x.type === plan.bands[i]!.type);
   if (!same || !bands)
     throw new GeotfrError('BAD_INPUT', 'the image changed since the patch export was planned (grid or bands differ); plan it again', {
       file: typeof plan.request.image === 'string' ? plan.request.image : undefined,

@@ -32,12 +32,19 @@ export interface PatchBand {
 export function patchBands(bands: BandInfo[], tensorDepths: Record<string, number>, defaultValue: number): PatchBand[] {
   const names = new Set(bands.map((b) => b.name));
   for (const name of Object.keys(tensorDepths))
-    if (!names.has(name)) throw new GeotfrError('BAD_REQUEST', `tensorDepths names ${JSON.stringify(name)}, which is not a band of the image (bands: ${[...names].join(', ')})`, { field: `tensorDepths.${name}` });
+    if (!names.has(name))
+      throw new GeotfrError('BAD_REQUEST', `tensorDepths names ${JSON.stringify(name)}, which is not a band of the image (bands: ${[...names].join(', ')})`, {
+        field: `tensorDepths.${name}`,
+      });
   return bands.map((b) => {
     const td = tensorDepths[b.name];
     const array = b.depth > 1 || td !== undefined;
     if (array && td === undefined)
-      throw new GeotfrError('BAD_REQUEST', `array band ${JSON.stringify(b.name)} (${b.depth} values per pixel) needs an entry in tensorDepths (docs/semantics.md §4)`, { field: 'tensorDepths' });
+      throw new GeotfrError(
+        'BAD_REQUEST',
+        `array band ${JSON.stringify(b.name)} (${b.depth} values per pixel) needs an entry in tensorDepths (docs/semantics.md §4)`,
+        { field: 'tensorDepths' },
+      );
     return { name: b.name, type: b.type, sourceDepth: b.depth, depth: array ? td! : 1, array, fill: fillFor(b.type, defaultValue) };
   });
 }
@@ -83,7 +90,11 @@ export class PatchRecordEncoder {
     this.scratch = new Float32Array(most * this.n);
     this.scratchBytes = new Uint8Array(this.scratch.buffer);
     if (this.recordBytes(0) > PATCH_LIMITS.recordBytes)
-      throw new GeotfrError('LIMIT', `a ${kernel[0]}x${kernel[1]} patch of these bands is ${this.recordBytes(0)} bytes per record, more than PATCH_LIMITS.recordBytes ${PATCH_LIMITS.recordBytes}`, { field: 'kernelSize' });
+      throw new GeotfrError(
+        'LIMIT',
+        `a ${kernel[0]}x${kernel[1]} patch of these bands is ${this.recordBytes(0)} bytes per record, more than PATCH_LIMITS.recordBytes ${PATCH_LIMITS.recordBytes}`,
+        { field: 'kernelSize' },
+      );
   }
 
   /** Serialized Example bytes of a point whose properties take `propsBytes`. */

@@ -49,7 +49,10 @@ export interface PatchChunk {
 /** The output object name of shard `i` (docs/semantics.md §12: one file, or -ddddd shards with maxFileSize). */
 export function patchFileName(req: Pick<PatchExportRequest, 'fileNamePrefix' | 'maxFileSize'>, shard: number): string {
   if (req.maxFileSize === undefined) return `${req.fileNamePrefix}.tfrecord.gz`;
-  if (shard > 99999) throw new GeotfrError('LIMIT', `more than 100,000 shards would exceed the 5-digit shard names of docs/semantics.md §5; raise maxFileSize`, { field: 'maxFileSize' });
+  if (shard > 99999)
+    throw new GeotfrError('LIMIT', `more than 100,000 shards would exceed the 5-digit shard names of docs/semantics.md §5; raise maxFileSize`, {
+      field: 'maxFileSize',
+    });
   return `${req.fileNamePrefix}-${String(shard).padStart(5, '0')}.tfrecord.gz`;
 }
 
@@ -130,7 +133,9 @@ export function serializeChunk(c: PatchChunk): Buffer {
   head.writeUInt32LE(c.seq, 4);
   head.writeUInt32LE(n, 8);
   head.writeUInt32LE(c.lon.length ? 1 : 0, 12);
-  const parts = [head, c.index, c.col, c.row, c.lon, c.lat, c.propsAt, c.props].map((a) => (Buffer.isBuffer(a) ? a : Buffer.from(a.buffer, a.byteOffset, a.byteLength)));
+  const parts = [head, c.index, c.col, c.row, c.lon, c.lat, c.propsAt, c.props].map((a) =>
+    Buffer.isBuffer(a) ? a : Buffer.from(a.buffer, a.byteOffset, a.byteLength),
+  );
   const body = Buffer.concat(parts);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(body.length);

@@ -69,7 +69,10 @@ export class PixelLocator {
       this.toLonLat = lonLat ? crsTransformer(grid.crs, 'EPSG:4326') : undefined;
     } catch (err) {
       const e = asGeotfrError(err);
-      throw new GeotfrError('BAD_REQUEST', `points in CRS ${JSON.stringify(pointsCrs)} cannot be read: ${e.message.replace(/^field region: /, '')}`, { file: what.file, field: what.field });
+      throw new GeotfrError('BAD_REQUEST', `points in CRS ${JSON.stringify(pointsCrs)} cannot be read: ${e.message.replace(/^field region: /, '')}`, {
+        file: what.file,
+        field: what.field,
+      });
     }
   }
 
@@ -88,7 +91,8 @@ export class PixelLocator {
   centre(p: PatchPoint): void {
     if (!this.toLonLat) return;
     const [a, b, c, d, e, f] = this.grid.affine;
-    const x = p.col + 0.5, y = p.row + 0.5;
+    const x = p.col + 0.5,
+      y = p.row + 0.5;
     const [lon, lat] = this.toLonLat(a * x + b * y + c, d * x + e * y + f);
     p.lon = lon;
     p.lat = lat;
@@ -108,7 +112,14 @@ function entriesOf(example: Buffer): Uint8Array | undefined {
  * geometry, or the CSV columns `xColumn`/`yColumn`; EPSG:4326 unless a FeatureCollection carries a
  * `crs` member (which must come before `features`, so that the stream never has to go back).
  */
-export async function tablePoints(req: PatchExportRequest, uri: string, grid: PixelGrid, reserved: Set<string>, drops: DropCounts, signal?: AbortSignal): Promise<PointStream> {
+export async function tablePoints(
+  req: PatchExportRequest,
+  uri: string,
+  grid: PixelGrid,
+  reserved: Set<string>,
+  drops: DropCounts,
+  signal?: AbortSignal,
+): Promise<PointStream> {
   let crs = 'EPSG:4326';
   let rowsSeen = 0;
   let header: string[] | undefined;
@@ -118,8 +129,18 @@ export async function tablePoints(req: PatchExportRequest, uri: string, grid: Pi
     onMember: (key, value, at) => {
       if (key !== 'crs') return;
       const name = (value as { properties?: { name?: unknown } } | null)?.properties?.name;
-      if (typeof name !== 'string') crsError = new GeotfrError('BAD_REQUEST', `the "crs" member at line ${at.line} has no properties.name (expected {"type": "name", "properties": {"name": "EPSG:n"}})`, { file: uri, field: 'crs' });
-      else if (rowsSeen) crsError = new GeotfrError('BAD_REQUEST', `the "crs" member at line ${at.line} comes after the features; put it before "features" so the points can be read as they stream`, { file: uri, field: 'crs' });
+      if (typeof name !== 'string')
+        crsError = new GeotfrError(
+          'BAD_REQUEST',
+          `the "crs" member at line ${at.line} has no properties.name (expected {"type": "name", "properties": {"name": "EPSG:n"}})`,
+          { file: uri, field: 'crs' },
+        );
+      else if (rowsSeen)
+        crsError = new GeotfrError(
+          'BAD_REQUEST',
+          `the "crs" member at line ${at.line} comes after the features; put it before "features" so the points can be read as they stream`,
+          { file: uri, field: 'crs' },
+        );
       else crs = normalizeCrs(name);
     },
     onHeader: (cols) => (header = cols),
@@ -128,7 +149,11 @@ export async function tablePoints(req: PatchExportRequest, uri: string, grid: Pi
   const csv = src.format === 'csv';
   const selectors = req.properties;
   for (const p of selectors ?? [])
-    if (reserved.has(p)) throw new GeotfrError('BAD_REQUEST', `property ${JSON.stringify(p)} clashes with a band or geometry feature of the same name`, { file, field: 'properties' });
+    if (reserved.has(p))
+      throw new GeotfrError('BAD_REQUEST', `property ${JSON.stringify(p)} clashes with a band or geometry feature of the same name`, {
+        file,
+        field: 'properties',
+      });
   const encoder = new TableEncoder({ file, selectors });
   let located = 0;
   let locator: PixelLocator | undefined;
@@ -139,10 +164,14 @@ export async function tablePoints(req: PatchExportRequest, uri: string, grid: Pi
       if (crsError) throw crsError;
       if (csv && rowsSeen === 0 && header && !(header.includes(xColumn) && header.includes(yColumn))) {
         const missing = header.includes(xColumn) ? yColumn : xColumn;
-        throw new GeotfrError('BAD_REQUEST', `the CSV has no coordinate column ${JSON.stringify(missing)} (its columns: ${header.join(', ')}); name the columns with xColumn/yColumn`, {
-          file,
-          field: missing === xColumn ? 'xColumn' : 'yColumn',
-        });
+        throw new GeotfrError(
+          'BAD_REQUEST',
+          `the CSV has no coordinate column ${JSON.stringify(missing)} (its columns: ${header.join(', ')}); name the columns with xColumn/yColumn`,
+          {
+            file,
+            field: missing === xColumn ? 'xColumn' : 'yColumn',
+          },
+        );
       }
       locator ??= new PixelLocator(grid, crs, req.geometries, { file, field: csv ? 'xColumn' : 'crs' });
       const out: PatchPoint[] = [];
@@ -151,14 +180,23 @@ export async function tablePoints(req: PatchExportRequest, uri: string, grid: Pi
         const xy = coordinates(row, csv, xColumn, yColumn, file);
         if (!xy) {
           if (!req.dropNulls)
-            throw new GeotfrError('BAD_REQUEST', `feature ${row.index} (line ${row.line}) has no coordinates (set dropNulls to skip such points)`, { file, record: row.index, offset: row.offset, field: csv ? xColumn : 'geometry' });
+            throw new GeotfrError('BAD_REQUEST', `feature ${row.index} (line ${row.line}) has no coordinates (set dropNulls to skip such points)`, {
+              file,
+              record: row.index,
+              offset: row.offset,
+              field: csv ? xColumn : 'geometry',
+            });
           drops.noCoordinates++;
           continue;
         }
         located++;
         const [col, r] = locator.pixel(xy[0], xy[1]);
         if (!Number.isFinite(col) || !Number.isFinite(r))
-          throw new GeotfrError('BAD_INPUT', `feature ${row.index} (line ${row.line}): coordinates ${JSON.stringify(xy)} cannot be projected from ${crs} to ${grid.crs}`, { file, record: row.index, offset: row.offset, field: 'geometry' });
+          throw new GeotfrError(
+            'BAD_INPUT',
+            `feature ${row.index} (line ${row.line}): coordinates ${JSON.stringify(xy)} cannot be projected from ${crs} to ${grid.crs}`,
+            { file, record: row.index, offset: row.offset, field: 'geometry' },
+          );
         // Encode the properties even for a point dropped as outside: types and shapes are checked on every row.
         const props = entriesOf(encodeRow(encoder, row));
         if (!locator.inside(col, r) && req.dropNulls) {
@@ -175,7 +213,12 @@ export async function tablePoints(req: PatchExportRequest, uri: string, grid: Pi
         if (info.length !== columns) {
           columns = info.length;
           const clash = info.find((c) => reserved.has(c.name));
-          if (clash) throw new GeotfrError('BAD_REQUEST', `property ${JSON.stringify(clash.name)} clashes with a band or geometry feature of the same name (choose the properties to write with "properties")`, { file, field: 'properties' });
+          if (clash)
+            throw new GeotfrError(
+              'BAD_REQUEST',
+              `property ${JSON.stringify(clash.name)} clashes with a band or geometry feature of the same name (choose the properties to write with "properties")`,
+              { file, field: 'properties' },
+            );
         }
       }
       if (out.length) yield out;
@@ -188,19 +231,36 @@ export async function tablePoints(req: PatchExportRequest, uri: string, grid: Pi
     finish() {
       if (rowsSeen === 0) throw new GeotfrError('BAD_INPUT', 'the point table has no features: nothing to export', { file });
       if (located === 0)
-        throw new GeotfrError('BAD_REQUEST', csv ? `no row has coordinates in columns ${JSON.stringify(xColumn)}/${JSON.stringify(yColumn)}` : 'no feature has a Point geometry: the table has no coordinates', {
-          file,
-          field: csv ? 'xColumn' : 'geometry',
-        });
+        throw new GeotfrError(
+          'BAD_REQUEST',
+          csv
+            ? `no row has coordinates in columns ${JSON.stringify(xColumn)}/${JSON.stringify(yColumn)}`
+            : 'no feature has a Point geometry: the table has no coordinates',
+          {
+            file,
+            field: csv ? 'xColumn' : 'geometry',
+          },
+        );
       try {
         encoder.finish();
       } catch (err) {
         const e = asGeotfrError(err);
         if (e.context.field !== 'selectors') throw e;
-        throw new GeotfrError('BAD_REQUEST', e.message.replace(/^.*?: unknown selector/, 'unknown property').replace('these properties', 'them').replace('this property', 'it'), { file, field: 'properties' });
+        throw new GeotfrError(
+          'BAD_REQUEST',
+          e.message
+            .replace(/^.*?: unknown selector/, 'unknown property')
+            .replace('these properties', 'them')
+            .replace('this property', 'it'),
+          { file, field: 'properties' },
+        );
       }
     },
-    columns: () => encoder.info().filter((c) => c.type !== undefined).map((c) => ({ ...c, spec: columnParseSpec(c) })),
+    columns: () =>
+      encoder
+        .info()
+        .filter((c) => c.type !== undefined)
+        .map((c) => ({ ...c, spec: columnParseSpec(c) })),
     close: async () => {
       await src.rows.return(undefined).catch(() => {});
     },
@@ -214,7 +274,9 @@ function encodeRow(encoder: TableEncoder, row: TableRow): Buffer {
   } catch (err) {
     if (!(err instanceof GeotfrError) || row.offset === undefined || err.context.offset !== undefined) throw err;
     const c = err.context;
-    const prefix = [c.file, c.record !== undefined ? `record ${c.record}` : undefined, c.field !== undefined ? `field ${c.field}` : undefined].filter((x) => x !== undefined).join(', ');
+    const prefix = [c.file, c.record !== undefined ? `record ${c.record}` : undefined, c.field !== undefined ? `field ${c.field}` : undefined]
+      .filter((x) => x !== undefined)
+      .join(', ');
     const message = prefix && err.message.startsWith(prefix + ': ') ? err.message.slice(prefix.length + 2) : err.message;
     throw new GeotfrError(err.code, message, { ...c, offset: row.offset }, { cause: err });
   }
@@ -226,7 +288,8 @@ function coordinates(row: TableRow, csv: boolean, xColumn: string, yColumn: stri
     throw new GeotfrError('BAD_INPUT', `feature ${row.index} (line ${row.line}): ${msg}`, { file, record: row.index, offset: row.offset, field });
   };
   if (csv) {
-    const x = row.properties[xColumn], y = row.properties[yColumn];
+    const x = row.properties[xColumn],
+      y = row.properties[yColumn];
     delete row.properties[xColumn];
     delete row.properties[yColumn];
     if (x === undefined || y === undefined) return undefined;

@@ -57,7 +57,8 @@ export async function threadPatchPool(plan: PatchPlan, source: GeoTiffImageSourc
             const d = m.result.data as Uint8Array;
             p?.resolve({ ...m.result, data: Buffer.from(d.buffer, d.byteOffset, d.byteLength) });
           } else if (m.type === 'block') {
-            const reply = (r: { buffer?: SharedArrayBuffer; error?: ReturnType<typeof toWire> }) => w.postMessage({ type: 'block', id: m.id, ...r } satisfies ToPatchWorker);
+            const reply = (r: { buffer?: SharedArrayBuffer; error?: ReturnType<typeof toWire> }) =>
+              w.postMessage({ type: 'block', id: m.id, ...r } satisfies ToPatchWorker);
             const file = files.get(m.uri);
             if (!file) reply({ error: toWire(new GeotfrError('INTERNAL', `a worker asked for a block of ${m.uri}, which is not in the export`)) });
             else

@@ -50,7 +50,12 @@ const geometry = z.looseObject({
   type: z.enum(['Point', 'MultiPoint', 'LineString', 'MultiLineString', 'Polygon', 'MultiPolygon', 'GeometryCollection', 'Feature', 'FeatureCollection']),
 });
 const region = z.union([bbox, geometry]);
-const seed = z.number().int().min(0).max(2 ** 53).default(PATCH_DEFAULTS.seed);
+const seed = z
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 53)
+  .default(PATCH_DEFAULTS.seed);
 
 const sample = z.strictObject({
   region: region.optional(),
@@ -143,8 +148,14 @@ function toError(err: z.ZodError, input: unknown): GeotfrError {
     const where = issue.path.map(String).join('.');
     const grid = issue.keys.filter((k) => GRID_FIELDS.includes(k));
     if (!where && grid.length)
-      return new GeotfrError('BAD_REQUEST', `${grid.join(', ')}: not supported yet by export-patches, which cuts patches on the first band's grid (docs/semantics.md §12)`, { field: grid[0] });
-    return new GeotfrError('BAD_REQUEST', `Unknown ${where ? `fields in ${where}` : 'patch export options'}: ${issue.keys.join(', ')}`, { field: where ? `${where}.${issue.keys[0]}` : issue.keys[0] });
+      return new GeotfrError(
+        'BAD_REQUEST',
+        `${grid.join(', ')}: not supported yet by export-patches, which cuts patches on the first band's grid (docs/semantics.md §12)`,
+        { field: grid[0] },
+      );
+    return new GeotfrError('BAD_REQUEST', `Unknown ${where ? `fields in ${where}` : 'patch export options'}: ${issue.keys.join(', ')}`, {
+      field: where ? `${where}.${issue.keys[0]}` : issue.keys[0],
+    });
   }
   if (issue.code === 'invalid_union' && issue.path[0] === 'points') {
     const v = valueAt(input, ['points']);
@@ -179,11 +190,16 @@ export function parsePatchExportRequest(json: unknown, opts: { now?: Date } = {}
   else if ('sample' in v.points) pts = { sample: v.points.sample as Extract<PointsSpec, { sample: unknown }>['sample'] };
   else {
     const s = v.points.stratified;
-    if (s.classPoints && !s.classValues) throw new GeotfrError('BAD_REQUEST', 'classPoints needs classValues (one count per class value)', { field: 'points.stratified.classPoints' });
+    if (s.classPoints && !s.classValues)
+      throw new GeotfrError('BAD_REQUEST', 'classPoints needs classValues (one count per class value)', { field: 'points.stratified.classPoints' });
     if (s.classPoints && s.classValues && s.classPoints.length !== s.classValues.length)
-      throw new GeotfrError('BAD_REQUEST', `classPoints has ${s.classPoints.length} counts for ${s.classValues.length} classValues`, { field: 'points.stratified.classPoints' });
-    if (!s.classPoints && s.numPoints === undefined) throw new GeotfrError('BAD_REQUEST', 'required: numPoints (or classValues with classPoints)', { field: 'points.stratified.numPoints' });
-    if (s.classValues && new Set(s.classValues).size !== s.classValues.length) throw new GeotfrError('BAD_REQUEST', 'a class value is listed twice', { field: 'points.stratified.classValues' });
+      throw new GeotfrError('BAD_REQUEST', `classPoints has ${s.classPoints.length} counts for ${s.classValues.length} classValues`, {
+        field: 'points.stratified.classPoints',
+      });
+    if (!s.classPoints && s.numPoints === undefined)
+      throw new GeotfrError('BAD_REQUEST', 'required: numPoints (or classValues with classPoints)', { field: 'points.stratified.numPoints' });
+    if (s.classValues && new Set(s.classValues).size !== s.classValues.length)
+      throw new GeotfrError('BAD_REQUEST', 'a class value is listed twice', { field: 'points.stratified.classValues' });
     pts = { stratified: s as Extract<PointsSpec, { stratified: unknown }>['stratified'] };
   }
   if (!('table' in pts) && (v.properties !== undefined || v.xColumn !== undefined || v.yColumn !== undefined)) {
@@ -192,7 +208,13 @@ export function parsePatchExportRequest(json: unknown, opts: { now?: Date } = {}
   }
   let properties: string[] | undefined;
   if (v.properties !== undefined) {
-    properties = typeof v.properties === 'string' ? v.properties.split(',').map((s) => s.trim()).filter(Boolean) : v.properties;
+    properties =
+      typeof v.properties === 'string'
+        ? v.properties
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : v.properties;
     const seen = new Set<string>();
     for (const p of properties) {
       if (seen.has(p)) throw new GeotfrError('BAD_REQUEST', `property ${JSON.stringify(p)} is listed twice`, { field: 'properties' });
@@ -202,14 +224,16 @@ export function parsePatchExportRequest(json: unknown, opts: { now?: Date } = {}
   if (typeof v.image === 'object') {
     const seen = new Set<string>();
     v.image.bands.forEach((b, i) => {
-      if (b.band !== undefined && b.bands !== undefined) throw new GeotfrError('BAD_REQUEST', `band ${JSON.stringify(b.name)} gives both "band" and "bands"`, { field: `image.bands.${i}` });
+      if (b.band !== undefined && b.bands !== undefined)
+        throw new GeotfrError('BAD_REQUEST', `band ${JSON.stringify(b.name)} gives both "band" and "bands"`, { field: `image.bands.${i}` });
       if (seen.has(b.name)) throw new GeotfrError('BAD_REQUEST', `duplicate band name ${JSON.stringify(b.name)}`, { field: 'image.bands' });
       seen.add(b.name);
     });
   }
   const rawPrefix = v.fileNamePrefix ?? v.description ?? PATCH_DEFAULTS.fileNamePrefix;
   const fileNamePrefix = checkKey(rawPrefix.replaceAll('{date}', utcDate(opts.now ?? new Date())), 'fileNamePrefix');
-  if (fileNamePrefix.endsWith('/')) throw new GeotfrError('BAD_REQUEST', `fileNamePrefix must name files, not a directory: ${show(rawPrefix)}`, { field: 'fileNamePrefix' });
+  if (fileNamePrefix.endsWith('/'))
+    throw new GeotfrError('BAD_REQUEST', `fileNamePrefix must name files, not a directory: ${show(rawPrefix)}`, { field: 'fileNamePrefix' });
   const out: PatchExportRequest = {
     image: v.image,
     points: pts,

@@ -114,7 +114,10 @@ export function patchFeatures(o: OpenedPatchExport): PatchFeature[] {
 
 /** The Python parse spec (the same shape `geotfr inspect` prints). */
 export function patchParseSpec(features: PatchFeature[]): string {
-  return [`features = {\n${features.map((f) => `    ${pyString(f.name)}: ${f.spec},`).join('\n')}\n}`, 'parsed = tf.io.parse_single_example(serialized, features)'].join('\n');
+  return [
+    `features = {\n${features.map((f) => `    ${pyString(f.name)}: ${f.spec},`).join('\n')}\n}`,
+    'parsed = tf.io.parse_single_example(serialized, features)',
+  ].join('\n');
 }
 
 /** One output file being written: gzip header, chunks in order, trailer; published on commit. */

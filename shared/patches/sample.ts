@@ -42,12 +42,18 @@ function sampleWindow(region: unknown, src: ImageSource, field: string): PixelWi
     if (err instanceof GeotfrError) throw new GeotfrError(err.code, err.message.replace(/^field region: /, ''), { field });
     throw err;
   }
-  const x0 = Math.max(0, win.x0), y0 = Math.max(0, win.y0);
-  const x1 = Math.min(src.grid.width, win.x0 + win.width), y1 = Math.min(src.grid.height, win.y0 + win.height);
+  const x0 = Math.max(0, win.x0),
+    y0 = Math.max(0, win.y0);
+  const x1 = Math.min(src.grid.width, win.x0 + win.width),
+    y1 = Math.min(src.grid.height, win.y0 + win.height);
   const out = { x0, y0, width: x1 - x0, height: y1 - y0 };
   const pixels = out.width * out.height;
   if (pixels > PATCH_LIMITS.maxPixels)
-    throw new GeotfrError('LIMIT', `the sampled region has ${pixels} pixels (${out.width}x${out.height}), more than PATCH_LIMITS.maxPixels ${PATCH_LIMITS.maxPixels}; give a smaller region`, { field });
+    throw new GeotfrError(
+      'LIMIT',
+      `the sampled region has ${pixels} pixels (${out.width}x${out.height}), more than PATCH_LIMITS.maxPixels ${PATCH_LIMITS.maxPixels}; give a smaller region`,
+      { field },
+    );
   return out;
 }
 
@@ -56,7 +62,9 @@ export function samplePoints(req: PatchExportRequest, spec: Extract<PointsSpec, 
   const win = sampleWindow(spec.region, src, 'points.sample.region');
   const M = win.width * win.height;
   if (spec.numPixels > M)
-    throw new GeotfrError('BAD_REQUEST', `numPixels ${spec.numPixels} is more than the ${M} pixels of the region (${win.width}x${win.height})`, { field: 'points.sample.numPixels' });
+    throw new GeotfrError('BAD_REQUEST', `numPixels ${spec.numPixels} is more than the ${M} pixels of the region (${win.width}x${win.height})`, {
+      field: 'points.sample.numPixels',
+    });
   const locator = new PixelLocator(src.grid, src.grid.crs, req.geometries, { field: 'points.sample.region' });
   let emitted = 0;
   const batches = async function* (): AsyncGenerator<PatchPoint[]> {
@@ -88,10 +96,19 @@ export async function stratifiedPoints(
 ): Promise<PointStream & { classes: ClassCount[] }> {
   const f = 'points.stratified';
   const band = src.bands.findIndex((b) => b.name === spec.classBand);
-  if (band < 0) throw new GeotfrError('BAD_REQUEST', `classBand ${JSON.stringify(spec.classBand)} is not a band of the image (bands: ${src.bands.map((b) => b.name).join(', ')})`, { field: `${f}.classBand` });
+  if (band < 0)
+    throw new GeotfrError(
+      'BAD_REQUEST',
+      `classBand ${JSON.stringify(spec.classBand)} is not a band of the image (bands: ${src.bands.map((b) => b.name).join(', ')})`,
+      { field: `${f}.classBand` },
+    );
   const info = src.bands[band]!;
   if (isFloatType(info.type) || info.depth !== 1)
-    throw new GeotfrError('BAD_REQUEST', `classBand ${JSON.stringify(spec.classBand)} is ${info.depth !== 1 ? `an array band (${info.depth} values per pixel)` : `a ${info.type} band`}; it must be a scalar integer band`, { field: `${f}.classBand` });
+    throw new GeotfrError(
+      'BAD_REQUEST',
+      `classBand ${JSON.stringify(spec.classBand)} is ${info.depth !== 1 ? `an array band (${info.depth} values per pixel)` : `a ${info.type} band`}; it must be a scalar integer band`,
+      { field: `${f}.classBand` },
+    );
   const win = sampleWindow(spec.region, src, `${f}.region`);
   const wanted = spec.classValues ? new Set(spec.classValues) : undefined;
   const eligible = (valid: Uint8Array[], i: number) => {

@@ -25,7 +25,12 @@ export class InProcessQueue implements Queue {
     const list = this.subs.get(topic) ?? [];
     list.push({
       handler,
-      opts: { maxDeliveryAttempts: opts.maxDeliveryAttempts ?? 5, concurrency: opts.concurrency ?? 1, retryDelayMs: opts.retryDelayMs ?? 10, deadLetterTopic: opts.deadLetterTopic },
+      opts: {
+        maxDeliveryAttempts: opts.maxDeliveryAttempts ?? 5,
+        concurrency: opts.concurrency ?? 1,
+        retryDelayMs: opts.retryDelayMs ?? 10,
+        deadLetterTopic: opts.deadLetterTopic,
+      },
       running: 0,
       backlog: [],
     });
@@ -62,7 +67,11 @@ export class InProcessQueue implements Queue {
         (err) => {
           if (msg.deliveryAttempt >= s.opts.maxDeliveryAttempts) {
             if (s.opts.deadLetterTopic) {
-              const attrs = { ...msg.attributes, deadLetterReason: String((err as Error)?.message ?? err), CloudPubSubDeadLetterSourceDeliveryCount: String(msg.deliveryAttempt) };
+              const attrs = {
+                ...msg.attributes,
+                deadLetterReason: String((err as Error)?.message ?? err),
+                CloudPubSubDeadLetterSourceDeliveryCount: String(msg.deliveryAttempt),
+              };
               void this.publish(s.opts.deadLetterTopic, msg.json, attrs);
             }
           } else {

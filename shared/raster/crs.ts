@@ -48,15 +48,22 @@ export function crsTransformer(from: string, to: string): (x: number, y: number)
 export function worldToPixel(affine: Affine, x: number, y: number): [col: number, row: number] {
   const [a, b, c, d, e, f] = affine;
   const det = a * e - b * d;
-  const dx = x - c, dy = y - f;
+  const dx = x - c,
+    dy = y - f;
   return [(e * dx - b * dy) / det, (a * dy - d * dx) / det];
 }
 
 /** Image bounds [xmin, ymin, xmax, ymax] in its CRS, for messages. */
 export function imageBounds(grid: PixelGrid): [number, number, number, number] {
   const [a, b, c, d, e, f] = grid.affine;
-  const xs: number[] = [], ys: number[] = [];
-  for (const [col, row] of [[0, 0], [grid.width, 0], [0, grid.height], [grid.width, grid.height]] as const) {
+  const xs: number[] = [],
+    ys: number[] = [];
+  for (const [col, row] of [
+    [0, 0],
+    [grid.width, 0],
+    [0, grid.height],
+    [grid.width, grid.height],
+  ] as const) {
     xs.push(a * col + b * row + c);
     ys.push(d * col + e * row + f);
   }
@@ -65,11 +72,15 @@ export function imageBounds(grid: PixelGrid): [number, number, number, number] {
 
 /** The bbox of all coordinates of a GeoJSON object, and its CRS (`crs` member, else EPSG:4326). */
 export function geoJsonBbox(g: GeoJsonRegion): { bbox: [number, number, number, number]; crs: string } {
-  let xmin = Infinity, ymin = Infinity, xmax = -Infinity, ymax = -Infinity;
+  let xmin = Infinity,
+    ymin = Infinity,
+    xmax = -Infinity,
+    ymax = -Infinity;
   const visitCoords = (c: unknown, path: string): void => {
     if (!Array.isArray(c)) throw bad(`GeoJSON coordinates at ${path} are not an array`);
     if (c.length && typeof c[0] === 'number') {
-      if (c.length < 2 || !c.every((v) => typeof v === 'number' && Number.isFinite(v))) throw bad(`GeoJSON position at ${path} is not [x, y] finite numbers: ${JSON.stringify(c)}`);
+      if (c.length < 2 || !c.every((v) => typeof v === 'number' && Number.isFinite(v)))
+        throw bad(`GeoJSON position at ${path} is not [x, y] finite numbers: ${JSON.stringify(c)}`);
       xmin = Math.min(xmin, c[0]);
       xmax = Math.max(xmax, c[0]);
       ymin = Math.min(ymin, c[1]);
@@ -84,7 +95,8 @@ export function geoJsonBbox(g: GeoJsonRegion): { bbox: [number, number, number, 
     if (obj.type === 'Feature') visit(obj.geometry, `${path}.geometry`);
     else if (obj.type === 'FeatureCollection') (obj.features ?? []).forEach((f, i) => visit(f, `${path}.features[${i}]`));
     else if (obj.type === 'GeometryCollection') (obj.geometries ?? []).forEach((f, i) => visit(f, `${path}.geometries[${i}]`));
-    else if (['Point', 'MultiPoint', 'LineString', 'MultiLineString', 'Polygon', 'MultiPolygon'].includes(obj.type)) visitCoords(obj.coordinates, `${path}.coordinates`);
+    else if (['Point', 'MultiPoint', 'LineString', 'MultiLineString', 'Polygon', 'MultiPolygon'].includes(obj.type))
+      visitCoords(obj.coordinates, `${path}.coordinates`);
     else throw bad(`unsupported GeoJSON type ${JSON.stringify(obj.type)} at ${path}`);
   };
   visit(g, 'region');
@@ -114,7 +126,10 @@ function geoJsonCrs(crs: unknown): string {
 export function reprojectBbox(bbox: readonly number[], from: string, to: string): [number, number, number, number] {
   const t = crsTransformer(from, to);
   const [x0, y0, x1, y1] = bbox as [number, number, number, number];
-  let xmin = Infinity, ymin = Infinity, xmax = -Infinity, ymax = -Infinity;
+  let xmin = Infinity,
+    ymin = Infinity,
+    xmax = -Infinity,
+    ymax = -Infinity;
   const add = (x: number, y: number) => {
     const [px, py] = t(x, y);
     if (!Number.isFinite(px) || !Number.isFinite(py)) return;
@@ -125,7 +140,8 @@ export function reprojectBbox(bbox: readonly number[], from: string, to: string)
   };
   for (let i = 0; i <= DENSIFY_POINTS; i++) {
     const u = i / DENSIFY_POINTS;
-    const x = x0 + (x1 - x0) * u, y = y0 + (y1 - y0) * u;
+    const x = x0 + (x1 - x0) * u,
+      y = y0 + (y1 - y0) * u;
     add(x, y0);
     add(x, y1);
     add(x0, y);
@@ -174,7 +190,8 @@ export function regionToPixelWindow(region: RegionInput | undefined | null, grid
     worldToPixel(grid.affine, bbox[0], bbox[3]),
     worldToPixel(grid.affine, bbox[2], bbox[3]),
   ];
-  const cols = pts.map((p) => p[0]), rows = pts.map((p) => p[1]);
+  const cols = pts.map((p) => p[0]),
+    rows = pts.map((p) => p[1]);
   const win = snapOutward(Math.min(...cols), Math.min(...rows), Math.max(...cols), Math.max(...rows));
   if (win.width <= 0 || win.height <= 0) throw bad(`region ${described} covers no whole pixel`);
   if (win.x0 >= grid.width || win.y0 >= grid.height || win.x0 + win.width <= 0 || win.y0 + win.height <= 0)
@@ -200,7 +217,20 @@ export function swappedHint(region: RegionInput, grid: PixelGrid): string {
     if (normalizeCrs(crs) !== 'EPSG:4326') return '';
     const swapped: [number, number, number, number] = [b[1], b[0], b[3], b[2]];
     if (swapped[1] < -90 || swapped[3] > 90) return '';
-    const geo = Array.isArray(region) ? swapped : { type: 'Polygon', coordinates: [[[swapped[0], swapped[1]], [swapped[2], swapped[1]], [swapped[2], swapped[3]], [swapped[0], swapped[3]], [swapped[0], swapped[1]]]] };
+    const geo = Array.isArray(region)
+      ? swapped
+      : {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [swapped[0], swapped[1]],
+              [swapped[2], swapped[1]],
+              [swapped[2], swapped[3]],
+              [swapped[0], swapped[3]],
+              [swapped[0], swapped[1]],
+            ],
+          ],
+        };
     regionToPixelWindow(geo as RegionInput, grid);
     return '; coordinates are [lon, lat] (x first): with the two swapped, the region would intersect the image';
   } catch {

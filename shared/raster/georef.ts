@@ -23,7 +23,12 @@ export function readAffine(image: GeoTIFFImage, uri: string): Affine {
   if (transform && transform.length >= 16) {
     [a, b, c, d, e, f] = [transform[0]!, transform[1]!, transform[3]!, transform[4]!, transform[5]!, transform[7]!];
   } else if (tie && tie.length >= 6 && scale && scale.length >= 2) {
-    if (tie.length > 6) throw new GeotfrError('BAD_INPUT', `has ${tie.length / 6} tiepoints and no pixel scale model; only one tiepoint + scale or a transformation matrix is supported`, { file: uri });
+    if (tie.length > 6)
+      throw new GeotfrError(
+        'BAD_INPUT',
+        `has ${tie.length / 6} tiepoints and no pixel scale model; only one tiepoint + scale or a transformation matrix is supported`,
+        { file: uri },
+      );
     const [i, j, , x, y] = [tie[0]!, tie[1]!, tie[2]!, tie[3]!, tie[4]!];
     [a, b, d, e] = [scale[0]!, 0, 0, -scale[1]!];
     c = x - i * a;
@@ -38,8 +43,7 @@ export function readAffine(image: GeoTIFFImage, uri: string): Affine {
     f -= 0.5 * d + 0.5 * e;
   }
   const m: Affine = [a, b, c, d, e, f];
-  if (!m.every(Number.isFinite) || a * e - b * d === 0)
-    throw new GeotfrError('BAD_INPUT', `has a degenerate geotransform ${JSON.stringify(m)}`, { file: uri });
+  if (!m.every(Number.isFinite) || a * e - b * d === 0) throw new GeotfrError('BAD_INPUT', `has a degenerate geotransform ${JSON.stringify(m)}`, { file: uri });
   return m;
 }
 

@@ -80,7 +80,12 @@ function parseBandDescriptions(xml: unknown, bands: number): (string | undefined
   const out: (string | undefined)[] = new Array(bands).fill(undefined);
   if (typeof xml !== 'string') return out;
   const unescapeXml = (s: string) =>
-    s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+    s
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"')
+      .replace(/&apos;/g, "'")
+      .replace(/&amp;/g, '&');
   for (const m of xml.matchAll(/<Item\b([^>]*)>([\s\S]*?)<\/Item>/g)) {
     const attrs = m[1]!;
     const attr = (n: string) => attrs.match(new RegExp(`\\b${n}\\s*=\\s*"([^"]*)"`))?.[1];
@@ -178,18 +183,30 @@ export class TiffFile {
       for (let s = 0; s < spp; s++) {
         const key = `${image.getSampleFormat(s) ?? 1}/${image.getBitsPerSample(s)}`;
         const t = SAMPLE_TYPES[key];
-        if (!t) throw new GeotfrError('BAD_INPUT', `band ${s + 1} has an unsupported sample format/bits (${key}); supported: 8/16/32-bit integers, float32, float64`, { file: uri });
+        if (!t)
+          throw new GeotfrError(
+            'BAD_INPUT',
+            `band ${s + 1} has an unsupported sample format/bits (${key}); supported: 8/16/32-bit integers, float32, float64`,
+            { file: uri },
+          );
         types.push(t);
       }
       if (types.some((t) => BYTES[t] !== BYTES[types[0]!]))
         throw new GeotfrError('BAD_INPUT', `bands have different sample sizes (${types.join(', ')})`, { file: uri });
       // Blocks are decoded whole, so their declared size bounds memory: refuse absurd ones here,
       // before anything is read (a 298-byte file can declare one 16384² float tile).
-      const tw = image.getTileWidth(), th = image.getTileHeight();
+      const tw = image.getTileWidth(),
+        th = image.getTileHeight();
       const perBlock = tw * th * BYTES[types[0]!] * (image.planarConfiguration === 2 ? 1 : spp);
-      checkLimit('maxBlockBytes', perBlock, `a ${tw}×${th} ${image.isTiled ? 'tile' : 'strip'} of ${perBlock.toLocaleString('en-US')} decoded bytes`, { file: uri }, {
-        hint: 'rewrite it in smaller blocks (gdal_translate -co TILED=YES)',
-      });
+      checkLimit(
+        'maxBlockBytes',
+        perBlock,
+        `a ${tw}×${th} ${image.isTiled ? 'tile' : 'strip'} of ${perBlock.toLocaleString('en-US')} decoded bytes`,
+        { file: uri },
+        {
+          hint: 'rewrite it in smaller blocks (gdal_translate -co TILED=YES)',
+        },
+      );
       const grid: PixelGrid = { crs: readCrs(image, uri), affine: readAffine(image, uri), width: image.getWidth(), height: image.getHeight() };
       const nodata = parseGdalNodata(fd.hasTag('GDAL_NODATA') ? await fd.loadValue('GDAL_NODATA') : undefined);
       const descriptions = parseBandDescriptions(fd.hasTag('GDAL_METADATA') ? await fd.loadValue('GDAL_METADATA') : undefined, spp);
@@ -203,7 +220,9 @@ export class TiffFile {
       if (ownPredictor) predictor = 1;
       // GDAL/libtiff write LERC in big-endian files in a way neither geotiff nor GDAL reads back consistently.
       if (bigEndianWords && compression === 34887)
-        throw new GeotfrError('BAD_INPUT', 'LERC compression in a big-endian TIFF is not supported; rewrite it (gdal_translate -co ENDIANNESS=LITTLE)', { file: uri });
+        throw new GeotfrError('BAD_INPUT', 'LERC compression in a big-endian TIFF is not supported; rewrite it (gdal_translate -co ENDIANNESS=LITTLE)', {
+          file: uri,
+        });
       const swap = bigEndianWords && predictor !== 3;
       const params: Record<string, unknown> = {
         tileWidth: image.getTileWidth(),
@@ -233,15 +252,28 @@ export class TiffFile {
    * `out[k]` (row-major, `w*h` each, indexed relative to the window). Pixels outside the image are
    * left untouched.
    */
-  async readSamples(x0: number, y0: number, w: number, h: number, samples: number[], out: (Float64Array | Float32Array)[], signal?: AbortSignal): Promise<void> {
+  async readSamples(
+    x0: number,
+    y0: number,
+    w: number,
+    h: number,
+    samples: number[],
+    out: (Float64Array | Float32Array)[],
+    signal?: AbortSignal,
+  ): Promise<void> {
     const { width: W, height: H } = this.grid;
-    const ix0 = Math.max(0, x0), iy0 = Math.max(0, y0);
-    const ix1 = Math.min(W, x0 + w), iy1 = Math.min(H, y0 + h);
+    const ix0 = Math.max(0, x0),
+      iy0 = Math.max(0, y0);
+    const ix1 = Math.min(W, x0 + w),
+      iy1 = Math.min(H, y0 + h);
     if (ix1 <= ix0 || iy1 <= iy0) return;
     for (const s of samples) if (!(s >= 0 && s < this.spp)) throw new GeotfrError('INTERNAL', `sample ${s} out of range`, { file: this.uri });
-    const bw = this.blockWidth, bh = this.blockHeight;
-    const bx0 = Math.floor(ix0 / bw), bx1 = Math.floor((ix1 - 1) / bw);
-    const by0 = Math.floor(iy0 / bh), by1 = Math.floor((iy1 - 1) / bh);
+    const bw = this.blockWidth,
+      bh = this.blockHeight;
+    const bx0 = Math.floor(ix0 / bw),
+      bx1 = Math.floor((ix1 - 1) / bw);
+    const by0 = Math.floor(iy0 / bh),
+      by1 = Math.floor((iy1 - 1) / bh);
     // Cached block loads are shared between readers, so they never see one caller's signal (an abort
     // would otherwise fail every reader of that block); a caller checks its own signal around them.
     const cancelled = () => new GeotfrError('CANCELLED', 'read cancelled', { file: this.uri });
@@ -255,8 +287,10 @@ export class TiffFile {
           jobs.push(
             this.block(bx, by, plane).then((data) => {
               // Intersection of this block with the in-image part of the window.
-              const cx0 = Math.max(ix0, bx * bw), cx1 = Math.min(ix1, (bx + 1) * bw);
-              const cy0 = Math.max(iy0, by * bh), cy1 = Math.min(iy1, (by + 1) * bh);
+              const cx0 = Math.max(ix0, bx * bw),
+                cx1 = Math.min(ix1, (bx + 1) * bw);
+              const cy0 = Math.max(iy0, by * bh),
+                cy1 = Math.min(iy1, (by + 1) * bh);
               if (this.sparse.has(data)) {
                 if (k >= 0) fillRect(out[k]!, data[0]!, cx0, cx1, cy0, cy1, x0, y0, w);
                 else for (let i = 0; i < samples.length; i++) fillRect(out[i]!, data[0]!, cx0, cx1, cy0, cy1, x0, y0, w);
@@ -277,9 +311,24 @@ export class TiffFile {
    * (planar, or one band) copies with `set`, which converts natively (a memcpy for float32 into
    * float32); a pixel-interleaved block is gathered with its stride, straight from the decoded bytes.
    */
-  private copy(block: Typed, sample: number, stride: number, dst: Float64Array | Float32Array, bx: number, by: number, cx0: number, cx1: number, cy0: number, cy1: number, x0: number, y0: number, w: number): void {
+  private copy(
+    block: Typed,
+    sample: number,
+    stride: number,
+    dst: Float64Array | Float32Array,
+    bx: number,
+    by: number,
+    cx0: number,
+    cx1: number,
+    cy0: number,
+    cy1: number,
+    x0: number,
+    y0: number,
+    w: number,
+  ): void {
     const bw = this.blockWidth;
-    const ox = bx * bw, oy = by * this.blockHeight;
+    const ox = bx * bw,
+      oy = by * this.blockHeight;
     const len = cx1 - cx0;
     for (let y = cy0; y < cy1; y++) {
       const src = (y - oy) * bw + (cx0 - ox);
@@ -307,7 +356,8 @@ export class TiffFile {
           this.sparse.add(arr); // the other thread's sparse block (see below)
           return arr;
         }
-        if (arr.length < need) throw new GeotfrError('INTERNAL', `shared block (${bx}, ${by}) holds ${arr.length} samples, expected ${need}`, { file: this.uri });
+        if (arr.length < need)
+          throw new GeotfrError('INTERNAL', `shared block (${bx}, ${by}) holds ${arr.length} samples, expected ${need}`, { file: this.uri });
         return arr;
       }
       let data: ArrayBuffer;
@@ -328,14 +378,21 @@ export class TiffFile {
         data = (await this.image.getTileOrStrip(bx, by, plane, this.decoder)).data as ArrayBuffer;
       } catch (err) {
         if (err instanceof GeotfrError) throw err;
-        throw new GeotfrError('BAD_INPUT', `cannot decode ${this.image.isTiled ? 'tile' : 'strip'} (${bx}, ${by}) (${(err as Error).message})`, { file: this.uri }, { cause: err });
+        throw new GeotfrError(
+          'BAD_INPUT',
+          `cannot decode ${this.image.isTiled ? 'tile' : 'strip'} (${bx}, ${by}) (${(err as Error).message})`,
+          { file: this.uri },
+          { cause: err },
+        );
       }
       this.decodes++;
       if (this.swap) swapBytes(data, BYTES[type]);
       const arr = typedView(type, data);
       if (this.ownPredictor) undoHorizontalDifferencing(arr, this.blockWidth * stride, stride);
       if (arr.length < need)
-        throw new GeotfrError('BAD_INPUT', `${this.image.isTiled ? 'tile' : 'strip'} (${bx}, ${by}) decodes to ${arr.length} samples, expected ${need}`, { file: this.uri });
+        throw new GeotfrError('BAD_INPUT', `${this.image.isTiled ? 'tile' : 'strip'} (${bx}, ${by}) decodes to ${arr.length} samples, expected ${need}`, {
+          file: this.uri,
+        });
       if (!this.shared) return arr;
       const sab = new SharedArrayBuffer(need * BYTES[type]);
       new Uint8Array(sab).set(new Uint8Array(arr.buffer, arr.byteOffset, sab.byteLength));
@@ -349,7 +406,15 @@ export class TiffFile {
    */
   async sharedBlock(bx: number, by: number, plane: number): Promise<SharedArrayBuffer> {
     if (!this.shared) throw new GeotfrError('INTERNAL', 'sharedBlock() needs a file opened with sharedBlocks', { file: this.uri });
-    const ok = Number.isInteger(bx) && Number.isInteger(by) && bx >= 0 && by >= 0 && bx < this.blocksAcross && by < this.blocksDown && plane >= 0 && plane < (this.planar ? this.spp : 1);
+    const ok =
+      Number.isInteger(bx) &&
+      Number.isInteger(by) &&
+      bx >= 0 &&
+      by >= 0 &&
+      bx < this.blocksAcross &&
+      by < this.blocksDown &&
+      plane >= 0 &&
+      plane < (this.planar ? this.spp : 1);
     if (!ok) throw new GeotfrError('INTERNAL', `no block (${bx}, ${by}) of plane ${plane}`, { file: this.uri });
     return (await this.block(bx, by, plane)).buffer as SharedArrayBuffer;
   }

@@ -73,7 +73,12 @@ export async function openImage(image: FileImageSpec, opts: OpenImageOptions = {
     throw new GeotfrError('BAD_REQUEST', 'expected a raster URI or {"bands": [...]} with at least one band', { field: 'image' });
   const uris = typeof image === 'string' ? [image] : [...new Set(requests!.map((r) => r.uri))];
   const files = new Map<string, TiffFile>();
-  const tiffOpts = (uri: string): TiffOpenOptions => ({ signal: opts.signal, tileCacheBytes: opts.tileCacheBytes, sharedBlocks: opts.sharedBlocks, blockProvider: opts.blockProvider?.(uri) });
+  const tiffOpts = (uri: string): TiffOpenOptions => ({
+    signal: opts.signal,
+    tileCacheBytes: opts.tileCacheBytes,
+    sharedBlocks: opts.sharedBlocks,
+    blockProvider: opts.blockProvider?.(uri),
+  });
   const opened = await Promise.allSettled(
     uris.map(async (uri) => {
       const field = typeof image === 'string' ? 'image' : `image.bands[${requests!.findIndex((r) => r.uri === uri)}].uri`;
@@ -90,7 +95,11 @@ export async function openImage(image: FileImageSpec, opts: OpenImageOptions = {
     const names = new Set<string>();
     for (const p of plans) {
       if (names.has(p.info.name))
-        throw new GeotfrError('BAD_REQUEST', `duplicate band name ${JSON.stringify(p.info.name)} (${p.label}); band names become feature names and must be unique`, { field: 'image' });
+        throw new GeotfrError(
+          'BAD_REQUEST',
+          `duplicate band name ${JSON.stringify(p.info.name)} (${p.label}); band names become feature names and must be unique`,
+          { field: 'image' },
+        );
       names.add(p.info.name);
     }
     const first = plans[0]!;
@@ -137,7 +146,8 @@ function requestedBands(requests: FileBandRequest[], files: Map<string, TiffFile
     let indexes: number[];
     let which: string;
     if (r.bands !== undefined) {
-      if (!Array.isArray(r.bands) || r.bands.length === 0) throw new GeotfrError('BAD_REQUEST', '"bands" must list at least one source band', { field: `${field}.bands` });
+      if (!Array.isArray(r.bands) || r.bands.length === 0)
+        throw new GeotfrError('BAD_REQUEST', '"bands" must list at least one source band', { field: `${field}.bands` });
       indexes = r.bands;
       which = `${field}.bands`;
     } else if (r.band !== undefined) {
@@ -151,7 +161,9 @@ function requestedBands(requests: FileBandRequest[], files: Map<string, TiffFile
     }
     for (const b of indexes)
       if (!Number.isInteger(b) || b < 1 || b > n)
-        throw new GeotfrError('BAD_REQUEST', `band ${JSON.stringify(b)} is out of range: ${r.uri} has ${n} band${n === 1 ? '' : 's'} (1-based)`, { field: which });
+        throw new GeotfrError('BAD_REQUEST', `band ${JSON.stringify(b)} is out of range: ${r.uri} has ${n} band${n === 1 ? '' : 's'} (1-based)`, {
+          field: which,
+        });
     const types = indexes.map((b) => file.sampleTypes[b - 1]!);
     // An array band over source bands of different types is carried as float64 (exact for all of them).
     const type: SampleType = types.every((t) => t === types[0]) ? types[0]! : 'float64';
@@ -195,8 +207,15 @@ export class GeoTiffImageSource implements ImageSource {
       reuse !== undefined &&
       reuse.values.length === this.plans.length &&
       reuse.valid.length === this.plans.length &&
-      this.plans.every((p, b) => reuse.values[b]!.length === p.samples.length * n && reuse.values[b] instanceof (narrow[b] ? Float32Array : Float64Array) && reuse.valid[b]!.length === n);
-    const values = fits ? reuse.values : this.plans.map((p, b) => (narrow[b] ? new Float32Array(p.samples.length * n) : new Float64Array(p.samples.length * n)));
+      this.plans.every(
+        (p, b) =>
+          reuse.values[b]!.length === p.samples.length * n &&
+          reuse.values[b] instanceof (narrow[b] ? Float32Array : Float64Array) &&
+          reuse.valid[b]!.length === n,
+      );
+    const values = fits
+      ? reuse.values
+      : this.plans.map((p, b) => (narrow[b] ? new Float32Array(p.samples.length * n) : new Float64Array(p.samples.length * n)));
     // One read per file covering every sample any band needs, so shared tiles decode once.
     const perFile = new Map<TiffFile, { samples: number[]; out: (Float64Array | Float32Array)[] }>();
     this.plans.forEach((p, b) => {
@@ -220,8 +239,10 @@ export class GeoTiffImageSource implements ImageSource {
 /** Valid flags (docs/semantics.md §1): inside the image and, for every depth, not nodata (NaN counts as nodata only without one in float bands). */
 function mask(p: BandPlan, values: Float64Array | Float32Array, x0: number, y0: number, w: number, h: number, grid: PixelGrid, into?: Uint8Array): Uint8Array {
   const valid = into ? into.fill(0) : new Uint8Array(w * h);
-  const cx0 = Math.max(0, x0) - x0, cx1 = Math.min(grid.width, x0 + w) - x0;
-  const cy0 = Math.max(0, y0) - y0, cy1 = Math.min(grid.height, y0 + h) - y0;
+  const cx0 = Math.max(0, x0) - x0,
+    cx1 = Math.min(grid.width, x0 + w) - x0;
+  const cy0 = Math.max(0, y0) - y0,
+    cy1 = Math.min(grid.height, y0 + h) - y0;
   if (cx1 <= cx0 || cy1 <= cy0) return valid;
   for (let y = cy0; y < cy1; y++) valid.fill(1, y * w + cx0, y * w + cx1);
   const n = w * h;

@@ -15,7 +15,13 @@ const inflate = (buf: Uint8Array, opts: ZlibOptions) =>
   new Promise<Buffer>((resolve, reject) => inflateCb(buf, opts, (err, out) => (err ? reject(err) : resolve(out))));
 
 /** What geotiff passes a decoder about the block layout (TiffFile.open sets these). */
-export type BlockParameters = { tileWidth?: number; tileHeight?: number; bitsPerSample?: number | ArrayLike<number>; planarConfiguration?: number; samplesPerPixel?: number };
+export type BlockParameters = {
+  tileWidth?: number;
+  tileHeight?: number;
+  bitsPerSample?: number | ArrayLike<number>;
+  planarConfiguration?: number;
+  samplesPerPixel?: number;
+};
 
 /** Decoded bytes of one full block, or undefined when the IFD does not say. */
 export function blockBytes(p: BlockParameters | undefined): number | undefined {

@@ -16,7 +16,16 @@
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { Storage, type File, type StorageOptions } from '@google-cloud/storage';
 import { randomBytes } from 'node:crypto';
-import { checkKey, MAX_COMPOSE_SOURCES, PreconditionFailed, type BlobInfo, type BlobStore, type BlobWriter, type ComposeOptions, type WriteOptions } from './port.js';
+import {
+  checkKey,
+  MAX_COMPOSE_SOURCES,
+  PreconditionFailed,
+  type BlobInfo,
+  type BlobStore,
+  type BlobWriter,
+  type ComposeOptions,
+  type WriteOptions,
+} from './port.js';
 import { GeotfrError } from '../errors.js';
 import { option } from '../options.js';
 import { crc32c } from '../tfrecord/crc32c.js';
@@ -89,8 +98,15 @@ function statusOf(err: unknown): number | undefined {
 
 /** Client error codes worth retrying: dropped connections and transfers whose CRC-32C did not match. */
 const TRANSIENT_CODES = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED',
-  'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'ECONNABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'UND_ERR_SOCKET',
   'CONTENT_DOWNLOAD_MISMATCH', // hash-stream-validator: a download's bytes do not match x-goog-hash
   'FILE_NO_UPLOAD', // an upload's stored hash differs from the client's (the client deleted the object)
 ]);
@@ -351,7 +367,11 @@ export class GcsBlobStore implements BlobStore {
       files
         // Like the local store, job state under .geotfr/ shows only when asked for explicitly.
         .filter((f) => prefix.startsWith('.geotfr') || !f.name.startsWith('.geotfr/'))
-        .map((f) => ({ key: f.name, size: Number(f.metadata.size ?? 0), generation: f.metadata.generation === undefined ? undefined : String(f.metadata.generation) }))
+        .map((f) => ({
+          key: f.name,
+          size: Number(f.metadata.size ?? 0),
+          generation: f.metadata.generation === undefined ? undefined : String(f.metadata.generation),
+        }))
         .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     );
   }
@@ -379,7 +399,11 @@ export class GcsBlobStore implements BlobStore {
       const f = this.file(to);
       if (o.contentType) f.metadata.contentType = o.contentType;
       try {
-        await bucket.combine(from.map((k) => this.file(k)), f, o.ifNotExists ? { ifGenerationMatch: 0 } : {});
+        await bucket.combine(
+          from.map((k) => this.file(k)),
+          f,
+          o.ifNotExists ? { ifGenerationMatch: 0 } : {},
+        );
       } catch (err) {
         throw gcsError(err, this.uri(to), `compose of ${from.length} objects (first ${this.uri(from[0]!)})`);
       }

@@ -62,7 +62,12 @@ export function checkHttpUri(uri: string, allowed: string[], field: string): str
       .join('/');
     return a.origin === url.origin && path.startsWith(prefixPath);
   });
-  if (!ok) throw new GeotfrError('FORBIDDEN', `${JSON.stringify(uri)} is not allowed: http(s) sources must start with a prefix listed in GEOTFR_ALLOW_HTTPS (comma-separated)`, { field });
+  if (!ok)
+    throw new GeotfrError(
+      'FORBIDDEN',
+      `${JSON.stringify(uri)} is not allowed: http(s) sources must start with a prefix listed in GEOTFR_ALLOW_HTTPS (comma-separated)`,
+      { field },
+    );
   return url.href;
 }
 
@@ -91,7 +96,11 @@ class HttpRangeReader implements RangeReader {
     if (res.status >= 300 && res.status < 400) {
       await res.arrayBuffer().catch(() => {});
       // Permanent: a redelivery gets the same redirect. The user can list the final URL instead.
-      throw new GeotfrError('FORBIDDEN', `the server redirects (HTTP ${res.status}${res.headers.get('location') ? ` to ${res.headers.get('location')}` : ''}); redirects are not followed, use the final URL`, { file: this.url });
+      throw new GeotfrError(
+        'FORBIDDEN',
+        `the server redirects (HTTP ${res.status}${res.headers.get('location') ? ` to ${res.headers.get('location')}` : ''}); redirects are not followed, use the final URL`,
+        { file: this.url },
+      );
     }
     return res;
   }
@@ -105,7 +114,8 @@ class HttpRangeReader implements RangeReader {
       const total = Number(res.headers.get('content-range')?.match(/\/(\d+)$/)?.[1]);
       if (Number.isFinite(total)) return { key, size: total, generation: res.headers.get('etag') ?? undefined };
     }
-    if (res.status === 200) throw new GeotfrError('BAD_INPUT', 'the server does not support HTTP range requests, which cloud-optimized reads need', { file: this.url });
+    if (res.status === 200)
+      throw new GeotfrError('BAD_INPUT', 'the server does not support HTTP range requests, which cloud-optimized reads need', { file: this.url });
     this.fail(res.status, 'size request');
   }
 

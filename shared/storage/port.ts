@@ -92,6 +92,12 @@ export function checkKey(key: string, field = 'fileNamePrefix'): string {
     if (seg === '..') bad('object name must not contain ".."');
     if (seg === '.') bad('object name must not contain "." segments');
   }
-  if (key.split('/').slice(0, -1).some((s) => s === '')) bad('object name contains an empty path segment');
+  if (
+    key
+      .split('/')
+      .slice(0, -1)
+      .some((s) => s === '')
+  )
+    bad('object name contains an empty path segment');
   return key;
 }

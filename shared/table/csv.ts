@@ -15,8 +15,10 @@ export interface CsvRecord {
   offset: number;
 }
 
-
-const QUOTE = 0x22, COMMA = 0x2c, CR = 0x0d, NL = 0x0a;
+const QUOTE = 0x22,
+  COMMA = 0x2c,
+  CR = 0x0d,
+  NL = 0x0a;
 
 /**
  * Parses CSV text chunks into records, yielded in batches (one per input chunk: an async generator
@@ -36,7 +38,8 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
   let line = 1;
   let col = 1; // column of the next character
   let recordLine = 1;
-  let quoteLine = 0, quoteCol = 0;
+  let quoteLine = 0,
+    quoteCol = 0;
   let first = true;
   let pendingCR = false;
   // Byte offsets: bytes of the chunks before this one, and a cursor (char index → bytes) in this one.
@@ -96,7 +99,8 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
         }
         field += chunk.slice(i, stop);
         i = stop;
-        if (field.length > maxFieldChars) fail(`quoted field longer than ${maxFieldChars} characters, the maxTextValueChars limit (unterminated? it starts here)`, quoteLine, quoteCol);
+        if (field.length > maxFieldChars)
+          fail(`quoted field longer than ${maxFieldChars} characters, the maxTextValueChars limit (unterminated? it starts here)`, quoteLine, quoteCol);
         if (q < 0) break;
         // A quote: either the closing one or the first of a doubled pair (which may straddle chunks).
         if (i + 1 < n) {
@@ -131,11 +135,13 @@ export async function* parseCsv(text: AsyncIterable<string>, file: string): Asyn
           continue;
         }
         afterQuote = false;
-        if (c !== COMMA && c !== NL && c !== CR) fail(`expected ',' or the end of the line after the closing quote, found ${JSON.stringify(String.fromCharCode(c))}`);
+        if (c !== COMMA && c !== NL && c !== CR)
+          fail(`expected ',' or the end of the line after the closing quote, found ${JSON.stringify(String.fromCharCode(c))}`);
       }
       if (c === COMMA) {
         // One more field follows this comma: refuse a row wider than maxColumns before it is all held.
-        if (cells.length + 2 > maxColumns) throw limitError('maxColumns', maxColumns, `the CSV record at line ${recordLine}, with more than ${maxColumns} fields,`, { file });
+        if (cells.length + 2 > maxColumns)
+          throw limitError('maxColumns', maxColumns, `the CSV record at line ${recordLine}, with more than ${maxColumns} fields,`, { file });
         cells.push(field);
         field = '';
         fieldStarted = true; // an empty field after a comma still counts
@@ -215,7 +221,10 @@ export async function* readCsv(text: AsyncIterable<string>, file: string, onHead
         continue;
       }
       if (rec.cells.length !== header.length) {
-        throw new GeotfrError('BAD_INPUT', `malformed CSV at line ${rec.line}: ${rec.cells.length} fields, but the header has ${header.length}`, { file, record: index });
+        throw new GeotfrError('BAD_INPUT', `malformed CSV at line ${rec.line}: ${rec.cells.length} fields, but the header has ${header.length}`, {
+          file,
+          record: index,
+        });
       }
       const properties: Record<string, unknown> = {};
       for (let k = 0; k < header.length; k++) {

@@ -59,8 +59,7 @@ interface Slot {
 
 const shapeText = (s: number[]) => (s.length ? `[${s.join(', ')}]` : 'scalar');
 /** A scalar and a one-element vector are the same float_list of 1. */
-const sameShape = (a: number[], b: number[]) =>
-  (a.length === b.length && a.every((x, i) => x === b[i])) || (a.length + b.length === 1 && (a[0] ?? b[0]) === 1);
+const sameShape = (a: number[], b: number[]) => (a.length === b.length && a.every((x, i) => x === b[i])) || (a.length + b.length === 1 && (a[0] ?? b[0]) === 1);
 
 export class TableEncoder {
   private readonly columns: Column[] = [];
@@ -81,15 +80,21 @@ export class TableEncoder {
     this.fixed = o.selectors !== undefined;
     for (const s of o.selectors ?? []) {
       if (this.reserved.has(s))
-        throw new GeotfrError('BAD_REQUEST', `selector ${JSON.stringify(s)} clashes with the feature written for "geometry": "${o.geometry}"`, { field: 'selectors' });
+        throw new GeotfrError('BAD_REQUEST', `selector ${JSON.stringify(s)} clashes with the feature written for "geometry": "${o.geometry}"`, {
+          field: 'selectors',
+        });
       this.addColumn(s);
     }
   }
 
   private addColumn(name: string): Column {
     // Every column is a feature of each record and a line of the summary (docs/limits.md).
-    checkLimit('maxColumns', this.columns.length + 1, `distinct property number ${this.columns.length + 1} (${JSON.stringify(name.slice(0, 40))})`, { file: this.o.file });
-    checkLimit('maxNameChars', name.length, `the name of property ${JSON.stringify(name.slice(0, 40) + '…')} (${name.length} characters)`, { file: this.o.file });
+    checkLimit('maxColumns', this.columns.length + 1, `distinct property number ${this.columns.length + 1} (${JSON.stringify(name.slice(0, 40))})`, {
+      file: this.o.file,
+    });
+    checkLimit('maxNameChars', name.length, `the name of property ${JSON.stringify(name.slice(0, 40) + '…')} (${name.length} characters)`, {
+      file: this.o.file,
+    });
     const col: Column = { name, shape: [], records: 0, index: this.columns.length, floatEntrySize: 0, firstFeature: -1, firstLine: 0, seen: false };
     this.columns.push(col);
     this.byName.set(name, col);
@@ -131,7 +136,11 @@ export class TableEncoder {
         let col = this.byName.get(k);
         if (!col) {
           if (this.reserved.has(k))
-            throw this.err(row, k, `property ${JSON.stringify(k)} clashes with the feature written for "geometry": "${this.o.geometry}" (leave it out with "selectors")`);
+            throw this.err(
+              row,
+              k,
+              `property ${JSON.stringify(k)} clashes with the feature written for "geometry": "${this.o.geometry}" (leave it out with "selectors")`,
+            );
           col = this.addColumn(k);
         }
         col.seen = true;
@@ -169,7 +178,11 @@ export class TableEncoder {
   }
 
   private err(row: TableRow, field: string, msg: string): GeotfrError {
-    return new GeotfrError('BAD_INPUT', `${where({ file: this.o.file, index: row.index, line: row.line })}: ${msg}`, { file: this.o.file, record: row.index, field });
+    return new GeotfrError('BAD_INPUT', `${where({ file: this.o.file, index: row.index, line: row.line })}: ${msg}`, {
+      file: this.o.file,
+      record: row.index,
+      field,
+    });
   }
 
   /** Checks one value against its column's type and shape and stages its encoded map entry. */
@@ -185,7 +198,12 @@ export class TableEncoder {
     let flat: Flat;
     if (typeof v === 'string') flat = { type: 'string', shape: [], strings: [Buffer.from(v, 'utf8')] };
     else if (Array.isArray(v)) flat = this.flatten(col, v, row);
-    else throw this.err(row, col.name, `property ${JSON.stringify(col.name)} is ${describe(v)}, which has no TFRecord encoding (numbers, strings, booleans and arrays of them only)`);
+    else
+      throw this.err(
+        row,
+        col.name,
+        `property ${JSON.stringify(col.name)} is ${describe(v)}, which has no TFRecord encoding (numbers, strings, booleans and arrays of them only)`,
+      );
     return this.check(col, flat, row);
   }
 
@@ -203,9 +221,17 @@ export class TableEncoder {
       }
     } else if (col.type !== flat.type) {
       const t = (x: string) => (x === 'float' ? 'numeric' : 'string');
-      throw this.err(row, col.name, `property ${JSON.stringify(col.name)} is ${t(flat.type)} here but ${t(col.type)} in feature ${col.firstFeature} (line ${col.firstLine}): a TFRecord feature needs one type across the table`);
+      throw this.err(
+        row,
+        col.name,
+        `property ${JSON.stringify(col.name)} is ${t(flat.type)} here but ${t(col.type)} in feature ${col.firstFeature} (line ${col.firstLine}): a TFRecord feature needs one type across the table`,
+      );
     } else if (!sameShape(col.shape, flat.shape)) {
-      throw this.err(row, col.name, `property ${JSON.stringify(col.name)} has shape ${shapeText(flat.shape)} here but ${shapeText(col.shape)} in feature ${col.firstFeature} (line ${col.firstLine}): FixedLenFeature parsing needs one shape per property`);
+      throw this.err(
+        row,
+        col.name,
+        `property ${JSON.stringify(col.name)} has shape ${shapeText(flat.shape)} here but ${shapeText(col.shape)} in feature ${col.firstFeature} (line ${col.firstLine}): FixedLenFeature parsing needs one shape per property`,
+      );
     }
     col.records++;
     if (flat.type === 'float') return { order: col.index, prefix: col.floatPrefix!, size: col.floatEntrySize, floats: flat.floats };
@@ -223,12 +249,17 @@ export class TableEncoder {
     const leaves: unknown[] = [];
     const walk = (a: unknown, d: number): void => {
       if (d === shape.length) {
-        if (Array.isArray(a)) throw this.err(row, col.name, `property ${JSON.stringify(col.name)} is a ragged array (deeper nesting at some elements); arrays must be rectangular`);
+        if (Array.isArray(a))
+          throw this.err(row, col.name, `property ${JSON.stringify(col.name)} is a ragged array (deeper nesting at some elements); arrays must be rectangular`);
         leaves.push(a);
         return;
       }
       if (!Array.isArray(a) || a.length !== shape[d])
-        throw this.err(row, col.name, `property ${JSON.stringify(col.name)} is a ragged array (expected ${shape[d]} elements at depth ${d}, found ${Array.isArray(a) ? a.length : describe(a)}); arrays must be rectangular`);
+        throw this.err(
+          row,
+          col.name,
+          `property ${JSON.stringify(col.name)} is a ragged array (expected ${shape[d]} elements at depth ${d}, found ${Array.isArray(a) ? a.length : describe(a)}); arrays must be rectangular`,
+        );
       for (const x of a) walk(x, d + 1);
     };
     walk(v, 0);
@@ -245,7 +276,12 @@ export class TableEncoder {
       const x = leaves[i];
       if (typeof x === 'number') floats[i] = x;
       else if (typeof x === 'boolean') floats[i] = x ? 1 : 0;
-      else throw this.err(row, col.name, `property ${JSON.stringify(col.name)} has ${describe(x)} at flat position ${i} of a numeric array (nulls cannot be represented in a float_list)`);
+      else
+        throw this.err(
+          row,
+          col.name,
+          `property ${JSON.stringify(col.name)} has ${describe(x)} at flat position ${i} of a numeric array (nulls cannot be represented in a float_list)`,
+        );
     }
     return { type: 'float', shape, floats };
   }
@@ -266,7 +302,11 @@ export class TableEncoder {
     } else {
       const c = g.coordinates;
       if (g.type !== 'Point' || !Array.isArray(c) || typeof c[0] !== 'number' || typeof c[1] !== 'number')
-        throw this.err(row, 'geometry', `"geometry": "lonlat" needs Point geometries, found ${g.type === 'Point' ? 'an empty or malformed Point' : `a ${g.type}`} (use "wkt" for other geometries)`);
+        throw this.err(
+          row,
+          'geometry',
+          `"geometry": "lonlat" needs Point geometries, found ${g.type === 'Point' ? 'an empty or malformed Point' : `a ${g.type}`} (use "wkt" for other geometries)`,
+        );
       out.push(
         { order: Infinity, prefix: this.lonPrefix, size: this.lonPrefix.length + 4, scalar: c[0] },
         { order: Infinity, prefix: this.latPrefix, size: this.latPrefix.length + 4, scalar: c[1] },
@@ -292,7 +332,8 @@ export class TableEncoder {
     const out: ColumnInfo[] = this.columns.map(({ name, type, shape, records }) => ({ name, type, shape, records }));
     const records = this.geometryRecords;
     if (this.o.geometry === 'wkt') out.push({ name: 'geometry', type: 'string', shape: [], records });
-    if (this.o.geometry === 'lonlat') out.push({ name: 'longitude', type: 'float', shape: [], records }, { name: 'latitude', type: 'float', shape: [], records });
+    if (this.o.geometry === 'lonlat')
+      out.push({ name: 'longitude', type: 'float', shape: [], records }, { name: 'latitude', type: 'float', shape: [], records });
     return out;
   }
 }

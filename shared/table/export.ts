@@ -52,7 +52,11 @@ export async function runTableExport(request: unknown, opts: TableExportOptions 
   let store: BlobStore;
   try {
     if (req.geometry && src.format === 'csv')
-      throw new GeotfrError('BAD_REQUEST', `"geometry": "${req.geometry}" needs GeoJSON input: a CSV has no geometry (its longitude/latitude columns are exported as properties)`, { file: src.file, field: 'geometry' });
+      throw new GeotfrError(
+        'BAD_REQUEST',
+        `"geometry": "${req.geometry}" needs GeoJSON input: a CSV has no geometry (its longitude/latitude columns are exported as properties)`,
+        { file: src.file, field: 'geometry' },
+      );
     encoder = new TableEncoder({ file: src.file, selectors: req.selectors, geometry: req.geometry });
     store = await openBucket(req.bucket);
   } catch (err) {
@@ -100,6 +104,9 @@ export async function runTableExport(request: unknown, opts: TableExportOptions 
     bytes: compressed,
     bytesFramed: writer.bytesFramed,
     seconds: (performance.now() - t0) / 1000,
-    columns: encoder.info().filter((c) => c.type !== undefined).map((c) => ({ ...c, spec: columnParseSpec(c) })),
+    columns: encoder
+      .info()
+      .filter((c) => c.type !== undefined)
+      .map((c) => ({ ...c, spec: columnParseSpec(c) })),
   };
 }

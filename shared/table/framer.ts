@@ -17,7 +17,10 @@ export class RecordBatcher {
   /** Uncompressed framed bytes so far. */
   bytesFramed = 0;
 
-  constructor(private readonly out: Writable, private readonly batchBytes = 1 << 20) {
+  constructor(
+    private readonly out: Writable,
+    private readonly batchBytes = 1 << 20,
+  ) {
     this.buf = Buffer.allocUnsafe(batchBytes);
   }
 

@@ -9,9 +9,18 @@ import { jsonDepthMessage, limit } from '../limits.js';
 import { findJsonError, lineColumn } from './jsonerror.js';
 import { featureToRow, type TableRow } from './row.js';
 
-
-const WS_SP = 0x20, WS_TAB = 0x09, WS_CR = 0x0d, NL = 0x0a;
-const QUOTE = 0x22, BSLASH = 0x5c, LBRACE = 0x7b, RBRACE = 0x7d, LBRACK = 0x5b, RBRACK = 0x5d, COMMA = 0x2c, COLON = 0x3a;
+const WS_SP = 0x20,
+  WS_TAB = 0x09,
+  WS_CR = 0x0d,
+  NL = 0x0a;
+const QUOTE = 0x22,
+  BSLASH = 0x5c,
+  LBRACE = 0x7b,
+  RBRACE = 0x7d,
+  LBRACK = 0x5b,
+  RBRACK = 0x5d,
+  COMMA = 0x2c,
+  COLON = 0x3a;
 
 /** A cursor over text arriving in chunks, keeping only what the current value needs. */
 class Cursor {
@@ -42,7 +51,10 @@ class Cursor {
   /** Nesting depth of one feature (counted from the feature itself, which is parsed on its own). */
   private readonly maxDepth = limit('maxJsonDepth');
 
-  constructor(private readonly it: AsyncIterator<string>, readonly file: string) {}
+  constructor(
+    private readonly it: AsyncIterator<string>,
+    readonly file: string,
+  ) {}
 
   async more(): Promise<boolean> {
     if (this.eof) return false;
@@ -80,7 +92,8 @@ class Cursor {
           this.pos++;
           this.line++;
           this.lineStart = this.base + this.pos;
-        } else if (c === WS_SP || c === WS_TAB || c === WS_CR || c === 0xfeff) this.pos++; // U+FEFF: a BOM
+        } else if (c === WS_SP || c === WS_TAB || c === WS_CR || c === 0xfeff)
+          this.pos++; // U+FEFF: a BOM
         else return c;
       }
       if (!(await this.more())) return -1;
@@ -227,7 +240,11 @@ export async function* readFeatureCollection(text: AsyncIterable<string>, file: 
         const value = cur.parse(v);
         onMember?.(key, value, { line: v.line, column: v.column });
         if (key === 'type' && value !== 'FeatureCollection') {
-          cur.fail(`expected a FeatureCollection, found "type": ${JSON.stringify(value)}${value === 'Feature' ? ' (for one Feature per line use newline-delimited GeoJSON, .geojsonl)' : ''}`, v.line, v.column);
+          cur.fail(
+            `expected a FeatureCollection, found "type": ${JSON.stringify(value)}${value === 'Feature' ? ' (for one Feature per line use newline-delimited GeoJSON, .geojsonl)' : ''}`,
+            v.line,
+            v.column,
+          );
         }
       }
       const c = await cur.peek();

@@ -65,7 +65,8 @@ class TextSink {
 
 /** Streams every Example of every input file, in order. */
 async function* examples(files: string[], signal?: AbortSignal, progress?: Progress): AsyncGenerator<Features> {
-  for await (const rec of recordsOf(files, { signal, onBytes: (n) => progress?.set(mb(n), n) })) yield decodeExample(rec.data, { file: rec.file, record: rec.index });
+  for await (const rec of recordsOf(files, { signal, onBytes: (n) => progress?.set(mb(n), n) }))
+    yield decodeExample(rec.data, { file: rec.file, record: rec.index });
 }
 
 /**
@@ -94,8 +95,15 @@ export async function ingestTable(opts: IngestTableOptions): Promise<IngestTable
   const t0 = performance.now();
   if (!opts.files.length) throw new GeotfrError('BAD_REQUEST', 'no input files', { field: 'files' });
   const name = opts.out.toLowerCase();
-  const format = name.endsWith('.csv') ? 'csv' : /\.(geojsonl|geojsons|ndjson|jsonl)$/.test(name) ? 'ndjson' : /\.(geo)?json$/.test(name) ? 'geojson' : undefined;
-  if (!format) throw new GeotfrError('BAD_REQUEST', `--out must end in .geojson, .json, .geojsonl, .ndjson or .csv, got ${JSON.stringify(opts.out)}`, { field: 'out' });
+  const format = name.endsWith('.csv')
+    ? 'csv'
+    : /\.(geojsonl|geojsons|ndjson|jsonl)$/.test(name)
+      ? 'ndjson'
+      : /\.(geo)?json$/.test(name)
+        ? 'geojson'
+        : undefined;
+  if (!format)
+    throw new GeotfrError('BAD_REQUEST', `--out must end in .geojson, .json, .geojsonl, .ndjson or .csv, got ${JSON.stringify(opts.out)}`, { field: 'out' });
   const x = opts.xColumn ?? 'longitude';
   const y = opts.yColumn ?? 'latitude';
   const { store, key } = await resolveUri(opts.out, 'out');

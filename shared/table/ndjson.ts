@@ -7,7 +7,6 @@ import { findJsonDepth, jsonDepthMessage, limit } from '../limits.js';
 import { findJsonError } from './jsonerror.js';
 import { featureToRow, type TableRow } from './row.js';
 
-
 /** Reads rows from NDJSON text chunks, in batches (one per chunk). Only the current partial line is buffered. */
 export async function* readNdjson(text: AsyncIterable<string>, file: string): AsyncGenerator<TableRow[]> {
   const maxDepth = limit('maxJsonDepth');
@@ -28,7 +27,8 @@ export async function* readNdjson(text: AsyncIterable<string>, file: string): As
     if (s.charCodeAt(0) !== 0x7b && /^\s*$/.test(s)) return undefined; // blank line ('{' starts nearly every line)
     // Before JSON.parse: the row conversion after it walks nested arrays recursively (docs/limits.md).
     const deep = findJsonDepth(s, maxDepth);
-    if (deep) throw new GeotfrError('BAD_INPUT', `at line ${lineNo}, column ${deep.index + 1}: ${jsonDepthMessage(deep.depth, maxDepth)}`, { file, record: index });
+    if (deep)
+      throw new GeotfrError('BAD_INPUT', `at line ${lineNo}, column ${deep.index + 1}: ${jsonDepthMessage(deep.depth, maxDepth)}`, { file, record: index });
     let value: unknown;
     try {
       value = JSON.parse(s);
@@ -45,7 +45,11 @@ export async function* readNdjson(text: AsyncIterable<string>, file: string): As
     if (nl < 0) {
       rest += chunk;
       if (rest.length > maxLineChars)
-        throw new GeotfrError('BAD_INPUT', `line ${line + 1} is longer than ${maxLineChars} characters, the maxTextValueChars limit (not one Feature per line? name FeatureCollections *.geojson)`, { file, record: index });
+        throw new GeotfrError(
+          'BAD_INPUT',
+          `line ${line + 1} is longer than ${maxLineChars} characters, the maxTextValueChars limit (not one Feature per line? name FeatureCollections *.geojson)`,
+          { file, record: index },
+        );
       continue;
     }
     // First line of this chunk completes the carried-over partial line.

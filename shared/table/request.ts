@@ -46,7 +46,13 @@ export function parseTableExportRequest(json: unknown): TableExportRequest {
   checkKey(v.fileNamePrefix);
   let selectors: string[] | undefined;
   if (v.selectors !== undefined) {
-    selectors = typeof v.selectors === 'string' ? v.selectors.split(',').map((s) => s.trim()).filter(Boolean) : v.selectors;
+    selectors =
+      typeof v.selectors === 'string'
+        ? v.selectors
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : v.selectors;
     const seen = new Set<string>();
     for (const s of selectors) {
       if (seen.has(s)) throw new GeotfrError('BAD_REQUEST', `selector ${JSON.stringify(s)} is listed twice`, { field: 'selectors' });

@@ -52,7 +52,8 @@ export function featureToRow(value: unknown, place: RowPlace): TableRow {
   let geometry: Geometry | null = null;
   if (f.geometry !== undefined && f.geometry !== null) {
     const g = f.geometry as Geometry;
-    if (typeof g !== 'object' || Array.isArray(g) || typeof g.type !== 'string') fail(`"geometry" must be a GeoJSON geometry object or null, found ${describe(f.geometry)}`);
+    if (typeof g !== 'object' || Array.isArray(g) || typeof g.type !== 'string')
+      fail(`"geometry" must be a GeoJSON geometry object or null, found ${describe(f.geometry)}`);
     geometry = g;
   }
   return { properties, geometry, index: place.index, line: place.line, offset: place.offset };

@@ -24,7 +24,10 @@ export interface TableSource {
 }
 
 /** Opens `uri` and streams its rows in input order, in batches. */
-export async function openTable(uri: string, opts: TextStreamOptions & { onMember?: MemberHook; onHeader?: (columns: string[]) => void } = {}): Promise<TableSource> {
+export async function openTable(
+  uri: string,
+  opts: TextStreamOptions & { onMember?: MemberHook; onHeader?: (columns: string[]) => void } = {},
+): Promise<TableSource> {
   const input = await openText(uri, opts);
   const name = uri.toLowerCase().replace(/\.gz$/, '');
   let format: TableFormat | undefined;
@@ -36,7 +39,12 @@ export async function openTable(uri: string, opts: TextStreamOptions & { onMembe
     format = sniffed.format;
     text = sniffed.text;
   }
-  const rows = format === 'csv' ? readCsv(text, input.file, opts.onHeader) : format === 'ndjson' ? readNdjson(text, input.file) : readFeatureCollection(text, input.file, opts.onMember);
+  const rows =
+    format === 'csv'
+      ? readCsv(text, input.file, opts.onHeader)
+      : format === 'ndjson'
+        ? readNdjson(text, input.file)
+        : readFeatureCollection(text, input.file, opts.onMember);
   return { file: input.file, size: input.size, format, rows };
 }
 

@@ -21,7 +21,9 @@ export function formatFloat32(v: number): string {
   };
   let p = 6;
   if (ok(p)) while (p > 1 && ok(p - 1)) p--;
-  else do p++; while (p < 9 && !ok(p));
+  else
+    do p++;
+    while (p < 9 && !ok(p));
   return String(Number(best || v.toPrecision(9))); // 9 digits always round-trip a float32
 }
 

@@ -13,10 +13,7 @@
 import { GeotfrError, type ErrorContext } from '../errors.js';
 import { FeatureField, fieldNumberOf, int64VarintSize, ldSize, Tag, WireType, wireTypeOf, writeVarint } from './wire.js';
 
-export type Feature =
-  | { kind: 'float_list'; value: Float32Array }
-  | { kind: 'int64_list'; value: BigInt64Array }
-  | { kind: 'bytes_list'; value: Uint8Array[] };
+export type Feature = { kind: 'float_list'; value: Float32Array } | { kind: 'int64_list'; value: BigInt64Array } | { kind: 'bytes_list'; value: Uint8Array[] };
 export type FeatureKind = Feature['kind'];
 
 /** Ordered features (Map keeps insertion order, which is the encoding order). */
@@ -347,7 +344,12 @@ class Reader {
   inPlace = false;
   /** End of the last returned view: in-place moves never touch bytes before it. */
   viewEnd = 0;
-  constructor(readonly buf: Uint8Array, start: number, readonly end: number, readonly ctx: ErrorContext) {
+  constructor(
+    readonly buf: Uint8Array,
+    start: number,
+    readonly end: number,
+    readonly ctx: ErrorContext,
+  ) {
     this.pos = start;
   }
   fail(msg: string): never {

@@ -49,7 +49,10 @@ export class RecordWriter {
   bytesFramed = 0;
   records = 0;
 
-  constructor(private readonly sink: Writable, opts: RecordWriterOptions = {}) {
+  constructor(
+    private readonly sink: Writable,
+    opts: RecordWriterOptions = {},
+  ) {
     if (opts.compressed) {
       this.gzip = zlib.createGzip({ level: opts.compressionLevel ?? 6, chunkSize: 1 << 20 });
       this.gzip.pipe(sink);
@@ -191,7 +194,8 @@ export async function* readRecords(source: ByteSource, opts: ReadRecordsOptions 
 
   // Peek the first bytes to detect gzip.
   let first: IteratorResult<Uint8Array>;
-  do first = await nextChunk(iter, file); while (!first.done && first.value.length === 0);
+  do first = await nextChunk(iter, file);
+  while (!first.done && first.value.length === 0);
   if (first.done) return; // empty file: zero records
   let head = first.value;
   if (head.length < 2) {
@@ -321,12 +325,7 @@ function cancelled(signal: AbortSignal, file?: string): GeotfrError {
 function streamError(err: unknown, ctx: { file?: string; record: number; offset: number }, uncompressedPos: number): GeotfrError {
   const z = err as NodeJS.ErrnoException;
   if (z && typeof z.code === 'string' && z.code.startsWith('Z_')) {
-    return new GeotfrError(
-      'BAD_INPUT',
-      `gzip stream is corrupt or truncated after ${uncompressedPos} uncompressed bytes (${z.message})`,
-      ctx,
-      { cause: err },
-    );
+    return new GeotfrError('BAD_INPUT', `gzip stream is corrupt or truncated after ${uncompressedPos} uncompressed bytes (${z.message})`, ctx, { cause: err });
   }
   return asGeotfrError(err, ctx);
 }

@@ -13,7 +13,8 @@ import { tempDir, writeGeoTiff } from '../support/rasters.js';
 
 async function setup() {
   const dir = await tempDir('geotfr-cli-patches-');
-  const W = 70, H = 50;
+  const W = 70,
+    H = 50;
   const bands = [0, 1].map((b) => Float64Array.from({ length: W * H }, (_, i) => i + b));
   const img = path.join(dir, 'img.tif');
   await writeGeoTiff(img, { width: W, height: H, bands, type: 'float32', affine: [0.001, 0, 12, 0, -0.001, 45], crs: 'EPSG:4326', bandNames: ['red', 'nir'] });
@@ -31,7 +32,14 @@ async function run(dir: string, request: object) {
 test('export-patches: JSON summary with the parse spec on stdout, progress on stderr, inspect agrees', async (t) => {
   if (!needGdal(t)) return;
   const { dir, img } = await setup();
-  const r = await run(dir, { image: img, points: path.join(dir, 'pts.csv'), properties: 'label, name', kernelSize: 16, bucket: path.join(dir, 'out'), fileNamePrefix: 'train/p' });
+  const r = await run(dir, {
+    image: img,
+    points: path.join(dir, 'pts.csv'),
+    properties: 'label, name',
+    kernelSize: 16,
+    bucket: path.join(dir, 'out'),
+    fileNamePrefix: 'train/p',
+  });
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.toString().trim().split('\n');
   assert.equal(lines.length, 1, 'one line of JSON');
@@ -75,8 +83,21 @@ test('export-patches: bad requests exit 2 naming the field; a bad row names its 
   await fs.writeFile(path.join(dir, 'late.csv'), 'longitude,latitude,label\n' + many.join('\n') + '\n');
   const r = await run(dir, { ...base, points: path.join(dir, 'late.csv'), kernelSize: 32 });
   assert.equal(r.code, 1, r.stderr);
-  const offset = Buffer.byteLength('longitude,latitude,label\n' + many.slice(0, 2500).map((l) => l + '\n').join(''));
-  assert.match(r.stderr, new RegExp(`late\\.csv, record 2500, byte offset ${offset}, field longitude: feature 2500 \\(line 2502\\): column "longitude" is not a number`));
-  assert.deepEqual((await listFiles(out).catch(() => [])).filter((f) => !f.startsWith('.geotfr')), [], 'nothing written');
+  const offset = Buffer.byteLength(
+    'longitude,latitude,label\n' +
+      many
+        .slice(0, 2500)
+        .map((l) => l + '\n')
+        .join(''),
+  );
+  assert.match(
+    r.stderr,
+    new RegExp(`late\\.csv, record 2500, byte offset ${offset}, field longitude: feature 2500 \\(line 2502\\): column "longitude" is not a number`),
+  );
+  assert.deepEqual(
+    (await listFiles(out).catch(() => [])).filter((f) => !f.startsWith('.geotfr')),
+    [],
+    'nothing written',
+  );
   await fs.rm(dir, { recursive: true, force: true });
 });

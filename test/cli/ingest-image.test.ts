@@ -87,7 +87,10 @@ test('ingest-image CLI: a good input succeeds (control for the failure cases)', 
     const summary = JSON.parse(r.stdout.toString());
     assert.equal(summary.width, PW * PPR);
     assert.equal(summary.height, PH * 2);
-    assert.deepEqual(summary.bands.map((b: { name: string }) => b.name), ['prob', 'class']);
+    assert.deepEqual(
+      summary.bands.map((b: { name: string }) => b.name),
+      ['prob', 'class'],
+    );
     assert.equal(summary.type, 'float32');
     assert.ok((await fs.stat(s.out)).size > 0);
     assert.deepEqual(await listFiles(tmp), []);
@@ -142,13 +145,19 @@ test('ingest-image CLI: truncated gzip file and truncated record', async () => {
 });
 
 test('ingest-image CLI: wrong record count (too few, too many)', async () => {
-  await withSetup(Array.from({ length: TOTAL - 1 }, (_, i) => example(i)), async (s, tmp) => {
-    await expectFailure(s, [], [s.files[1], 'record 2', 'wrong record count: 5 records', "totalPatches is 6", /byte offset \d+/], tmp);
-  });
-  await withSetup(Array.from({ length: TOTAL + 1 }, (_, i) => example(i)), async (s, tmp) => {
-    const off = [3, 4, 5].reduce((n, i) => n + example(i).length + 16, 0);
-    await expectFailure(s, [], [s.files[1], 'record 3', `byte offset ${off}`, "more records than the mixer's totalPatches (6)"], tmp);
-  });
+  await withSetup(
+    Array.from({ length: TOTAL - 1 }, (_, i) => example(i)),
+    async (s, tmp) => {
+      await expectFailure(s, [], [s.files[1], 'record 2', 'wrong record count: 5 records', 'totalPatches is 6', /byte offset \d+/], tmp);
+    },
+  );
+  await withSetup(
+    Array.from({ length: TOTAL + 1 }, (_, i) => example(i)),
+    async (s, tmp) => {
+      const off = [3, 4, 5].reduce((n, i) => n + example(i).length + 16, 0);
+      await expectFailure(s, [], [s.files[1], 'record 3', `byte offset ${off}`, "more records than the mixer's totalPatches (6)"], tmp);
+    },
+  );
 });
 
 test('ingest-image CLI: feature of an unexpected length, with and without a kernel', async () => {
@@ -179,15 +188,27 @@ test('ingest-image CLI: unreadable, invalid and inconsistent mixers', async () =
   await withSetup(undefined, async (s, tmp) => {
     await expectFailure({ ...s, mixerPath: path.join(s.dir, 'missing-mixer.json') }, [], ['NOT_FOUND', 'missing-mixer.json'], tmp);
   });
-  await withSetup(undefined, async (s, tmp) => {
-    await expectFailure(s, [], [s.mixerPath, 'mixer is not valid JSON'], tmp);
-  }, '{"projection": ');
-  await withSetup(undefined, async (s, tmp) => {
-    await expectFailure(s, [], [s.mixerPath, 'field totalPatches', 'not a multiple of patchesPerRow'], tmp);
-  }, formatMixer({ ...mixer, totalPatches: 7 }));
-  await withSetup(undefined, async (s, tmp) => {
-    await expectFailure(s, [], [s.mixerPath, 'field projection.crs', 'unsupported CRS'], tmp);
-  }, formatMixer({ ...mixer, projection: { ...mixer.projection, crs: 'LOCAL_CS["x"]' } }));
+  await withSetup(
+    undefined,
+    async (s, tmp) => {
+      await expectFailure(s, [], [s.mixerPath, 'mixer is not valid JSON'], tmp);
+    },
+    '{"projection": ',
+  );
+  await withSetup(
+    undefined,
+    async (s, tmp) => {
+      await expectFailure(s, [], [s.mixerPath, 'field totalPatches', 'not a multiple of patchesPerRow'], tmp);
+    },
+    formatMixer({ ...mixer, totalPatches: 7 }),
+  );
+  await withSetup(
+    undefined,
+    async (s, tmp) => {
+      await expectFailure(s, [], [s.mixerPath, 'field projection.crs', 'unsupported CRS'], tmp);
+    },
+    formatMixer({ ...mixer, projection: { ...mixer.projection, crs: 'LOCAL_CS["x"]' } }),
+  );
   await withSetup(undefined, async (s, tmp) => {
     // A manifest for another export (different patch size) next to the mixer.
     const m = path.join(s.dir, '.geotfr', 'manifests', 'p.json');

@@ -34,11 +34,14 @@ test('geotfr inspect prints the readable report with the parse spec', async (t) 
   const one = await geotfr(['inspect', EE_SHARD()]);
   assert.equal(one.code, 0, one.stderr);
   // EE wrote no export manifest: the shape is not guessed from the square length (issue 11 item 17).
-  assert.match(one.stdout.toString(), /TensorFlow parse spec:\nfeatures = \{\n {4}'constant': tf\.io\.FixedLenFeature\(\[99856\], tf\.float32\),  # flat: shape unknown without the export manifest/);
+  assert.match(
+    one.stdout.toString(),
+    /TensorFlow parse spec:\nfeatures = \{\n {4}'constant': tf\.io\.FixedLenFeature\(\[99856\], tf\.float32\),  # flat: shape unknown without the export manifest/,
+  );
   assert.match(one.stdout.toString(), /! no export manifest found: shapes are unknown/);
 });
 
-test('geotfr inspect --json on a gzip file TensorFlow wrote: features in the bytes\' first-record order, varying length flagged', async (t) => {
+test("geotfr inspect --json on a gzip file TensorFlow wrote: features in the bytes' first-record order, varying length flagged", async (t) => {
   if (!needTensorFlow(t)) return;
   const dir = mkdtempSync(path.join(tmpdir(), 'geotfr-cli-inspect-'));
   try {
@@ -89,7 +92,10 @@ test('geotfr inspect: corrupt or missing input exits non-zero naming file, recor
     let r = await geotfr(['inspect', '--json', trunc]);
     assert.equal(r.code, 1);
     assert.equal(r.stdout.length, 0, 'no summary on failure');
-    assert.match(r.stderr, new RegExp(`geotfr: BAD_INPUT: ${trunc.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}, record 1, byte offset ${second}: truncated record`));
+    assert.match(
+      r.stderr,
+      new RegExp(`geotfr: BAD_INPUT: ${trunc.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}, record 1, byte offset ${second}: truncated record`),
+    );
 
     const flipped = Buffer.from(bytes);
     flipped[second + 5] ^= 0x10; // record 1's length

@@ -18,17 +18,42 @@ test('HTTP status per code: client errors 4xx, conflicts 409, retryable 503', ()
 
 test('Pub/Sub and Cloud Storage CloudEvents decode with their event time; oversized messages are a LIMIT', () => {
   const data = Buffer.from(JSON.stringify({ jobId: 'j', bucket: 'b', shard: 1 })).toString('base64');
-  const ev = fromCloudEvent({ type: PUBSUB_TYPE, id: 'e1', specversion: '1.0', source: 's', data: { message: { data, messageId: 'm1', publishTime: '2026-01-01T00:00:00Z', attributes: { jobId: 'j' } }, subscription: 'x' } }, 1000);
+  const ev = fromCloudEvent(
+    {
+      type: PUBSUB_TYPE,
+      id: 'e1',
+      specversion: '1.0',
+      source: 's',
+      data: { message: { data, messageId: 'm1', publishTime: '2026-01-01T00:00:00Z', attributes: { jobId: 'j' } }, subscription: 'x' },
+    },
+    1000,
+  );
   assert.equal(ev.via, 'pubsub');
   assert.equal(ev.id, 'm1');
   assert.deepEqual(ev.message?.json, { jobId: 'j', bucket: 'b', shard: 1 });
   assert.equal(ev.time?.toISOString(), '2026-01-01T00:00:00.000Z');
-  assert.throws(() => fromCloudEvent({ type: PUBSUB_TYPE, id: 'e', specversion: '1.0', source: 's', data: { message: { data } } }, 10), (e: unknown) => e instanceof GeotfrError && e.code === 'LIMIT');
-  const obj = fromCloudEvent({ type: STORAGE_FINALIZED, id: 'e2', specversion: '1.0', source: 's', time: '2026-01-02T00:00:00Z', data: { bucket: 'b', name: 'ingest/x.json', generation: '7', size: '12' } }, 1000);
+  assert.throws(
+    () => fromCloudEvent({ type: PUBSUB_TYPE, id: 'e', specversion: '1.0', source: 's', data: { message: { data } } }, 10),
+    (e: unknown) => e instanceof GeotfrError && e.code === 'LIMIT',
+  );
+  const obj = fromCloudEvent(
+    {
+      type: STORAGE_FINALIZED,
+      id: 'e2',
+      specversion: '1.0',
+      source: 's',
+      time: '2026-01-02T00:00:00Z',
+      data: { bucket: 'b', name: 'ingest/x.json', generation: '7', size: '12' },
+    },
+    1000,
+  );
   assert.equal(obj.via, 'bucket');
   assert.equal(obj.object?.generation, '7');
   assert.equal(obj.time?.toISOString(), '2026-01-02T00:00:00.000Z');
-  assert.throws(() => fromCloudEvent({ type: 'something.else', id: 'e3', specversion: '1.0', source: 's' }, 1000), (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST');
+  assert.throws(
+    () => fromCloudEvent({ type: 'something.else', id: 'e3', specversion: '1.0', source: 's' }, 1000),
+    (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST',
+  );
 });
 
 test('the age cutoff drops events older than the limit (a permanent LIMIT), and nothing without a time', () => {

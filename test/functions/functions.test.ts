@@ -30,8 +30,15 @@ const TOPICS = { request: 'requests', shard: 'shards', finalize: 'finalize', dea
 
 /** Delivers a message to a function as a Pub/Sub push subscription does (raw push body). */
 async function push(target: string, m: QueueMessage, publishTime = new Date().toISOString()): Promise<void> {
-  const body = { subscription: `projects/test/subscriptions/${m.topic}-${target}`, message: { data: Buffer.from(JSON.stringify(m.json)).toString('base64'), attributes: m.attributes, messageId: m.id, publishTime } };
-  const r = await fetch(`${urls[target]}/projects/test/topics/${m.topic}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const body = {
+    subscription: `projects/test/subscriptions/${m.topic}-${target}`,
+    message: { data: Buffer.from(JSON.stringify(m.json)).toString('base64'), attributes: m.attributes, messageId: m.id, publishTime },
+  };
+  const r = await fetch(`${urls[target]}/projects/test/topics/${m.topic}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   deliveries.push({ topic: m.topic, status: r.status });
   await r.arrayBuffer();
   if (r.status >= 300) throw new Error(`${target} answered ${r.status}`);
@@ -61,7 +68,10 @@ async function cliExport(req: Record<string, unknown>, tag: string): Promise<Map
 
 async function assertSameFiles(dir: string, prefix: string, ref: Map<string, Buffer>): Promise<void> {
   const names = (await listFiles(dir)).filter((n) => !n.startsWith('.'));
-  assert.deepEqual(names, [...ref.keys()].map((k) => prefix + k.slice(1)));
+  assert.deepEqual(
+    names,
+    [...ref.keys()].map((k) => prefix + k.slice(1)),
+  );
   for (const [k, v] of ref) assert.ok((await fs.readFile(path.join(dir, prefix + k.slice(1)))).equals(v), `${k} differs from geotfr export-image`);
 }
 
@@ -100,7 +110,17 @@ describe('functions over the functions-framework', { concurrency: false, timeout
     const h = 40;
     const b = [0, 1, 2].map((k) => Int16Array.from({ length: w * h }, (_, i) => ((i * (k + 3)) % 509) - 200));
     scene = path.join(tmp, 'scene.tif');
-    if (hasGdal()) await writeGeoTiff(scene, { width: w, height: h, bands: b, type: 'int16', nodata: -200, affine: [0.01, 0, 10, 0, -0.01, 50], crs: 'EPSG:4326', layout: 'GTiff' });
+    if (hasGdal())
+      await writeGeoTiff(scene, {
+        width: w,
+        height: h,
+        bands: b,
+        type: 'int16',
+        nodata: -200,
+        affine: [0.01, 0, 10, 0, -0.01, 50],
+        crs: 'EPSG:4326',
+        layout: 'GTiff',
+      });
   });
   after(async () => {
     for (const s of servers) await new Promise((r) => s.close(r));
@@ -121,7 +141,11 @@ describe('functions over the functions-framework', { concurrency: false, timeout
     process.env.GEOTFR_FUNCTION_TIMEOUT_SECONDS = '1';
     process.env.GEOTFR_SHARD_BYTES_PER_SECOND = '20000';
     try {
-      const r = await fetch(`${urls.planExport}/?jobId=split-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request('split/p')) });
+      const r = await fetch(`${urls.planExport}/?jobId=split-1`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(request('split/p')),
+      });
       assert.equal(r.status, 202, await r.text());
       await queue.idle();
     } finally {
@@ -142,10 +166,17 @@ describe('functions over the functions-framework', { concurrency: false, timeout
   test('"dryRun": true is answered at once with the resolved grid, and nothing is stored or published', async (t) => {
     if (!needGdal(t)) return;
     const before = await listFiles(out);
-    const r = await fetch(`${urls.planExport}/?jobId=dry-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request('dry/p', { dryRun: true, crs: 'EPSG:3035', scale: 2000 })) });
+    const r = await fetch(`${urls.planExport}/?jobId=dry-1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(request('dry/p', { dryRun: true, crs: 'EPSG:3035', scale: 2000 })),
+    });
     // Answered like a planned job (202 with the body), but in full at once.
     assert.equal(r.status, 202);
-    const body = (await r.json()) as { state: string; dryRun: { grid: { crs: string; rule: string; affine: number[] }; bands: { files: { mode: string }[] }[]; totalPatches: number } };
+    const body = (await r.json()) as {
+      state: string;
+      dryRun: { grid: { crs: string; rule: string; affine: number[] }; bands: { files: { mode: string }[] }[]; totalPatches: number };
+    };
     assert.equal(body.state, 'dry-run');
     assert.equal(body.dryRun.grid.crs, 'EPSG:3035');
     assert.equal(body.dryRun.grid.rule, 'scale');
@@ -184,12 +215,23 @@ describe('functions over the functions-framework', { concurrency: false, timeout
     assert.equal(s.state, 'failed');
     assert.equal(s.errors[0]!.code, 'NOT_FOUND');
     assert.match(s.errors[0]!.message, /nope\.tif/);
-    assert.deepEqual(deliveries.slice(n).map((d) => d.status), [200], 'delivered once and acknowledged');
+    assert.deepEqual(
+      deliveries.slice(n).map((d) => d.status),
+      [200],
+      'delivered once and acknowledged',
+    );
     assert.deepEqual(await listFiles(path.join(out, 'missing')), []);
   });
 
   test('a table request runs in the planner and matches geotfr export-table', async () => {
-    const fc = { type: 'FeatureCollection', features: Array.from({ length: 50 }, (_, i) => ({ type: 'Feature', geometry: { type: 'Point', coordinates: [i / 10, -i / 7] }, properties: { id: i, name: `p${i}`, v: [i, i * 2] } })) };
+    const fc = {
+      type: 'FeatureCollection',
+      features: Array.from({ length: 50 }, (_, i) => ({
+        type: 'Feature',
+        geometry: { type: 'Point', coordinates: [i / 10, -i / 7] },
+        properties: { id: i, name: `p${i}`, v: [i, i * 2] },
+      })),
+    };
     const src = path.join(tmp, 'points.geojson');
     await fs.writeFile(src, JSON.stringify(fc));
     const req = { collection: src, bucket: out, fileNamePrefix: 'table/train', selectors: ['id', 'name', 'v'], geometry: 'lonlat' };
@@ -223,7 +265,10 @@ describe('functions over the functions-framework', { concurrency: false, timeout
     assert.equal(shardAttempts.length, 5 * s.shards.total);
     assert.ok(shardAttempts.every((d) => d.status >= 500));
     assert.equal(await fs.readFile(path.join(out, 'poison2'), 'utf8'), 'in the way');
-    assert.deepEqual((await listFiles(out)).filter((f) => f.startsWith('poison2')), ['poison2']);
+    assert.deepEqual(
+      (await listFiles(out)).filter((f) => f.startsWith('poison2')),
+      ['poison2'],
+    );
   });
 
   test('an event older than GEOTFR_MAX_EVENT_AGE_SECONDS is acknowledged once and fails its job with the reason', async (t) => {
@@ -236,7 +281,11 @@ describe('functions over the functions-framework', { concurrency: false, timeout
     assert.equal(s.state, 'failed');
     assert.equal(s.errors[0]!.code, 'LIMIT');
     assert.match(s.errors[0]!.message, /is \d+ s old, older than GEOTFR_MAX_EVENT_AGE_SECONDS=3600/);
-    assert.deepEqual(deliveries.slice(n).map((d) => `${d.topic}:${d.status}`), [`${TOPICS.request}:200`], 'one delivery, acknowledged');
+    assert.deepEqual(
+      deliveries.slice(n).map((d) => `${d.topic}:${d.status}`),
+      [`${TOPICS.request}:200`],
+      'one delivery, acknowledged',
+    );
     assert.deepEqual(await listFiles(path.join(out, 'stale')), []);
 
     // A stale shard message of a planned job: acknowledged, and the job ends failed instead of running forever.
@@ -278,14 +327,19 @@ describe('functions over the functions-framework', { concurrency: false, timeout
       return Promise.all(names.map(async (n) => [n, await fs.readFile(path.join(jobDir, n)).catch(() => 'dir')] as const)).then((e) => JSON.stringify(e));
     };
     const before = await snapshot();
-    const post = (body: unknown) => fetch(`${urls.planExport}/?jobId=victim-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (body: unknown) =>
+      fetch(`${urls.planExport}/?jobId=victim-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     // A rejected request under the id (unknown format option), over HTTP and over Pub/Sub.
     const bad = await post(request('victim/p', { formatOptions: { patchDimensions: [8, 8], foo: 1 } }));
     assert.equal(bad.status, 409, await bad.text());
     const n = deliveries.length;
     await queue.publish(TOPICS.request, request('elsewhere/p', { image: path.join(tmp, 'nope.tif') }), { jobId: 'victim-1' });
     await queue.idle();
-    assert.deepEqual(deliveries.slice(n).map((d) => d.status), [200], 'acknowledged once');
+    assert.deepEqual(
+      deliveries.slice(n).map((d) => d.status),
+      [200],
+      'acknowledged once',
+    );
     // A different, valid request under the id.
     const other = await post(request('other/p'));
     assert.equal(other.status, 409);
@@ -306,14 +360,22 @@ describe('functions over the functions-framework', { concurrency: false, timeout
     if (!needGdal(t)) return;
     for (const field of ['fileNamePrefix', 'description']) {
       const { fileNamePrefix: _, ...rest } = request('x');
-      const r = await fetch(`${urls.planExport}/?jobId=desc-${field}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...rest, [field]: '.geotfr/jobs/victim/x' }) });
+      const r = await fetch(`${urls.planExport}/?jobId=desc-${field}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...rest, [field]: '.geotfr/jobs/victim/x' }),
+      });
       assert.equal(r.status, 403, `${field}: ${await r.text()}`);
     }
     await queue.idle();
     assert.deepEqual(await listFiles(path.join(out, '.geotfr', 'jobs', 'victim')), []);
     // A harmless description is still the prefix, as in Earth Engine.
     const { fileNamePrefix: _, ...rest } = request('x');
-    const ok = await fetch(`${urls.planExport}/?jobId=desc-ok`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...rest, description: 'desc/p' }) });
+    const ok = await fetch(`${urls.planExport}/?jobId=desc-ok`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...rest, description: 'desc/p' }),
+    });
     assert.equal(ok.status, 202, await ok.text());
     await queue.idle();
     assert.equal((await readStatus('desc-ok')).state, 'done');
@@ -322,7 +384,11 @@ describe('functions over the functions-framework', { concurrency: false, timeout
 
   test("the cloud finalizer writes the embedded export's mixer and manifest, byte for byte", async (t) => {
     if (!needGdal(t)) return;
-    const r = await fetch(`${urls.planExport}/?jobId=meta-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request('meta/p')) });
+    const r = await fetch(`${urls.planExport}/?jobId=meta-1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(request('meta/p')),
+    });
     assert.equal(r.status, 202, await r.text());
     await queue.idle();
     assert.equal((await readStatus('meta-1')).state, 'done');

@@ -22,7 +22,13 @@ let server: Server;
 
 before(async () => {
   tmp = await tempDir('geotfr-functions-limits-');
-  Object.assign(process.env, { GEOTFR_ALLOW_LOCAL_PATHS: '1', GEOTFR_SOURCE_BUCKETS: '', GEOTFR_DESTINATION_BUCKETS: '', GEOTFR_LOG_LEVEL: 'NONE', GEOTFR_PROGRESS: '0' });
+  Object.assign(process.env, {
+    GEOTFR_ALLOW_LOCAL_PATHS: '1',
+    GEOTFR_SOURCE_BUCKETS: '',
+    GEOTFR_DESTINATION_BUCKETS: '',
+    GEOTFR_LOG_LEVEL: 'NONE',
+    GEOTFR_PROGRESS: '0',
+  });
   await import('../../functions/index.js');
   const { setQueue } = await import('../../functions/context.js');
   setQueue(new InProcessQueue());
@@ -39,7 +45,10 @@ after(async () => {
 /** A bucket holding a real raster, so nothing but the nesting is wrong with the request. */
 async function mkBucket(bucket: string): Promise<void> {
   await fs.mkdir(bucket);
-  await fs.writeFile(path.join(bucket, 'x.tif'), tinyGeoTiff({ width: 64, height: 64, tileWidth: 64, tileHeight: 64, compression: 1, tile: Buffer.alloc(64 * 64 * 4) }));
+  await fs.writeFile(
+    path.join(bucket, 'x.tif'),
+    tinyGeoTiff({ width: 64, height: 64, tileWidth: 64, tileHeight: 64, compression: 1, tile: Buffer.alloc(64 * 64 * 4) }),
+  );
 }
 
 const DEEP = 100_000;
@@ -63,9 +72,18 @@ test('Pub/Sub push: acknowledged, and the job is recorded failed with the reason
   await mkBucket(bucket);
   const push = {
     subscription: 'projects/test/subscriptions/requests-planExport',
-    message: { data: Buffer.from(deepRequest(bucket)).toString('base64'), attributes: { jobId: 'deep-pubsub' }, messageId: '1', publishTime: new Date().toISOString() },
+    message: {
+      data: Buffer.from(deepRequest(bucket)).toString('base64'),
+      attributes: { jobId: 'deep-pubsub' },
+      messageId: '1',
+      publishTime: new Date().toISOString(),
+    },
   };
-  const r = await fetch(`${url}/projects/test/topics/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(push) });
+  const r = await fetch(`${url}/projects/test/topics/requests`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(push),
+  });
   const text = await r.text();
   assert.ok(r.status >= 200 && r.status < 300, `acknowledged: ${r.status} ${text}`);
   const jobs = await fs.readdir(path.join(bucket, '.geotfr', 'jobs'));

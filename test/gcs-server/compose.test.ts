@@ -146,7 +146,10 @@ test('raw JSON API: 33 sources is a 400, 32 is fine; missing source 404; source 
   r = await rawCompose('raw/none', { sourceObjects: [] });
   assert.equal(r.status, 400);
 
-  r = await rawCompose('raw/32', { sourceObjects: Array.from({ length: 32 }, () => ({ name: 'raw/one', generation: gen })), destination: { contentType: 'text/plain' } });
+  r = await rawCompose('raw/32', {
+    sourceObjects: Array.from({ length: 32 }, () => ({ name: 'raw/one', generation: gen })),
+    destination: { contentType: 'text/plain' },
+  });
   assert.equal(r.status, 200, JSON.stringify(r.json));
   assert.equal(r.json.size, String(32 * one.length));
   assert.equal(r.json.crc32c, crcB64(Buffer.concat(Array.from({ length: 32 }, () => one))));
@@ -177,7 +180,10 @@ test('raw JSON API: 33 sources is a 400, 32 is fine; missing source 404; source 
   assert.equal(r.status, 200);
   assert.ok((await storage.bucket(BUCKET).file('raw/fresh').download())[0].equals(Buffer.concat([one, one])));
 
-  const nb = await fetch(`${server.host}/storage/v1/b/no-such-bucket/o/x/compose`, { method: 'POST', body: JSON.stringify({ sourceObjects: [{ name: 'x' }] }) });
+  const nb = await fetch(`${server.host}/storage/v1/b/no-such-bucket/o/x/compose`, {
+    method: 'POST',
+    body: JSON.stringify({ sourceObjects: [{ name: 'x' }] }),
+  });
   assert.equal(nb.status, 404);
   await nb.arrayBuffer();
 });

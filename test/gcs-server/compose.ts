@@ -53,7 +53,9 @@ export function parseComposeRequest(json: Record<string, unknown>): ComposeReque
       name: o.name,
       generation: generationField(o.generation, `sourceObjects[${i}].generation`),
       ifGenerationMatch:
-        pre && typeof pre === 'object' ? generationField((pre as Record<string, unknown>).ifGenerationMatch, `sourceObjects[${i}].objectPreconditions.ifGenerationMatch`) : undefined,
+        pre && typeof pre === 'object'
+          ? generationField((pre as Record<string, unknown>).ifGenerationMatch, `sourceObjects[${i}].objectPreconditions.ifGenerationMatch`)
+          : undefined,
     };
   });
   // `destination.crc32c` and `md5Hash` are not checked: gcloud's parallel composite upload sends the

@@ -26,7 +26,12 @@ import { randomBytes } from '../support/random.js';
 
 /** The gcloud executable: GEOTFR_GCLOUD, else the first `gcloud` on PATH (looked up, not run). */
 function findGcloud(): string | undefined {
-  const candidates = process.env.GEOTFR_GCLOUD ? [process.env.GEOTFR_GCLOUD] : (process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((d) => path.join(d, 'gcloud'));
+  const candidates = process.env.GEOTFR_GCLOUD
+    ? [process.env.GEOTFR_GCLOUD]
+    : (process.env.PATH ?? '')
+        .split(path.delimiter)
+        .filter(Boolean)
+        .map((d) => path.join(d, 'gcloud'));
   for (const c of candidates) {
     try {
       accessSync(c, constants.X_OK);
@@ -69,7 +74,11 @@ test('gcloud storage cp (multipart and parallel composite), ls, cp back, cat and
   await mkdir(config);
   // Only this session's settings: inherited CLOUDSDK_* variables (a project, other endpoint
   // overrides, a real account) must not leak in. Undefined values are left out of the child's env.
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('CLOUDSDK_')).map((k) => [k, undefined]));
+  const env: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.keys(process.env)
+      .filter((k) => k.startsWith('CLOUDSDK_'))
+      .map((k) => [k, undefined]),
+  );
   Object.assign(env, {
     CLOUDSDK_CONFIG: config,
     CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
@@ -112,10 +121,14 @@ test('gcloud storage cp (multipart and parallel composite), ls, cp back, cat and
   // 4. Listing, as gcloud prints it: size, time, URL per object, then a total.
   const ls = (await g(['storage', 'ls', '-l', `gs://${BUCKET}/up/`])).stdout.toString();
   const rows = [...ls.matchAll(/^\s*(\d+)\s+\S+\s+(gs:\/\/\S+)\s*$/gm)].map((m) => [m[2], Number(m[1])]);
-  assert.deepEqual(rows, [
-    [`gs://${BUCKET}/up/big.bin`, big.length],
-    [`gs://${BUCKET}/up/small.txt`, small.length],
-  ], ls);
+  assert.deepEqual(
+    rows,
+    [
+      [`gs://${BUCKET}/up/big.bin`, big.length],
+      [`gs://${BUCKET}/up/small.txt`, small.length],
+    ],
+    ls,
+  );
   assert.match(ls, /TOTAL: 2 objects/);
 
   // 5. Download both (gcloud verifies each CRC-32C against its own computation).
@@ -130,5 +143,8 @@ test('gcloud storage cp (multipart and parallel composite), ls, cp back, cat and
 
   // 7. rm removes both; the bucket is empty afterwards.
   await g(['storage', 'rm', `gs://${BUCKET}/up/small.txt`, `gs://${BUCKET}/up/big.bin`]);
-  assert.deepEqual(server.store.list(BUCKET, {}).items.map((o) => o.name), []);
+  assert.deepEqual(
+    server.store.list(BUCKET, {}).items.map((o) => o.name),
+    [],
+  );
 });

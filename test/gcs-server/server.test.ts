@@ -81,11 +81,17 @@ test('multipart bodies as any client writes them: boundary bare, "quoted" or \'q
     const b = c.b;
     const name = `multipart-forms/${i}.bin`;
     const body = Buffer.concat([
-      Buffer.from(`--${b}${c.eol}Content-Type: application/json${c.eol}${c.eol}${JSON.stringify({ name, contentType: 'application/x-form' })}${c.eol}--${b}${c.eol}Content-Type: application/x-form${c.eol}${c.eol}`),
+      Buffer.from(
+        `--${b}${c.eol}Content-Type: application/json${c.eol}${c.eol}${JSON.stringify({ name, contentType: 'application/x-form' })}${c.eol}--${b}${c.eol}Content-Type: application/x-form${c.eol}${c.eol}`,
+      ),
       data,
       Buffer.from(`${c.eol}--${b}--${c.eol}`),
     ]);
-    const r = await fetch(`${server.host}/upload/storage/v1/b/${BUCKET}/o?uploadType=multipart`, { method: 'POST', headers: { 'content-type': `multipart/related; ${c.param}` }, body: new Uint8Array(body) });
+    const r = await fetch(`${server.host}/upload/storage/v1/b/${BUCKET}/o?uploadType=multipart`, {
+      method: 'POST',
+      headers: { 'content-type': `multipart/related; ${c.param}` },
+      body: new Uint8Array(body),
+    });
     assert.equal(r.status, 200, `${c.param} ${JSON.stringify(c.eol)}: ${await r.text()}`);
     const [back] = await storage.bucket(BUCKET).file(name).download();
     assert.ok(back.equals(data), `${c.param} ${JSON.stringify(c.eol)}`);
@@ -150,7 +156,7 @@ test('ranged downloads match the bytes (end inclusive), suffix ranges, and 416 p
   const f = storage.bucket(BUCKET).file('ranges/r.bin');
   await f.save(data, { resumable: false });
   let seed = 99;
-  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) >>> 0) % n;
   for (let i = 0; i < 20; i++) {
     const start = rnd(data.length);
     const end = start + rnd(data.length - start);
@@ -191,7 +197,10 @@ test('listing: prefix, delimiter, pageToken and maxResults give every name once,
   assert.equal(pages, Math.ceil(expected.length / 4));
 
   const [all] = await storage.bucket(BUCKET).getFiles({ prefix: 'list/' }); // autoPaginate across 1000-item pages
-  assert.deepEqual(all.map((f) => f.name), expected);
+  assert.deepEqual(
+    all.map((f) => f.name),
+    expected,
+  );
 
   // Delimiter: objects directly under list/ plus one prefix per "directory"; pages count both.
   const items: string[] = [];
@@ -201,7 +210,7 @@ test('listing: prefix, delimiter, pageToken and maxResults give every name once,
     const r: unknown[] = await storage.bucket(BUCKET).getFiles({ prefix: 'list/', delimiter: '/', maxResults: 2, pageToken, autoPaginate: false });
     const [files, next, resp] = r as [{ name: string }[], unknown, unknown];
     items.push(...files.map((f) => f.name));
-    prefixes.push(...(((resp as { prefixes?: string[] }).prefixes) ?? []));
+    prefixes.push(...((resp as { prefixes?: string[] }).prefixes ?? []));
     pageToken = (next as { pageToken?: string } | null)?.pageToken;
   } while (pageToken);
   assert.deepEqual(prefixes, ['list/a/', 'list/b/', 'list/c/']);
@@ -221,9 +230,17 @@ test('preconditions: ifGenerationMatch 0 is create-once (412 for multipart and r
 
   // Resumable sessions that all started before any finished: the precondition is checked at completion.
   const g = storage.bucket(BUCKET).file('pre/race.bin');
-  const sessions = await Promise.all(Array.from({ length: 6 }, () => g.createResumableUpload({ preconditionOpts: { ifGenerationMatch: 0 } }).then((r) => r[0])));
+  const sessions = await Promise.all(
+    Array.from({ length: 6 }, () => g.createResumableUpload({ preconditionOpts: { ifGenerationMatch: 0 } }).then((r) => r[0])),
+  );
   const results = await Promise.all(
-    sessions.map((uri, i) => fetch(uri, { method: 'PUT', headers: { 'Content-Range': 'bytes 0-5/6' }, body: `body-${i}` }).then(async (r) => ({ status: r.status, i, text: await r.text() }))),
+    sessions.map((uri, i) =>
+      fetch(uri, { method: 'PUT', headers: { 'Content-Range': 'bytes 0-5/6' }, body: `body-${i}` }).then(async (r) => ({
+        status: r.status,
+        i,
+        text: await r.text(),
+      })),
+    ),
   );
   const ok = results.filter((r) => r.status === 200);
   assert.equal(ok.length, 1, JSON.stringify(results.map((r) => r.status)));
@@ -236,7 +253,10 @@ test('hash validation: a corrupt upload (wrong crc32c or md5 sent) is rejected a
   const wrongCrc = crcB64(Buffer.from('something else'));
   const wrongMd5 = md5B64(Buffer.from('something else'));
   const f = storage.bucket(BUCKET).file('hash/bad-md5.bin');
-  await assert.rejects(f.save(data, { resumable: false, metadata: { md5Hash: wrongMd5 } }), (e: unknown) => httpStatus(e) === 400 && /MD5/.test(String((e as Error).message)));
+  await assert.rejects(
+    f.save(data, { resumable: false, metadata: { md5Hash: wrongMd5 } }),
+    (e: unknown) => httpStatus(e) === 400 && /MD5/.test(String((e as Error).message)),
+  );
   assert.equal((await f.exists())[0], false);
   const g = storage.bucket(BUCKET).file('hash/bad-crc.bin');
   await assert.rejects(g.save(data, { resumable: true, metadata: { crc32c: wrongCrc } }));
@@ -296,7 +316,10 @@ test('finalize CloudEvents reach a functions-framework cloudEvent function, filt
   server.addNotify({ url: `http://127.0.0.1:${(listener.address() as AddressInfo).port}/`, bucketFilter: 'events-bucket', prefix: 'requests/' });
   const data = Buffer.from('{"hello":1}');
   await storage.bucket('events-bucket').file('requests/a.json').save(data, { resumable: false, contentType: 'application/json' });
-  await storage.bucket('events-bucket').file('other/b.bin').save(randomBytesSeeded(300_000, 6), { resumable: true, chunkSize: 256 * 1024 });
+  await storage
+    .bucket('events-bucket')
+    .file('other/b.bin')
+    .save(randomBytesSeeded(300_000, 6), { resumable: true, chunkSize: 256 * 1024 });
   await storage.bucket(BUCKET).file('not-this-bucket.txt').save('x', { resumable: false });
   await server.idle();
 

@@ -90,7 +90,9 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
     const url = new URL(req.url ?? '/', 'http://x');
     const base = `http://${req.headers.host ?? '127.0.0.1'}`;
     const method = req.method ?? 'GET';
-    const fault = faults.find((f) => f.times > 0 && (!f.method || f.method === method) && (!f.pathIncludes || (url.pathname + url.search).includes(f.pathIncludes)));
+    const fault = faults.find(
+      (f) => f.times > 0 && (!f.method || f.method === method) && (!f.pathIncludes || (url.pathname + url.search).includes(f.pathIncludes)),
+    );
     let corrupt = false;
     if (fault) {
       fault.times--;
@@ -185,7 +187,8 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
     if (method === 'GET' || method === 'HEAD') {
       const o = store.require(bucket, objectPart, generation);
       // Read preconditions apply to the object being read.
-      if (pre.ifGenerationMatch !== undefined && pre.ifGenerationMatch !== o.generation) throw new HttpError(412, 'At least one of the pre-conditions you specified did not hold.');
+      if (pre.ifGenerationMatch !== undefined && pre.ifGenerationMatch !== o.generation)
+        throw new HttpError(412, 'At least one of the pre-conditions you specified did not hold.');
       if (pre.ifGenerationNotMatch !== undefined && pre.ifGenerationNotMatch === o.generation) throw new HttpError(304, 'Not modified');
       if (kind === 'download' || q.get('alt') === 'media') {
         count('download');
@@ -264,7 +267,11 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
         bucket,
         name,
         pending,
-        { contentType: meta.contentType ?? parts[1].headers['content-type'], metadata: meta.metadata, expect: { crc32c: sent.crc32c ?? meta.crc32c, md5Hash: sent.md5Hash ?? meta.md5Hash } },
+        {
+          contentType: meta.contentType ?? parts[1].headers['content-type'],
+          metadata: meta.metadata,
+          expect: { crc32c: sent.crc32c ?? meta.crc32c, md5Hash: sent.md5Hash ?? meta.md5Hash },
+        },
         pre,
       );
       return finished(res, o, base);

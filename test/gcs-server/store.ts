@@ -145,7 +145,10 @@ export function preconditionsFrom(q: URLSearchParams): Preconditions {
 export function checkPreconditions(current: StoredObject | undefined, p: Preconditions): void {
   const gen = current ? current.generation : '0';
   if (p.ifGenerationMatch !== undefined && p.ifGenerationMatch !== gen)
-    throw new HttpError(412, `At least one of the pre-conditions you specified did not hold (ifGenerationMatch=${p.ifGenerationMatch}, live generation ${gen}).`);
+    throw new HttpError(
+      412,
+      `At least one of the pre-conditions you specified did not hold (ifGenerationMatch=${p.ifGenerationMatch}, live generation ${gen}).`,
+    );
   if (p.ifGenerationNotMatch !== undefined && p.ifGenerationNotMatch === gen)
     throw new HttpError(412, `At least one of the pre-conditions you specified did not hold (ifGenerationNotMatch=${p.ifGenerationNotMatch}).`);
   if (p.ifMetagenerationMatch !== undefined && (!current || current.metageneration !== p.ifMetagenerationMatch))
@@ -269,8 +272,7 @@ export class ObjectStore {
 
   require(bucket: string, name: string, generation?: string): StoredObject {
     const o = this.get(bucket, name);
-    if (!o || (generation !== undefined && o.generation !== generation))
-      throw new HttpError(404, `No such object: ${bucket}/${name}`);
+    if (!o || (generation !== undefined && o.generation !== generation)) throw new HttpError(404, `No such object: ${bucket}/${name}`);
     return o;
   }
 
@@ -334,7 +336,10 @@ export class ObjectStore {
       if (!o || (s.generation !== undefined && o.generation !== s.generation))
         throw new HttpError(404, `Object ${bucket}/${s.name}${s.generation === undefined ? '' : ` (generation: ${s.generation})`} not found`);
       if (s.ifGenerationMatch !== undefined && s.ifGenerationMatch !== o.generation)
-        throw new HttpError(412, `At least one of the pre-conditions you specified did not hold (sourceObjects ${s.name}: ifGenerationMatch=${s.ifGenerationMatch}, live generation ${o.generation}).`);
+        throw new HttpError(
+          412,
+          `At least one of the pre-conditions you specified did not hold (sourceObjects ${s.name}: ifGenerationMatch=${s.ifGenerationMatch}, live generation ${o.generation}).`,
+        );
       return o;
     });
     checkPreconditions(b.get(name), pre);
@@ -402,7 +407,10 @@ export class ObjectStore {
     await this.drop(o.body);
   }
 
-  list(bucket: string, opts: { prefix?: string; delimiter?: string; maxResults?: number; pageToken?: string; startOffset?: string; endOffset?: string }): ListPage {
+  list(
+    bucket: string,
+    opts: { prefix?: string; delimiter?: string; maxResults?: number; pageToken?: string; startOffset?: string; endOffset?: string },
+  ): ListPage {
     const prefix = opts.prefix ?? '';
     const max = Math.max(1, Math.min(opts.maxResults ?? 1000, 1000));
     const after = opts.pageToken ? Buffer.from(opts.pageToken, 'base64url').toString('utf8') : undefined;

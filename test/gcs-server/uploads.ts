@@ -22,7 +22,7 @@ export interface UploadMeta {
 /** Parses `X-Goog-Hash: crc32c=…,md5=…`. */
 export function parseGoogHash(header: string | string[] | undefined): { crc32c?: string; md5Hash?: string } {
   const out: { crc32c?: string; md5Hash?: string } = {};
-  const all = Array.isArray(header) ? header.join(',') : header ?? '';
+  const all = Array.isArray(header) ? header.join(',') : (header ?? '');
   for (const part of all.split(',')) {
     const i = part.indexOf('=');
     if (i < 0) continue;
@@ -202,7 +202,11 @@ export class ResumableSessions {
         s.bucket,
         s.name,
         s.pending,
-        { contentType: s.meta.contentType, metadata: s.meta.metadata, expect: { crc32c: sent.crc32c ?? s.meta.crc32c, md5Hash: sent.md5Hash ?? s.meta.md5Hash } },
+        {
+          contentType: s.meta.contentType,
+          metadata: s.meta.metadata,
+          expect: { crc32c: sent.crc32c ?? s.meta.crc32c, md5Hash: sent.md5Hash ?? s.meta.md5Hash },
+        },
         s.pre,
       );
       // Kept only to answer a retried final request: the metadata, not the bytes (which the store

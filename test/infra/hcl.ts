@@ -98,7 +98,10 @@ export class Evaluator {
         if (!('for_each' in body)) return [new Instance(type, name, undefined, undefined)];
         const fe = await this.value(body.for_each, {});
         if (Array.isArray(fe)) return sortedUnique(fe).map((k) => new Instance(type, name, String(k), { key: k, value: k }));
-        if (isObject(fe)) return Object.keys(fe).sort().map((k) => new Instance(type, name, k, { key: k, value: fe[k]! }));
+        if (isObject(fe))
+          return Object.keys(fe)
+            .sort()
+            .map((k) => new Instance(type, name, k, { key: k, value: fe[k]! }));
         throw new Error(`${id}: for_each must be a map or a set, got ${JSON.stringify(fe)}`);
       })();
       this.instanceCache.set(id, p);
@@ -244,7 +247,10 @@ export class Evaluator {
     const coll = await this.eval(collNode!, src, scope);
     let pairs: [Value, Value][];
     if (Array.isArray(coll)) pairs = coll.map((v, i) => [i, v]);
-    else if (isObject(coll)) pairs = Object.keys(coll).sort().map((k) => [k, coll[k]!]);
+    else if (isObject(coll))
+      pairs = Object.keys(coll)
+        .sort()
+        .map((k) => [k, coll[k]!]);
     else throw new Error(`for over ${JSON.stringify(coll)}: ${this.text(src, n)}`);
     const keyVar = String(meta.keyVar ?? '');
     const valVar = String(meta.valVar);
@@ -309,7 +315,8 @@ export class Evaluator {
       const k = segmentKey(seg);
       path.push(typeof k === 'number' ? `[${k}]` : `.${k}`);
       const next = cur && typeof cur === 'object' ? (cur as Record<string | number, unknown>)[k] : undefined;
-      if (next === undefined) return inst.address + segs.map((s) => (s.type === 'nameTraversal' ? `.${segmentKey(s)}` : `[${JSON.stringify(segmentKey(s))}]`)).join('');
+      if (next === undefined)
+        return inst.address + segs.map((s) => (s.type === 'nameTraversal' ? `.${segmentKey(s)}` : `[${JSON.stringify(segmentKey(s))}]`)).join('');
       cur = next;
     }
     if (typeof cur === 'object' && cur !== null) throw new Error(`${text}: a whole block is not a value`);
@@ -355,7 +362,9 @@ export class Evaluator {
     const flat = (v: Value): Value[] => (Array.isArray(v) ? v.flatMap(flat) : [v]);
     switch (name) {
       case 'join':
-        return list(args[1]!).map((x) => this.str(x, text)).join(this.str(args[0]!, text));
+        return list(args[1]!)
+          .map((x) => this.str(x, text))
+          .join(this.str(args[0]!, text));
       case 'concat':
         return args.flatMap(list);
       case 'flatten':
@@ -365,7 +374,9 @@ export class Evaluator {
       case 'keys':
         return Object.keys(obj(args[0]!)).sort();
       case 'values':
-        return Object.keys(obj(args[0]!)).sort().map((k) => obj(args[0]!)[k]!);
+        return Object.keys(obj(args[0]!))
+          .sort()
+          .map((k) => obj(args[0]!)[k]!);
       case 'toset':
         return sortedUnique(list(args[0]!));
       case 'tolist':

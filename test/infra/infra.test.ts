@@ -61,7 +61,13 @@ const ACCESS: Record<string, { reads: BucketRole[]; writes: BucketRole[]; publis
   // The mixer is in the exports bucket; predictions in the prediction bucket (or beside the export).
   // Kept for direct use; ingest drops go to the distributed ingest's planner (docs/semantics.md §13).
   ingestPredictions: { reads: ['exports', 'predictions'], writes: ['predictions'], publishes: [] },
-  planIngest: { reads: ['exports', 'predictions'], writes: ['predictions'], publishes: ['strips', 'ingest_finalize'], pushedFrom: 'ingest_requests', drops: 'predictions' },
+  planIngest: {
+    reads: ['exports', 'predictions'],
+    writes: ['predictions'],
+    publishes: ['strips', 'ingest_finalize'],
+    pushedFrom: 'ingest_requests',
+    drops: 'predictions',
+  },
   ingestStrip: { reads: ['exports', 'predictions'], writes: ['predictions'], publishes: ['ingest_finalize'], pushedFrom: 'strips' },
   finalizeIngest: { reads: [], writes: ['predictions'], publishes: [], pushedFrom: 'ingest_finalize' },
   // Ingest jobs live in the prediction bucket, export jobs in the exports bucket.
@@ -73,7 +79,9 @@ const one = (v: unknown): Block => (Array.isArray(v) ? (v[0] as Block) : (v as B
 
 before(async () => {
   model = { resource: {}, data: {}, variable: {}, output: {}, locals: {}, files: {} };
-  const tfFiles = readdirSync(infraDir).filter((f) => f.endsWith('.tf')).sort();
+  const tfFiles = readdirSync(infraDir)
+    .filter((f) => f.endsWith('.tf'))
+    .sort();
   for (const f of tfFiles) {
     const json = (await parse(f, readFileSync(path.join(infraDir, f), 'utf8'))) as Block;
     model.files[f] = json;
@@ -156,7 +164,7 @@ test('every reference (var., local., data., resource) resolves to a declaration'
 });
 
 test('moved blocks: each old address now names an instance that exists, and is no longer declared', async () => {
-  const moved = (Object.values(model.files).flatMap((f) => (f.moved ?? []) as Block[]));
+  const moved = Object.values(model.files).flatMap((f) => (f.moved ?? []) as Block[]);
   assert.ok(moved.length > 0);
   const addresses = new Set<string>();
   for (const [type, byName] of Object.entries(model.resource))
@@ -207,7 +215,15 @@ function functionExports(): string[] | undefined {
   if (!existsSync(file)) return undefined;
   const src = readFileSync(file, 'utf8');
   const names = new Set<string>();
-  for (const m of src.matchAll(/export\s*\{([^}]*)\}/g)) for (const n of m[1].split(',')) names.add(n.trim().split(/\s+as\s+/).pop()!.trim());
+  for (const m of src.matchAll(/export\s*\{([^}]*)\}/g))
+    for (const n of m[1].split(','))
+      names.add(
+        n
+          .trim()
+          .split(/\s+as\s+/)
+          .pop()!
+          .trim(),
+      );
   for (const m of src.matchAll(/export\s+(?:async\s+)?(?:function|const|let)\s+([A-Za-z_$][\w$]*)/g)) names.add(m[1]);
   names.delete('');
   return [...names];
@@ -246,7 +262,8 @@ test('no IAM binding anywhere grants allUsers or allAuthenticatedUsers; no primi
         const key = at[at.length - 1];
         const inMembers = key === 'member' || at.includes('members');
         if (inMembers && /allUsers|allAuthenticatedUsers/.test(s)) bad.push(`${inst.address}: ${at.join('.')} = ${s}`);
-        if (key === 'role' && /^roles\/(owner|editor|viewer|storage\.admin|pubsub\.admin|iam\.serviceAccountUser)$/.test(s)) bad.push(`${inst.address}: broad role ${s}`);
+        if (key === 'role' && /^roles\/(owner|editor|viewer|storage\.admin|pubsub\.admin|iam\.serviceAccountUser)$/.test(s))
+          bad.push(`${inst.address}: broad role ${s}`);
       }
   }
   assert.deepEqual(bad, []);
@@ -268,7 +285,8 @@ test('buckets: uniform bucket-level access and public access prevention; storage
     assert.equal(body.uniform_bucket_level_access, true, `${inst.address}: uniform access`);
     assert.equal(body.public_access_prevention, 'enforced', `${inst.address}: public access prevention`);
   }
-  for (const { inst, body } of await evaluated('google_storage_bucket_iam_member')) assert.match(String(body.role), /^roles\/storage\.object(Viewer|User|Creator)$/, inst.address);
+  for (const { inst, body } of await evaluated('google_storage_bucket_iam_member'))
+    assert.match(String(body.role), /^roles\/storage\.object(Viewer|User|Creator)$/, inst.address);
   // Without a name, the prediction bucket is named after the project and prefix.
   const byDefault = new Evaluator(model, Object.fromEntries(Object.entries(VARS).filter(([k]) => k !== 'prediction_bucket_name')));
   const [pred] = await byDefault.instances('google_storage_bucket', 'predictions');
@@ -294,13 +312,22 @@ test('each function reads and writes exactly the buckets of its role: allow-list
     assert.deepEqual(allowList('GEOTFR_SOURCE_BUCKETS'), access.reads.flatMap((r) => BUCKETS[r]).sort(), `${ep}: GEOTFR_SOURCE_BUCKETS`);
     assert.deepEqual(allowList('GEOTFR_DESTINATION_BUCKETS'), writes, `${ep}: GEOTFR_DESTINATION_BUCKETS`);
     // IAM: objectUser where it writes, objectViewer where it only reads, nothing else.
-    const mine = grants.filter(({ body: g }) => g.member === member).map(({ body: g }) => `${g.bucket} ${g.role}`).sort();
+    const mine = grants
+      .filter(({ body: g }) => g.member === member)
+      .map(({ body: g }) => `${g.bucket} ${g.role}`)
+      .sort();
     const expected = reads.map((b) => `${b} roles/storage.${writes.includes(b) ? 'objectUser' : 'objectViewer'}`).sort();
     assert.deepEqual(mine, expected, `${ep}: storage grants`);
-    const topics = publishers.filter(({ body: g }) => g.member === member).map(({ body: g }) => String(g.topic)).sort();
+    const topics = publishers
+      .filter(({ body: g }) => g.member === member)
+      .map(({ body: g }) => String(g.topic))
+      .sort();
     assert.deepEqual(topics, access.publishes.map((t) => `google_pubsub_topic.topic["${t}"].id`).sort(), `${ep}: publishes to`);
     const name = String(body.name);
-    const callers = invokers.filter(({ body: g }) => g.service === name).map(({ body: g }) => String(g.member)).sort();
+    const callers = invokers
+      .filter(({ body: g }) => g.service === name)
+      .map(({ body: g }) => String(g.member))
+      .sort();
     const expectedCallers = [
       ...(access.pushedFrom ? ['serviceAccount:google_service_account.pusher.email'] : []),
       ...(access.drops ? ['serviceAccount:google_service_account.eventarc.email'] : []),
@@ -311,7 +338,10 @@ test('each function reads and writes exactly the buckets of its role: allow-list
     assert.ok(address);
   }
   // No storage grant to anyone else (the delivery identities read no data).
-  assert.deepEqual(grants.filter(({ body: g }) => !seen.has(String(g.member))).map(({ inst }) => inst.address), []);
+  assert.deepEqual(
+    grants.filter(({ body: g }) => !seen.has(String(g.member))).map(({ inst }) => inst.address),
+    [],
+  );
 });
 
 test('the deployed allow-lists accept the documented flows and refuse crossing them (shared/jobs/policy.ts)', async () => {
@@ -331,7 +361,11 @@ test('the deployed allow-lists accept the documented flows and refuse crossing t
     checkRequestPolicy(exportRequest(`gs://${src}/src/demo.tif`), policy);
     checkRequestPolicy(exportRequest(`gs://${BUCKETS.sources[1]}/src/demo.tif`), policy);
     assert.throws(() => checkRequestPolicy(exportRequest(`gs://${pred}/preds/p.tif`), policy), { code: 'FORBIDDEN' }, `${ep} must not read predictions`);
-    assert.throws(() => checkRequestPolicy({ ...exportRequest(`gs://${src}/a.tif`), bucket: pred }, policy), { code: 'FORBIDDEN' }, `${ep} must not write predictions`);
+    assert.throws(
+      () => checkRequestPolicy({ ...exportRequest(`gs://${src}/a.tif`), bucket: pred }, policy),
+      { code: 'FORBIDDEN' },
+      `${ep} must not write predictions`,
+    );
   }
   // The documented ingest: mixer in the exports bucket, predictions in either, the COG in the prediction bucket.
   const ingestDeps = { config: cloudConfigFromEnv(await envOf('ingestPredictions')) } as Parameters<typeof parseIngestRequest>[1];
@@ -373,7 +407,10 @@ test('scheduled exports publish to the request topic; the example request is val
   for (const { body: job } of jobs) {
     const target = one(job.pubsub_target);
     assert.equal(target.topic_name, 'google_pubsub_topic.topic["requests"].id');
-    assert.ok(Object.values(sched).some((s) => Buffer.from(String(target.data), 'base64').toString() === s.request_json), 'publishes the request');
+    assert.ok(
+      Object.values(sched).some((s) => Buffer.from(String(target.data), 'base64').toString() === s.request_json),
+      'publishes the request',
+    );
   }
   assert.match(String(one(model.variable.scheduled_exports.validation).condition), /\{date\\*\}/);
   const { parseImageExportRequest } = await import('../../shared/export/request.js');
@@ -401,8 +438,16 @@ test('the functions get exactly the configuration the code reads (GEOTFR_* names
   for (const f of srcFiles) for (const m of readFileSync(f, 'utf8').matchAll(/option\('([A-Za-z]+)'/g)) read.add(OPTIONS[m[1] as keyof typeof OPTIONS].env);
   // Settings whose defaults are fit for a deployment, which infra/ may leave unset.
   const defaulted = ['GEOTFR_MAX_EVENT_AGE_SECONDS', 'GEOTFR_MAX_DELIVERY_ATTEMPTS'];
-  assert.deepEqual([...read].filter((k) => !setByInfra.includes(k) && !defaulted.includes(k)), [], 'read by the code but never set by infra');
-  assert.deepEqual(setByInfra.filter((k) => !read.has(k)), [], 'set by infra but read by no code');
+  assert.deepEqual(
+    [...read].filter((k) => !setByInfra.includes(k) && !defaulted.includes(k)),
+    [],
+    'read by the code but never set by infra',
+  );
+  assert.deepEqual(
+    setByInfra.filter((k) => !read.has(k)),
+    [],
+    'set by infra but read by no code',
+  );
 });
 
 const cloudbuildSchema = {
@@ -452,7 +497,10 @@ const cloudbuildSchema = {
 
 test('cloudbuild.yaml: schema-valid; install, build, test, deploy in order; substitutions match their uses', () => {
   const text = readFileSync(path.join(repoRoot, 'cloudbuild.yaml'), 'utf8');
-  const doc = YAML.parse(text) as { steps: { id?: string; name: string; args?: string[]; entrypoint?: string; waitFor?: string[] }[]; substitutions?: Record<string, string> };
+  const doc = YAML.parse(text) as {
+    steps: { id?: string; name: string; args?: string[]; entrypoint?: string; waitFor?: string[] }[];
+    substitutions?: Record<string, string>;
+  };
   const ajv = new Ajv({ allErrors: true });
   const validate = ajv.compile(cloudbuildSchema);
   assert.ok(validate(doc), ajv.errorsText(validate.errors));
@@ -461,17 +509,32 @@ test('cloudbuild.yaml: schema-valid; install, build, test, deploy in order; subs
 
   const ids = doc.steps.map((s) => s.id);
   assert.equal(new Set(ids).size, ids.length, 'step ids are unique');
-  for (const s of doc.steps) for (const w of s.waitFor ?? []) assert.ok(w === '-' || ids.indexOf(w) >= 0 && ids.indexOf(w) < ids.indexOf(s.id), `${s.id} waits for an earlier step ${w}`);
+  for (const s of doc.steps)
+    for (const w of s.waitFor ?? [])
+      assert.ok(w === '-' || (ids.indexOf(w) >= 0 && ids.indexOf(w) < ids.indexOf(s.id)), `${s.id} waits for an earlier step ${w}`);
   const cmd = (s: (typeof doc.steps)[number]) => [s.name, s.entrypoint ?? '', ...(s.args ?? [])].join(' ');
   const order = [/\bnpm ci\b/, /\bnpm run build\b/, /\btest\/run\.mjs\b/, /\bapply\b.*-auto-approve/].map((re) => doc.steps.findIndex((s) => re.test(cmd(s))));
-  assert.ok(order.every((i) => i >= 0), `steps found: ${order}`);
-  assert.deepEqual([...order].sort((a, b) => a - b), order, 'install → build → test → deploy');
+  assert.ok(
+    order.every((i) => i >= 0),
+    `steps found: ${order}`,
+  );
+  assert.deepEqual(
+    [...order].sort((a, b) => a - b),
+    order,
+    'install → build → test → deploy',
+  );
 
   // As with substitutionOption MUST_MATCH: every user substitution used is declared and vice versa.
   const used = new Set([...text.replace(/^\s*#.*$/gm, '').matchAll(/\$\{(_[A-Z0-9_]+)\}/g)].map((m) => m[1]));
   const declared = new Set(Object.keys(doc.substitutions ?? {}));
-  assert.deepEqual([...used].filter((u) => !declared.has(u)), []);
-  assert.deepEqual([...declared].filter((d) => !used.has(d)), []);
+  assert.deepEqual(
+    [...used].filter((u) => !declared.has(u)),
+    [],
+  );
+  assert.deepEqual(
+    [...declared].filter((d) => !used.has(d)),
+    [],
+  );
   // The terraform variables passed on the command line exist.
   for (const s of doc.steps)
     for (const a of s.args ?? []) {

@@ -93,10 +93,23 @@ after(async () => {
 test('the tarball holds the built library, CLI, functions and protos, and no test, bench or test map', () => {
   const paths = packed.map((f) => f.path);
   for (const p of paths) {
-    assert.match(p, /^(README\.md|package\.json|proto\/[^/]+\.proto|dist\/(shared|functions|cli)\/.+\.(js|d\.ts|js\.map))$/, `unexpected file in the package: ${p}`);
+    assert.match(
+      p,
+      /^(README\.md|package\.json|proto\/[^/]+\.proto|dist\/(shared|functions|cli)\/.+\.(js|d\.ts|js\.map))$/,
+      `unexpected file in the package: ${p}`,
+    );
     assert.doesNotMatch(p, /(^|\/)(test|bench)(\/|$)|\.test\.|\.bench\./, `test or bench file in the package: ${p}`);
   }
-  for (const need of ['dist/shared/index.js', 'dist/shared/index.d.ts', 'dist/shared/tfrecord/index.js', 'dist/shared/tfrecord/index.d.ts', 'dist/functions/index.js', 'dist/functions/index.d.ts', 'dist/cli/geotfr.js', 'proto/example.proto'])
+  for (const need of [
+    'dist/shared/index.js',
+    'dist/shared/index.d.ts',
+    'dist/shared/tfrecord/index.js',
+    'dist/shared/tfrecord/index.d.ts',
+    'dist/functions/index.js',
+    'dist/functions/index.d.ts',
+    'dist/cli/geotfr.js',
+    'proto/example.proto',
+  ])
     assert.ok(paths.includes(need), `${need} missing from the package`);
   const bin = packed.find((f) => f.path === pkg.bin.geotfr);
   assert.ok(bin && (bin.mode & 0o111) !== 0, 'the bin is executable in the tarball');
@@ -109,7 +122,15 @@ test('the installed package is imported by name: a tiny export and ingest throug
   const height = 12;
   const bands = [0, 1, 2].map((b) => Float32Array.from({ length: width * height }, (_, i) => b * 1000 + i + 0.25));
   const tif = path.join(work, 'scene.tif');
-  await writeGeoTiff(tif, { width, height, bands, type: 'float32', affine: [10, 0, 500000, 0, -10, 4100000], crs: 'EPSG:32633', bandNames: ['B1', 'B2', 'B3'] });
+  await writeGeoTiff(tif, {
+    width,
+    height,
+    bands,
+    type: 'float32',
+    affine: [10, 0, 500000, 0, -10, 4100000],
+    crs: 'EPSG:32633',
+    bandNames: ['B1', 'B2', 'B3'],
+  });
   const script = `
 import { runImageExport, ingestImage, GeotfrError, parseMixer, planImageExport, writeShard, writeExportMetadata } from 'geotfr';
 import { decodeExample, encodeExample, floatFeature, readRecordFile, RecordWriter, GeotfrError as CodecError } from 'geotfr/tfrecord';
@@ -145,7 +166,16 @@ console.log(JSON.stringify({ patches: summary.patches, shards: summary.shards.le
   const out = path.join(work, 'out');
   await fs.mkdir(out);
   const r = await run(process.execPath, ['use.mjs', tif, out], { cwd: project, env: { ...env, GEOTFR_PROGRESS: '0' } });
-  const res = JSON.parse(r.stdout.toString()) as { patches: number; shards: number; fanOutSame: boolean; records: number; mixerPatches: number; ingest: { out: string; width: number; height: number; bands: { name: string }[] }; sameError: boolean; deep: string };
+  const res = JSON.parse(r.stdout.toString()) as {
+    patches: number;
+    shards: number;
+    fanOutSame: boolean;
+    records: number;
+    mixerPatches: number;
+    ingest: { out: string; width: number; height: number; bands: { name: string }[] };
+    sameError: boolean;
+    deep: string;
+  };
   assert.equal(res.patches, 4);
   assert.ok(res.shards > 1, `maxFileSize splits the export into shards (got ${res.shards})`);
   assert.equal(res.fanOutSame, true, 'plan → writeShard → writeExportMetadata writes the bytes of runImageExport');
@@ -154,7 +184,10 @@ console.log(JSON.stringify({ patches: summary.patches, shards: summary.shards.le
   assert.equal(res.sameError, true, 'geotfr and geotfr/tfrecord share one GeotfrError class');
   assert.equal(res.deep, 'ERR_PACKAGE_PATH_NOT_EXPORTED', 'deep imports are closed by the exports map');
   assert.deepEqual([res.ingest.width, res.ingest.height], [width, height]);
-  assert.deepEqual(res.ingest.bands.map((b) => b.name), ['B1', 'B2', 'B3']);
+  assert.deepEqual(
+    res.ingest.bands.map((b) => b.name),
+    ['B1', 'B2', 'B3'],
+  );
   // The identity round trip gives the source pixels back (read by GDAL).
   const back = await readRasterWithGdal(res.ingest.out);
   assert.deepEqual([back.width, back.height, back.bands.length], [width, height, 3]);
@@ -213,14 +246,22 @@ test('the geotfr bin runs from any directory: npx --no-install in the project, t
     const text = r.stdout.toString();
     assert.match(text, new RegExp(`Usage: geotfr ${cmd}`));
     assert.match(text, /Docs \(in the geotfr repository\): docs\//, `${cmd} --help points to the project's docs`);
-    for (const doc of text.match(/docs\/[a-z]+\.md/g) ?? []) assert.ok(existsSync(path.join(repoRoot, doc)), `${cmd} --help names ${doc}, which does not exist`);
+    for (const doc of text.match(/docs\/[a-z]+\.md/g) ?? [])
+      assert.ok(existsSync(path.join(repoRoot, doc)), `${cmd} --help names ${doc}, which does not exist`);
     assert.doesNotMatch(text, /SPEC|\.\.\/shared|https?:/, `${cmd} --help points only to the project's own docs`);
     assert.match(text, /Summary \(one JSON line on stdout\):/, `${cmd} --help names its summary fields`);
   }
   // A real command from another directory: inspect a file the package itself wrote (relative path, cwd = its folder).
   const dir = path.join(work, 'elsewhere');
   await fs.mkdir(dir, { recursive: true });
-  await run(process.execPath, ['-e', `import('geotfr/tfrecord').then(t => require('fs').writeFileSync(${JSON.stringify(path.join(dir, 'one.tfrecord'))}, t.frameRecords([t.encodeExample([['x', t.floatFeature([1.5])]])])))`], { cwd: project });
+  await run(
+    process.execPath,
+    [
+      '-e',
+      `import('geotfr/tfrecord').then(t => require('fs').writeFileSync(${JSON.stringify(path.join(dir, 'one.tfrecord'))}, t.frameRecords([t.encodeExample([['x', t.floatFeature([1.5])]])])))`,
+    ],
+    { cwd: project },
+  );
   const r = await run(bin, ['inspect', '--json', 'one.tfrecord'], { cwd: dir, env });
   const report = JSON.parse(r.stdout.toString()) as { records: number; features: Record<string, unknown> };
   assert.equal(report.records, 1);

@@ -26,7 +26,10 @@ after(async () => {
 /** Runs export-image --verbose; returns the summary and the shard bytes. */
 async function exportWith(src: string, tag: string, args: string[]) {
   const req = path.join(dir, `${tag}.json`);
-  await fs.writeFile(req, JSON.stringify({ image: src, bucket: path.join(dir, tag), fileNamePrefix: 'p', formatOptions: { patchDimensions: [64, 64], kernelSize: [8, 8] } }));
+  await fs.writeFile(
+    req,
+    JSON.stringify({ image: src, bucket: path.join(dir, tag), fileNamePrefix: 'p', formatOptions: { patchDimensions: [64, 64], kernelSize: [8, 8] } }),
+  );
   const r = await geotfr(['export-image', req, '--verbose', ...args]);
   assert.equal(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout.toString()) as { blockCache: { hits: number; decodes: number; rereads: number; peakBytes: number; budgetBytes: number } };
@@ -42,7 +45,17 @@ test('export under a small budget re-decodes dropped blocks, reports them with -
   const [W, H] = [4096, 384];
   const bands = Array.from({ length: 4 }, (_, b) => Float32Array.from({ length: W * H }, (_, i) => ((i * (b + 3)) % 1013) / 7));
   const src = path.join(dir, 'src.tif');
-  await writeGeoTiff(src, { width: W, height: H, bands, type: 'float32', affine: [10, 0, 500000, 0, -10, 4000000], crs: 'EPSG:32633', layout: 'COG', blockSize: 256, compress: 'DEFLATE' });
+  await writeGeoTiff(src, {
+    width: W,
+    height: H,
+    bands,
+    type: 'float32',
+    affine: [10, 0, 500000, 0, -10, 4000000],
+    crs: 'EPSG:32633',
+    layout: 'COG',
+    blockSize: 256,
+    compress: 'DEFLATE',
+  });
   const roomy = await exportWith(src, 'roomy', ['--workers', '0']);
   assert.equal(roomy.summary.blockCache.rereads, 0, 'the default budget holds the working set');
   assert.equal(roomy.summary.blockCache.decodes, 16 * 2, 'each block decoded once');
@@ -53,7 +66,8 @@ test('export under a small budget re-decodes dropped blocks, reports them with -
     assert.ok(tight.summary.blockCache.peakBytes <= 16 * 2 ** 20 + 4 * 2 ** 20, 'the cache stays within its share (plus the one block in use)');
     assert.match(tight.stderr, /source block cache: \d+ hits, \d+ decodes \(\d+ re-decodes of blocks dropped for the budget\)/);
     assert.deepEqual(tight.files, roomy.files);
-    for (let i = 0; i < roomy.bytes.length; i++) assert.ok(tight.bytes[i]!.equals(roomy.bytes[i]!), `workers ${workers}: ${roomy.files[i]} differs under the budget`);
+    for (let i = 0; i < roomy.bytes.length; i++)
+      assert.ok(tight.bytes[i]!.equals(roomy.bytes[i]!), `workers ${workers}: ${roomy.files[i]} differs under the budget`);
   }
 });
 
@@ -61,9 +75,20 @@ test('an ingest whose row of patches exceeds half the budget is refused before w
   // 64 patches of 256×256 across, 3 float bands: a row of patches is 48 MiB > 32 MiB (half of 64).
   const rec = encodeExample(new Map<string, Feature>(['a', 'b', 'c'].map((n) => [n, floatFeature(new Float32Array(256 * 256))])));
   await fs.writeFile(path.join(dir, 'wide.tfrecord'), frameRecords([rec]));
-  await fs.writeFile(path.join(dir, 'wide-mixer.json'), formatMixer({ projection: { crs: 'EPSG:32633', affine: { doubleMatrix: [10, 0, 0, 0, -10, 0] } }, patchDimensions: [256, 256], patchesPerRow: 64, totalPatches: 64 }));
+  await fs.writeFile(
+    path.join(dir, 'wide-mixer.json'),
+    formatMixer({
+      projection: { crs: 'EPSG:32633', affine: { doubleMatrix: [10, 0, 0, 0, -10, 0] } },
+      patchDimensions: [256, 256],
+      patchesPerRow: 64,
+      totalPatches: 64,
+    }),
+  );
   const out = path.join(dir, 'wide.tif');
-  const r = await geotfr(['ingest-image', '--memory-budget', '64', '--mixer', path.join(dir, 'wide-mixer.json'), '--out', out, path.join(dir, 'wide.tfrecord')], { allowFail: true });
+  const r = await geotfr(
+    ['ingest-image', '--memory-budget', '64', '--mixer', path.join(dir, 'wide-mixer.json'), '--out', out, path.join(dir, 'wide.tfrecord')],
+    { allowFail: true },
+  );
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /a row of patches \(16384×256 px × 3 bands of float32\) needs 48 MiB, more than half the memory budget of 64 MiB/);
   await assert.rejects(fs.stat(out));

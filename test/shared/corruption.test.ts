@@ -189,7 +189,10 @@ test('gzip bombs neither hang nor exhaust memory', async () => {
   assert.ok(process.memoryUsage().rss - rss0 < 256 << 20, 'memory stays bounded');
 
   // A valid header claiming a huge record, followed by the zeros: refused by maxRecordBytes before reading it.
-  for (const [limit, opts] of [[LIMITS.maxRecordBytes.default, {}], [64 << 20, { maxRecordBytes: 64 << 20 }]] as const) {
+  for (const [limit, opts] of [
+    [LIMITS.maxRecordBytes.default, {}],
+    [64 << 20, { maxRecordBytes: 64 << 20 }],
+  ] as const) {
     const big = recordHeader(limit < LIMITS.maxRecordBytes.default ? 2 ** 30 : 3 * 2 ** 30); // 1 GiB or 3 GiB
     const parts = counted([gzipSync(big), ...bomb.slice(0, 64)]);
     let error: unknown;

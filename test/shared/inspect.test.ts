@@ -68,7 +68,10 @@ test('inspectFiles: types, lengths, varying and missing features, first-seen ord
   try {
     const recs = exampleRecords(61);
     const file = path.join(dir, 'ex.tfrecord');
-    await writeFile(file, recs.map((m) => encodeExample(m)));
+    await writeFile(
+      file,
+      recs.map((m) => encodeExample(m)),
+    );
     for (const files of [[file], [file, file]]) {
       const rep = await inspectFiles(files);
       const want = expectedStats(recs);
@@ -78,12 +81,20 @@ test('inspectFiles: types, lengths, varying and missing features, first-seen ord
       assert.deepEqual(Object.keys(rep.features).slice(0, 6), [...recs[0].keys()], 'first-record order');
       for (const [k, w] of want) {
         const s = rep.features[k];
-        assert.deepEqual([s.type, s.length, s.minLength, s.maxLength, s.varies, s.records], [w.type, w.first, w.min, w.max, w.min !== w.max, w.count * files.length], k);
+        assert.deepEqual(
+          [s.type, s.length, s.minLength, s.maxLength, s.varies, s.records],
+          [w.type, w.first, w.min, w.max, w.min !== w.max, w.count * files.length],
+          k,
+        );
       }
       assert.deepEqual(rep.featureLists, {});
     }
     const spec = (await inspectFiles([file])).parseSpec;
-    assert.match(spec, /'B2': tf\.io\.FixedLenFeature\(\[256\], tf\.float32\),  # flat: shape unknown/, 'no manifest: 256 values are not guessed to be 16 x 16');
+    assert.match(
+      spec,
+      /'B2': tf\.io\.FixedLenFeature\(\[256\], tf\.float32\),  # flat: shape unknown/,
+      'no manifest: 256 values are not guessed to be 16 x 16',
+    );
     assert.match(spec, /'élévation': tf\.io\.FixedLenFeature\(\[100\], tf\.float32\)/);
     assert.match(spec, /'label': tf\.io\.FixedLenFeature\(\[1\], tf\.int64\)/);
     assert.match(spec, /'it\\'s': tf\.io\.FixedLenFeature\(\[\], tf\.string\)/);
@@ -109,7 +120,14 @@ test('inspectFiles: types, lengths, varying and missing features, first-seen ord
 });
 
 test('specShape never guesses from a length (issue 11 item 17), and pyString', () => {
-  const s = (type: FeatureSummary['type'], length: number): FeatureSummary => ({ type, length, minLength: length, maxLength: length, varies: false, records: 1 });
+  const s = (type: FeatureSummary['type'], length: number): FeatureSummary => ({
+    type,
+    length,
+    minLength: length,
+    maxLength: length,
+    varies: false,
+    records: 1,
+  });
   // 4·128² = 256²: a square length is not a square patch.
   for (const L of [1, 2, 3, 4, 5, 8, 256 * 256, 99_856, 99_857]) assert.deepEqual(specShape(s('float_list', L)), [L]);
   assert.deepEqual(specShape({ ...s('float_list', 65536), shape: [4, 128, 128] }), [4, 128, 128]);
@@ -117,7 +135,17 @@ test('specShape never guesses from a length (issue 11 item 17), and pyString', (
   for (const name of ["a'b", 'a\\b', 'tab\there', '名前 🌍', '']) {
     const lit = pyString(name);
     assert.ok(lit.startsWith("'") && lit.endsWith("'"));
-    assert.equal(JSON.parse('"' + lit.slice(1, -1).replace(/\\'/g, "'").replace(/\\x([0-9a-f]{2})/g, '\\u00$1') + '"'), name);
+    assert.equal(
+      JSON.parse(
+        '"' +
+          lit
+            .slice(1, -1)
+            .replace(/\\'/g, "'")
+            .replace(/\\x([0-9a-f]{2})/g, '\\u00$1') +
+          '"',
+      ),
+      name,
+    );
   }
   assert.match(parseSpec({ kind: 'Example', features: {}, featureLists: {}, records: 0 }), /^features = \{\}/);
 });
@@ -161,12 +189,18 @@ test('inspectFiles: a corrupt file is a BAD_INPUT error naming file, record and 
   try {
     const file = path.join(dir, 'bad.tfrecord');
     const recs = exampleRecords(63);
-    await writeFile(file, recs.map((m) => encodeExample(m)));
+    await writeFile(
+      file,
+      recs.map((m) => encodeExample(m)),
+    );
     const bytes = readFileSync(file);
     const second = 16 + encodeExample(recs[0]).length;
     bytes[second + 20] ^= 4; // inside record 1's payload
     writeFileSync(file, bytes);
-    await assert.rejects(inspectFiles([file]), (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_INPUT' && e.message.startsWith(`${file}, record 1, byte offset ${second}: data CRC mismatch`));
+    await assert.rejects(
+      inspectFiles([file]),
+      (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_INPUT' && e.message.startsWith(`${file}, record 1, byte offset ${second}: data CRC mismatch`),
+    );
     await assert.rejects(inspectFiles([path.join(dir, 'missing.tfrecord')]), (e: unknown) => e instanceof GeotfrError && e.code === 'NOT_FOUND');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -179,18 +213,28 @@ test('the printed parse spec, pasted into TensorFlow, parses every record to the
   try {
     const recs = exampleRecords(64);
     const exFile = path.join(dir, 'ex.tfrecord.gz');
-    await writeFile(exFile, recs.map((m) => encodeExample(m)), true);
+    await writeFile(
+      exFile,
+      recs.map((m) => encodeExample(m)),
+      true,
+    );
     const r = rng(65);
     const seqSteps = [2, 4, 1];
     const seqs = seqSteps.map((n, i) => ({
-      context: new Map<string, Feature>([['id', int64Feature([BigInt(i - 1)])], ['w', floats(r, 9)]]),
+      context: new Map<string, Feature>([
+        ['id', int64Feature([BigInt(i - 1)])],
+        ['w', floats(r, 9)],
+      ]),
       featureLists: new Map<string, Feature[]>([
         ['ndvi', Array.from({ length: n }, () => floats(r, 2))],
         ['tok', Array.from({ length: n }, (_, j) => bytesFeature([`t${j}\0`]))],
       ]),
     }));
     const seqFile = path.join(dir, 'seq.tfrecord');
-    await writeFile(seqFile, seqs.map((s) => encodeSequenceExample(s)));
+    await writeFile(
+      seqFile,
+      seqs.map((s) => encodeSequenceExample(s)),
+    );
 
     const exRep = await inspectFiles([exFile]);
     const seqRep = await inspectFiles([seqFile]);
@@ -219,7 +263,10 @@ test('the printed parse spec, pasted into TensorFlow, parses every record to the
       assert.deepEqual(got['seq:ndvi'].shape, [seqSteps[i], 2]);
       assert.deepEqual(got['seq:ndvi'].values, seqs[i].featureLists.get('ndvi')!.map(enc).join(''));
       assert.deepEqual(got['seq:tok'].shape, [seqSteps[i]]);
-      assert.deepEqual(got['seq:tok'].values, seqs[i].featureLists.get('tok')!.flatMap((f) => enc(f) as string[]));
+      assert.deepEqual(
+        got['seq:tok'].values,
+        seqs[i].featureLists.get('tok')!.flatMap((f) => enc(f) as string[]),
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -286,7 +333,10 @@ files = json.loads(sys.argv[1])
 exec(sys.stdin.read())
 print(json.dumps([{k: [int(d) for d in v.shape] for k, v in r.items()} for r in ds]))`;
     const shapes = JSON.parse(await python(py, [JSON.stringify(summary.shards)], summary.parseSpec));
-    assert.deepEqual(shapes, [{ s: [8, 8], ts: [4, 8, 8] }, { s: [8, 8], ts: [4, 8, 8] }]);
+    assert.deepEqual(shapes, [
+      { s: [8, 8], ts: [4, 8, 8] },
+      { s: [8, 8], ts: [4, 8, 8] },
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -68,7 +68,7 @@ test('javaDouble: Number(javaDouble(x)) === x, Java layout and shortest digits f
       dv.setUint32(4, next());
       x = dv.getFloat64(0);
       if (!Number.isFinite(x)) continue;
-    } else x = ((next() / 2 ** 32) - 0.5) * 10 ** ((next() % 20) - 8);
+    } else x = (next() / 2 ** 32 - 0.5) * 10 ** ((next() % 20) - 8);
     const s = javaDouble(x);
     assert.ok(Object.is(Number(s), x), `${x} -> ${s} does not round-trip`);
     const m = /^-?(\d+)\.(\d+)(?:E(-?\d+))?$/.exec(s);

@@ -34,7 +34,10 @@ test('formatMixer/parseMixer round-trip random mixers; output is EE-layout JSON 
   for (let i = 0; i < 2000; i++) {
     const ppr = int(1, 50);
     const m: Mixer = {
-      projection: { crs: next() < 0.5 ? 'EPSG:4326' : `EPSG:${int(2000, 32760)}`, affine: { doubleMatrix: [val() || 1, val(), val(), val(), val() || -1, val()] } },
+      projection: {
+        crs: next() < 0.5 ? 'EPSG:4326' : `EPSG:${int(2000, 32760)}`,
+        affine: { doubleMatrix: [val() || 1, val(), val(), val(), val() || -1, val()] },
+      },
       patchDimensions: [int(1, 4096), int(1, 4096)],
       patchesPerRow: ppr,
       totalPatches: ppr * int(1, 50),
@@ -51,7 +54,14 @@ test('formatMixer/parseMixer round-trip random mixers; output is EE-layout JSON 
 });
 
 test('parseMixer: invalid mixers are BAD_INPUT errors naming the file and field', () => {
-  const good = JSON.parse(formatMixer({ projection: { crs: 'EPSG:4326', affine: { doubleMatrix: [1, 0, 0, 0, -1, 0] } }, patchDimensions: [2, 2], patchesPerRow: 2, totalPatches: 4 }));
+  const good = JSON.parse(
+    formatMixer({
+      projection: { crs: 'EPSG:4326', affine: { doubleMatrix: [1, 0, 0, 0, -1, 0] } },
+      patchDimensions: [2, 2],
+      patchesPerRow: 2,
+      totalPatches: 4,
+    }),
+  );
   const cases: [unknown, string][] = [
     ['{not json', '(root)'],
     [[], '(root)'],
@@ -67,7 +77,11 @@ test('parseMixer: invalid mixers are BAD_INPUT errors naming the file and field'
     const text = typeof input === 'string' ? input : JSON.stringify(input);
     assert.throws(
       () => parseMixer(text, 'gs://b/x-mixer.json'),
-      (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_INPUT' && e.message.startsWith('gs://b/x-mixer.json') && (field === '(root)' && typeof input === 'string' ? true : e.context.field === field),
+      (e: unknown) =>
+        e instanceof GeotfrError &&
+        e.code === 'BAD_INPUT' &&
+        e.message.startsWith('gs://b/x-mixer.json') &&
+        (field === '(root)' && typeof input === 'string' ? true : e.context.field === field),
       `${text} -> ${field}`,
     );
   }

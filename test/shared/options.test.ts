@@ -30,7 +30,11 @@ test('precedence: the flag, then the environment variable, then the default', ()
 test('a bad value is a BAD_REQUEST naming the variable or flag and what it expects', () => {
   const bad = (f: () => unknown, field: string, what: RegExp) =>
     assert.throws(f, (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST' && e.context.field === field && what.test(e.message));
-  bad(() => option('functionTimeoutSeconds', { GEOTFR_FUNCTION_TIMEOUT_SECONDS: 'soon' }), 'GEOTFR_FUNCTION_TIMEOUT_SECONDS', /must be a positive number, got "soon"/);
+  bad(
+    () => option('functionTimeoutSeconds', { GEOTFR_FUNCTION_TIMEOUT_SECONDS: 'soon' }),
+    'GEOTFR_FUNCTION_TIMEOUT_SECONDS',
+    /must be a positive number, got "soon"/,
+  );
   bad(() => option('logLevel', { GEOTFR_LOG_LEVEL: 'loud' }), 'GEOTFR_LOG_LEVEL', /one of INFO, WARNING, ERROR, NONE/);
   bad(() => option('allowHttps', { GEOTFR_ALLOW_HTTPS: 'ftp://x/' }), 'GEOTFR_ALLOW_HTTPS', /http\(s\) prefixes/);
   try {
@@ -59,7 +63,8 @@ test('no GEOTFR_* variable is read outside shared/options.ts, and every one name
     const rel = path.relative(repoRoot, file);
     if (rel === path.join('shared', 'options.ts')) continue;
     assert.doesNotMatch(src, /process\.env(\.GEOTFR_|\[['"]GEOTFR_)/, `${rel} reads a GEOTFR_ variable itself`);
-    for (const m of src.matchAll(/\bGEOTFR_[A-Z0-9]+(?:_[A-Z0-9]+)*\b/g)) assert.ok(declared.has(m[0]), `${rel} names ${m[0]}, which neither shared/options.ts nor shared/limits.ts declares`);
+    for (const m of src.matchAll(/\bGEOTFR_[A-Z0-9]+(?:_[A-Z0-9]+)*\b/g))
+      assert.ok(declared.has(m[0]), `${rel} names ${m[0]}, which neither shared/options.ts nor shared/limits.ts declares`);
   }
 });
 

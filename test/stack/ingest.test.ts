@@ -38,7 +38,7 @@ let reference: Buffer;
 const [PW, PH, PPR, TOTAL, K] = [48, 48, 4, 64, 4];
 const TILE = 16;
 const STRIP_TILE_ROWS = 2;
-const STRIPS = Math.ceil((TOTAL / PPR) * PH / (TILE * STRIP_TILE_ROWS));
+const STRIPS = Math.ceil(((TOTAL / PPR) * PH) / (TILE * STRIP_TILE_ROWS));
 
 /** The predictions: two float features per record, tile-sized (48+4 square), seeded. */
 function records(): Buffer[] {
@@ -48,16 +48,34 @@ function records(): Buffer[] {
   return Array.from({ length: TOTAL }, (_, i) => {
     const a = Float32Array.from({ length: tw * th }, (_, j) => Math.sin(i + j / 50) + rand() / 10);
     const b = Float32Array.from({ length: tw * th }, () => (rand() < 0.02 ? NaN : rand()));
-    return encodeExample(new Map<string, Feature>([['score', floatFeature(a)], ['other', floatFeature(b)]]));
+    return encodeExample(
+      new Map<string, Feature>([
+        ['score', floatFeature(a)],
+        ['other', floatFeature(b)],
+      ]),
+    );
   });
 }
 
 const FILES = ['preds/p-00000.tfrecord.gz', 'preds/p-00001.tfrecord', 'preds/p-00002.tfrecord'];
 const MIXER = 'preds/p-mixer.json';
-const mixer: Mixer = { projection: { crs: 'EPSG:32633', affine: { doubleMatrix: [10, 0, 500000, 0, -10, 4000000] } }, patchDimensions: [PW, PH], patchesPerRow: PPR, totalPatches: TOTAL };
+const mixer: Mixer = {
+  projection: { crs: 'EPSG:32633', affine: { doubleMatrix: [10, 0, 500000, 0, -10, 4000000] } },
+  patchDimensions: [PW, PH],
+  patchesPerRow: PPR,
+  totalPatches: TOTAL,
+};
 
 function request(out: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { files: FILES.map((f) => `gs://${PRED()}/${f}`), mixer: `gs://${PRED()}/${MIXER}`, out: `gs://${PRED()}/${out}`, kernelSize: [K, K], tileSize: TILE, stripTileRows: STRIP_TILE_ROWS, ...extra };
+  return {
+    files: FILES.map((f) => `gs://${PRED()}/${f}`),
+    mixer: `gs://${PRED()}/${MIXER}`,
+    out: `gs://${PRED()}/${out}`,
+    kernelSize: [K, K],
+    tileSize: TILE,
+    stripTileRows: STRIP_TILE_ROWS,
+    ...extra,
+  };
 }
 
 async function exists(key: string): Promise<boolean> {
@@ -101,7 +119,18 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
     await put(MIXER, formatMixer(mixer));
     await fs.writeFile(path.join(tmp, MIXER), formatMixer(mixer));
     const out = path.join(tmp, 'ref.tif');
-    const r = await geotfr(['ingest-image', '--mixer', path.join(tmp, MIXER), '--out', out, '--kernel-size', `${K},${K}`, '--tile-size', String(TILE), ...FILES.map((f) => path.join(tmp, f))]);
+    const r = await geotfr([
+      'ingest-image',
+      '--mixer',
+      path.join(tmp, MIXER),
+      '--out',
+      out,
+      '--kernel-size',
+      `${K},${K}`,
+      '--tile-size',
+      String(TILE),
+      ...FILES.map((f) => path.join(tmp, f)),
+    ]);
     assert.equal(r.code, 0, r.stderr);
     reference = await fs.readFile(out);
   });
@@ -130,7 +159,9 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
     // The finalizer marks the job done once the COG is composed, then deletes the parts: wait for that
     // clean-up (the deadline only bounds a hang), then check nothing is left.
     const leftUnder = async (what: string) => (await c.storage.bucket(PRED()).getFiles({ prefix: `.geotfr/jobs/${jobId}/${what}/` }))[0].map((x) => x.name);
-    await waitFor('the parts and compose intermediates to be deleted', async () => ((await leftUnder('parts')).length + (await leftUnder('compose')).length === 0 ? true : undefined));
+    await waitFor('the parts and compose intermediates to be deleted', async () =>
+      (await leftUnder('parts')).length + (await leftUnder('compose')).length === 0 ? true : undefined,
+    );
     assert.deepEqual(await leftUnder('parts'), [], 'parts are deleted');
     assert.deepEqual(await leftUnder('compose'), [], 'compose intermediates are deleted');
     if (!needGdal(t)) return;
@@ -170,7 +201,8 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
     // Every strip message twice (originals and duplicates), then once more after the job is done.
     const topic = c.pubsub.topic(stack!.stripTopic);
     const publishAll = async () => {
-      for (let s = 0; s < STRIPS; s++) await topic.publishMessage({ json: { jobId: 'kill-1', bucket: PRED(), strip: s }, attributes: { jobId: 'kill-1', bucket: PRED(), shard: String(s) } });
+      for (let s = 0; s < STRIPS; s++)
+        await topic.publishMessage({ json: { jobId: 'kill-1', bucket: PRED(), strip: s }, attributes: { jobId: 'kill-1', bucket: PRED(), shard: String(s) } });
     };
     await publishAll();
     await publishAll();
@@ -192,7 +224,11 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
     stack!.gcs.injectFault({ method: 'POST', pathIncludes: 'poison-1%2Fparts%2Fs00001-l00', status: 503, times: 1_000_000 });
     stack!.gcs.injectFault({ method: 'POST', pathIncludes: 'poison-1/parts/s00001-l00', status: 503, times: 1_000_000 });
     try {
-      const res = await fetch(`${stack!.functions.planIngest}/?jobId=poison-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request('pred/poison.tif')) });
+      const res = await fetch(`${stack!.functions.planIngest}/?jobId=poison-1`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(request('pred/poison.tif')),
+      });
       assert.equal(res.status, 202, await res.clone().text());
       const s = (await waitTerminal(c, PRED(), 'poison-1', 300_000)) as IngestStatus;
       assert.equal(s.state, 'failed');
@@ -208,7 +244,11 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
   test('bad input fails the job with a clear reason and writes nothing under the output name', async (t) => {
     if (!needPubsubEmulator(t)) return;
     const post = async (jobId: string, body: unknown) => {
-      const res = await fetch(`${stack!.functions.planIngest}/?jobId=${jobId}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const res = await fetch(`${stack!.functions.planIngest}/?jobId=${jobId}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       return { status: res.status, body: (await res.json()) as { error?: { message: string } } };
     };
     // Wrong record count: one file left out.
@@ -228,18 +268,28 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
     // A record of the wrong length inside strip 10's rows: found by that strip's worker.
     const recs = records();
     const bad = [...recs];
-    bad[41] = encodeExample(new Map<string, Feature>([['score', floatFeature(new Float32Array(10))], ['other', floatFeature(new Float32Array(10))]]));
+    bad[41] = encodeExample(
+      new Map<string, Feature>([
+        ['score', floatFeature(new Float32Array(10))],
+        ['other', floatFeature(new Float32Array(10))],
+      ]),
+    );
     await put('preds/bad-00001.tfrecord', frameRecords(bad.slice(20, 50)));
     const files = [FILES[0], 'preds/bad-00001.tfrecord', FILES[2]].map((f) => `gs://${PRED()}/${f}`);
     assert.equal((await post('bad-length', { ...request('pred/bad-length.tif'), files })).status, 202);
     const s = await waitTerminal(c, PRED(), 'bad-length', 120_000);
     assert.equal(s.state, 'failed');
-    assert.match(s.errors.map((e) => e.message).join('\n'), /bad-00001\.tfrecord, record 21, byte offset \d+, field score: has 10 values; expected a 48×48 patch \(2304\) or a 52×52 tile \(2704\)/);
+    assert.match(
+      s.errors.map((e) => e.message).join('\n'),
+      /bad-00001\.tfrecord, record 21, byte offset \d+, field score: has 10 values; expected a 48×48 patch \(2304\) or a 52×52 tile \(2704\)/,
+    );
     await quiesce(stack!);
     assert.equal(await exists('pred/bad-length.tif'), false);
 
     // A strip message naming a job that does not exist.
-    await c.pubsub.topic(stack!.stripTopic).publishMessage({ json: { jobId: 'ghost-1', bucket: PRED(), strip: 0 }, attributes: { jobId: 'ghost-1', bucket: PRED(), shard: '0' } });
+    await c.pubsub
+      .topic(stack!.stripTopic)
+      .publishMessage({ json: { jobId: 'ghost-1', bucket: PRED(), strip: 0 }, attributes: { jobId: 'ghost-1', bucket: PRED(), shard: '0' } });
     const ghost = await waitTerminal(c, PRED(), 'ghost-1', 60_000);
     assert.equal(ghost.state, 'failed');
     assert.match(ghost.errors[0]!.message, /job ghost-1 does not exist/);

@@ -20,7 +20,10 @@ const portOpen = (hostPort: string) =>
 
 test('npm run stack prints STACK READY with the documented keys and stops everything on SIGTERM', { timeout: 240_000 }, async (t) => {
   if (!needPubsubEmulator(t)) return;
-  const child = spawn(process.execPath, [path.join(distRoot, 'test', 'stack', 'stack.js')], { env: { ...process.env, GEOTFR_LOG_LEVEL: 'NONE' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(distRoot, 'test', 'stack', 'stack.js')], {
+    env: { ...process.env, GEOTFR_LOG_LEVEL: 'NONE' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stderr.on('data', (d) => (err += d));
@@ -48,7 +51,8 @@ test('npm run stack prints STACK READY with the documented keys and stops everyt
   child.kill('SIGTERM');
   assert.equal(await exited, 0, err);
   assert.equal(out.split('\n').filter((l) => l.startsWith('STACK READY')).length, 1);
-  for (const hp of [ready.pubsubHost, ready.storageHost, ...Object.values(ready.functions as Record<string, string>)]) assert.equal(await portOpen(hp), false, `${hp} still listening`);
+  for (const hp of [ready.pubsubHost, ready.storageHost, ...Object.values(ready.functions as Record<string, string>)])
+    assert.equal(await portOpen(hp), false, `${hp} still listening`);
 });
 
 /** Child processes of `pid` whose command line contains `match` (from /proc, so no pids need be printed). */
@@ -62,7 +66,10 @@ function childrenMatching(pid: number, match: string): number[] {
 
 test('npm run stack stops cleanly on SIGTERM after one of its function instances died', { timeout: 120_000 }, async (t) => {
   if (!needPubsubEmulator(t)) return;
-  const child = spawn(process.execPath, [path.join(distRoot, 'test', 'stack', 'stack.js'), '--workers', '2'], { env: { ...process.env, GEOTFR_LOG_LEVEL: 'NONE' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(distRoot, 'test', 'stack', 'stack.js'), '--workers', '2'], {
+    env: { ...process.env, GEOTFR_LOG_LEVEL: 'NONE' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stderr.on('data', (d) => (err += d));
@@ -77,7 +84,7 @@ test('npm run stack stops cleanly on SIGTERM after one of its function instances
   });
   // A worker instance dies (SIGKILL: no goodbye), and stays dead.
   const [victim] = childrenMatching(child.pid!, 'exportShard');
-  assert.ok(victim, 'no exportShard instance among the stack\'s children');
+  assert.ok(victim, "no exportShard instance among the stack's children");
   const gone = new Promise<void>((resolve) => {
     const poll = () => (childrenMatching(child.pid!, 'exportShard').includes(victim!) ? setTimeout(poll, 100) : resolve());
     poll();

@@ -26,17 +26,32 @@ describe('patch exports on the cloud stack', { concurrency: false, timeout: 300_
     stack = await startStack({ maxDeliveryAttempts: 5, env: { GEOTFR_LOG_LEVEL: process.env.GEOTFR_LOG_LEVEL ?? 'NONE' } });
     c = clients(stack);
     const rnd = mulberry32(11);
-    const W = 90, H = 70;
+    const W = 90,
+      H = 70;
     const bands = [0, 1].map(() => Float32Array.from({ length: W * H }, (_, i) => (rnd() < 0.04 ? -9999 : (i % W) + rnd())));
     const local = path.join(tmp, 'scene.tif');
-    await writeGeoTiff(local, { width: W, height: H, bands, type: 'float32', nodata: -9999, affine: [30, 0, 500000, 0, -30, 4200000], crs: 'EPSG:32633', bandNames: ['red', 'nir'], layout: 'COG', compress: 'DEFLATE' });
+    await writeGeoTiff(local, {
+      width: W,
+      height: H,
+      bands,
+      type: 'float32',
+      nodata: -9999,
+      affine: [30, 0, 500000, 0, -30, 4200000],
+      crs: 'EPSG:32633',
+      bandNames: ['red', 'nir'],
+      layout: 'COG',
+      compress: 'DEFLATE',
+    });
     await c.storage.bucket(stack.buckets.sources).upload(local, { destination: 'src/scene.tif' });
     const features = Array.from({ length: 300 }, (_, i) => ({
       type: 'Feature',
       geometry: { type: 'Point', coordinates: [500000 - 200 + rnd() * (W * 30 + 400), 4200000 + 200 - rnd() * (H * 30 + 400)] },
       properties: { label: i % 4, id: `p${i}` },
     }));
-    await c.storage.bucket(stack.buckets.sources).file('src/points.geojson').save(JSON.stringify({ type: 'FeatureCollection', crs: { type: 'name', properties: { name: 'EPSG:32633' } }, features }), { resumable: false });
+    await c.storage
+      .bucket(stack.buckets.sources)
+      .file('src/points.geojson')
+      .save(JSON.stringify({ type: 'FeatureCollection', crs: { type: 'name', properties: { name: 'EPSG:32633' } }, features }), { resumable: false });
   });
   after(async () => {
     await c?.pubsub.close();
@@ -68,7 +83,11 @@ describe('patch exports on the cloud stack', { concurrency: false, timeout: 300_
   async function assertSame(prefix: string, ref: Map<string, Buffer>) {
     const dir = prefix.slice(0, prefix.lastIndexOf('/') + 1);
     const got = await objects(c, stack!.bucket, dir);
-    assert.deepEqual([...got.keys()], [...ref.keys()].map((k) => prefix + k), `files under ${dir}`);
+    assert.deepEqual(
+      [...got.keys()],
+      [...ref.keys()].map((k) => prefix + k),
+      `files under ${dir}`,
+    );
     for (const [k, bytes] of ref) assert.ok(got.get(prefix + k)!.bytes.equals(bytes), `${prefix}${k} differs from geotfr export-patches`);
   }
 
@@ -82,7 +101,10 @@ describe('patch exports on the cloud stack', { concurrency: false, timeout: 300_
     const s = await waitTerminal(c, stack!.bucket, `patches-${f.metadata.generation}`);
     assert.equal(s.state, 'done', JSON.stringify(s.errors));
     assert.equal(s.shards.total, ref.size);
-    assert.deepEqual(s.outputs, [...ref.keys()].map((k) => 'out/drop/p' + k));
+    assert.deepEqual(
+      s.outputs,
+      [...ref.keys()].map((k) => 'out/drop/p' + k),
+    );
     await assertSame('out/drop/p', ref);
   });
 
@@ -90,12 +112,20 @@ describe('patch exports on the cloud stack', { concurrency: false, timeout: 300_
     if (!needPubsubEmulator(t)) return;
     const req = request('out/http/p', { sample: { numPixels: 400, seed: 5 } });
     const ref = await reference(req, 'sample');
-    const res = await fetch(`${stack!.functions.planExport}/?jobId=patch-http`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req) });
+    const res = await fetch(`${stack!.functions.planExport}/?jobId=patch-http`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(req),
+    });
     assert.equal(res.status, 202, await res.clone().text());
     const s = await waitTerminal(c, stack!.bucket, 'patch-http');
     assert.equal(s.state, 'done', JSON.stringify(s.errors));
     await assertSame('out/http/p', ref);
-    const bad = await fetch(`${stack!.functions.planExport}/?jobId=patch-bad`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...req, kernelSize: 0 }) });
+    const bad = await fetch(`${stack!.functions.planExport}/?jobId=patch-bad`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...req, kernelSize: 0 }),
+    });
     assert.equal(bad.status, 400);
     assert.match(await bad.text(), /kernelSize/);
   });

@@ -28,6 +28,8 @@ test("FUNCTION_ROLES is infra/functions.tf's function table", async () => {
   const infra = Object.fromEntries(
     Object.values(locals.functions).map((f) => [f.entry_point, { reads: [...f.reads].sort(), writes: [...f.writes].sort(), drops: f.drops?.bucket ?? null }]),
   );
-  const stack = Object.fromEntries(Object.entries(FUNCTION_ROLES).map(([k, r]) => [k, { reads: [...r.reads].sort(), writes: [...r.writes].sort(), drops: r.drops?.bucket ?? null }]));
+  const stack = Object.fromEntries(
+    Object.entries(FUNCTION_ROLES).map(([k, r]) => [k, { reads: [...r.reads].sort(), writes: [...r.writes].sort(), drops: r.drops?.bucket ?? null }]),
+  );
   assert.deepEqual(stack, infra);
 });

@@ -67,7 +67,11 @@ async function assertSameAsReference(prefix: string, ref: Map<string, Buffer>): 
   const got = await objects(c, stack!.bucket, dir);
   const base = prefix.slice(dir.length);
   const names = [...got.keys()].map((k) => k.slice(dir.length));
-  assert.deepEqual(names, [...ref.keys()].map((k) => base + k), `files under ${dir}`);
+  assert.deepEqual(
+    names,
+    [...ref.keys()].map((k) => base + k),
+    `files under ${dir}`,
+  );
   for (const [k, bytes] of ref) assert.ok(got.get(dir + base + k)!.bytes.equals(bytes), `${dir}${base}${k} differs from geotfr export-image`);
   return got;
 }
@@ -91,13 +95,35 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
     const b1 = Float32Array.from({ length: w * h }, (_, i) => (rnd() < 0.05 ? -9999 : Math.round(rnd() * 1e4) / 100 + (i % w)));
     const b2 = Float32Array.from({ length: w * h }, () => (rnd() < 0.05 ? -9999 : rnd() * 2 - 1));
     const local = path.join(tmp, 'scene.tif');
-    await writeGeoTiff(local, { width: w, height: h, bands: [b1, b2], type: 'float32', nodata: -9999, affine: [30, 0, 500000, 0, -30, 4200000], crs: 'EPSG:32633', bandNames: ['red', 'ndvi'], layout: 'COG', blockSize: 32, compress: 'DEFLATE' });
+    await writeGeoTiff(local, {
+      width: w,
+      height: h,
+      bands: [b1, b2],
+      type: 'float32',
+      nodata: -9999,
+      affine: [30, 0, 500000, 0, -30, 4200000],
+      crs: 'EPSG:32633',
+      bandNames: ['red', 'ndvi'],
+      layout: 'COG',
+      blockSize: 32,
+      compress: 'DEFLATE',
+    });
     await c.storage.bucket(stack.buckets.sources).upload(local, { destination: SRC });
     // 1024×1024×2 float32: one uncompressed 8 MiB shard, uploaded in many resumable chunks.
     const bw = 1024;
     const big = [0, 1].map((k) => Float32Array.from({ length: bw * bw }, (_, i) => ((i * 7 + k * 13) % 1000) / 10));
     const bigLocal = path.join(tmp, 'big.tif');
-    await writeGeoTiff(bigLocal, { width: bw, height: bw, bands: big, type: 'float32', affine: [10, 0, 300000, 0, -10, 5000000], crs: 'EPSG:32633', layout: 'COG', blockSize: 256, compress: 'DEFLATE' });
+    await writeGeoTiff(bigLocal, {
+      width: bw,
+      height: bw,
+      bands: big,
+      type: 'float32',
+      affine: [10, 0, 300000, 0, -10, 5000000],
+      crs: 'EPSG:32633',
+      layout: 'COG',
+      blockSize: 256,
+      compress: 'DEFLATE',
+    });
     await c.storage.bucket(stack.buckets.sources).upload(bigLocal, { destination: BIG });
   });
   after(async () => {
@@ -115,9 +141,15 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
     assert.equal(s.state, 'done', JSON.stringify(s.errors));
     assert.equal(s.shards.done, s.shards.total);
     assert.equal(s.shards.total, ref.size - 1);
-    assert.deepEqual(s.outputs, [...ref.keys()].map((k) => 'out/drop/p' + k));
+    assert.deepEqual(
+      s.outputs,
+      [...ref.keys()].map((k) => 'out/drop/p' + k),
+    );
     const got = await assertSameAsReference('out/drop/p', ref);
-    assert.equal(s.bytes, [...got.values()].filter((_, i) => i < s.shards.total).reduce((a, o) => a + o.bytes.length, 0));
+    assert.equal(
+      s.bytes,
+      [...got.values()].filter((_, i) => i < s.shards.total).reduce((a, o) => a + o.bytes.length, 0),
+    );
   });
 
   test('the same request published to the request topic, with duplicate shard messages racing the originals', async (t) => {
@@ -133,13 +165,21 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
     });
     const shards = c.pubsub.topic(stack!.shardTopic);
     for (let k = 0; k < 2; k++)
-      for (const s of plan.shards) await shards.publishMessage({ json: { jobId: 'pub-1', bucket: stack!.bucket, shard: s.index }, attributes: { jobId: 'pub-1', bucket: stack!.bucket, shard: String(s.index) } });
+      for (const s of plan.shards)
+        await shards.publishMessage({
+          json: { jobId: 'pub-1', bucket: stack!.bucket, shard: s.index },
+          attributes: { jobId: 'pub-1', bucket: stack!.bucket, shard: String(s.index) },
+        });
     const s = await waitTerminal(c, stack!.bucket, 'pub-1');
     assert.equal(s.state, 'done', JSON.stringify(s.errors));
     await quiesce(stack!);
     const before = await assertSameAsReference('out/pub/p', ref);
     // Redeliver everything once more after completion: nothing is rewritten (same generations).
-    for (const sh of plan.shards) await shards.publishMessage({ json: { jobId: 'pub-1', bucket: stack!.bucket, shard: sh.index }, attributes: { jobId: 'pub-1', bucket: stack!.bucket, shard: String(sh.index) } });
+    for (const sh of plan.shards)
+      await shards.publishMessage({
+        json: { jobId: 'pub-1', bucket: stack!.bucket, shard: sh.index },
+        attributes: { jobId: 'pub-1', bucket: stack!.bucket, shard: String(sh.index) },
+      });
     await c.pubsub.topic(stack!.finalizeTopic).publishMessage({ json: { jobId: 'pub-1', bucket: stack!.bucket } });
     await quiesce(stack!);
     const afterAll = await assertSameAsReference('out/pub/p', ref);
@@ -150,7 +190,11 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
   test('an HTTP POST to planExport runs the export; a bad request gets 400 naming the field', async (t) => {
     if (!needPubsubEmulator(t)) return;
     const ref = await reference(request('x'), 'base');
-    const res = await fetch(`${stack!.functions.planExport}/?jobId=http-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request('out/http/p')) });
+    const res = await fetch(`${stack!.functions.planExport}/?jobId=http-1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(request('out/http/p')),
+    });
     assert.equal(res.status, 202, await res.clone().text());
     const body = (await res.json()) as { jobId: string; statusUri: string };
     assert.equal(body.jobId, 'http-1');
@@ -158,15 +202,27 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
     assert.equal((await waitTerminal(c, stack!.bucket, 'http-1')).state, 'done');
     await assertSameAsReference('out/http/p', ref);
 
-    const bad = await fetch(`${stack!.functions.planExport}/?jobId=http-bad`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request('out/bad/p', { formatOptions: { patchDimensions: [16, 16], foo: 1 } })) });
+    const bad = await fetch(`${stack!.functions.planExport}/?jobId=http-bad`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(request('out/bad/p', { formatOptions: { patchDimensions: [16, 16], foo: 1 } })),
+    });
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as { error: { message: string } }).error.message, /Unknown format options: foo/);
     const s = await readStatus(c, stack!.bucket, 'http-bad');
     assert.equal(s?.state, 'failed');
     assert.match(s!.errors[0]!.message, /Unknown format options: foo/);
-    const traversal = await fetch(`${stack!.functions.planExport}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request('../../etc/p')) });
+    const traversal = await fetch(`${stack!.functions.planExport}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(request('../../etc/p')),
+    });
     assert.equal(traversal.status, 403);
-    const foreign = await fetch(`${stack!.functions.planExport}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...request('out/f/p'), image: 'gs://someone-else/x.tif' }) });
+    const foreign = await fetch(`${stack!.functions.planExport}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...request('out/f/p'), image: 'gs://someone-else/x.tif' }),
+    });
     assert.equal(foreign.status, 403);
     assert.match(await foreign.text(), /not in the allow-list/);
   });
@@ -179,7 +235,12 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
 
   test('a worker killed mid-upload leaves nothing; the redelivered message writes the shard once', async (t) => {
     if (!needPubsubEmulator(t)) return;
-    const req = { image: `gs://${stack!.buckets.sources}/${BIG}`, bucket: stack!.bucket, fileNamePrefix: 'out/kill/p', formatOptions: { patchDimensions: [128, 128], compressed: false } };
+    const req = {
+      image: `gs://${stack!.buckets.sources}/${BIG}`,
+      bucket: stack!.bucket,
+      fileNamePrefix: 'out/kill/p',
+      formatOptions: { patchDimensions: [128, 128], compressed: false },
+    };
     const ref = await reference({ ...req, fileNamePrefix: 'x' }, 'big');
     const { deps, queue } = heldDeps();
     await submitJob(req, 'kill-1', new Date(), deps);
@@ -199,7 +260,10 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
     );
     const puts = () => stack!.gcs.counts['upload:resumable-put'] ?? 0;
     const before = puts();
-    const child = spawn(process.execPath, [script], { env: { ...process.env, GEOTFR_GCS_RESUMABLE_THRESHOLD: '1', GEOTFR_GCS_CHUNK_BYTES: String(256 * 1024) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script], {
+      env: { ...process.env, GEOTFR_GCS_RESUMABLE_THRESHOLD: '1', GEOTFR_GCS_CHUNK_BYTES: String(256 * 1024) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -232,7 +296,10 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
       fetch(`${stack!.functions.finalizeExport}/projects/${stack!.projectId}/topics/${stack!.finalizeTopic}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ subscription: 'projects/x/subscriptions/y', message: { messageId: `f${i}`, data: Buffer.from(JSON.stringify({ jobId: 'fin-1', bucket: stack!.bucket })).toString('base64'), attributes: {} } }),
+        body: JSON.stringify({
+          subscription: 'projects/x/subscriptions/y',
+          message: { messageId: `f${i}`, data: Buffer.from(JSON.stringify({ jobId: 'fin-1', bucket: stack!.bucket })).toString('base64'), attributes: {} },
+        }),
       }).then((r) => r.status);
     const msg = { jobId: 'fin-1', bucket: stack!.bucket };
     const results = await Promise.all([...Array.from({ length: 6 }, () => finalizeJob(msg, deps)), ...Array.from({ length: 4 }, (_, i) => push(i))]);
@@ -261,7 +328,11 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
     assert.match(reason, /request failed after \d+ delivery attempts/);
     assert.match(reason, /503/);
     const [files] = await c.storage.bucket(stack!.bucket).getFiles({ prefix: 'out/poison/' });
-    assert.deepEqual(files.map((f) => f.name), [], 'a failed request must not leave outputs');
+    assert.deepEqual(
+      files.map((f) => f.name),
+      [],
+      'a failed request must not leave outputs',
+    );
   });
 
   test('20 export jobs at once each end with exactly the expected files', async (t) => {
@@ -286,13 +357,19 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
     assert.ok(done.length >= 2, 'the drop test must run first');
     const { exports, predictions } = stack!.buckets;
     const f = c.storage.bucket(predictions).file('ingest/pred.json');
-    await f.save(JSON.stringify({ prefix: `gs://${exports}/out/drop/p-`, mixer: `gs://${exports}/out/drop/p-mixer.json`, out: `gs://${predictions}/pred/drop.tif` }), { resumable: false, preconditionOpts: { ifGenerationMatch: 0 } });
+    await f.save(
+      JSON.stringify({ prefix: `gs://${exports}/out/drop/p-`, mixer: `gs://${exports}/out/drop/p-mixer.json`, out: `gs://${predictions}/pred/drop.tif` }),
+      { resumable: false, preconditionOpts: { ifGenerationMatch: 0 } },
+    );
     const s = await waitTerminal(c, predictions, `pred-${f.metadata.generation}`, 120_000);
     assert.equal(s.state, 'done', JSON.stringify(s.errors));
     const [cog] = await c.storage.bucket(predictions).file('pred/drop.tif').download();
     // The same with the CLI, on the CLI's own export of the same request.
     const dir = path.join(tmp, 'ref-base', 'ref');
-    const files = (await fs.readdir(dir)).filter((n) => n.endsWith('.tfrecord.gz')).sort().map((n) => path.join(dir, n));
+    const files = (await fs.readdir(dir))
+      .filter((n) => n.endsWith('.tfrecord.gz'))
+      .sort()
+      .map((n) => path.join(dir, n));
     const out = path.join(tmp, 'pred.tif');
     const r = await geotfr(['ingest-image', '--mixer', path.join(dir, 'p-mixer.json'), '--out', out, ...files]);
     assert.equal(r.code, 0, r.stderr);
@@ -314,18 +391,38 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
     // writer's first allocation failed with INTERNAL "Invalid typed array length", retried for a day.
     const { encodeExample, floatFeature } = await import('../../shared/tfrecord/example.js');
     const { frameRecords } = await import('../../shared/tfrecord/record.js');
-    const mixer = { projection: { crs: 'EPSG:32633', affine: { doubleMatrix: [30, 0, 500000, 0, -30, 4200000] } }, patchDimensions: [16, 16], patchesPerRow: 1e9, totalPatches: 1e9 };
+    const mixer = {
+      projection: { crs: 'EPSG:32633', affine: { doubleMatrix: [30, 0, 500000, 0, -30, 4200000] } },
+      patchDimensions: [16, 16],
+      patchesPerRow: 1e9,
+      totalPatches: 1e9,
+    };
     await c.storage.bucket(exports).file('poison/p-mixer.json').save(JSON.stringify(mixer), { resumable: false });
-    await c.storage.bucket(exports).file('poison/p-00000.tfrecord').save(frameRecords([encodeExample(new Map([['p', floatFeature(new Float32Array(256))]]))]), { resumable: false });
-    const jobId = await dropIngest('poison', { files: [`gs://${exports}/poison/p-00000.tfrecord`], mixer: `gs://${exports}/poison/p-mixer.json`, out: `gs://${predictions}/poison/p.tif`, kernelSize: [1, 1] });
+    await c.storage
+      .bucket(exports)
+      .file('poison/p-00000.tfrecord')
+      .save(frameRecords([encodeExample(new Map([['p', floatFeature(new Float32Array(256))]]))]), { resumable: false });
+    const jobId = await dropIngest('poison', {
+      files: [`gs://${exports}/poison/p-00000.tfrecord`],
+      mixer: `gs://${exports}/poison/p-mixer.json`,
+      out: `gs://${predictions}/poison/p.tif`,
+      kernelSize: [1, 1],
+    });
     const s = await waitTerminal(c, predictions, jobId, 120_000);
     assert.equal(s.state, 'failed');
     assert.equal(s.errors.at(-1)!.code, 'LIMIT');
     assert.match(s.errors.at(-1)!.message, /mixer's grid is 16000000000×16 = /);
     await waitFor('the delivery record', async () => (deliveriesOf('poison').length ? true : undefined));
-    assert.deepEqual(deliveriesOf('poison').map((d) => [d.attempts, d.ok]), [[1, true]], 'one delivery, acknowledged');
+    assert.deepEqual(
+      deliveriesOf('poison').map((d) => [d.attempts, d.ok]),
+      [[1, true]],
+      'one delivery, acknowledged',
+    );
     const [left] = await c.storage.bucket(predictions).getFiles({ prefix: 'poison/' });
-    assert.deepEqual(left.map((x) => x.name), []);
+    assert.deepEqual(
+      left.map((x) => x.name),
+      [],
+    );
   });
 
   test('an ingest drop failing retryably on every delivery ends failed after GEOTFR_MAX_DELIVERY_ATTEMPTS, not running', async (t) => {
@@ -334,12 +431,20 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
     await c.storage.bucket(exports).file('flaky/p-mixer.json').save('{}', { resumable: false });
     // Every read of this mixer answers 503 (the client's own retries included): each delivery fails retryably.
     for (const enc of ['flaky%2Fp-mixer.json', 'flaky/p-mixer.json']) stack!.gcs.injectFault({ method: 'GET', pathIncludes: enc, status: 503, times: 10_000 });
-    const jobId = await dropIngest('flaky', { files: [`gs://${exports}/flaky/p-00000.tfrecord`], mixer: `gs://${exports}/flaky/p-mixer.json`, out: `gs://${predictions}/flaky/p.tif` });
+    const jobId = await dropIngest('flaky', {
+      files: [`gs://${exports}/flaky/p-00000.tfrecord`],
+      mixer: `gs://${exports}/flaky/p-mixer.json`,
+      out: `gs://${predictions}/flaky/p.tif`,
+    });
     const s = await waitTerminal(c, predictions, jobId, 180_000);
     assert.equal(s.state, 'failed');
     assert.match(s.errors.at(-1)!.message, /^ingest failed after 5 delivery attempts: IO: .*503/);
     await waitFor('the delivery record', async () => (deliveriesOf('flaky').length ? true : undefined), 120_000);
-    assert.deepEqual(deliveriesOf('flaky').map((d) => [d.attempts, d.ok]), [[5, true]], 'the fifth delivery is acknowledged');
+    assert.deepEqual(
+      deliveriesOf('flaky').map((d) => [d.attempts, d.ok]),
+      [[5, true]],
+      'the fifth delivery is acknowledged',
+    );
   });
 
   test('an ingest job whose worker was killed moves on when the event comes again: rerun, or failed after the last attempt', async (t) => {
@@ -350,8 +455,15 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
     const { openBucket } = await import('../../shared/storage/open.js');
     const { newStatus } = await import('../../shared/jobs/status.js');
     // The ingest function's own configuration (its allow-lists), as the stack gives it.
-    const deps: JobDeps = { queue: new InProcessQueue(), config: cloudConfigFromEnv({ ...process.env, GEOTFR_SOURCE_BUCKETS: `${exports},${predictions}`, GEOTFR_DESTINATION_BUCKETS: predictions }) };
-    const req = (name: string) => ({ prefix: `gs://${exports}/out/drop/p-`, mixer: `gs://${exports}/out/drop/p-mixer.json`, out: `gs://${predictions}/killed/${name}.tif` });
+    const deps: JobDeps = {
+      queue: new InProcessQueue(),
+      config: cloudConfigFromEnv({ ...process.env, GEOTFR_SOURCE_BUCKETS: `${exports},${predictions}`, GEOTFR_DESTINATION_BUCKETS: predictions }),
+    };
+    const req = (name: string) => ({
+      prefix: `gs://${exports}/out/drop/p-`,
+      mixer: `gs://${exports}/out/drop/p-mixer.json`,
+      out: `gs://${predictions}/killed/${name}.tif`,
+    });
     /** The state a killed worker leaves: its delivery counted, status running, no output. */
     const killedAfter = async (jobId: string, request: unknown, attempts: number) => {
       const job = new JobStore(await openBucket(`gs://${predictions}`), jobId);
@@ -368,6 +480,9 @@ describe('cloud stack end to end', { concurrency: false, timeout: 1_200_000 }, (
     assert.match(failed.errors.at(-1)!.message, /after 5 delivery attempts \(the worker never finished: killed or out of time\)/);
     assert.equal((await readStatus(c, predictions, 'killed-last'))!.state, 'failed');
     const [outs] = await c.storage.bucket(predictions).getFiles({ prefix: 'killed/' });
-    assert.deepEqual(outs.map((o) => o.name), ['killed/a.tif']);
+    assert.deepEqual(
+      outs.map((o) => o.name),
+      ['killed/a.tif'],
+    );
   });
 });

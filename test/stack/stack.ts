@@ -117,7 +117,10 @@ interface Instance {
 /** A function instance in a child process (test/stack/instance.ts). */
 async function startInstance(target: string, env: NodeJS.ProcessEnv, verbose: boolean): Promise<Instance> {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(here, 'instance.js'), target, String(port)], { env, stdio: ['ignore', 'pipe', verbose ? 'inherit' : 'ignore'] });
+  const child = spawn(process.execPath, [path.join(here, 'instance.js'), target, String(port)], {
+    env,
+    stdio: ['ignore', 'pipe', verbose ? 'inherit' : 'ignore'],
+  });
   // Kept from the start: an instance that dies later has already fired 'exit' when the stack stops,
   // and waiting for that event again would hang (issue 11 item 16).
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -211,7 +214,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     /** A function's environment: the common settings plus its allow-lists, derived from its roles as infra/ does. */
     const envOf = (target: string): NodeJS.ProcessEnv => {
       const r = FUNCTION_ROLES[target]!;
-      return { ...process.env, ...common, GEOTFR_SOURCE_BUCKETS: r.reads.map((x) => buckets[x]).join(','), GEOTFR_DESTINATION_BUCKETS: r.writes.map((x) => buckets[x]).join(','), ...opts.env };
+      return {
+        ...process.env,
+        ...common,
+        GEOTFR_SOURCE_BUCKETS: r.reads.map((x) => buckets[x]).join(','),
+        GEOTFR_DESTINATION_BUCKETS: r.writes.map((x) => buckets[x]).join(','),
+        ...opts.env,
+      };
     };
     // This process acts as the planner when a test calls the core directly.
     Object.assign(process.env, envOf('planExport'));
@@ -234,7 +243,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       } else functions[target] = started[0]!.url;
     }
 
-    for (const [target, r] of Object.entries(FUNCTION_ROLES)) if (r.drops) gcs.addNotify({ url: functions[target]!, bucketFilter: buckets[r.drops.bucket], prefix: r.drops.prefix });
+    for (const [target, r] of Object.entries(FUNCTION_ROLES))
+      if (r.drops) gcs.addNotify({ url: functions[target]!, bucketFilter: buckets[r.drops.bucket], prefix: r.drops.prefix });
 
     const pubsub = new PubSub({ projectId });
     cleanups.push(() => pubsub.close());

@@ -37,7 +37,9 @@ export type GdalAlg = 'near' | 'bilinear' | 'cubic' | 'average' | 'mode' | 'min'
 
 export interface WarpJob {
   /** An in-memory raster, or one band (1-based) of GeoTIFF files mosaicked in order (the last valid wins). */
-  src: { width: number; height: number; affine: Affine; crs: string; nodata?: number; values: Float64Array } | { files: string[]; band?: number; nodata?: number };
+  src:
+    | { width: number; height: number; affine: Affine; crs: string; nodata?: number; values: Float64Array }
+    | { files: string[]; band?: number; nodata?: number };
   dst: { width: number; height: number; affine: Affine; crs: string };
   alg: GdalAlg;
 }

@@ -59,10 +59,12 @@ export function randomGridPair(seed: number, opts: { sameCrs?: boolean; skew?: n
   const skew = opts.skew ?? 0.4;
   const theta = r() < skew ? (r() - 0.5) * 1.2 : 0;
   const k = r() < skew * 0.75 ? (r() - 0.5) * 0.6 : 0;
-  const cos = Math.cos(theta), sin = Math.sin(theta);
+  const cos = Math.cos(theta),
+    sin = Math.sin(theta);
   const [wlo, whi] = opts.w ?? [120, 320];
   const [hlo, hhi] = opts.h ?? [90, 240];
-  const w = wlo + Math.floor(r() * (whi - wlo)), h = hlo + Math.floor(r() * (hhi - hlo));
+  const w = wlo + Math.floor(r() * (whi - wlo)),
+    h = hlo + Math.floor(r() * (hhi - hlo));
   // x = a*col + b*row + c, y = d*col + e*row + f: a rotation by θ of a grid sheared by k.
   const ta: Affine = [tp * cos, tp * (k * cos + sin), tx - (w / 2) * tp, tp * sin, -tp * (cos - k * sin), ty + (h / 2) * tp];
   const sa: Affine = [sp, 0, sx - 2000 * sp, 0, -sp, sy + 2000 * sp];

@@ -55,8 +55,7 @@ export function hasGdal(): boolean {
 }
 export const needGdal = (t: TestContext) => need(t, hasGdal(), 'GDAL', 'apt-get install gdal-bin');
 
-export const needEeFixtures = (t: TestContext) =>
-  need(t, existsSync(eeRealDir), "Earth Engine's real files", `expected ${eeRealDir}`);
+export const needEeFixtures = (t: TestContext) => need(t, existsSync(eeRealDir), "Earth Engine's real files", `expected ${eeRealDir}`);
 
 export interface RunResult {
   stdout: Buffer;
@@ -65,7 +64,11 @@ export interface RunResult {
 }
 
 /** Runs a command, feeding `input` on stdin; rejects on a non-zero exit unless `allowFail`. */
-export function run(cmd: string, args: string[], opts: { input?: Uint8Array | string; env?: NodeJS.ProcessEnv; allowFail?: boolean; cwd?: string } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: Uint8Array | string; env?: NodeJS.ProcessEnv; allowFail?: boolean; cwd?: string } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

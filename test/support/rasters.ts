@@ -79,14 +79,30 @@ function packBand(type: SampleType, v: ArrayLike<number>): Buffer {
   for (let i = 0; i < n; i++) {
     const x = v[i]!;
     switch (type) {
-      case 'uint8': buf.writeUInt8(x, i); break;
-      case 'int8': buf.writeInt8(x, i); break;
-      case 'uint16': buf.writeUInt16LE(x, i * 2); break;
-      case 'int16': buf.writeInt16LE(x, i * 2); break;
-      case 'uint32': buf.writeUInt32LE(x, i * 4); break;
-      case 'int32': buf.writeInt32LE(x, i * 4); break;
-      case 'float32': buf.writeFloatLE(x, i * 4); break;
-      case 'float64': buf.writeDoubleLE(x, i * 8); break;
+      case 'uint8':
+        buf.writeUInt8(x, i);
+        break;
+      case 'int8':
+        buf.writeInt8(x, i);
+        break;
+      case 'uint16':
+        buf.writeUInt16LE(x, i * 2);
+        break;
+      case 'int16':
+        buf.writeInt16LE(x, i * 2);
+        break;
+      case 'uint32':
+        buf.writeUInt32LE(x, i * 4);
+        break;
+      case 'int32':
+        buf.writeInt32LE(x, i * 4);
+        break;
+      case 'float32':
+        buf.writeFloatLE(x, i * 4);
+        break;
+      case 'float64':
+        buf.writeDoubleLE(x, i * 8);
+        break;
     }
   }
   return buf;
@@ -174,7 +190,22 @@ export async function readRasterWithGdal(file: string): Promise<GdalRaster> {
   try {
     const out = path.join(dir, 'out.envi');
     // -a_ullr drops the georeferencing (read above): ENVI cannot store rotated geotransforms.
-    await run('gdal_translate', ['-q', '-of', 'ENVI', '-ot', 'Float64', '-co', 'INTERLEAVE=BSQ', '-a_ullr', '0', String(height), String(width), '0', file, out]);
+    await run('gdal_translate', [
+      '-q',
+      '-of',
+      'ENVI',
+      '-ot',
+      'Float64',
+      '-co',
+      'INTERLEAVE=BSQ',
+      '-a_ullr',
+      '0',
+      String(height),
+      String(width),
+      '0',
+      file,
+      out,
+    ]);
     const raw = await fs.readFile(out);
     const n = width * height;
     const bands = (info.bands as any[]).map((bi, i) => {

@@ -59,4 +59,3 @@ export async function gdalStructure(file: string): Promise<{ overviews: [number,
 
 /** Seeded PRNG (mulberry32): reproducible random rasters. */
 export const rng = mulberry32;
-

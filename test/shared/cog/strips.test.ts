@@ -47,7 +47,10 @@ async function single(opts: CogOptions, bands: ArrayLike<number>[]): Promise<Buf
   try {
     for (let y = 0; y < opts.height; y += 13) {
       const n = Math.min(13, opts.height - y);
-      await w.writeRows(bands.map((b) => (b as Float32Array).subarray(y * opts.width, (y + n) * opts.width)), n);
+      await w.writeRows(
+        bands.map((b) => (b as Float32Array).subarray(y * opts.width, (y + n) * opts.width)),
+        n,
+      );
     }
     const c = collector();
     await w.finish(c.stream);
@@ -67,7 +70,10 @@ async function distributed(opts: CogOptions, g: StripGeometry, bands: ArrayLike<
     try {
       for (let y = w.y0; y < w.y1; y += 7) {
         const n = Math.min(7, w.y1 - y);
-        await w.writeRows(bands.map((b) => (b as Float32Array).subarray(y * opts.width, (y + n) * opts.width)), n);
+        await w.writeRows(
+          bands.map((b) => (b as Float32Array).subarray(y * opts.width, (y + n) * opts.width)),
+          n,
+        );
       }
       const r = await w.finish();
       counts[s] = r.byteCounts;
@@ -109,15 +115,27 @@ async function distributed(opts: CogOptions, g: StripGeometry, bands: ArrayLike<
   }
 }
 
-const cases: { name: string; type: SampleType; bands: number; w: number; h: number; ts: number; stripTileRows: number[]; nodata?: number; bigTiff?: 'yes' }[] = [
-  { name: 'float32, 2 bands, odd size', type: 'float32', bands: 2, w: 203, h: 181, ts: 16, stripTileRows: [1, 2, 4, 64], nodata: -9999 },
-  { name: 'uint16, 3 bands', type: 'uint16', bands: 3, w: 100, h: 130, ts: 16, stripTileRows: [1, 2] },
-  { name: 'float64, 1 band, forced BigTIFF', type: 'float64', bands: 1, w: 97, h: 150, ts: 32, stripTileRows: [1, 2], bigTiff: 'yes' },
-];
+const cases: { name: string; type: SampleType; bands: number; w: number; h: number; ts: number; stripTileRows: number[]; nodata?: number; bigTiff?: 'yes' }[] =
+  [
+    { name: 'float32, 2 bands, odd size', type: 'float32', bands: 2, w: 203, h: 181, ts: 16, stripTileRows: [1, 2, 4, 64], nodata: -9999 },
+    { name: 'uint16, 3 bands', type: 'uint16', bands: 3, w: 100, h: 130, ts: 16, stripTileRows: [1, 2] },
+    { name: 'float64, 1 band, forced BigTIFF', type: 'float64', bands: 1, w: 97, h: 150, ts: 32, stripTileRows: [1, 2], bigTiff: 'yes' },
+  ];
 
 for (const c of cases) {
   test(`strips assemble to CogWriter's bytes: ${c.name}`, async () => {
-    const opts: CogOptions = { width: c.w, height: c.h, bands: c.bands, type: c.type, crs: 'EPSG:32633', affine: [10, 0, 500000, 0, -10, 4000000], tileSize: c.ts, nodata: c.nodata, bandNames: Array.from({ length: c.bands }, (_, i) => `b${i}`), bigTiff: c.bigTiff };
+    const opts: CogOptions = {
+      width: c.w,
+      height: c.h,
+      bands: c.bands,
+      type: c.type,
+      crs: 'EPSG:32633',
+      affine: [10, 0, 500000, 0, -10, 4000000],
+      tileSize: c.ts,
+      nodata: c.nodata,
+      bandNames: Array.from({ length: c.bands }, (_, i) => `b${i}`),
+      bigTiff: c.bigTiff,
+    };
     const bands = image(c.type, c.bands, c.w, c.h, 7, c.nodata);
     const want = await single(opts, bands);
     for (const rows of c.stripTileRows) {
@@ -132,7 +150,16 @@ test('a distributed BigTIFF is a valid COG that GDAL reads value for value', asy
   if (!needGdal(t)) return;
   const dir = await tempDir('geotfr-strips-');
   try {
-    const opts: CogOptions = { width: 150, height: 140, bands: 2, type: 'float32', crs: 'EPSG:32633', affine: [10, 0, 500000, 0, -10, 4000000], tileSize: 16, bigTiff: 'yes' };
+    const opts: CogOptions = {
+      width: 150,
+      height: 140,
+      bands: 2,
+      type: 'float32',
+      crs: 'EPSG:32633',
+      affine: [10, 0, 500000, 0, -10, 4000000],
+      tileSize: 16,
+      bigTiff: 'yes',
+    };
     const bands = image('float32', 2, 150, 140, 3);
     const g = stripGeometry(150, 140, 16, 2);
     assert.ok(g.strips >= 4 && g.m === 1);

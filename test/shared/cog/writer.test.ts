@@ -35,7 +35,10 @@ async function writeCog(file: string, opts: Parameters<typeof CogWriter.create>[
     const { width, height } = opts;
     for (let y = 0; y < height; y += rowsPerCall) {
       const n = Math.min(rowsPerCall, height - y);
-      await w.writeRows(bands.map((b) => (b as Float64Array).subarray(y * width, (y + n) * width)), n);
+      await w.writeRows(
+        bands.map((b) => (b as Float64Array).subarray(y * width, (y + n) * width)),
+        n,
+      );
     }
     const out = createWriteStream(file);
     const res = await w.finish(out);
@@ -66,7 +69,17 @@ for (const [i, type] of (['uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32',
       const nodata = type === 'float32' ? -9999 : type === 'uint8' ? 255 : undefined;
       const res = await writeCog(
         file,
-        { width, height, bands: nb, type, crs: geographic ? 'EPSG:4326' : 'EPSG:32633', affine: geographic ? GEO : UTM, bandNames: names, nodata, tileSize: 16 },
+        {
+          width,
+          height,
+          bands: nb,
+          type,
+          crs: geographic ? 'EPSG:4326' : 'EPSG:32633',
+          affine: geographic ? GEO : UTM,
+          bandNames: names,
+          nodata,
+          tileSize: 16,
+        },
         bands,
         1 + Math.floor(rand() * 9),
       );
@@ -78,7 +91,11 @@ for (const [i, type] of (['uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32',
       assert.deepEqual(g.bandNames, names);
       assert.equal(g.layout, 'COG');
       assert.deepEqual(g.blockSize, [16, 16]);
-      if (nodata !== undefined) assert.deepEqual(g.nodata, bands.map(() => nodata));
+      if (nodata !== undefined)
+        assert.deepEqual(
+          g.nodata,
+          bands.map(() => nodata),
+        );
       for (let b = 0; b < nb; b++) assert.deepEqual(g.bands[b], Float64Array.from(bands[b]), `band ${b} values`);
       // Overviews: halved (rounding up) until one tile holds the level.
       const s = await gdalStructure(file);
@@ -123,7 +140,12 @@ test('COG overviews: float average of valid 2×2 pixels (nodata/NaN excluded), i
     for (let y = 0; y < oh; y++)
       for (let x = 0; x < ow; x++) {
         const vals: number[] = [];
-        for (const [dx, dy] of [[0, 0], [1, 0], [0, 1], [1, 1]]) {
+        for (const [dx, dy] of [
+          [0, 0],
+          [1, 0],
+          [0, 1],
+          [1, 1],
+        ]) {
           const sx = 2 * x + dx;
           const sy = 2 * y + dy;
           if (sx < width && sy < height && f[sy * width + sx] !== nodata) vals.push(f[sy * width + sx]);
@@ -154,7 +176,12 @@ test('COG: BigTIFF on request, sheared transform, tiles spilled to disk', async 
     const file = path.join(dir, 'big.tif');
     const affine: Affine = [2, 0, 1000, 0, -2, 5000];
     // A tiny spill budget forces every level's tiles through its temporary file.
-    const res = await writeCog(file, { width, height, bands: 2, type: 'float32', crs: 'EPSG:32610', affine, bigTiff: 'yes', tileSize: 64, spillBytes: 1000 }, bands, 13);
+    const res = await writeCog(
+      file,
+      { width, height, bands: 2, type: 'float32', crs: 'EPSG:32610', affine, bigTiff: 'yes', tileSize: 64, spillBytes: 1000 },
+      bands,
+      13,
+    );
     assert.equal(res.bigTiff, true);
     const head = await fs.readFile(file);
     assert.equal(head.readUInt16LE(2), 43, 'BigTIFF magic');
@@ -167,7 +194,12 @@ test('COG: BigTIFF on request, sheared transform, tiles spilled to disk', async 
     // A sheared grid needs ModelTransformation; GDAL must report the same six numbers.
     const sheared = path.join(dir, 'sheared.tif');
     const shear: Affine = [2, 0.5, 1000, 0.25, -2, 5000];
-    await writeCog(sheared, { width: 40, height: 30, bands: 1, type: 'uint16', crs: 'EPSG:32610', affine: shear, tileSize: 16 }, [new Uint16Array(1200).fill(7)], 30);
+    await writeCog(
+      sheared,
+      { width: 40, height: 30, bands: 1, type: 'uint16', crs: 'EPSG:32610', affine: shear, tileSize: 16 },
+      [new Uint16Array(1200).fill(7)],
+      30,
+    );
     const info = JSON.parse((await run('gdalinfo', ['-json', sheared])).stdout.toString());
     assert.deepEqual(info.geoTransform, [shear[2], shear[0], shear[1], shear[5], shear[3], shear[4]]);
   } finally {
@@ -176,10 +208,7 @@ test('COG: BigTIFF on request, sheared transform, tiles spilled to disk', async 
 });
 
 test('COG: refuses a CRS without an EPSG code and cleans its temporary directory on close', async () => {
-  await assert.rejects(
-    CogWriter.create({ width: 4, height: 4, bands: 1, type: 'uint8', crs: 'PROJCS["custom"]', affine: UTM }),
-    /unsupported CRS/,
-  );
+  await assert.rejects(CogWriter.create({ width: 4, height: 4, bands: 1, type: 'uint8', crs: 'PROJCS["custom"]', affine: UTM }), /unsupported CRS/);
   const w = await CogWriter.create({ width: 4, height: 4, bands: 1, type: 'uint8', crs: 'EPSG:4326', affine: GEO, spillBytes: 0 });
   await w.writeRows([new Uint8Array(8)], 2);
   const tmp = (w as unknown as { tmpDir: string }).tmpDir;
@@ -201,7 +230,13 @@ test('COG: the project raster reader (openImage: geotiff.js + node:zlib) reads e
       await writeCog(file, { width, height, bands: 2, type, crs: 'EPSG:32633', affine: UTM, bandNames: ['first', 'second'], tileSize: 32 }, bands, 11);
       const src = await openImage(file);
       try {
-        assert.deepEqual(src.bands.map((b) => [b.name, b.type]), [['first', type], ['second', type]]);
+        assert.deepEqual(
+          src.bands.map((b) => [b.name, b.type]),
+          [
+            ['first', type],
+            ['second', type],
+          ],
+        );
         assert.deepEqual(src.grid.affine, UTM);
         assert.equal(src.grid.crs, 'EPSG:32633');
         const win = await src.readWindow(0, 0, width, height);

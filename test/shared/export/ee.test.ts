@@ -65,12 +65,29 @@ test("Earth Engine's real shard -00005 and mixer are reproduced byte for byte", 
 
   const dir = await tempDir('geotfr-ee-');
   const src = path.join(dir, 'ee-source.tif');
-  await writeGeoTiff(src, { width: W, height: H, bands, type: 'float32', nodata: -9999, affine: mixer.projection.affine.doubleMatrix, crs: mixer.projection.crs, bandNames: names, layout: 'COG', blockSize: 256, compress: 'DEFLATE' });
+  await writeGeoTiff(src, {
+    width: W,
+    height: H,
+    bands,
+    type: 'float32',
+    nodata: -9999,
+    affine: mixer.projection.affine.doubleMatrix,
+    crs: mixer.projection.crs,
+    bandNames: names,
+    layout: 'COG',
+    blockSize: 256,
+    compress: 'DEFLATE',
+  });
   const request = {
     image: src,
     bucket: path.join(dir, 'out'),
     fileNamePrefix: 'TEST_coeff_output_SIF_C_S_Amer',
-    region: [mixer.projection.affine.doubleMatrix[2], mixer.projection.affine.doubleMatrix[5] + H * mixer.projection.affine.doubleMatrix[4], mixer.projection.affine.doubleMatrix[2] + mixer.patchesPerRow * pw * mixer.projection.affine.doubleMatrix[0], mixer.projection.affine.doubleMatrix[5]],
+    region: [
+      mixer.projection.affine.doubleMatrix[2],
+      mixer.projection.affine.doubleMatrix[5] + H * mixer.projection.affine.doubleMatrix[4],
+      mixer.projection.affine.doubleMatrix[2] + mixer.patchesPerRow * pw * mixer.projection.affine.doubleMatrix[0],
+      mixer.projection.affine.doubleMatrix[5],
+    ],
     formatOptions: { patchDimensions: [pw, ph], kernelSize: [60, 60], defaultValue: -9999, compressed: false, maxFileSize: eeShard.length },
   };
   await fs.writeFile(path.join(dir, 'req.json'), JSON.stringify(request));

@@ -30,7 +30,13 @@ test('FloatFramer bytes = encodeExample + frameRecords', async () => {
     const req = parseImageExportRequest({
       image: 'm',
       bucket: '/tmp/x',
-      formatOptions: { patchDimensions: [pw, ph], kernelSize: [1 + Math.floor(next() * 6), 1 + Math.floor(next() * 6)], defaultValue: next() * 100 - 50, tensorDepths, collapseBands: next() < 0.3 },
+      formatOptions: {
+        patchDimensions: [pw, ph],
+        kernelSize: [1 + Math.floor(next() * 6), 1 + Math.floor(next() * 6)],
+        defaultValue: next() * 100 - 50,
+        tensorDepths,
+        collapseBands: next() < 0.3,
+      },
     });
     const fo = req.formatOptions;
     const grid = makeGrid(src.grid, { x0: 0, y0: 0, width: W, height: H }, fo.patchDimensions, fo.kernelSize);

@@ -25,11 +25,23 @@ async function source(dir: string): Promise<string> {
   const bands = Array.from({ length: 3 }, (_, b) => {
     const v = new Float32Array(W * H);
     for (let y = 0; y < H; y++)
-      for (let x = 0; x < W; x++) v[y * W + x] = (x - 150 * (b + 1)) ** 2 + (y - 200) ** 2 < 30 ** 2 ? -9999 : Math.sin(x / 40 + b) * 100 * Math.cos(y / 30) + next();
+      for (let x = 0; x < W; x++)
+        v[y * W + x] = (x - 150 * (b + 1)) ** 2 + (y - 200) ** 2 < 30 ** 2 ? -9999 : Math.sin(x / 40 + b) * 100 * Math.cos(y / 30) + next();
     return v;
   });
   const file = path.join(dir, 'src.tif');
-  await writeGeoTiff(file, { width: W, height: H, bands, type: 'float32', nodata: -9999, affine: [10, 0, 500000, 0, -10, 4000000], crs: 'EPSG:32633', layout: 'COG', blockSize: 128, compress: 'DEFLATE' });
+  await writeGeoTiff(file, {
+    width: W,
+    height: H,
+    bands,
+    type: 'float32',
+    nodata: -9999,
+    affine: [10, 0, 500000, 0, -10, 4000000],
+    crs: 'EPSG:32633',
+    layout: 'COG',
+    blockSize: 128,
+    compress: 'DEFLATE',
+  });
   return file;
 }
 

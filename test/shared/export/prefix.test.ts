@@ -77,7 +77,10 @@ test('a failed or cancelled overwrite keeps the earlier export: shards, mixer an
   await assert.rejects(runImageExport(request(dir, 16, 6000, { overwrite: true }), { open: async () => source(4) }), /unreadable tile/);
   assert.deepEqual(await snapshot(dir), before);
   const ac = new AbortController();
-  await assert.rejects(runImageExport(request(dir, 16, 6000), { open: async () => source(3, ac), signal: ac.signal, overwrite: true }), (e: GeotfrError) => e.code === 'CANCELLED');
+  await assert.rejects(
+    runImageExport(request(dir, 16, 6000), { open: async () => source(3, ac), signal: ac.signal, overwrite: true }),
+    (e: GeotfrError) => e.code === 'CANCELLED',
+  );
   assert.deepEqual(await snapshot(dir), before);
 });
 
@@ -120,7 +123,10 @@ test('two concurrent exports to one prefix: exactly one succeeds, the output is 
   assert.match(String(failed[0].reason.message), /another export .* is writing to prefix|already holds another export/);
   const winner = (ok[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof runImageExport>>>).value;
   const shards = (await listFiles(dir)).filter((f) => /-\d{5}\.tfrecord$/.test(f));
-  assert.deepEqual(shards.map((f) => path.join(dir, f)), winner.shards);
+  assert.deepEqual(
+    shards.map((f) => path.join(dir, f)),
+    winner.shards,
+  );
   assert.ok(!(await fs.stat(path.join(dir, leaseKey('out/p'))).catch(() => undefined)), 'the lease is released');
 });
 
@@ -134,7 +140,10 @@ test('a held lease refuses a second run; an expired or orphaned one is taken ove
     assert.match(e.message, /another export \(run other-run, .*\) is writing to prefix "out\/p"/);
     return true;
   });
-  assert.deepEqual((await listFiles(dir)).filter((f) => !f.startsWith('.geotfr/leases/')), []);
+  assert.deepEqual(
+    (await listFiles(dir)).filter((f) => !f.startsWith('.geotfr/leases/')),
+    [],
+  );
   await held.release();
 
   // Expired (its holder stopped renewing).
@@ -148,17 +157,33 @@ test('a held lease refuses a second run; an expired or orphaned one is taken ove
   // Orphaned: held by a process of this host that has exited (a SIGKILLed run), long before expiry.
   const child = spawn(process.execPath, ['-e', '0']);
   const deadPid = await new Promise<number>((resolve) => child.on('exit', () => resolve(child.pid!)));
-  const orphan = { version: 1, prefix: 'out/p', runId: 'killed', host: hostname(), pid: deadPid, acquiredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 3600_000).toISOString() };
+  const orphan = {
+    version: 1,
+    prefix: 'out/p',
+    runId: 'killed',
+    host: hostname(),
+    pid: deadPid,
+    acquiredAt: new Date().toISOString(),
+    expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+  };
   await store.write(leaseKey('out/p'), JSON.stringify(orphan));
   const s = await runImageExport(request(dir, 8, 1 << 20), { open: async () => source() });
   assert.equal(s.files, 1);
 });
 
-test('the cloud planner takes the same lease: a second job on a running job\'s prefix fails, a redelivery re-enters (item 4)', async () => {
+test("the cloud planner takes the same lease: a second job on a running job's prefix fails, a redelivery re-enters (item 4)", async () => {
   const dir = await tmp();
   // A real raster the planner can open (it plans from the file): a tiny COG from geotfr's writer.
   const image = path.join(dir, 'scene.tif');
-  const cog = await CogWriter.create({ width: 32, height: 32, bands: 1, type: 'float32', crs: 'EPSG:32633', affine: [10, 0, 500000, 0, -10, 4000000], file: image });
+  const cog = await CogWriter.create({
+    width: 32,
+    height: 32,
+    bands: 1,
+    type: 'float32',
+    crs: 'EPSG:32633',
+    affine: [10, 0, 500000, 0, -10, 4000000],
+    file: image,
+  });
   await cog.writeRows([new Float32Array(32 * 32)], 32);
   const ws = createWriteStream(image);
   await cog.finish(ws);
@@ -187,6 +212,10 @@ test('the cloud planner takes the same lease: a second job on a running job\'s p
     assert.equal(e.context.field, 'overwrite');
     return true;
   });
-  assert.deepEqual((await listFiles(bucket)).filter((f) => f.includes('cloud/q')), [], 'nothing under the refused prefix');
+  assert.deepEqual(
+    (await listFiles(bucket)).filter((f) => f.includes('cloud/q')),
+    [],
+    'nothing under the refused prefix',
+  );
   assert.ok(before.length > 0);
 });

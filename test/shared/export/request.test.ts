@@ -45,7 +45,12 @@ test('unknown keys are rejected everywhere, as EE does', () => {
   fails({ ...base, colour: 'red' }, 'BAD_REQUEST', '(request)', /Unknown request fields: colour/);
   fails({ ...base, crs_transform: [1, 0, 0, 0, -1, 0] }, 'BAD_REQUEST', '(request)', /Unknown request fields: crs_transform \(the field is crsTransform/);
   fails({ ...base, image: { bands: [{ name: 'a', uri: 'x.tif', resample: 'cubic' }] } }, 'BAD_REQUEST', 'image.bands.0.resample', /got "cubic"/);
-  fails({ ...base, image: { stac: 'item.json', bands: [{ name: 'a', assett: 'B04' }] } }, 'BAD_REQUEST', 'image.bands.0', /Unknown fields in image.bands.0: assett/);
+  fails(
+    { ...base, image: { stac: 'item.json', bands: [{ name: 'a', assett: 'B04' }] } },
+    'BAD_REQUEST',
+    'image.bands.0',
+    /Unknown fields in image.bands.0: assett/,
+  );
   fails({ ...base, image: { bands: [{ name: 'a', uri: 'x.tif', bnad: 2 }] } }, 'BAD_REQUEST', 'image.bands.0', /Unknown fields in image.bands.0: bnad/);
 });
 
@@ -61,13 +66,36 @@ test('errors name the field and the bad value', () => {
   fails({ ...base, bucket: undefined }, 'BAD_REQUEST', 'bucket', /required/);
   fails({ ...base, fileNamePrefix: 'a/../../etc/p' }, 'FORBIDDEN', 'fileNamePrefix', /\.\./);
   fails({ ...base, fileNamePrefix: 'dir/' }, 'BAD_REQUEST', 'fileNamePrefix', /directory/);
-  fails({ ...base, image: { bands: [{ name: 'a', uri: 'x.tif' }, { name: 'a', uri: 'y.tif' }] } }, 'BAD_REQUEST', 'image.bands', /duplicate band name "a"/);
+  fails(
+    {
+      ...base,
+      image: {
+        bands: [
+          { name: 'a', uri: 'x.tif' },
+          { name: 'a', uri: 'y.tif' },
+        ],
+      },
+    },
+    'BAD_REQUEST',
+    'image.bands',
+    /duplicate band name "a"/,
+  );
   fails([1, 2], 'BAD_REQUEST', '(request)', /JSON object/);
 });
 
 test('regions: bbox or GeoJSON geometry', () => {
   assert.deepEqual(parseImageExportRequest({ ...base, region: [0, 1, 2, 3] }).region, [0, 1, 2, 3]);
-  const poly = { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 0]]] };
+  const poly = {
+    type: 'Polygon',
+    coordinates: [
+      [
+        [0, 0],
+        [1, 0],
+        [1, 1],
+        [0, 0],
+      ],
+    ],
+  };
   assert.deepEqual(parseImageExportRequest({ ...base, region: poly }).region, poly);
   fails({ ...base, region: { type: 'Blob' } }, 'BAD_REQUEST', 'region.type', /got "Blob"/);
 });
@@ -75,7 +103,10 @@ test('regions: bbox or GeoJSON geometry', () => {
 test('the export grid fields (docs/semantics.md §11) are carried through; their interplay is left to the resolver', () => {
   const r = parseImageExportRequest({ ...base, crs: 'EPSG:3035', scale: 20, resample: 'bilinear', dryRun: true });
   assert.deepEqual([r.crs, r.scale, r.resample, r.dryRun], ['EPSG:3035', 20, 'bilinear', true]);
-  assert.deepEqual(parseImageExportRequest({ ...base, crs: 'EPSG:32633', crsTransform: [10, 0, 0, 0, -10, 0], dimensions: '64x32' }).crsTransform, [10, 0, 0, 0, -10, 0]);
+  assert.deepEqual(
+    parseImageExportRequest({ ...base, crs: 'EPSG:32633', crsTransform: [10, 0, 0, 0, -10, 0], dimensions: '64x32' }).crsTransform,
+    [10, 0, 0, 0, -10, 0],
+  );
   assert.deepEqual(parseImageExportRequest({ ...base, dimensions: [64, 32] }).dimensions, [64, 32]);
   const bands = { bands: [{ name: 'a', uri: ['x.tif', 'dir/*.tif'], resample: 'bicubic', reduce: 'mode' }] };
   assert.deepEqual(parseImageExportRequest({ ...base, image: bands }).image, bands);

@@ -28,7 +28,13 @@ async function records(file: string): Promise<Uint8Array[]> {
   return out;
 }
 
-const RANGES: Record<string, [number, number]> = { uint8: [0, 255], int8: [-128, 127], int16: [-32768, 32767], uint16: [0, 65535], int32: [-2147483648, 2147483647] };
+const RANGES: Record<string, [number, number]> = {
+  uint8: [0, 255],
+  int8: [-128, 127],
+  int16: [-32768, 32767],
+  uint16: [0, 65535],
+  int32: [-2147483648, 2147483647],
+};
 
 /** What one output value must be: the source pixel when valid, else defaultValue truncated+clamped for ints. */
 function expectedFill(type: SampleType, def: number): number {
@@ -88,7 +94,11 @@ test('random grids: every value equals the source pixel or the converted default
     assert.equal(summary.patches, g.totalPatches);
     const files = await listFiles(dir);
     const shardFiles = files.filter((f) => f.startsWith('out/p-0'));
-    assert.deepEqual(shardFiles, plan.shards.map((s) => s.name), `seed ${seed}`);
+    assert.deepEqual(
+      shardFiles,
+      plan.shards.map((s) => s.name),
+      `seed ${seed}`,
+    );
     assert.ok(files.includes('out/p-mixer.json'));
     // Nothing else beside the shards and the mixer (docs/semantics.md §5).
     assert.deepEqual(files.filter((f) => f.startsWith('out/')).length, shardFiles.length + 1);
@@ -110,7 +120,11 @@ test('random grids: every value equals the source pixel or the converted default
       assert.ok(framed <= request.formatOptions.maxFileSize || recs.length === 1, `shard ${s.name} holds ${framed} framed bytes`);
       for (const rec of recs) {
         const f = decodeExample(rec);
-        assert.deepEqual([...f.keys()], bands.map((b) => b.name), 'features in band order');
+        assert.deepEqual(
+          [...f.keys()],
+          bands.map((b) => b.name),
+          'features in band order',
+        );
         const row = Math.floor(patch / mixer.patchesPerRow);
         const col = patch % mixer.patchesPerRow;
         bands.forEach((b) => {
@@ -178,8 +192,7 @@ test('array bands, tensorDepths, collapseBands, sequenceData and native types', 
     const c = p % 2;
     const r = Math.floor(p / 2);
     for (let d = 0; d < 6; d++)
-      for (let y = 0; y < 3; y++)
-        for (let x = 0; x < 4; x++) assert.equal(v[d * 12 + y * 4 + x], Math.fround(valueAt(ts, d, c * 4 + x, r * 3 + y)));
+      for (let y = 0; y < 3; y++) for (let x = 0; x < 4; x++) assert.equal(v[d * 12 + y * 4 + x], Math.fround(valueAt(ts, d, c * 4 + x, r * 3 + y)));
   }
 
   // bandTypes native: uint8 → one bytes_list of raw bytes; int16 → int64_list.
@@ -190,14 +203,23 @@ test('array bands, tensorDepths, collapseBands, sequenceData and native types', 
   const u8 = f0.get('u8')!;
   assert.equal(u8.kind, 'bytes_list');
   assert.equal(u8.value.length, 1);
-  assert.deepEqual([...(u8.value[0] as Uint8Array)], Array.from({ length: 12 }, (_, i) => valueAt(b8, 0, i % 4, Math.floor(i / 4))));
+  assert.deepEqual(
+    [...(u8.value[0] as Uint8Array)],
+    Array.from({ length: 12 }, (_, i) => valueAt(b8, 0, i % 4, Math.floor(i / 4))),
+  );
   const i64 = f0.get('ts')!;
   assert.equal(i64.kind, 'int64_list');
-  assert.deepEqual([...(i64.value as BigInt64Array)].slice(0, 12), Array.from({ length: 12 }, (_, i) => BigInt(valueAt(ts, 0, i % 4, Math.floor(i / 4)))));
+  assert.deepEqual(
+    [...(i64.value as BigInt64Array)].slice(0, 12),
+    Array.from({ length: 12 }, (_, i) => BigInt(valueAt(ts, 0, i % 4, Math.floor(i / 4)))),
+  );
 
   // collapseBands: one feature named after the first band, [C, H, W] with C = 1 + 6; native promotes to int64.
   dir = await tmp();
-  await runImageExport({ ...base, bucket: dir, fileNamePrefix: 'c', formatOptions: { ...base.formatOptions, collapseBands: true, bandTypes: 'native' } }, { open });
+  await runImageExport(
+    { ...base, bucket: dir, fileNamePrefix: 'c', formatOptions: { ...base.formatOptions, collapseBands: true, bandTypes: 'native' } },
+    { open },
+  );
   recs = await records(path.join(dir, 'c-00000.tfrecord'));
   const fc = decodeExample(recs[1]);
   assert.deepEqual([...fc.keys()], ['u8']);
@@ -237,12 +259,18 @@ test('maskedThreshold drops patches over the masked fraction and writes no mixer
   data[4 + 8] = NaN;
   const src = new MemSource(W, H, [{ name: 'b', type: 'float32', data }]);
   const dir = await tmp();
-  const s = await runImageExport({ image: 'm', bucket: dir, fileNamePrefix: 'm', formatOptions: { patchDimensions: [4, 4], maskedThreshold: 0.25, compressed: false } }, { open: async () => src });
+  const s = await runImageExport(
+    { image: 'm', bucket: dir, fileNamePrefix: 'm', formatOptions: { patchDimensions: [4, 4], maskedThreshold: 0.25, compressed: false } },
+    { open: async () => src },
+  );
   assert.equal(s.patches, 1);
   assert.equal(s.skippedPatches, 1);
   assert.equal(s.mixer, null);
   const files = await listFiles(dir);
-  assert.deepEqual(files.filter((f) => !f.startsWith('.geotfr')), ['m-00000.tfrecord']);
+  assert.deepEqual(
+    files.filter((f) => !f.startsWith('.geotfr')),
+    ['m-00000.tfrecord'],
+  );
   const recs = await records(path.join(dir, 'm-00000.tfrecord'));
   assert.equal(recs.length, 1);
   assert.equal((decodeExample(recs[0]).get('b')!.value as Float32Array)[4], 0); // the masked pixel of patch 1 holds the default
@@ -281,7 +309,12 @@ test('re-running the same request rewrites identical bytes; gzip output gunzips 
   const next = rng(5);
   const src = new MemSource(50, 40, [randomBand(next, 'a', 'float32', 50, 40), randomBand(next, 'b', 'int16', 50, 40)]);
   const open = async () => src;
-  const req = (dir: string, compressed: boolean) => ({ image: 'm', bucket: dir, fileNamePrefix: 'r', formatOptions: { patchDimensions: [10, 8], kernelSize: [5, 4], compressed, maxFileSize: 20000 } });
+  const req = (dir: string, compressed: boolean) => ({
+    image: 'm',
+    bucket: dir,
+    fileNamePrefix: 'r',
+    formatOptions: { patchDimensions: [10, 8], kernelSize: [5, 4], compressed, maxFileSize: 20000 },
+  });
   const dir = await tmp();
   await runImageExport(req(dir, true), { open });
   const first = await Promise.all((await listFiles(dir)).filter((f) => f.startsWith('r-')).map((f) => fs.readFile(path.join(dir, f))));

@@ -118,7 +118,18 @@ test('TensorFlow parses random exports; values equal numpy over the GDAL-read so
     const dir = await tempDir('geotfr-tf-');
     const src = path.join(dir, 'src.tif');
     const affine: [number, number, number, number, number, number] = [30, 0, 300000, 0, -30, 5000000];
-    await writeGeoTiff(src, { width: W, height: H, bands, type, nodata, affine, crs: 'EPSG:32618', layout: seed % 2 ? 'COG' : 'GTiff', blockSize: seed % 2 ? 32 : undefined, compress: 'DEFLATE' });
+    await writeGeoTiff(src, {
+      width: W,
+      height: H,
+      bands,
+      type,
+      nodata,
+      affine,
+      crs: 'EPSG:32618',
+      layout: seed % 2 ? 'COG' : 'GTiff',
+      blockSize: seed % 2 ? 32 : undefined,
+      compress: 'DEFLATE',
+    });
     const pw = 7 + Math.floor(next() * 20);
     const ph = 7 + Math.floor(next() * 20);
     const kernel = [1 + Math.floor(next() * 9), 1 + Math.floor(next() * 9)];
@@ -144,8 +155,17 @@ test('TensorFlow parses random exports; values equal numpy over the GDAL-read so
     assert.ok(summary.files >= 1);
     const files: string[] = summary.shards;
     const cfg = {
-      src, bbox, patch: [pw, ph], kernel, type, defaultValue, maskedThreshold, compressed, files,
-      names: bands.map((_, i) => `b${i + 1}`), mixer: maskedThreshold === 1 ? summary.mixer : null,
+      src,
+      bbox,
+      patch: [pw, ph],
+      kernel,
+      type,
+      defaultValue,
+      maskedThreshold,
+      compressed,
+      files,
+      names: bands.map((_, i) => `b${i + 1}`),
+      mixer: maskedThreshold === 1 ? summary.mixer : null,
     };
     cases.push({ cfg, seed, patches: summary.patches, maskedThreshold, dir });
   }
@@ -193,7 +213,12 @@ test('TensorFlow shapes for array bands ([D, th, tw]), collapseBands and Sequenc
   bands[0][5] = -1; // nodata in the scalar band
   await writeGeoTiff(src, { width: W, height: H, bands, type: 'float32', nodata: -1, affine: [1, 0, 0, 0, -1, 0], crs: 'EPSG:3857' });
   const D = 5; // 3 source values padded to 5
-  const image = { bands: [{ name: 's', uri: src, band: 1 }, { name: 'ts', uri: src, bands: [2, 3, 4] }] };
+  const image = {
+    bands: [
+      { name: 's', uri: src, band: 1 },
+      { name: 'ts', uri: src, bands: [2, 3, 4] },
+    ],
+  };
   const fo = { patchDimensions: [4, 3], kernelSize: [3, 3], defaultValue: -7, tensorDepths: { ts: D } };
   const exp = async (prefix: string, extra: object) => {
     const req = path.join(dir, `${prefix}.json`);
@@ -205,7 +230,16 @@ test('TensorFlow shapes for array bands ([D, th, tw]), collapseBands and Sequenc
   const th = 5;
   const tw = 6;
   const res = JSON.parse(
-    await python(SHAPES, [JSON.stringify({ th, tw, depth: D, examples: await exp('e', {}), collapsed: await exp('c', { collapseBands: true }), sequence: await exp('s', { sequenceData: true }) })]),
+    await python(SHAPES, [
+      JSON.stringify({
+        th,
+        tw,
+        depth: D,
+        examples: await exp('e', {}),
+        collapsed: await exp('c', { collapseBands: true }),
+        sequence: await exp('s', { sequenceData: true }),
+      }),
+    ]),
   );
   // Expected straight from the source arrays (margins outside the image and nodata → -7, depth padding → -7).
   const px = (band: number, x: number, y: number) => {
@@ -227,7 +261,10 @@ test('TensorFlow shapes for array bands ([D, th, tw]), collapseBands and Sequenc
         }
         const [ctx, seq] = res.sequence[p * th * tw + y * tw + x];
         assert.deepEqual(ctx, [px(0, ox + x, oy + y)]);
-        assert.deepEqual(seq, Array.from({ length: D }, (_, d) => px(1 + d, ox + x, oy + y)));
+        assert.deepEqual(
+          seq,
+          Array.from({ length: D }, (_, d) => px(1 + d, ox + x, oy + y)),
+        );
       }
   }
   await fs.rm(dir, { recursive: true, force: true });

@@ -19,14 +19,17 @@ import { mulberry32 } from '../../support/random.js';
 
 /** Transforms points with GDAL (PROJ), the oracle for proj4. */
 async function gdalTransform(from: string, to: string, pts: [number, number][]): Promise<[number, number][]> {
-  const out = (await run('gdaltransform', ['-s_srs', from, '-t_srs', to, '-output_xy'], { input: pts.map((p) => `${p[0]} ${p[1]}`).join('\n') + '\n' })).stdout.toString();
+  const out = (
+    await run('gdaltransform', ['-s_srs', from, '-t_srs', to, '-output_xy'], { input: pts.map((p) => `${p[0]} ${p[1]}`).join('\n') + '\n' })
+  ).stdout.toString();
   return out
     .trim()
     .split('\n')
     .map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
 }
 
-const isBadRequest = (field: string, re: RegExp) => (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST' && e.context.field === field && re.test(e.message);
+const isBadRequest = (field: string, re: RegExp) => (e: unknown) =>
+  e instanceof GeotfrError && e.code === 'BAD_REQUEST' && e.context.field === field && re.test(e.message);
 
 test('names normalize; unknown codes and non-CRS strings are BAD_REQUEST naming the code and the field', () => {
   assert.equal(normalizeCrs('urn:ogc:def:crs:EPSG::3035'), 'EPSG:3035');
@@ -110,6 +113,12 @@ test('GeoKeys of user-defined projections (written by GDAL) read back as proj4 s
 
 test('GeoKeys geotfr cannot read are BAD_INPUT naming the file', () => {
   const keys = { GTModelTypeGeoKey: 1, ProjectedCSTypeGeoKey: 32767, GeographicTypeGeoKey: 4326, ProjCoordTransGeoKey: 21 };
-  assert.throws(() => geoKeysProj4(keys, 'x.tif'), (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_INPUT' && e.context.file === 'x.tif' && /ProjCoordTransGeoKey=21/.test(e.message));
-  assert.throws(() => geoKeysProj4({ GTModelTypeGeoKey: 1, ProjectedCSTypeGeoKey: 32767, ProjCoordTransGeoKey: 1 }, 'y.tif'), (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_INPUT' && /no known geographic CRS/.test(e.message));
+  assert.throws(
+    () => geoKeysProj4(keys, 'x.tif'),
+    (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_INPUT' && e.context.file === 'x.tif' && /ProjCoordTransGeoKey=21/.test(e.message),
+  );
+  assert.throws(
+    () => geoKeysProj4({ GTModelTypeGeoKey: 1, ProjectedCSTypeGeoKey: 32767, ProjCoordTransGeoKey: 1 }, 'y.tif'),
+    (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_INPUT' && /no known geographic CRS/.test(e.message),
+  );
 });

@@ -33,22 +33,30 @@ import { mulberry32 } from '../../support/random.js';
 /** A smooth field with noise (reflectance-like, ≥ 1), with `holes` of the nodata value 0. */
 function field(seed: number, w: number, h: number, holes = 0.01): Uint16Array {
   const r = mulberry32(seed);
-  const fx = 5 + r() * 20, fy = 5 + r() * 20;
-  return Uint16Array.from({ length: w * h }, (_, k) => (r() < holes ? 0 : Math.max(1, Math.round(3000 + 2000 * Math.sin((k % w) / fx) * Math.cos(Math.floor(k / w) / fy) + 300 * r()))));
+  const fx = 5 + r() * 20,
+    fy = 5 + r() * 20;
+  return Uint16Array.from({ length: w * h }, (_, k) =>
+    r() < holes ? 0 : Math.max(1, Math.round(3000 + 2000 * Math.sin((k % w) / fx) * Math.cos(Math.floor(k / w) / fy) + 300 * r())),
+  );
 }
 
 /** Every band of an export reassembled on its grid (kernel [1, 1]: patches tile the grid). */
-async function exported(dir: string, prefix: string): Promise<{ mixer: ReturnType<typeof parseMixer>; bands: Map<string, Float32Array>; width: number; height: number }> {
+async function exported(
+  dir: string,
+  prefix: string,
+): Promise<{ mixer: ReturnType<typeof parseMixer>; bands: Map<string, Float32Array>; width: number; height: number }> {
   const mixer = parseMixer(await fs.readFile(path.join(dir, `${prefix}-mixer.json`), 'utf8'));
   const [pw, ph] = mixer.patchDimensions;
-  const width = mixer.patchesPerRow * pw, height = (mixer.totalPatches / mixer.patchesPerRow) * ph;
+  const width = mixer.patchesPerRow * pw,
+    height = (mixer.totalPatches / mixer.patchesPerRow) * ph;
   const bands = new Map<string, Float32Array>();
   let patch = 0;
   const shards = (await listFiles(dir)).filter((f) => f.startsWith(`${prefix}-0`)).sort();
   for (const s of shards)
     for await (const rec of readRecords(fileSource(path.join(dir, s)), { file: s })) {
       const ex = decodeExample(rec.data);
-      const px = (patch % mixer.patchesPerRow) * pw, py = Math.floor(patch / mixer.patchesPerRow) * ph;
+      const px = (patch % mixer.patchesPerRow) * pw,
+        py = Math.floor(patch / mixer.patchesPerRow) * ph;
       for (const [name, f] of ex) {
         let b = bands.get(name);
         if (!b) bands.set(name, (b = new Float32Array(width * height)));
@@ -75,11 +83,17 @@ function nearEdges(grid: { crs: string; affine: Affine }, width: number, files: 
 }
 
 /** Compares an exported band with gdalwarp's: exactly (nearest) or within `tol` × range; GDAL's empty pixels must hold `fill`. */
-function compare(name: string, ours: Float32Array, gdal: Float64Array, opts: { fill: number; tol: number; range: number; minValid: number; skip?: (k: number) => boolean }): void {
+function compare(
+  name: string,
+  ours: Float32Array,
+  gdal: Float64Array,
+  opts: { fill: number; tol: number; range: number; minValid: number; skip?: (k: number) => boolean },
+): void {
   let valid = 0;
   for (let k = 0; k < ours.length; k++) {
     if (opts.skip?.(k)) continue;
-    const g = gdal[k]!, o = ours[k]!;
+    const g = gdal[k]!,
+      o = ours[k]!;
     if (Number.isNaN(g)) {
       assert.equal(o, opts.fill, `${name} pixel ${k}: GDAL has no value, ours ${o}`);
       continue;
@@ -96,7 +110,8 @@ test('a Sentinel-2 L2A-shaped STAC item at scale 10: copies, bilinear/bicubic/ne
   if (!needGdal(t) || !needGdalPython(t)) return;
   const dir = await tempDir('geotfr-s2-');
   try {
-    const x0 = 399960, y0 = 5000040;
+    const x0 = 399960,
+      y0 = 5000040;
     const bands: { key: string; common?: string; res: number; type: 'uint16' | 'uint8' }[] = [
       { key: 'B02', common: 'blue', res: 10, type: 'uint16' },
       { key: 'B03', common: 'green', res: 10, type: 'uint16' },
@@ -114,11 +129,39 @@ test('a Sentinel-2 L2A-shaped STAC item at scale 10: copies, bilinear/bicubic/ne
       const values = b.type === 'uint8' ? Uint8Array.from(field(i, n, n, 0.02), (v) => (v === 0 ? 0 : 1 + (v % 11))) : field(i + 10, n, n);
       const affine: Affine = [b.res, 0, x0, 0, -b.res, y0];
       const rel = `R10m/${b.key}_${b.res}m.tif`;
-      await writeGeoTiff(path.join(dir, 'item', rel), { width: n, height: n, bands: [values], type: b.type, nodata: 0, affine, crs: 'EPSG:32633', layout: 'COG', blockSize: 128, compress: 'DEFLATE' });
-      assets[b.key] = { href: `./${rel}`, type: 'image/tiff; application=geotiff; profile=cloud-optimized', 'proj:epsg': 32633, 'proj:shape': [n, n], 'proj:transform': [...affine, 0, 0, 1], ...(b.common ? { 'eo:bands': [{ name: b.key, common_name: b.common }] } : {}) };
+      await writeGeoTiff(path.join(dir, 'item', rel), {
+        width: n,
+        height: n,
+        bands: [values],
+        type: b.type,
+        nodata: 0,
+        affine,
+        crs: 'EPSG:32633',
+        layout: 'COG',
+        blockSize: 128,
+        compress: 'DEFLATE',
+      });
+      assets[b.key] = {
+        href: `./${rel}`,
+        type: 'image/tiff; application=geotiff; profile=cloud-optimized',
+        'proj:epsg': 32633,
+        'proj:shape': [n, n],
+        'proj:transform': [...affine, 0, 0, 1],
+        ...(b.common ? { 'eo:bands': [{ name: b.key, common_name: b.common }] } : {}),
+      };
     }
     const item = path.join(dir, 'item', 'S2B_33TUL_20240601_0_L2A.json');
-    await fs.writeFile(item, JSON.stringify({ type: 'Feature', stac_version: '1.0.0', id: 'S2B_33TUL_20240601_0_L2A', geometry: null, properties: { datetime: '2024-06-01T10:00:00Z' }, assets }));
+    await fs.writeFile(
+      item,
+      JSON.stringify({
+        type: 'Feature',
+        stac_version: '1.0.0',
+        id: 'S2B_33TUL_20240601_0_L2A',
+        geometry: null,
+        properties: { datetime: '2024-06-01T10:00:00Z' },
+        assets,
+      }),
+    );
     const out = path.join(dir, 'out');
     const request = {
       image: { stac: item, bands: ['blue', 'B03', 'red', 'nir', { name: 'B11', resample: 'bilinear' }, 'SCL', { name: 'B01', resample: 'bicubic' }] },
@@ -133,7 +176,15 @@ test('a Sentinel-2 L2A-shaped STAC item at scale 10: copies, bilinear/bicubic/ne
     // scale 10 = B02's own pixel size: the export grid is B02's native grid.
     assert.deepEqual(mixer.projection, { crs: 'EPSG:32633', affine: { doubleMatrix: [10, 0, x0, 0, -10, y0] } });
     const dst = { width, height, affine: [10, 0, x0, 0, -10, y0] as Affine, crs: 'EPSG:32633' };
-    const algs: [string, string, GdalAlg][] = [['blue', 'B02', 'near'], ['B03', 'B03', 'near'], ['red', 'B04', 'near'], ['nir', 'B08', 'near'], ['B11', 'B11', 'bilinear'], ['SCL', 'SCL', 'near'], ['B01', 'B01', 'cubic']];
+    const algs: [string, string, GdalAlg][] = [
+      ['blue', 'B02', 'near'],
+      ['B03', 'B03', 'near'],
+      ['red', 'B04', 'near'],
+      ['nir', 'B08', 'near'],
+      ['B11', 'B11', 'bilinear'],
+      ['SCL', 'SCL', 'near'],
+      ['B01', 'B01', 'cubic'],
+    ];
     const file = (key: string) => path.join(dir, 'item', 'R10m', `${key}_${bands.find((b) => b.key === key)!.res}m.tif`);
     const gdal = await gdalWarp(algs.map(([, key, alg]) => ({ src: { files: [file(key)] }, dst, alg })));
     algs.forEach(([name, , alg], i) => {
@@ -142,12 +193,34 @@ test('a Sentinel-2 L2A-shaped STAC item at scale 10: copies, bilinear/bicubic/ne
       compare(name, got.get(name)!, gdal[i]!, { fill: blended ? -1 : 0, tol: blended ? 1e-4 : 0, range: 6000, minValid: blended ? 0.6 : 0.9 });
     });
     const manifest = JSON.parse(await fs.readFile(path.join(out, '.geotfr/manifests/s2/p.json'), 'utf8'));
-    assert.deepEqual(manifest.grid, { crs: 'EPSG:32633', affine: [10, 0, x0, 0, -10, y0], width: 480, height: 480, rule: 'scale', native: { crs: 'EPSG:32633', affine: [10, 0, x0, 0, -10, y0], width: 480, height: 480 } });
+    assert.deepEqual(manifest.grid, {
+      crs: 'EPSG:32633',
+      affine: [10, 0, x0, 0, -10, y0],
+      width: 480,
+      height: 480,
+      rule: 'scale',
+      native: { crs: 'EPSG:32633', affine: [10, 0, x0, 0, -10, y0], width: 480, height: 480 },
+    });
     assert.deepEqual(
-      manifest.bandSources.map((b: { name: string; resample: string; sources: { mode: string }[] }) => [b.name, b.resample, b.sources.map((s) => s.mode).join()]),
-      [['blue', 'nearest', 'copy'], ['B03', 'nearest', 'copy'], ['red', 'nearest', 'copy'], ['nir', 'nearest', 'copy'], ['B11', 'bilinear', 'warp'], ['SCL', 'nearest', 'warp'], ['B01', 'bicubic', 'warp']],
+      manifest.bandSources.map((b: { name: string; resample: string; sources: { mode: string }[] }) => [
+        b.name,
+        b.resample,
+        b.sources.map((s) => s.mode).join(),
+      ]),
+      [
+        ['blue', 'nearest', 'copy'],
+        ['B03', 'nearest', 'copy'],
+        ['red', 'nearest', 'copy'],
+        ['nir', 'nearest', 'copy'],
+        ['B11', 'bilinear', 'warp'],
+        ['SCL', 'nearest', 'warp'],
+        ['B01', 'bicubic', 'warp'],
+      ],
     );
-    assert.deepEqual(manifest.bands.map((b: { type: string }) => b.type), ['float32', 'float32', 'float32', 'float32', 'float32', 'float32', 'float32']);
+    assert.deepEqual(
+      manifest.bands.map((b: { type: string }) => b.type),
+      ['float32', 'float32', 'float32', 'float32', 'float32', 'float32', 'float32'],
+    );
 
     if (needTensorFlow(t)) {
       const shard = path.join(out, summary.shards[0]!.replace(/^.*\/s2\//, 's2/'));
@@ -187,10 +260,33 @@ test('two CRSs and a mosaic (a list and a glob across UTM zones, with nodata) on
       { name: 'c', crs: 'EPSG:32634', affine: [10, 0, 54000, 0, -10, 5330000] as Affine, w: 300, h: 500 },
     ];
     await fs.mkdir(path.join(dir, 'scenes'));
-    for (const [i, s] of scenes.entries()) await writeGeoTiff(path.join(dir, 'scenes', `${s.name}.tif`), { width: s.w, height: s.h, bands: [field(40 + i, s.w, s.h, 0.05)], type: 'uint16', nodata: 0, affine: s.affine, crs: s.crs, layout: 'COG', blockSize: 128, compress: 'DEFLATE' });
+    for (const [i, s] of scenes.entries())
+      await writeGeoTiff(path.join(dir, 'scenes', `${s.name}.tif`), {
+        width: s.w,
+        height: s.h,
+        bands: [field(40 + i, s.w, s.h, 0.05)],
+        type: 'uint16',
+        nodata: 0,
+        affine: s.affine,
+        crs: s.crs,
+        layout: 'COG',
+        blockSize: 128,
+        compress: 'DEFLATE',
+      });
     const dem = path.join(dir, 'dem.tif');
-    const demW = 500, demH = 400;
-    await writeGeoTiff(dem, { width: demW, height: demH, bands: [Float32Array.from(field(50, demW, demH, 0), (v) => v / 7)], type: 'float32', affine: [0.0002, 0, 14.99, 0, -0.0002, 48.04], crs: 'EPSG:4326', layout: 'COG', blockSize: 128, compress: 'DEFLATE' });
+    const demW = 500,
+      demH = 400;
+    await writeGeoTiff(dem, {
+      width: demW,
+      height: demH,
+      bands: [Float32Array.from(field(50, demW, demH, 0), (v) => v / 7)],
+      type: 'float32',
+      affine: [0.0002, 0, 14.99, 0, -0.0002, 48.04],
+      crs: 'EPSG:4326',
+      layout: 'COG',
+      blockSize: 128,
+      compress: 'DEFLATE',
+    });
     const out = path.join(dir, 'out');
     const files = [path.join(dir, 'scenes', 'a.tif'), path.join(dir, 'scenes', 'b.tif'), path.join(dir, 'scenes', 'c.tif')];
     const request = {
@@ -202,14 +298,28 @@ test('two CRSs and a mosaic (a list and a glob across UTM zones, with nodata) on
       },
       crs: 'EPSG:3035',
       scale: 20,
-      region: { type: 'Polygon', coordinates: [[[15.0, 47.97], [15.1, 47.97], [15.1, 48.03], [15.0, 48.03], [15.0, 47.97]]] },
+      region: {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [15.0, 47.97],
+            [15.1, 47.97],
+            [15.1, 48.03],
+            [15.0, 48.03],
+            [15.0, 47.97],
+          ],
+        ],
+      },
       bucket: out,
       fileNamePrefix: 'stack/p',
       formatOptions: { patchDimensions: [32, 32], defaultValue: -1 },
     };
     const plan = await planImageExport(request);
     assert.equal(plan.gridRule, 'scale');
-    assert.deepEqual(plan.image!.bands[0]!.files.map((f) => path.basename(plan.image!.files[f]!.uri)), ['a.tif', 'b.tif', 'c.tif']);
+    assert.deepEqual(
+      plan.image!.bands[0]!.files.map((f) => path.basename(plan.image!.files[f]!.uri)),
+      ['a.tif', 'b.tif', 'c.tif'],
+    );
     await runImageExport(request, { workers: 2 });
     const { mixer, bands: got, width, height } = await exported(out, 'stack/p');
     const a = mixer.projection.affine.doubleMatrix;
@@ -236,25 +346,46 @@ test('a wide mosaic: each chunk opens only the files under it; --dry-run reads a
     // Ten scenes side by side (no overlap), 100 × 100 px each, on one 30 m lattice.
     await fs.mkdir(path.join(dir, 'tiles'));
     for (let i = 0; i < 10; i++)
-      await writeGeoTiff(path.join(dir, 'tiles', `t${i}.tif`), { width: 100, height: 100, bands: [field(60 + i, 100, 100, 0)], type: 'uint16', affine: [30, 0, 300000 + 3000 * i, 0, -30, 5000000], crs: 'EPSG:32633' });
+      await writeGeoTiff(path.join(dir, 'tiles', `t${i}.tif`), {
+        width: 100,
+        height: 100,
+        bands: [field(60 + i, 100, 100, 0)],
+        type: 'uint16',
+        affine: [30, 0, 300000 + 3000 * i, 0, -30, 5000000],
+        crs: 'EPSG:32633',
+      });
     const out = path.join(dir, 'out');
-    const request = { image: { bands: [{ name: 'b', uri: path.join(dir, 'tiles', 't*.tif') }] }, bucket: out, fileNamePrefix: 'w/p', formatOptions: { patchDimensions: [50, 50], kernelSize: [3, 3] } };
+    const request = {
+      image: { bands: [{ name: 'b', uri: path.join(dir, 'tiles', 't*.tif') }] },
+      bucket: out,
+      fileNamePrefix: 'w/p',
+      formatOptions: { patchDimensions: [50, 50], kernelSize: [3, 3] },
+    };
     const plan = await planImageExport(request);
     assert.deepEqual([plan.source.width, plan.source.height], [1000, 100]);
     // A region over tiles 3..4 keeps only the files under it in the plan, plus the neighbours its
     // 1-px tile margins read (docs/semantics.md §3) …
     const edge = await planImageExport({ ...request, region: [309000 + 15, 4997000, 315000 - 15, 5000000] });
-    assert.deepEqual(edge.image!.files.map((f) => path.basename(f.uri)), ['t2.tif', 't3.tif', 't4.tif', 't5.tif']);
+    assert.deepEqual(
+      edge.image!.files.map((f) => path.basename(f.uri)),
+      ['t2.tif', 't3.tif', 't4.tif', 't5.tif'],
+    );
     // … and without them when the region keeps 5 px (more than margin and kernel support) away.
     const inner = await planImageExport({ ...request, region: [309000 + 150 + 15, 4997000, 315000 - 150 - 15, 5000000] });
-    assert.deepEqual(inner.image!.files.map((f) => path.basename(f.uri)), ['t3.tif', 't4.tif']);
+    assert.deepEqual(
+      inner.image!.files.map((f) => path.basename(f.uri)),
+      ['t3.tif', 't4.tif'],
+    );
     const src = new GridImageSource(plan.image!, plan.source);
     try {
       const chunk = shardChunks(plan, 0)[0]!;
       const win = tilesWindow(plan.grid, chunk.row, chunk.col0, 1);
       await src.readWindow(win.x0, win.y0, win.width, win.height);
       // The first patch's tile (columns -1..50) touches t0 only.
-      assert.deepEqual(src.openedFiles.map((f) => path.basename(f)), ['t0.tif']);
+      assert.deepEqual(
+        src.openedFiles.map((f) => path.basename(f)),
+        ['t0.tif'],
+      );
       await src.readWindow(149, 0, 3, 3);
       assert.deepEqual(src.openedFiles.map((f) => path.basename(f)).sort(), ['t0.tif', 't1.tif']);
     } finally {

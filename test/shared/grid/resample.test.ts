@@ -33,7 +33,8 @@ function memSource(values: Float64Array, width: number, height: number, nodata?:
     async read(x0: number, y0: number, w: number, h: number) {
       s.reads++;
       assert.ok(x0 >= 0 && y0 >= 0 && x0 + w <= width && y0 + h <= height, `read (${x0}, ${y0}, ${w}x${h}) outside ${width}x${height}`);
-      const v = new Float64Array(w * h), ok = new Uint8Array(w * h);
+      const v = new Float64Array(w * h),
+        ok = new Uint8Array(w * h);
       for (let j = 0; j < h; j++)
         for (let i = 0; i < w; i++) {
           const x = values[(y0 + j) * width + x0 + i]!;
@@ -47,7 +48,13 @@ function memSource(values: Float64Array, width: number, height: number, nodata?:
 }
 
 /** Warps one band with one kernel. */
-async function warp1(t: GridTransform, src: WarpSource, kernel: Kernel, win: { x0: number; y0: number; width: number; height: number }, opts: { maxSourcePixels?: number } = {}) {
+async function warp1(
+  t: GridTransform,
+  src: WarpSource,
+  kernel: Kernel,
+  win: { x0: number; y0: number; width: number; height: number },
+  opts: { maxSourcePixels?: number } = {},
+) {
   return (await warpWindow(t, src, [kernel], win, opts))[0]!;
 }
 
@@ -55,7 +62,10 @@ async function warp1(t: GridTransform, src: WarpSource, kernel: Kernel, win: { x
 function sourceAround(p: GridPair): { affine: Affine; width: number; height: number } | null {
   const g = new GridTransform(p.target, p.source);
   const c = g.map(0, 0, p.w + 1, p.h + 1, 0);
-  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  let x0 = Infinity,
+    y0 = Infinity,
+    x1 = -Infinity,
+    y1 = -Infinity;
   for (let k = 0; k < c.x.length; k++) {
     x0 = Math.min(x0, c.x[k]!);
     x1 = Math.max(x1, c.x[k]!);
@@ -63,9 +73,12 @@ function sourceAround(p: GridPair): { affine: Affine; width: number; height: num
     y1 = Math.max(y1, c.y[k]!);
   }
   const r = p.rng;
-  const bw = x1 - x0, bh = y1 - y0;
-  const ox = Math.floor(x0 + bw * (r() * 0.25 - 0.1)), oy = Math.floor(y0 + bh * (r() * 0.25 - 0.1));
-  const width = Math.ceil(x1 - bw * (r() * 0.25 - 0.1)) - ox, height = Math.ceil(y1 - bh * (r() * 0.25 - 0.1)) - oy;
+  const bw = x1 - x0,
+    bh = y1 - y0;
+  const ox = Math.floor(x0 + bw * (r() * 0.25 - 0.1)),
+    oy = Math.floor(y0 + bh * (r() * 0.25 - 0.1));
+  const width = Math.ceil(x1 - bw * (r() * 0.25 - 0.1)) - ox,
+    height = Math.ceil(y1 - bh * (r() * 0.25 - 0.1)) - oy;
   if (width > 700 || height > 700 || width < 4 || height < 4) return null;
   const [a, b, cc, d, e, f] = p.source.affine;
   return { affine: [a, b, cc + ox * a + oy * b, d, e, f + ox * d + oy * e], width, height };
@@ -74,9 +87,9 @@ function sourceAround(p: GridPair): { affine: Affine; width: number; height: num
 /** Smooth field plus noise, with ~2% NODATA pixels when `holes`. */
 function randomValues(r: () => number, w: number, h: number, holes: boolean): Float64Array {
   const v = new Float64Array(w * h);
-  const fx = 3 + r() * 10, fy = 3 + r() * 10;
-  for (let j = 0; j < h; j++)
-    for (let i = 0; i < w; i++) v[j * w + i] = holes && r() < 0.02 ? NODATA : 1000 * Math.sin(i / fx) * Math.cos(j / fy) + 100 * r();
+  const fx = 3 + r() * 10,
+    fy = 3 + r() * 10;
+  for (let j = 0; j < h; j++) for (let i = 0; i < w; i++) v[j * w + i] = holes && r() < 0.02 ? NODATA : 1000 * Math.sin(i / fx) * Math.cos(j / fy) + 100 * r();
   return v;
 }
 
@@ -106,15 +119,23 @@ test('nearest, bilinear and bicubic equal gdalwarp -et 0 over random CRS pairs, 
   for (const c of cases) {
     const placement = { crs: c.p.source.crs, affine: c.src.affine };
     const transform = new GridTransform(c.p.target, placement);
-    let lo = Infinity, hi = -Infinity;
+    let lo = Infinity,
+      hi = -Infinity;
     for (const v of c.values) if (v !== NODATA) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
     const n = c.p.w * c.p.h;
     for (const m of methods) {
       const want = gdal[job++]!;
-      const got = await warp1(transform, memSource(c.values, c.src.width, c.src.height, c.holes ? NODATA : undefined), { resample: m }, { x0: 0, y0: 0, width: c.p.w, height: c.p.h });
-      let compared = 0, valid = 0;
+      const got = await warp1(
+        transform,
+        memSource(c.values, c.src.width, c.src.height, c.holes ? NODATA : undefined),
+        { resample: m },
+        { x0: 0, y0: 0, width: c.p.w, height: c.p.h },
+      );
+      let compared = 0,
+        valid = 0;
       for (let k = 0; k < n; k++) {
-        const i = k % c.p.w, j = Math.floor(k / c.p.w);
+        const i = k % c.p.w,
+          j = Math.floor(k / c.p.w);
         const where = `${c.p.desc}, ${m}, target pixel (${i}, ${j})`;
         if (m === 'nearest') {
           // A centre within the error bound of a source pixel edge may land on either side.
@@ -148,10 +169,17 @@ test('nearest, bilinear and bicubic equal gdalwarp -et 0 over random CRS pairs, 
 test('mean, mode, min and max equal gdalwarp -r average|mode|min|max on same-CRS integer-factor downsampling', async (t) => {
   if (!needGdal(t) || !needGdalPython(t)) return;
   const r = mulberry32(99);
-  const cases: { src: { affine: Affine; width: number; height: number; crs: string }; dst: { affine: Affine; width: number; height: number }; values: Float64Array; nodata?: number; f: number }[] = [];
+  const cases: {
+    src: { affine: Affine; width: number; height: number; crs: string };
+    dst: { affine: Affine; width: number; height: number };
+    values: Float64Array;
+    nodata?: number;
+    f: number;
+  }[] = [];
   for (let k = 0; k < 24; k++) {
     const f = 2 + Math.floor(r() * 4);
-    const width = 60 + Math.floor(r() * 100), height = 50 + Math.floor(r() * 100);
+    const width = 60 + Math.floor(r() * 100),
+      height = 50 + Math.floor(r() * 100);
     const crs = ['EPSG:32633', 'EPSG:4326', 'EPSG:3035'][k % 3]!;
     const px = crs === 'EPSG:4326' ? 0.001 : 10;
     const affine: Affine = [px, 0, crs === 'EPSG:4326' ? 14 : 4500000, 0, -px, crs === 'EPSG:4326' ? 50 : 3000000];
@@ -161,20 +189,32 @@ test('mean, mode, min and max equal gdalwarp -r average|mode|min|max on same-CRS
     const values = new Float64Array(width * height);
     for (let i = 0; i < values.length; i++) values[i] = holes && r() < 0.03 ? NODATA : small ? Math.floor(r() * 4) : (r() - 0.5) * 1e4;
     // Target origin on a source pixel corner, possibly left of / above the source.
-    const ox = Math.floor((r() - 0.3) * 10), oy = Math.floor((r() - 0.3) * 10);
-    const dst = { affine: [f * px, 0, affine[2] + ox * px, 0, -f * px, affine[5] - oy * px] as Affine, width: Math.ceil(width / f) + 1, height: Math.ceil(height / f) + 1 };
+    const ox = Math.floor((r() - 0.3) * 10),
+      oy = Math.floor((r() - 0.3) * 10);
+    const dst = {
+      affine: [f * px, 0, affine[2] + ox * px, 0, -f * px, affine[5] - oy * px] as Affine,
+      width: Math.ceil(width / f) + 1,
+      height: Math.ceil(height / f) + 1,
+    };
     cases.push({ src: { affine, width, height, crs }, dst, values, nodata: holes ? NODATA : undefined, f });
   }
   const reducers = ['mean', 'mode', 'min', 'max'] as const;
   const gdal = await gdalWarp(
-    cases.flatMap((c) => reducers.map((m) => ({ src: { ...c.src, nodata: c.nodata, values: c.values }, dst: { ...c.dst, crs: c.src.crs }, alg: GDAL_ALG[m]! }))),
+    cases.flatMap((c) =>
+      reducers.map((m) => ({ src: { ...c.src, nodata: c.nodata, values: c.values }, dst: { ...c.dst, crs: c.src.crs }, alg: GDAL_ALG[m]! })),
+    ),
   );
   let job = 0;
   for (const [ci, c] of cases.entries()) {
     const transform = new GridTransform({ crs: c.src.crs, affine: c.dst.affine }, { crs: c.src.crs, affine: c.src.affine });
     for (const m of reducers) {
       const want = gdal[job++]!;
-      const got = await warp1(transform, memSource(c.values, c.src.width, c.src.height, c.nodata), { resample: 'nearest', reduce: m }, { x0: 0, y0: 0, width: c.dst.width, height: c.dst.height });
+      const got = await warp1(
+        transform,
+        memSource(c.values, c.src.width, c.src.height, c.nodata),
+        { resample: 'nearest', reduce: m },
+        { x0: 0, y0: 0, width: c.dst.width, height: c.dst.height },
+      );
       let valid = 0;
       for (let k = 0; k < want.length; k++) {
         const where = `case ${ci} (${c.src.crs}, factor ${c.f}), ${m}, target pixel ${k % c.dst.width}, ${Math.floor(k / c.dst.width)}`;
@@ -197,7 +237,8 @@ test('mean, mode, min and max equal gdalwarp -r average|mode|min|max on same-CRS
 
 test('kernels by hand: quarter-pixel bilinear, bicubic on a straight line and at zero fractions, mask rule', () => {
   // 4×3 source, value = 10*col + row; one masked pixel at (3, 2).
-  const w = 4, h = 3;
+  const w = 4,
+    h = 3;
   const values = new Float64Array(w * h).map((_, k) => 10 * (k % w) + Math.floor(k / w));
   const valid = new Uint8Array(w * h).fill(1);
   valid[2 * w + 3] = 0;
@@ -212,12 +253,37 @@ test('kernels by hand: quarter-pixel bilinear, bicubic on a straight line and at
   assert.deepEqual(at('bilinear', [[1.25, 1.75]]), [8.75]);
   // On a pixel centre: exactly that pixel, even next to the masked one and at the source's edge
   // (the zero-weight neighbours are not read); a quarter pixel off toward the masked pixel: masked.
-  assert.deepEqual(at('bilinear', [[2.5, 2.5], [0.5, 0.5], [2.75, 2.5], [3.75, 0.5]]), [22, 0, null, null]);
+  assert.deepEqual(
+    at('bilinear', [
+      [2.5, 2.5],
+      [0.5, 0.5],
+      [2.75, 2.5],
+      [3.75, 0.5],
+    ]),
+    [22, 0, null, null],
+  );
   // Nearest: GDAL's bias puts an edge on the right/lower pixel; outside is masked; the masked pixel too.
-  assert.deepEqual(at('nearest', [[1, 1], [0.999, 0.999], [-1e-12, 0.5], [3.5, 2.5], [4, 0.5]]), [11, 0, null, null, null]);
+  assert.deepEqual(
+    at('nearest', [
+      [1, 1],
+      [0.999, 0.999],
+      [-1e-12, 0.5],
+      [3.5, 2.5],
+      [4, 0.5],
+    ]),
+    [11, 0, null, null, null],
+  );
   // Bicubic reproduces a linear field where its 4×4 support is inside; at zero fractions only the
   // centre tap counts, so pixel centres next to the edge keep their values.
-  assert.deepEqual(at('bicubic', [[2, 1.5], [0.5, 0.5], [1.5, 1.25], [3.5, 0.5]]), [16, 0, null, 30]);
+  assert.deepEqual(
+    at('bicubic', [
+      [2, 1.5],
+      [0.5, 0.5],
+      [1.5, 1.25],
+      [3.5, 0.5],
+    ]),
+    [16, 0, null, 30],
+  );
 });
 
 test('reducers by hand: fractional footprints weigh covered area; a rotated footprint; the mask rule', () => {
@@ -229,7 +295,10 @@ test('reducers by hand: fractional footprints weigh covered area; a rotated foot
     return out.valid[0] ? out.values[0] : null;
   };
   // Corners (0,0), (1,0), (0,1), (1,1) of one target pixel, as (x, y) lists.
-  const rect = (x0: number, x1: number, y0: number, y1: number): [number[], number[]] => [[x0, x1, x0, x1], [y0, y0, y1, y1]];
+  const rect = (x0: number, x1: number, y0: number, y1: number): [number[], number[]] => [
+    [x0, x1, x0, x1],
+    [y0, y0, y1, y1],
+  ];
   assert.equal(run1('mean', ...rect(0.5, 3, 0, 1)), 12);
   assert.equal(run1('min', ...rect(0.5, 3, 0, 1)), 0);
   assert.equal(run1('max', ...rect(0.5, 3, 0, 1)), 20);
@@ -240,16 +309,24 @@ test('reducers by hand: fractional footprints weigh covered area; a rotated foot
   // A footprint reaching outside the source is masked.
   assert.equal(run1('mean', ...rect(3.5, 4.5, 0, 1)), null);
   // A diamond (45° rotation) centred on the corner (2, 1) shared by four pixels covers each by a quarter.
-  const diamond: [number[], number[]] = [[2, 3, 1, 2], [0, 1, 1, 2]];
+  const diamond: [number[], number[]] = [
+    [2, 3, 1, 2],
+    [0, 1, 1, 2],
+  ];
   assert.ok(Math.abs(run1('mean', ...diamond)! - (10 + 20 + 10 + 20) / 4) < 1e-12);
   // An off-centre rotated footprint: weights from polygon clipping equal a fine supersampling.
-  const quad: [number[], number[]] = [[1.3, 2.9, 0.6, 2.2], [0.1, 0.5, 0.9, 1.3]];
-  let acc = 0, cnt = 0;
+  const quad: [number[], number[]] = [
+    [1.3, 2.9, 0.6, 2.2],
+    [0.1, 0.5, 0.9, 1.3],
+  ];
+  let acc = 0,
+    cnt = 0;
   const N = 600;
   const [xs, ys] = quad;
   for (let a = 0; a < N; a++)
     for (let b = 0; b < N; b++) {
-      const u = (a + 0.5) / N, v = (b + 0.5) / N;
+      const u = (a + 0.5) / N,
+        v = (b + 0.5) / N;
       // Bilinear map of the unit square onto the quad (a parallelogram here, so exact).
       const x = xs[0]! * (1 - u) * (1 - v) + xs[1]! * u * (1 - v) + xs[2]! * (1 - u) * v + xs[3]! * u * v;
       const y = ys[0]! * (1 - u) * (1 - v) + ys[1]! * u * (1 - v) + ys[2]! * (1 - u) * v + ys[3]! * u * v;
@@ -286,7 +363,13 @@ test('several bands with different kernels in one warp: one source read, the sam
   const values = randomValues(p.rng, src.width, src.height, true);
   const transform = new GridTransform(p.target, { crs: p.source.crs, affine: src.affine });
   // Three scalar nearest bands (read in one fused pass, in pairs and one left over), bicubic, a reducer.
-  const kernels: Kernel[] = [{ resample: 'nearest' }, { resample: 'bicubic' }, { resample: 'nearest' }, { resample: 'nearest', reduce: 'max' }, { resample: 'nearest' }];
+  const kernels: Kernel[] = [
+    { resample: 'nearest' },
+    { resample: 'bicubic' },
+    { resample: 'nearest' },
+    { resample: 'nearest', reduce: 'max' },
+    { resample: 'nearest' },
+  ];
   const win = { x0: 3, y0: -4, width: p.w, height: p.h };
   // Each band its own values and holes, so a band mixed up with another shows.
   const bandValues = (b: number) => values.map((v, i) => (v === NODATA || (b > 0 && i % (97 + 13 * b) === 0) ? NODATA : v + 1000 * b));
@@ -309,6 +392,9 @@ test('several bands with different kernels in one warp: one source read, the sam
     assert.deepEqual(all[b]!.valid, one.valid, JSON.stringify(k));
     // Masked pixels hold unspecified values: compare the valid ones.
     for (let i = 0; i < one.valid.length; i++) if (one.valid[i]) assert.equal(all[b]!.values[i], one.values[i], `${JSON.stringify(k)} band ${b} pixel ${i}`);
-    assert.ok(one.valid.some((v) => v === 1), `band ${b} has valid pixels`);
+    assert.ok(
+      one.valid.some((v) => v === 1),
+      `band ${b} has valid pixels`,
+    );
   }
 });

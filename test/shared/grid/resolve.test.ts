@@ -32,7 +32,11 @@ interface Row {
 const s1000 = deg(1000);
 
 const TABLE: Row[] = [
-  { why: 'rule 5: nothing given → the native grid', p: {}, want: { crs: 'EPSG:32633', affine: [30, 0, 399960, 0, -30, 5000040], width: 100, height: 80, rule: 'native' } },
+  {
+    why: 'rule 5: nothing given → the native grid',
+    p: {},
+    want: { crs: 'EPSG:32633', affine: [30, 0, 399960, 0, -30, 5000040], width: 100, height: 80, rule: 'native' },
+  },
   {
     why: 'rule 5 + bbox: columns 10..25, rows 5..20 → origin (X(10), Y(5)) = (400260, 4999890), 15×15',
     p: { region: [X(10), Y(20), X(25), Y(5)] },
@@ -40,7 +44,20 @@ const TABLE: Row[] = [
   },
   {
     why: 'rule 5 + GeoJSON in the image CRS (crs member): the same pixels as its bbox',
-    p: { region: { type: 'Polygon', crs: { type: 'name', properties: { name: 'EPSG:32633' } }, coordinates: [[[X(10), Y(5)], [X(25), Y(12)], [X(18), Y(20)], [X(10), Y(5)]]] } },
+    p: {
+      region: {
+        type: 'Polygon',
+        crs: { type: 'name', properties: { name: 'EPSG:32633' } },
+        coordinates: [
+          [
+            [X(10), Y(5)],
+            [X(25), Y(12)],
+            [X(18), Y(20)],
+            [X(10), Y(5)],
+          ],
+        ],
+      },
+    },
     want: { crs: 'EPSG:32633', affine: [30, 0, 400260, 0, -30, 4999890], width: 15, height: 15, rule: 'native' },
   },
   {
@@ -131,26 +148,48 @@ test('a rotated first band with scale: lines through the CRS origin (its corners
 test('mosaic footprints: the default region is the union of the first band’s files, lines through its first file', () => {
   const second: PixelGrid = { crs: 'EPSG:32633', affine: [30, 0, 402960, 0, -30, 5000040], width: 50, height: 80 };
   // Union x ∈ [399960, 404460] → 150 columns at 30 m on the first file's lattice.
-  assert.deepEqual(resolveGrid({}, utm, [utm, second]), { crs: 'EPSG:32633', affine: [30, 0, 399960, 0, -30, 5000040], width: 150, height: 80, rule: 'native' });
-  assert.deepEqual(resolveGrid({ scale: 60 }, utm, [utm, second]), { crs: 'EPSG:32633', affine: [60, 0, 399960, 0, -60, 5000040], width: 75, height: 40, rule: 'scale' });
+  assert.deepEqual(resolveGrid({}, utm, [utm, second]), {
+    crs: 'EPSG:32633',
+    affine: [30, 0, 399960, 0, -30, 5000040],
+    width: 150,
+    height: 80,
+    rule: 'native',
+  });
+  assert.deepEqual(resolveGrid({ scale: 60 }, utm, [utm, second]), {
+    crs: 'EPSG:32633',
+    affine: [60, 0, 399960, 0, -60, 5000040],
+    width: 75,
+    height: 40,
+    rule: 'scale',
+  });
 });
 
-const isBad = (field: string, re: RegExp) => (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST' && e.context.field === field && re.test(e.message);
+const isBad = (field: string, re: RegExp) => (e: unknown) =>
+  e instanceof GeotfrError && e.code === 'BAD_REQUEST' && e.context.field === field && re.test(e.message);
 
 test('errors: each a BAD_REQUEST naming the field and the value', () => {
   assert.throws(() => resolveGrid({ scale: 10, dimensions: [5, 5] }, utm), isBad('dimensions', /either scale \(10\) or dimensions \(\[5,5\]\)/));
-  assert.throws(() => resolveGrid({ crs: 'EPSG:3035' }, utm), isBad('crs', /EPSG:3035 differs from the first band's CRS EPSG:32633.*crsTransform, scale or dimensions/));
+  assert.throws(
+    () => resolveGrid({ crs: 'EPSG:3035' }, utm),
+    isBad('crs', /EPSG:3035 differs from the first band's CRS EPSG:32633.*crsTransform, scale or dimensions/),
+  );
   assert.throws(() => resolveGrid({ crsTransform: [10, 0, 0, 0, -10, 0] }, utm), isBad('crsTransform', /needs "crs"/));
   assert.throws(() => resolveGrid({ crs: 'EPSG:999999', scale: 10 }, utm), isBad('crs', /unknown CRS EPSG:999999/));
   assert.throws(() => resolveGrid({ crs: 'EPSG:32633', crsTransform: [10, 0, 0, 0, -10] }, utm), isBad('crsTransform', /6 finite numbers.*\[10,0,0,0,-10\]/));
   assert.throws(() => resolveGrid({ crs: 'EPSG:32633', crsTransform: [10, 20, 0, 5, 10, 0] }, utm), isBad('crsTransform', /degenerate/));
   assert.throws(() => resolveGrid({ crs: 'EPSG:32633', crsTransform: [10, 0, 0, 0, -10, 0], scale: 5 }, utm), isBad('scale', /conflicts with crsTransform/));
-  assert.throws(() => resolveGrid({ crs: 'EPSG:32633', crsTransform: [10, 0, 0, 0, -10, 0], dimensions: [5, 5], region: [0, 0, 10, 10] }, utm), isBad('dimensions', /either region or dimensions/));
+  assert.throws(
+    () => resolveGrid({ crs: 'EPSG:32633', crsTransform: [10, 0, 0, 0, -10, 0], dimensions: [5, 5], region: [0, 0, 10, 10] }, utm),
+    isBad('dimensions', /either region or dimensions/),
+  );
   assert.throws(() => resolveGrid({ crs: 'EPSG:32633', crsTransform: [10, 0, 0, 0, -10, 0], dimensions: 5 }, utm), isBad('dimensions', /must be \[W, H\]/));
   assert.throws(() => resolveGrid({ scale: -3 }, utm), isBad('scale', /positive number.*-3/));
   assert.throws(() => resolveGrid({ dimensions: 'big' }, utm), isBad('dimensions', /"big"/));
   assert.throws(() => resolveGrid({ dimensions: [10, 0] }, utm), isBad('dimensions', /\[10,0\]/));
-  assert.throws(() => resolveGrid({ region: [X(200), Y(20), X(210), Y(5)] }, utm), isBad('region', /does not intersect the image \(bounds \[399960,4997640,402960,5000040\] in EPSG:32633/));
+  assert.throws(
+    () => resolveGrid({ region: [X(200), Y(20), X(210), Y(5)] }, utm),
+    isBad('region', /does not intersect the image \(bounds \[399960,4997640,402960,5000040\] in EPSG:32633/),
+  );
   assert.throws(() => resolveGrid({ scale: 60, region: [X(200), Y(20), X(210), Y(5)] }, utm), isBad('region', /does not intersect/));
   assert.throws(() => resolveGrid({ dimensions: [5, 5], region: { type: 'Point', coordinates: [15, 45] } }, utm), isBad('region', /no area/));
   assert.deepEqual(parseDimensions('640x480'), [640, 480]);
@@ -160,8 +199,10 @@ test('errors: each a BAD_REQUEST naming the field and the value', () => {
 test('rule 5 equals the existing region → window → affine path bit for bit (random bboxes)', () => {
   const r = mulberry32(12);
   for (let k = 0; k < 500; k++) {
-    const fx0 = -20 + r() * 110, fy0 = -20 + r() * 90;
-    const fx1 = fx0 + 0.01 + r() * 40, fy1 = fy0 + 0.01 + r() * 40;
+    const fx0 = -20 + r() * 110,
+      fy0 = -20 + r() * 90;
+    const fx1 = fx0 + 0.01 + r() * 40,
+      fy1 = fy0 + 0.01 + r() * 40;
     const region = [X(fx0), Y(fy1), X(fx1), Y(fy0)];
     let win;
     try {
@@ -178,16 +219,29 @@ test('rule 5 equals the existing region → window → affine path bit for bit (
 test('a GeoJSON outline in EPSG:4326 is densified and reprojected like GDAL, not bounded by its corners', async (t) => {
   if (!needGdal(t)) return;
   // A lon/lat quadrilateral over central Europe onto a 1 km LAEA grid: its edges curve in 3035.
-  const ring: [number, number][] = [[5, 47], [25, 46], [24, 55], [6, 55], [5, 47]];
+  const ring: [number, number][] = [
+    [5, 47],
+    [25, 46],
+    [24, 55],
+    [6, 55],
+    [5, 47],
+  ];
   const europe: PixelGrid = { crs: 'EPSG:4326', affine: [0.01, 0, 0, 0, -0.01, 60], width: 3000, height: 2000 };
   const g = resolveGrid({ crs: 'EPSG:3035', scale: 1000, region: { type: 'Polygon', coordinates: [ring] } }, europe);
   const pts: [number, number][] = [];
   for (let i = 0; i + 1 < ring.length; i++)
     for (let k = 0; k < 64; k++) pts.push([ring[i]![0] + ((ring[i + 1]![0] - ring[i]![0]) * k) / 64, ring[i]![1] + ((ring[i + 1]![1] - ring[i]![1]) * k) / 64]);
-  const out = (await run('gdaltransform', ['-s_srs', 'EPSG:4326', '-t_srs', 'EPSG:3035', '-output_xy'], { input: pts.map((p) => `${p[0]} ${p[1]}`).join('\n') + '\n' })).stdout.toString();
-  const xy = out.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
-  const xmin = Math.min(...xy.map((p) => p[0])), xmax = Math.max(...xy.map((p) => p[0]));
-  const ymin = Math.min(...xy.map((p) => p[1])), ymax = Math.max(...xy.map((p) => p[1]));
+  const out = (
+    await run('gdaltransform', ['-s_srs', 'EPSG:4326', '-t_srs', 'EPSG:3035', '-output_xy'], { input: pts.map((p) => `${p[0]} ${p[1]}`).join('\n') + '\n' })
+  ).stdout.toString();
+  const xy = out
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
+  const xmin = Math.min(...xy.map((p) => p[0])),
+    xmax = Math.max(...xy.map((p) => p[0]));
+  const ymin = Math.min(...xy.map((p) => p[1])),
+    ymax = Math.max(...xy.map((p) => p[1]));
   // Snapped outward to 1 km lines through the CRS origin.
   const want = { x0: Math.floor(xmin / 1000) * 1000, x1: Math.ceil(xmax / 1000) * 1000, y0: Math.floor(ymin / 1000) * 1000, y1: Math.ceil(ymax / 1000) * 1000 };
   assert.deepEqual(
@@ -196,6 +250,11 @@ test('a GeoJSON outline in EPSG:4326 is densified and reprojected like GDAL, not
   );
   // The densified edge bulges beyond the corners' bbox (the reason corners are not enough).
   const corners = ring.map((p) => xy[pts.findIndex((q) => q[0] === p[0] && q[1] === p[1])]!);
-  const bulge = Math.max(ymax - Math.max(...corners.map((p) => p[1])), Math.min(...corners.map((p) => p[1])) - ymin, xmax - Math.max(...corners.map((p) => p[0])), Math.min(...corners.map((p) => p[0])) - xmin);
+  const bulge = Math.max(
+    ymax - Math.max(...corners.map((p) => p[1])),
+    Math.min(...corners.map((p) => p[1])) - ymin,
+    xmax - Math.max(...corners.map((p) => p[0])),
+    Math.min(...corners.map((p) => p[0])) - xmin,
+  );
   assert.ok(bulge > 1000, `an edge should bulge beyond the corners by more than a pixel (${bulge} m)`);
 });

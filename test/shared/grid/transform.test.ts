@@ -19,13 +19,15 @@ const randomCase = (seed: number) => randomGridPair(seed);
 
 test('random CRS pairs and grids (rotations, shears): every pixel within the bound of the exact transform', () => {
   let worst = 0;
-  let exactTotal = 0, pixelTotal = 0;
+  let exactTotal = 0,
+    pixelTotal = 0;
   for (let seed = 1; seed <= 40; seed++) {
     const c = randomCase(seed);
     const bound = seed % 4 === 0 ? 0.01 : MAX_ERROR_PX;
     const g = new GridTransform(c.target, c.source, { maxErrorPx: bound });
     assert.equal(g.errorBoundPx, bound);
-    const x0 = -37 + (seed % 11), y0 = 5 - (seed % 7);
+    const x0 = -37 + (seed % 11),
+      y0 = 5 - (seed % 7);
     const coords = g.map(x0, y0, c.w, c.h);
     const exactBefore = g.exactPoints;
     let finite = 0;
@@ -54,7 +56,10 @@ test('a sub-window gets bit-identical coordinates to the same pixels of a larger
     const c = randomCase(seed);
     const g = new GridTransform(c.target, c.source);
     const big = g.map(0, 0, c.w, c.h);
-    const sx = 13 + (seed % 50), sy = 7 + (seed % 30), sw = 61, sh = 45;
+    const sx = 13 + (seed % 50),
+      sy = 7 + (seed % 30),
+      sw = 61,
+      sh = 45;
     const small = g.map(sx, sy, sw, sh);
     for (let j = 0; j < sh; j++)
       for (let i = 0; i < sw; i++) {
@@ -79,7 +84,10 @@ test('same CRS: the affine map is exact, with GDAL inverse-geotransform arithmet
   assert.equal(g.exactPoints, 0);
   assert.deepEqual(invertAffine([10, 0, 400000, 0, -10, 5000040]), [0.1, 0, -40000, 0, -0.1, 500004]);
   // A sheared grid inverts exactly: x = col + row, y = -row.
-  assert.deepEqual(invertAffine([1, 1, 0, 0, -1, 0]).map((v) => v + 0), [1, 1, 0, 0, -1, 0]);
+  assert.deepEqual(
+    invertAffine([1, 1, 0, 0, -1, 0]).map((v) => v + 0),
+    [1, 1, 0, 0, -1, 0],
+  );
 });
 
 test('points proj4 cannot place come out NaN, not garbage', () => {
@@ -105,12 +113,20 @@ test('the exact transform agrees with GDAL (gdaltransform, PROJ) to 1e-6 source 
     const pts = Array.from({ length: 10 }, () => [r() * c.w, r() * c.h] as [number, number]);
     const [a, b, cc, d, e, f] = c.target.affine;
     const world = pts.map(([u, v]) => [cc + u * a + v * b, f + u * d + v * e]);
-    const out = (await run('gdaltransform', ['-s_srs', c.target.crs, '-t_srs', c.source.crs, '-output_xy'], { input: world.map((p) => `${p[0]!.toPrecision(17)} ${p[1]!.toPrecision(17)}`).join('\n') + '\n' })).stdout.toString();
-    const gdal = out.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+    const out = (
+      await run('gdaltransform', ['-s_srs', c.target.crs, '-t_srs', c.source.crs, '-output_xy'], {
+        input: world.map((p) => `${p[0]!.toPrecision(17)} ${p[1]!.toPrecision(17)}`).join('\n') + '\n',
+      })
+    ).stdout.toString();
+    const gdal = out
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).map(Number));
     const inv = invertAffine(c.source.affine);
     pts.forEach(([u, v], k) => {
       const [gx, gy] = gdal[k]! as [number, number];
-      const px = inv[2] + gx * inv[0] + gy * inv[1], py = inv[5] + gx * inv[3] + gy * inv[4];
+      const px = inv[2] + gx * inv[0] + gy * inv[1],
+        py = inv[5] + gx * inv[3] + gy * inv[4];
       const [ex, ey] = g.exact(u, v);
       assert.ok(Math.hypot(ex - px, ey - py) < 1e-4, `${c.desc}: (${u}, ${v}) → ours ${ex}, ${ey}; GDAL ${px}, ${py}`);
     });

@@ -16,7 +16,12 @@ import { readRasterWithGdal, tempDir } from '../../support/rasters.js';
 import { rng } from '../cog/cogcheck.js';
 
 const [PW, PH, PPR, TOTAL] = [9, 7, 3, 6];
-const mixer: Mixer = { projection: { crs: 'EPSG:4326', affine: { doubleMatrix: [0.1, 0, 20, 0, -0.1, 60] } }, patchDimensions: [PW, PH], patchesPerRow: PPR, totalPatches: TOTAL };
+const mixer: Mixer = {
+  projection: { crs: 'EPSG:4326', affine: { doubleMatrix: [0.1, 0, 20, 0, -0.1, 60] } },
+  patchDimensions: [PW, PH],
+  patchesPerRow: PPR,
+  totalPatches: TOTAL,
+};
 
 /** Independent rule: the first type (by size, unsigned first) whose array keeps min and max unchanged. */
 function expectedGdalType(min: number, max: number): string {
@@ -89,7 +94,11 @@ test('integer-only predictions: smallest type holding the values, identical valu
       const info = JSON.parse((await run('gdalinfo', ['-json', out])).stdout.toString());
       assert.equal(info.bands[0].type, expectedGdalType(lo, hi), `range [${lo}, ${hi}]`);
       const g = await readRasterWithGdal(out);
-      assert.deepEqual(g.bands[0], mosaic((i) => vals[i]), `values for range [${lo}, ${hi}]`);
+      assert.deepEqual(
+        g.bands[0],
+        mosaic((i) => vals[i]),
+        `values for range [${lo}, ${hi}]`,
+      );
     }
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
@@ -105,10 +114,16 @@ test('bytes_list is raw uint8; a float feature makes every band Float32', async 
     const ints = Array.from({ length: TOTAL }, () => Array.from({ length: PW * PH }, () => Math.floor(rand() * 1000) - 500));
     const floats = Array.from({ length: TOTAL }, () => Float32Array.from({ length: PW * PH }, () => rand() * 2 - 1));
     // EE's native bytes: one bytes_list entry per patch; also split in two entries to test concatenation.
-    const onlyBytes = await ingestFeatures(dir, (i) => new Map([['mask', bytesFeature(i % 2 ? [bytes[i]] : [bytes[i].subarray(0, 20), bytes[i].subarray(20)])]]));
+    const onlyBytes = await ingestFeatures(
+      dir,
+      (i) => new Map([['mask', bytesFeature(i % 2 ? [bytes[i]] : [bytes[i].subarray(0, 20), bytes[i].subarray(20)])]]),
+    );
     let info = JSON.parse((await run('gdalinfo', ['-json', onlyBytes])).stdout.toString());
     assert.equal(info.bands[0].type, 'Byte');
-    assert.deepEqual((await readRasterWithGdal(onlyBytes)).bands[0], mosaic((i) => bytes[i]));
+    assert.deepEqual(
+      (await readRasterWithGdal(onlyBytes)).bands[0],
+      mosaic((i) => bytes[i]),
+    );
 
     const mixed = await ingestFeatures(
       dir,
@@ -120,12 +135,24 @@ test('bytes_list is raw uint8; a float feature makes every band Float32', async 
         ]),
     );
     info = JSON.parse((await run('gdalinfo', ['-json', mixed])).stdout.toString());
-    assert.deepEqual(info.bands.map((b: { type: string }) => b.type), ['Float32', 'Float32', 'Float32']);
+    assert.deepEqual(
+      info.bands.map((b: { type: string }) => b.type),
+      ['Float32', 'Float32', 'Float32'],
+    );
     const g = await readRasterWithGdal(mixed);
     assert.deepEqual(g.bandNames, ['mask', 'cls', 'p']);
-    assert.deepEqual(g.bands[0], mosaic((i) => bytes[i]));
-    assert.deepEqual(g.bands[1], mosaic((i) => ints[i]));
-    assert.deepEqual(g.bands[2], mosaic((i) => floats[i]));
+    assert.deepEqual(
+      g.bands[0],
+      mosaic((i) => bytes[i]),
+    );
+    assert.deepEqual(
+      g.bands[1],
+      mosaic((i) => ints[i]),
+    );
+    assert.deepEqual(
+      g.bands[2],
+      mosaic((i) => floats[i]),
+    );
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

@@ -51,7 +51,15 @@ test('demoIngest: export → normalized difference model → COG and quicklook P
     const H = 52;
     const bands = [0, 1].map(() => Float64Array.from({ length: W * H }, () => 1 + Math.floor(rand() * 1000)));
     const src = path.join(dir, 'scene.tif');
-    await writeGeoTiff(src, { width: W, height: H, bands, type: 'uint16', affine: [10, 0, 400000, 0, -10, 5000000], crs: 'EPSG:32631', bandNames: ['nir', 'red'] });
+    await writeGeoTiff(src, {
+      width: W,
+      height: H,
+      bands,
+      type: 'uint16',
+      affine: [10, 0, 400000, 0, -10, 5000000],
+      crs: 'EPSG:32631',
+      bandNames: ['nir', 'red'],
+    });
     const bucket = path.join(dir, 'bucket');
     await fs.mkdir(bucket);
     await runImageExport({ image: src, bucket, fileNamePrefix: 'demo/patches', formatOptions: { patchDimensions: [16, 16], kernelSize: [5, 5] } });
@@ -101,7 +109,7 @@ test('demo pictures: holes are magenta and outside the stretch, prediction.tif d
     for (let y = 0; y < g.height; y++)
       for (let x = 0; x < g.width; x++) {
         const v = g.bands[0][y * g.width + x];
-        if (hole(x, y)) (holes++, assert.equal(v, PRED_NODATA, `hole pixel ${x},${y}`));
+        if (hole(x, y)) holes++, assert.equal(v, PRED_NODATA, `hole pixel ${x},${y}`);
         else assert.ok(Math.abs(v) < 1, `valid pixel ${x},${y}: ${v}`);
       }
     assert.ok(holes > 100);

@@ -36,7 +36,12 @@ test('gs:// predictions + mixer + manifest → gs:// COG that GDAL reads; a corr
   const m = k / 2;
   const tw = pw + 2 * m;
   const th = ph + 2 * m;
-  const mixer: Mixer = { projection: { crs: 'EPSG:32611', affine: { doubleMatrix: [20, 0, 300000, 0, -20, 4000000] } }, patchDimensions: [pw, ph], patchesPerRow: ppr, totalPatches: total };
+  const mixer: Mixer = {
+    projection: { crs: 'EPSG:32611', affine: { doubleMatrix: [20, 0, 300000, 0, -20, 4000000] } },
+    patchDimensions: [pw, ph],
+    patchesPerRow: ppr,
+    totalPatches: total,
+  };
   const expect = new Float32Array(ppr * pw * (total / ppr) * ph);
   const recs: Buffer[] = [];
   for (let i = 0; i < total; i++) {

@@ -32,12 +32,22 @@ for (const seed of SEEDS) {
       const nb = int(1, 3);
       const type = (['uint8', 'int16', 'float32'] as SampleType[])[seed % 3];
       const bands = Array.from({ length: nb }, () =>
-        Float64Array.from({ length: W * H }, () => (type === 'float32' ? Math.fround((rand() - 0.5) * 1000) : type === 'uint8' ? int(0, 255) : int(-32768, 32767))),
+        Float64Array.from({ length: W * H }, () =>
+          type === 'float32' ? Math.fround((rand() - 0.5) * 1000) : type === 'uint8' ? int(0, 255) : int(-32768, 32767),
+        ),
       );
       const src = path.join(dir, 'src.tif');
       const geographic = seed % 2 === 0;
       const affine: [number, number, number, number, number, number] = geographic ? [0.01, 0, 10, 0, -0.01, 50] : [10, 0, 500000, 0, -10, 4000000];
-      await writeGeoTiff(src, { width: W, height: H, bands, type, affine, crs: geographic ? 'EPSG:4326' : 'EPSG:32633', bandNames: bands.map((_, b) => `b${b}_${seed}`) });
+      await writeGeoTiff(src, {
+        width: W,
+        height: H,
+        bands,
+        type,
+        affine,
+        crs: geographic ? 'EPSG:4326' : 'EPSG:32633',
+        bandNames: bands.map((_, b) => `b${b}_${seed}`),
+      });
 
       const pw = int(4, 20);
       const ph = int(4, 20);
@@ -110,11 +120,18 @@ for (const seed of SEEDS) {
       assert.equal(g.crs, geographic ? 'EPSG:4326' : 'EPSG:32633');
       assert.deepEqual(g.affine, mixer.projection.affine.doubleMatrix);
       for (let i = 0; i < 6; i++) assert.ok(Math.abs(g.affine[i] - [affine[0], 0, px(rx0), 0, affine[4], py(ry0)][i]) < 1e-9, `affine[${i}]`);
-      assert.deepEqual(g.bandNames, bands.map((_, b) => `b${b}_${seed}`));
+      assert.deepEqual(
+        g.bandNames,
+        bands.map((_, b) => `b${b}_${seed}`),
+      );
       for (let b = 0; b < nb; b++) {
         const want = new Float64Array(g.width * g.height);
         for (let y = 0; y < g.height; y++) for (let x = 0; x < g.width; x++) want[y * g.width + x] = bands[b][(ry0 + y) * W + rx0 + x];
-        assert.deepEqual(g.bands[b], want, `band ${b} (seed ${seed}, ${W}×${H} ${type}, patch ${pw}×${ph}, kernel ${kernel}, region ${useRegion}, coreOnly ${coreOnly})`);
+        assert.deepEqual(
+          g.bands[b],
+          want,
+          `band ${b} (seed ${seed}, ${W}×${H} ${type}, patch ${pw}×${ph}, kernel ${kernel}, region ${useRegion}, coreOnly ${coreOnly})`,
+        );
       }
     } finally {
       await fs.rm(dir, { recursive: true, force: true });

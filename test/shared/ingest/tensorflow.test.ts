@@ -79,7 +79,13 @@ const CASES: Case[] = [
       { name: 'probability', kind: 'float', size: 'tile' },
       { name: 'prob_patch', kind: 'float', size: 'patch' },
     ],
-    split: [[3, false], [6, true], [0, true], [1, false], [5, true]],
+    split: [
+      [3, false],
+      [6, true],
+      [0, true],
+      [1, false],
+      [5, true],
+    ],
     kernelVia: 'cli',
     gdalType: 'Float32',
   },
@@ -95,7 +101,11 @@ const CASES: Case[] = [
       { name: 'label', kind: 'int', size: 'tile', lo: -300, hi: 300 },
       { name: 'count', kind: 'int', size: 'patch', lo: 0, hi: 9 },
     ],
-    split: [[5, true], [2, false], [5, true]],
+    split: [
+      [5, true],
+      [2, false],
+      [5, true],
+    ],
     kernelVia: 'manifest',
     gdalType: 'Int16',
   },
@@ -108,7 +118,10 @@ const CASES: Case[] = [
     total: 40,
     kernel: [1, 1],
     features: [{ name: 'landcover', kind: 'int', size: 'patch', lo: 0, hi: 200 }],
-    split: [[13, true], [27, false]],
+    split: [
+      [13, true],
+      [27, false],
+    ],
     kernelVia: 'option',
     gdalType: 'Byte',
   },
@@ -125,7 +138,12 @@ for (const [ci, c] of CASES.entries()) {
       const cfg = { seed: 42 + ci, patch: c.patch, ppr: c.ppr, total: c.total, kernel: c.kernel, features: c.features, files, expected };
       assert.equal((await python(WRITE_PREDICTIONS, [JSON.stringify(cfg)])).trim(), String(c.total));
 
-      const mixer: Mixer = { projection: { crs: c.crs, affine: { doubleMatrix: c.affine } }, patchDimensions: c.patch, patchesPerRow: c.ppr, totalPatches: c.total };
+      const mixer: Mixer = {
+        projection: { crs: c.crs, affine: { doubleMatrix: c.affine } },
+        patchDimensions: c.patch,
+        patchesPerRow: c.ppr,
+        totalPatches: c.total,
+      };
       const mixerPath = path.join(dir, 'export', 'run1', 'patches-mixer.json');
       await fs.mkdir(path.dirname(mixerPath), { recursive: true });
       await fs.writeFile(mixerPath, formatMixer(mixer));
@@ -133,12 +151,17 @@ for (const [ci, c] of CASES.entries()) {
         // The export's manifest at the bucket root (dir/export), keyed by the file name prefix.
         const manifest = path.join(dir, 'export', '.geotfr', 'manifests', 'run1', 'patches.json');
         await fs.mkdir(path.dirname(manifest), { recursive: true });
-        await fs.writeFile(manifest, JSON.stringify({ version: 1, fileNamePrefix: 'run1/patches', patchDimensions: c.patch, kernelSize: c.kernel, totalPatches: c.total }));
+        await fs.writeFile(
+          manifest,
+          JSON.stringify({ version: 1, fileNamePrefix: 'run1/patches', patchDimensions: c.patch, kernelSize: c.kernel, totalPatches: c.total }),
+        );
       }
       const out = path.join(dir, 'out', 'prediction.tif');
       const inputs = files.map((f) => f[0]);
       if (c.kernelVia === 'cli') {
-        const r = await geotfr(['ingest-image', '--mixer', mixerPath, '--out', out, '--kernel-size', c.kernel.join(','), ...inputs], { env: { GEOTFR_PROGRESS: '0' } });
+        const r = await geotfr(['ingest-image', '--mixer', mixerPath, '--out', out, '--kernel-size', c.kernel.join(','), ...inputs], {
+          env: { GEOTFR_PROGRESS: '0' },
+        });
         assert.equal(r.code, 0, r.stderr);
         const summary = JSON.parse(r.stdout.toString());
         assert.equal(summary.patches, c.total);
@@ -164,7 +187,10 @@ for (const [ci, c] of CASES.entries()) {
       assert.equal(g.layout, 'COG');
       assert.deepEqual(g.bandNames, firstOrder);
       const info = JSON.parse((await run('gdalinfo', ['-json', out])).stdout.toString());
-      assert.deepEqual(info.bands.map((b: { type: string }) => b.type), firstOrder.map(() => c.gdalType));
+      assert.deepEqual(
+        info.bands.map((b: { type: string }) => b.type),
+        firstOrder.map(() => c.gdalType),
+      );
       const raw = await fs.readFile(expected);
       const n = g.width * g.height;
       for (const [b, name] of firstOrder.entries()) {

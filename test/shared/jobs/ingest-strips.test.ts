@@ -16,7 +16,15 @@ import { formatMixer, type Mixer } from '../../../shared/mixer.js';
 import { InProcessQueue } from '../../../shared/queue/memory.js';
 import { cloudConfigFromEnv } from '../../../shared/jobs/config.js';
 import type { JobDeps } from '../../../shared/jobs/planner.js';
-import { finalizeIngest, ingestConfigFromEnv, parseIngestFinalizeMessage, parseStripMessage, runStrip, submitIngest, type IngestStatus } from '../../../shared/jobs/ingest-strips.js';
+import {
+  finalizeIngest,
+  ingestConfigFromEnv,
+  parseIngestFinalizeMessage,
+  parseStripMessage,
+  runStrip,
+  submitIngest,
+  type IngestStatus,
+} from '../../../shared/jobs/ingest-strips.js';
 import { startGcsServer, type GcsServer } from '../../gcs-server/server.js';
 import { geotfr, needGdal } from '../../support/oracles.js';
 import { readRasterWithGdal, tempDir } from '../../support/rasters.js';
@@ -30,7 +38,12 @@ const [PW, PH, PPR, TOTAL, D] = [20, 20, 3, 12, 3];
 
 before(async () => {
   server = await startGcsServer({ buckets: [BUCKET] });
-  Object.assign(process.env, { STORAGE_EMULATOR_HOST: server.host, GEOTFR_SOURCE_BUCKETS: BUCKET, GEOTFR_DESTINATION_BUCKETS: BUCKET, METADATA_SERVER_DETECTION: 'none' });
+  Object.assign(process.env, {
+    STORAGE_EMULATOR_HOST: server.host,
+    GEOTFR_SOURCE_BUCKETS: BUCKET,
+    GEOTFR_DESTINATION_BUCKETS: BUCKET,
+    METADATA_SERVER_DETECTION: 'none',
+  });
   dir = await tempDir('geotfr-strips-job-');
 });
 after(async () => {
@@ -55,9 +68,19 @@ test('nodata and [D, h, w] features: the distributed COG equals ingest-image --n
     const probs = Float32Array.from({ length: D * PW * PH }, () => (rand() < 0.05 ? NODATA : rand()));
     layers.push(Array.from({ length: D }, (_, d) => probs.subarray(d * PW * PH, (d + 1) * PW * PH)));
     const cls = Array.from({ length: PW * PH }, (_, j) => BigInt((i + j) % 7));
-    return encodeExample(new Map<string, Feature>([['probs', floatFeature(probs)], ['class', int64Feature(cls)]]));
+    return encodeExample(
+      new Map<string, Feature>([
+        ['probs', floatFeature(probs)],
+        ['class', int64Feature(cls)],
+      ]),
+    );
   });
-  const mixer: Mixer = { projection: { crs: 'EPSG:32633', affine: { doubleMatrix: [10, 0, 500000, 0, -10, 4000000] } }, patchDimensions: [PW, PH], patchesPerRow: PPR, totalPatches: TOTAL };
+  const mixer: Mixer = {
+    projection: { crs: 'EPSG:32633', affine: { doubleMatrix: [10, 0, 500000, 0, -10, 4000000] } },
+    patchDimensions: [PW, PH],
+    patchesPerRow: PPR,
+    totalPatches: TOTAL,
+  };
   const files = [gzipSync(frameRecords(recs.slice(0, 5))), frameRecords(recs.slice(5))];
   const store = await openBucket(`gs://${BUCKET}`);
   const local: string[] = [];
@@ -71,7 +94,15 @@ test('nodata and [D, h, w] features: the distributed COG equals ingest-image --n
   await fs.writeFile(path.join(dir, 'p-mixer.json'), formatMixer(mixer));
 
   const { deps, queue } = pipeline();
-  const req = { files: files.map((_, i) => `gs://${BUCKET}/preds/p-${i}.tfrecord${i === 0 ? '.gz' : ''}`), mixer: `gs://${BUCKET}/preds/p-mixer.json`, out: `gs://${BUCKET}/out/opt.tif`, tileSize: 16, workers: 3, nodata: NODATA, depth: D };
+  const req = {
+    files: files.map((_, i) => `gs://${BUCKET}/preds/p-${i}.tfrecord${i === 0 ? '.gz' : ''}`),
+    mixer: `gs://${BUCKET}/preds/p-mixer.json`,
+    out: `gs://${BUCKET}/out/opt.tif`,
+    tileSize: 16,
+    workers: 3,
+    nodata: NODATA,
+    depth: D,
+  };
   const r = await submitIngest(req, 'opt-1', deps);
   assert.ok(r.strips >= 3, `${r.strips} strips for 3 workers`);
   await queue.idle();
@@ -81,7 +112,20 @@ test('nodata and [D, h, w] features: the distributed COG equals ingest-image --n
   const cog = await store.read('out/opt.tif');
 
   const ref = path.join(dir, 'ref.tif');
-  const cli = await geotfr(['ingest-image', '--mixer', path.join(dir, 'p-mixer.json'), '--out', ref, '--tile-size', '16', '--nodata', String(NODATA), '--depth', String(D), ...local]);
+  const cli = await geotfr([
+    'ingest-image',
+    '--mixer',
+    path.join(dir, 'p-mixer.json'),
+    '--out',
+    ref,
+    '--tile-size',
+    '16',
+    '--nodata',
+    String(NODATA),
+    '--depth',
+    String(D),
+    ...local,
+  ]);
   assert.equal(cli.code, 0, cli.stderr);
   assert.ok(cog.equals(await fs.readFile(ref)), 'the distributed COG differs from geotfr ingest-image');
 
@@ -95,7 +139,8 @@ test('nodata and [D, h, w] features: the distributed COG equals ingest-image --n
   for (let i = 0; i < TOTAL; i++) {
     const [r0, c0] = [Math.floor(i / PPR) * PH, (i % PPR) * PW];
     for (let d = 0; d < D; d++)
-      for (let y = 0; y < PH; y += 3) for (let x = 0; x < PW; x += 3) assert.equal(g.bands[d]![(r0 + y) * width + c0 + x], layers[i]![d]![y * PW + x], `patch ${i} layer ${d} (${x}, ${y})`);
+      for (let y = 0; y < PH; y += 3)
+        for (let x = 0; x < PW; x += 3) assert.equal(g.bands[d]![(r0 + y) * width + c0 + x], layers[i]![d]![y * PW + x], `patch ${i} layer ${d} (${x}, ${y})`);
   }
 });
 

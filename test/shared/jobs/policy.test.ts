@@ -7,7 +7,12 @@ import { test } from 'node:test';
 import { GeotfrError } from '../../../shared/errors.js';
 import { checkRequestPolicy, checkRequestSize, policyFromEnv } from '../../../shared/jobs/policy.js';
 
-const policy = policyFromEnv({ GEOTFR_SOURCE_BUCKETS: 'gs://imagery, shared-data', GEOTFR_DESTINATION_BUCKETS: 'exports', GEOTFR_MAX_REQUEST_BYTES: '1000', GEOTFR_MAX_PIXELS_CAP: '1e9' });
+const policy = policyFromEnv({
+  GEOTFR_SOURCE_BUCKETS: 'gs://imagery, shared-data',
+  GEOTFR_DESTINATION_BUCKETS: 'exports',
+  GEOTFR_MAX_REQUEST_BYTES: '1000',
+  GEOTFR_MAX_PIXELS_CAP: '1e9',
+});
 const ok = { image: 'gs://imagery/scene.tif', bucket: 'exports', fileNamePrefix: 'runs/{date}/p' };
 
 function rejects(req: unknown, code: string, field: string | RegExp): void {
@@ -22,13 +27,36 @@ test('allowed sources and destinations pass; the env lists accept names and gs:/
   assert.deepEqual(policy.sourceBuckets, ['imagery', 'shared-data']);
   checkRequestPolicy(ok, policy);
   checkRequestPolicy({ ...ok, bucket: 'gs://exports' }, policy);
-  checkRequestPolicy({ ...ok, image: { bands: [{ name: 'a', uri: 'gs://imagery/a.tif' }, { name: 'b', uri: 'gs://shared-data/b.tif', band: 2 }] } }, policy);
+  checkRequestPolicy(
+    {
+      ...ok,
+      image: {
+        bands: [
+          { name: 'a', uri: 'gs://imagery/a.tif' },
+          { name: 'b', uri: 'gs://shared-data/b.tif', band: 2 },
+        ],
+      },
+    },
+    policy,
+  );
   checkRequestPolicy({ collection: 'gs://shared-data/points.geojson', bucket: 'exports', fileNamePrefix: 'train' }, policy);
 });
 
 test('sources outside the allow-list, other schemes and local paths are FORBIDDEN, naming the field', () => {
   rejects({ ...ok, image: 'gs://elsewhere/x.tif' }, 'FORBIDDEN', 'image');
-  rejects({ ...ok, image: { bands: [{ name: 'a', uri: 'gs://imagery/a.tif' }, { name: 'b', uri: 'gs://other/b.tif' }] } }, 'FORBIDDEN', 'image.bands[1].uri');
+  rejects(
+    {
+      ...ok,
+      image: {
+        bands: [
+          { name: 'a', uri: 'gs://imagery/a.tif' },
+          { name: 'b', uri: 'gs://other/b.tif' },
+        ],
+      },
+    },
+    'FORBIDDEN',
+    'image.bands[1].uri',
+  );
   rejects({ ...ok, image: 'https://example.com/x.tif' }, 'FORBIDDEN', 'image');
   rejects({ ...ok, image: '/etc/passwd' }, 'FORBIDDEN', 'image');
   rejects({ ...ok, image: 'file:///etc/passwd' }, 'FORBIDDEN', 'image');
@@ -48,10 +76,16 @@ test('destinations outside the allow-list and escaping prefixes are FORBIDDEN', 
 test('maxPixels above the cap is LIMIT; oversized requests are LIMIT; no allow-list means nothing is allowed', () => {
   rejects({ ...ok, maxPixels: 1e10 }, 'LIMIT', 'maxPixels');
   checkRequestPolicy({ ...ok, maxPixels: 1e9 }, policy);
-  assert.throws(() => checkRequestSize(1001, policy), (e: unknown) => e instanceof GeotfrError && e.code === 'LIMIT' && /1001 bytes/.test(e.message));
+  assert.throws(
+    () => checkRequestSize(1001, policy),
+    (e: unknown) => e instanceof GeotfrError && e.code === 'LIMIT' && /1001 bytes/.test(e.message),
+  );
   checkRequestSize(1000, policy);
   const none = policyFromEnv({});
-  assert.throws(() => checkRequestPolicy(ok, none), (e: unknown) => e instanceof GeotfrError && e.code === 'FORBIDDEN');
+  assert.throws(
+    () => checkRequestPolicy(ok, none),
+    (e: unknown) => e instanceof GeotfrError && e.code === 'FORBIDDEN',
+  );
   const any = policyFromEnv({ GEOTFR_SOURCE_BUCKETS: '*', GEOTFR_DESTINATION_BUCKETS: '*' });
   checkRequestPolicy({ ...ok, image: 'gs://anything/x.tif', bucket: 'whatever' }, any);
   rejects('not an object', 'BAD_REQUEST', /JSON object/);

@@ -81,7 +81,11 @@ test('plans and shard markers are create-once: concurrent writers keep the first
     const winner = results.find((r) => r.created)!.plan;
     for (const r of results) assert.deepEqual(r.plan, winner);
     assert.deepEqual(await job.loadPlan(), winner);
-    const marks = await Promise.all(Array.from({ length: 6 }, (_, i) => job.markShard({ shard: 4, name: 'p-00004', size: i, patches: 1, seconds: 0, attempt: i, alreadyExisted: false, at: '' })));
+    const marks = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        job.markShard({ shard: 4, name: 'p-00004', size: i, patches: 1, seconds: 0, attempt: i, alreadyExisted: false, at: '' }),
+      ),
+    );
     assert.equal(marks.filter(Boolean).length, 1);
     assert.equal((await job.shardMarks()).length, 1);
   });
@@ -93,6 +97,10 @@ test('job ids are path-safe, derived from their event, and hostile ones are reje
   assert.equal(pubsubJobId('123456'), 'ps-123456');
   assert.equal(pubsubJobId('1', { jobId: 'daily-ndvi' }), 'daily-ndvi');
   for (const bad of ['../x', '.hidden', 'a/b', '', 'x'.repeat(200), 'a..b'])
-    assert.throws(() => checkJobId(bad), (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST', bad);
+    assert.throws(
+      () => checkJobId(bad),
+      (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST',
+      bad,
+    );
   assert.throws(() => pubsubJobId('1', { jobId: '../../etc' }), GeotfrError);
 });

@@ -24,11 +24,17 @@ test('kernelSize 8001 on a 64×64 image: LIMIT naming formatOptions.kernelSize, 
     await fs.writeFile(image, tinyGeoTiff({ width: 64, height: 64, tileWidth: 64, tileHeight: 64, compression: 1, tile }));
     const out = path.join(dir, 'out');
     const req = path.join(dir, 'req.json');
-    await fs.writeFile(req, JSON.stringify({ image, bucket: out, fileNamePrefix: 'p', formatOptions: { patchDimensions: [64, 64], kernelSize: [8001, 8001] } }));
+    await fs.writeFile(
+      req,
+      JSON.stringify({ image, bucket: out, fileNamePrefix: 'p', formatOptions: { patchDimensions: [64, 64], kernelSize: [8001, 8001] } }),
+    );
     const r = await geotfrMeasured(['export-image', req]);
     t.diagnostic(`peak RSS ${r.peakRssMiB?.toFixed(0)} MiB`);
     assert.notEqual(r.code, 0, r.stderr);
-    assert.match(r.stderr, /LIMIT: field formatOptions\.kernelSize: a patch of 65,028,096 values \(8064×8064 tile .* × 1 value\(s\) per pixel\) exceeds the maxValuesPerPatch limit of 8,388,608/);
+    assert.match(
+      r.stderr,
+      /LIMIT: field formatOptions\.kernelSize: a patch of 65,028,096 values \(8064×8064 tile .* × 1 value\(s\) per pixel\) exceeds the maxValuesPerPatch limit of 8,388,608/,
+    );
     assert.ok(r.peakRssMiB !== undefined && r.peakRssMiB < RSS_BOUND_MIB, `peak RSS ${r.peakRssMiB} MiB`);
     assert.deepEqual(await listFiles(out, { dirs: true }), [], 'no output');
   } finally {
@@ -59,7 +65,12 @@ test('values per patch: the field that dominates is named (kernel, tensor depths
   refused({ formatOptions: { patchDimensions: [256, 256], tensorDepths: { v: 1_000_000 } } }, arrayBand, 'maxValuesPerPatch', 'formatOptions.tensorDepths');
   refused({ formatOptions: { patchDimensions: [4096, 4096] } }, scalar, 'maxValuesPerPatch', 'formatOptions.patchDimensions');
   // sequenceData writes a patch as one SequenceExample per pixel: the same values, the same cap.
-  refused({ formatOptions: { patchDimensions: [1, 1], kernelSize: [4001, 4001], sequenceData: true } }, scalar, 'maxValuesPerPatch', 'formatOptions.kernelSize');
+  refused(
+    { formatOptions: { patchDimensions: [1, 1], kernelSize: [4001, 4001], sequenceData: true } },
+    scalar,
+    'maxValuesPerPatch',
+    'formatOptions.kernelSize',
+  );
   // Just within the cap plans (8,388,608 = 2048 × 4096 values).
   const ok = planFromSource(parseImageExportRequest({ image: 'x.tif', bucket: 'out', formatOptions: { patchDimensions: [2048, 4096] } }), source, scalar);
   assert.equal(ok.totalPatches, 2);

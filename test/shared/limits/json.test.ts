@@ -45,7 +45,13 @@ test('an export request nested 100,000 deep: BAD_INPUT naming the depth and the 
     t.diagnostic(`peak RSS ${r.peakRssMiB?.toFixed(0)} MiB`);
     assert.notEqual(r.code, 0);
     const at = offsetPast(text, 256);
-    assert.match(r.stderr, new RegExp(`BAD_INPUT: .*req\\.json, byte offset ${at}: JSON nests deeper than the maxJsonDepth limit of 256 \\(depth 257 here; set GEOTFR_MAX_JSON_DEPTH`), r.stderr.slice(0, 300));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `BAD_INPUT: .*req\\.json, byte offset ${at}: JSON nests deeper than the maxJsonDepth limit of 256 \\(depth 257 here; set GEOTFR_MAX_JSON_DEPTH`,
+      ),
+      r.stderr.slice(0, 300),
+    );
     assert.ok(r.peakRssMiB !== undefined && r.peakRssMiB < RSS_BOUND_MIB, `peak RSS ${r.peakRssMiB} MiB`);
     assert.deepEqual(await listFiles(out), [], 'no output');
   } finally {
@@ -63,7 +69,11 @@ test('a mixer nested 100,000 deep: BAD_INPUT at its byte offset before ingest re
     const tif = path.join(dir, 'out', 'p.tif');
     const r = await geotfrMeasured(['ingest-image', '--mixer', mixer, '--out', tif, path.join(dir, 'none.tfrecord')], { cwd: dir });
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, new RegExp(`BAD_INPUT: .*m-mixer\\.json, byte offset ${offsetPast(text, 256)}: JSON nests deeper than the maxJsonDepth limit`), r.stderr.slice(0, 300));
+    assert.match(
+      r.stderr,
+      new RegExp(`BAD_INPUT: .*m-mixer\\.json, byte offset ${offsetPast(text, 256)}: JSON nests deeper than the maxJsonDepth limit`),
+      r.stderr.slice(0, 300),
+    );
     assert.deepEqual(await listFiles(path.join(dir, 'out')), [], 'no output');
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
@@ -89,7 +99,11 @@ test('GeoJSON features nested 100,000 deep (FeatureCollection and one per line):
       // Line 2 either way, at the column of the bracket that went too deep; depth counts from the
       // feature (each is parsed on its own), which starts its line.
       const column = offsetPast(feature, 256) + 1;
-      assert.match(r.stderr, new RegExp(`BAD_INPUT: .*${name}.*line 2, column ${column}: JSON nests deeper than the maxJsonDepth limit of 256`), `${name}: ${r.stderr.slice(0, 300)}`);
+      assert.match(
+        r.stderr,
+        new RegExp(`BAD_INPUT: .*${name}.*line 2, column ${column}: JSON nests deeper than the maxJsonDepth limit of 256`),
+        `${name}: ${r.stderr.slice(0, 300)}`,
+      );
       assert.deepEqual(await listFiles(out), [], `${name}: no output`);
     }
   } finally {

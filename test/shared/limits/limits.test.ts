@@ -19,7 +19,8 @@ test('precedence: the option, then the environment variable, then the default', 
   for (const bad of ['0', '-3', '1.5', 'many'])
     assert.throws(
       () => limit('maxColumns', undefined, { GEOTFR_MAX_COLUMNS: bad }),
-      (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST' && e.context.field === 'GEOTFR_MAX_COLUMNS' && e.message.includes(JSON.stringify(bad)),
+      (e: unknown) =>
+        e instanceof GeotfrError && e.code === 'BAD_REQUEST' && e.context.field === 'GEOTFR_MAX_COLUMNS' && e.message.includes(JSON.stringify(bad)),
     );
   assert.throws(() => limit('maxColumns', 0), /maxColumns must be a positive integer/);
   // Every default is a positive integer and every variable is distinct.
@@ -31,7 +32,10 @@ test('checkLimit: LIMIT naming the limit, its value and its variable; at the lim
   assert.equal(checkLimit('maxJsonDepth', 256, 'x'), 256);
   assert.throws(
     () => checkLimit('maxJsonDepth', 257, 'a depth of 257', { file: 'f.json' }),
-    (e: unknown) => e instanceof GeotfrError && e.code === 'LIMIT' && e.message === 'f.json: a depth of 257 exceeds the maxJsonDepth limit of 256 (set GEOTFR_MAX_JSON_DEPTH to change it; docs/limits.md)',
+    (e: unknown) =>
+      e instanceof GeotfrError &&
+      e.code === 'LIMIT' &&
+      e.message === 'f.json: a depth of 257 exceeds the maxJsonDepth limit of 256 (set GEOTFR_MAX_JSON_DEPTH to change it; docs/limits.md)',
   );
 });
 
@@ -42,12 +46,19 @@ test('the JSON depth scan counts brackets outside strings only, and reports UTF-
   assert.doesNotThrow(() => checkJsonDepth('[[[1]]]', {}, 3));
   assert.throws(
     () => checkJsonDepth('{"é":[[1]]}', { file: 'r.json' }, 2),
-    (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_INPUT' && e.context.offset === 7 && /^r\.json, byte offset 7: JSON nests deeper than the maxJsonDepth limit of 2 \(depth 3 here/.test(e.message),
+    (e: unknown) =>
+      e instanceof GeotfrError &&
+      e.code === 'BAD_INPUT' &&
+      e.context.offset === 7 &&
+      /^r\.json, byte offset 7: JSON nests deeper than the maxJsonDepth limit of 2 \(depth 3 here/.test(e.message),
   );
   // Sequential siblings do not add up: depth is nesting, not count.
   assert.doesNotThrow(() => checkJsonDepth('[' + '[1],'.repeat(10_000) + '[1]]', {}, 2));
   assert.doesNotThrow(() => checkValueDepth({ a: [[1], [2]], b: { c: 1 } }, {}, 3));
-  assert.throws(() => checkValueDepth({ a: [[1], [2]], b: { c: [1] } }, {}, 2), (e: unknown) => e instanceof GeotfrError && e.context.field === 'a.0');
+  assert.throws(
+    () => checkValueDepth({ a: [[1], [2]], b: { c: [1] } }, {}, 2),
+    (e: unknown) => e instanceof GeotfrError && e.context.field === 'a.0',
+  );
 });
 
 test('docs/limits.md carries the table generated from LIMITS', () => {

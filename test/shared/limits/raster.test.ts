@@ -29,7 +29,10 @@ test('a DEFLATE tile declaring 256 KiB that inflates to 512 MiB: BAD_INPUT namin
   const dir = await tempDir('geotfr-limits-deflate-');
   try {
     const file = path.join(dir, 'bomb.tif');
-    await fs.writeFile(file, tinyGeoTiff({ width: 256, height: 256, tileWidth: 256, tileHeight: 256, compression: 8, tile: await compressedZeros('deflate', 512 << 20) }));
+    await fs.writeFile(
+      file,
+      tinyGeoTiff({ width: 256, height: 256, tileWidth: 256, tileHeight: 256, compression: 8, tile: await compressedZeros('deflate', 512 << 20) }),
+    );
     assert.ok((await fs.stat(file)).size < 1 << 20, 'the bomb is small on disk');
     const r = await exportImage(dir, file, { patchDimensions: [64, 64] });
     assert.notEqual(r.code, 0, r.stderr);
@@ -68,7 +71,10 @@ test('a 300-byte TIFF declaring one 16384² float tile: LIMIT maxBlockBytes at o
     assert.ok((await fs.stat(file)).size < 400);
     const r = await exportImage(dir, file, { patchDimensions: [64, 64] });
     assert.notEqual(r.code, 0, r.stderr);
-    assert.match(r.stderr, /LIMIT: .*huge-tile\.tif: a 16384×16384 tile of 1,073,741,824 decoded bytes exceeds the maxBlockBytes limit of 268,435,456 \(rewrite it in smaller blocks \(gdal_translate -co TILED=YES\), or set GEOTFR_MAX_BLOCK_BYTES/);
+    assert.match(
+      r.stderr,
+      /LIMIT: .*huge-tile\.tif: a 16384×16384 tile of 1,073,741,824 decoded bytes exceeds the maxBlockBytes limit of 268,435,456 \(rewrite it in smaller blocks \(gdal_translate -co TILED=YES\), or set GEOTFR_MAX_BLOCK_BYTES/,
+    );
     t.diagnostic(`peak RSS ${r.peakRssMiB?.toFixed(0)} MiB`);
     assert.ok(r.peakRssMiB !== undefined && r.peakRssMiB < RSS_BOUND_MIB, `peak RSS ${r.peakRssMiB} MiB`);
     assert.deepEqual(await listFiles(r.out, { dirs: true }), [], 'no output');
@@ -91,7 +97,10 @@ test('a sparse 8192² tile (within maxBlockBytes) reads as nodata without alloca
     for await (const rec of readRecordFile(path.join(r.out, 'p-00000.tfrecord'))) {
       const f = decodeExample(rec.data).get('b1');
       assert.ok(f?.kind === 'float_list' && f.value.length === 32 * 32, 'one 32×32 float band named b1');
-      assert.ok(f.value.every((v) => v === 7), 'every pixel is the fill');
+      assert.ok(
+        f.value.every((v) => v === 7),
+        'every pixel is the fill',
+      );
       records++;
     }
     assert.equal(records, 4);
@@ -103,7 +112,10 @@ test('a sparse 8192² tile (within maxBlockBytes) reads as nodata without alloca
 test('a sparse block passes between threads as one sample (sharedBlock → blockProvider) and reads as its fill', async () => {
   const dir = await tempDir('geotfr-limits-sparse-shared-');
   try {
-    await fs.writeFile(path.join(dir, 's.tif'), tinyGeoTiff({ width: 64, height: 64, tileWidth: 8192, tileHeight: 8192, compression: 1, tile: new Uint8Array(0), nodata: '-1' }));
+    await fs.writeFile(
+      path.join(dir, 's.tif'),
+      tinyGeoTiff({ width: 64, height: 64, tileWidth: 8192, tileHeight: 8192, compression: 1, tile: new Uint8Array(0), nodata: '-1' }),
+    );
     const store = new LocalBlobStore(dir);
     const owner = await TiffFile.open(store, 's.tif', 's.tif', { sharedBlocks: true });
     const sab = await owner.sharedBlock(0, 0, 0);
@@ -111,7 +123,10 @@ test('a sparse block passes between threads as one sample (sharedBlock → block
     const reader = await TiffFile.open(store, 's.tif', 's.tif', { blockProvider: (bx, by, plane) => owner.sharedBlock(bx, by, plane) });
     const out = new Float64Array(10 * 10).fill(99);
     await reader.readSamples(30, 30, 10, 10, [0], [out]);
-    assert.ok(out.every((v) => v === -1), 'every pixel is the nodata fill');
+    assert.ok(
+      out.every((v) => v === -1),
+      'every pixel is the nodata fill',
+    );
     await reader.close();
     await owner.close();
   } finally {

@@ -44,7 +44,11 @@ test('a gzip TFRecord whose first header claims 300 MiB: LIMIT maxRecordBytes at
       const r = await geotfrMeasured(args, { cwd: dir });
       t.diagnostic(`${name}: peak RSS ${r.peakRssMiB?.toFixed(0)} MiB`);
       assert.notEqual(r.code, 0, `${name}: ${r.stderr}`);
-      assert.match(r.stderr, /LIMIT: .*bomb\.tfrecord\.gz, record 0, byte offset 0: record length 314572800 bytes exceeds the maxRecordBytes limit of 268,435,456 \(set GEOTFR_MAX_RECORD_BYTES/, name);
+      assert.match(
+        r.stderr,
+        /LIMIT: .*bomb\.tfrecord\.gz, record 0, byte offset 0: record length 314572800 bytes exceeds the maxRecordBytes limit of 268,435,456 \(set GEOTFR_MAX_RECORD_BYTES/,
+        name,
+      );
       assert.ok(r.peakRssMiB !== undefined && r.peakRssMiB < RSS_BOUND_MIB, `${name}: peak RSS ${r.peakRssMiB} MiB`);
       // Files only: empty temporary folders are issue 11 item 5's business.
       assert.deepEqual(await listFiles(out), [], `${name}: no output`);
@@ -70,7 +74,9 @@ test("ingest-image refuses a record longer than the mixer's patch allows at its 
     const at = good.length;
     assert.match(
       r.stderr,
-      new RegExp(`BAD_INPUT: .*pred\\.tfrecord\\.gz, record 1, byte offset ${at}: record length 209715200 bytes is longer than any record a 4×4 patch of the first record's 1 feature\\(s\\) can be \\(mixer; tile-sized predictions need --kernel-size or the export manifest\\)`),
+      new RegExp(
+        `BAD_INPUT: .*pred\\.tfrecord\\.gz, record 1, byte offset ${at}: record length 209715200 bytes is longer than any record a 4×4 patch of the first record's 1 feature\\(s\\) can be \\(mixer; tile-sized predictions need --kernel-size or the export manifest\\)`,
+      ),
     );
     assert.ok(r.peakRssMiB !== undefined && r.peakRssMiB < RSS_BOUND_MIB, `peak RSS ${r.peakRssMiB} MiB`);
     assert.deepEqual(await listFiles(path.dirname(tif)), [], 'no output');

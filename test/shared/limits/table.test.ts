@@ -30,7 +30,10 @@ test('a one-row CSV with 200,000 columns: LIMIT maxColumns at line 1, bounded me
     const r = await exportTable(dir, csv);
     t.diagnostic(`peak RSS ${r.peakRssMiB?.toFixed(0)} MiB, stdout ${r.stdout.length} bytes`);
     assert.notEqual(r.code, 0, r.stderr.slice(0, 500));
-    assert.match(r.stderr, /LIMIT: .*wide\.csv: the CSV record at line 1, with more than 16384 fields, exceeds the maxColumns limit of 16,384 \(set GEOTFR_MAX_COLUMNS/);
+    assert.match(
+      r.stderr,
+      /LIMIT: .*wide\.csv: the CSV record at line 1, with more than 16384 fields, exceeds the maxColumns limit of 16,384 \(set GEOTFR_MAX_COLUMNS/,
+    );
     assert.equal(r.stdout.length, 0, 'no summary');
     assert.ok(r.stderr.length < 4096, `a short message, not the columns (${r.stderr.length} bytes)`);
     assert.ok(r.peakRssMiB !== undefined && r.peakRssMiB < RSS_BOUND_MIB, `peak RSS ${r.peakRssMiB} MiB`);
@@ -47,7 +50,10 @@ test('a column name longer than maxNameChars: LIMIT, so the summary (a line per 
     await fs.writeFile(csv, `a,${'n'.repeat(5000)}\n1,2\n`);
     const r = await exportTable(dir, csv);
     assert.notEqual(r.code, 0, r.stderr);
-    assert.match(r.stderr, /LIMIT: .*long\.csv: the name of property "n{40}…" \(5000 characters\) exceeds the maxNameChars limit of 1,024 \(set GEOTFR_MAX_NAME_CHARS/);
+    assert.match(
+      r.stderr,
+      /LIMIT: .*long\.csv: the name of property "n{40}…" \(5000 characters\) exceeds the maxNameChars limit of 1,024 \(set GEOTFR_MAX_NAME_CHARS/,
+    );
     assert.deepEqual(await listFiles(r.out), [], 'no output');
     const file = path.join(dir, 'in.tfrecord');
     await fs.writeFile(file, frameRecords([encodeExample([['x'.repeat(2000), { kind: 'float_list', value: new Float32Array([1]) }]])]));
@@ -69,11 +75,21 @@ test('GeoJSON properties per feature and across features: maxColumns, changed th
     await fs.writeFile(wide, JSON.stringify({ type: 'FeatureCollection', features: [feature(props(Array.from({ length: 101 }, (_, i) => `p${i}`)))] }));
     // Within the limit per feature, over it together: 11 features of 10 new properties each.
     const many = path.join(dir, 'many.geojsonl');
-    await fs.writeFile(many, Array.from({ length: 11 }, (_, f) => JSON.stringify(feature(props(Array.from({ length: 10 }, (_, i) => `f${f}_${i}`))))).join('\n') + '\n');
-    for (const [file, nth] of [[wide, 101], [many, 101]] as const) {
+    await fs.writeFile(
+      many,
+      Array.from({ length: 11 }, (_, f) => JSON.stringify(feature(props(Array.from({ length: 10 }, (_, i) => `f${f}_${i}`))))).join('\n') + '\n',
+    );
+    for (const [file, nth] of [
+      [wide, 101],
+      [many, 101],
+    ] as const) {
       const r = await exportTable(dir, file, { GEOTFR_MAX_COLUMNS: '100' });
       assert.notEqual(r.code, 0, r.stderr);
-      assert.match(r.stderr, new RegExp(`LIMIT: .*${path.basename(file)}: distinct property number ${nth} \\(".*"\\) exceeds the maxColumns limit of 100`), r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(`LIMIT: .*${path.basename(file)}: distinct property number ${nth} \\(".*"\\) exceeds the maxColumns limit of 100`),
+        r.stderr,
+      );
       assert.deepEqual(await listFiles(r.out), [], 'no output');
     }
     // At the limit it exports.
@@ -89,7 +105,10 @@ test('ingest-table: more distinct feature names than maxColumns is refused for C
   const dir = await tempDir('geotfr-limits-ingest-table-');
   try {
     const file = path.join(dir, 'in.tfrecord');
-    await fs.writeFile(file, frameRecords(Array.from({ length: 11 }, (_, i) => encodeExample([[`f${i}`, { kind: 'float_list', value: new Float32Array([i]) }]]))));
+    await fs.writeFile(
+      file,
+      frameRecords(Array.from({ length: 11 }, (_, i) => encodeExample([[`f${i}`, { kind: 'float_list', value: new Float32Array([i]) }]]))),
+    );
     const out = path.join(dir, 'out');
     await fs.mkdir(out);
     for (const name of ['t.csv', 't.geojson']) {

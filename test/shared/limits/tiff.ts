@@ -57,7 +57,10 @@ export function tinyGeoTiff(s: TinyTiffSpec): Buffer {
   buf.writeUInt16LE(tags.length, 8);
   const put = (t: Tag, at: number) => {
     if (t[1] === 2) buf.write(t[2] as string, at, 'latin1');
-    else (t[2] as number[]).forEach((v, i) => (t[1] === 3 ? buf.writeUInt16LE(v, at + 2 * i) : t[1] === 4 ? buf.writeUInt32LE(v, at + 4 * i) : buf.writeDoubleLE(v, at + 8 * i)));
+    else
+      (t[2] as number[]).forEach((v, i) =>
+        t[1] === 3 ? buf.writeUInt16LE(v, at + 2 * i) : t[1] === 4 ? buf.writeUInt32LE(v, at + 4 * i) : buf.writeDoubleLE(v, at + 8 * i),
+      );
   };
   tags.forEach((t, i) => {
     const e = 10 + i * 12;
@@ -98,7 +101,8 @@ export async function compressedZeros(format: 'deflate' | 'gzip', zeros: number,
 /** TIFF LZW codes of the given widths, packed MSB-first. */
 export function lzwCodes(list: [code: number, width: number][]): Uint8Array {
   const out: number[] = [];
-  let acc = 0, n = 0;
+  let acc = 0,
+    n = 0;
   for (const [c, w] of list) {
     acc = (acc << w) | c;
     n += w;
@@ -118,7 +122,10 @@ export function lzwCodes(list: [code: number, width: number][]): Uint8Array {
  * 12-bit code) again and again. Returns the stream and the exact number of bytes it decodes to.
  */
 export function lzwBomb(zeros: number): { data: Uint8Array; bytes: number } {
-  const list: [number, number][] = [[256, 9], [0, 9]];
+  const list: [number, number][] = [
+    [256, 9],
+    [0, 9],
+  ];
   let width = 9;
   let bytes = 1;
   for (let next = 258; next < 4096; next++) {

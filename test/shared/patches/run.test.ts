@@ -27,20 +27,46 @@ const affine: [number, number, number, number, number, number] = [10, 0, 500000,
 
 /** A 3-band float32 raster plus a uint8 class band (classes 1..4 in stripes, 0 = nodata), 128×96, tiled 32. */
 async function fixture(dir: string) {
-  const W = 128, H = 96;
+  const W = 128,
+    H = 96;
   const next = mulberry32(5);
-  const bands = [0, 1, 2].map((b) => Float64Array.from({ length: W * H }, (_, i) => (next() < 0.02 ? -9999 : Math.fround((i % W) * 0.5 + b * 1000 + Math.floor(i / W)))));
+  const bands = [0, 1, 2].map((b) =>
+    Float64Array.from({ length: W * H }, (_, i) => (next() < 0.02 ? -9999 : Math.fround((i % W) * 0.5 + b * 1000 + Math.floor(i / W)))),
+  );
   const img = path.join(dir, 'img.tif');
-  await writeGeoTiff(img, { width: W, height: H, bands, type: 'float32', nodata: -9999, affine, crs: 'EPSG:32633', layout: 'GTiff', blockSize: 32, compress: 'DEFLATE' });
+  await writeGeoTiff(img, {
+    width: W,
+    height: H,
+    bands,
+    type: 'float32',
+    nodata: -9999,
+    affine,
+    crs: 'EPSG:32633',
+    layout: 'GTiff',
+    blockSize: 32,
+    compress: 'DEFLATE',
+  });
   // Class k covers columns [32(k-1), 32k); class 4 only rows < 10 (a rare class); a masked square.
   const cls = Float64Array.from({ length: W * H }, (_, i) => {
-    const x = i % W, y = Math.floor(i / W);
+    const x = i % W,
+      y = Math.floor(i / W);
     if (x >= 40 && x < 50 && y >= 40 && y < 50) return 0;
     const k = 1 + Math.floor(x / 32);
     return k === 4 && y >= 10 ? 3 : k;
   });
   const lc = path.join(dir, 'lc.tif');
-  await writeGeoTiff(lc, { width: W, height: H, bands: [cls], type: 'uint8', nodata: 0, affine, crs: 'EPSG:32633', layout: 'GTiff', blockSize: 32, compress: 'DEFLATE' });
+  await writeGeoTiff(lc, {
+    width: W,
+    height: H,
+    bands: [cls],
+    type: 'uint8',
+    nodata: 0,
+    affine,
+    crs: 'EPSG:32633',
+    layout: 'GTiff',
+    blockSize: 32,
+    compress: 'DEFLATE',
+  });
   return { img, lc, W, H, bands, cls };
 }
 
@@ -60,7 +86,14 @@ test('sample: same seed → identical bytes on 0, 1 and 4 workers; distinct pixe
   const dir = await tempDir('geotfr-psample-');
   const { img } = await fixture(dir);
   const region = [500000 + 10 * 10, 4000000 - 80 * 10, 500000 + 100 * 10, 4000000 - 5 * 10]; // columns 10..99, rows 5..79
-  const req = (seed: number, prefix: string) => ({ image: img, points: { sample: { region, numPixels: 700, seed } }, kernelSize: 6, geometries: true, bucket: path.join(dir, 'out'), fileNamePrefix: prefix });
+  const req = (seed: number, prefix: string) => ({
+    image: img,
+    points: { sample: { region, numPixels: 700, seed } },
+    kernelSize: 6,
+    geometries: true,
+    bucket: path.join(dir, 'out'),
+    fileNamePrefix: prefix,
+  });
   const bytes: Buffer[] = [];
   for (const w of [0, 1, 4]) {
     const s = await runPatchExport(req(42, `w${w}`), { workers: w });
@@ -106,7 +139,10 @@ test('sample: uniform — over many seeds every pixel of a small region is drawn
   await src.close();
   // Each pixel is drawn with probability 16/64 per seed: mean 100, sd ≈ 8.7; allow ±5 sd.
   for (const c of counts) assert.ok(Math.abs(c - 100) < 44, `pixel drawn ${c} times (expected ~100): ${counts.join(',')}`);
-  assert.equal(counts.reduce((a, b) => a + b, 0), 16 * seeds);
+  assert.equal(
+    counts.reduce((a, b) => a + b, 0),
+    16 * seeds,
+  );
   await fs.rm(dir, { recursive: true, force: true });
 });
 
@@ -114,9 +150,21 @@ test('stratified: per class exactly min(requested, available), class value at th
   if (!needGdal(t)) return;
   const dir = await tempDir('geotfr-pstrat-');
   const { img, lc, W, H, cls } = await fixture(dir);
-  const image = { bands: [{ name: 'b1', uri: img, band: 1 }, { name: 'landcover', uri: lc, band: 1 }] };
+  const image = {
+    bands: [
+      { name: 'b1', uri: img, band: 1 },
+      { name: 'landcover', uri: lc, band: 1 },
+    ],
+  };
   const s = await runPatchExport(
-    { image, points: { stratified: { classBand: 'landcover', classValues: [1, 2, 4, 9], classPoints: [50, 120, 10000, 5], seed: 7 } }, kernelSize: [4, 4], dropNulls: false, bucket: path.join(dir, 'out'), fileNamePrefix: 'st' },
+    {
+      image,
+      points: { stratified: { classBand: 'landcover', classValues: [1, 2, 4, 9], classPoints: [50, 120, 10000, 5], seed: 7 } },
+      kernelSize: [4, 4],
+      dropNulls: false,
+      bucket: path.join(dir, 'out'),
+      fileNamePrefix: 'st',
+    },
     { workers: 2 },
   );
   // Available per class, counted here from the class raster alone (dropNulls false: only the class band must be valid).
@@ -135,12 +183,33 @@ test('stratified: per class exactly min(requested, available), class value at th
     const c = (ex.get('landcover')!.value as Float32Array)[2 * 4 + 2]!;
     got.set(c, (got.get(c) ?? 0) + 1);
   }
-  assert.deepEqual([...got.entries()].sort((a, b) => a[0] - b[0]), [[1, 50], [2, 120], [4, avail.get(4)!]]);
+  assert.deepEqual(
+    [...got.entries()].sort((a, b) => a[0] - b[0]),
+    [
+      [1, 50],
+      [2, 120],
+      [4, avail.get(4)!],
+    ],
+  );
   assert.equal(s.records, 50 + 120 + avail.get(4)!);
   // numPoints for every class present; with dropNulls the b1 nodata pixels are not available.
-  const s2 = await runPatchExport({ image, points: { stratified: { classBand: 'landcover', numPoints: 30 } }, kernelSize: 3, bucket: path.join(dir, 'out'), fileNamePrefix: 'st2' }, { workers: 0 });
-  assert.deepEqual(s2.classes!.map((c) => [c.value, c.selected]), [[1, 30], [2, 30], [3, 30], [4, 30]]);
-  assert.ok(s2.classes!.every((c) => c.available < avail.get(c.value)!), 'nodata in b1 makes fewer pixels available');
+  const s2 = await runPatchExport(
+    { image, points: { stratified: { classBand: 'landcover', numPoints: 30 } }, kernelSize: 3, bucket: path.join(dir, 'out'), fileNamePrefix: 'st2' },
+    { workers: 0 },
+  );
+  assert.deepEqual(
+    s2.classes!.map((c) => [c.value, c.selected]),
+    [
+      [1, 30],
+      [2, 30],
+      [3, 30],
+      [4, 30],
+    ],
+  );
+  assert.ok(
+    s2.classes!.every((c) => c.available < avail.get(c.value)!),
+    'nodata in b1 makes fewer pixels available',
+  );
   await fs.rm(dir, { recursive: true, force: true });
 });
 
@@ -150,19 +219,28 @@ test('records are canonical Examples (re-encoding the decoded features gives the
   const { img } = await fixture(dir);
   const features = Array.from({ length: 30 }, (_, i) => ({
     type: 'Feature',
-    geometry: i === 7 ? null : { type: 'Point', coordinates: [500000 + (i * 37) % 1280 + 5, 4000000 - ((i * 53) % 960) - 5] },
+    geometry: i === 7 ? null : { type: 'Point', coordinates: [500000 + ((i * 37) % 1280) + 5, 4000000 - ((i * 53) % 960) - 5] },
     properties: { id: i, name: `p${i}`, v: [i, i + 1], opt: i % 3 === 0 ? null : i },
   }));
   // UTM coordinates: the FeatureCollection's crs member says so.
   const fc = { type: 'FeatureCollection', crs: { type: 'name', properties: { name: 'EPSG:32633' } }, features };
   await fs.writeFile(path.join(dir, 'p.geojson'), JSON.stringify(fc));
-  const s = await runPatchExport({ image: img, points: path.join(dir, 'p.geojson'), kernelSize: [3, 2], geometries: true, bucket: path.join(dir, 'out'), fileNamePrefix: 'c' }, { workers: 0 });
+  const s = await runPatchExport(
+    { image: img, points: path.join(dir, 'p.geojson'), kernelSize: [3, 2], geometries: true, bucket: path.join(dir, 'out'), fileNamePrefix: 'c' },
+    { workers: 0 },
+  );
   assert.equal(s.dropped.noCoordinates, 1);
-  assert.deepEqual(s.features.map((f) => f.name), ['b1', 'b2', 'b3', 'id', 'name', 'v', 'opt', 'longitude', 'latitude']);
+  assert.deepEqual(
+    s.features.map((f) => f.name),
+    ['b1', 'b2', 'b3', 'id', 'name', 'v', 'opt', 'longitude', 'latitude'],
+  );
   const { out, raw } = await records(s.shards);
   assert.equal(out.length, s.records);
   out.forEach((ex, i) => assert.ok(Buffer.from(encodeExample(ex)).equals(Buffer.from(raw[i]!)), `record ${i} is canonical`));
-  assert.ok(out.some((ex) => !ex.has('opt')), 'a null property is left out of its record, as in table export');
+  assert.ok(
+    out.some((ex) => !ex.has('opt')),
+    'a null property is left out of its record, as in table export',
+  );
   await fs.rm(dir, { recursive: true, force: true });
 });
 
@@ -196,16 +274,35 @@ test('bad requests name their field, fail with BAD_REQUEST and write nothing', a
   const { img, lc } = await fixture(dir);
   const out = path.join(dir, 'out');
   await fs.writeFile(path.join(dir, 'nocoords.csv'), 'x,y,label\n1,2,3\n');
-  await fs.writeFile(path.join(dir, 'badcrs.geojson'), JSON.stringify({ type: 'FeatureCollection', crs: { type: 'name', properties: { name: 'EPSG:999999' } }, features: [{ type: 'Feature', geometry: { type: 'Point', coordinates: [1, 2] }, properties: {} }] }));
-  await fs.writeFile(path.join(dir, 'ok.geojsonl'), JSON.stringify({ type: 'Feature', geometry: { type: 'Point', coordinates: [15.0, 36.1] }, properties: { label: 1 } }) + '\n');
+  await fs.writeFile(
+    path.join(dir, 'badcrs.geojson'),
+    JSON.stringify({
+      type: 'FeatureCollection',
+      crs: { type: 'name', properties: { name: 'EPSG:999999' } },
+      features: [{ type: 'Feature', geometry: { type: 'Point', coordinates: [1, 2] }, properties: {} }],
+    }),
+  );
+  await fs.writeFile(
+    path.join(dir, 'ok.geojsonl'),
+    JSON.stringify({ type: 'Feature', geometry: { type: 'Point', coordinates: [15.0, 36.1] }, properties: { label: 1 } }) + '\n',
+  );
   const base = { image: img, bucket: out, fileNamePrefix: 'bad', kernelSize: 4 };
-  const image2 = { bands: [{ name: 'b1', uri: img, band: 1 }, { name: 'lc', uri: lc, band: 1 }] };
+  const image2 = {
+    bands: [
+      { name: 'b1', uri: img, band: 1 },
+      { name: 'lc', uri: lc, band: 1 },
+    ],
+  };
   const cases: [object, RegExp, string][] = [
     [{ ...base, points: path.join(dir, 'nocoords.csv') }, /no coordinate column "longitude"/, 'xColumn'],
     [{ ...base, points: path.join(dir, 'badcrs.geojson') }, /cannot be read/, 'crs'],
     [{ ...base, points: path.join(dir, 'ok.geojsonl'), kernelSize: 0 }, /too small|>0|positive/i, 'kernelSize.0'],
     [{ ...base, points: path.join(dir, 'ok.geojsonl'), kernelSize: [8, 2048] }, /at most 1024/, 'kernelSize.1'],
-    [{ ...base, image: image2, points: { stratified: { classBand: 'b1', numPoints: 3 } } }, /float32 band; it must be a scalar integer band/, 'points.stratified.classBand'],
+    [
+      { ...base, image: image2, points: { stratified: { classBand: 'b1', numPoints: 3 } } },
+      /float32 band; it must be a scalar integer band/,
+      'points.stratified.classBand',
+    ],
     [{ ...base, image: image2, points: { stratified: { classBand: 'nope', numPoints: 3 } } }, /not a band of the image/, 'points.stratified.classBand'],
     [{ ...base, points: { sample: { numPixels: 128 * 96 + 1 } } }, /more than the 12288 pixels/, 'points.sample.numPixels'],
     [{ ...base, points: path.join(dir, 'ok.geojsonl'), properties: ['label', 'missing'] }, /unknown property "missing"/, 'properties'],
@@ -222,7 +319,11 @@ test('bad requests name their field, fail with BAD_REQUEST and write nothing', a
       return true;
     });
   }
-  assert.deepEqual((await listFiles(out).catch(() => [])).filter((f) => !f.includes('.geotfr')), [], 'nothing written');
+  assert.deepEqual(
+    (await listFiles(out).catch(() => [])).filter((f) => !f.includes('.geotfr')),
+    [],
+    'nothing written',
+  );
   await fs.rm(dir, { recursive: true, force: true });
 });
 
@@ -230,13 +331,33 @@ test('a bad table row is named by record, line and byte offset (FeatureCollectio
   if (!needGdal(t)) return;
   const dir = await tempDir('geotfr-poffset-');
   const { img } = await fixture(dir);
-  const ok = (i: number) => ({ type: 'Feature', geometry: { type: 'Point', coordinates: [500100 + i, 3999900] }, properties: { name: `Zürich – 東京 ${i}`, v: i } });
-  const bad = { type: 'Feature', geometry: { type: 'LineString', coordinates: [[500100, 3999900], [500200, 3999800]] }, properties: { name: 'ß' } };
+  const ok = (i: number) => ({
+    type: 'Feature',
+    geometry: { type: 'Point', coordinates: [500100 + i, 3999900] },
+    properties: { name: `Zürich – 東京 ${i}`, v: i },
+  });
+  const bad = {
+    type: 'Feature',
+    geometry: {
+      type: 'LineString',
+      coordinates: [
+        [500100, 3999900],
+        [500200, 3999800],
+      ],
+    },
+    properties: { name: 'ß' },
+  };
   const feats = [...Array.from({ length: 1500 }, (_, i) => ok(i)), bad];
   // One feature per line inside the FeatureCollection (line numbers and offsets both move), and NDJSON.
-  const fcText = '{"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32633"}},\n "features": [\n' + feats.map((f) => '  ' + JSON.stringify(f)).join(',\n') + '\n]}\n';
+  const fcText =
+    '{"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32633"}},\n "features": [\n' +
+    feats.map((f) => '  ' + JSON.stringify(f)).join(',\n') +
+    '\n]}\n';
   const nd = feats.map((f) => JSON.stringify(f)).join('\n') + '\n';
-  const cases: [string, string][] = [['fc.geojson', fcText], ['nd.geojsonl', nd]];
+  const cases: [string, string][] = [
+    ['fc.geojson', fcText],
+    ['nd.geojsonl', nd],
+  ];
   for (const [name, text] of cases) await fs.writeFile(path.join(dir, name), text);
   // Where the bad feature starts, in bytes: found in the encoded text itself.
   const starts = cases.map(([, text]) => Buffer.from(text).indexOf(Buffer.from(JSON.stringify(bad))));
@@ -256,12 +377,23 @@ test('a bad table row is named by record, line and byte offset (FeatureCollectio
   rows[700] = '15.01,north,x';
   const csv = 'longitude,latitude,name\n' + rows.join('\n') + '\n';
   await fs.writeFile(path.join(dir, 'p.csv'), '\uFEFF' + csv);
-  const want = 3 + Buffer.byteLength('longitude,latitude,name\n' + rows.slice(0, 700).map((r) => r + '\n').join(''));
-  await assert.rejects(runPatchExport({ image: img, points: path.join(dir, 'p.csv'), kernelSize: 2, bucket: path.join(dir, 'out'), fileNamePrefix: 'csv' }, { workers: 0 }), (e: unknown) => {
-    assert.ok(e instanceof GeotfrError);
-    assert.equal(e.context.offset, want, e.message);
-    assert.equal(e.context.field, 'latitude');
-    return true;
-  });
+  const want =
+    3 +
+    Buffer.byteLength(
+      'longitude,latitude,name\n' +
+        rows
+          .slice(0, 700)
+          .map((r) => r + '\n')
+          .join(''),
+    );
+  await assert.rejects(
+    runPatchExport({ image: img, points: path.join(dir, 'p.csv'), kernelSize: 2, bucket: path.join(dir, 'out'), fileNamePrefix: 'csv' }, { workers: 0 }),
+    (e: unknown) => {
+      assert.ok(e instanceof GeotfrError);
+      assert.equal(e.context.offset, want, e.message);
+      assert.equal(e.context.field, 'latitude');
+      return true;
+    },
+  );
   await fs.rm(dir, { recursive: true, force: true });
 });

@@ -94,18 +94,42 @@ interface Case {
 }
 
 /** A raster with smooth values, a nodata blob and scattered nodata pixels, written by GDAL. */
-async function raster(file: string, o: { W: number; H: number; nb: number; type: 'float32' | 'uint8' | 'int16'; nodata: number; affine: [number, number, number, number, number, number]; crs: string; seed: number }) {
+async function raster(
+  file: string,
+  o: {
+    W: number;
+    H: number;
+    nb: number;
+    type: 'float32' | 'uint8' | 'int16';
+    nodata: number;
+    affine: [number, number, number, number, number, number];
+    crs: string;
+    seed: number;
+  },
+) {
   const next = mulberry32(o.seed);
   const bands = Array.from({ length: o.nb }, (_, b) =>
     Float64Array.from({ length: o.W * o.H }, (_, i) => {
-      const x = i % o.W, y = Math.floor(i / o.W);
+      const x = i % o.W,
+        y = Math.floor(i / o.W);
       if ((x - o.W / 3) ** 2 + (y - o.H / 2) ** 2 < (o.W / 9) ** 2 || next() < 0.03) return o.nodata;
       if (o.type === 'float32') return Math.fround(Math.sin(x / 5 + b) * 100 + next());
       const hi = o.type === 'uint8' ? 250 : 30000;
       return 1 + Math.floor(next() * hi);
     }),
   );
-  await writeGeoTiff(file, { width: o.W, height: o.H, bands, type: o.type, nodata: o.nodata, affine: o.affine, crs: o.crs, layout: 'GTiff', blockSize: 32, compress: 'DEFLATE' });
+  await writeGeoTiff(file, {
+    width: o.W,
+    height: o.H,
+    bands,
+    type: o.type,
+    nodata: o.nodata,
+    affine: o.affine,
+    crs: o.crs,
+    layout: 'GTiff',
+    blockSize: 32,
+    compress: 'DEFLATE',
+  });
 }
 
 /** Points in raster coordinates: random, plus the four corners' pixels and a few outside the image. */
@@ -137,13 +161,39 @@ test('TensorFlow parses patch exports; windows equal numpy slices of the GDAL-re
   await raster(f32, { W: 97, H: 71, nb: 3, type: 'float32', nodata: -9999, affine: utm, crs: 'EPSG:32618', seed: 1 });
   const pts = points(next, 120, 97, 71, utm);
   const labels = pts.map((_, i) => i % 7);
-  const fc = { type: 'FeatureCollection', crs: { type: 'name', properties: { name: 'urn:ogc:def:crs:EPSG::32618' } }, features: pts.map((p, i) => ({ type: 'Feature', geometry: { type: 'Point', coordinates: p }, properties: { label: labels[i], note: `n${i}` } })) };
+  const fc = {
+    type: 'FeatureCollection',
+    crs: { type: 'name', properties: { name: 'urn:ogc:def:crs:EPSG::32618' } },
+    features: pts.map((p, i) => ({ type: 'Feature', geometry: { type: 'Point', coordinates: p }, properties: { label: labels[i], note: `n${i}` } })),
+  };
   await fs.writeFile(path.join(dir, 'pts.geojson'), JSON.stringify(fc));
   const f32Bands = [0, 1, 2].map((i) => ({ name: `b${i + 1}`, sources: [i], depth: 1, array: false, fill: Math.fround(-1.5) }));
-  for (const [name, kernel, dropNulls, workers] of [['even', [6, 4], true, 2], ['odd', [5, 7], false, 1], ['one', [1, 1], true, 0]] as const) {
-    const s = await runCli(name, { image: f32, points: path.join(dir, 'pts.geojson'), properties: ['label'], kernelSize: kernel, defaultValue: -1.5, dropNulls, bucket: path.join(dir, 'out'), fileNamePrefix: name }, workers);
-    if (dropNulls) assert.ok(s.dropped.outside > 0 && s.dropped.masked > 0, `${name}: the points include outside and masked ones: ${JSON.stringify(s.dropped)}`);
-    cases.push({ name, records: s.records, cfg: { src: f32, kernel, points: pts, dropNulls, bands: f32Bands, label: true, labels, geometries: false, files: s.shards } });
+  for (const [name, kernel, dropNulls, workers] of [
+    ['even', [6, 4], true, 2],
+    ['odd', [5, 7], false, 1],
+    ['one', [1, 1], true, 0],
+  ] as const) {
+    const s = await runCli(
+      name,
+      {
+        image: f32,
+        points: path.join(dir, 'pts.geojson'),
+        properties: ['label'],
+        kernelSize: kernel,
+        defaultValue: -1.5,
+        dropNulls,
+        bucket: path.join(dir, 'out'),
+        fileNamePrefix: name,
+      },
+      workers,
+    );
+    if (dropNulls)
+      assert.ok(s.dropped.outside > 0 && s.dropped.masked > 0, `${name}: the points include outside and masked ones: ${JSON.stringify(s.dropped)}`);
+    cases.push({
+      name,
+      records: s.records,
+      cfg: { src: f32, kernel, points: pts, dropNulls, bands: f32Bands, label: true, labels, geometries: false, files: s.shards },
+    });
   }
 
   // 3: uint8 with an array band (2 sources padded to depth 4), defaultValue 300 → 255, CSV lon/lat on EPSG:4326, geometries, shards.
@@ -156,16 +206,47 @@ test('TensorFlow parses patch exports; windows equal numpy slices of the GDAL-re
     { name: 's', sources: [0], depth: 1, array: false, fill: 255 },
     { name: 'ts', sources: [1, 2], depth: 4, array: true, fill: 255 },
   ];
-  const image = { bands: [{ name: 's', uri: u8, band: 1 }, { name: 'ts', uri: u8, bands: [2, 3] }] };
+  const image = {
+    bands: [
+      { name: 's', uri: u8, band: 1 },
+      { name: 'ts', uri: u8, bands: [2, 3] },
+    ],
+  };
   const s3 = await runCli(
     'array',
-    { image, points: path.join(dir, 'pts.csv'), xColumn: 'lon', yColumn: 'lat', kernelSize: [8, 8], tensorDepths: { ts: 4 }, defaultValue: 300, geometries: true, maxFileSize: 20000, bucket: path.join(dir, 'out'), fileNamePrefix: 'arr/p' },
+    {
+      image,
+      points: path.join(dir, 'pts.csv'),
+      xColumn: 'lon',
+      yColumn: 'lat',
+      kernelSize: [8, 8],
+      tensorDepths: { ts: 4 },
+      defaultValue: 300,
+      geometries: true,
+      maxFileSize: 20000,
+      bucket: path.join(dir, 'out'),
+      fileNamePrefix: 'arr/p',
+    },
     2,
   );
   assert.ok(s3.files > 1, `maxFileSize makes several shards (${s3.files})`);
   assert.match(s3.shards[0], /arr\/p-00000\.tfrecord\.gz$/);
   assert.ok(s3.features.some((f: { name: string; spec: string }) => f.name === 'ts' && f.spec === 'tf.io.FixedLenFeature([4, 8, 8], tf.float32)'));
-  cases.push({ name: 'array', records: s3.records, cfg: { src: u8, kernel: [8, 8], points: gpts, dropNulls: true, bands: u8Bands, label: true, labels: gpts.map((_, i) => i % 5), geometries: true, files: s3.shards } });
+  cases.push({
+    name: 'array',
+    records: s3.records,
+    cfg: {
+      src: u8,
+      kernel: [8, 8],
+      points: gpts,
+      dropNulls: true,
+      bands: u8Bands,
+      label: true,
+      labels: gpts.map((_, i) => i % 5),
+      geometries: true,
+      files: s3.shards,
+    },
+  });
 
   const out = (await python(DRIVER, [JSON.stringify(cases.map((c) => c.cfg))], ORACLE)).trim().split('\n');
   assert.equal(out.length, cases.length);

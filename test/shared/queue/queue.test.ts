@@ -21,10 +21,14 @@ const seeded = mulberry32;
 test('in-process queue: a throwing handler gets the message again, with increasing deliveryAttempt', async () => {
   const q = new InProcessQueue();
   const seen: number[] = [];
-  q.subscribe('t', async (m) => {
-    seen.push(m.deliveryAttempt);
-    if (m.deliveryAttempt < 3) throw new Error('transient');
-  }, { maxDeliveryAttempts: 5, retryDelayMs: 1 });
+  q.subscribe(
+    't',
+    async (m) => {
+      seen.push(m.deliveryAttempt);
+      if (m.deliveryAttempt < 3) throw new Error('transient');
+    },
+    { maxDeliveryAttempts: 5, retryDelayMs: 1 },
+  );
   await q.publish('t', { a: 1 });
   await q.idle();
   assert.deepEqual(seen, [1, 2, 3]);
@@ -34,10 +38,14 @@ test('in-process queue: after maxDeliveryAttempts the message goes to the dead-l
   const q = new InProcessQueue();
   let tries = 0;
   const dead: QueueMessage[] = [];
-  q.subscribe('work', async () => {
-    tries++;
-    throw new Error('always');
-  }, { maxDeliveryAttempts: 5, deadLetterTopic: 'dl', retryDelayMs: 1 });
+  q.subscribe(
+    'work',
+    async () => {
+      tries++;
+      throw new Error('always');
+    },
+    { maxDeliveryAttempts: 5, deadLetterTopic: 'dl', retryDelayMs: 1 },
+  );
   q.subscribe('dl', async (m) => void dead.push(m));
   await q.publish('work', { jobId: 'j', shard: 3 }, { jobId: 'j' });
   await q.idle();
@@ -56,14 +64,18 @@ test('in-process queue: every message is handled at least once, never more than 
     let running = 0;
     let peak = 0;
     const done = new Set<number>();
-    q.subscribe('t', async (m) => {
-      running++;
-      peak = Math.max(peak, running);
-      await new Promise((r) => setTimeout(r, Math.floor(rnd() * 4)));
-      running--;
-      if (rnd() < 0.2) throw new Error('flaky');
-      done.add((m.json as { i: number }).i);
-    }, { concurrency, maxDeliveryAttempts: 100, retryDelayMs: 1 });
+    q.subscribe(
+      't',
+      async (m) => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, Math.floor(rnd() * 4)));
+        running--;
+        if (rnd() < 0.2) throw new Error('flaky');
+        done.add((m.json as { i: number }).i);
+      },
+      { concurrency, maxDeliveryAttempts: 100, retryDelayMs: 1 },
+    );
     for (let i = 0; i < 60; i++) await q.publish('t', { i });
     await q.idle();
     assert.equal(done.size, 60);
@@ -82,7 +94,10 @@ test('push payloads decode from the raw push body and from a CloudEvent; malform
     assert.deepEqual(m.attributes, { a: '1' });
   }
   for (const bad of [undefined, {}, { message: {} }, { message: { data: Buffer.from('{nope').toString('base64') } }]) {
-    assert.throws(() => decodePushMessage(bad), (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST');
+    assert.throws(
+      () => decodePushMessage(bad),
+      (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST',
+    );
   }
 });
 

@@ -80,10 +80,23 @@ test('LRU keeps within its byte budget and drops failed loads', async () => {
 test('gs:// COG: openImage over the GCS store equals GDAL, with few range requests', async (t) => {
   if (!needGdal(t)) return;
   const r = rng(5);
-  const W = 300, H = 200;
+  const W = 300,
+    H = 200;
   const file = path.join(dir, 'gcs.tif');
   const bands = [0, 1, 2].map(() => Float64Array.from({ length: W * H }, () => (r() < 0.05 ? -9999 : Math.fround(r() * 1000 - 500))));
-  await writeGeoTiff(file, { width: W, height: H, bands, type: 'float32', nodata: -9999, affine: [10, 0, 600000, 0, -10, 4500000], crs: 'EPSG:32618', layout: 'COG', blockSize: 64, compress: 'DEFLATE', predictor: 3 });
+  await writeGeoTiff(file, {
+    width: W,
+    height: H,
+    bands,
+    type: 'float32',
+    nodata: -9999,
+    affine: [10, 0, 600000, 0, -10, 4500000],
+    crs: 'EPSG:32618',
+    layout: 'COG',
+    blockSize: 64,
+    compress: 'DEFLATE',
+    predictor: 3,
+  });
   const g = await readRasterWithGdal(file);
   const store: BlobStore = await openBucket('gs://raster-bucket');
   await store.write('rasters/gcs.tif', await fs.readFile(file));
@@ -91,12 +104,17 @@ test('gs:// COG: openImage over the GCS store equals GDAL, with few range reques
   const src = (await openImage('gs://raster-bucket/rasters/gcs.tif')) as GeoTiffImageSource;
   try {
     assert.deepEqual(src.grid, { crs: 'EPSG:32618', affine: g.affine, width: W, height: H });
-    const x0 = -20, y0 = 50, w = 200, h = 170;
+    const x0 = -20,
+      y0 = 50,
+      w = 200,
+      h = 170;
     const win = await src.readWindow(x0, y0, w, h);
     for (let b = 0; b < 3; b++)
       for (let y = 0; y < h; y++)
         for (let x = 0; x < w; x++) {
-          const X = x0 + x, Y = y0 + y, k = y * w + x;
+          const X = x0 + x,
+            Y = y0 + y,
+            k = y * w + x;
           const inside = X >= 0 && Y >= 0 && X < W && Y < H;
           const v = inside ? g.bands[b]![Y * W + X]! : NaN;
           assert.equal(win.valid[b]![k], inside && v !== -9999 ? 1 : 0, `band ${b} (${X}, ${Y})`);
@@ -129,7 +147,8 @@ async function startFileServer(root: string): Promise<{ url: string; requests: (
       res.writeHead(200, { 'content-length': body.length }).end(body);
       return;
     }
-    const start = Number(m[1]), end = Math.min(Number(m[2]), body.length - 1);
+    const start = Number(m[1]),
+      end = Math.min(Number(m[2]), body.length - 1);
     res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 }).end(body.subarray(start, end + 1));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -145,9 +164,21 @@ test('http(s) sources only under the GEOTFR_ALLOW_HTTPS allow-list; range reads 
   const root = path.join(dir, 'www');
   await fs.mkdir(root, { recursive: true });
   const r = rng(8);
-  const W = 100, H = 70;
+  const W = 100,
+    H = 70;
   const file = path.join(root, 'web.tif');
-  await writeGeoTiff(file, { width: W, height: H, bands: [Float64Array.from({ length: W * H }, () => Math.floor(r() * 60000))], type: 'uint16', affine: [20, 0, 300000, 0, -20, 5000000], crs: 'EPSG:32631', layout: 'COG', blockSize: 32, compress: 'LZW', predictor: 2 });
+  await writeGeoTiff(file, {
+    width: W,
+    height: H,
+    bands: [Float64Array.from({ length: W * H }, () => Math.floor(r() * 60000))],
+    type: 'uint16',
+    affine: [20, 0, 300000, 0, -20, 5000000],
+    crs: 'EPSG:32631',
+    layout: 'COG',
+    blockSize: 32,
+    compress: 'LZW',
+    predictor: 2,
+  });
   const g = await readRasterWithGdal(file);
   const srv = await startFileServer(root);
   const saved = process.env.GEOTFR_ALLOW_HTTPS;
@@ -172,7 +203,10 @@ test('http(s) sources only under the GEOTFR_ALLOW_HTTPS allow-list; range reads 
       await src.close();
     }
     process.env.GEOTFR_ALLOW_HTTPS = `${srv.url}/norange/`;
-    await assert.rejects(openImage(`${srv.url}/norange/web.tif`), (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_INPUT' && /range requests/.test(e.message));
+    await assert.rejects(
+      openImage(`${srv.url}/norange/web.tif`),
+      (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_INPUT' && /range requests/.test(e.message),
+    );
   } finally {
     if (saved === undefined) delete process.env.GEOTFR_ALLOW_HTTPS;
     else process.env.GEOTFR_ALLOW_HTTPS = saved;

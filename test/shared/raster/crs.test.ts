@@ -47,8 +47,10 @@ test('edges within 1e-6 px snap to the grid line; anything more snaps outward', 
 test('random regions: the window covers the region and is minimal (seeded)', () => {
   const r = rng(4242);
   for (let i = 0; i < 2000; i++) {
-    const fx0 = -20 + r() * 130, fy0 = -20 + r() * 110;
-    const fx1 = fx0 + 0.01 + r() * 40, fy1 = fy0 + 0.01 + r() * 40;
+    const fx0 = -20 + r() * 130,
+      fy0 = -20 + r() * 110;
+    const fx1 = fx0 + 0.01 + r() * 40,
+      fy1 = fy0 + 0.01 + r() * 40;
     if (fx1 <= 0 || fy1 <= 0 || fx0 >= 100 || fy0 >= 80) continue;
     const w = regionToPixelWindow([X(fx0), Y(fy1), X(fx1), Y(fy0)], utm);
     const tol = SNAP_TOLERANCE_PX + 1e-9;
@@ -71,13 +73,23 @@ test('GeoJSON in the image CRS (crs member) equals the bbox form; errors name th
   const poly = {
     type: 'Polygon',
     crs: { type: 'name', properties: { name: 'urn:ogc:def:crs:EPSG::32633' } },
-    coordinates: [[[X(10), Y(5)], [X(25), Y(12)], [X(18), Y(20)], [X(10), Y(5)]]],
+    coordinates: [
+      [
+        [X(10), Y(5)],
+        [X(25), Y(12)],
+        [X(18), Y(20)],
+        [X(10), Y(5)],
+      ],
+    ],
   };
   assert.deepEqual(regionToPixelWindow(poly, utm), { x0: 10, y0: 5, width: 15, height: 15 });
   const feature = { type: 'Feature', properties: {}, geometry: { ...poly } };
   assert.deepEqual(regionToPixelWindow(feature, utm), { x0: 10, y0: 5, width: 15, height: 15 });
 
-  assert.throws(() => regionToPixelWindow([X(200), Y(20), X(210), Y(5)], utm), isBadRequest(/does not intersect the image \(bounds \[399960,4997640,402960,5000040\] in EPSG:32633/));
+  assert.throws(
+    () => regionToPixelWindow([X(200), Y(20), X(210), Y(5)], utm),
+    isBadRequest(/does not intersect the image \(bounds \[399960,4997640,402960,5000040\] in EPSG:32633/),
+  );
   assert.throws(() => regionToPixelWindow([X(10), Y(5), X(5), Y(20)], utm), isBadRequest(/xmin < xmax/));
   assert.throws(() => regionToPixelWindow({ type: 'Point', coordinates: [15, 45], crs: 'EPSG:999999' }, utm), isBadRequest(/unknown CRS EPSG:999999/));
   assert.throws(() => regionToPixelWindow({ type: 'Polygon', coordinates: [] }, utm), isBadRequest(/no coordinates/));
@@ -90,7 +102,9 @@ test('GeoJSON in the image CRS (crs member) equals the bbox form; errors name th
 
 /** Transforms points with GDAL (PROJ) — the oracle for proj4. */
 async function gdalTransform(from: string, to: string, pts: [number, number][]): Promise<[number, number][]> {
-  const out = (await run('gdaltransform', ['-s_srs', from, '-t_srs', to, '-output_xy'], { input: pts.map((p) => `${p[0]} ${p[1]}`).join('\n') + '\n' })).stdout.toString();
+  const out = (
+    await run('gdaltransform', ['-s_srs', from, '-t_srs', to, '-output_xy'], { input: pts.map((p) => `${p[0]} ${p[1]}`).join('\n') + '\n' })
+  ).stdout.toString();
   return out
     .trim()
     .split('\n')
@@ -110,7 +124,9 @@ test('EPSG:4326 regions reprojected like GDAL (gdaltransform) into UTM north/sou
     const pts: [number, number][] = Array.from({ length: 50 }, () => [c.lon - 2 + 4 * r(), c.lat - 2 + 4 * r()]);
     const ours = pts.map(([x, y]) => crsTransformer('EPSG:4326', c.crs)(x, y));
     const gdal = await gdalTransform('EPSG:4326', c.crs, pts);
-    ours.forEach((p, i) => assert.ok(Math.abs(p[0] - gdal[i]![0]) < 1e-3 && Math.abs(p[1] - gdal[i]![1]) < 1e-3, `${c.crs} point ${pts[i]}: proj4 ${p} vs GDAL ${gdal[i]}`));
+    ours.forEach((p, i) =>
+      assert.ok(Math.abs(p[0] - gdal[i]![0]) < 1e-3 && Math.abs(p[1] - gdal[i]![1]) < 1e-3, `${c.crs} point ${pts[i]}: proj4 ${p} vs GDAL ${gdal[i]}`),
+    );
 
     // An image around the centre; random lon/lat boxes → windows from GDAL's reprojection of the
     // same densified edges (65 points per edge) must equal ours.
@@ -120,12 +136,14 @@ test('EPSG:4326 regions reprojected like GDAL (gdaltransform) into UTM north/sou
     const span = (1000 * c.res) / 111000; // degrees roughly covering the image
     let compared = 0;
     for (let k = 0; k < 8; k++) {
-      const lon0 = c.lon + (r() - 0.5) * span * 2, lat0 = c.lat + (r() - 0.5) * span * 1.2;
+      const lon0 = c.lon + (r() - 0.5) * span * 2,
+        lat0 = c.lat + (r() - 0.5) * span * 1.2;
       const bbox = [lon0, lat0, lon0 + r() * span * 0.5 + 1e-4, lat0 + r() * span * 0.5 + 1e-4];
       const edge: [number, number][] = [];
       for (let i = 0; i <= 64; i++) {
         const u = i / 64;
-        const x = bbox[0]! + (bbox[2]! - bbox[0]!) * u, y = bbox[1]! + (bbox[3]! - bbox[1]!) * u;
+        const x = bbox[0]! + (bbox[2]! - bbox[0]!) * u,
+          y = bbox[1]! + (bbox[3]! - bbox[1]!) * u;
         edge.push([x, bbox[1]!], [x, bbox[3]!], [bbox[0]!, y], [bbox[2]!, y]);
       }
       const g = await gdalTransform('EPSG:4326', c.crs, edge);
@@ -133,13 +151,31 @@ test('EPSG:4326 regions reprojected like GDAL (gdaltransform) into UTM north/sou
       const ob = reprojectBbox(bbox, 'EPSG:4326', c.crs);
       ob.forEach((v, i) => assert.ok(Math.abs(v - gb[i]!) < 1e-3, `${c.crs} bbox ${bbox}: ours ${ob} vs GDAL ${gb}`));
       // Expected window from GDAL's bbox (north-up grid: columns from x, rows from y).
-      const fx0 = (gb[0]! - affine[2]) / c.res, fx1 = (gb[2]! - affine[2]) / c.res;
-      const fy0 = (affine[5] - gb[3]!) / c.res, fy1 = (affine[5] - gb[1]!) / c.res;
+      const fx0 = (gb[0]! - affine[2]) / c.res,
+        fx1 = (gb[2]! - affine[2]) / c.res;
+      const fy0 = (affine[5] - gb[3]!) / c.res,
+        fy1 = (affine[5] - gb[1]!) / c.res;
       // Skip the rare box whose edge lies within GDAL's print precision of a grid line.
       const frac = (v: number) => Math.abs(v - Math.round(v));
       if ([fx0, fx1, fy0, fy1].some((v) => frac(v) < 1e-4)) continue;
-      const poly = { type: 'Polygon', coordinates: [[[bbox[0]!, bbox[1]!], [bbox[2]!, bbox[1]!], [bbox[2]!, bbox[3]!], [bbox[0]!, bbox[3]!], [bbox[0]!, bbox[1]!]]] };
-      let want: object | undefined = { x0: Math.floor(fx0), y0: Math.floor(fy0), width: Math.ceil(fx1) - Math.floor(fx0), height: Math.ceil(fy1) - Math.floor(fy0) };
+      const poly = {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [bbox[0]!, bbox[1]!],
+            [bbox[2]!, bbox[1]!],
+            [bbox[2]!, bbox[3]!],
+            [bbox[0]!, bbox[3]!],
+            [bbox[0]!, bbox[1]!],
+          ],
+        ],
+      };
+      let want: object | undefined = {
+        x0: Math.floor(fx0),
+        y0: Math.floor(fy0),
+        width: Math.ceil(fx1) - Math.floor(fx0),
+        height: Math.ceil(fy1) - Math.floor(fy0),
+      };
       const w = want as { x0: number; y0: number; width: number; height: number };
       if (w.x0 >= 1000 || w.y0 >= 1000 || w.x0 + w.width <= 0 || w.y0 + w.height <= 0) want = undefined;
       if (want) assert.deepEqual(regionToPixelWindow(poly, grid), want, `${c.crs} lon/lat box ${bbox}`);

@@ -22,9 +22,31 @@ test('LZW tiles and strips GDAL wrote read back as GDAL reads them', async (t) =
     const r = mulberry32(7);
     const base = { affine: [1, 0, 0, 0, -1, 0] as GeoTiffSpec['affine'], crs: 'EPSG:32633', compress: 'LZW' as const };
     const cases: Record<string, GeoTiffSpec> = {
-      random: { ...base, width: 512, height: 512, type: 'uint8', bands: [Float64Array.from({ length: 512 * 512 }, () => Math.floor(r() * 256))], blockSize: 512 },
-      runs: { ...base, width: 300, height: 200, type: 'uint8', bands: [Float64Array.from({ length: 300 * 200 }, (_, i) => Math.floor(i / 977) % 3)], blockSize: 256 },
-      predictor: { ...base, width: 200, height: 150, type: 'uint16', bands: [Float64Array.from({ length: 200 * 150 }, (_, i) => (i * 37) % 65536), Float64Array.from({ length: 200 * 150 }, () => Math.floor(r() * 65536))], blockSize: 64, predictor: 2 },
+      random: {
+        ...base,
+        width: 512,
+        height: 512,
+        type: 'uint8',
+        bands: [Float64Array.from({ length: 512 * 512 }, () => Math.floor(r() * 256))],
+        blockSize: 512,
+      },
+      runs: {
+        ...base,
+        width: 300,
+        height: 200,
+        type: 'uint8',
+        bands: [Float64Array.from({ length: 300 * 200 }, (_, i) => Math.floor(i / 977) % 3)],
+        blockSize: 256,
+      },
+      predictor: {
+        ...base,
+        width: 200,
+        height: 150,
+        type: 'uint16',
+        bands: [Float64Array.from({ length: 200 * 150 }, (_, i) => (i * 37) % 65536), Float64Array.from({ length: 200 * 150 }, () => Math.floor(r() * 65536))],
+        blockSize: 64,
+        predictor: 2,
+      },
       zeros: { ...base, width: 4096, height: 2048, type: 'uint8', bands: [new Float64Array(4096 * 2048)], rowsPerStrip: 2048 },
     };
     for (const [name, spec] of Object.entries(cases)) {
@@ -46,12 +68,37 @@ test('LZW tiles and strips GDAL wrote read back as GDAL reads them', async (t) =
 
 test('hand-made LZW: KwKwK, a full dictionary without a reset, the output cap, undefined codes', () => {
   // Clear, 'a', 258 (= "aa", the code being defined), 259 (= "aaa"), EOI: "a" + "aa" + "aaa".
-  assert.deepEqual(Array.from(lzwDecode(lzwCodes([[256, 9], [97, 9], [258, 9], [259, 9], [257, 9]]), 100)), Array(6).fill(97));
+  assert.deepEqual(
+    Array.from(
+      lzwDecode(
+        lzwCodes([
+          [256, 9],
+          [97, 9],
+          [258, 9],
+          [259, 9],
+          [257, 9],
+        ]),
+        100,
+      ),
+    ),
+    Array(6).fill(97),
+  );
   // A full dictionary, then its longest string (code 4095) again without a reset (see lzwBomb).
   const { data: input, bytes: expected } = lzwBomb(7_400_000);
   const out = lzwDecode(input, expected);
   assert.equal(out.length, expected);
   assert.ok(out.every((v) => v === 0));
   assert.throws(() => lzwDecode(input, expected - 1), /LZW data decodes to more than the block's \d+ decoded bytes/);
-  assert.throws(() => lzwDecode(lzwCodes([[256, 9], [97, 9], [300, 9]]), 100), /LZW code 300 is not defined yet/);
+  assert.throws(
+    () =>
+      lzwDecode(
+        lzwCodes([
+          [256, 9],
+          [97, 9],
+          [300, 9],
+        ]),
+        100,
+      ),
+    /LZW code 300 is not defined yet/,
+  );
 });

@@ -38,7 +38,8 @@ function randomSample(r: Rng, type: SampleType): number {
 
 /** A random raster spec: values, nodata (present in the data), layout, compression, predictor. */
 function randomSpec(r: Rng, type: SampleType): GeoTiffSpec & { desc: string } {
-  const width = r.int(3, 70), height = r.int(3, 60);
+  const width = r.int(3, 70),
+    height = r.int(3, 60);
   const nb = r.int(1, 4);
   const nodataMode = isFloat(type) ? r.pick(['value', 'nan', 'none'] as const) : r.pick(['value', 'none'] as const);
   const nodata = nodataMode === 'value' ? randomSample(r, type) : nodataMode === 'nan' ? NaN : undefined;
@@ -85,16 +86,30 @@ function expectedValid(g: GdalRaster, b: number, i: number, type: SampleType, no
 const FLOAT32_EXACT: SampleType[] = ['float32', 'uint8', 'int8', 'uint16', 'int16'];
 
 /** Checks a window read against GDAL pixel by pixel. `float32` reads must give Float32Array exactly for float32-exact types. */
-async function checkWindow(src: GeoTiffImageSource, g: GdalRaster, types: SampleType[], x0: number, y0: number, w: number, h: number, label: string, float32 = false) {
+async function checkWindow(
+  src: GeoTiffImageSource,
+  g: GdalRaster,
+  types: SampleType[],
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+  label: string,
+  float32 = false,
+) {
   const win = await src.readWindow(x0, y0, w, h, { float32 });
   assert.equal(win.values.length, g.bands.length);
   for (let b = 0; b < g.bands.length; b++) {
     assert.equal(win.values[b]!.length, w * h);
     const narrow = float32 && FLOAT32_EXACT.includes(types[b]!);
-    assert.ok(win.values[b] instanceof (narrow ? Float32Array : Float64Array), `${label}: band ${b + 1} of a ${float32 ? 'float32' : 'default'} read is a ${win.values[b]!.constructor.name}`);
+    assert.ok(
+      win.values[b] instanceof (narrow ? Float32Array : Float64Array),
+      `${label}: band ${b + 1} of a ${float32 ? 'float32' : 'default'} read is a ${win.values[b]!.constructor.name}`,
+    );
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
-        const X = x0 + x, Y = y0 + y;
+        const X = x0 + x,
+          Y = y0 + y;
         const k = y * w + x;
         const inside = X >= 0 && Y >= 0 && X < g.width && Y < g.height;
         const where = `${label}: band ${b + 1} pixel (${X}, ${Y}) of window (${x0}, ${y0}, ${w}x${h})`;
@@ -105,7 +120,11 @@ async function checkWindow(src: GeoTiffImageSource, g: GdalRaster, types: Sample
         const i = Y * g.width + X;
         const ok = expectedValid(g, b, i, types[b]!);
         assert.equal(win.valid[b]![k], ok ? 1 : 0, `${where}: mask (GDAL value ${g.bands[b]![i]})`);
-        if (ok || !Number.isNaN(g.bands[b]![i]!)) assert.ok(Object.is(win.values[b]![k], g.bands[b]![i]) || win.values[b]![k] === g.bands[b]![i], `${where}: value ${win.values[b]![k]} vs GDAL ${g.bands[b]![i]}`);
+        if (ok || !Number.isNaN(g.bands[b]![i]!))
+          assert.ok(
+            Object.is(win.values[b]![k], g.bands[b]![i]) || win.values[b]![k] === g.bands[b]![i],
+            `${where}: value ${win.values[b]![k]} vs GDAL ${g.bands[b]![i]}`,
+          );
       }
     }
   }
@@ -144,8 +163,10 @@ test('openImage equals GDAL on seeded random rasters of every type, layout, comp
           await checkWindow(src, g, types, -2, -3, g.width + 5, g.height + 4, `${label} float32`, true);
           await checkWindow(remote, g, types, -1, -1, g.width + 2, g.height + 2, `${label} shared blocks`, r.next() < 0.5);
           for (let k = 0; k < 4; k++) {
-            const w = r.int(1, g.width + 6), h = r.int(1, g.height + 6);
-            const x0 = r.int(-w, g.width), y0 = r.int(-h, g.height);
+            const w = r.int(1, g.width + 6),
+              h = r.int(1, g.height + 6);
+            const x0 = r.int(-w, g.width),
+              y0 = r.int(-h, g.height);
             await checkWindow(src, g, types, x0, y0, w, h, label);
             await checkWindow(remote, g, types, x0, y0, w, h, `${label} shared blocks float32`, true);
           }
@@ -166,21 +187,48 @@ test('band descriptions name bands; selection, renaming, array bands, nodata ove
   const dir = await tempDir();
   try {
     const r = rng(7);
-    const W = 41, H = 29;
+    const W = 41,
+      H = 29;
     const mk = (type: SampleType, nb: number, nodata?: number) =>
       Array.from({ length: nb }, () => Float64Array.from({ length: W * H }, () => (r.next() < 0.1 && nodata !== undefined ? nodata : randomSample(r, type))));
     const affine: GeoTiffSpec['affine'] = [30, 0, 399960, 0, -30, 5000040];
     const a = path.join(dir, 'a.tif');
     const b = path.join(dir, 'b.tif');
-    await writeGeoTiff(a, { width: W, height: H, bands: mk('int16', 4, -9999), type: 'int16', nodata: -9999, affine, crs: 'EPSG:32633', bandNames: ['t0', 't1', 't2', 't3'], layout: 'COG', blockSize: 16, compress: 'DEFLATE' });
-    await writeGeoTiff(b, { width: W, height: H, bands: mk('float32', 2), type: 'float32', affine, crs: 'EPSG:32633', bandNames: ['red', 'nir'], blockSize: 16, compress: 'LZW', predictor: 3 });
+    await writeGeoTiff(a, {
+      width: W,
+      height: H,
+      bands: mk('int16', 4, -9999),
+      type: 'int16',
+      nodata: -9999,
+      affine,
+      crs: 'EPSG:32633',
+      bandNames: ['t0', 't1', 't2', 't3'],
+      layout: 'COG',
+      blockSize: 16,
+      compress: 'DEFLATE',
+    });
+    await writeGeoTiff(b, {
+      width: W,
+      height: H,
+      bands: mk('float32', 2),
+      type: 'float32',
+      affine,
+      crs: 'EPSG:32633',
+      bandNames: ['red', 'nir'],
+      blockSize: 16,
+      compress: 'LZW',
+      predictor: 3,
+    });
     const ga = await readRasterWithGdal(a);
     const gb = await readRasterWithGdal(b);
     assert.deepEqual(ga.bandNames, ['t0', 't1', 't2', 't3']);
 
     // A URI alone: names from GeoTIFF band descriptions (docs/semantics.md §2).
     const whole = await openImage(pathToFileURL(a).href);
-    assert.deepEqual(whole.bands.map((x) => x.name), ['t0', 't1', 't2', 't3']);
+    assert.deepEqual(
+      whole.bands.map((x) => x.name),
+      ['t0', 't1', 't2', 't3'],
+    );
     await whole.close();
 
     const src = await openImage({
@@ -201,16 +249,25 @@ test('band descriptions name bands; selection, renaming, array bands, nodata ove
           ['red_again', 'float32', 1, undefined],
         ],
       );
-      const x0 = -4, y0 = 3, w = 30, h = 30;
+      const x0 = -4,
+        y0 = 3,
+        w = 30,
+        h = 30;
       const win = await src.readWindow(x0, y0, w, h);
       const n = w * h;
       for (let y = 0; y < h; y++)
         for (let x = 0; x < w; x++) {
-          const X = x0 + x, Y = y0 + y, k = y * w + x;
+          const X = x0 + x,
+            Y = y0 + y,
+            k = y * w + x;
           const inside = X >= 0 && Y >= 0 && X < W && Y < H;
           const i = Y * W + X;
           // Scalar selections.
-          for (const [band, g, sb, nd] of [[0, gb, 1, undefined], [2, ga, 0, ga.bands[0]![5]], [3, gb, 0, undefined]] as const) {
+          for (const [band, g, sb, nd] of [
+            [0, gb, 1, undefined],
+            [2, ga, 0, ga.bands[0]![5]],
+            [3, gb, 0, undefined],
+          ] as const) {
             const ok = inside && expectedValid(g, sb, i, band === 2 ? 'int16' : 'float32', nd);
             assert.equal(win.valid[band]![k], ok ? 1 : 0, `band ${band} (${X},${Y})`);
             if (ok) assert.equal(win.values[band]![k], g.bands[sb]![i]);
@@ -234,18 +291,40 @@ test('partial band descriptions fall back to b1, b2…; a 4326 raster reports EP
   const dir = await tempDir();
   try {
     const f = path.join(dir, 'p.tif');
-    await writeGeoTiff(f, { width: 4, height: 3, bands: [new Array(12).fill(1), new Array(12).fill(2)], type: 'uint8', affine: [0.25, 0, -10, 0, -0.25, 5], crs: 'EPSG:4326', bandNames: ['only'] });
+    await writeGeoTiff(f, {
+      width: 4,
+      height: 3,
+      bands: [new Array(12).fill(1), new Array(12).fill(2)],
+      type: 'uint8',
+      affine: [0.25, 0, -10, 0, -0.25, 5],
+      crs: 'EPSG:4326',
+      bandNames: ['only'],
+    });
     const src = await openImage(f);
-    assert.deepEqual(src.bands.map((b) => b.name), ['b1', 'b2']);
+    assert.deepEqual(
+      src.bands.map((b) => b.name),
+      ['b1', 'b2'],
+    );
     assert.equal(src.grid.crs, 'EPSG:4326');
     await src.close();
     // Descriptions with XML-special characters come back as GDAL reads them.
     const esc = path.join(dir, 'esc.tif');
     const names = ['NDVI & "q" <1>', "it's ü"];
-    await writeGeoTiff(esc, { width: 4, height: 3, bands: [new Array(12).fill(1), new Array(12).fill(2)], type: 'uint8', affine: [1, 0, 0, 0, -1, 0], crs: 'EPSG:3857', bandNames: names });
+    await writeGeoTiff(esc, {
+      width: 4,
+      height: 3,
+      bands: [new Array(12).fill(1), new Array(12).fill(2)],
+      type: 'uint8',
+      affine: [1, 0, 0, 0, -1, 0],
+      crs: 'EPSG:3857',
+      bandNames: names,
+    });
     assert.deepEqual((await readRasterWithGdal(esc)).bandNames, names);
     const se = await openImage(esc);
-    assert.deepEqual(se.bands.map((b) => b.name), names);
+    assert.deepEqual(
+      se.bands.map((b) => b.name),
+      names,
+    );
     await se.close();
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
@@ -257,7 +336,15 @@ test('PixelIsPoint rasters get GDAL’s half-pixel shift; ModelTransformation (r
   const dir = await tempDir();
   try {
     const f = path.join(dir, 'point.tif');
-    await writeGeoTiff(f, { width: 5, height: 4, bands: [new Array(20).fill(3)], type: 'int16', affine: [10, 0, 500000, 0, -10, 4000000], crs: 'EPSG:32633', pixelIsPoint: true });
+    await writeGeoTiff(f, {
+      width: 5,
+      height: 4,
+      bands: [new Array(20).fill(3)],
+      type: 'int16',
+      affine: [10, 0, 500000, 0, -10, 4000000],
+      crs: 'EPSG:32633',
+      pixelIsPoint: true,
+    });
     const g = await readRasterWithGdal(f);
     const src = await openImage(f);
     assert.deepEqual(src.grid.affine, g.affine);
@@ -265,7 +352,14 @@ test('PixelIsPoint rasters get GDAL’s half-pixel shift; ModelTransformation (r
     await src.close();
 
     const rot = path.join(dir, 'rot.tif');
-    await writeGeoTiff(rot, { width: 6, height: 5, bands: [new Array(30).fill(1)], type: 'uint8', affine: [8, 2, 300000, 1.5, -9, 4100000], crs: 'EPSG:32633' });
+    await writeGeoTiff(rot, {
+      width: 6,
+      height: 5,
+      bands: [new Array(30).fill(1)],
+      type: 'uint8',
+      affine: [8, 2, 300000, 1.5, -9, 4100000],
+      crs: 'EPSG:32633',
+    });
     const gr = await readRasterWithGdal(rot);
     const sr = await openImage(rot);
     assert.deepEqual(sr.grid.affine, gr.affine);
@@ -280,9 +374,20 @@ test('overlapping windows decode each tile once (tile-aligned reads, decoded-til
   const dir = await tempDir();
   try {
     const r = rng(99);
-    const W = 128, H = 96;
+    const W = 128,
+      H = 96;
     const f = path.join(dir, 'cog.tif');
-    await writeGeoTiff(f, { width: W, height: H, bands: [0, 1, 2].map(() => Float64Array.from({ length: W * H }, () => randomSample(r, 'float32'))), type: 'float32', affine: [1, 0, 0, 0, -1, 0], crs: 'EPSG:3857', layout: 'COG', blockSize: 32, compress: 'DEFLATE' });
+    await writeGeoTiff(f, {
+      width: W,
+      height: H,
+      bands: [0, 1, 2].map(() => Float64Array.from({ length: W * H }, () => randomSample(r, 'float32'))),
+      type: 'float32',
+      affine: [1, 0, 0, 0, -1, 0],
+      crs: 'EPSG:3857',
+      layout: 'COG',
+      blockSize: 32,
+      compress: 'DEFLATE',
+    });
     const src = (await openImage(f)) as GeoTiffImageSource;
     // Patch tiles of 24 + 2*4 margins walking row-major, as the exporter reads them (docs/semantics.md §3).
     for (let y = -4; y < H; y += 24) for (let x = -4; x < W; x += 24) await src.readWindow(x, y, 32, 32);
@@ -298,11 +403,23 @@ test('sparse files (tiles never written) read as GDAL reads them: nodata, hence 
   if (!needGdal(t)) return;
   const dir = await tempDir();
   try {
-    const W = 64, H = 48;
+    const W = 64,
+      H = 48;
     // The left half is nodata, so GDAL (SPARSE_OK) omits those tiles from the file entirely.
     const band = Float64Array.from({ length: W * H }, (_, i) => (i % W < 32 ? -5 : 1 + (i % 97)));
     const f = path.join(dir, 'sparse.tif');
-    await writeGeoTiff(f, { width: W, height: H, bands: [band], type: 'int16', nodata: -5, affine: [1, 0, 0, 0, -1, 0], crs: 'EPSG:3857', blockSize: 16, compress: 'DEFLATE', extraArgs: ['-co', 'SPARSE_OK=TRUE'] });
+    await writeGeoTiff(f, {
+      width: W,
+      height: H,
+      bands: [band],
+      type: 'int16',
+      nodata: -5,
+      affine: [1, 0, 0, 0, -1, 0],
+      crs: 'EPSG:3857',
+      blockSize: 16,
+      compress: 'DEFLATE',
+      extraArgs: ['-co', 'SPARSE_OK=TRUE'],
+    });
     const g = await readRasterWithGdal(f);
     const src = (await openImage(f)) as GeoTiffImageSource;
     await checkWindow(src, g, ['int16'], -3, -3, W + 6, H + 6, 'sparse');
@@ -310,7 +427,18 @@ test('sparse files (tiles never written) read as GDAL reads them: nodata, hence 
     await src.close();
     // NaN nodata: sparse tiles are NaN (masked) in GDAL, not 0.
     const fn = path.join(dir, 'sparse-nan.tif');
-    await writeGeoTiff(fn, { width: W, height: H, bands: [band.map((v) => (v === -5 ? NaN : v))], type: 'float32', nodata: NaN, affine: [1, 0, 0, 0, -1, 0], crs: 'EPSG:3857', blockSize: 16, compress: 'DEFLATE', extraArgs: ['-co', 'SPARSE_OK=TRUE'] });
+    await writeGeoTiff(fn, {
+      width: W,
+      height: H,
+      bands: [band.map((v) => (v === -5 ? NaN : v))],
+      type: 'float32',
+      nodata: NaN,
+      affine: [1, 0, 0, 0, -1, 0],
+      crs: 'EPSG:3857',
+      blockSize: 16,
+      compress: 'DEFLATE',
+      extraArgs: ['-co', 'SPARSE_OK=TRUE'],
+    });
     const gn = await readRasterWithGdal(fn);
     assert.ok(Number.isNaN(gn.bands[0]![0]!));
     const sn = (await openImage(fn)) as GeoTiffImageSource;
@@ -327,7 +455,16 @@ test('an aborted signal stops reads with CANCELLED', async (t) => {
   const dir = await tempDir();
   try {
     const f = path.join(dir, 'c.tif');
-    await writeGeoTiff(f, { width: 64, height: 64, bands: [new Array(4096).fill(5)], type: 'uint8', affine: [1, 0, 0, 0, -1, 0], crs: 'EPSG:3857', blockSize: 16, compress: 'DEFLATE' });
+    await writeGeoTiff(f, {
+      width: 64,
+      height: 64,
+      bands: [new Array(4096).fill(5)],
+      type: 'uint8',
+      affine: [1, 0, 0, 0, -1, 0],
+      crs: 'EPSG:3857',
+      blockSize: 16,
+      compress: 'DEFLATE',
+    });
     const src = await openImage(f);
     const ac = new AbortController();
     ac.abort();
@@ -367,7 +504,14 @@ test('errors: missing file, not a TIFF, band out of range, mixed grids, duplicat
 
     const a = path.join(dir, 'a.tif');
     const b = path.join(dir, 'b.tif');
-    await writeGeoTiff(a, { width: 8, height: 6, bands: [new Array(48).fill(1), new Array(48).fill(2)], type: 'uint8', affine: [10, 0, 0, 0, -10, 0], crs: 'EPSG:32633' });
+    await writeGeoTiff(a, {
+      width: 8,
+      height: 6,
+      bands: [new Array(48).fill(1), new Array(48).fill(2)],
+      type: 'uint8',
+      affine: [10, 0, 0, 0, -10, 0],
+      crs: 'EPSG:32633',
+    });
     await writeGeoTiff(b, { width: 8, height: 6, bands: [new Array(48).fill(1)], type: 'uint8', affine: [10, 0, 5, 0, -10, 0], crs: 'EPSG:32633' });
 
     // A truncated copy of a real TIFF: the header parses, the data does not exist.
@@ -385,17 +529,47 @@ test('errors: missing file, not a TIFF, band out of range, mixed grids, duplicat
       (e: unknown) => e instanceof GeotfrError && (e.code === 'BAD_INPUT' || e.code === 'IO') && e.message.includes(trunc),
     );
 
-    await assert.rejects(openImage({ bands: [{ name: 'x', uri: a, band: 3 }] }), (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST' && e.context.field === 'image.bands[0].band' && /2 bands/.test(e.message));
-    await assert.rejects(openImage({ bands: [{ name: 'x', uri: a, bands: [1, 0] }] }), (e: unknown) => e instanceof GeotfrError && e.context.field === 'image.bands[0].bands');
-    await assert.rejects(openImage({ bands: [{ name: 'x', uri: a }] }), (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST' && /say which/.test(e.message));
     await assert.rejects(
-      openImage({ bands: [{ name: 'x', uri: a, band: 1 }, { name: 'y', uri: b, band: 1 }] }),
-      (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST' && e.message.includes(a) && e.message.includes(b) && /different pixel grids/.test(e.message),
+      openImage({ bands: [{ name: 'x', uri: a, band: 3 }] }),
+      (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST' && e.context.field === 'image.bands[0].band' && /2 bands/.test(e.message),
     );
-    await assert.rejects(openImage({ bands: [{ name: 'x', uri: a, band: 1 }, { name: 'x', uri: a, band: 2 }] }), (e: unknown) => e instanceof GeotfrError && /duplicate band name/.test(e.message));
+    await assert.rejects(
+      openImage({ bands: [{ name: 'x', uri: a, bands: [1, 0] }] }),
+      (e: unknown) => e instanceof GeotfrError && e.context.field === 'image.bands[0].bands',
+    );
+    await assert.rejects(
+      openImage({ bands: [{ name: 'x', uri: a }] }),
+      (e: unknown) => e instanceof GeotfrError && e.code === 'BAD_REQUEST' && /say which/.test(e.message),
+    );
+    await assert.rejects(
+      openImage({
+        bands: [
+          { name: 'x', uri: a, band: 1 },
+          { name: 'y', uri: b, band: 1 },
+        ],
+      }),
+      (e: unknown) =>
+        e instanceof GeotfrError && e.code === 'BAD_REQUEST' && e.message.includes(a) && e.message.includes(b) && /different pixel grids/.test(e.message),
+    );
+    await assert.rejects(
+      openImage({
+        bands: [
+          { name: 'x', uri: a, band: 1 },
+          { name: 'x', uri: a, band: 2 },
+        ],
+      }),
+      (e: unknown) => e instanceof GeotfrError && /duplicate band name/.test(e.message),
+    );
 
     const custom = path.join(dir, 'custom.tif');
-    await writeGeoTiff(custom, { width: 4, height: 4, bands: [new Array(16).fill(0)], type: 'uint8', affine: [1, 0, 0, 0, -1, 0], crs: '+proj=tmerc +lat_0=0 +lon_0=13.3 +k=0.9999 +x_0=100 +y_0=0 +ellps=bessel +units=m' });
+    await writeGeoTiff(custom, {
+      width: 4,
+      height: 4,
+      bands: [new Array(16).fill(0)],
+      type: 'uint8',
+      affine: [1, 0, 0, 0, -1, 0],
+      crs: '+proj=tmerc +lat_0=0 +lon_0=13.3 +k=0.9999 +x_0=100 +y_0=0 +ellps=bessel +units=m',
+    });
     // A projection the GeoKeys spell out without an EPSG code reads as a proj string (shared/grid/crs.ts).
     const opened = await openImage(custom);
     assert.match(opened.grid.crs, /^\+proj=tmerc \+lat_0=0 \+lon_0=13\.3 \+k_0=0\.9999 \+x_0=100 \+y_0=0 \+a=6377397\.155 \+rf=299\.1528128 /);

@@ -101,7 +101,10 @@ for (const fx of fixtures) {
       await store.write('c/ow.bin', 'first');
       await store.write('c/ow.bin', 'second');
       assert.equal((await store.read('c/ow.bin')).toString(), 'second');
-      await assert.rejects(store.write('c/ow.bin', 'third', { ifNotExists: true }), (e: unknown) => e instanceof PreconditionFailed && !(e as GeotfrError).retryable);
+      await assert.rejects(
+        store.write('c/ow.bin', 'third', { ifNotExists: true }),
+        (e: unknown) => e instanceof PreconditionFailed && !(e as GeotfrError).retryable,
+      );
       const w = await store.createWriter('c/ow.bin', { ifNotExists: true });
       w.stream.write('fourth');
       await assert.rejects(w.commit(), (e: unknown) => e instanceof PreconditionFailed);
@@ -129,7 +132,7 @@ for (const fx of fixtures) {
       const data = seeded(100_000, 2);
       await store.write('c/range.bin', data);
       let s = 7;
-      const rnd = (n: number) => ((s = (s * 1103515245 + 12345) >>> 0) % n);
+      const rnd = (n: number) => (s = (s * 1103515245 + 12345) >>> 0) % n;
       for (let i = 0; i < 25; i++) {
         const start = rnd(data.length);
         const end = start + rnd(data.length - start + 1);
@@ -162,21 +165,39 @@ for (const fx of fixtures) {
       a.stream.write(seeded(500_000, 5));
       await a.abort();
       assert.equal(await store.stat('c/aborted.bin'), undefined);
-      assert.deepEqual((await store.list('c/ab')).map((b) => b.key), []);
+      assert.deepEqual(
+        (await store.list('c/ab')).map((b) => b.key),
+        [],
+      );
     });
 
     test('list: prefix match on whole names, sorted, sizes; job state under .geotfr/ only when asked', async () => {
       const names = ['l/b/2.bin', 'l/a.txt', 'l/b/1.bin', 'l/b1', 'l/c/d/e.bin', 'lz.txt'];
       for (const [i, n] of names.entries()) await store.write(n, seeded(10 + i, i));
       await store.write('.geotfr/jobs/j1/status.json', '{}');
-      assert.deepEqual((await store.list('l/')).map((b) => b.key), ['l/a.txt', 'l/b/1.bin', 'l/b/2.bin', 'l/b1', 'l/c/d/e.bin']);
-      assert.deepEqual((await store.list('l/b')).map((b) => b.key), ['l/b/1.bin', 'l/b/2.bin', 'l/b1']);
-      assert.deepEqual((await store.list('l/b/')).map((b) => [b.key, b.size]), [['l/b/1.bin', 12], ['l/b/2.bin', 10]]);
+      assert.deepEqual(
+        (await store.list('l/')).map((b) => b.key),
+        ['l/a.txt', 'l/b/1.bin', 'l/b/2.bin', 'l/b1', 'l/c/d/e.bin'],
+      );
+      assert.deepEqual(
+        (await store.list('l/b')).map((b) => b.key),
+        ['l/b/1.bin', 'l/b/2.bin', 'l/b1'],
+      );
+      assert.deepEqual(
+        (await store.list('l/b/')).map((b) => [b.key, b.size]),
+        [
+          ['l/b/1.bin', 12],
+          ['l/b/2.bin', 10],
+        ],
+      );
       assert.deepEqual(await store.list('nothing/'), []);
       const all = (await store.list('')).map((b) => b.key);
       assert.ok(all.includes('lz.txt') && all.includes('l/a.txt'));
       assert.ok(!all.some((k) => k.startsWith('.geotfr/')), 'job state is not listed with outputs');
-      assert.deepEqual((await store.list('.geotfr/jobs/')).map((b) => b.key), ['.geotfr/jobs/j1/status.json']);
+      assert.deepEqual(
+        (await store.list('.geotfr/jobs/')).map((b) => b.key),
+        ['.geotfr/jobs/j1/status.json'],
+      );
     });
 
     test('delete: gone afterwards, idempotent', async () => {

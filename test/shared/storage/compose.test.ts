@@ -40,7 +40,10 @@ async function check(store: BlobStore, n: number): Promise<void> {
   assert.ok((await store.read('out/all.bin')).equals(want), 'bytes in list order');
   assert.deepEqual(await store.list('tmp/'), [], 'intermediates deleted');
   await assert.rejects(store.compose(keys, 'out/all.bin', { ifNotExists: true }), /already exists|precondition/i);
-  await assert.rejects(store.compose([keys[0]!, 'src/missing', keys[1]!], 'out/none.bin', { tmpPrefix: 'tmp/c/' }), (err: Error & { code?: string }) => err.code === 'NOT_FOUND' && /src\/missing|compose/.test(err.message));
+  await assert.rejects(
+    store.compose([keys[0]!, 'src/missing', keys[1]!], 'out/none.bin', { tmpPrefix: 'tmp/c/' }),
+    (err: Error & { code?: string }) => err.code === 'NOT_FOUND' && /src\/missing|compose/.test(err.message),
+  );
   assert.equal(await store.stat('out/none.bin'), undefined, 'nothing written on a failed compose');
 }
 

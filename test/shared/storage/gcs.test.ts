@@ -180,5 +180,8 @@ test('a writer killed mid-upload (SIGKILL after some resumable chunks) publishes
   const data = Buffer.alloc(1_000_000, 9);
   await s.write('killed/shard-00000.tfrecord.gz', data, { ifNotExists: true });
   await assert.rejects(s.write('killed/shard-00000.tfrecord.gz', data, { ifNotExists: true }), (e: unknown) => e instanceof PreconditionFailed);
-  assert.deepEqual((await s.list('killed/')).map((b) => [b.key, b.size]), [['killed/shard-00000.tfrecord.gz', data.length]]);
+  assert.deepEqual(
+    (await s.list('killed/')).map((b) => [b.key, b.size]),
+    [['killed/shard-00000.tfrecord.gz', data.length]],
+  );
 });

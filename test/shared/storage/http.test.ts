@@ -48,12 +48,26 @@ test('an allowed URI is read with range requests', async () => {
 
 test('encoded separators, backslashes and dot segments are refused before any request is made', async () => {
   const n = served.length;
-  for (const tail of ['..%2fsecret.tif', '..%2Fsecret.tif', '..%5csecret.tif', '%2e%2e%2fsecret.tif', '..\\secret.tif', 'a/%2e%2e/%2e%2e/secret.tif', './x.tif', '%2e/x.tif', 'sub/../x.tif']) {
+  for (const tail of [
+    '..%2fsecret.tif',
+    '..%2Fsecret.tif',
+    '..%5csecret.tif',
+    '%2e%2e%2fsecret.tif',
+    '..\\secret.tif',
+    'a/%2e%2e/%2e%2e/secret.tif',
+    './x.tif',
+    '%2e/x.tif',
+    'sub/../x.tif',
+  ]) {
     const uri = `${base}/ok/${tail}`;
-    await assert.rejects(async () => {
-      const r = openHttp(uri, 'image');
-      await r.stat('x'); // before the fix, the decoding server answered this one with /secret.tif
-    }, forbidden, uri);
+    await assert.rejects(
+      async () => {
+        const r = openHttp(uri, 'image');
+        await r.stat('x'); // before the fix, the decoding server answered this one with /secret.tif
+      },
+      forbidden,
+      uri,
+    );
   }
   assert.deepEqual(served.slice(n), [], 'no request may reach the server');
   // A prefix only matches whole decoded segments of the same origin.
@@ -65,7 +79,10 @@ test('encoded separators, backslashes and dot segments are refused before any re
 
 test('a redirect is a permanent FORBIDDEN naming the target, not a retryable IO error', async () => {
   const r = openHttp(`${base}/ok/moved.tif`, 'image');
-  await assert.rejects(() => r.stat('x'), (e: unknown) => forbidden(e) && /redirects \(HTTP 302 to \/secret\.tif\)/.test((e as Error).message));
+  await assert.rejects(
+    () => r.stat('x'),
+    (e: unknown) => forbidden(e) && /redirects \(HTTP 302 to \/secret\.tif\)/.test((e as Error).message),
+  );
   await assert.rejects(() => r.readRange('x', 0, 4), forbidden);
   assert.ok(!served.includes('/secret.tif'), 'the redirect must not be followed');
 });

@@ -25,12 +25,25 @@ after(async () => {
 test('gs:// collection → gs:// bucket → ingest from and to gs://', async () => {
   const store = await openBucket(`gs://${BUCKET}`);
   const r = rng(11);
-  const rows = Array.from({ length: 500 }, (_, i) => ({ type: 'Feature', geometry: { type: 'Point', coordinates: [r(), r()] }, properties: { id: i, v: r(), tag: `t${i % 7}` } }));
+  const rows = Array.from({ length: 500 }, (_, i) => ({
+    type: 'Feature',
+    geometry: { type: 'Point', coordinates: [r(), r()] },
+    properties: { id: i, v: r(), tag: `t${i % 7}` },
+  }));
   await store.write('in/points.geojsonl', rows.map((x) => JSON.stringify(x)).join('\n'));
-  const s = await runTableExport({ collection: `gs://${BUCKET}/in/points.geojsonl`, bucket: `gs://${BUCKET}`, fileNamePrefix: 'exports/points', fileFormat: 'TFRecord', geometry: 'lonlat' });
+  const s = await runTableExport({
+    collection: `gs://${BUCKET}/in/points.geojsonl`,
+    bucket: `gs://${BUCKET}`,
+    fileNamePrefix: 'exports/points',
+    fileFormat: 'TFRecord',
+    geometry: 'lonlat',
+  });
   assert.equal(s.file, `gs://${BUCKET}/exports/points.tfrecord.gz`);
   assert.equal(s.features, rows.length);
-  assert.deepEqual((await store.list('exports/')).map((b) => b.key), ['exports/points.tfrecord.gz']);
+  assert.deepEqual(
+    (await store.list('exports/')).map((b) => b.key),
+    ['exports/points.tfrecord.gz'],
+  );
 
   const back = await ingestTable({ files: [s.file], out: `gs://${BUCKET}/back/points.geojson` });
   assert.equal(back.points, rows.length);

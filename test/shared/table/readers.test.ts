@@ -63,10 +63,16 @@ test('CSV: records match Python csv module, whatever the chunking (quotes, doubl
   const r = rng(42);
   for (let trial = 0; trial < 6; trial++) {
     const text = randomCsv(r, 40, 1 + Math.floor(r() * 5), trial % 2 === 1);
-    const expected = JSON.parse(await python('import csv, io, json, sys\nprint(json.dumps([r for r in csv.reader(io.StringIO(sys.stdin.read(), newline=""))]))', [], text)) as string[][];
+    const expected = JSON.parse(
+      await python('import csv, io, json, sys\nprint(json.dumps([r for r in csv.reader(io.StringIO(sys.stdin.read(), newline=""))]))', [], text),
+    ) as string[][];
     for (const maxChunk of [1, 3, 17, 1 << 16]) {
       const got = await collect(parseCsv(toAsync(chunks(text, r, maxChunk)), 'x.csv'));
-      assert.deepEqual(got.map((g) => g.cells), expected, `trial ${trial}, chunks of ≤${maxChunk}`);
+      assert.deepEqual(
+        got.map((g) => g.cells),
+        expected,
+        `trial ${trial}, chunks of ≤${maxChunk}`,
+      );
     }
   }
 });
@@ -74,10 +80,13 @@ test('CSV: records match Python csv module, whatever the chunking (quotes, doubl
 test('CSV: cells are typed (numbers, strings, empty = missing) and record lines count embedded newlines', async () => {
   const text = 'a,b,c\n1,"x\ny",\n-2.5e3,007,"1"\n';
   const rows = await collect(readCsv(toAsync([text]), 'x.csv'));
-  assert.deepEqual(rows.map((x) => [x.properties, x.line, x.index]), [
-    [{ a: 1, b: 'x\ny' }, 2, 0],
-    [{ a: -2500, b: 7, c: 1 }, 4, 1],
-  ]);
+  assert.deepEqual(
+    rows.map((x) => [x.properties, x.line, x.index]),
+    [
+      [{ a: 1, b: 'x\ny' }, 2, 0],
+      [{ a: -2500, b: 7, c: 1 }, 4, 1],
+    ],
+  );
 });
 
 test('CSV: malformed input names line and column', async () => {
@@ -111,7 +120,8 @@ test('FeatureCollection: streamed features equal JSON.parse of the whole, whatev
   const r = rng(9);
   for (let trial = 0; trial < 8; trial++) {
     const features = Array.from({ length: 30 }, (_, i) => randomFeature(r, i));
-    const doc = trial % 2 ? { features, type: 'FeatureCollection', bbox: [1, 2, 3, 4] } : { type: 'FeatureCollection', name: 'x{"]', crs: { type: 'name' }, features };
+    const doc =
+      trial % 2 ? { features, type: 'FeatureCollection', bbox: [1, 2, 3, 4] } : { type: 'FeatureCollection', name: 'x{"]', crs: { type: 'name' }, features };
     const text = JSON.stringify(doc, null, trial % 3 === 0 ? undefined : 2);
     for (const maxChunk of [1, 5, 64, 1 << 20]) {
       const rows = await collect(readFeatureCollection(toAsync(chunks(text, r, maxChunk)), 'fc.geojson'));

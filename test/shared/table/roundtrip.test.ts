@@ -37,11 +37,15 @@ function randomTable(seed: number, forCsv: boolean): Table {
         continue;
       }
       properties[c.name] =
-        c.kind === 'num' ? randomFloat(r)
-        : c.kind === 'int' ? Math.floor((r() - 0.5) * 2e6)
-        : c.kind === 'str' ? randomText(r)
-        : c.kind === 'bool' ? r() < 0.5
-        : Array.from({ length: c.len }, () => randomFloat(r));
+        c.kind === 'num'
+          ? randomFloat(r)
+          : c.kind === 'int'
+            ? Math.floor((r() - 0.5) * 2e6)
+            : c.kind === 'str'
+              ? randomText(r)
+              : c.kind === 'bool'
+                ? r() < 0.5
+                : Array.from({ length: c.len }, () => randomFloat(r));
     }
     return { properties, lonlat: r() < 0.1 ? null : ([r() * 360 - 180, r() * 180 - 90] as [number, number]) };
   });
@@ -53,10 +57,13 @@ const expectValue = (v: unknown): unknown =>
   typeof v === 'number' ? Math.fround(v) : typeof v === 'boolean' ? (v ? 1 : 0) : Array.isArray(v) ? v.map(expectValue) : v;
 /** Ingested numbers are shortest float32 decimals: compare them through float32. */
 const asF32 = (v: unknown): unknown =>
-  typeof v === 'number' ? Math.fround(v)
-  : Array.isArray(v) ? v.map(asF32)
-  : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, asF32(x)]))
-  : v;
+  typeof v === 'number'
+    ? Math.fround(v)
+    : Array.isArray(v)
+      ? v.map(asF32)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, asF32(x)]))
+        : v;
 
 function expectedProps(p: Props): Props {
   const out: Props = {};
@@ -100,7 +107,8 @@ for (const format of ['geojson', 'ndjson', 'csv'] as const) {
       fc.features.forEach((f, i) => {
         const orig = table.rows[i];
         assert.deepEqual(asF32(f.properties), expectedProps(orig.properties), `seed ${seed} feature ${i}`);
-        if (geometry) assert.deepEqual(f.geometry && asF32(f.geometry.coordinates), orig.lonlat && orig.lonlat.map(Math.fround), `seed ${seed} feature ${i} geometry`);
+        if (geometry)
+          assert.deepEqual(f.geometry && asF32(f.geometry.coordinates), orig.lonlat && orig.lonlat.map(Math.fround), `seed ${seed} feature ${i} geometry`);
         else assert.equal(f.geometry, null);
       });
     }
@@ -115,7 +123,9 @@ test('ingest-table CSV output reads back with Python csv: same cells as the GeoJ
   const s = await runTableExport({ collection, bucket: path.join(dir, 'out'), fileNamePrefix: 'x', geometry: 'lonlat' });
   const csv = await ingestTable({ files: [s.file, s.file], out: path.join(dir, 'back.csv') }); // two inputs: read in order
   assert.equal(csv.features, 2 * table.rows.length);
-  const rows = JSON.parse(await python('import csv, json, sys\nprint(json.dumps(list(csv.DictReader(open(sys.argv[1], newline="", encoding="utf-8")))))', [csv.file])) as Record<string, string>[];
+  const rows = JSON.parse(
+    await python('import csv, json, sys\nprint(json.dumps(list(csv.DictReader(open(sys.argv[1], newline="", encoding="utf-8")))))', [csv.file]),
+  ) as Record<string, string>[];
   assert.equal(rows.length, 2 * table.rows.length);
   rows.forEach((row, j) => {
     const orig = table.rows[j % table.rows.length];
@@ -151,7 +161,11 @@ test('the in-place Example writer is byte-identical to encodeExample', () => {
         if (typeof v === 'string') feats.push([k, { kind: 'bytes_list', value: [Buffer.from(v)] }]);
         else feats.push([k, { kind: 'float_list', value: Float32Array.from([v].flat() as number[], (x) => Number(x)) }]);
       }
-      if (geometry && trial % 2) feats.push(['longitude', { kind: 'float_list', value: Float32Array.of(row.lonlat![0]) }], ['latitude', { kind: 'float_list', value: Float32Array.of(row.lonlat![1]) }]);
+      if (geometry && trial % 2)
+        feats.push(
+          ['longitude', { kind: 'float_list', value: Float32Array.of(row.lonlat![0]) }],
+          ['latitude', { kind: 'float_list', value: Float32Array.of(row.lonlat![1]) }],
+        );
       if (geometry && !(trial % 2)) feats.push(['geometry', { kind: 'bytes_list', value: [Buffer.from(`POINT (${row.lonlat![0]} ${row.lonlat![1]})`)] }]);
       assert.deepEqual(got, encodeExample(feats), `trial ${trial} row ${index}`);
     });

@@ -99,9 +99,17 @@ test('a table of 16×16 patches per point (neighborhoodToArray + sampleRegions) 
     return { type: 'Feature', geometry: { type: 'Point', coordinates: [r(), r()] }, properties };
   });
   writeFileSync(path.join(dir, 'patches.geojsonl'), rows.map((x) => JSON.stringify(x)).join('\n') + '\n');
-  const summary = await runTableExport({ collection: path.join(dir, 'patches.geojsonl'), bucket: path.join(dir, 'out'), fileNamePrefix: 'patches', fileFormat: 'TFRecord' });
+  const summary = await runTableExport({
+    collection: path.join(dir, 'patches.geojsonl'),
+    bucket: path.join(dir, 'out'),
+    fileNamePrefix: 'patches',
+    fileFormat: 'TFRecord',
+  });
   assert.equal(summary.format, 'ndjson');
-  assert.deepEqual(summary.columns.map((c) => c.spec), [...bands.map(() => 'tf.io.FixedLenFeature([16, 16], tf.float32)'), 'tf.io.FixedLenFeature([1], tf.float32)']);
+  assert.deepEqual(
+    summary.columns.map((c) => c.spec),
+    [...bands.map(() => 'tf.io.FixedLenFeature([16, 16], tf.float32)'), 'tf.io.FixedLenFeature([1], tf.float32)'],
+  );
   const spec = Object.fromEntries([...bands.map((b) => [b, { shape: [16, 16], type: 'float' as const }]), ['label', { shape: [1], type: 'float' as const }]]);
   const parsed = await tfParse(summary.file, spec);
   assert.equal(parsed.length, rows.length);

@@ -22,7 +22,10 @@ test('formatFloat32 is the shortest round-tripping decimal (brute force over 100
     assert.equal(Math.fround(Number(s)), v, `${s} reads back as ${v}`);
     let p = 1;
     while (Math.fround(Number(v.toPrecision(p))) !== v) p++;
-    assert.ok(s.replace(/^-/, '').replace(/e.*$/, '').replace('.', '').replace(/^0+/, '').replace(/0+$/, '').length <= p, `${s} for ${v} is longer than ${p} digits`);
+    assert.ok(
+      s.replace(/^-/, '').replace(/e.*$/, '').replace('.', '').replace(/^0+/, '').replace(/0+$/, '').length <= p,
+      `${s} for ${v} is longer than ${p} digits`,
+    );
   }
   assert.equal(formatFloat32(Math.fround(0.1)), '0.1');
   assert.equal(formatFloat32(-0), '0');

@@ -132,18 +132,17 @@ test('decodeExample equals protobufjs decode on 400 random Examples, packed and 
       const ref = toObj(PbExample.decode(bytes)) as any;
       const refMap: Features = new Map(Object.entries(ref.features?.feature ?? {}).map(([k, v]) => [k, fromPb(v)]));
       const ours = decodeExample(bytes);
-      assert.deepEqual(
-        Object.fromEntries(normMap(ours)),
-        Object.fromEntries(normMap(refMap)),
-        `vector ${i} (${T === PbExample ? 'packed' : 'unpacked'})`,
-      );
+      assert.deepEqual(Object.fromEntries(normMap(ours)), Object.fromEntries(normMap(refMap)), `vector ${i} (${T === PbExample ? 'packed' : 'unpacked'})`);
       assert.deepEqual(normMap(ours), normMap(feats), `vector ${i}: order and values`);
     }
   }
 });
 
 test('unpacked encoding is really different bytes (the decoder test is not vacuous)', () => {
-  const feats: Features = new Map([['x', floatFeature([1, 2, 3])], ['y', int64Feature([-1n, 5n])]]);
+  const feats: Features = new Map([
+    ['x', floatFeature([1, 2, 3])],
+    ['y', int64Feature([-1n, 5n])],
+  ]);
   const packed = PbExample.encode(PbExample.fromObject({ features: pbFeatures(feats) })).finish();
   const unpacked = PbExampleUnpacked.encode(PbExampleUnpacked.fromObject({ features: pbFeatures(feats) })).finish();
   assert.notDeepEqual(Buffer.from(packed), Buffer.from(unpacked));
@@ -180,7 +179,11 @@ test('encodeSequenceExample is byte-identical to protobufjs and decodes back (se
   for (let i = 0; i < 200; i++) {
     const context = randomFeatures(r);
     const featureLists = new Map<string, Feature[]>();
-    for (let j = r.int(0, 4); j > 0; j--) featureLists.set(r.pick(NAMES), Array.from({ length: r.int(0, 5) }, () => randomFeature(r)));
+    for (let j = r.int(0, 4); j > 0; j--)
+      featureLists.set(
+        r.pick(NAMES),
+        Array.from({ length: r.int(0, 5) }, () => randomFeature(r)),
+      );
     const ours = encodeSequenceExample({ context, featureLists });
     const obj = {
       context: pbFeatures(context),
@@ -197,11 +200,18 @@ test('encodeSequenceExample is byte-identical to protobufjs and decodes back (se
     );
     // protobufjs reads our bytes to the same values.
     const pb = toObj(PbSequenceExample.decode(ours)) as any;
-    for (const [k, fs] of featureLists) assert.deepEqual((pb.featureLists.featureList[k].feature ?? []).map((o: any) => norm(fromPb(o))), fs.map(norm));
+    for (const [k, fs] of featureLists)
+      assert.deepEqual(
+        (pb.featureLists.featureList[k].feature ?? []).map((o: any) => norm(fromPb(o))),
+        fs.map(norm),
+      );
   }
   // Presence follows the input, as in protobufjs: nothing given, nothing written.
   assert.equal(encodeSequenceExample({}).length, 0);
-  assert.deepEqual(Buffer.from(encodeSequenceExample({ context: new Map() })), Buffer.from(PbSequenceExample.encode(PbSequenceExample.fromObject({ context: {} })).finish()));
+  assert.deepEqual(
+    Buffer.from(encodeSequenceExample({ context: new Map() })),
+    Buffer.from(PbSequenceExample.encode(PbSequenceExample.fromObject({ context: {} })).finish()),
+  );
 });
 
 test('encodeExampleInto writes the same bytes at any offset; decode is exact at every alignment (seed 7)', () => {
@@ -226,7 +236,12 @@ test('encodeExampleInto writes the same bytes at any offset; decode is exact at 
       assert.deepEqual(normMap(dec), normMap(feats), `vector ${i} shift ${shift}`);
       const floats = [...dec.values()].filter((f) => f.kind === 'float_list' && f.value.length).map((f) => f.value as Float32Array);
       floats.forEach((v, k) => v.fill(k + 1));
-      floats.forEach((v, k) => assert.ok(v.every((x) => x === k + 1), 'lists do not alias'));
+      floats.forEach((v, k) =>
+        assert.ok(
+          v.every((x) => x === k + 1),
+          'lists do not alias',
+        ),
+      );
     }
   }
 });
@@ -258,7 +273,12 @@ test('decode with inPlace: same values as a normal decode at every alignment, ev
       }
       const marked = lists.filter((v) => v.length);
       marked.forEach((v, k) => v.fill((k % 255) + 1));
-      marked.forEach((v, k) => assert.ok(v.every((x) => x === (k % 255) + 1), `vector ${i}: lists do not alias`));
+      marked.forEach((v, k) =>
+        assert.ok(
+          v.every((x) => x === (k % 255) + 1),
+          `vector ${i}: lists do not alias`,
+        ),
+      );
     }
   }
 });
@@ -316,7 +336,11 @@ test("Earth Engine's real shard: 2 records x 5 float bands x 99,856 values in ba
     const v = f.value as Float32Array;
     const valid = v.filter((x) => x !== -9999);
     assert.equal(valid.length, 15_844, name);
-    assert.equal(v.findIndex((x) => x !== -9999), 203, name);
+    assert.equal(
+      v.findIndex((x) => x !== -9999),
+      203,
+      name,
+    );
   }
   const c = (decoded[1].get('constant')!.value as Float32Array).filter((x) => x !== -9999);
   assert.equal(Math.min(...c), Math.fround(-1.2677776));

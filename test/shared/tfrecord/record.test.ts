@@ -11,15 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import * as zlib from 'node:zlib';
-import {
-  RecordWriter,
-  frameRecords,
-  framedSize,
-  gzipSync,
-  parseRecordsSync,
-  readRecordFile,
-  readRecords,
-} from '../../../shared/tfrecord/record.js';
+import { RecordWriter, frameRecords, framedSize, gzipSync, parseRecordsSync, readRecordFile, readRecords } from '../../../shared/tfrecord/record.js';
 import {
   bytesFeature,
   decodeExample,
@@ -90,7 +82,12 @@ test('TensorFlow writes -> geotfr reads exactly (plain + gzip; empty; zero-lengt
       const again: string[] = [];
       for await (const rec of readRecords(chunked(bytes, r), { file: name })) again.push(sha(rec.data));
       assert.deepEqual(again, m.sha256, `${name}: chunked`);
-      if (!m.compressed) assert.deepEqual([...parseRecordsSync(bytes)].map((x) => sha(x.data)), m.sha256, `${name}: parseRecordsSync`);
+      if (!m.compressed)
+        assert.deepEqual(
+          [...parseRecordsSync(bytes)].map((x) => sha(x.data)),
+          m.sha256,
+          `${name}: parseRecordsSync`,
+        );
       if (m.kind === 'raw') continue;
       assert.ok(m.expected && m.expected.length === got.length);
       for (const [i, p] of got.entries()) {
@@ -184,7 +181,10 @@ test('geotfr writes -> TensorFlow reads the same values (plain, gzip, concatenat
     const payloads = exs.map((e) => encodeExample(e.feats));
     const spec = Object.fromEntries(cols.map((c) => [c.name, { type: c.type, fixed: c.fixed }]));
     const exTf = exs.map((e) => ({ context: e.tf }));
-    for (const [name, compressed] of [['ex.tfrecord', false], ['ex.tfrecord.gz', true]] as const) {
+    for (const [name, compressed] of [
+      ['ex.tfrecord', false],
+      ['ex.tfrecord.gz', true],
+    ] as const) {
       await writeWith(path.join(dir, name), payloads, compressed);
       jobs.push({ path: path.join(dir, name), compression: compressed ? 'GZIP' : '', kind: 'example', features: spec });
       expect.push({ sha256: payloads.map(sha), records: exTf });
@@ -220,8 +220,15 @@ test('geotfr writes -> TensorFlow reads the same values (plain, gzip, concatenat
       }
       return { payload: encodeSequenceExample({ context: c.feats, featureLists: lists }), tf: { context: c.tf, lists: tfLists } };
     });
-    for (const [name, compressed] of [['seq.tfrecord', false], ['seq.tfrecord.gz', true]] as const) {
-      await writeWith(path.join(dir, name), seqs.map((s) => s.payload), compressed);
+    for (const [name, compressed] of [
+      ['seq.tfrecord', false],
+      ['seq.tfrecord.gz', true],
+    ] as const) {
+      await writeWith(
+        path.join(dir, name),
+        seqs.map((s) => s.payload),
+        compressed,
+      );
       jobs.push({
         path: path.join(dir, name),
         compression: compressed ? 'GZIP' : '',
@@ -235,12 +242,18 @@ test('geotfr writes -> TensorFlow reads the same values (plain, gzip, concatenat
     // Raw records from 0 B and 1 B to 16 MiB, plain and gzip.
     const sizes = [0, 1, 2, 5, 127, 128, 16383, 16384, 65536, (1 << 20) + 1, 16 << 20];
     const raw = sizes.map((n) => r.bytes(n));
-    for (const [name, compressed] of [['sizes.tfrecord', false], ['sizes.tfrecord.gz', true]] as const) {
+    for (const [name, compressed] of [
+      ['sizes.tfrecord', false],
+      ['sizes.tfrecord.gz', true],
+    ] as const) {
       await writeWith(path.join(dir, name), raw, compressed);
       jobs.push({ path: path.join(dir, name), compression: compressed ? 'GZIP' : '', kind: 'raw' });
       expect.push({ sha256: raw.map(sha), records: null });
     }
-    assert.equal(readFileSync(path.join(dir, 'sizes.tfrecord')).length, sizes.reduce((a, n) => a + framedSize(n), 0));
+    assert.equal(
+      readFileSync(path.join(dir, 'sizes.tfrecord')).length,
+      sizes.reduce((a, n) => a + framedSize(n), 0),
+    );
 
     const out = JSON.parse(await python(pyScript('tf_read.py'), [], JSON.stringify({ files: jobs }))).files;
     assert.equal(out.length, jobs.length);
