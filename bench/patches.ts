@@ -9,17 +9,25 @@
  * and peak RSS of export-patches for 1M vs 100k points (K = 4, so that the 1M run stays short: the
  * point is that memory does not grow with the table).
  *
+ * The ceiling: both exports end in zlib level 6 over the same framed bytes, and float patches hardly
+ * compress (≈ 0.88), so DEFLATE is most of the work. The bench measures node:zlib level 6 on one and
+ * on all cores (bench/zlibbound.ts; the faster of memLevel 8 and 9) over the first 256 MiB of the records geotfr wrote, and prints the
+ * fastest any exporter could write these bytes here: framed bytes ÷ all-core zlib throughput, and
+ * what that allows against the Python run (Python's own zlib time is its single-thread share).
+ *
  * Run: `npx tsc -p . && node dist/bench/patches.js [--runs 1] [--points 20000] [--workers N]`
  * Prints a markdown table and one JSON line (medians over runs).
  */
 import { spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, promises as fs } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, promises as fs } from 'node:fs';
 import { once } from 'node:events';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeGeoTiff } from '../test/support/rasters.js';
+import { createGunzip } from 'node:zlib';
 import { median } from './stats.js';
+import { ZlibBound } from './zlibbound.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -108,6 +116,31 @@ function timed(cmd: string, argv: string[]): Measure {
   return { seconds, rssMB: m ? Number(m[1]) / 1024 : NaN, out: r.stdout };
 }
 
+/** Up to `limit` bytes of the records a gzip file holds (its uncompressed content), for the zlib ceiling. */
+async function recordsSample(file: string, limit: number): Promise<Uint8Array> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  const gunzip = createReadStream(file).pipe(createGunzip({ chunkSize: 1 << 20 }));
+  for await (const c of gunzip as AsyncIterable<Buffer>) {
+    parts.push(c);
+    n += c.length;
+    if (n >= limit) break;
+  }
+  gunzip.destroy();
+  return Buffer.concat(parts).subarray(0, Math.min(n, limit));
+}
+
+/** zlib level 6 MB/s over `buf` on `threads` threads (median of 3), at the faster of memLevel 8 (zlib's default) and 9 (the export's). */
+async function zlibMBs(buf: Uint8Array, threads: number): Promise<number> {
+  const b = new ZlibBound(threads);
+  const secs: number[] = [];
+  for (let i = 0; i < 3; i++) secs.push(Math.min((await b.seconds(buf, 6, 8)).seconds, (await b.seconds(buf, 6, 9)).seconds));
+  await b.close();
+  return buf.length / 1e6 / median(secs);
+}
+
+let zlibSample: Uint8Array | undefined;
+
 async function patches(name: string, points: string, k: number): Promise<Measure & { bytes: number; bytesFramed: number; records: number }> {
   const dir = path.join(work, `out-${name}`);
   await fs.rm(dir, { recursive: true, force: true });
@@ -115,6 +148,7 @@ async function patches(name: string, points: string, k: number): Promise<Measure
   await fs.writeFile(req, JSON.stringify({ image: src, points, properties: ['label'], kernelSize: k, dropNulls: false, bucket: dir, fileNamePrefix: 'bench' }));
   const m = timed(process.execPath, [cli, 'export-patches', req, '--workers', WORKERS]);
   const s = JSON.parse(m.out);
+  if (k === K && !zlibSample) zlibSample = await recordsSample(s.shards[0], 256 * 2 ** 20);
   await fs.rm(dir, { recursive: true, force: true });
   return { ...m, bytes: s.bytes, bytesFramed: s.bytesFramed, records: s.records };
 }
@@ -175,6 +209,9 @@ for (let i = 0; i < RUNS; i++) {
     `run ${i + 1}/${RUNS}: geotfr ${g.seconds.toFixed(1)}s, gridded ${grid.seconds.toFixed(1)}s, python ${res.python[i]!.seconds.toFixed(1)}s\n`,
   );
 }
+const cores = availableParallelism();
+const zlibAllMBs = await zlibMBs(zlibSample!, cores);
+const zlibOneMBs = await zlibMBs(zlibSample!, 1);
 const small = await makePoints(RSS_SMALL);
 const large = await makePoints(RSS_LARGE);
 const rssSmall = await patches('rss-small', small, 4);
@@ -209,6 +246,17 @@ const summary = {
   rssLargeMB: rssLarge.rssMB,
   rssRatio: rssLarge.rssMB / rssSmall.rssMB,
   rssSeconds: [rssSmall.seconds, rssLarge.seconds],
+  zlibSampleBytes: zlibSample!.length,
+  zlibCores: cores,
+  zlibAllCoresMBs: zlibAllMBs,
+  zlibOneThreadMBs: zlibOneMBs,
+  /** The fastest any exporter could gzip these framed bytes at level 6 on this machine. */
+  zlibFloorSeconds: framed / 1e6 / zlibAllMBs,
+  /** Python's time over that floor: the largest speedup any exporter could show here. */
+  maxSpeedupVsPython: P.seconds / (framed / 1e6 / zlibAllMBs),
+  /** The Python run's own single-thread zlib share (an estimate: framed bytes ÷ one thread's rate). */
+  pythonZlibSeconds: framed / 1e6 / zlibOneMBs,
+  geotfrVsZlibFloor: framed / 1e6 / zlibAllMBs / G.seconds,
 };
 const f = (x: number, d = 1) => x.toFixed(d);
 console.log(`| run (${POINTS} points, K=${K}, ${BANDS} bands, gzip 6) | wall s | vs geotfr | peak RSS MB |`);
@@ -220,5 +268,11 @@ console.log(
 );
 console.log(
   `\npeak RSS of export-patches (K=4): ${RSS_SMALL} points ${f(rssSmall.rssMB, 0)} MB (${f(rssSmall.seconds)} s), ${RSS_LARGE} points ${f(rssLarge.rssMB, 0)} MB (${f(rssLarge.seconds)} s): ratio ${f(summary.rssRatio, 2)}; load average ${f(load0, 2)} → ${f(summary.loadavgEnd, 2)}`,
+);
+console.log(
+  `\nzlib level 6 on these records (first ${f(summary.zlibSampleBytes / 2 ** 20, 0)} MiB): ${f(zlibOneMBs)} MB/s on one thread, ${f(zlibAllMBs)} MB/s on ${cores} cores. ` +
+    `Gzipping ${f(framed / 1e9, 2)} GB takes at least ${f(summary.zlibFloorSeconds)} s here, so no exporter can beat the Python run by more than ` +
+    `**${f(summary.maxSpeedupVsPython)}×** on this machine (Python's own zlib share ≈ ${f(summary.pythonZlibSeconds)} s of ${f(P.seconds)} s); ` +
+    `geotfr runs at ${f(100 * summary.geotfrVsZlibFloor, 0)}% of that floor.`,
 );
 console.log(JSON.stringify(summary));

@@ -23,9 +23,9 @@ const ticks = () => {
     return NaN;
   }
 };
-parentPort.on('message', ({ part, level }) => {
+parentPort.on('message', ({ part, level, memLevel }) => {
   const t0 = ticks();
-  const out = zlib.gzipSync(part, { level });
+  const out = zlib.gzipSync(part, { level, memLevel });
   parentPort.postMessage({ size: out.length, cpuTicks: ticks() - t0 });
 });
 `;
@@ -40,7 +40,8 @@ export class ZlibBound {
 
   /** Seconds to gzip `buf` at `level`, split into `threads` contiguous parts, one per thread. */
   /** Also the CPU seconds all threads spent (clock ticks of 10 ms: coarse, fine for seconds). */
-  async seconds(buf: Uint8Array, level: number): Promise<{ seconds: number; cpuSeconds: number; compressedBytes: number }> {
+  /** `memLevel`: zlib's default (8) unless given; the export's own chunks use 9 (shared/export/gzipchunks.ts). */
+  async seconds(buf: Uint8Array, level: number, memLevel = 8): Promise<{ seconds: number; cpuSeconds: number; compressedBytes: number }> {
     const n = this.workers.length;
     const step = Math.ceil(buf.length / n);
     // Copies made before the clock starts, each with its own ArrayBuffer to transfer (Buffer's slice() is a view).
@@ -60,7 +61,7 @@ export class ZlibBound {
             };
             w.once('message', done);
             w.once('error', fail);
-            w.postMessage({ part: parts[i], level }, [parts[i].buffer as ArrayBuffer]);
+            w.postMessage({ part: parts[i], level, memLevel }, [parts[i].buffer as ArrayBuffer]);
           }),
       ),
     );
