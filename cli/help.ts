@@ -11,6 +11,8 @@ import type { InspectReport } from '../shared/inspect.js';
 import type { TableExportRequest } from '../shared/table/request.js';
 import type { TableExportSummary } from '../shared/table/export.js';
 import type { IngestTableSummary } from '../shared/table/ingest.js';
+import type { PatchExportRequest } from '../shared/patches/request.js';
+import type { PatchExportSummary } from '../shared/patches/run.js';
 
 /** Paths are relative to the root of the geotfr repository (they ship with its source, not the npm package). */
 type Doc = `docs/${string}.md${string}`;
@@ -126,6 +128,41 @@ const ingestTableSummary: Record<keyof IngestTableSummary, string> = {
   warnings: 'e.g. no record had the coordinate features (also on stderr)',
 };
 
+const exportPatchesRequest: Record<keyof PatchExportRequest, string> = {
+  image: 'raster URI (local path, file://, gs://), or {"bands": [{"name", "uri", "band"|"bands", "nodata"}]}',
+  points:
+    'a GeoJSON, NDJSON or CSV table of points (EPSG:4326 unless it names a crs), {"sample": {"numPixels", "seed", "region"}} or {"stratified": {"classBand", "numPoints"|"classValues"+"classPoints", "seed", "region"}}',
+  properties: "the table's properties to copy onto each record, in this order (array or comma-separated; default: all)",
+  xColumn: 'CSV longitude column (default "longitude")',
+  yColumn: 'CSV latitude column (default "latitude")',
+  kernelSize: "K or [kx, ky]: each patch covers the point's pixel c - floor(K/2) … c - floor(K/2) + K - 1 (EE's Kernel.fixed)",
+  defaultValue: 'value of masked or outside pixels (default 0; truncated and clamped for integer bands)',
+  dropNulls: 'drop points whose centre pixel is masked in any band or outside the image (default true)',
+  geometries: 'add longitude/latitude (EPSG:4326, the pixel centre) to every record (default false)',
+  tensorDepths: '{band: depth} for array bands (D·K·K values, depth-major)',
+  bucket: 'output: a GCS bucket name, gs://name, or a local directory',
+  fileNamePrefix: 'output name without extension: PREFIX.tfrecord.gz ({date} becomes the UTC date; default myExportTableTask)',
+  description: "Earth Engine's task description (the default prefix when fileNamePrefix is absent)",
+  fileFormat: '"TFRecord" (the only format)',
+  maxFileSize: 'geotfr extension: shards PREFIX-00000.tfrecord.gz… of at most this many uncompressed framed bytes',
+};
+
+const exportPatchesSummary: Record<keyof PatchExportSummary, string> = {
+  files: 'files written',
+  shards: 'URIs of the files, in record order',
+  records: 'records (patches) written',
+  inputPoints: 'points read from the table, or pixels sampled',
+  dropped: 'points not written, by reason (dropNulls: masked centre, outside the image, no coordinates)',
+  classes: 'stratified: per class value, pixels available / requested / selected',
+  bytes: 'compressed bytes written',
+  bytesFramed: 'uncompressed framed bytes',
+  seconds: 'wall time',
+  kernelSize: '[kx, ky]',
+  features: 'features in record order with their tf.io parse spec',
+  parseSpec: 'the TensorFlow parse spec to paste',
+  manifest: 'the patch manifest, where geotfr inspect finds the [ky, kx] shapes',
+};
+
 type InspectJson = Record<keyof InspectReport, string>;
 const inspectSummary: InspectJson = {
   files: 'the files read',
@@ -149,4 +186,5 @@ export const HELP = {
   exportTable: helpText({ request: exportTableRequest, summary: exportTableSummary, docs: ['docs/table.md', 'docs/semantics.md §8'] }),
   ingestTable: helpText({ summary: ingestTableSummary, docs: ['docs/table.md'] }),
   inspect: helpText({ summary: inspectSummary, docs: ['docs/codec.md'] }),
+  exportPatches: helpText({ request: exportPatchesRequest, summary: exportPatchesSummary, docs: ['docs/patches.md', 'docs/semantics.md §12'] }),
 };

@@ -17,6 +17,7 @@ import { Progress } from './progress.js';
 import { findManifest } from './ingest/manifest.js';
 import { exportFeatures, type SpecFeature } from './export/parsespec.js';
 import type { ExportManifest } from './export/finalize.js';
+import { patchManifestFeatures } from './patches/manifest.js';
 
 /** Statistics of one feature (or of one feature list's per-step features). */
 export interface FeatureSummary {
@@ -192,7 +193,7 @@ async function exportShapes(files: string[], features: Record<string, FeatureSum
   if (!found) return null;
   let spec: SpecFeature[] | undefined;
   try {
-    spec = exportFeatures(found.manifest as unknown as ExportManifest);
+    spec = found.manifest.kind === 'patches' ? patchManifestFeatures(found.manifest) : exportFeatures(found.manifest as unknown as ExportManifest);
   } catch {
     return null; // not a manifest this version understands
   }

@@ -44,11 +44,13 @@ function manifestCandidates(mixerUri: string): string[] {
 }
 
 /**
- * The export manifest that belongs to a shard (`<rel>-00000.tfrecord[.gz]`) or mixer URI, looked for
+ * The export manifest that belongs to a shard (`<rel>-00000.tfrecord[.gz]`, or a patch export's
+ * `<rel>.tfrecord.gz`) or mixer URI, looked for
  * in every directory above it (nearest first), parsed; undefined when there is none or it is not JSON.
  */
 export async function findManifest(uri: string): Promise<{ uri: string; manifest: Record<string, unknown> } | undefined> {
-  const m = /^(.*)-(\d{5}\.tfrecord(\.gz)?|mixer\.json)$/.exec(uri);
+  // Shards and mixers of an image export, or a patch export's single `<rel>.tfrecord.gz`.
+  const m = /^(.*)-(\d{5}\.tfrecord(\.gz)?|mixer\.json)$/.exec(uri) ?? /^(.*)\.tfrecord\.gz$/.exec(uri);
   if (!m) return undefined;
   for (const cand of manifestCandidates(m[1] + MIXER_SUFFIX)) {
     try {

@@ -8,7 +8,8 @@
  *   `.geotfr/jobs/<id>/points/NNNNN.bin`; then the plan, the status, one message per shard.
  * - Worker: reads its shard's chunks, produces each (same producer as the CLI's threads) and writes
  *   the file create-once; the bytes equal the CLI's because the chunks and the gzip pieces are the same.
- * - Finalizer: marks the job done once every shard has its marker and its object.
+ * - Finalizer: once every shard has its marker and its object, writes the patch manifest (as the CLI
+ *   does) and marks the job done.
  */
 import { isPreconditionFailed, type BlobStore } from '../storage/port.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
@@ -17,6 +18,7 @@ import { PatchChunkProducer } from '../patches/chunk.js';
 import { chunkPoints, deserializeChunks, patchFileName, serializeChunk, type PatchPlan } from '../patches/plan.js';
 import { openPatchExport, PatchFileSink, patchFeatures, patchParseSpec, type PatchFeature } from '../patches/run.js';
 import type { DropCounts } from '../patches/points.js';
+import { makePatchManifest, writePatchManifest } from '../patches/manifest.js';
 import { checkSourceUri } from './policy.js';
 import type { FinalizeMessage, JobDeps, ShardMessage, SubmitResult } from './planner.js';
 import type { ShardOutcome } from './shard-worker.js';
@@ -205,5 +207,16 @@ export async function finalizePatchJob(job: JobStore, plan: PatchJobPlan, curren
   for (const s of plan.shards)
     if (!(await job.store.stat(s.name)))
       throw new GeotfrError('NOT_FOUND', `shard ${s.index} is marked done but ${job.store.uri(s.name)} is missing`, { file: job.store.uri(s.name) });
+  // The same manifest as the CLI's (written again by a repeated finalizer: same bytes).
+  const req = plan.plan.request;
+  await writePatchManifest(
+    job.store,
+    makePatchManifest(
+      req.fileNamePrefix,
+      req.kernelSize,
+      plan.plan.bands,
+      plan.shards.map((s) => s.name),
+    ),
+  );
   return job.finish({ ...finishedStatus(progress, 'done', now().toISOString()), outputs: plan.shards.map((s) => s.name), mixer: null });
 }

@@ -49,10 +49,13 @@ export function patchBands(bands: BandInfo[], tensorDepths: Record<string, numbe
   });
 }
 
-/** `tf.io` parse spec of a band feature: [ky, kx], or [D, ky, kx] for an array band. */
+/** The parse shape of a band feature: [ky, kx], or [D, ky, kx] for an array band. */
+export const bandShape = (b: Pick<PatchBand, 'array' | 'depth'>, kernel: [number, number]): number[] =>
+  b.array ? [b.depth, kernel[1], kernel[0]] : [kernel[1], kernel[0]];
+
+/** `tf.io` parse spec of a band feature. */
 export function bandParseSpec(b: PatchBand, kernel: [number, number]): string {
-  const shape = b.array ? [b.depth, kernel[1], kernel[0]] : [kernel[1], kernel[0]];
-  return `tf.io.FixedLenFeature([${shape.join(', ')}], tf.float32)`;
+  return `tf.io.FixedLenFeature([${bandShape(b, kernel).join(', ')}], tf.float32)`;
 }
 
 export class PatchRecordEncoder {

@@ -23,6 +23,7 @@ import { chunkPoints, patchFileName, PATCH_PLAN_VERSION, type PatchChunk, type P
 import { noDrops, tablePoints, type DropCounts, type PointStream } from './points.js';
 import { inProcessPatchPool, threadPatchPool, type PatchPool } from './pool.js';
 import { parsePatchExportRequest } from './request.js';
+import { makePatchManifest, writePatchManifest } from './manifest.js';
 import { samplePoints, stratifiedPoints, type ClassCount } from './sample.js';
 
 /** Decoded-block cache of the image the points are read from: `--tile-cache-mb`, else the budget's block share. */
@@ -63,6 +64,8 @@ export interface PatchExportSummary {
   features: PatchFeature[];
   /** The parse spec to paste (Python). */
   parseSpec: string;
+  /** The patch manifest (`.geotfr/manifests/<prefix>.json`): where `geotfr inspect` finds the shapes. */
+  manifest: string;
 }
 
 /** An opened patch export: plan, image (with shared blocks), and the point stream. */
@@ -186,6 +189,7 @@ export async function runPatchExport(request: unknown, opts: PatchExportOptions 
   let sink: PatchFileSink | undefined;
   let pool: PatchPool | undefined;
   let store: BlobStore | undefined;
+  let manifestKey: string | undefined;
   let records = 0;
   let bytesFramed = 0;
   const progress = opts.progress ? new Progress({ label: 'export-patches', unit: 'patches' }) : undefined;
@@ -234,13 +238,16 @@ export async function runPatchExport(request: unknown, opts: PatchExportOptions 
     signal?.throwIfAborted();
     written.push(await sink!.commit());
     sink = undefined;
+    // Last, once every file exists: what inspect reads the patch shapes from.
+    const files = written.map((w) => w.key);
+    manifestKey = await writePatchManifest(store, makePatchManifest(req.fileNamePrefix, req.kernelSize, plan.bands, files));
     progress?.finish();
   } catch (err) {
     await sink?.abort().catch(() => {});
     await pool?.close().catch(() => {});
     pool = undefined;
     await points.close();
-    if (store) await Promise.all(written.map((w) => store!.delete(w.key).catch(() => {})));
+    if (store) await Promise.all([...written.map((w) => w.key), ...(manifestKey ? [manifestKey] : [])].map((k) => store!.delete(k).catch(() => {})));
     throw signal?.aborted ? (signal.reason instanceof GeotfrError ? signal.reason : new GeotfrError('CANCELLED', 'export cancelled')) : asGeotfrError(err);
   } finally {
     await pool?.close();
@@ -260,5 +267,6 @@ export async function runPatchExport(request: unknown, opts: PatchExportOptions 
     kernelSize: req.kernelSize,
     features,
     parseSpec: patchParseSpec(features),
+    manifest: store!.uri(manifestKey!),
   };
 }

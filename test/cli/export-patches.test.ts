@@ -49,12 +49,19 @@ test('export-patches: JSON summary with the parse spec on stdout, progress on st
   assert.match(s.parseSpec, /'red': tf\.io\.FixedLenFeature\(\[16, 16\], tf\.float32\)/);
   assert.match(s.parseSpec, /'name': tf\.io\.FixedLenFeature\(\[\], tf\.string\)/);
   assert.match(r.stderr, /export-patches: .*patches/);
-  assert.deepEqual(await listFiles(path.join(dir, 'out')), ['train/p.tfrecord.gz']);
+  const manifest = path.join(dir, 'out', '.geotfr', 'manifests', 'train', 'p.json');
+  assert.equal(s.manifest, manifest);
+  assert.deepEqual(await listFiles(path.join(dir, 'out')), ['.geotfr/manifests/train/p.json', 'train/p.tfrecord.gz']);
+  // inspect reads the patch shapes from the manifest the export wrote beside the bucket's other manifests.
   const i = await geotfr(['inspect', s.shards[0]]);
   assert.equal(i.code, 0, i.stderr);
-  // Without an export manifest inspect does not guess 256 values to be 16×16 (issue 11 item 17): the
-  // summary's spec above has the shape; inspect gives the flat length and says the shape is unknown.
-  assert.match(i.stdout.toString(), /'nir': tf\.io\.FixedLenFeature\(\[256\], tf\.float32\),  # flat: shape unknown/);
+  assert.match(i.stdout.toString(), /'nir': tf\.io\.FixedLenFeature\(\[16, 16\], tf\.float32\),\n/);
+  assert.match(i.stdout.toString(), /shapes from the export manifest .*p\.json/);
+  // Without it, inspect does not guess 256 values to be 16×16 (issue 11 item 17): the flat length, said to be so.
+  await fs.rm(manifest);
+  const flat = await geotfr(['inspect', s.shards[0]]);
+  assert.equal(flat.code, 0, flat.stderr);
+  assert.match(flat.stdout.toString(), /'nir': tf\.io\.FixedLenFeature\(\[256\], tf\.float32\),  # flat: shape unknown/);
   await fs.rm(dir, { recursive: true, force: true });
 });
 

@@ -241,7 +241,7 @@ test('the geotfr bin runs from any directory: npx --no-install in the project, t
   const viaNpx = await sh('npx', ['--no-install', 'geotfr', '--help'], project);
   assert.match(viaNpx.stdout.toString(), /export-image/);
   const bin = path.join(project, 'node_modules', '.bin', 'geotfr');
-  for (const cmd of ['export-image', 'ingest-image', 'export-table', 'ingest-table', 'inspect']) {
+  for (const cmd of ['export-image', 'ingest-image', 'export-table', 'ingest-table', 'inspect', 'export-patches']) {
     const r = await run(bin, [cmd, '--help'], { cwd: os.tmpdir(), env });
     const text = r.stdout.toString();
     assert.match(text, new RegExp(`Usage: geotfr ${cmd}`));

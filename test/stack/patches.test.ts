@@ -106,6 +106,10 @@ describe('patch exports on the cloud stack', { concurrency: false, timeout: 300_
       [...ref.keys()].map((k) => 'out/drop/p' + k),
     );
     await assertSame('out/drop/p', ref);
+    // The finalizer writes the CLI's patch manifest (geotfr inspect reads the patch shapes from it).
+    const [cloudManifest] = await c.storage.bucket(stack!.bucket).file('.geotfr/manifests/out/drop/p.json').download();
+    const cliManifest = await fs.readFile(path.join(tmp, 'ref-table', '.geotfr', 'manifests', 'ref', 'p.json'), 'utf8');
+    assert.equal(cloudManifest.toString('utf8'), cliManifest.replaceAll('ref/p', 'out/drop/p'));
   });
 
   test('a seeded sample POSTed over HTTP: same bytes as the CLI; a bad request gets 400 naming the field', async (t) => {

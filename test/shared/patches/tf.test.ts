@@ -4,7 +4,8 @@
  * TensorFlow parses every record with the specs an EE user writes (`FixedLenFeature([ky, kx])`,
  * `[D, ky, kx]` for array bands). Every value must equal numpy slicing of the GDAL-read source
  * (`gdal_translate -of ENVI`), with the containing pixel, the floor(K/2) placement, masks, fills
- * (truncated and clamped for integer bands) and dropNulls computed in numpy, independently.
+ * (truncated and clamped for integer bands) and dropNulls computed in numpy, independently. The
+ * parse spec `geotfr inspect` prints for the files (shapes from the patch manifest) must be that spec.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -68,6 +69,14 @@ if cfg['geometries']:
     spec['longitude'] = tf.io.FixedLenFeature([1], tf.float32)
     spec['latitude'] = tf.io.FixedLenFeature([1], tf.float32)
 got = [tf.io.parse_single_example(r, spec) for r in tf.data.TFRecordDataset(cfg['files'], compression_type='GZIP')]
+# The spec geotfr inspect prints for these files (shapes from the patch manifest) is the user's spec.
+ns = {'tf': tf}
+exec(cfg['inspectSpec'].split('\nparsed =')[0], ns)
+for n, want in spec.items():
+    have = ns['features'][n]
+    assert list(have.shape) == list(want.shape) and have.dtype == want.dtype, f'inspect gives {n}: {have}, the user writes {want}'
+for r in tf.data.TFRecordDataset(cfg['files'], compression_type='GZIP').take(3):
+    tf.io.parse_single_example(r, ns['features'])
 assert len(got) == len(expected), f'{len(got)} records, expected {len(expected)}'
 for k, (g, x) in enumerate(zip(got, expected)):
     for n, want in x.items():
@@ -248,6 +257,13 @@ test('TensorFlow parses patch exports; windows equal numpy slices of the GDAL-re
     },
   });
 
+  for (const c of cases) {
+    const r = await geotfr(['inspect', '--json', ...(c.cfg.files as string[])], { env: { GEOTFR_PROGRESS: '0' } });
+    assert.equal(r.code, 0, `${c.name}: inspect: ${r.stderr}`);
+    const report = JSON.parse(r.stdout.toString());
+    assert.ok(report.manifest, `${c.name}: inspect finds the patch manifest`);
+    c.cfg.inspectSpec = report.parseSpec;
+  }
   const out = (await python(DRIVER, [JSON.stringify(cases.map((c) => c.cfg))], ORACLE)).trim().split('\n');
   assert.equal(out.length, cases.length);
   cases.forEach((c, i) => assert.equal(JSON.parse(out[i]!).records, c.records, c.name));
