@@ -62,7 +62,14 @@ export function leaseKey(prefix: string): string {
   return `.geotfr/leases/${createHash('sha256').update(prefix).digest('hex').slice(0, 40)}.json`;
 }
 
-async function readLease(store: BlobStore, key: string): Promise<LeaseRecord | undefined> {
+/**
+ * The lease on `key` and its version. The version is read first: if the lease is replaced between the
+ * two reads, the text is the newer lease's and the version the older's, and a takeover conditioned on
+ * that version fails (it never removes a lease it has not read).
+ */
+async function readLease(store: BlobStore, key: string): Promise<(LeaseRecord & { generation?: string }) | undefined> {
+  const info = await store.stat(key);
+  if (!info) return undefined;
   let text: string;
   try {
     text = (await store.read(key)).toString('utf8');
@@ -71,10 +78,10 @@ async function readLease(store: BlobStore, key: string): Promise<LeaseRecord | u
     throw err;
   }
   try {
-    return JSON.parse(text) as LeaseRecord;
+    return { ...(JSON.parse(text) as LeaseRecord), generation: info.generation };
   } catch {
     // A torn or foreign lease file cannot be trusted to protect anything: treat it as expired.
-    return { version: 1, prefix: '', runId: '', host: '', pid: 0, acquiredAt: '', expiresAt: new Date(0).toISOString() };
+    return { version: 1, prefix: '', runId: '', host: '', pid: 0, acquiredAt: '', expiresAt: new Date(0).toISOString(), generation: info.generation };
   }
 }
 
@@ -99,7 +106,7 @@ export async function acquirePrefixLease(store: BlobStore, prefix: string, opts:
   };
   let record = make();
   let reentered = false;
-  // Two attempts: the second after removing a stale lease (another taker may still win that race).
+  // Up to three attempts: after a stale lease is removed (or another taker replaced it first), again.
   for (let attempt = 0; ; attempt++) {
     try {
       await store.write(key, JSON.stringify(record, null, 2) + '\n', { ifNotExists: true, contentType: 'application/json' });
@@ -113,7 +120,8 @@ export async function acquirePrefixLease(store: BlobStore, prefix: string, opts:
       throw new GeotfrError('IO', `could not take the lease on prefix ${JSON.stringify(prefix)}`, { file: store.uri(key) });
     }
     if (held.runId === opts.runId) {
-      record = { ...held, expiresAt: make().expiresAt };
+      const { generation: _version, ...own } = held;
+      record = { ...own, expiresAt: make().expiresAt };
       await store.write(key, JSON.stringify(record, null, 2) + '\n', { contentType: 'application/json' });
       reentered = true;
       break;
@@ -128,7 +136,13 @@ export async function acquirePrefixLease(store: BlobStore, prefix: string, opts:
         { file: store.uri(key), field: 'fileNamePrefix' },
         { retryable: false },
       );
-    await store.delete(key);
+    // Only the stale lease just read: when two runs find it stale at once, the second one's delete
+    // fails its precondition instead of removing the lease the first has just written.
+    try {
+      await store.delete(key, { ifGenerationMatch: held.generation });
+    } catch (err) {
+      if (!isPreconditionFailed(err)) throw err;
+    }
     record = make();
   }
   let released = false;

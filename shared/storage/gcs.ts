@@ -24,6 +24,7 @@ import {
   type BlobStore,
   type BlobWriter,
   type ComposeOptions,
+  type DeleteOptions,
   type WriteOptions,
 } from './port.js';
 import { GeotfrError } from '../errors.js';
@@ -376,9 +377,11 @@ export class GcsBlobStore implements BlobStore {
     );
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, opts: DeleteOptions = {}): Promise<void> {
     try {
-      await this.file(key).delete({ ignoreNotFound: true });
+      // A precondition on a missing object answers 404, ignored like any missing object: a create-once
+      // write after it decides who has the key.
+      await this.file(key).delete({ ignoreNotFound: true, ...(opts.ifGenerationMatch !== undefined ? { ifGenerationMatch: opts.ifGenerationMatch } : {}) });
     } catch (err) {
       throw gcsError(err, this.uri(key), 'delete');
     }

@@ -6,7 +6,16 @@ import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { STALE_TMP_MS, pidAlive } from '../tmpfiles.js';
-import { PreconditionFailed, checkKey, type BlobInfo, type BlobStore, type BlobWriter, type ComposeOptions, type WriteOptions } from './port.js';
+import {
+  PreconditionFailed,
+  checkKey,
+  type BlobInfo,
+  type BlobStore,
+  type BlobWriter,
+  type ComposeOptions,
+  type DeleteOptions,
+  type WriteOptions,
+} from './port.js';
 import { pipeline } from 'node:stream/promises';
 
 export class LocalBlobStore implements BlobStore {
@@ -233,7 +242,12 @@ export class LocalBlobStore implements BlobStore {
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, opts: DeleteOptions = {}): Promise<void> {
+    if (opts.ifGenerationMatch !== undefined) {
+      // Checked, then removed: on one machine the window between the two is microseconds (GCS checks atomically).
+      const now = await this.stat(key);
+      if (now && now.generation !== opts.ifGenerationMatch) throw new PreconditionFailed(this.uri(key));
+    }
     await fs.rm(this.p(key), { force: true });
   }
 

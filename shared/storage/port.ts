@@ -23,6 +23,10 @@ export interface WriteOptions {
   contentType?: string;
 }
 
+export interface DeleteOptions {
+  ifGenerationMatch?: string;
+}
+
 /** The most sources one Cloud Storage compose request takes (more need a tree of composes). */
 export const MAX_COMPOSE_SOURCES = 32;
 
@@ -56,7 +60,12 @@ export interface BlobStore {
   createWriter(key: string, opts?: WriteOptions): Promise<BlobWriter>;
   /** Keys under a prefix, sorted. */
   list(prefix: string): Promise<BlobInfo[]>;
-  delete(key: string): Promise<void>;
+  /**
+   * Removes an object (a missing one is no error). With `ifGenerationMatch`, only while it is still
+   * that version (a `generation` from stat/list): another version fails with PreconditionFailed, so a
+   * stale object can be taken over without removing a newer one written meanwhile.
+   */
+  delete(key: string, opts?: DeleteOptions): Promise<void>;
   /**
    * Writes `dest` as the concatenation of `sources` (in order), atomically: `dest` appears complete
    * or not at all (GCS: compose; local: one file written and renamed). A missing source is NOT_FOUND.

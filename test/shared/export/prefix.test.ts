@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { runImageExport } from '../../../shared/export/run.js';
 import { acquirePrefixLease, leaseKey } from '../../../shared/export/prefix.js';
 import { LocalBlobStore } from '../../../shared/storage/local.js';
+import type { BlobStore } from '../../../shared/storage/port.js';
 import { GeotfrError } from '../../../shared/errors.js';
 import { parseMixer } from '../../../shared/mixer.js';
 import { listFiles } from '../../support/files.js';
@@ -218,4 +219,89 @@ test("the cloud planner takes the same lease: a second job on a running job's pr
     'nothing under the refused prefix',
   );
   assert.ok(before.length > 0);
+});
+
+/**
+ * Two runs that find the same stale lease at once (issue 11 item 4): both read it, the first removes it
+ * and writes its own, and only then does the second act. The second must not remove the first's lease
+ * (its delete is conditioned on the stale version it read), so exactly one run holds the prefix.
+ */
+test('two runs taking over one stale lease at the same time: exactly one gets it (local and GCS)', async () => {
+  const { startGcsServer } = await import('../../gcs-server/server.js');
+  const { GcsBlobStore } = await import('../../../shared/storage/gcs.js');
+  const { Storage } = await import('@google-cloud/storage');
+  const server = await startGcsServer({ buckets: ['lease-race'] });
+  try {
+    const storage = new Storage({ apiEndpoint: server.host, projectId: 'test' });
+    let dir = '';
+    const stores: [string, () => BlobStore][] = [
+      ['local', () => new LocalBlobStore(dir)],
+      ['gcs', () => new GcsBlobStore('lease-race', { storage })],
+    ];
+    for (const [name, open] of stores) {
+      dir = await tmp();
+      const key = leaseKey('out/p');
+      const stale = {
+        version: 1,
+        prefix: 'out/p',
+        runId: 'gone',
+        host: 'elsewhere',
+        pid: 1,
+        acquiredAt: '2026-01-01T00:00:00Z',
+        expiresAt: '2026-01-01T00:00:01Z',
+      };
+      await open().write(key, JSON.stringify(stale));
+      // Gates: both runs read the stale lease before either acts; the second deletes only after the first wrote.
+      let reads = 0;
+      let bothRead!: () => void;
+      const bothReadP = new Promise<void>((r) => (bothRead = r));
+      let firstWrote!: () => void;
+      const firstWroteP = new Promise<void>((r) => (firstWrote = r));
+      const gated = (first: boolean): BlobStore => {
+        const s = open();
+        return new Proxy(s, {
+          get(target, prop, receiver) {
+            const v = Reflect.get(target, prop, receiver);
+            if (typeof v !== 'function') return v;
+            if (prop === 'read')
+              return async (k: string) => {
+                const out = await target.read(k);
+                if (k === key && reads < 2) {
+                  if (++reads === 2) bothRead();
+                  await bothReadP;
+                }
+                return out;
+              };
+            if (prop === 'delete' && !first)
+              return async (k: string, o?: { ifGenerationMatch?: string }) => {
+                if (k === key) await firstWroteP;
+                return target.delete(k, o);
+              };
+            if (prop === 'write' && first)
+              return async (k: string, d: string, o?: object) => {
+                try {
+                  return await target.write(k, d, o);
+                } finally {
+                  if (k === key && reads >= 2) firstWrote();
+                }
+              };
+            return v.bind(target);
+          },
+        });
+      };
+      const results = await Promise.allSettled([
+        acquirePrefixLease(gated(true), 'out/p', { runId: 'A', ttlMs: 60_000 }),
+        acquirePrefixLease(gated(false), 'out/p', { runId: 'B', ttlMs: 60_000 }),
+      ]);
+      const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? ['A', 'B'][i]! : []));
+      assert.deepEqual(won, ['A'], `${name}: ${results.map((r) => (r.status === 'rejected' ? String(r.reason) : 'held')).join(' / ')}`);
+      const loser = results[1] as PromiseRejectedResult;
+      assert.match(String(loser.reason), /another export \(run A, /, name);
+      const held = JSON.parse((await open().read(key)).toString('utf8'));
+      assert.equal(held.runId, 'A', `${name}: the lease on the prefix is A's`);
+      assert.equal(held.generation, undefined, `${name}: the lease file holds only the record`);
+    }
+  } finally {
+    await server.close();
+  }
 });

@@ -207,6 +207,19 @@ for (const fx of fixtures) {
       await store.delete('c/del.bin');
     });
 
+    test('delete with ifGenerationMatch removes only that version; a newer one stays (PreconditionFailed)', async () => {
+      const v1 = await store.write('c/cas.bin', 'one');
+      // A later version (local generations are mtimes: make sure the clock has moved).
+      await new Promise((r) => setTimeout(r, 5));
+      const v2 = await store.write('c/cas.bin', 'two');
+      assert.notEqual(v1.generation, v2.generation);
+      await assert.rejects(store.delete('c/cas.bin', { ifGenerationMatch: v1.generation }), (e: unknown) => e instanceof PreconditionFailed);
+      assert.equal((await store.read('c/cas.bin')).toString(), 'two');
+      await store.delete('c/cas.bin', { ifGenerationMatch: v2.generation });
+      assert.equal(await store.stat('c/cas.bin'), undefined);
+      await store.delete('c/cas.bin', { ifGenerationMatch: v2.generation }); // already gone: no error
+    });
+
     test('keys that escape or are malformed are refused (FORBIDDEN) before any I/O', async () => {
       for (const k of ['../x', 'a/../../b', '/abs', 'a//b', 'a/./b', '']) {
         await assert.rejects(store.write(k, 'x'), isCode('FORBIDDEN'), k);
