@@ -17,6 +17,7 @@ import { blockCacheShare } from '../budget.js';
 import { SAMPLE_ARRAYS, type PixelArray as Typed, type PixelGrid, type SampleType } from './types.js';
 import { registerLzwDecoder } from './lzw-decoder.js';
 import { registerZlibDecoder } from './zlib-decoder.js';
+import { registerZstdDecoder } from './zstd-decoder.js';
 
 type Decoder = Awaited<ReturnType<typeof getDecoder>>;
 
@@ -159,6 +160,7 @@ export class TiffFile {
   static async open(store: RangeReader, key: string, uri: string, opts: TiffOpenOptions = {}): Promise<TiffFile> {
     registerZlibDecoder();
     registerLzwDecoder();
+    registerZstdDecoder();
     let info;
     try {
       info = await store.stat(key);

@@ -1,6 +1,6 @@
 /**
  * Raster memory bombs (docs/limits.md), each through the built CLI in a child process whose peak
- * RSS is measured: DEFLATE and LZW tiles that decode far past their declared size, a tile declaring a size
+ * RSS is measured: DEFLATE, LZW and ZSTD tiles that decode far past their declared size, a tile declaring a size
  * over maxBlockBytes, and a sparse tile (byte count 0) declaring a large block, which must be read
  * as its fill without allocating that block.
  */
@@ -15,7 +15,7 @@ import { readRecordFile } from '../../../shared/tfrecord/record.js';
 import { listFiles } from '../../support/files.js';
 import { tempDir } from '../../support/rasters.js';
 import { RSS_BOUND_MIB, geotfrMeasured } from './measure.js';
-import { compressedZeros, lzwBomb, tinyGeoTiff } from './tiff.js';
+import { compressedZeros, lzwBomb, tinyGeoTiff, zstdZeros } from './tiff.js';
 
 async function exportImage(dir: string, image: string, formatOptions: Record<string, unknown>) {
   const out = path.join(dir, 'out');
@@ -62,6 +62,31 @@ test('an LZW tile declaring 256 KiB that decodes to 512 MiB: BAD_INPUT naming th
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+for (const declare of [true, false])
+  test(`a ZSTD tile declaring 256 KiB whose frame ${declare ? 'declares' : 'runs to'} 512 MiB: BAD_INPUT naming the tile, bounded memory, no output`, async (t) => {
+    const dir = await tempDir('geotfr-limits-zstd-');
+    try {
+      const file = path.join(dir, 'bomb.tif');
+      await fs.writeFile(
+        file,
+        tinyGeoTiff({ width: 256, height: 256, tileWidth: 256, tileHeight: 256, compression: 50000, tile: zstdZeros(512 << 20, declare) }),
+      );
+      assert.ok((await fs.stat(file)).size < 1 << 20, 'the bomb is small on disk');
+      const r = await exportImage(dir, file, { patchDimensions: [64, 64] });
+      t.diagnostic(`peak RSS ${r.peakRssMiB?.toFixed(0)} MiB`);
+      assert.notEqual(r.code, 0, r.stderr);
+      const why = declare
+        ? "ZSTD data declares 536870912 decoded bytes, more than the block's 262144"
+        : "ZSTD data is corrupt or decodes to more than the block's 262144 decoded bytes";
+      assert.ok(r.stderr.includes(`bomb.tif: cannot decode tile (0, 0) (${why}`), r.stderr);
+      assert.match(r.stderr, /BAD_INPUT: /);
+      assert.ok(r.peakRssMiB !== undefined && r.peakRssMiB < RSS_BOUND_MIB, `peak RSS ${r.peakRssMiB} MiB`);
+      assert.deepEqual(await listFiles(r.out, { dirs: true }), [], 'no output');
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
 
 test('a 300-byte TIFF declaring one 16384² float tile: LIMIT maxBlockBytes at open, bounded memory, no output', async (t) => {
   const dir = await tempDir('geotfr-limits-block-');

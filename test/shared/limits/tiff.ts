@@ -10,7 +10,7 @@ export interface TinyTiffSpec {
   tileWidth: number;
   tileHeight: number;
   /** 1 = none, 5 = LZW, 8 = Deflate (zlib-wrapped). */
-  compression: 1 | 5 | 8;
+  compression: 1 | 5 | 8 | 50000;
   /** The one tile's stored bytes; empty = a sparse tile (byte count 0, GDAL's SPARSE_OK). */
   tile: Uint8Array;
   /** GDAL_NODATA text, if any. */
@@ -139,4 +139,21 @@ export function lzwBomb(zeros: number): { data: Uint8Array; bytes: number } {
   }
   list.push([257, 12]);
   return { data: lzwCodes(list), bytes };
+}
+
+/**
+ * A zstd frame of `zeros` zero bytes made of run-length blocks (RFC 8878 §3.1.1.2: 4 bytes per
+ * 128 KiB), with the content size declared in the frame header (`declare`) or left out.
+ */
+export function zstdZeros(zeros: number, declare: boolean): Buffer {
+  const BLOCK = 128 * 1024;
+  const head = [0x28, 0xb5, 0x2f, 0xfd, declare ? 0x80 : 0x00, 0x38]; // magic; FCS 4 bytes or none; window 2^17
+  if (declare) head.push(zeros & 0xff, (zeros >>> 8) & 0xff, (zeros >>> 16) & 0xff, zeros >>> 24);
+  const blocks: number[] = [];
+  for (let left = zeros; left > 0; left -= BLOCK) {
+    const n = Math.min(BLOCK, left);
+    const h = (left <= BLOCK ? 1 : 0) | (1 << 1) | (n << 3); // last?, RLE, size
+    blocks.push(h & 0xff, (h >>> 8) & 0xff, (h >>> 16) & 0xff, 0);
+  }
+  return Buffer.from([...head, ...blocks]);
 }
