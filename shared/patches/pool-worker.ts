@@ -1,13 +1,14 @@
 /**
- * Worker-thread entry of the patch pool (pool.ts): opens the plan's image with its decoded blocks
- * served by the main thread (the same block sharing as image export, export/pool-worker.ts), then
- * turns chunks into deflated record bytes, one at a time.
+ * Worker-thread entry of the patch pool (pool.ts): opens the plan's image on its grid (image.ts) with
+ * its decoded blocks served by the main thread (the same block sharing as image export,
+ * export/pool-worker.ts), then turns chunks into deflated record bytes, one at a time.
  *
  * Messages in: `{ type: 'init', plan }`, `{ type: 'task', id, chunk }`, `{ type: 'block', id, buffer | error }`, `{ type: 'cancel' }`.
  * Messages out: `{ type: 'ready' }`, `{ type: 'result', id, result }`, `{ type: 'block', id, uri, bx, by, plane }`, `{ type: 'error', id?, error }`.
  */
 import { parentPort } from 'node:worker_threads';
 import { fromWireError as fromWire, toWireError as toWire, type WireError } from '../errors.js';
+import { sharedBlockBytes } from '../export/sabgc.js';
 import { PatchChunkProducer, type PatchChunkResult } from './chunk.js';
 import type { PatchChunk, PatchPlan } from './plan.js';
 
@@ -41,12 +42,15 @@ if (parentPort) {
     if (m.type === 'block') {
       const p = blocks.get(m.id);
       blocks.delete(m.id);
-      if (m.buffer) p?.resolve(m.buffer);
+      if (m.buffer) {
+        sharedBlockBytes(m.buffer.byteLength);
+        p?.resolve(m.buffer);
+      }
       else p?.reject(fromWire(m.error ?? { code: 'INTERNAL', message: 'block request failed', context: {} }));
     } else if (m.type === 'init') {
       producer = (async () => {
-        const { openImage } = await import('../raster/open.js');
-        const src = await openImage(m.plan.request.image, { signal: controller.signal, blockProvider });
+        const { openPatchImage } = await import('./image.js');
+        const src = await openPatchImage(m.plan, { signal: controller.signal, blockProvider });
         try {
           return new PatchChunkProducer(m.plan, src);
         } catch (err) {
