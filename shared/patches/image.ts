@@ -37,7 +37,10 @@ export class SharedBlockServer {
   }
 
   /** A provider for one file (GridSourceOptions.blockProvider), on this thread. */
-  readonly provider = (uri: string): BlockProvider => (bx, by, plane) => this.block(uri, bx, by, plane);
+  readonly provider =
+    (uri: string): BlockProvider =>
+    (bx, by, plane) =>
+      this.block(uri, bx, by, plane);
 
   /** Block (bx, by) of sample plane `plane` of file `uri`, decoded once. */
   async block(uri: string, bx: number, by: number, plane: number): Promise<SharedArrayBuffer> {
@@ -100,7 +103,14 @@ export class SharedBlockServer {
   async close(): Promise<void> {
     const all = [...this.files.values()];
     this.files.clear();
-    await Promise.all(all.map((e) => e.file.then((t) => t.close(), () => undefined)));
+    await Promise.all(
+      all.map((e) =>
+        e.file.then(
+          (t) => t.close(),
+          () => undefined,
+        ),
+      ),
+    );
   }
 }
 

@@ -6,6 +6,7 @@
  * Messages in: `{ type: 'init', plan }`, `{ type: 'task', id, chunk }`, `{ type: 'block', id, buffer | error }`, `{ type: 'cancel' }`.
  * Messages out: `{ type: 'ready' }`, `{ type: 'result', id, result }`, `{ type: 'block', id, uri, bx, by, plane }`, `{ type: 'error', id?, error }`.
  */
+import { setMaxListeners } from 'node:events';
 import { parentPort } from 'node:worker_threads';
 import { fromWireError as fromWire, toWireError as toWire, type WireError } from '../errors.js';
 import { sharedBlockBytes } from '../export/sabgc.js';
@@ -26,6 +27,8 @@ export type FromPatchWorker =
 if (parentPort) {
   const port = parentPort;
   const controller = new AbortController();
+  // Each window read in flight (chunk.ts: 8) waits on the signal once per file it touches (up to the 16 kept open).
+  setMaxListeners(8 * 16 + 16, controller.signal);
   let producer: Promise<PatchChunkProducer> | undefined;
   let queue: Promise<void> = Promise.resolve();
   const send = (m: FromPatchWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
@@ -45,8 +48,7 @@ if (parentPort) {
       if (m.buffer) {
         sharedBlockBytes(m.buffer.byteLength);
         p?.resolve(m.buffer);
-      }
-      else p?.reject(fromWire(m.error ?? { code: 'INTERNAL', message: 'block request failed', context: {} }));
+      } else p?.reject(fromWire(m.error ?? { code: 'INTERNAL', message: 'block request failed', context: {} }));
     } else if (m.type === 'init') {
       producer = (async () => {
         const { openPatchImage } = await import('./image.js');
