@@ -11,6 +11,8 @@ import type { InspectReport } from '../shared/inspect.js';
 import type { TableExportRequest } from '../shared/table/request.js';
 import type { TableExportSummary } from '../shared/table/export.js';
 import type { IngestTableSummary } from '../shared/table/ingest.js';
+import type { PatchExportRequest } from '../shared/patches/request.js';
+import type { PatchExportSummary } from '../shared/patches/run.js';
 
 /** Paths are relative to the root of the geotfr repository (they ship with its source, not the npm package). */
 type Doc = `docs/${string}.md${string}`;
@@ -126,6 +128,44 @@ const ingestTableSummary: Record<keyof IngestTableSummary, string> = {
   warnings: 'e.g. no record had the coordinate features (also on stderr)',
 };
 
+const exportPatchesRequest: Record<keyof PatchExportRequest, string> = {
+  image: exportImageRequest.image,
+  points: 'a point table URI (GeoJSON, NDJSON, CSV), {"sample": {"numPixels", "seed", "region"}} or {"stratified": {"classBand", "numPoints", ...}}',
+  properties: 'table properties to write, in order (default: every one; [] for none)',
+  xColumn: 'CSV longitude column (default longitude)',
+  yColumn: 'CSV latitude column (default latitude)',
+  kernelSize: '[kx, ky] or one number: the patch around each point (at most 1024)',
+  defaultValue: 'value of masked or outside pixels (default 0)',
+  dropNulls: 'drop points outside the grid, without coordinates, or with a masked centre (default true)',
+  geometries: 'add longitude/latitude of the pixel centre (default false)',
+  tensorDepths: '{band: depth} for array bands',
+  crs: "the patch grid's CRS, as in export-image (default: the first band's grid)",
+  crsTransform: exportImageRequest.crsTransform,
+  scale: exportImageRequest.scale,
+  dimensions: 'N, "WxH" or [W, H]: the first band\'s footprint split into that many pixels (not with scale)',
+  resample: `${exportImageRequest.resample}; a stratified classBand is read with nearest`,
+  bucket: exportImageRequest.bucket,
+  fileNamePrefix: 'output prefix: PREFIX.tfrecord.gz; {date} becomes the UTC date (default myExportTableTask)',
+  description: "Earth Engine's task description: the prefix when fileNamePrefix is absent",
+  fileFormat: exportImageRequest.fileFormat,
+  maxFileSize: 'shards PREFIX-00000.tfrecord.gz… of at most this many uncompressed bytes (default one file)',
+};
+
+const exportPatchesSummary: Record<keyof PatchExportSummary, string> = {
+  files: 'files written',
+  shards: 'URIs of the files',
+  records: 'records written (one per point kept)',
+  inputPoints: 'points read (table rows or sampled pixels)',
+  dropped: '{outside, masked, noCoordinates}: points not written and why',
+  classes: 'stratified: [{value, available, requested, selected}]',
+  bytes: 'bytes stored (gzip)',
+  bytesFramed: 'uncompressed framed bytes',
+  seconds: 'wall time',
+  kernelSize: '[kx, ky]',
+  features: 'features in record order, each with its tf.io parse spec',
+  parseSpec: 'the Python parse spec to paste',
+};
+
 type InspectJson = Record<keyof InspectReport, string>;
 const inspectSummary: InspectJson = {
   files: 'the files read',
@@ -144,6 +184,11 @@ export const HELP = {
     formatOptions,
     summary: exportSummary,
     docs: ['docs/export.md', 'docs/semantics.md §2–§6', 'docs/raster.md'],
+  }),
+  exportPatches: helpText({
+    request: exportPatchesRequest,
+    summary: exportPatchesSummary,
+    docs: ['docs/patches.md', 'docs/semantics.md §11–§12', 'docs/grid.md'],
   }),
   ingestImage: helpText({ summary: ingestImageSummary, docs: ['docs/ingest.md', 'docs/semantics.md §7'] }),
   exportTable: helpText({ request: exportTableRequest, summary: exportTableSummary, docs: ['docs/table.md', 'docs/semantics.md §8'] }),

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { action, commandSignal, readRequest } from '../main.js';
 import { GeotfrError } from '../../shared/errors.js';
 import { runPatchExport } from '../../shared/patches/run.js';
+import { HELP } from '../help.js';
 
 /** `geotfr export-patches REQUEST.json [--workers N]` (docs/semantics.md §12, §9): patches around points or sampled pixels. */
 export function register(program: Command): void {
@@ -10,6 +11,7 @@ export function register(program: Command): void {
     .description('export K×K patches around labelled points, or sampled pixels, as PREFIX.tfrecord.gz (request: docs/semantics.md §12; "-" reads stdin)')
     .argument('<request>', 'patch export request JSON file, or - for stdin')
     .option('--workers <n>', 'worker threads (default: the number of cores; 0 = none)')
+    .addHelpText('after', HELP.exportPatches)
     .action(
       action(async (file: string, opts: { workers?: string }) => {
         let workers: number | undefined;
