@@ -16,6 +16,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Affine } from '../../../shared/mixer.js';
 import { runPatchExport, openPatchExport } from '../../../shared/patches/run.js';
+import { chunkPoints, type PatchPlan } from '../../../shared/patches/plan.js';
+import { PatchChunkProducer } from '../../../shared/patches/chunk.js';
+import { openPatchImage } from '../../../shared/patches/image.js';
+import { GZIP_HEADER } from '../../../shared/export/gzipchunks.js';
+import type { GridImageSource } from '../../../shared/grid/source.js';
 import { resolveGrid } from '../../../shared/grid/resolve.js';
 import { GridTransform } from '../../../shared/grid/transform.js';
 import { pointTransformer } from '../../../shared/grid/crs.js';
@@ -489,6 +494,63 @@ test('sample and stratified on a resolved grid: same bytes on 0 and 2 workers, p
       const centre = (r.get('lc')!.value as Float32Array)[2 * 4 + 2]!;
       assert.ok(counts.has(centre), `the centre ${centre} is a class value`);
     }
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a worker given the stored plan opens only the files its points touch and writes the CLI bytes (glob of 4 tiles onto EPSG:3035)', async (t) => {
+  if (!needGdal(t)) return;
+  const dir = await tempDir('geotfr-pworker-');
+  try {
+    await fs.mkdir(path.join(dir, 't'));
+    const tiles = [0, 1, 2, 3].map((i) => path.join(dir, 't', `tile${i}.tif`));
+    for (const [i, f] of tiles.entries()) await tif(f, 100, 100, [10, 0, 500000 + 1000 * i, 0, -10, 5300000], field(20 + i, 100, 100, 0.01, 0), 'uint16', 0);
+    // Points in the first tile only (EPSG:32633, the table's crs member).
+    const r = mulberry32(4);
+    const features = Array.from({ length: 40 }, (_, i) => ({
+      type: 'Feature',
+      geometry: { type: 'Point', coordinates: [500100 + 600 * r(), 5299200 + 600 * r()] },
+      properties: { id: i },
+    }));
+    await fs.writeFile(
+      path.join(dir, 'pts.geojson'),
+      JSON.stringify({ type: 'FeatureCollection', crs: { type: 'name', properties: { name: 'EPSG:32633' } }, features }),
+    );
+    const request = {
+      image: path.join(dir, 't', '*.tif'),
+      points: path.join(dir, 'pts.geojson'),
+      kernelSize: 8,
+      crs: 'EPSG:3035',
+      scale: 20,
+      resample: 'bilinear',
+      bucket: path.join(dir, 'out'),
+      fileNamePrefix: 'p',
+    };
+    const opened = await openPatchExport(request);
+    const plan = JSON.parse(JSON.stringify(opened.plan)) as PatchPlan;
+    const chunks = [];
+    try {
+      for await (const c of chunkPoints(opened.points.batches, (n) => opened.encoder.framedBytes(n), { geometries: false })) chunks.push(c);
+      opened.points.finish();
+    } finally {
+      await opened.close();
+    }
+    assert.equal(plan.image!.files.length, 4);
+    const source = await openPatchImage(plan);
+    const producer = new PatchChunkProducer(plan, source);
+    const pieces: Buffer[] = [GZIP_HEADER];
+    for (const c of chunks) pieces.push((await producer.produce(c)).data);
+    assert.deepEqual(
+      (source as GridImageSource).openedFiles.map((u) => path.basename(u)),
+      ['tile0.tif'],
+    );
+    await producer.close();
+    await runPatchExport(request, { workers: 2 });
+    const file = await fs.readFile(path.join(dir, 'out', 'p.tfrecord.gz'));
+    const body = Buffer.concat(pieces);
+    assert.equal(file.length, body.length + 10, 'the CLI file is the chunks plus the 10-byte end');
+    assert.ok(file.subarray(0, body.length).equals(body), "the worker's chunks are the CLI's bytes");
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
