@@ -107,29 +107,13 @@ export async function planImageExport(request: unknown, opts: PlanOptions = {}):
       await src.close();
     }
   }
-  const { planImage, pruneImage } = await import('../grid/image.js');
+  const { planGridImage } = await import('../grid/image.js');
   const { gridBands } = await import('../grid/source.js');
-  const { footprintBounds } = await import('../grid/resolve.js');
-  const all = await planImage(req.image, { resample: req.resample, signal: opts.signal });
-  const first = all.bands[0]!;
-  const native = all.files[first.files[0]!]!.grid;
-  const g = resolveGrid(
-    params,
-    native,
-    first.files.map((f) => all.files[f]!.grid),
-  );
-  const grid: PixelGrid = { crs: g.crs, affine: g.affine, width: g.width, height: g.height };
   // Files outside the grid (plus tile margins and kernel support) are dropped from the plan.
   const [kx, ky] = req.formatOptions.kernelSize;
   const margin = Math.max(Math.floor(kx / 2), Math.floor(ky / 2)) + 3;
-  const image = pruneImage(all, grid, margin, (fg) => {
-    try {
-      return footprintBounds(fg, grid);
-    } catch {
-      return null;
-    }
-  });
-  return planFromSource(req, grid, gridBands(image, grid), { ...opts, gridRule: g.rule, nativeGrid: native, image });
+  const { image, grid, rule, native } = await planGridImage(req.image, params, { resample: req.resample, marginPx: margin, signal: opts.signal });
+  return planFromSource(req, grid, gridBands(image, grid), { ...opts, gridRule: rule, nativeGrid: native, image });
 }
 
 /** The pure part of planning: request + image metadata → plan. */

@@ -57,7 +57,8 @@ const stacBand = z.union([
   }),
 ]);
 
-const imageSpec = z.union([
+/** A request's `image` (docs/semantics.md §2, §11): a URI or glob, bands (mosaics per band), or STAC. Shared with export-patches. */
+export const imageSpec = z.union([
   z.string().min(1),
   z.strictObject({ bands: z.array(bandRequest).min(1) }),
   z.strictObject({ stac: z.string().min(1), bands: z.array(stacBand).min(1) }),
@@ -86,6 +87,18 @@ const formatOptions = z.strictObject({
   bandTypes: z.enum(['float', 'native']).default(DEFAULTS.bandTypes),
 });
 
+/**
+ * The export grid fields (docs/semantics.md §11), one shape for every request that names a grid
+ * (image export, export-patches); their interplay is checked by shared/grid/resolve.ts.
+ */
+export const gridFields = {
+  crs: z.string().min(1).optional(),
+  crsTransform: z.array(z.number()).length(6).optional(),
+  scale: z.number().positive().optional(),
+  dimensions: z.union([posInt, z.string().min(1), pair]).optional(),
+  resample: resample.optional(),
+};
+
 const requestSchema = z.strictObject({
   image: imageSpec,
   region: z.union([bbox, geometry]).optional(),
@@ -101,12 +114,7 @@ const requestSchema = z.strictObject({
   // geotfr extension: replace an earlier export under the same prefix (docs/semantics.md §5).
   overwrite: z.boolean().default(false),
   formatOptions: formatOptions,
-  // The export grid (docs/semantics.md §11); their interplay is checked by shared/grid/resolve.ts.
-  crs: z.string().min(1).optional(),
-  crsTransform: z.array(z.number()).length(6).optional(),
-  scale: z.number().positive().optional(),
-  dimensions: z.union([posInt, z.string().min(1), pair]).optional(),
-  resample: resample.optional(),
+  ...gridFields,
   /** Resolve and describe the export without reading pixels or writing anything. */
   dryRun: z.boolean().optional(),
   // EE export fields that change nothing here (docs/semantics.md §2): accepted, each one a warning.
@@ -170,7 +178,7 @@ const show = (v: unknown) => {
  * A union's failure as the issue of the branch that got furthest (the longest path), so a bad band
  * of `{"bands": [...]}` is reported as that band's field, not as "image: Invalid input".
  */
-function deepest(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+export function deepest(issue: z.core.$ZodIssue): z.core.$ZodIssue {
   if (issue.code !== 'invalid_union' || !issue.errors?.length) return issue;
   let best: z.core.$ZodIssue | undefined;
   for (const branch of issue.errors) {

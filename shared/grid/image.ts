@@ -10,6 +10,7 @@ import type { PixelGrid, SampleType } from '../raster/types.js';
 import { expandUris } from './glob.js';
 import { REDUCERS, RESAMPLINGS, type Reducer, type Resampling } from './resample.js';
 import { stacBands, type StacBandEntry, type StacGrid } from './stac.js';
+import { footprintBounds, resolveGrid, type GridParams, type GridRule } from './resolve.js';
 
 /** One source file as the plan records it. */
 export interface SourceFile {
@@ -286,4 +287,44 @@ export function pruneImage(
     files.push(f);
   });
   return { files, bands: image.bands.map((b) => ({ ...b, files: b.files.filter((i) => keep[i]).map((i) => index.get(i)!) })) };
+}
+
+/** A request's image planned onto its resolved grid (docs/semantics.md §11). */
+export interface GridImagePlan {
+  /** The files that can contribute to the grid (pruneImage) and the bands. */
+  image: PlannedImage;
+  /** The resolved grid. */
+  grid: PixelGrid;
+  rule: GridRule;
+  /** The first band's native grid (its first file's). */
+  native: PixelGrid;
+}
+
+/**
+ * Expands a request's image (planImage), resolves the grid from the request's grid fields with the
+ * first band as reference (resolveGrid) and drops the files that miss the grid by more than
+ * `marginPx` (pruneImage): the planning step image export and export-patches share.
+ */
+export async function planGridImage(
+  image: ImageRequestSpec,
+  params: GridParams,
+  opts: { resample?: Resampling; marginPx: number; signal?: AbortSignal },
+): Promise<GridImagePlan> {
+  const all = await planImage(image, { resample: opts.resample, signal: opts.signal });
+  const first = all.bands[0]!;
+  const native = all.files[first.files[0]!]!.grid;
+  const g = resolveGrid(
+    params,
+    native,
+    first.files.map((f) => all.files[f]!.grid),
+  );
+  const grid: PixelGrid = { crs: g.crs, affine: g.affine, width: g.width, height: g.height };
+  const pruned = pruneImage(all, grid, opts.marginPx, (fg) => {
+    try {
+      return footprintBounds(fg, grid);
+    } catch {
+      return null;
+    }
+  });
+  return { image: pruned, grid, rule: g.rule, native };
 }

@@ -13,7 +13,7 @@
  */
 import { isPreconditionFailed, type BlobStore } from '../storage/port.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
-import { openImage } from '../raster/open.js';
+import { openPatchImage } from '../patches/image.js';
 import { PatchChunkProducer } from '../patches/chunk.js';
 import { chunkPoints, deserializeChunks, patchFileName, serializeChunk, type PatchPlan } from '../patches/plan.js';
 import { openPatchExport, PatchFileSink, patchFeatures, patchParseSpec, type PatchFeature } from '../patches/run.js';
@@ -112,7 +112,7 @@ async function planPatchJob(request: unknown, job: JobStore, store: BlobStore): 
     await points.close();
     throw asGeotfrError(err);
   } finally {
-    await opened.source.close();
+    await opened.close();
   }
   const features = patchFeatures(opened);
   return {
@@ -151,7 +151,8 @@ export async function runPatchShard(
   const existed = info !== undefined;
   if (!info) {
     const chunks = await store.read(shard.pointsKey);
-    const source = await openImage(plan.plan.request.image, { signal });
+    // Only the plan's files, each opened when a window first touches it (docs/semantics.md §11).
+    const source = await openPatchImage(plan.plan, { signal });
     let sink: PatchFileSink | undefined;
     try {
       const producer = new PatchChunkProducer(plan.plan, source);

@@ -95,7 +95,11 @@ export function checkRequestPolicy(request: unknown, policy: Policy): void {
       bands.forEach((b, i) => {
         const uri = (b as { uri?: unknown })?.uri;
         if (typeof uri === 'string') checkSourceUri(uri, policy, `image.bands[${i}].uri`);
+        // A mosaic (docs/semantics.md §11): every URI of the list.
+        else if (Array.isArray(uri)) uri.forEach((u, k) => typeof u === 'string' && checkSourceUri(u, policy, `image.bands[${i}].uri[${k}]`));
       });
+    const stac = (r.image as { stac?: unknown }).stac;
+    if (typeof stac === 'string') checkSourceUri(stac, policy, 'image.stac');
   }
   if (typeof r.collection === 'string') checkSourceUri(r.collection, policy, 'collection');
   if (typeof r.bucket !== 'string') throw new GeotfrError('BAD_REQUEST', 'bucket is required', { field: 'bucket' });

@@ -36,8 +36,6 @@ const DEFAULT_BLOCK = 256;
 export class PatchChunkProducer {
   private readonly encoder: PatchRecordEncoder;
   private readonly spares: WindowData[] = [];
-  private readonly blockW: number;
-  private readonly blockH: number;
 
   constructor(
     private readonly plan: PatchPlan,
@@ -46,9 +44,12 @@ export class PatchChunkProducer {
     checkSameImage(plan, source);
     const r = plan.request;
     this.encoder = new PatchRecordEncoder(plan.bands, r.kernelSize, r.geometries);
-    const files = (source as { files?: { blockWidth: number; blockHeight: number }[] }).files;
-    this.blockW = files?.[0]?.blockWidth ?? DEFAULT_BLOCK;
-    this.blockH = files?.[0]?.blockHeight ?? DEFAULT_BLOCK;
+  }
+
+  /** The first open file's block size (a grid source opens its files on first read; the order only affects speed). */
+  private blockSize(): [number, number] {
+    const files = (this.source as { files?: { blockWidth: number; blockHeight: number }[] }).files;
+    return [files?.[0]?.blockWidth ?? DEFAULT_BLOCK, files?.[0]?.blockHeight ?? DEFAULT_BLOCK];
   }
 
   async produce(c: PatchChunk, signal?: AbortSignal): Promise<PatchChunkResult> {
@@ -56,8 +57,9 @@ export class PatchChunkProducer {
     const [kx, ky] = this.plan.request.kernelSize;
     const hx = Math.floor(kx / 2),
       hy = Math.floor(ky / 2);
-    const across = Math.ceil(this.plan.source.width / this.blockW) + 2;
-    const key = (i: number) => (Math.floor(c.row[i]! / this.blockH) + 1) * across + Math.floor(c.col[i]! / this.blockW) + 1;
+    const [bw, bh] = this.blockSize();
+    const across = Math.ceil(this.plan.source.width / bw) + 2;
+    const key = (i: number) => (Math.floor(c.row[i]! / bh) + 1) * across + Math.floor(c.col[i]! / bw) + 1;
     const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => key(a) - key(b) || c.row[a]! - c.row[b]! || c.col[a]! - c.col[b]! || a - b);
     // Records go straight into one chunk buffer at their input-order offsets (no per-record
     // allocation); a point dropped for a masked centre leaves a gap that is closed at the end.

@@ -14,20 +14,32 @@
  */
 import { GeotfrError } from '../errors.js';
 import type { PixelGrid } from '../raster/types.js';
+import type { PlannedImage } from '../grid/image.js';
+import type { GridRule } from '../grid/resolve.js';
 import type { PatchBand } from './encode.js';
 import type { PatchPoint } from './points.js';
 import type { PatchExportRequest } from './request.js';
 
-export const PATCH_PLAN_VERSION = 1;
+/** 2: the plan carries the resolved grid and the image's files (docs/semantics.md §11). */
+export const PATCH_PLAN_VERSION = 2;
 /** Planned framed bytes per chunk: large enough to deflate well, small enough to keep many in flight. */
 export const CHUNK_TARGET_BYTES = 4 * 1024 * 1024;
 
 export interface PatchPlan {
   version: number;
   request: PatchExportRequest;
-  /** The image grid the plan was made on (workers check they read the same image). */
+  /** The pixel grid the patches are cut on: the resolved grid (docs/semantics.md §11); workers check they read the same. */
   source: PixelGrid;
   bands: PatchBand[];
+  /** Which grid rule applied, and the first band's native grid it started from. */
+  gridRule?: GridRule;
+  nativeGrid?: PixelGrid;
+  /**
+   * Each band's files (headers read once at plan time, files missing the grid pruned) and
+   * resampling: workers open these, and only when a window touches them. Absent in plans built
+   * around a custom source (tests) and in version 1 plans, whose workers open `request.image`.
+   */
+  image?: PlannedImage;
 }
 
 /** A chunk of points as typed arrays (cheap to post to a thread and to store for cloud workers). */

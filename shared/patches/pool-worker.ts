@@ -1,13 +1,15 @@
 /**
- * Worker-thread entry of the patch pool (pool.ts): opens the plan's image with its decoded blocks
- * served by the main thread (the same block sharing as image export, export/pool-worker.ts), then
- * turns chunks into deflated record bytes, one at a time.
+ * Worker-thread entry of the patch pool (pool.ts): opens the plan's image on its grid (image.ts) with
+ * its decoded blocks served by the main thread (the same block sharing as image export,
+ * export/pool-worker.ts), then turns chunks into deflated record bytes, one at a time.
  *
  * Messages in: `{ type: 'init', plan }`, `{ type: 'task', id, chunk }`, `{ type: 'block', id, buffer | error }`, `{ type: 'cancel' }`.
  * Messages out: `{ type: 'ready' }`, `{ type: 'result', id, result }`, `{ type: 'block', id, uri, bx, by, plane }`, `{ type: 'error', id?, error }`.
  */
+import { setMaxListeners } from 'node:events';
 import { parentPort } from 'node:worker_threads';
 import { fromWireError as fromWire, toWireError as toWire, type WireError } from '../errors.js';
+import { sharedBlockBytes } from '../export/sabgc.js';
 import { PatchChunkProducer, type PatchChunkResult } from './chunk.js';
 import type { PatchChunk, PatchPlan } from './plan.js';
 
@@ -25,6 +27,8 @@ export type FromPatchWorker =
 if (parentPort) {
   const port = parentPort;
   const controller = new AbortController();
+  // Each window read in flight (chunk.ts: 8) waits on the signal once per file it touches (up to the 16 kept open).
+  setMaxListeners(8 * 16 + 16, controller.signal);
   let producer: Promise<PatchChunkProducer> | undefined;
   let queue: Promise<void> = Promise.resolve();
   const send = (m: FromPatchWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
@@ -41,12 +45,14 @@ if (parentPort) {
     if (m.type === 'block') {
       const p = blocks.get(m.id);
       blocks.delete(m.id);
-      if (m.buffer) p?.resolve(m.buffer);
-      else p?.reject(fromWire(m.error ?? { code: 'INTERNAL', message: 'block request failed', context: {} }));
+      if (m.buffer) {
+        sharedBlockBytes(m.buffer.byteLength);
+        p?.resolve(m.buffer);
+      } else p?.reject(fromWire(m.error ?? { code: 'INTERNAL', message: 'block request failed', context: {} }));
     } else if (m.type === 'init') {
       producer = (async () => {
-        const { openImage } = await import('../raster/open.js');
-        const src = await openImage(m.plan.request.image, { signal: controller.signal, blockProvider });
+        const { openPatchImage } = await import('./image.js');
+        const src = await openPatchImage(m.plan, { signal: controller.signal, blockProvider });
         try {
           return new PatchChunkProducer(m.plan, src);
         } catch (err) {

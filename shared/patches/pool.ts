@@ -1,11 +1,13 @@
 /**
  * The patch chunk pool: chunks produced on the calling thread, or on `worker_threads` that take their
- * decoded blocks from the main thread's image (each block decodes once for every worker, as in image
- * export's pool, export/pool.ts). Results come back per chunk; the runner writes them in plan order.
+ * decoded blocks from the main thread's block server (image.ts: each block decodes once for every
+ * worker, as in image export's pool, export/pool.ts). Results come back per chunk; the runner writes
+ * them in plan order.
  */
 import { Worker } from 'node:worker_threads';
 import { GeotfrError, asGeotfrError, fromWireError as fromWire, toWireError as toWire } from '../errors.js';
-import type { GeoTiffImageSource } from '../raster/open.js';
+import type { ImageSource } from '../raster/types.js';
+import type { SharedBlockServer } from './image.js';
 import { PatchChunkProducer, type PatchChunkResult } from './chunk.js';
 import type { PatchChunk, PatchPlan } from './plan.js';
 import type { FromPatchWorker, ToPatchWorker } from './pool-worker.js';
@@ -18,19 +20,18 @@ export interface PatchPool {
 }
 
 /** Produces chunks on this thread from `source` (left open: the caller owns it). */
-export function inProcessPatchPool(plan: PatchPlan, source: GeoTiffImageSource, signal?: AbortSignal): PatchPool {
+export function inProcessPatchPool(plan: PatchPlan, source: ImageSource, signal?: AbortSignal): PatchPool {
   // Never closed here: closing the producer would close the caller's source.
   const producer = new PatchChunkProducer(plan, source);
   return { run: (c) => producer.produce(c, signal), depth: 1, close: async () => {} };
 }
 
 /**
- * `n` worker threads; `source` (opened with `sharedBlocks`) serves their block requests and stays
- * open after close (the caller owns it).
+ * `n` worker threads, each reading the plan's image (image.ts); `blocks` serves their block requests
+ * and stays open after close (the caller owns it).
  */
-export async function threadPatchPool(plan: PatchPlan, source: GeoTiffImageSource, n: number, signal?: AbortSignal): Promise<PatchPool> {
+export async function threadPatchPool(plan: PatchPlan, blocks: SharedBlockServer, n: number, signal?: AbortSignal): Promise<PatchPool> {
   const url = new URL('./pool-worker.js', import.meta.url);
-  const files = new Map(source.files.map((f) => [f.uri, f]));
   type Pending = { resolve: (r: PatchChunkResult) => void; reject: (e: unknown) => void };
   const workers: { w: Worker; load: number; pending: Map<number, Pending> }[] = [];
   let fatal: unknown;
@@ -59,13 +60,10 @@ export async function threadPatchPool(plan: PatchPlan, source: GeoTiffImageSourc
           } else if (m.type === 'block') {
             const reply = (r: { buffer?: SharedArrayBuffer; error?: ReturnType<typeof toWire> }) =>
               w.postMessage({ type: 'block', id: m.id, ...r } satisfies ToPatchWorker);
-            const file = files.get(m.uri);
-            if (!file) reply({ error: toWire(new GeotfrError('INTERNAL', `a worker asked for a block of ${m.uri}, which is not in the export`)) });
-            else
-              file.sharedBlock(m.bx, m.by, m.plane).then(
-                (buffer) => reply({ buffer }),
-                (err) => reply({ error: toWire(err) }),
-              );
+            blocks.block(m.uri, m.bx, m.by, m.plane).then(
+              (buffer) => reply({ buffer }),
+              (err) => reply({ error: toWire(err) }),
+            );
           } else if (m.type === 'error') {
             const err = fromWire(m.error);
             if (m.id === undefined) {

@@ -3,14 +3,14 @@
  * followed by `sampleRegions` / `sample` / `stratifiedSample` and a TFRecord table export, as one zod
  * schema with EE's names. Defaults live here; unknown keys are rejected.
  *
- * The §11 grid fields (`crs`, `scale`, `crsTransform`, `dimensions`) are not accepted yet: patches are
- * cut on the first band's grid, and a request naming a grid field fails rather than being ignored.
+ * The §11 grid fields (`crs`, `crsTransform`, `scale`, `dimensions`, `resample`) and the image forms
+ * of §11 (mosaics, globs, STAC) are image export's own schema pieces (export/request.ts), so both
+ * commands accept and reject the same things; shared/grid/resolve.ts checks their interplay.
  */
 import { z } from 'zod';
 import { GeotfrError } from '../errors.js';
 import { checkKey } from '../storage/port.js';
-import { utcDate } from '../export/request.js';
-import type { FileImageSpec as ImageSpec } from '../raster/open.js';
+import { deepest, gridFields, imageSpec, utcDate, type ImageExportRequest, type ImageSpec } from '../export/request.js';
 import type { RegionInput as Region } from '../raster/crs.js';
 
 /** Limits, declared once (STYLE.md §10). */
@@ -33,15 +33,6 @@ export const PATCH_DEFAULTS = {
 
 const posInt = z.number().int().positive();
 const kernelSide = z.number().int().positive().max(PATCH_LIMITS.kernelPx, `at most ${PATCH_LIMITS.kernelPx} pixels (PATCH_LIMITS.kernelPx)`);
-
-const bandRequest = z.strictObject({
-  name: z.string().min(1),
-  uri: z.string().min(1),
-  band: posInt.optional(),
-  bands: z.array(posInt).min(1).optional(),
-  nodata: z.number().optional(),
-});
-const imageSpec = z.union([z.string().min(1), z.strictObject({ bands: z.array(bandRequest).min(1) })]);
 
 const bbox = z
   .tuple([z.number(), z.number(), z.number(), z.number()])
@@ -97,6 +88,8 @@ const schema = z.strictObject({
     .default('TFRecord'),
   /** geotfr extension: shards of at most this many uncompressed framed bytes instead of one file. */
   maxFileSize: posInt.optional(),
+  /** The pixel grid the patches are cut on (docs/semantics.md §11, §12); default: the first band's. */
+  ...gridFields,
 });
 
 export type PointsSpec =
@@ -122,10 +115,15 @@ export interface PatchExportRequest {
   description?: string;
   fileFormat: 'TFRecord';
   maxFileSize?: number;
+  crs?: string;
+  crsTransform?: number[];
+  scale?: number;
+  dimensions?: ImageExportRequest['dimensions'];
+  resample?: ImageExportRequest['resample'];
 }
 
-/** §11 grid fields: rejected with a reason until the grid resolver lands on main. */
-const GRID_FIELDS = ['crs', 'crsTransform', 'scale', 'dimensions', 'resample'];
+/** The grid fields (docs/semantics.md §11) a request may carry, in the order resolveGrid reads them. */
+const GRID_KEYS = ['crs', 'crsTransform', 'scale', 'dimensions', 'resample'] as const;
 
 const show = (v: unknown) => {
   const s = JSON.stringify(v);
@@ -142,17 +140,11 @@ function valueAt(root: unknown, path: PropertyKey[]): unknown {
 }
 
 function toError(err: z.ZodError, input: unknown): GeotfrError {
-  const issue = err.issues[0]!;
+  // A union's failure as its deepest branch's (image export's rule): a bad band names its own field.
+  const issue = err.issues[0]!.path[0] === 'image' ? deepest(err.issues[0]!) : err.issues[0]!;
   const field = issue.path.map(String).join('.') || '(request)';
   if (issue.code === 'unrecognized_keys') {
     const where = issue.path.map(String).join('.');
-    const grid = issue.keys.filter((k) => GRID_FIELDS.includes(k));
-    if (!where && grid.length)
-      return new GeotfrError(
-        'BAD_REQUEST',
-        `${grid.join(', ')}: not supported yet by export-patches, which cuts patches on the first band's grid (docs/semantics.md §12)`,
-        { field: grid[0] },
-      );
     return new GeotfrError('BAD_REQUEST', `Unknown ${where ? `fields in ${where}` : 'patch export options'}: ${issue.keys.join(', ')}`, {
       field: where ? `${where}.${issue.keys[0]}` : issue.keys[0],
     });
@@ -222,8 +214,9 @@ export function parsePatchExportRequest(json: unknown, opts: { now?: Date } = {}
     }
   }
   if (typeof v.image === 'object') {
+    const bands: { name: string; band?: number; bands?: number[] }[] = v.image.bands.map((b) => (typeof b === 'string' ? { name: b } : b));
     const seen = new Set<string>();
-    v.image.bands.forEach((b, i) => {
+    bands.forEach((b, i) => {
       if (b.band !== undefined && b.bands !== undefined)
         throw new GeotfrError('BAD_REQUEST', `band ${JSON.stringify(b.name)} gives both "band" and "bands"`, { field: `image.bands.${i}` });
       if (seen.has(b.name)) throw new GeotfrError('BAD_REQUEST', `duplicate band name ${JSON.stringify(b.name)}`, { field: 'image.bands' });
@@ -251,5 +244,6 @@ export function parsePatchExportRequest(json: unknown, opts: { now?: Date } = {}
   if (properties !== undefined) out.properties = properties;
   if (v.description !== undefined) out.description = v.description;
   if (v.maxFileSize !== undefined) out.maxFileSize = v.maxFileSize;
+  for (const k of GRID_KEYS) if (v[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = v[k];
   return out;
 }

@@ -15,15 +15,18 @@ import { GZIP_HEADER, GzipTrailer } from '../export/gzipchunks.js';
 import { Progress } from '../progress.js';
 import { blockCacheShare } from '../budget.js';
 import { option } from '../options.js';
-import { openImage, type GeoTiffImageSource } from '../raster/open.js';
+import { planGridImage, type PlannedImage } from '../grid/image.js';
+import { GridImageSource } from '../grid/source.js';
+import type { ImageSource } from '../raster/types.js';
 import { pyString } from '../inspect.js';
 import type { PatchChunkResult } from './chunk.js';
 import { bandParseSpec, patchBands, PatchRecordEncoder } from './encode.js';
 import { chunkPoints, patchFileName, PATCH_PLAN_VERSION, type PatchChunk, type PatchPlan } from './plan.js';
 import { noDrops, tablePoints, type DropCounts, type PointStream } from './points.js';
 import { inProcessPatchPool, threadPatchPool, type PatchPool } from './pool.js';
-import { parsePatchExportRequest } from './request.js';
 import { makePatchManifest, writePatchManifest } from './manifest.js';
+import { SharedBlockServer } from './image.js';
+import { parsePatchExportRequest, type PatchExportRequest } from './request.js';
 import { samplePoints, stratifiedPoints, type ClassCount } from './sample.js';
 
 /** Decoded-block cache of the image the points are read from: `--tile-cache-mb`, else the budget's block share. */
@@ -68,39 +71,91 @@ export interface PatchExportSummary {
   manifest: string;
 }
 
-/** An opened patch export: plan, image (with shared blocks), and the point stream. */
+/** An opened patch export: plan, image (on the resolved grid, its blocks served by `blocks`), and the point stream. */
 export interface OpenedPatchExport {
   plan: PatchPlan;
-  source: GeoTiffImageSource;
+  source: ImageSource;
+  /** Decodes each block of the plan's files once, for `source` and for worker threads. */
+  blocks: SharedBlockServer;
   points: PointStream;
   drops: DropCounts;
   encoder: PatchRecordEncoder;
   classes?: ClassCount[];
+  /** Closes the image and the block server. */
+  close(): Promise<void>;
 }
 
-/** Validates the request, opens the image and the points (the CLI runner and the cloud planner both start here). */
+/** Blending kernels: a class value averaged with its neighbours is no class. */
+const BLENDING = new Set(['bilinear', 'bicubic', 'mean']);
+
+/**
+ * The stratified class band is read with nearest (docs/patches.md): the top-level `resample` does not
+ * apply to it, its own `resample`/`reduce` may pick (nearest, mode, min, max) but not blend.
+ */
+function classBandNearest(image: PlannedImage, req: PatchExportRequest, classBand: string): PlannedImage {
+  const k = image.bands.findIndex((b) => b.name === classBand);
+  if (k < 0) return image; // stratifiedPoints names the missing band
+  const spec = req.image;
+  const i = typeof spec === 'object' ? spec.bands.findIndex((b) => (typeof b === 'string' ? b : b.name) === classBand) : -1;
+  const own = i >= 0 && typeof spec === 'object' ? (spec.bands[i] as { resample?: string; reduce?: string }) : {};
+  for (const key of ['resample', 'reduce'] as const)
+    if (typeof own === 'object' && own[key] !== undefined && BLENDING.has(own[key]!))
+      throw new GeotfrError(
+        'BAD_REQUEST',
+        `classBand ${JSON.stringify(classBand)} is sampled by class value, so it must not be blended (${key} ${JSON.stringify(own[key])}); use nearest or mode`,
+        { field: `image.bands.${i}.${key}` },
+      );
+  if (typeof own === 'object' && (own.resample !== undefined || own.reduce !== undefined)) return image;
+  return { ...image, bands: image.bands.map((b, j) => (j === k ? { ...b, resample: 'nearest' as const, reduce: null } : b)) };
+}
+
+/** Validates the request, plans the image on its grid and opens it and the points (the CLI runner and the cloud planner both start here). */
 export async function openPatchExport(request: unknown, opts: { signal?: AbortSignal; now?: Date } = {}): Promise<OpenedPatchExport> {
   const req = parsePatchExportRequest(request, { now: opts.now });
-  const source = await openImage(req.image, { signal: opts.signal, sharedBlocks: true, tileCacheBytes: patchBlockCacheBytes() });
+  // The grid (docs/semantics.md §11): the request's grid fields over the first band; files farther
+  // than half a kernel (plus the widest resampling kernel's reach) from it cannot show in a patch.
+  const [kx, ky] = req.kernelSize;
+  const marginPx = Math.max(Math.floor(kx / 2), Math.floor(ky / 2)) + 3;
+  const params = { crs: req.crs, crsTransform: req.crsTransform, scale: req.scale, dimensions: req.dimensions };
+  const planned = await planGridImage(req.image, params, { resample: req.resample, marginPx, signal: opts.signal });
+  const image = 'stratified' in req.points ? classBandNearest(planned.image, req, req.points.stratified.classBand) : planned.image;
+  const grid = planned.grid;
+  const blocks = new SharedBlockServer(
+    image.files.map((f) => f.uri),
+    { signal: opts.signal, cacheBytes: patchBlockCacheBytes() },
+  );
+  const source = new GridImageSource(image, grid, { signal: opts.signal, blockProvider: blocks.provider });
+  const close = async () => {
+    await source.close();
+    await blocks.close();
+  };
   try {
     const bands = patchBands(source.bands, req.tensorDepths, req.defaultValue);
-    const plan: PatchPlan = { version: PATCH_PLAN_VERSION, request: req, source: { ...source.grid }, bands };
+    const plan: PatchPlan = {
+      version: PATCH_PLAN_VERSION,
+      request: req,
+      source: { ...grid },
+      bands,
+      gridRule: planned.rule,
+      nativeGrid: planned.native,
+      image,
+    };
     const encoder = new PatchRecordEncoder(bands, req.kernelSize, req.geometries);
     const drops = noDrops();
     const reserved = new Set([...bands.map((b) => b.name), ...(req.geometries ? ['longitude', 'latitude'] : [])]);
     const pts = req.points;
     let points: PointStream;
     let classes: ClassCount[] | undefined;
-    if ('table' in pts) points = await tablePoints(req, pts.table, source.grid, reserved, drops, opts.signal);
+    if ('table' in pts) points = await tablePoints(req, pts.table, grid, reserved, drops, opts.signal);
     else if ('sample' in pts) points = samplePoints(req, pts.sample, source);
     else {
       const s = await stratifiedPoints(req, pts.stratified, source, opts.signal);
       points = s;
       classes = s.classes;
     }
-    return { plan, source, points, drops, encoder, classes };
+    return { plan, source, blocks, points, drops, encoder, classes, close };
   } catch (err) {
-    await source.close();
+    await close();
     throw err;
   }
 }
@@ -183,7 +238,7 @@ export async function runPatchExport(request: unknown, opts: PatchExportOptions 
   const t0 = performance.now();
   const signal = opts.signal;
   const opened = await openPatchExport(request, { signal, now: opts.now });
-  const { plan, source, points, drops, encoder } = opened;
+  const { plan, source, blocks, points, drops, encoder } = opened;
   const req = plan.request;
   const written: BlobInfo[] = [];
   let sink: PatchFileSink | undefined;
@@ -198,7 +253,7 @@ export async function runPatchExport(request: unknown, opts: PatchExportOptions 
     // Open the first file before any heavy work: an unwritable destination fails at once.
     sink = await PatchFileSink.open(store, patchFileName(req, 0));
     const workers = Math.max(0, opts.workers ?? availableParallelism());
-    pool = workers === 0 ? inProcessPatchPool(plan, source, signal) : await threadPatchPool(plan, source, workers, signal);
+    pool = workers === 0 ? inProcessPatchPool(plan, source, signal) : await threadPatchPool(plan, blocks, workers, signal);
     const chunks = chunkPoints(points.batches, (n) => encoder.framedBytes(n), { maxFileSize: req.maxFileSize, geometries: req.geometries });
     const inFlight: { chunk: PatchChunk; result: Promise<PatchChunkResult> }[] = [];
     let ended = false;
@@ -251,7 +306,7 @@ export async function runPatchExport(request: unknown, opts: PatchExportOptions 
     throw signal?.aborted ? (signal.reason instanceof GeotfrError ? signal.reason : new GeotfrError('CANCELLED', 'export cancelled')) : asGeotfrError(err);
   } finally {
     await pool?.close();
-    await source.close();
+    await opened.close();
   }
   const features = patchFeatures(opened);
   return {

@@ -76,7 +76,7 @@ test('export-patches: bad requests exit 2 naming the field; a bad row names its 
     [{ ...base, xColumn: 'lon' }, /field xColumn: the CSV has no coordinate column "lon"/, 2],
     [{ ...base, properties: ['label', 'height'] }, /field properties: unknown property "height"/, 2],
     [{ ...base, points: { sample: { numPixels: 70 * 50 + 1 } } }, /field points\.sample\.numPixels: numPixels 3501 is more than the 3500 pixels/, 2],
-    [{ ...base, crs: 'EPSG:3857' }, /field crs: .*first band's grid/, 2],
+    [{ ...base, crs: 'EPSG:3857' }, /field crs: .*say the pixel size/, 2],
   ];
   for (const [request, message, code] of bad) {
     const r = await run(dir, request);

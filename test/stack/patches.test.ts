@@ -133,4 +133,28 @@ describe('patch exports on the cloud stack', { concurrency: false, timeout: 300_
     assert.equal(bad.status, 400);
     assert.match(await bad.text(), /kernelSize/);
   });
+
+  test('a sample on another grid (crs EPSG:3035, scale 50, bilinear): the plan carries the grid; same bytes as the CLI', async (t) => {
+    if (!needPubsubEmulator(t)) return;
+    const req = { ...request('out/grid/p', { sample: { numPixels: 300, seed: 9 } }), crs: 'EPSG:3035', scale: 50, resample: 'bilinear' };
+    const ref = await reference(req, 'grid');
+    const res = await fetch(`${stack!.functions.planExport}/?jobId=patch-grid`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(req),
+    });
+    assert.equal(res.status, 202, await res.clone().text());
+    const s = await waitTerminal(c, stack!.bucket, 'patch-grid');
+    assert.equal(s.state, 'done', JSON.stringify(s.errors));
+    await assertSame('out/grid/p', ref);
+    const [stored] = await c.storage.bucket(stack!.bucket).file('.geotfr/jobs/patch-grid/plan.json').download();
+    const plan = JSON.parse(stored.toString());
+    assert.equal(plan.plan.source.crs, 'EPSG:3035');
+    assert.deepEqual([plan.plan.source.affine[0], plan.plan.source.affine[4]], [50, -50]);
+    assert.equal(plan.plan.gridRule, 'scale');
+    assert.deepEqual(
+      plan.plan.image.files.map((f: { uri: string }) => f.uri),
+      [`gs://${stack!.buckets.sources}/src/scene.tif`],
+    );
+  });
 });

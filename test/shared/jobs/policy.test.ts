@@ -57,6 +57,10 @@ test('sources outside the allow-list, other schemes and local paths are FORBIDDE
     'FORBIDDEN',
     'image.bands[1].uri',
   );
+  // Mosaics and STAC items (docs/semantics.md §11): every URI of a list, and the item.
+  rejects({ ...ok, image: { bands: [{ name: 'm', uri: ['gs://imagery/a.tif', 'gs://other/b.tif'] }] } }, 'FORBIDDEN', 'image.bands[0].uri[1]');
+  rejects({ ...ok, image: { stac: 'gs://other/item.json', bands: ['red'] } }, 'FORBIDDEN', 'image.stac');
+  checkRequestPolicy({ ...ok, image: { bands: [{ name: 'm', uri: ['gs://imagery/a.tif', 'gs://shared-data/*.tif'] }] } }, policy);
   rejects({ ...ok, image: 'https://example.com/x.tif' }, 'FORBIDDEN', 'image');
   rejects({ ...ok, image: '/etc/passwd' }, 'FORBIDDEN', 'image');
   rejects({ ...ok, image: 'file:///etc/passwd' }, 'FORBIDDEN', 'image');

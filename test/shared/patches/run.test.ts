@@ -307,7 +307,7 @@ test('bad requests name their field, fail with BAD_REQUEST and write nothing', a
     [{ ...base, points: { sample: { numPixels: 128 * 96 + 1 } } }, /more than the 12288 pixels/, 'points.sample.numPixels'],
     [{ ...base, points: path.join(dir, 'ok.geojsonl'), properties: ['label', 'missing'] }, /unknown property "missing"/, 'properties'],
     [{ ...base, points: path.join(dir, 'ok.geojsonl'), properties: ['b1'] }, /clashes with a band/, 'properties'],
-    [{ ...base, points: path.join(dir, 'ok.geojsonl'), scale: 30 }, /first band's grid/, 'scale'],
+    [{ ...base, points: path.join(dir, 'ok.geojsonl'), scale: 30, dimensions: [5, 5] }, /not both/, 'dimensions'],
     [{ ...base, points: { sample: { numPixels: 5, seeed: 1 } } }, /Unknown fields in points.sample: seeed/, 'points.sample.seeed'],
   ];
   for (const [request, message, field] of cases) {
