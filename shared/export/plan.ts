@@ -16,7 +16,7 @@ import { makeGrid, type ExportGrid, type PixelWindow } from './grid.js';
 import { makeLayout, type FeatureLayout } from './layout.js';
 import type { ImageSpecOpener } from './opener.js';
 import type { GridRule } from '../grid/resolve.js';
-import type { PlannedImage } from '../grid/image.js';
+import type { PlannedImage, SourceCheck } from '../grid/image.js';
 import { latticeShift } from '../grid/lattice.js';
 import { PatchEncoder } from './patch.js';
 import { parseImageExportRequest, type ImageExportRequest } from './request.js';
@@ -76,6 +76,8 @@ export interface PlanOptions {
   signal?: AbortSignal;
   /** Clock for the `{date}` placeholder. */
   now?: Date;
+  /** The cloud's source allow-list, applied to every file the image resolves to before it is opened. */
+  checkSource?: SourceCheck;
 }
 
 /** Shard object name (docs/semantics.md §5): 5 digits, hyphen, `.gz` when compressed. */
@@ -112,7 +114,12 @@ export async function planImageExport(request: unknown, opts: PlanOptions = {}):
   // Files outside the grid (plus tile margins and kernel support) are dropped from the plan.
   const [kx, ky] = req.formatOptions.kernelSize;
   const margin = Math.max(Math.floor(kx / 2), Math.floor(ky / 2)) + 3;
-  const { image, grid, rule, native } = await planGridImage(req.image, params, { resample: req.resample, marginPx: margin, signal: opts.signal });
+  const { image, grid, rule, native } = await planGridImage(req.image, params, {
+    resample: req.resample,
+    marginPx: margin,
+    signal: opts.signal,
+    checkSource: opts.checkSource,
+  });
   return planFromSource(req, grid, gridBands(image, grid), { ...opts, gridRule: rule, nativeGrid: native, image });
 }
 

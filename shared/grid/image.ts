@@ -114,7 +114,13 @@ function withStacGrid(f: SourceFile, g: StacGrid | undefined): SourceFile {
  * BAD_REQUEST naming the field (a glob matching nothing, a STAC item without the band, files of
  * different band counts in one mosaic, bands out of range, duplicate names).
  */
-export async function planImage(image: ImageRequestSpec, opts: { resample?: Resampling; signal?: AbortSignal } = {}): Promise<PlannedImage> {
+/** Called with every file URI an image resolves to (STAC hrefs, glob matches) before it is opened; throws to refuse it. */
+export type SourceCheck = (uri: string, field: string) => void;
+
+export async function planImage(
+  image: ImageRequestSpec,
+  opts: { resample?: Resampling; signal?: AbortSignal; checkSource?: SourceCheck } = {},
+): Promise<PlannedImage> {
   const defaultResample = opts.resample ?? 'nearest';
   // Each band as: name, its URIs (mosaic order), STAC grids, and the request's selection.
   interface Wanted {
@@ -168,6 +174,8 @@ export async function planImage(image: ImageRequestSpec, opts: { resample?: Resa
   const fields = new Map<string, string>();
   for (const w of [...wanted, ...(allOf ? [allOf] : [])])
     for (const u of w.uris) if (!fields.has(u)) fields.set(u, w.field === 'image' ? 'image' : `${w.field}.uri`);
+  // The cloud's allow-list sees every file, including those a STAC item or a glob named, before any is read.
+  if (opts.checkSource) for (const [u, f] of fields) opts.checkSource(u, f);
   const headers = await readHeaders([...fields.keys()], fields, opts.signal);
 
   const files: SourceFile[] = [];
@@ -308,9 +316,9 @@ export interface GridImagePlan {
 export async function planGridImage(
   image: ImageRequestSpec,
   params: GridParams,
-  opts: { resample?: Resampling; marginPx: number; signal?: AbortSignal },
+  opts: { resample?: Resampling; marginPx: number; signal?: AbortSignal; checkSource?: SourceCheck },
 ): Promise<GridImagePlan> {
-  const all = await planImage(image, { resample: opts.resample, signal: opts.signal });
+  const all = await planImage(image, { resample: opts.resample, signal: opts.signal, checkSource: opts.checkSource });
   const first = all.bands[0]!;
   const native = all.files[first.files[0]!]!.grid;
   const g = resolveGrid(

@@ -19,7 +19,7 @@ import { chunkPoints, deserializeChunks, patchFileName, serializeChunk, type Pat
 import { openPatchExport, PatchFileSink, patchFeatures, patchParseSpec, type PatchFeature } from '../patches/run.js';
 import type { DropCounts } from '../patches/points.js';
 import { makePatchManifest, writePatchManifest } from '../patches/manifest.js';
-import { checkSourceUri } from './policy.js';
+import { checkSourceUri, type Policy } from './policy.js';
 import type { FinalizeMessage, JobDeps, ShardMessage, SubmitResult } from './planner.js';
 import type { ShardOutcome } from './shard-worker.js';
 import { JobStore } from './store.js';
@@ -56,7 +56,7 @@ export async function submitPatchJob(request: Record<string, unknown>, job: JobS
     plan = await job.loadPlan<PatchJobPlan>();
   } catch (err) {
     if (!(err instanceof GeotfrError) || err.code !== 'NOT_FOUND') throw err;
-    plan = (await job.savePlan(await planPatchJob(request, job, store), request)).plan;
+    plan = (await job.savePlan(await planPatchJob(request, job, store, deps.config.policy), request)).plan;
   }
   const req = plan.plan.request;
   const existing = await job.status();
@@ -80,8 +80,8 @@ export async function submitPatchJob(request: Record<string, unknown>, job: JobS
 }
 
 /** The point pass: each shard's chunks stored for its worker, streamed (nothing grows with the table). */
-async function planPatchJob(request: unknown, job: JobStore, store: BlobStore): Promise<PatchJobPlan> {
-  const opened = await openPatchExport(request);
+async function planPatchJob(request: unknown, job: JobStore, store: BlobStore, policy: Policy): Promise<PatchJobPlan> {
+  const opened = await openPatchExport(request, { checkSource: (uri, field) => checkSourceUri(uri, policy, field) });
   const { plan, points, encoder, drops } = opened;
   const req = plan.request;
   const shards: PatchShardPlan[] = [];

@@ -12,7 +12,7 @@ import { type BlobStore } from '../storage/port.js';
 import { openBucket } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { checkValueDepth, exceedsJsonDepth } from '../limits.js';
-import { checkDestination, checkRequestPolicy } from './policy.js';
+import { checkDestination, checkRequestPolicy, checkSourceUri } from './policy.js';
 import type { Queue } from '../queue/port.js';
 import { planImageExport, type ExportPlan } from '../export/plan.js';
 import { dryRun, type DryRun } from '../export/dryrun.js';
@@ -165,11 +165,13 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
   checkValueDepth(raw);
   checkRequestPolicy(raw, deps.config.policy);
   const request = resolveDate(raw, eventTime) as Record<string, unknown>;
+  // Every file an image resolves to (STAC asset hrefs, glob matches) is checked before it is opened.
+  const sources = { checkSource: (uri: string, field: string) => checkSourceUri(uri, deps.config.policy, field) };
   if (request.dryRun === true && request.collection === undefined) {
     // Answered at once from the plan (split as a real job would be); no job state is written.
-    let plan = await planImageExport(request);
+    let plan = await planImageExport(request, sources);
     const split = shardSplit(plan, deps.config);
-    if (split) plan = await planImageExport({ ...request, formatOptions: { ...(request.formatOptions as object), maxFileSize: split.maxFileSize } });
+    if (split) plan = await planImageExport({ ...request, formatOptions: { ...(request.formatOptions as object), maxFileSize: split.maxFileSize } }, sources);
     const rateMBps = deps.config.shardBytesPerSecond / 1e6;
     return {
       jobId,
@@ -190,11 +192,11 @@ export async function submitJob(raw: unknown, jobId: string, eventTime: Date, de
   if (kind === 'table') return queueTableJob(request, job, store, deps);
 
   let effective: Record<string, unknown> = request;
-  let plan = await planImageExport(effective);
+  let plan = await planImageExport(effective, sources);
   const split = shardSplit(plan, deps.config);
   if (split) {
     effective = { ...request, formatOptions: { ...(request.formatOptions as object), maxFileSize: split.maxFileSize } };
-    plan = await planImageExport(effective);
+    plan = await planImageExport(effective, sources);
   }
   // The cloud finalizer does not yet remove the replaced export's files, so an overwrite here would
   // leave its extra shards beside the new ones (docs/semantics.md §5): refuse it rather than mix exports.

@@ -15,7 +15,7 @@ import { GZIP_HEADER, GzipTrailer } from '../export/gzipchunks.js';
 import { Progress } from '../progress.js';
 import { blockCacheShare } from '../budget.js';
 import { option } from '../options.js';
-import { planGridImage, type PlannedImage } from '../grid/image.js';
+import { planGridImage, type PlannedImage, type SourceCheck } from '../grid/image.js';
 import { GridImageSource } from '../grid/source.js';
 import type { ImageSource } from '../raster/types.js';
 import { pyString } from '../inspect.js';
@@ -110,14 +110,17 @@ function classBandNearest(image: PlannedImage, req: PatchExportRequest, classBan
 }
 
 /** Validates the request, plans the image on its grid and opens it and the points (the CLI runner and the cloud planner both start here). */
-export async function openPatchExport(request: unknown, opts: { signal?: AbortSignal; now?: Date } = {}): Promise<OpenedPatchExport> {
+export async function openPatchExport(
+  request: unknown,
+  opts: { signal?: AbortSignal; now?: Date; checkSource?: SourceCheck } = {},
+): Promise<OpenedPatchExport> {
   const req = parsePatchExportRequest(request, { now: opts.now });
   // The grid (docs/semantics.md §11): the request's grid fields over the first band; files farther
   // than half a kernel (plus the widest resampling kernel's reach) from it cannot show in a patch.
   const [kx, ky] = req.kernelSize;
   const marginPx = Math.max(Math.floor(kx / 2), Math.floor(ky / 2)) + 3;
   const params = { crs: req.crs, crsTransform: req.crsTransform, scale: req.scale, dimensions: req.dimensions };
-  const planned = await planGridImage(req.image, params, { resample: req.resample, marginPx, signal: opts.signal });
+  const planned = await planGridImage(req.image, params, { resample: req.resample, marginPx, signal: opts.signal, checkSource: opts.checkSource });
   const image = 'stratified' in req.points ? classBandNearest(planned.image, req, req.points.stratified.classBand) : planned.image;
   const grid = planned.grid;
   const blocks = new SharedBlockServer(
