@@ -18,6 +18,7 @@ import { SAMPLE_ARRAYS, type PixelArray as Typed, type PixelGrid, type SampleTyp
 import { registerLzwDecoder } from './lzw-decoder.js';
 import { registerZlibDecoder } from './zlib-decoder.js';
 import { registerZstdDecoder } from './zstd-decoder.js';
+import { registerHeaderCheckedDecoders } from './header-decoders.js';
 
 type Decoder = Awaited<ReturnType<typeof getDecoder>>;
 
@@ -161,6 +162,7 @@ export class TiffFile {
     registerZlibDecoder();
     registerLzwDecoder();
     registerZstdDecoder();
+    await registerHeaderCheckedDecoders();
     let info;
     try {
       info = await store.stat(key);
@@ -225,6 +227,14 @@ export class TiffFile {
         throw new GeotfrError('BAD_INPUT', 'LERC compression in a big-endian TIFF is not supported; rewrite it (gdal_translate -co ENDIANNESS=LITTLE)', {
           file: uri,
         });
+      // JPEG in YCbCr (GDAL's default for RGB JPEG GeoTIFFs) decodes to Y, Cb, Cr; GDAL converts those to RGB
+      // with libjpeg's chroma upsampling, which we do not reproduce: refuse rather than export other values.
+      if (compression === 7 && fd.hasTag('PhotometricInterpretation') && (await fd.loadValue('PhotometricInterpretation')) === 6)
+        throw new GeotfrError(
+          'BAD_INPUT',
+          'JPEG tiles in YCbCr (PHOTOMETRIC=YCBCR) are not supported; rewrite them with gdal_translate -co COMPRESS=JPEG -co PHOTOMETRIC=RGB, or a lossless compression',
+          { file: uri },
+        );
       const swap = bigEndianWords && predictor !== 3;
       const params: Record<string, unknown> = {
         tileWidth: image.getTileWidth(),

@@ -35,21 +35,27 @@ export function zstdFrameContentSize(b: Uint8Array): number | undefined {
   return dv.getUint32(at, true) * 2 ** 32 + lo;
 }
 
+/**
+ * Decodes a zstd stream into at most `cap` bytes: a frame declaring more is refused from its header,
+ * one that does not say decodes into a buffer of `cap` bytes and fails past it. `what` names the data.
+ */
+export async function zstdDecodeCapped(data: Uint8Array, cap: number, what = 'ZSTD', capNote = ''): Promise<Uint8Array> {
+  await zstd.init();
+  const declared = zstdFrameContentSize(data);
+  // geotiff.ts names the file and the tile around these messages.
+  if (declared !== undefined && declared > cap) throw new Error(`${what} data declares ${declared} decoded bytes, more than the block's ${cap}${capNote}`);
+  // With a capacity, zstd decodes into a buffer of exactly that size and fails instead of going past it.
+  const out = zstd.decode(data, declared ?? cap);
+  if (out.byteLength === 0 && data.length > 0) throw new Error(`${what} data is corrupt or decodes to more than the block's ${cap} decoded bytes${capNote}`);
+  return out;
+}
+
 /** geotiff decoder for TIFF compression 50000 (ZSTD). */
 export class CappedZstdDecoder extends BaseDecoder {
   override async decodeBlock(buffer: ArrayBufferLike): Promise<ArrayBuffer> {
-    await zstd.init();
     const n = blockBytes((this as unknown as { parameters?: BlockParameters }).parameters);
     const cap = Math.min(n ?? Infinity, limit('maxBlockBytes'));
-    const data = new Uint8Array(buffer);
-    const declared = zstdFrameContentSize(data);
-    // geotiff.ts names the file and the tile around these messages.
-    if (declared !== undefined && declared > cap)
-      throw new Error(`ZSTD data declares ${declared} decoded bytes, more than the block's ${cap}${n === undefined ? ' (the maxBlockBytes limit)' : ''}`);
-    // With a capacity, zstd decodes into a buffer of exactly that size and fails instead of going past it.
-    const out = zstd.decode(data, declared ?? cap);
-    if (out.byteLength === 0 && data.length > 0)
-      throw new Error(`ZSTD data is corrupt or decodes to more than the block's ${cap} decoded bytes${n === undefined ? ' (the maxBlockBytes limit)' : ''}`);
+    const out = await zstdDecodeCapped(new Uint8Array(buffer), cap, 'ZSTD', n === undefined ? ' (the maxBlockBytes limit)' : '');
     return out.byteLength === out.buffer.byteLength ? (out.buffer as ArrayBuffer) : out.slice().buffer;
   }
 }

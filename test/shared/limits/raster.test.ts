@@ -1,6 +1,7 @@
 /**
  * Raster memory bombs (docs/limits.md), each through the built CLI in a child process whose peak
- * RSS is measured: DEFLATE, LZW and ZSTD tiles that decode far past their declared size, a tile declaring a size
+ * RSS is measured: DEFLATE, LZW, ZSTD and LERC_DEFLATE tiles that decode far past their declared size,
+ * JPEG and LERC tiles whose own headers state far more pixels than the tile, a tile declaring a size
  * over maxBlockBytes, and a sparse tile (byte count 0) declaring a large block, which must be read
  * as its fill without allocating that block.
  */
@@ -15,7 +16,7 @@ import { readRecordFile } from '../../../shared/tfrecord/record.js';
 import { listFiles } from '../../support/files.js';
 import { tempDir } from '../../support/rasters.js';
 import { RSS_BOUND_MIB, geotfrMeasured } from './measure.js';
-import { compressedZeros, lzwBomb, tinyGeoTiff, zstdZeros } from './tiff.js';
+import { compressedZeros, jpegHeader, lercHeader, lzwBomb, tinyGeoTiff, zstdZeros } from './tiff.js';
 
 async function exportImage(dir: string, image: string, formatOptions: Record<string, unknown>) {
   const out = path.join(dir, 'out');
@@ -79,6 +80,45 @@ for (const declare of [true, false])
       const why = declare
         ? "ZSTD data declares 536870912 decoded bytes, more than the block's 262144"
         : "ZSTD data is corrupt or decodes to more than the block's 262144 decoded bytes";
+      assert.ok(r.stderr.includes(`bomb.tif: cannot decode tile (0, 0) (${why}`), r.stderr);
+      assert.match(r.stderr, /BAD_INPUT: /);
+      assert.ok(r.peakRssMiB !== undefined && r.peakRssMiB < RSS_BOUND_MIB, `peak RSS ${r.peakRssMiB} MiB`);
+      assert.deepEqual(await listFiles(r.out, { dirs: true }), [], 'no output');
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+const headerBombs: [string, Partial<Parameters<typeof tinyGeoTiff>[0]>, () => Promise<Uint8Array> | Uint8Array, string][] = [
+  [
+    'a JPEG tile whose frame header states 65500×65500',
+    { compression: 7 },
+    () => jpegHeader(65500, 65500),
+    'JPEG data states 65500×65500 pixels, more than the 256×256 tile',
+  ],
+  [
+    'a LERC tile whose blob states 65535×65535',
+    { compression: 34887, lercParameters: [2, 0] },
+    () => lercHeader(65535, 65535),
+    'LERC blob states 65535×65535 pixels, more than the 256×256 tile',
+  ],
+  [
+    'a LERC_DEFLATE tile inflating to 512 MiB',
+    { compression: 34887, lercParameters: [2, 1] },
+    () => compressedZeros('deflate', 512 << 20),
+    'LERC_DEFLATE data inflates to more than 589824 bytes',
+  ],
+];
+for (const [what, spec, tile, why] of headerBombs)
+  test(`${what}: BAD_INPUT naming the tile before decoding, bounded memory, no output`, async (t) => {
+    const dir = await tempDir('geotfr-limits-hdr-');
+    try {
+      const file = path.join(dir, 'bomb.tif');
+      await fs.writeFile(file, tinyGeoTiff({ width: 256, height: 256, tileWidth: 256, tileHeight: 256, compression: 1, tile: await tile(), ...spec }));
+      assert.ok((await fs.stat(file)).size < 1 << 20, 'the bomb is small on disk');
+      const r = await exportImage(dir, file, { patchDimensions: [64, 64] });
+      t.diagnostic(`peak RSS ${r.peakRssMiB?.toFixed(0)} MiB`);
+      assert.notEqual(r.code, 0, r.stderr);
       assert.ok(r.stderr.includes(`bomb.tif: cannot decode tile (0, 0) (${why}`), r.stderr);
       assert.match(r.stderr, /BAD_INPUT: /);
       assert.ok(r.peakRssMiB !== undefined && r.peakRssMiB < RSS_BOUND_MIB, `peak RSS ${r.peakRssMiB} MiB`);

@@ -9,8 +9,10 @@ export interface TinyTiffSpec {
   height: number;
   tileWidth: number;
   tileHeight: number;
-  /** 1 = none, 5 = LZW, 8 = Deflate (zlib-wrapped). */
-  compression: 1 | 5 | 8 | 50000;
+  /** 1 = none, 5 = LZW, 7 = JPEG, 8 = Deflate (zlib-wrapped), 34887 = LERC, 50000 = ZSTD. */
+  compression: 1 | 5 | 7 | 8 | 34887 | 50000;
+  /** LercParameters (tag 50674): [LERC version, extra compression: 0 none, 1 Deflate, 2 ZSTD]. */
+  lercParameters?: [number, number];
   /** The one tile's stored bytes; empty = a sparse tile (byte count 0, GDAL's SPARSE_OK). */
   tile: Uint8Array;
   /** GDAL_NODATA text, if any. */
@@ -39,6 +41,7 @@ export function tinyGeoTiff(s: TinyTiffSpec): Buffer {
     [34735, 3, [1, 1, 0, 3, 1024, 0, 1, 2, 1025, 0, 1, 1, 2048, 0, 1, 4326]],
   ];
   if (s.nodata !== undefined) tags.push([42113, 2, s.nodata + '\0']);
+  if (s.lercParameters) tags.push([50674, 4, s.lercParameters]);
   const size = (t: Tag) => (t[1] === 2 ? (t[2] as string).length : (t[2] as number[]).length * { 3: 2, 4: 4, 12: 8 }[t[1]]);
   const ifdBytes = 2 + tags.length * 12 + 4;
   let extra = 8 + ifdBytes;
@@ -156,4 +159,47 @@ export function zstdZeros(zeros: number, declare: boolean): Buffer {
     blocks.push(h & 0xff, (h >>> 8) & 0xff, (h >>> 16) & 0xff, 0);
   }
   return Buffer.from([...head, ...blocks]);
+}
+
+/** A LERC2 (version 2) blob header stating `width` × `height` float pixels, and nothing after it. */
+export function lercHeader(width: number, height: number): Buffer {
+  const b = Buffer.alloc(6 + 4 + 8 + 16 + 24);
+  b.write('Lerc2 ', 0, 'latin1');
+  b.writeInt32LE(2, 6); // version 2: no checksum, one value per pixel
+  b.writeUInt32LE(height, 10);
+  b.writeUInt32LE(width, 14);
+  b.writeUInt32LE(width * height, 18); // valid pixels
+  b.writeInt32LE(8, 22); // micro block size
+  b.writeInt32LE(b.length, 26); // blob size
+  b.writeInt32LE(6, 30); // float
+  return b;
+}
+
+/** A JPEG stream's start: SOI and a baseline frame header (SOF0) stating `width` × `height`, 3 components. */
+export function jpegHeader(width: number, height: number): Buffer {
+  return Buffer.from([
+    0xff,
+    0xd8,
+    0xff,
+    0xc0,
+    0x00,
+    0x11,
+    0x08,
+    height >> 8,
+    height & 0xff,
+    width >> 8,
+    width & 0xff,
+    0x03,
+    1,
+    0x22,
+    0,
+    2,
+    0x11,
+    1,
+    3,
+    0x11,
+    1,
+    0xff,
+    0xd9,
+  ]);
 }
