@@ -27,6 +27,14 @@ export class SharedBlockServer {
   private readonly opened = new Set<TiffFile>();
   private readonly perFileBytes: number;
   private tick = 0;
+  /**
+   * Bytes of blocks decoded so far (monotonic). A worker thread collects its dropped block handles
+   * once this has grown by the collection threshold since it last did (pool-worker.ts): only a block
+   * decoded here can end up held by nothing but a worker's stale handle, so counting the blocks a
+   * worker receives instead would collect on every re-sent block (hundreds of times per second when
+   * scattered points revisit the same few blocks).
+   */
+  decodedBytes = 0;
 
   constructor(
     uris: string[],
@@ -54,6 +62,7 @@ export class SharedBlockServer {
       // Counted per decode, not per request: only new blocks add shared memory here.
       if (f.decodes !== this.decoded.get(f)) {
         this.decoded.set(f, f.decodes);
+        this.decodedBytes += buffer.byteLength;
         sharedBlockBytes(buffer.byteLength);
       }
       return buffer;

@@ -16,7 +16,8 @@ import type { PatchChunk, PatchPlan } from './plan.js';
 export type ToPatchWorker =
   | { type: 'init'; plan: PatchPlan }
   | { type: 'task'; id: number; chunk: PatchChunk }
-  | { type: 'block'; id: number; buffer?: SharedArrayBuffer; error?: WireError }
+  /** `decodedBytes`: the block server's SharedBlockServer.decodedBytes when it answered. */
+  | { type: 'block'; id: number; buffer?: SharedArrayBuffer; decodedBytes?: number; error?: WireError }
   | { type: 'cancel' };
 export type FromPatchWorker =
   | { type: 'ready' }
@@ -34,6 +35,8 @@ if (parentPort) {
   const send = (m: FromPatchWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
   const fail = (err: unknown, id?: number) => send({ type: 'error', id, error: toWire(err) });
   let nextBlock = 0;
+  /** The server's decodedBytes at the last block received: its growth is what this thread counts towards a collection. */
+  let decodedSeen = 0;
   const blocks = new Map<number, { resolve: (b: SharedArrayBuffer) => void; reject: (e: unknown) => void }>();
   const blockProvider = (uri: string) => (bx: number, by: number, plane: number) =>
     new Promise<SharedArrayBuffer>((resolve, reject) => {
@@ -46,7 +49,10 @@ if (parentPort) {
       const p = blocks.get(m.id);
       blocks.delete(m.id);
       if (m.buffer) {
-        sharedBlockBytes(m.buffer.byteLength);
+        // Blocks decoded since the last answer, not this block: a re-sent block is no new memory.
+        const decoded = m.decodedBytes ?? decodedSeen + m.buffer.byteLength;
+        if (decoded > decodedSeen) sharedBlockBytes(decoded - decodedSeen);
+        decodedSeen = Math.max(decodedSeen, decoded);
         p?.resolve(m.buffer);
       } else p?.reject(fromWire(m.error ?? { code: 'INTERNAL', message: 'block request failed', context: {} }));
     } else if (m.type === 'init') {

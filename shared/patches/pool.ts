@@ -58,10 +58,10 @@ export async function threadPatchPool(plan: PatchPlan, blocks: SharedBlockServer
             const d = m.result.data as Uint8Array;
             p?.resolve({ ...m.result, data: Buffer.from(d.buffer, d.byteOffset, d.byteLength) });
           } else if (m.type === 'block') {
-            const reply = (r: { buffer?: SharedArrayBuffer; error?: ReturnType<typeof toWire> }) =>
+            const reply = (r: { buffer?: SharedArrayBuffer; decodedBytes?: number; error?: ReturnType<typeof toWire> }) =>
               w.postMessage({ type: 'block', id: m.id, ...r } satisfies ToPatchWorker);
             blocks.block(m.uri, m.bx, m.by, m.plane).then(
-              (buffer) => reply({ buffer }),
+              (buffer) => reply({ buffer, decodedBytes: blocks.decodedBytes }),
               (err) => reply({ error: toWire(err) }),
             );
           } else if (m.type === 'error') {
