@@ -8,6 +8,7 @@ import { ChunkProducer, blockCacheStats, type BlockCacheStats, type ChunkResult 
 import { tilesWindow } from './grid.js';
 import type { ChunkTask, ExportPlan, ImageSpecOpener } from './plan.js';
 import type { FromWorker, ToWorker } from './pool-worker.js';
+import { terminateSpawned, type Spawned } from './spawn.js';
 import type { TiffFile } from '../raster/geotiff.js';
 import { latticeShift } from '../grid/lattice.js';
 import { sharedBlockBytes } from './sabgc.js';
@@ -28,35 +29,7 @@ export async function inProcessPool(plan: ExportPlan, open: ImageSpecOpener | un
   return { run: (t) => producer.produce(t, signal), depth: 1, cacheStats: () => producer.cacheStats(), close: () => producer.close() };
 }
 
-/** A worker thread started ahead of the plan (it loads its modules while the main thread plans). */
-interface Spawned {
-  w: Worker;
-  /** Rejects if the worker errors or exits before the pool attaches its own listeners. */
-  failed: Promise<never>;
-}
-
-export function spawnWorkers(n: number): Spawned[] {
-  const url = new URL('./pool-worker.js', import.meta.url);
-  return Array.from({ length: n }, () => {
-    // workerData must be an object: geotiff's `web-worker` dependency destructures it in any worker thread.
-    const w = new Worker(url, { workerData: { role: 'geotfr-export' } });
-    const failed = new Promise<never>((_, reject) => {
-      w.once('error', reject);
-      w.once('exit', (code) => reject(new GeotfrError('INTERNAL', `export worker exited with code ${code}`)));
-    });
-    failed.catch(() => {});
-    return { w, failed };
-  });
-}
-
-export async function terminateSpawned(spawned: Spawned[]): Promise<void> {
-  await Promise.all(
-    spawned.map(async ({ w }) => {
-      w.removeAllListeners('exit');
-      await w.terminate().catch(() => {});
-    }),
-  );
-}
+export { dropPrestarted, prestartWorkers, spawnWorkers, terminateSpawned } from './spawn.js';
 
 /**
  * The image opened once more on this thread with its decoded blocks in shared memory: workers ask
