@@ -196,7 +196,7 @@ function sourceWindow(
       for (let k = 0; k < c.x.length; k++) {
         const x = c.x[k]!,
           y = c.y[k]!;
-        if (!(x === x && y === y)) continue;
+        if (Number.isNaN(x) || Number.isNaN(y)) continue;
         if (x < xmin) xmin = x;
         if (x > xmax) xmax = x;
         if (y < ymin) ymin = y;
