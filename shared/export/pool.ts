@@ -49,6 +49,8 @@ interface BlockServer {
 async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<BlockServer> {
   const { openTiff } = await import('../raster/open.js');
   const { GridTransform: Transform } = await import('../grid/transform.js');
+  // Per warped file: export grid → file pixels, for the warm-up's windows.
+  const transforms = new Map<string, GridTransform>();
   // Files open on a worker's first request for one of their blocks (only the files chunks touch);
   // beyond MAX_SERVED_FILES the least recently used idle one closes (a glob over many scenes).
   const known = new Set((plan.image?.files ?? []).map((f) => f.uri));
@@ -132,7 +134,11 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
         for (const f of plan.image?.files ?? []) {
           let b: [number, number, number, number] | null;
           try {
-            b = sourceWindow(f.grid, plan.source, win, Transform);
+            b = sourceWindow(f.grid, plan.source, win, () => {
+              let t = transforms.get(f.uri);
+              if (!t) transforms.set(f.uri, (t = new Transform(plan.source, f.grid)));
+              return t;
+            });
           } catch {
             continue; // a hint only: the workers' own reads report any problem
           }
@@ -170,7 +176,7 @@ function sourceWindow(
   file: PixelGrid,
   grid: PixelGrid,
   win: { x0: number; y0: number; width: number; height: number },
-  Transform: typeof GridTransform,
+  transform: () => GridTransform,
 ): [number, number, number, number] | null {
   const shift = latticeShift(file, grid);
   let x0: number, y0: number, x1: number, y1: number;
@@ -180,7 +186,7 @@ function sourceWindow(
     x1 = x0 + win.width;
     y1 = y0 + win.height;
   } else {
-    const t = new Transform(grid, file);
+    const t = transform();
     let xmin = Infinity,
       ymin = Infinity,
       xmax = -Infinity,
@@ -224,6 +230,9 @@ export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: 
   let fatal: unknown;
   const ready: Promise<void>[] = [];
   let blocks: BlockServer;
+  // Few files, some warped (a wide mosaic would map every file's outline for every chunk).
+  const files = plan.image?.files ?? [];
+  const warpedFew = files.length <= MAX_SERVED_FILES && files.some((f) => !latticeShift(f.grid, plan.source));
   try {
     blocks = await blockServer(plan, signal);
     blocks.warm(first);
@@ -307,10 +316,14 @@ export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: 
       const slot = workers.reduce((a, b) => (b.load < a.load ? b : a));
       const id = nextId++;
       slot.load++;
-      return new Promise<ChunkResult>((resolve, reject) => {
+      const p = new Promise<ChunkResult>((resolve, reject) => {
         slot.pending.set(id, { resolve, reject });
         slot.w.postMessage({ type: 'task', id, task } satisfies ToWorker);
       });
+      // A warped chunk takes less time to resample than its new blocks take to decode, so its
+      // blocks start decoding when it is handed out (a few chunks ahead), not when it is read.
+      if (warpedFew) blocks.warm([task]);
+      return p;
     },
     close,
   };
