@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-/** `geotfr`: the command line (docs/semantics.md §9). Each command lives in `cli/commands/`. */
+/**
+ * `geotfr`: the command line (docs/semantics.md §9). Each command lives in `cli/commands/` and imports
+ * what it runs only when it runs, so start-up loads one command's modules, not every command's.
+ */
 import { Command } from 'commander';
 import { OPTIONS, setFlagValues, type OptionName, type OptionSpec } from '../shared/options.js';
 import { register as inspect } from './commands/inspect.js';

@@ -1,8 +1,8 @@
+import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { action, commandSignal, readRequest } from '../main.js';
 import { HELP } from '../help.js';
 import { GeotfrError } from '../../shared/errors.js';
-import { dryRunImageExport, runImageExport, wantsDryRun } from '../../shared/export/run.js';
 import { describeCache } from '../budget.js';
 
 /** `geotfr export-image REQUEST.json [--workers N]` (docs/semantics.md §2, §9). */
@@ -25,7 +25,14 @@ export function register(program: Command): void {
             throw new GeotfrError('BAD_REQUEST', `--workers expects an integer 0..256, got ${JSON.stringify(opts.workers)}`, { field: '--workers' });
         }
         const request = await readRequest(file);
-        if (opts.dryRun || wantsDryRun(request)) return dryRunImageExport(request, { workers, signal: commandSignal() });
+        // The worker threads start loading while this thread loads the exporter and plans.
+        const { prestartWorkers, dropPrestarted } = await import('../../shared/export/spawn.js');
+        if (!opts.dryRun) prestartWorkers(workers ?? availableParallelism());
+        const { dryRunImageExport, runImageExport, wantsDryRun } = await import('../../shared/export/run.js');
+        if (opts.dryRun || wantsDryRun(request)) {
+          await dropPrestarted();
+          return dryRunImageExport(request, { workers, signal: commandSignal() });
+        }
         const summary = await runImageExport(request, { workers, signal: commandSignal(), progress: true, verbose: opts.verbose, overwrite: opts.overwrite });
         if (opts.verbose && summary.blockCache) process.stderr.write(`geotfr export-image: ${describeCache(summary.blockCache)}\n`);
         return summary;

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { action, commandSignal, readRequest } from '../main.js';
 import { GeotfrError } from '../../shared/errors.js';
-import { runPatchExport } from '../../shared/patches/run.js';
 import { HELP } from '../help.js';
 
 /** `geotfr export-patches REQUEST.json [--workers N]` (docs/semantics.md §12, §9): patches around points or sampled pixels. */
@@ -21,6 +20,7 @@ export function register(program: Command): void {
             throw new GeotfrError('BAD_REQUEST', `--workers expects an integer 0..256, got ${JSON.stringify(opts.workers)}`, { field: '--workers' });
         }
         const request = await readRequest(file);
+        const { runPatchExport } = await import('../../shared/patches/run.js');
         return runPatchExport(request, { workers, signal: commandSignal(), progress: true });
       }),
     );

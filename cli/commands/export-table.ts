@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { action, commandSignal, readRequest } from '../main.js';
 import { HELP } from '../help.js';
-import { runTableExport } from '../../shared/table/export.js';
 
 /** `geotfr export-table REQUEST.json` (docs/semantics.md §8, §9): a table → one `PREFIX.tfrecord.gz`. */
 export function register(program: Command): void {
@@ -13,6 +12,7 @@ export function register(program: Command): void {
     .action(
       action(async (requestPath: string) => {
         const request = await readRequest(requestPath);
+        const { runTableExport } = await import('../../shared/table/export.js');
         return runTableExport(request, { signal: commandSignal(), progress: true });
       }),
     );

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { action, commandSignal, parsePair } from '../main.js';
 import { HELP } from '../help.js';
-import { ingestImage } from '../../shared/ingest/image.js';
 import { GeotfrError } from '../../shared/errors.js';
 
 /**
@@ -36,6 +35,7 @@ export function register(program: Command): void {
         const depth = o.depth === undefined ? undefined : Number(o.depth);
         if (depth !== undefined && !(Number.isInteger(depth) && depth >= 1))
           throw new GeotfrError('BAD_REQUEST', `--depth must be a positive integer, got ${o.depth}`, { field: '--depth' });
+        const { ingestImage } = await import('../../shared/ingest/image.js');
         return ingestImage({ files, mixer: o.mixer, out: o.out, kernelSize, tileSize, nodata, depth, signal: commandSignal(), progress: true });
       }),
     );

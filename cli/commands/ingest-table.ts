@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { action, commandSignal } from '../main.js';
 import { HELP } from '../help.js';
-import { ingestTable } from '../../shared/table/ingest.js';
 
 /** `geotfr ingest-table --out OUT.geojson|OUT.csv FILE...` (docs/semantics.md §8, §9): TFRecords → a table. */
 export function register(program: Command): void {
@@ -15,6 +14,7 @@ export function register(program: Command): void {
     .argument('<files...>', 'TFRecord files (plain or gzip), read in order')
     .action(
       action(async (files: string[], o: { out: string; xColumn: string; yColumn: string }) => {
+        const { ingestTable } = await import('../../shared/table/ingest.js');
         return ingestTable({ files, out: o.out, xColumn: o.xColumn, yColumn: o.yColumn, signal: commandSignal(), progress: true });
       }),
     );

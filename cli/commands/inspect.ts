@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { action, commandSignal } from '../main.js';
 import { HELP } from '../help.js';
-import { formatReport, inspectFiles } from '../../shared/inspect.js';
 
 /**
  * `geotfr inspect FILE… [--json]` (docs/semantics.md §9): record count, features with type and length, and the
@@ -17,6 +16,7 @@ export function register(program: Command): void {
     .option('--json', 'print one line of JSON instead of the report')
     .action(
       action(async (files: string[], o: { json?: boolean }) => {
+        const { formatReport, inspectFiles } = await import('../../shared/inspect.js');
         const report = await inspectFiles(files, { signal: commandSignal(), progress: true });
         if (o.json) return report;
         process.stdout.write(formatReport(report));

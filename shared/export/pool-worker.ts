@@ -38,6 +38,9 @@ interface Pending {
 
 if (parentPort) {
   const port = parentPort;
+  // What opening the plan's image needs (shared/grid, shared/raster, geotiff, proj4) loads now, while
+  // the main thread still plans: the 'init' message then finds it loaded (opener.ts imports it).
+  import('../grid/source.js').catch(() => {});
   const controller = new AbortController();
   let producer: Promise<ChunkProducer> | undefined;
   let opened: ChunkProducer | undefined;

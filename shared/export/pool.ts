@@ -8,8 +8,11 @@ import { ChunkProducer, blockCacheStats, type BlockCacheStats, type ChunkResult 
 import { tilesWindow } from './grid.js';
 import type { ChunkTask, ExportPlan, ImageSpecOpener } from './plan.js';
 import type { FromWorker, ToWorker } from './pool-worker.js';
+import { terminateSpawned, type Spawned } from './spawn.js';
 import type { TiffFile } from '../raster/geotiff.js';
 import { latticeShift } from '../grid/lattice.js';
+import type { PixelGrid } from '../raster/types.js';
+import type { GridTransform } from '../grid/transform.js';
 import { sharedBlockBytes } from './sabgc.js';
 
 /** Computes chunks: in-process, or on a pool of worker threads. */
@@ -28,35 +31,7 @@ export async function inProcessPool(plan: ExportPlan, open: ImageSpecOpener | un
   return { run: (t) => producer.produce(t, signal), depth: 1, cacheStats: () => producer.cacheStats(), close: () => producer.close() };
 }
 
-/** A worker thread started ahead of the plan (it loads its modules while the main thread plans). */
-interface Spawned {
-  w: Worker;
-  /** Rejects if the worker errors or exits before the pool attaches its own listeners. */
-  failed: Promise<never>;
-}
-
-export function spawnWorkers(n: number): Spawned[] {
-  const url = new URL('./pool-worker.js', import.meta.url);
-  return Array.from({ length: n }, () => {
-    // workerData must be an object: geotiff's `web-worker` dependency destructures it in any worker thread.
-    const w = new Worker(url, { workerData: { role: 'geotfr-export' } });
-    const failed = new Promise<never>((_, reject) => {
-      w.once('error', reject);
-      w.once('exit', (code) => reject(new GeotfrError('INTERNAL', `export worker exited with code ${code}`)));
-    });
-    failed.catch(() => {});
-    return { w, failed };
-  });
-}
-
-export async function terminateSpawned(spawned: Spawned[]): Promise<void> {
-  await Promise.all(
-    spawned.map(async ({ w }) => {
-      w.removeAllListeners('exit');
-      await w.terminate().catch(() => {});
-    }),
-  );
-}
+export { dropPrestarted, prestartWorkers, spawnWorkers, terminateSpawned } from './spawn.js';
 
 /**
  * The image opened once more on this thread with its decoded blocks in shared memory: workers ask
@@ -73,6 +48,9 @@ interface BlockServer {
 
 async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<BlockServer> {
   const { openTiff } = await import('../raster/open.js');
+  const { GridTransform: Transform } = await import('../grid/transform.js');
+  // Per warped file: export grid → file pixels, for the warm-up's windows.
+  const transforms = new Map<string, GridTransform>();
   // Files open on a worker's first request for one of their blocks (only the files chunks touch);
   // beyond MAX_SERVED_FILES the least recently used idle one closes (a glob over many scenes).
   const known = new Set((plan.image?.files ?? []).map((f) => f.uri));
@@ -149,21 +127,29 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
     cacheStats: () => blockCacheStats({ files: [...opened] }),
     warm(tasks) {
       // The blocks of the first chunks' windows decode (and stay cached for the workers) while the
-      // workers are still starting: for files copied onto the grid, whose windows are a shift away.
+      // workers are still starting: a copied file's window is a shift away; a warped one's is where
+      // the window's outline lands (sourceWindow), which bounds where its inside lands too.
       for (const t of tasks) {
         const win = tilesWindow(plan.grid, t.row, t.col0, t.count);
         for (const f of plan.image?.files ?? []) {
-          const shift = latticeShift(f.grid, plan.source);
-          if (!shift) continue;
-          const x0 = win.x0 + shift[0],
-            y0 = win.y0 + shift[1];
-          if (x0 >= f.grid.width || y0 >= f.grid.height || x0 + win.width <= 0 || y0 + win.height <= 0) continue;
+          let b: [number, number, number, number] | null;
+          try {
+            b = sourceWindow(f.grid, plan.source, win, () => {
+              let t = transforms.get(f.uri);
+              if (!t) transforms.set(f.uri, (t = new Transform(plan.source, f.grid)));
+              return t;
+            });
+          } catch {
+            continue; // a hint only: the workers' own reads report any problem
+          }
+          if (!b) continue;
+          const [x0, y0, x1, y1] = b;
           void open(f.uri).file.then(
             (tf) => {
               const bx0 = Math.max(0, Math.floor(x0 / tf.blockWidth)),
-                bx1 = Math.min(tf.blocksAcross - 1, Math.floor((x0 + win.width - 1) / tf.blockWidth));
+                bx1 = Math.min(tf.blocksAcross - 1, Math.floor((x1 - 1) / tf.blockWidth));
               const by0 = Math.max(0, Math.floor(y0 / tf.blockHeight)),
-                by1 = Math.min(tf.blocksDown - 1, Math.floor((y0 + win.height - 1) / tf.blockHeight));
+                by1 = Math.min(tf.blocksDown - 1, Math.floor((y1 - 1) / tf.blockHeight));
               for (let by = by0; by <= by1; by++) for (let bx = bx0; bx <= bx1; bx++) tf.sharedBlock(bx, by, 0).catch(() => {});
             },
             () => {},
@@ -177,6 +163,65 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
 /** Files the block server keeps open at once. */
 const MAX_SERVED_FILES = 16;
 
+/** Source pixels beyond a warped window's outline a kernel may read (bicubic reaches 2 px). */
+const WARM_MARGIN_PX = 2;
+
+/**
+ * The source pixels [x0, y0, x1, y1) of file grid `file` an export window reads, clipped to the
+ * file (null when it reads none): the window shifted, or for a warped file the bounding box of the
+ * window's outline mapped to source pixels (a continuous one-to-one map takes a rectangle's inside
+ * within its outline's bounds), plus the widest kernel's reach.
+ */
+function sourceWindow(
+  file: PixelGrid,
+  grid: PixelGrid,
+  win: { x0: number; y0: number; width: number; height: number },
+  transform: () => GridTransform,
+): [number, number, number, number] | null {
+  const shift = latticeShift(file, grid);
+  let x0: number, y0: number, x1: number, y1: number;
+  if (shift) {
+    x0 = win.x0 + shift[0];
+    y0 = win.y0 + shift[1];
+    x1 = x0 + win.width;
+    y1 = y0 + win.height;
+  } else {
+    const t = transform();
+    let xmin = Infinity,
+      ymin = Infinity,
+      xmax = -Infinity,
+      ymax = -Infinity;
+    const edges: [number, number, number, number][] = [
+      [win.x0, win.y0, win.width, 1],
+      [win.x0, win.y0 + win.height - 1, win.width, 1],
+      [win.x0, win.y0, 1, win.height],
+      [win.x0 + win.width - 1, win.y0, 1, win.height],
+    ];
+    for (const [ex, ey, ew, eh] of edges) {
+      const c = t.map(ex, ey, ew, eh, 0.5);
+      for (let k = 0; k < c.x.length; k++) {
+        const x = c.x[k]!,
+          y = c.y[k]!;
+        if (Number.isNaN(x) || Number.isNaN(y)) continue;
+        if (x < xmin) xmin = x;
+        if (x > xmax) xmax = x;
+        if (y < ymin) ymin = y;
+        if (y > ymax) ymax = y;
+      }
+    }
+    if (!(xmin <= xmax)) return null;
+    x0 = Math.floor(xmin) - WARM_MARGIN_PX;
+    y0 = Math.floor(ymin) - WARM_MARGIN_PX;
+    x1 = Math.floor(xmax) + WARM_MARGIN_PX + 1;
+    y1 = Math.floor(ymax) + WARM_MARGIN_PX + 1;
+  }
+  x0 = Math.max(0, x0);
+  y0 = Math.max(0, y0);
+  x1 = Math.min(file.width, x1);
+  y1 = Math.min(file.height, y1);
+  return x1 > x0 && y1 > y0 ? [x0, y0, x1, y1] : null;
+}
+
 /** `first`: the chunks the workers will start with, whose blocks decode while they start up. */
 export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: AbortSignal, first: ChunkTask[] = []): Promise<ChunkPool> {
   const n = spawned.length;
@@ -185,6 +230,9 @@ export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: 
   let fatal: unknown;
   const ready: Promise<void>[] = [];
   let blocks: BlockServer;
+  // Few files, some warped (a wide mosaic would map every file's outline for every chunk).
+  const files = plan.image?.files ?? [];
+  const warpedFew = files.length <= MAX_SERVED_FILES && files.some((f) => !latticeShift(f.grid, plan.source));
   try {
     blocks = await blockServer(plan, signal);
     blocks.warm(first);
@@ -268,10 +316,14 @@ export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: 
       const slot = workers.reduce((a, b) => (b.load < a.load ? b : a));
       const id = nextId++;
       slot.load++;
-      return new Promise<ChunkResult>((resolve, reject) => {
+      const p = new Promise<ChunkResult>((resolve, reject) => {
         slot.pending.set(id, { resolve, reject });
         slot.w.postMessage({ type: 'task', id, task } satisfies ToWorker);
       });
+      // A warped chunk takes less time to resample than its new blocks take to decode, so its
+      // blocks start decoding when it is handed out (a few chunks ahead), not when it is read.
+      if (warpedFew) blocks.warm([task]);
+      return p;
     },
     close,
   };

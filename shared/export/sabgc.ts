@@ -5,8 +5,10 @@
  * count shared memory towards a thread's allocation pressure, so a worker with a small heap may never
  * collect: its dropped blocks then pile up, and peak memory grows with the number of blocks in the
  * region (measured: 316 → 502 MB for 4× the region with two workers, 166 → 207 MB without threads;
- * bench/memory.ts). So each thread runs a collection every time a quarter of the block cache share
- * has been allocated (main thread) or received (workers) since the last one.
+ * bench/memory.ts). So each thread runs a collection every time an eighth of the block cache share
+ * has been allocated (main thread) or received (workers) since the last one: with a quarter, an
+ * image's blocks (64 MB for 4 float32 bands of 2048²) were all still held at the end of its export,
+ * so peak memory grew with the region (bench/grid.ts: 1.32× for a 2048² region over a 1024² one).
  */
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
@@ -18,7 +20,7 @@ let pending = 0;
 /** Counts `bytes` of shared blocks allocated or received; collects when they reach the threshold. */
 export function sharedBlockBytes(bytes: number): void {
   pending += bytes;
-  if (pending < blockCacheShare() / 4) return;
+  if (pending < blockCacheShare() / 8) return;
   pending = 0;
   if (gc === undefined) {
     try {

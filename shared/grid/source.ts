@@ -51,6 +51,11 @@ export function gridBands(image: PlannedImage, grid: { crs: string; affine: Affi
   });
 }
 
+/** Source window buffers per warp scratch (FileView.sourceWindow). */
+const sourceBuffers = new WeakMap<WarpScratch, { float32: boolean; values: (Float32Array | Float64Array)[]; valid: Uint8Array[] }>();
+/** Headroom of a grown source window buffer, so slightly larger windows later fit. */
+const GROW = 1.25;
+
 /** One file seen from the export grid, serving the bands (slots) that read it. */
 class FileView {
   readonly shift: [number, number] | null;
@@ -192,7 +197,7 @@ class FileView {
       width: this.file.grid.width,
       height: this.file.grid.height,
       depths: this.slots.map(({ planned }) => (planned.array ? planned.samples.length : 1)),
-      read: (sx, sy, sw, sh, signal) => native.readWindow(sx, sy, sw, sh, { signal, float32 }),
+      read: (sx, sy, sw, sh, signal) => native.readWindow(sx, sy, sw, sh, { signal, float32, reuse: this.sourceWindow(opts.scratch, sw, sh, float32) }),
     };
     const reused =
       reuse && reuse.width === w && reuse.height === h && reuse.values.length === this.slots.length
@@ -206,6 +211,29 @@ class FileView {
       { signal: opts.signal, out: reused, float32, scratch: opts.scratch },
     );
     return { x0, y0, width: w, height: h, values: t.map((b) => b.values), valid: t.map((b) => b.valid) };
+  }
+
+  /**
+   * A source window to read into, over buffers kept with `scratch` and grown when a window needs
+   * more: source windows differ in size from chunk to chunk, so without them every warp allocated
+   * its source window afresh (garbage collection, page faults). The warp is done with a window
+   * before the next read through the same scratch.
+   */
+  private sourceWindow(scratch: WarpScratch, w: number, h: number, float32: boolean): WindowData {
+    const n = w * h;
+    let b = sourceBuffers.get(scratch);
+    if (!b || b.float32 !== float32) sourceBuffers.set(scratch, (b = { float32, values: [], valid: [] }));
+    const Values = float32 ? Float32Array : Float64Array;
+    const values = this.slots.map(({ planned }, i) => {
+      const len = planned.samples.length * n;
+      if (!(b.values[i] && b.values[i].length >= len)) b.values[i] = new Values(Math.ceil(len * GROW));
+      return b.values[i].subarray(0, len);
+    });
+    const valid = this.slots.map((_, i) => {
+      if (!(b.valid[i] && b.valid[i].length >= n)) b.valid[i] = new Uint8Array(Math.ceil(n * GROW));
+      return b.valid[i].subarray(0, n);
+    });
+    return { x0: 0, y0: 0, width: w, height: h, values, valid };
   }
 
   async close(): Promise<void> {

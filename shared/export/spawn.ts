@@ -1,0 +1,64 @@
+/**
+ * Starting the export pool's worker threads (pool.ts), in a module of its own that loads nothing
+ * else, so a caller can start them before the exporter's modules load (`prestartWorkers`).
+ */
+import { Worker } from 'node:worker_threads';
+import { GeotfrError } from '../errors.js';
+
+/** A worker thread started ahead of the plan (it loads its modules while the main thread plans). */
+export interface Spawned {
+  w: Worker;
+  /** Rejects if the worker errors or exits before the pool attaches its own listeners. */
+  failed: Promise<never>;
+}
+
+/** Workers started ahead of an export (`prestartWorkers`), waiting unreferenced for `spawnWorkers`. */
+const early: Spawned[] = [];
+
+/**
+ * Starts `n` worker threads now, before the export's own modules (the request schema, the planner)
+ * load: the CLI calls this first, so the threads' start-up overlaps that loading as well as the
+ * planning. The next `spawnWorkers` takes them; until then they never keep the process alive.
+ */
+export function prestartWorkers(n: number): void {
+  for (const s of startWorkers(n)) {
+    s.w.unref();
+    early.push(s);
+  }
+}
+
+/** Stops the prestarted workers no export took (a dry run). */
+export function dropPrestarted(): Promise<void> {
+  return terminateSpawned(early.splice(0));
+}
+
+/** `n` worker threads loading pool-worker.ts: prestarted ones first, then new ones. */
+export function spawnWorkers(n: number): Spawned[] {
+  const taken = early.splice(0, n);
+  for (const s of taken) s.w.ref();
+  if (early.length) void dropPrestarted();
+  return [...taken, ...startWorkers(n - taken.length)];
+}
+
+function startWorkers(n: number): Spawned[] {
+  const url = new URL('./pool-worker.js', import.meta.url);
+  return Array.from({ length: Math.max(0, n) }, () => {
+    // workerData must be an object: geotiff's `web-worker` dependency destructures it in any worker thread.
+    const w = new Worker(url, { workerData: { role: 'geotfr-export' } });
+    const failed = new Promise<never>((_, reject) => {
+      w.once('error', reject);
+      w.once('exit', (code) => reject(new GeotfrError('INTERNAL', `export worker exited with code ${code}`)));
+    });
+    failed.catch(() => {});
+    return { w, failed };
+  });
+}
+
+export async function terminateSpawned(spawned: Spawned[]): Promise<void> {
+  await Promise.all(
+    spawned.map(async ({ w }) => {
+      w.removeAllListeners('exit');
+      await w.terminate().catch(() => {});
+    }),
+  );
+}
