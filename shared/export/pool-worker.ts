@@ -19,7 +19,8 @@ import type { ChunkTask, ExportPlan } from './plan.js';
 export type ToWorker =
   | { type: 'init'; plan: ExportPlan }
   | { type: 'task'; id: number; task: ChunkTask }
-  | { type: 'block'; id: number; buffer?: SharedArrayBuffer; error?: WireError }
+  /** `decodedBytes`: the block server's count of bytes decoded so far when it answered (pool.ts). */
+  | { type: 'block'; id: number; buffer?: SharedArrayBuffer; decodedBytes?: number; error?: WireError }
   | { type: 'cancel' };
 export type FromWorker =
   | { type: 'ready' }
@@ -49,6 +50,8 @@ if (parentPort) {
   const fail = (err: unknown, id?: number) => send({ type: 'error', id, error: toWire(err) });
   // Block requests to the main thread, by id.
   let nextBlock = 0;
+  /** The server's decodedBytes at the last block received: its growth is what this thread counts towards a collection. */
+  let decodedSeen = 0;
   const blocks = new Map<number, { resolve: (b: SharedArrayBuffer) => void; reject: (e: unknown) => void }>();
   const blockProvider = (uri: string) => (bx: number, by: number, plane: number) =>
     new Promise<SharedArrayBuffer>((resolve, reject) => {
@@ -96,7 +99,10 @@ if (parentPort) {
       const p = blocks.get(m.id);
       blocks.delete(m.id);
       if (m.buffer) {
-        sharedBlockBytes(m.buffer.byteLength);
+        // Blocks decoded since the last answer, not this block: a re-sent block is no new memory.
+        const decoded = m.decodedBytes ?? decodedSeen + m.buffer.byteLength;
+        if (decoded > decodedSeen) sharedBlockBytes(decoded - decodedSeen);
+        decodedSeen = Math.max(decodedSeen, decoded);
         p?.resolve(m.buffer);
       } else p?.reject(fromWire(m.error ?? { code: 'INTERNAL', message: 'block request failed', context: {} }));
     } else if (m.type === 'init') {

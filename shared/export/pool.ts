@@ -58,6 +58,13 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
   /** Open files (for the cache stats) and their decode counts at the last reply (shared memory accounting). */
   const opened = new Set<TiffFile>();
   const decoded = new Map<TiffFile, number>();
+  /**
+   * Bytes of blocks decoded so far, sent with every block: a worker collects its dropped handles when
+   * this has grown by the threshold since it last did (pool-worker.ts). Only a block decoded here can
+   * end up held by nothing but a worker's stale handle; counting every block a worker receives would
+   * collect again on each re-sent block.
+   */
+  let decodedBytes = 0;
   let tick = 0;
   const closeIdle = () => {
     if (files.size <= MAX_SERVED_FILES) return;
@@ -101,12 +108,13 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
           // Counted per decode, not per reply: only new blocks add shared memory here.
           if (f.decodes !== decoded.get(f)) {
             decoded.set(f, f.decodes);
+            decodedBytes += buffer.byteLength;
             sharedBlockBytes(buffer.byteLength);
           }
           return buffer;
         })
         .then(
-          (buffer) => reply({ buffer }),
+          (buffer) => reply({ buffer, decodedBytes }),
           (err) => reply({ error: toWire(err) }),
         )
         .finally(() => {
