@@ -77,7 +77,9 @@ if (parentPort) {
         try {
           const result = await (await producer!).produce(m.chunk, controller.signal);
           const d = result.data;
-          const own = d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.buffer instanceof ArrayBuffer;
+          // Transferred when the result is the buffer's only user, as export/pool-worker.ts does: node:zlib's
+          // output buffer (offset 0, larger than Buffer's pool) goes without a copy, a pool slab is cloned.
+          const own = d.byteOffset === 0 && d.buffer instanceof ArrayBuffer && d.buffer.byteLength > Buffer.poolSize;
           send({ type: 'result', id: m.id, result }, own ? [d.buffer as ArrayBuffer] : []);
         } catch (err) {
           fail(err, m.id);
