@@ -60,7 +60,7 @@ export interface CogOptions {
   /** Directory for spilled tiles (default the OS temp dir). */
   tmpDir?: string;
   /**
-   * In-memory budget for compressed tiles per level before spilling (default: a quarter of the
+   * In-memory budget for compressed tiles per level before spilling (default: an eighth of the
    * memory budget shared out halving per level, at least 16 MiB a level; see `spillLimit`).
    */
   spillBytes?: number;
@@ -69,13 +69,14 @@ export interface CogOptions {
 }
 
 /**
- * Bytes of compressed tiles level `i` keeps in memory before spilling to its temporary file: a
- * quarter of the memory budget (shared/budget.ts), an eighth for level 0, a sixteenth for level 1…
- * (levels shrink 4× each), at least 16 MiB. Spilling costs a write and a read of every byte: for
- * the benchmark's 191 MB COG ~0.25 CPU-s of the writer's 2.3 (docs/ingest.md).
+ * Bytes of compressed tiles level `i` keeps in memory before spilling to its temporary file: an
+ * eighth of the memory budget in all (shared/budget.ts), a sixteenth for level 0, a 32nd for level
+ * 1… (levels shrink 4× each), at least 16 MiB. Spilling costs a write and a read of every byte: for
+ * the benchmark's 191 MB COG ~0.25 CPU-s of the writer's 2.3 (docs/ingest.md). A larger share
+ * kept more of the 1× benchmark in memory than of the 4× one, and the 4×/1× peak RSS near 1.3.
  */
 function spillLimit(i: number): number {
-  return Math.max(16 << 20, Math.floor(memoryBudgetBytes() / 2 ** (i + 3)));
+  return Math.max(16 << 20, Math.floor(memoryBudgetBytes() / 2 ** (i + 4)));
 }
 
 /** Streams a raster into a COG. Create with `CogWriter.create`, feed rows, `finish`, and always `close` (also on error). */
