@@ -9,12 +9,13 @@
  * (strips.ts). A piece starts on a row that is even at every level it holds, so the row pairs a
  * level reduces are the same whichever way the image is cut.
  */
+import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { GeotfrError } from '../errors.js';
 import { SAMPLE_ARRAYS, isFloatType as isFloat, type PixelArray, type SampleType } from '../raster/types.js';
 import { reduceRow, type OverviewResampling } from './overview.js';
-import { floatingPointDiff, horizontalDiff, type IntArray } from './predictor.js';
+import { float32PredictedTile, floatingPointDiff, horizontalDiff, type IntArray } from './predictor.js';
 
 const deflate = promisify(zlib.deflate);
 
@@ -58,6 +59,45 @@ export function tileParams(o: {
   };
 }
 
+/**
+ * DEFLATEs one predicted tile on libuv's thread pool in a single work item: the output buffer holds
+ * any tile (zlib's worst case), so the stream never comes back to the JavaScript thread midway.
+ * With node:zlib's default 16 KiB chunks a 3 MiB tile was ~140 round trips, each waiting for the
+ * main thread, which is busy predicting the next tiles. The bytes are the same either way.
+ */
+export function deflateTile(raw: Uint8Array, p: TileParams): Promise<Buffer> {
+  const n = raw.length;
+  return deflate(raw, { level: p.compressionLevel, strategy: p.zlibStrategy, chunkSize: Math.max(64, n + (n >>> 10) + 1024) });
+}
+
+/** Runs at most `n` tasks at once, in the order they were queued. */
+class Slots {
+  private busy = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(readonly n: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.busy >= this.n) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.busy++;
+    try {
+      return await task();
+    } finally {
+      // The slot passes straight on to the next task waiting, if any.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.busy--;
+    }
+  }
+}
+
+/**
+ * Tile DEFLATEs in flight in this process, over all levels and writers: one per core, and always a
+ * thread of libuv's pool (4 unless UV_THREADPOOL_SIZE says otherwise) left for the input's gunzip
+ * and file reads. More would not compress faster, and queued DEFLATEs would make the gunzip feeding
+ * the writer wait behind them (the pool runs work in order).
+ */
+const deflateSlots = new Slots(Math.max(1, Math.min(availableParallelism(), (Number(process.env.UV_THREADPOOL_SIZE) || 4) - 1)));
+
 /** Where a level's compressed tiles go, in row-major order, each with its 4-byte leader and trailer. */
 export interface TileSink {
   append(chunk: Uint8Array): Promise<void>;
@@ -75,6 +115,12 @@ export class Level {
   private carry: PixelArray[] | undefined;
   readonly byteCounts: number[] = [];
   private pending: Promise<void> = Promise.resolve();
+  /** Tile buffers whose DEFLATE is done, for the next tile row (fresh multi-MiB buffers cost page faults and GC). */
+  private readonly freeTiles: Uint8Array[] = [];
+  /** Scratch of the float32 predictor (one row of a tile). */
+  private readonly diff: Uint32Array;
+  /** The reduced rows handed to the next level, reused (the next level is done with them when its pushRows resolves). */
+  private reduced: PixelArray[] = [];
 
   /**
    * `height` is the number of rows this piece holds at this level; `sink` undefined means the level
@@ -91,6 +137,7 @@ export class Level {
     const ts = p.tileSize;
     this.tilesAcross = Math.ceil(width / ts);
     this.rowBuf = sink ? Array.from({ length: p.bands }, () => allocPixels(p.type, ts * width)) : [];
+    this.diff = new Uint32Array(sink && p.type === 'float32' ? ts * p.bands : 0);
   }
 
   /** Appends `n` rows (per band, `n * width` samples). */
@@ -117,22 +164,29 @@ export class Level {
 
   /** Pairs rows (with a row carried over from the previous call) into the next level. */
   private async reduceInto(src: ArrayLike<number>[], n: number): Promise<void> {
+    if (n === 0) return;
     const next = this.next!;
     const nb = this.p.bands;
     const width = this.width;
     const c = this.carry ? 1 : 0;
     const total = n + c;
     const m = Math.floor(total / 2);
-    const row = (b: number, i: number): PixelArray => (i < c ? this.carry![b] : (src[b] as PixelArray).subarray((i - c) * width, (i - c + 1) * width));
-    let out: PixelArray[] | undefined;
+    const { resampling, nodata } = this.p;
     if (m > 0) {
-      out = Array.from({ length: nb }, () => allocPixels(this.p.type, m * next.width));
-      for (let b = 0; b < nb; b++)
-        for (let j = 0; j < m; j++) reduceRow(row(b, 2 * j), row(b, 2 * j + 1), width, out[b], j * next.width, this.p.resampling, this.p.nodata);
+      if (!this.reduced.length || this.reduced[0].length < m * next.width)
+        this.reduced = Array.from({ length: nb }, () => allocPixels(this.p.type, m * next.width));
+      for (let b = 0; b < nb; b++) {
+        const s = src[b] as PixelArray;
+        const out = this.reduced[b];
+        let j = 0;
+        if (c) reduceRow(this.carry![b], s.subarray(0, width), width, out, j++ * next.width, resampling, nodata);
+        for (let y = c; y + 1 < n; y += 2, j++)
+          reduceRow(s.subarray(y * width, (y + 1) * width), s.subarray((y + 1) * width, (y + 2) * width), width, out, j * next.width, resampling, nodata);
+      }
     }
     // An odd row left over waits for its partner (next call, or end()).
-    this.carry = total % 2 ? Array.from({ length: nb }, (_, b) => row(b, total - 1).slice()) : undefined;
-    if (out) await next.pushRows(out, m);
+    this.carry = total % 2 ? Array.from({ length: nb }, (_, b) => (src[b] as PixelArray).slice((n - 1) * width, n * width)) : undefined;
+    if (m > 0) await next.pushRows(this.reduced, m);
   }
 
   /** Cuts the buffered rows into tiles and queues their compression (at most two tile rows in flight). */
@@ -140,16 +194,23 @@ export class Level {
     const ts = this.p.tileSize;
     const rows = this.filled;
     this.filled = 0;
-    const raw: Uint8Array[] = [];
-    for (let tx = 0; tx < this.tilesAcross; tx++) raw.push(encodeTile(this.p, this.rowBuf, this.width, tx * ts, rows));
+    const compressed: Promise<Buffer>[] = [];
+    for (let tx = 0; tx < this.tilesAcross; tx++) {
+      const raw = encodeTile(this.p, this.rowBuf, this.width, tx * ts, rows, this.freeTiles.pop(), this.diff);
+      compressed.push(
+        deflateSlots.run(async () => {
+          const data = await deflateTile(raw, this.p);
+          this.freeTiles.push(raw);
+          return data;
+        }),
+      );
+    }
     const prev = this.pending;
-    const level = this.p.compressionLevel;
-    const strategy = this.p.zlibStrategy;
     const sink = this.sink!;
     const job = (async () => {
-      const compressed = await Promise.all(raw.map((t) => deflate(t, { level, strategy })));
       await prev;
-      for (const data of compressed) {
+      for (const tile of compressed) {
+        const data = await tile;
         const leader = Buffer.allocUnsafe(4);
         leader.writeUInt32LE(data.length, 0);
         // GDAL's BLOCK_TRAILER=LAST_4_BYTES_REPEATED lets readers detect a torn tile.
@@ -159,6 +220,7 @@ export class Level {
         this.byteCounts.push(data.length);
       }
     })();
+    for (const t of compressed) t.catch(() => {}); // each is awaited by the job above
     job.catch(() => {}); // observed through `pending` below or in end()
     this.pending = job;
     await prev;
@@ -187,18 +249,23 @@ export class Level {
 /**
  * Builds one tile's predicted bytes: pixel-interleaved samples (zero beyond the image edge), then
  * predictor 2 (integers) or 3 (floats). Assumes a little-endian host, as TIFF "II" files are.
+ * `reuse` is a tile buffer of an earlier call to fill instead of a new one; `diff` the float32
+ * predictor's scratch (ts·bands words).
  */
-export function encodeTile(p: TileParams, rowBuf: PixelArray[], width: number, x0: number, rows: number): Uint8Array {
+export function encodeTile(p: TileParams, rowBuf: PixelArray[], width: number, x0: number, rows: number, reuse?: Uint8Array, diff?: Uint32Array): Uint8Array {
   const ts = p.tileSize;
   const nb = p.bands;
   const w = Math.min(ts, width - x0);
+  const bytes = ts * ts * nb * SAMPLE_ARRAYS[p.type].BYTES_PER_ELEMENT;
+  const out = reuse?.length === bytes && reuse.byteOffset % 8 === 0 ? reuse : new Uint8Array(bytes);
   if (p.type === 'float32') {
-    const out = new Uint8Array(ts * ts * nb * 4);
     const lanes = rowBuf.map((r) => new Uint32Array(r.buffer, r.byteOffset, r.length));
-    float32Planes(lanes, width, x0, w, rows, ts, nb, out);
+    float32PredictedTile(lanes, width, x0, w, rows, ts, new Uint32Array(out.buffer, out.byteOffset, bytes / 4), diff ?? new Uint32Array(ts * nb));
     return out;
   }
-  const tile = allocPixels(p.type, ts * ts * nb);
+  // Integers are predicted in place; float64 goes through an interleaved copy.
+  const tile = isFloat(p.type) ? allocPixels(p.type, ts * ts * nb) : new SAMPLE_ARRAYS[p.type](out.buffer as ArrayBuffer, out.byteOffset, ts * ts * nb);
+  if (tile.buffer === out.buffer && out === reuse && (w < ts || rows < ts)) tile.fill(0);
   if (nb === 1) {
     for (let y = 0; y < rows; y++) tile.set(rowBuf[0].subarray(y * width + x0, y * width + x0 + w) as ArrayLike<number>, y * ts);
   } else {
@@ -211,42 +278,10 @@ export function encodeTile(p: TileParams, rowBuf: PixelArray[], width: number, x
       }
     }
   }
-  const bytes = new Uint8Array(tile.buffer, tile.byteOffset, tile.byteLength);
   if (!isFloat(p.type)) {
     horizontalDiff(tile as IntArray, ts, ts * nb, nb);
-    return bytes;
+    return out;
   }
-  const out = new Uint8Array(bytes.length);
-  floatingPointDiff(bytes, ts, ts * nb, nb, tile.BYTES_PER_ELEMENT, out);
+  floatingPointDiff(new Uint8Array(tile.buffer, tile.byteOffset, tile.byteLength), ts, ts * nb, nb, tile.BYTES_PER_ELEMENT, out);
   return out;
-}
-
-/**
- * Predictor 3 for float32 fused with pixel interleaving (the hot path of prediction ingest): each
- * sample's four bytes go straight to their byte planes (most significant first), then the row is
- * differenced with a stride of `nb` bytes, as libtiff's fpDiff does. Same result as
- * `floatingPointDiff` over an interleaved tile, with one pass less and no intermediate tile.
- */
-function float32Planes(lanes: Uint32Array[], width: number, x0: number, w: number, rows: number, ts: number, nb: number, out: Uint8Array): void {
-  const rowSamples = ts * nb;
-  const rowBytes = rowSamples * 4;
-  for (let y = 0; y < rows; y++) {
-    const base = y * rowBytes;
-    const p0 = base;
-    const p1 = base + rowSamples;
-    const p2 = base + 2 * rowSamples;
-    const p3 = base + 3 * rowSamples;
-    for (let b = 0; b < nb; b++) {
-      const src = lanes[b];
-      let s = y * width + x0;
-      for (let x = 0, i = b; x < w; x++, s++, i += nb) {
-        const v = src[s];
-        out[p0 + i] = v >>> 24;
-        out[p1 + i] = v >>> 16;
-        out[p2 + i] = v >>> 8;
-        out[p3 + i] = v;
-      }
-    }
-    for (let i = base + rowBytes - 1; i >= base + nb; i--) out[i] = out[i] - out[i - nb];
-  }
 }

@@ -15,6 +15,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
+import { memoryBudgetBytes } from '../budget.js';
 import { GeotfrError } from '../errors.js';
 import type { Affine } from '../mixer.js';
 import { SAMPLE_ARRAYS, type SampleType } from '../raster/types.js';
@@ -58,10 +59,24 @@ export interface CogOptions {
   bigTiff?: 'auto' | 'yes' | 'no';
   /** Directory for spilled tiles (default the OS temp dir). */
   tmpDir?: string;
-  /** In-memory budget for compressed tiles per level before spilling (default 16 MiB). */
+  /**
+   * In-memory budget for compressed tiles per level before spilling (default: an eighth of the
+   * memory budget shared out halving per level, at least 16 MiB a level; see `spillLimit`).
+   */
   spillBytes?: number;
   /** File name for error messages. */
   file?: string;
+}
+
+/**
+ * Bytes of compressed tiles level `i` keeps in memory before spilling to its temporary file: an
+ * eighth of the memory budget in all (shared/budget.ts), a sixteenth for level 0, a 32nd for level
+ * 1… (levels shrink 4× each), at least 16 MiB. Spilling costs a write and a read of every byte: for
+ * the benchmark's 191 MB COG ~0.25 CPU-s of the writer's 2.3 (docs/ingest.md). A larger share
+ * kept more of the 1× benchmark in memory than of the 4× one, and the 4×/1× peak RSS near 1.3.
+ */
+function spillLimit(i: number): number {
+  return Math.max(16 << 20, Math.floor(memoryBudgetBytes() / 2 ** (i + 4)));
 }
 
 /** Streams a raster into a COG. Create with `CogWriter.create`, feed rows, `finish`, and always `close` (also on error). */
@@ -84,10 +99,9 @@ export class CogWriter {
     this.type = opts.type;
     this.layout = new CogLayout({ ...opts, tileSize: this.tileSize });
     const sizes = this.layout.sizes;
-    const spillBytes = opts.spillBytes ?? 16 << 20;
     let next: Level | undefined;
     for (let i = sizes.length - 1; i >= 0; i--) {
-      const spill = new SpillBuffer(path.join(tmpDir, `level${i}.tiles`), spillBytes);
+      const spill = new SpillBuffer(path.join(tmpDir, `level${i}.tiles`), opts.spillBytes ?? spillLimit(i));
       this.spills.unshift(spill);
       next = new Level(this.params, sizes[i][0], sizes[i][1], spill, next);
       this.levels.unshift(next);

@@ -262,7 +262,8 @@ async function forEachPatch(
   let last: { file: string; records: number; endOffset: number } | undefined;
   const max = checker.maxRecordBytes();
   const bound = max.bytes < limit('maxRecordBytes') ? { maxRecordBytes: max.bytes, maxRecordBytesReason: max.reason } : {};
-  for await (const rec of recordsOf(files, { signal, onFileEnd: (e) => (last = e), ...bound })) {
+  // Records are done with once `fn` has copied their values into the row of patches.
+  for await (const rec of recordsOf(files, { signal, onFileEnd: (e) => (last = e), reuseBuffer: true, ...bound })) {
     if (rec.patch >= total)
       throw new GeotfrError('BAD_INPUT', `more records than the mixer's totalPatches (${total})`, { file: rec.file, record: rec.index, offset: rec.offset });
     await fn(rec, checker.check(rec));

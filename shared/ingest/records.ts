@@ -40,6 +40,8 @@ export async function* recordsOf(
     /** Longest record accepted, refused at its header (readRecords' options of the same names). */
     maxRecordBytes?: number;
     maxRecordBytesReason?: string;
+    /** A record's data is valid only until the next is asked for (readRecords' option). */
+    reuseBuffer?: boolean;
   } = {},
 ): AsyncGenerator<LocatedRecord> {
   let patch = 0;
@@ -64,6 +66,7 @@ export async function* recordsOf(
         signal: opts.signal,
         maxRecordBytes: opts.maxRecordBytes,
         maxRecordBytesReason: opts.maxRecordBytesReason,
+        reuseBuffer: opts.reuseBuffer,
         onProgress: (b) => ((fileBytes = b), opts.onBytes?.(before + b)),
       })) {
         opts.signal?.throwIfAborted();

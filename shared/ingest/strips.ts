@@ -299,20 +299,23 @@ function rangeStream(uri: string, start: number, end: number): Readable {
   );
 }
 
-/** The records of one segment, each located in its file as in a whole-file read. */
+/**
+ * The records of one segment, each located in its file as in a whole-file read. A record's data is
+ * valid until the next one is asked for (`fillStrip` copies it out at once): readRecords' reuseBuffer.
+ */
 async function* segmentRecords(l: IngestLayout, seg: StripSegment, signal?: AbortSignal): AsyncGenerator<LocatedRecord> {
   const f = l.files[seg.file]!;
   if (f.gzip) {
     // No random access into a gzip stream: decompress from the start, skip, stop after the last one.
     let i = 0;
-    for await (const rec of recordsOf([f.uri], { signal })) {
+    for await (const rec of recordsOf([f.uri], { signal, reuseBuffer: true })) {
       if (rec.index >= seg.record0 + seg.count) break;
       if (rec.index >= seg.record0) yield { ...rec, patch: seg.patch0 + i++ };
     }
     return;
   }
   let i = 0;
-  for await (const r of readRecords(rangeStream(f.uri, seg.start, seg.end), { file: f.uri, signal })) {
+  for await (const r of readRecords(rangeStream(f.uri, seg.start, seg.end), { file: f.uri, signal, reuseBuffer: true })) {
     if (i >= seg.count) break;
     yield { data: r.data, file: f.uri, index: seg.record0 + r.index, offset: seg.start + r.offset, patch: seg.patch0 + i++ };
   }

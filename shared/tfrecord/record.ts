@@ -118,6 +118,12 @@ export interface ReadRecordsOptions {
   onProgress?: (bytesIn: number) => void;
   /** Stops reading (throws the signal's reason, or a CANCELLED error) between chunks. */
   signal?: AbortSignal;
+  /**
+   * A record's `data` is only valid until the next one is asked for: records that span input
+   * chunks are assembled in one reused buffer instead of a new one each (for consumers that copy
+   * the values out at once, such as ingest; saves a multi-MiB allocation per large record).
+   */
+  reuseBuffer?: boolean;
 }
 
 /** Queue of byte chunks with exact-size takes, copying only when a take spans chunks. */
@@ -125,6 +131,9 @@ class ByteQueue {
   private chunks: Uint8Array[] = [];
   private head = 0; // read position in chunks[0]
   length = 0;
+  /** With `reuse`, takes that span chunks are assembled here (see ReadRecordsOptions.reuseBuffer). */
+  private scratch: Buffer | undefined;
+  constructor(private readonly reuse = false) {}
 
   push(c: Uint8Array): void {
     if (c.length === 0) return;
@@ -146,7 +155,8 @@ class ByteQueue {
     }
     // Uninitialised (every byte is filled below): zero-filling a multi-megabyte record is pure cost.
     // Three spare bytes let the payload be shifted so its float lists decode as aligned views.
-    const host = Buffer.allocUnsafeSlow(n + 3);
+    if (this.reuse && !(this.scratch && this.scratch.length >= n + 3)) this.scratch = Buffer.allocUnsafeSlow(n + 3);
+    const host = this.reuse ? this.scratch! : Buffer.allocUnsafeSlow(n + 3);
     const out = host.subarray(0, n);
     let filled = 0;
     while (filled < n) {
@@ -220,7 +230,15 @@ export async function* readRecords(source: ByteSource, opts: ReadRecordsOptions 
     },
   };
   const stream: AsyncIterable<Uint8Array> = isGzip ? gunzipStream(rest) : rest;
-  yield* parseFramedStream(stream, { file, verify, maxRecordBytes, maxRecordBytesReason: opts.maxRecordBytesReason, compressed: isGzip, signal: opts.signal });
+  yield* parseFramedStream(stream, {
+    file,
+    verify,
+    maxRecordBytes,
+    maxRecordBytesReason: opts.maxRecordBytesReason,
+    compressed: isGzip,
+    signal: opts.signal,
+    reuseBuffer: opts.reuseBuffer ?? false,
+  });
 }
 
 async function nextChunk(iter: AsyncIterator<Uint8Array>, file?: string): Promise<IteratorResult<Uint8Array>> {
@@ -253,9 +271,9 @@ async function* gunzipStream(input: AsyncIterable<Uint8Array>): AsyncGenerator<U
 
 async function* parseFramedStream(
   stream: AsyncIterable<Uint8Array>,
-  o: { file?: string; verify: boolean; maxRecordBytes: number; maxRecordBytesReason?: string; compressed: boolean; signal?: AbortSignal },
+  o: { file?: string; verify: boolean; maxRecordBytes: number; maxRecordBytesReason?: string; compressed: boolean; signal?: AbortSignal; reuseBuffer: boolean },
 ): AsyncGenerator<TFRecord> {
-  const q = new ByteQueue();
+  const q = new ByteQueue(o.reuseBuffer);
   let offset = 0;
   let index = 0;
   const where = o.compressed ? 'uncompressed ' : '';
