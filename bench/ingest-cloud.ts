@@ -93,13 +93,14 @@ async function stackRun(p: { files: string[]; mixer: string }, workers: number, 
   const stack = await startStack({ stripWorkers: workers, dir, env: { GEOTFR_LOG_LEVEL: 'WARNING' } });
   try {
     const storage = new Storage({ projectId: stack.projectId, apiEndpoint: stack.storageHost });
-    const bucket = storage.bucket(stack.bucket);
+    // Predictions in, the COG and the job state out: the predictions bucket, as infra/ deploys ingest.
+    const bucket = storage.bucket(stack.buckets.predictions);
     for (const f of [...p.files, p.mixer]) await bucket.upload(f, { destination: `preds/${path.basename(f)}` });
     const jobId = `bench-${workers}`;
     const request = {
-      files: p.files.map((f) => `gs://${stack.bucket}/preds/${path.basename(f)}`),
-      mixer: `gs://${stack.bucket}/preds/${path.basename(p.mixer)}`,
-      out: `gs://${stack.bucket}/out/${jobId}.tif`,
+      files: p.files.map((f) => `gs://${stack.buckets.predictions}/preds/${path.basename(f)}`),
+      mixer: `gs://${stack.buckets.predictions}/preds/${path.basename(p.mixer)}`,
+      out: `gs://${stack.buckets.predictions}/out/${jobId}.tif`,
       stripTileRows: STRIP_TILE_ROWS,
     };
     const l0 = loadavg()[0]!;
