@@ -18,6 +18,7 @@ import type { ImageSpecOpener } from './opener.js';
 import type { GridRule } from '../grid/resolve.js';
 import type { PlannedImage, SourceCheck } from '../grid/image.js';
 import { latticeShift } from '../grid/lattice.js';
+import { manifestKey } from '../ingest/manifest.js';
 import { PatchEncoder } from './patch.js';
 import { parseImageExportRequest, type ImageExportRequest } from './request.js';
 
@@ -201,7 +202,7 @@ export function planFromSource(
     shards,
     mixer,
     mixerKey: mixer ? `${req.fileNamePrefix}-mixer.json` : null,
-    manifestKey: `.geotfr/manifests/${req.fileNamePrefix}.json`,
+    manifestKey: manifestKey(req.fileNamePrefix),
   };
 }
 

@@ -13,6 +13,9 @@ import { isPosInt, type Mixer } from '../mixer.js';
 
 const MIXER_SUFFIX = '-mixer.json';
 
+/** Where an export's manifest lives, from the bucket root: image and patch exports alike. */
+export const manifestKey = (prefix: string): string => `.geotfr/manifests/${prefix}.json`;
+
 export interface ManifestKernel {
   kernelSize: [number, number];
 }
@@ -28,7 +31,7 @@ function manifestCandidates(mixerUri: string): string[] {
     for (let k = parts.length - 1; k >= 0; k--) {
       const root = parts.slice(0, k).join('/');
       const rel = parts.slice(k).join('/').slice(0, -MIXER_SUFFIX.length);
-      if (rel) out.push(`${bucket}/${root ? root + '/' : ''}.geotfr/manifests/${rel}.json`);
+      if (rel) out.push(`${bucket}/${root ? root + '/' : ''}${manifestKey(rel)}`);
     }
     return out;
   }
@@ -38,7 +41,7 @@ function manifestCandidates(mixerUri: string): string[] {
   for (let k = parts.length - 1; k >= 1; k--) {
     const root = parts.slice(0, k).join(path.sep) || path.sep;
     const rel = parts.slice(k).join('/').slice(0, -MIXER_SUFFIX.length);
-    if (rel) out.push(path.join(root, '.geotfr', 'manifests', `${rel}.json`));
+    if (rel) out.push(path.join(root, manifestKey(rel)));
   }
   return out;
 }

@@ -6,6 +6,7 @@
 import type { BlobStore } from '../storage/port.js';
 import type { SpecFeature } from '../export/parsespec.js';
 import { bandShape, type PatchBand } from './encode.js';
+import { manifestKey } from '../ingest/manifest.js';
 
 export interface PatchManifest {
   version: 1;
@@ -18,8 +19,6 @@ export interface PatchManifest {
   /** Band features in record order with their parse shapes ([ky, kx], or [D, ky, kx] for array bands). */
   features: SpecFeature[];
 }
-
-export const patchManifestKey = (prefix: string): string => `.geotfr/manifests/${prefix}.json`;
 
 export function makePatchManifest(prefix: string, kernel: [number, number], bands: PatchBand[], files: string[]): PatchManifest {
   return {
@@ -34,7 +33,7 @@ export function makePatchManifest(prefix: string, kernel: [number, number], band
 
 /** Writes the manifest (after the files) and returns its key. */
 export async function writePatchManifest(store: BlobStore, m: PatchManifest): Promise<string> {
-  const key = patchManifestKey(m.fileNamePrefix);
+  const key = manifestKey(m.fileNamePrefix);
   await store.write(key, JSON.stringify(m, null, 2) + '\n', { contentType: 'application/json' });
   return key;
 }
