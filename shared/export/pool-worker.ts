@@ -13,7 +13,7 @@
 import { parentPort } from 'node:worker_threads';
 import { fromWireError as fromWire, toWireError as toWire, type WireError } from '../errors.js';
 import { ChunkProducer, type ReadChunk } from './chunk.js';
-import { sharedBlockBytes } from './sabgc.js';
+import { sharedBlockReceived } from './sabgc.js';
 import type { ChunkTask, ExportPlan } from './plan.js';
 
 export type ToWorker =
@@ -50,8 +50,6 @@ if (parentPort) {
   const fail = (err: unknown, id?: number) => send({ type: 'error', id, error: toWire(err) });
   // Block requests to the main thread, by id.
   let nextBlock = 0;
-  /** The server's decodedBytes at the last block received: its growth is what this thread counts towards a collection. */
-  let decodedSeen = 0;
   const blocks = new Map<number, { resolve: (b: SharedArrayBuffer) => void; reject: (e: unknown) => void }>();
   const blockProvider = (uri: string) => (bx: number, by: number, plane: number) =>
     new Promise<SharedArrayBuffer>((resolve, reject) => {
@@ -99,10 +97,7 @@ if (parentPort) {
       const p = blocks.get(m.id);
       blocks.delete(m.id);
       if (m.buffer) {
-        // Blocks decoded since the last answer, not this block: a re-sent block is no new memory.
-        const decoded = m.decodedBytes ?? decodedSeen + m.buffer.byteLength;
-        if (decoded > decodedSeen) sharedBlockBytes(decoded - decodedSeen);
-        decodedSeen = Math.max(decodedSeen, decoded);
+        sharedBlockReceived(m.buffer.byteLength, m.decodedBytes);
         p?.resolve(m.buffer);
       } else p?.reject(fromWire(m.error ?? { code: 'INTERNAL', message: 'block request failed', context: {} }));
     } else if (m.type === 'init') {

@@ -32,3 +32,18 @@ export function sharedBlockBytes(bytes: number): void {
   }
   gc?.();
 }
+
+/** The block server's decoded-bytes count at the last block this thread received. */
+let decodedSeen = 0;
+
+/**
+ * A worker thread's accounting for a block it received (export/pool-worker.ts, patches/pool-worker.ts):
+ * `decodedBytes` is the serving thread's count of bytes decoded so far, sent with the block. Only its
+ * growth counts: a block decoded there can end up held by nothing but this thread's stale handle,
+ * while a re-sent block is no new memory. Without the count, the block's own size counts.
+ */
+export function sharedBlockReceived(bytes: number, decodedBytes?: number): void {
+  const decoded = decodedBytes ?? decodedSeen + bytes;
+  if (decoded > decodedSeen) sharedBlockBytes(decoded - decodedSeen);
+  decodedSeen = Math.max(decodedSeen, decoded);
+}

@@ -9,7 +9,7 @@
 import { setMaxListeners } from 'node:events';
 import { parentPort } from 'node:worker_threads';
 import { fromWireError as fromWire, toWireError as toWire, type WireError } from '../errors.js';
-import { sharedBlockBytes } from '../export/sabgc.js';
+import { sharedBlockReceived } from '../export/sabgc.js';
 import { PatchChunkProducer, type PatchChunkResult } from './chunk.js';
 import type { PatchChunk, PatchPlan } from './plan.js';
 
@@ -35,8 +35,6 @@ if (parentPort) {
   const send = (m: FromPatchWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
   const fail = (err: unknown, id?: number) => send({ type: 'error', id, error: toWire(err) });
   let nextBlock = 0;
-  /** The server's decodedBytes at the last block received: its growth is what this thread counts towards a collection. */
-  let decodedSeen = 0;
   const blocks = new Map<number, { resolve: (b: SharedArrayBuffer) => void; reject: (e: unknown) => void }>();
   const blockProvider = (uri: string) => (bx: number, by: number, plane: number) =>
     new Promise<SharedArrayBuffer>((resolve, reject) => {
@@ -49,10 +47,7 @@ if (parentPort) {
       const p = blocks.get(m.id);
       blocks.delete(m.id);
       if (m.buffer) {
-        // Blocks decoded since the last answer, not this block: a re-sent block is no new memory.
-        const decoded = m.decodedBytes ?? decodedSeen + m.buffer.byteLength;
-        if (decoded > decodedSeen) sharedBlockBytes(decoded - decodedSeen);
-        decodedSeen = Math.max(decodedSeen, decoded);
+        sharedBlockReceived(m.buffer.byteLength, m.decodedBytes);
         p?.resolve(m.buffer);
       } else p?.reject(fromWire(m.error ?? { code: 'INTERNAL', message: 'block request failed', context: {} }));
     } else if (m.type === 'init') {
