@@ -11,14 +11,13 @@
  * (`--gzip-only`: the gzip export against the two-core bound, no Python or RSS runs.)
  * Prints a markdown table and one JSON line (medians over runs; runs alternate geotfr / Python).
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as zlib from 'node:zlib';
 import { writeGeoTiff } from '../test/support/rasters.js';
-import { median } from './stats.js';
+import { median, timed, type Measure } from './stats.js';
 import { ZlibBound } from './zlibbound.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -66,28 +65,6 @@ async function makeSource(): Promise<void> {
     compress: 'DEFLATE',
     bandNames: Array.from({ length: BANDS }, (_, i) => `B${i + 1}`),
   });
-}
-
-interface Measure {
-  seconds: number;
-  /** User + system CPU seconds of the whole process (all threads). */
-  cpuSeconds: number;
-  rssMB: number;
-  out: string;
-}
-
-/** Runs a command under /usr/bin/time: whole-process wall seconds and peak RSS. */
-function timed(cmd: string, argv: string[]): Measure {
-  const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', 'RSSKB=%M CPU=%U+%S', cmd, ...argv], {
-    encoding: 'utf8',
-    env: { ...process.env, GEOTFR_PROGRESS: '0', TF_CPP_MIN_LOG_LEVEL: '3' },
-    maxBuffer: 1 << 26,
-  });
-  const seconds = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  const m = /RSSKB=(\d+) CPU=([\d.]+)\+([\d.]+)/.exec(r.stderr);
-  return { seconds, rssMB: m ? Number(m[1]) / 1024 : NaN, cpuSeconds: m ? Number(m[2]) + Number(m[3]) : NaN, out: r.stdout };
 }
 
 async function geotfrRun(name: string, level: number, regionPx = SIZE): Promise<Measure & { bytesFramed: number; dir: string }> {

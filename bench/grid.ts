@@ -22,7 +22,7 @@ import { planImageExport, shardChunks } from '../shared/export/plan.js';
 import { ChunkProducer } from '../shared/export/chunk.js';
 import { GridTransform } from '../shared/grid/transform.js';
 import { writeGeoTiff } from '../test/support/rasters.js';
-import { median } from './stats.js';
+import { median, timed, type Measure } from './stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -95,26 +95,6 @@ async function makeSources(): Promise<void> {
         if (r.status !== 0) throw new Error(`gdal_translate: ${r.stderr}`);
       }
   }
-}
-
-interface Measure {
-  seconds: number;
-  rssMB: number;
-  out: string;
-}
-
-/** Runs a command under /usr/bin/time: whole-process wall seconds and peak RSS. */
-function timed(cmd: string, argv: string[]): Measure {
-  const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', 'RSSKB=%M', cmd, ...argv], {
-    encoding: 'utf8',
-    env: { ...process.env, GEOTFR_PROGRESS: '0', TF_CPP_MIN_LOG_LEVEL: '3' },
-    maxBuffer: 1 << 26,
-  });
-  const seconds = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  const m = /RSSKB=(\d+)/.exec(r.stderr);
-  return { seconds, rssMB: m ? Number(m[1]) / 1024 : NaN, out: r.stdout };
 }
 
 /** The region covering `px` × `px` source pixels from the top-left corner, in the source CRS. */

@@ -18,7 +18,6 @@
  * Run: `npx tsc -p . && node dist/bench/patches.js [--runs 1] [--points 20000] [--workers N]`
  * Prints a markdown table and one JSON line (medians over runs).
  */
-import { spawnSync } from 'node:child_process';
 import { createReadStream, createWriteStream, existsSync, promises as fs } from 'node:fs';
 import { once } from 'node:events';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -26,7 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeGeoTiff } from '../test/support/rasters.js';
 import { createGunzip } from 'node:zlib';
-import { median } from './stats.js';
+import { median, timed, type Measure } from './stats.js';
 import { ZlibBound } from './zlibbound.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -95,25 +94,6 @@ async function makePoints(n: number): Promise<string> {
   out.end(']}\n');
   await once(out, 'finish');
   return file;
-}
-
-interface Measure {
-  seconds: number;
-  rssMB: number;
-  out: string;
-}
-
-function timed(cmd: string, argv: string[]): Measure {
-  const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', 'RSSKB=%M', cmd, ...argv], {
-    encoding: 'utf8',
-    env: { ...process.env, GEOTFR_PROGRESS: '0', TF_CPP_MIN_LOG_LEVEL: '3' },
-    maxBuffer: 1 << 26,
-  });
-  const seconds = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  const m = /RSSKB=(\d+)/.exec(r.stderr);
-  return { seconds, rssMB: m ? Number(m[1]) / 1024 : NaN, out: r.stdout };
 }
 
 /** Up to `limit` bytes of the records a gzip file holds (its uncompressed content), for the zlib ceiling. */
