@@ -3,13 +3,14 @@
  * patches, frame the records, and deflate them when the export is compressed. Pure CPU after the
  * read, so chunks run on any thread; the bytes depend only on the plan and the chunk.
  */
+import { availableParallelism } from 'node:os';
 import { sumCacheStats, type CacheStats } from '../raster/lru.js';
 import { blockCacheShare } from '../budget.js';
 import { GeotfrError } from '../errors.js';
 import { frameRecords } from '../tfrecord/record.js';
 import type { ImageSource, WindowData } from '../raster/types.js';
 import { tilesWindow } from './grid.js';
-import { deflateChunk } from './gzipchunks.js';
+import { deflateChunk, deflateChunkAsync } from './gzipchunks.js';
 import { FloatFramer } from './floatframes.js';
 import { PatchEncoder } from './patch.js';
 import { openPlanImage, type PlanImageOptions } from './opener.js';
@@ -37,6 +38,17 @@ export interface ReadChunk {
 
 /** Windows kept for reuse: one being encoded while the next is read (pool-worker.ts reads one task ahead). */
 const SPARE_WINDOWS = 2;
+/** Framing buffers kept for chunks deflated on libuv's pool (`produceAsync`): one per chunk in flight. */
+const MAX_ASYNC_SCRATCH = 4;
+
+/**
+ * Chunks one thread keeps in flight with `produceAsync`: two uncompressed (one framed while the next
+ * reads); compressed, one deflating per core besides, up to MAX_ASYNC_SCRATCH (each holds a window
+ * and its framed bytes, so memory stays a few chunks whatever the export's size).
+ */
+export function inProcessDepth(plan: ExportPlan): number {
+  return plan.request.formatOptions.compressed ? Math.min(MAX_ASYNC_SCRATCH, 1 + availableParallelism()) : 2;
+}
 
 /** An opened image plus the encoder for one plan; reused for every chunk a thread handles. */
 /** Decoded block cache activity of an export (reported by `--verbose`). */
@@ -61,6 +73,8 @@ export class ChunkProducer {
    * deflater, so one buffer serves every chunk instead of a fresh ~12 MB one each (page faults, GC).
    */
   private rawScratch: Buffer | undefined;
+  /** Scratch buffers of chunks deflated asynchronously (`produceAsync`), one per chunk in flight. */
+  private readonly asyncScratch: Buffer[] = [];
 
   private constructor(
     readonly plan: ExportPlan,
@@ -97,6 +111,25 @@ export class ChunkProducer {
   }
 
   /**
+   * produce() for a thread that keeps several chunks in flight (the in-process pool, a cloud shard
+   * worker): a compressed chunk deflates on libuv's thread pool, so this thread reads and frames the
+   * next chunks meanwhile. The same bytes as produce(): the same zlib call, made asynchronously.
+   */
+  async produceAsync(task: ChunkTask, signal?: AbortSignal): Promise<ChunkResult> {
+    const read = await this.read(task, signal);
+    const fo = this.plan.request.formatOptions;
+    if (!fo.compressed) return this.finish(read);
+    // Each chunk in flight frames into a scratch buffer of its own, back on the free list once deflated.
+    const { base, buf, scratch } = this.frame(read, this.asyncScratch.pop());
+    try {
+      const d = await deflateChunkAsync(buf, fo.compressionLevel);
+      return { ...base, data: d.data, crc: d.crc };
+    } finally {
+      if (scratch && this.asyncScratch.length < MAX_ASYNC_SCRATCH) this.asyncScratch.push(scratch);
+    }
+  }
+
+  /**
    * Reads a chunk's window: the only part of a chunk that waits (source I/O, or blocks decoded by
    * another thread), so a caller can start the next chunk's read before encoding this one.
    */
@@ -111,18 +144,23 @@ export class ChunkProducer {
   }
 
   /** Encodes, frames and (when compressed) deflates a chunk read by `read()`: synchronous CPU work. */
-  finish({ task, data }: ReadChunk): ChunkResult {
+  finish(read: ReadChunk): ChunkResult {
     const fo = this.plan.request.formatOptions;
     // Compressed: framed into the scratch buffer, which only the deflater reads.
-    const into = fo.compressed ? this.rawScratch : undefined;
+    const { base, buf, scratch } = this.frame(read, fo.compressed ? this.rawScratch : undefined);
+    if (!fo.compressed) return { ...base, data: buf, crc: 0 };
+    if (scratch) this.rawScratch = scratch;
+    const d = deflateChunk(buf, fo.compressionLevel);
+    return { ...base, data: d.data, crc: d.crc };
+  }
+
+  /** Encodes and frames a chunk's records (into `into` when given and large enough) and recycles its window. */
+  private frame({ task, data }: ReadChunk, into: Buffer | undefined): { base: Omit<ChunkResult, 'data' | 'crc'>; buf: Buffer; scratch: Buffer | undefined } {
     const raw = this.framer ? this.frameFloats(data, task, into) : { ...this.encodeGeneric(data, task), scratch: undefined };
-    if (fo.compressed && raw.scratch) this.rawScratch = raw.scratch;
     // Records are serialized into `raw`; nothing refers to the window any more.
     if (this.spares.length < SPARE_WINDOWS) this.spares.push(data);
     const base = { shard: task.shard, seq: task.seq, rawBytes: raw.buf.length, patches: raw.patches, skipped: task.count - raw.patches };
-    if (!fo.compressed) return { ...base, data: raw.buf, crc: 0 };
-    const d = deflateChunk(raw.buf, fo.compressionLevel);
-    return { ...base, data: d.data, crc: d.crc };
+    return { base, buf: raw.buf, scratch: raw.scratch };
   }
 
   /** `into`: a buffer to frame into when it is large enough (`scratch` is the buffer used, for the next call). */

@@ -32,8 +32,26 @@ export interface DeflatedChunk {
  * end. The bytes do not depend on it: zlib's output never depends on how much output space it gets.
  */
 export function deflateChunk(raw: Uint8Array, level: number): DeflatedChunk {
-  const data = zlib.deflateRawSync(raw, { level, memLevel: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: outputChunkBytes(raw.length) });
+  const data = zlib.deflateRawSync(raw, chunkOptions(raw, level));
   return { data, crc: zlib.crc32(raw), rawBytes: raw.length };
+}
+
+/**
+ * deflateChunk on libuv's thread pool: the same bytes, while the calling thread does other work.
+ * `flush` as well as `finishFlush`: the stream API would deflate the input without a flush and then
+ * make a second call for the sync flush, whose few bytes come back as a second buffer that node:zlib
+ * concatenates with the first (a copy of the whole chunk); one call with the sync flush is what
+ * deflateRawSync does, the same bytes, and the final call then adds nothing (zlib returns Z_BUF_ERROR
+ * for a repeated flush without input, and writes no second empty block).
+ */
+export function deflateChunkAsync(raw: Uint8Array, level: number): Promise<DeflatedChunk> {
+  const crc = zlib.crc32(raw);
+  const opts = { ...chunkOptions(raw, level), flush: zlib.constants.Z_SYNC_FLUSH };
+  return new Promise((resolve, reject) => zlib.deflateRaw(raw, opts, (err, data) => (err ? reject(err) : resolve({ data, crc, rawBytes: raw.length }))));
+}
+
+function chunkOptions(raw: Uint8Array, level: number): zlib.ZlibOptions {
+  return { level, memLevel: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: outputChunkBytes(raw.length) };
 }
 
 /**

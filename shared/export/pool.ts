@@ -4,7 +4,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { GeotfrError, asGeotfrError, fromWireError as fromWire, toWireError as toWire } from '../errors.js';
-import { ChunkProducer, blockCacheStats, type BlockCacheStats, type ChunkResult } from './chunk.js';
+import { ChunkProducer, blockCacheStats, inProcessDepth, type BlockCacheStats, type ChunkResult } from './chunk.js';
 import { tilesWindow } from './grid.js';
 import type { ChunkTask, ExportPlan, ImageSpecOpener } from './plan.js';
 import type { FromWorker, ToWorker } from './pool-worker.js';
@@ -26,12 +26,34 @@ export interface ChunkPool {
   close(): Promise<void>;
 }
 
+/**
+ * Chunks computed on this thread, several in flight (`inProcessDepth`): while one is framed, the
+ * next ones' blocks inflate and (compressed) earlier ones deflate on libuv's pool (`produceAsync`).
+ */
 export async function inProcessPool(plan: ExportPlan, open: ImageSpecOpener | undefined, signal?: AbortSignal): Promise<ChunkPool> {
   const producer = await ChunkProducer.open(plan, { open, signal });
-  return { run: (t) => producer.produce(t, signal), depth: 1, cacheStats: () => producer.cacheStats(), close: () => producer.close() };
+  const running = new Set<Promise<unknown>>();
+  return {
+    run(t) {
+      const p = producer.produceAsync(t, signal);
+      const settled: Promise<unknown> = p.then(
+        () => running.delete(settled),
+        () => running.delete(settled),
+      );
+      running.add(settled);
+      return p;
+    },
+    depth: inProcessDepth(plan),
+    cacheStats: () => producer.cacheStats(),
+    // Chunks still in flight (after a failure) settle before their files close.
+    close: async () => {
+      await Promise.all(running);
+      await producer.close();
+    },
+  };
 }
 
-export { dropPrestarted, prestartWorkers, spawnWorkers, terminateSpawned } from './spawn.js';
+export { defaultWorkers, dropPrestarted, prestartWorkers, spawnWorkers, terminateSpawned } from './spawn.js';
 
 /**
  * The image opened once more on this thread with its decoded blocks in shared memory: workers ask

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as zlib from 'node:zlib';
-import { GZIP_HEADER, GzipTrailer, crc32Combine, deflateChunk, outputChunkBytes } from '../../../shared/export/gzipchunks.js';
+import { GZIP_HEADER, GzipTrailer, crc32Combine, deflateChunk, deflateChunkAsync, outputChunkBytes } from '../../../shared/export/gzipchunks.js';
 import { rng } from './memsource.js';
 
 test('crc32Combine(crc(A), crc(B), |B|) = crc(A‖B)', () => {
@@ -38,7 +38,7 @@ test('independently deflated chunks form one gzip member that gunzip verifies', 
   }
 });
 
-test('deflateChunk: the bytes of zlib with its default 16 KiB output pieces, for chunks that fit its one buffer and chunks that do not', () => {
+test('deflateChunk and deflateChunkAsync: the bytes of zlib with its default 16 KiB output pieces, for chunks that fit its one buffer and chunks that do not', async () => {
   const next = rng(5);
   const opts = { memLevel: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH };
   for (const level of [1, 6, 9]) {
@@ -52,6 +52,11 @@ test('deflateChunk: the bytes of zlib with its default 16 KiB output pieces, for
         const d = deflateChunk(raw, level);
         assert.ok(d.data.equals(zlib.deflateRawSync(raw, { level, ...opts })), `level ${level}, ${n} bytes`);
         assert.equal(d.crc, zlib.crc32(raw));
+        // On libuv's pool, in one call with the sync flush: the same bytes, one buffer (no concatenation).
+        const a = await deflateChunkAsync(raw, level);
+        assert.ok(a.data.equals(d.data), `async: level ${level}, ${n} bytes: ${a.data.length} vs ${d.data.length}`);
+        assert.equal(a.crc, d.crc);
+        assert.equal(a.rawBytes, n);
       }
     }
   }
