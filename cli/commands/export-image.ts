@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { action, commandSignal, readRequest } from '../main.js';
 import { HELP } from '../help.js';
@@ -12,7 +11,7 @@ export function register(program: Command): void {
     .addHelpText('after', HELP.exportImage)
     .description('export a GeoTIFF/COG to Earth Engine-compatible TFRecord patches and mixer (request: docs/semantics.md §2; "-" reads stdin)')
     .argument('<request>', 'export request JSON file, or - for stdin')
-    .option('--workers <n>', 'worker threads (default: the number of cores; 0 = none)')
+    .option('--workers <n>', 'worker threads (default: none on 1–2 cores, else one per core; 0 = none; docs/export.md "Threads")')
     .option('--overwrite', 'replace an earlier export under the same prefix, once the new one is complete (docs/semantics.md §5)')
     .option('--verbose', 'report the source block cache: hits, decodes, re-decodes (stderr and the summary)')
     .option('--dry-run', 'resolve the grid and print files, patches, shards, bytes and a time estimate; read no pixel, write nothing')
@@ -26,8 +25,8 @@ export function register(program: Command): void {
         }
         const request = await readRequest(file);
         // The worker threads start loading while this thread loads the exporter and plans.
-        const { prestartWorkers, dropPrestarted } = await import('../../shared/export/spawn.js');
-        if (!opts.dryRun) prestartWorkers(workers ?? availableParallelism());
+        const { defaultWorkers, prestartWorkers, dropPrestarted } = await import('../../shared/export/spawn.js');
+        if (!opts.dryRun) prestartWorkers(workers ?? defaultWorkers());
         const { dryRunImageExport, runImageExport, wantsDryRun } = await import('../../shared/export/run.js');
         if (opts.dryRun || wantsDryRun(request)) {
           await dropPrestarted();

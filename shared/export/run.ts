@@ -20,7 +20,7 @@ import { exportParseSpec } from './parsespec.js';
 import { planImageExport, shardChunks, type ChunkTask, type ExportPlan, type ImageSpecOpener } from './plan.js';
 import { ShardSink, cancelled } from './shard.js';
 import { claimPrefix, newRunId, removeReplaced, type PrefixLease, type PriorExport } from './prefix.js';
-import { inProcessPool, spawnWorkers, terminateSpawned, threadPool, type ChunkPool } from './pool.js';
+import { defaultWorkers, inProcessPool, spawnWorkers, terminateSpawned, threadPool, type ChunkPool } from './pool.js';
 import type { BlockCacheStats } from './chunk.js';
 
 export interface RunOptions {
@@ -89,7 +89,7 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
   if (wantsDryRun(request))
     throw new GeotfrError('BAD_REQUEST', 'the request asks for a dry run; call dryRunImageExport (CLI: --dry-run)', { field: 'dryRun' });
   // Start the worker threads first: their start-up (isolate + module loading) overlaps the planning.
-  const wanted = opts.open ? 0 : Math.max(0, opts.workers ?? availableParallelism());
+  const wanted = opts.open ? 0 : Math.max(0, opts.workers ?? defaultWorkers());
   let idle = wanted > 0 ? spawnWorkers(wanted) : [];
   let plan: ExportPlan;
   let store: BlobStore;

@@ -2,8 +2,22 @@
  * Starting the export pool's worker threads (pool.ts), in a module of its own that loads nothing
  * else, so a caller can start them before the exporter's modules load (`prestartWorkers`).
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { GeotfrError } from '../errors.js';
+
+/**
+ * Worker threads an export uses when the caller does not say (docs/export.md "Threads"): none on a
+ * machine of two cores or fewer, one per core on larger ones. Without threads the export runs on
+ * this thread with several chunks in flight while blocks inflate and chunks deflate on libuv's
+ * pool; on two cores that measured faster than two worker threads for every format (three isolates
+ * starting and the shared block copies cost more than they return). With more cores the threads
+ * spread the warping and framing, which one thread would have to do alone, and compress on every
+ * core where libuv's pool has four threads.
+ */
+export function defaultWorkers(cores = availableParallelism()): number {
+  return cores <= 2 ? 0 : cores;
+}
 
 /** A worker thread started ahead of the plan (it loads its modules while the main thread plans). */
 export interface Spawned {
