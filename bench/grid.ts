@@ -23,6 +23,7 @@ import { ChunkProducer } from '../shared/export/chunk.js';
 import { GridTransform } from '../shared/grid/transform.js';
 import { writeGeoTiff } from '../test/support/rasters.js';
 import { median, timed, type Measure } from './stats.js';
+import { defaultWorkers } from '../shared/export/spawn.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -32,7 +33,7 @@ const python = process.env.GEOTFR_PYTHON ?? path.join(repo, '.venv', 'bin', 'pyt
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
 const RUNS = Number(arg('--runs', '3'));
-const WORKERS = arg('--workers', String(availableParallelism()));
+const WORKERS = arg('--workers', String(defaultWorkers()));
 const SIZE = 2048;
 const BANDS = 4;
 const PATCH = 256;
@@ -149,7 +150,7 @@ function usualWay(alg: 'near' | 'bilinear'): { seconds: number; warpSeconds: num
     '-dstnodata',
     '-9999',
     '-wo',
-    `NUM_THREADS=${WORKERS}`,
+    `NUM_THREADS=${availableParallelism()}`,
     '-multi',
     src,
     tmp,

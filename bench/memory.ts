@@ -9,16 +9,17 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, promises as fs, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeGeoTiff } from '../test/support/rasters.js';
 import { memoryBudgetBytes } from '../shared/budget.js';
+import { defaultWorkers } from '../shared/export/spawn.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, '..', 'cli', 'geotfr.js');
 const args = process.argv.slice(2);
-const WORKERS = args.includes('--workers') ? args[args.indexOf('--workers') + 1]! : String(availableParallelism());
+const WORKERS = args.includes('--workers') ? args[args.indexOf('--workers') + 1]! : String(defaultWorkers());
 const work = path.join(tmpdir(), 'geotfr-bench-memory');
 
 async function source(size: number): Promise<string> {
