@@ -19,6 +19,15 @@ export function defaultWorkers(cores = availableParallelism()): number {
   return cores <= 2 ? 0 : cores;
 }
 
+/**
+ * A worker thread's entry point: `beside` (the module next to the pool's, in `dist/shared/`), or the
+ * bundled one the bundled CLI names (cli/bundled.ts), whose pool code sits in a shared chunk where
+ * a URL relative to the module would point nowhere.
+ */
+export function workerEntry(name: 'export' | 'patches', beside: URL): URL {
+  return (globalThis as { geotfrWorkerEntries?: Record<string, URL> }).geotfrWorkerEntries?.[name] ?? beside;
+}
+
 /** A worker thread started ahead of the plan (it loads its modules while the main thread plans). */
 export interface Spawned {
   w: Worker;
@@ -55,7 +64,7 @@ export function spawnWorkers(n: number): Spawned[] {
 }
 
 function startWorkers(n: number): Spawned[] {
-  const url = new URL('./pool-worker.js', import.meta.url);
+  const url = workerEntry('export', new URL('./pool-worker.js', import.meta.url));
   return Array.from({ length: Math.max(0, n) }, () => {
     // workerData must be an object: geotiff's `web-worker` dependency destructures it in any worker thread.
     const w = new Worker(url, { workerData: { role: 'geotfr-export' } });

@@ -11,6 +11,7 @@ import type { SharedBlockServer } from './image.js';
 import { PatchChunkProducer, type PatchChunkResult } from './chunk.js';
 import type { PatchChunk, PatchPlan } from './plan.js';
 import type { FromPatchWorker, ToPatchWorker } from './pool-worker.js';
+import { workerEntry } from '../export/spawn.js';
 
 export interface PatchPool {
   run(chunk: PatchChunk): Promise<PatchChunkResult>;
@@ -31,7 +32,7 @@ export function inProcessPatchPool(plan: PatchPlan, source: ImageSource, signal?
  * and stays open after close (the caller owns it).
  */
 export async function threadPatchPool(plan: PatchPlan, blocks: SharedBlockServer, n: number, signal?: AbortSignal): Promise<PatchPool> {
-  const url = new URL('./pool-worker.js', import.meta.url);
+  const url = workerEntry('patches', new URL('./pool-worker.js', import.meta.url));
   type Pending = { resolve: (r: PatchChunkResult) => void; reject: (e: unknown) => void };
   const workers: { w: Worker; load: number; pending: Map<number, Pending> }[] = [];
   let fatal: unknown;
