@@ -17,7 +17,7 @@ import { memoryBudgetBytes } from '../shared/budget.js';
 import { defaultWorkers } from '../shared/export/spawn.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const cli = path.join(here, '..', 'cli', 'geotfr.js');
+const cli = path.join(here, '..', 'bundle', 'geotfr.js');
 const args = process.argv.slice(2);
 const WORKERS = args.includes('--workers') ? args[args.indexOf('--workers') + 1]! : String(defaultWorkers());
 const work = path.join(tmpdir(), 'geotfr-bench-memory');

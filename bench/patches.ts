@@ -30,7 +30,7 @@ import { ZlibBound } from './zlibbound.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
-const cli = path.join(here, '..', 'cli', 'geotfr.js');
+const cli = path.join(here, '..', 'bundle', 'geotfr.js');
 const pyScript = path.join(repo, 'bench', 'python', 'patches_tf_gdal.py');
 const python = process.env.GEOTFR_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
 const args = process.argv.slice(2);

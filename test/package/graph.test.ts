@@ -60,7 +60,7 @@ test('every entry point and the bin stay inside the packaged folders', () => {
   for (const e of entries) {
     const { local, bare } = walk(path.join(repoRoot, e));
     for (const f of local)
-      assert.match(path.relative(dist, f), /^(shared|functions|cli)\//, `${e} reaches ${path.relative(repoRoot, f)}, which is not packaged`);
+      assert.match(path.relative(dist, f), /^(shared|functions|cli|bundle)\//, `${e} reaches ${path.relative(repoRoot, f)}, which is not packaged`);
     for (const [spec, from] of bare) {
       const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
       assert.ok(spec.startsWith('node:') || name in pkg.dependencies, `${from} imports ${spec}, which is not a dependency`);

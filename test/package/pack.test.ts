@@ -95,7 +95,7 @@ test('the tarball holds the built library, CLI, functions and protos, and no tes
   for (const p of paths) {
     assert.match(
       p,
-      /^(README\.md|package\.json|proto\/[^/]+\.proto|dist\/(shared|functions|cli)\/.+\.(js|d\.ts|js\.map))$/,
+      /^(README\.md|package\.json|proto\/[^/]+\.proto|dist\/(shared|functions|cli|bundle)\/.+\.(js|d\.ts|js\.map))$/,
       `unexpected file in the package: ${p}`,
     );
     assert.doesNotMatch(p, /(^|\/)(test|bench)(\/|$)|\.test\.|\.bench\./, `test or bench file in the package: ${p}`);
@@ -108,6 +108,9 @@ test('the tarball holds the built library, CLI, functions and protos, and no tes
     'dist/functions/index.js',
     'dist/functions/index.d.ts',
     'dist/cli/geotfr.js',
+    'dist/bundle/geotfr.js',
+    'dist/bundle/shared/export/pool-worker.js',
+    'dist/bundle/shared/patches/pool-worker.js',
     'proto/example.proto',
   ])
     assert.ok(paths.includes(need), `${need} missing from the package`);

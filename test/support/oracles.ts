@@ -94,8 +94,8 @@ export async function python(script: string, args: string[] = [], input?: Uint8A
 
 /** The compiled tree this test runs from (dist/, or dist-NAME/ while developing in parallel). */
 export const distRoot = path.resolve(here, '..', '..');
-/** The built CLI (DIST/cli/geotfr.js). */
-export const cliPath = path.join(distRoot, 'cli', 'geotfr.js');
+/** The built CLI: the bundled bin (DIST/bundle/geotfr.js, cli/bundle.ts), what users run. */
+export const cliPath = path.join(distRoot, 'bundle', 'geotfr.js');
 export function geotfr(args: string[], opts: { input?: string; allowFail?: boolean; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   return run(process.execPath, [cliPath, ...args], { allowFail: true, ...opts });
 }
