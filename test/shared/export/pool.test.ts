@@ -13,6 +13,7 @@ import * as zlib from 'node:zlib';
 import { planImageExport, shardChunks } from '../../../shared/export/plan.js';
 import { runImageExport } from '../../../shared/export/run.js';
 import { writeShard } from '../../../shared/export/shard.js';
+import { defaultWorkers, workerEntry } from '../../../shared/export/spawn.js';
 import { writeGeoTiff } from '../../support/rasters.js';
 import { rng } from './memsource.js';
 
@@ -84,5 +85,23 @@ test('thread pool: 0–3 workers write the same bytes as writeShard, gzip and pl
     }
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('default threads: none on one or two cores, one per core beyond; the bundled CLI names its worker entries', () => {
+  assert.deepEqual(
+    [1, 2, 3, 4, 16].map((n) => defaultWorkers(n)),
+    [0, 0, 3, 4, 16],
+  );
+  const beside = new URL('./pool-worker.js', import.meta.url);
+  assert.equal(workerEntry('export', beside), beside, 'unbundled: the module beside the pool');
+  const g = globalThis as { geotfrWorkerEntries?: Record<string, URL> };
+  const bundled = new URL('file:///x/bundle/shared/export/pool-worker.js');
+  g.geotfrWorkerEntries = { export: bundled };
+  try {
+    assert.equal(workerEntry('export', beside), bundled);
+    assert.equal(workerEntry('patches', beside), beside, 'a pool the bundle does not name keeps its own');
+  } finally {
+    delete g.geotfrWorkerEntries;
   }
 });
