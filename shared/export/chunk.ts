@@ -38,16 +38,16 @@ export interface ReadChunk {
 
 /** Windows kept for reuse: one being encoded while the next is read (pool-worker.ts reads one task ahead). */
 const SPARE_WINDOWS = 2;
-/** Framing buffers kept for chunks deflated on libuv's pool (`produceAsync`): one per chunk in flight. */
-const MAX_ASYNC_SCRATCH = 4;
+/** Framing buffers kept for compressed chunks: one per chunk in flight (`produceAsync`). */
+const MAX_SCRATCH = 4;
 
 /**
  * Chunks one thread keeps in flight with `produceAsync`: two uncompressed (one framed while the next
- * reads); compressed, one deflating per core besides, up to MAX_ASYNC_SCRATCH (each holds a window
+ * reads); compressed, one deflating per core besides, up to MAX_SCRATCH (each holds a window
  * and its framed bytes, so memory stays a few chunks whatever the export's size).
  */
 export function inProcessDepth(plan: ExportPlan): number {
-  return plan.request.formatOptions.compressed ? Math.min(MAX_ASYNC_SCRATCH, 1 + availableParallelism()) : 2;
+  return plan.request.formatOptions.compressed ? Math.min(MAX_SCRATCH, 1 + availableParallelism()) : 2;
 }
 
 /** An opened image plus the encoder for one plan; reused for every chunk a thread handles. */
@@ -69,12 +69,11 @@ export class ChunkProducer {
   /** Windows done with, handed back to the source for reuse (each taken by one read at a time). */
   private readonly spares: WindowData[] = [];
   /**
-   * The framed bytes of the last compressed chunk, overwritten by the next one: they only feed the
-   * deflater, so one buffer serves every chunk instead of a fresh ~12 MB one each (page faults, GC).
+   * Buffers compressed chunks are framed into, free for the next chunk once deflated: the framed
+   * bytes only feed the deflater, so a few buffers (one per chunk in flight) serve every chunk
+   * instead of a fresh ~12 MB one each (page faults, GC).
    */
-  private rawScratch: Buffer | undefined;
-  /** Scratch buffers of chunks deflated asynchronously (`produceAsync`), one per chunk in flight. */
-  private readonly asyncScratch: Buffer[] = [];
+  private readonly scratch: Buffer[] = [];
 
   private constructor(
     readonly plan: ExportPlan,
@@ -120,12 +119,12 @@ export class ChunkProducer {
     const fo = this.plan.request.formatOptions;
     if (!fo.compressed) return this.finish(read);
     // Each chunk in flight frames into a scratch buffer of its own, back on the free list once deflated.
-    const { base, buf, scratch } = this.frame(read, this.asyncScratch.pop());
+    const { base, buf, scratch } = this.frame(read, this.scratch.pop());
     try {
       const d = await deflateChunkAsync(buf, fo.compressionLevel);
       return { ...base, data: d.data, crc: d.crc };
     } finally {
-      if (scratch && this.asyncScratch.length < MAX_ASYNC_SCRATCH) this.asyncScratch.push(scratch);
+      this.recycle(scratch);
     }
   }
 
@@ -147,11 +146,15 @@ export class ChunkProducer {
   finish(read: ReadChunk): ChunkResult {
     const fo = this.plan.request.formatOptions;
     // Compressed: framed into the scratch buffer, which only the deflater reads.
-    const { base, buf, scratch } = this.frame(read, fo.compressed ? this.rawScratch : undefined);
+    const { base, buf, scratch } = this.frame(read, fo.compressed ? this.scratch.pop() : undefined);
     if (!fo.compressed) return { ...base, data: buf, crc: 0 };
-    if (scratch) this.rawScratch = scratch;
     const d = deflateChunk(buf, fo.compressionLevel);
+    this.recycle(scratch);
     return { ...base, data: d.data, crc: d.crc };
+  }
+
+  private recycle(scratch: Buffer | undefined): void {
+    if (scratch && this.scratch.length < MAX_SCRATCH) this.scratch.push(scratch);
   }
 
   /** Encodes and frames a chunk's records (into `into` when given and large enough) and recycles its window. */

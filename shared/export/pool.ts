@@ -3,7 +3,7 @@
  * decoder (the main thread decodes each source block once into shared memory and serves it).
  */
 import { Worker } from 'node:worker_threads';
-import { GeotfrError, asGeotfrError, fromWireError as fromWire, toWireError as toWire } from '../errors.js';
+import { GeotfrError, abortable, asGeotfrError, fromWireError as fromWire, toWireError as toWire } from '../errors.js';
 import { ChunkProducer, blockCacheStats, inProcessDepth, type BlockCacheStats, type ChunkResult } from './chunk.js';
 import { tilesWindow } from './grid.js';
 import type { ChunkTask, ExportPlan, ImageSpecOpener } from './plan.js';
@@ -51,6 +51,30 @@ export async function inProcessPool(plan: ExportPlan, open: ImageSpecOpener | un
       await producer.close();
     },
   };
+}
+
+/**
+ * A pool's results in task order, `pool.depth` tasks in flight: the next tasks start before the
+ * caller handles (writes) a result. An abort stops the wait for the chunk in flight at once; the
+ * pool's close settles what is still running. Used by the embedded runner and `writeShard`.
+ */
+export async function* inOrder(pool: ChunkPool, tasks: ChunkTask[], signal?: AbortSignal): AsyncGenerator<ChunkResult> {
+  const inFlight: Promise<ChunkResult>[] = [];
+  let next = 0;
+  const fill = () => {
+    while (next < tasks.length && inFlight.length < pool.depth) {
+      const p = pool.run(tasks[next++]);
+      p.catch(() => {}); // observed in order below
+      inFlight.push(p);
+    }
+  };
+  fill();
+  while (inFlight.length) {
+    signal?.throwIfAborted();
+    const result = await abortable(inFlight.shift()!, signal);
+    fill();
+    yield result;
+  }
 }
 
 export { defaultWorkers, dropPrestarted, prestartWorkers, spawnWorkers, terminateSpawned } from './spawn.js';

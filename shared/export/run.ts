@@ -11,16 +11,15 @@ import path from 'node:path';
 import { type BlobStore } from '../storage/port.js';
 import { LocalBlobStore } from '../storage/local.js';
 import { openBucket } from '../storage/open.js';
-import { GeotfrError, abortable } from '../errors.js';
+import { GeotfrError } from '../errors.js';
 import { Progress } from '../progress.js';
-import type { ChunkResult } from './chunk.js';
 import { makeManifest, writeExportMetadata } from './finalize.js';
 import { dryRun, type DryRun } from './dryrun.js';
 import { exportParseSpec } from './parsespec.js';
 import { planImageExport, shardChunks, type ChunkTask, type ExportPlan, type ImageSpecOpener } from './plan.js';
 import { ShardSink, cancelled } from './shard.js';
 import { claimPrefix, newRunId, removeReplaced, type PrefixLease, type PriorExport } from './prefix.js';
-import { defaultWorkers, inProcessPool, spawnWorkers, terminateSpawned, threadPool, type ChunkPool } from './pool.js';
+import { defaultWorkers, inOrder, inProcessPool, spawnWorkers, terminateSpawned, threadPool, type ChunkPool } from './pool.js';
 import type { BlockCacheStats } from './chunk.js';
 
 export interface RunOptions {
@@ -139,23 +138,11 @@ export async function runImageExport(request: unknown, opts: RunOptions = {}): P
       idle = [];
       pool = await threadPool(plan, mine, signal, tasks.slice(0, nWorkers));
     }
-    const inFlight: Promise<ChunkResult>[] = [];
-    let next = 0;
-    const fill = () => {
-      while (next < tasks.length && inFlight.length < pool!.depth) {
-        const p = pool!.run(tasks[next++]);
-        p.catch(() => {}); // observed in order below
-        inFlight.push(p);
-      }
-    };
-    fill();
-    for (let i = 0; i < tasks.length; i++) {
-      signal?.throwIfAborted();
+    // Ctrl-C does not wait for a chunk in flight (inOrder).
+    let i = -1;
+    for await (const result of inOrder(pool, tasks, signal)) {
       if (leaseError) throw leaseError;
-      // Ctrl-C does not wait for a chunk in flight.
-      const result = await abortable(inFlight.shift()!, signal);
-      fill();
-      const task = tasks[i];
+      const task = tasks[++i];
       if (!sink) sink = await ShardSink.open(store, plan, task.shard);
       await sink.write(result);
       patches += result.patches;

@@ -7,7 +7,8 @@ import { once } from 'node:events';
 import { PreconditionFailed, type BlobInfo, type BlobStore, type BlobWriter } from '../storage/port.js';
 import { openBucket } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
-import { ChunkProducer, inProcessDepth, type ChunkResult } from './chunk.js';
+import type { ChunkResult } from './chunk.js';
+import { inOrder, inProcessPool } from './pool.js';
 import { GZIP_HEADER, GzipTrailer } from './gzipchunks.js';
 import { shardChunks, type ExportPlan, type ImageSpecOpener } from './plan.js';
 
@@ -113,34 +114,15 @@ export async function writeShard(plan: ExportPlan, shardIndex: number, opts: Wri
     const existing = await store.stat(name);
     if (existing) return { info: existing, alreadyExisted: true };
   }
-  const producer = await ChunkProducer.open(plan, { open: opts.open, signal: opts.signal });
+  // The embedded export's in-process pipeline: the next chunks' blocks inflate and earlier chunks
+  // deflate on libuv's pool while this thread frames and writes.
+  const pool = await inProcessPool(plan, opts.open, opts.signal);
   let sink: ShardSink | undefined;
   try {
     sink = await ShardSink.open(store, plan, shardIndex, { createOnly: opts.createOnly });
-    // Several chunks in flight, as in the embedded export's in-process pool: the next chunks' blocks
-    // inflate and earlier chunks deflate on libuv's pool while this thread frames and writes.
-    const depth = inProcessDepth(plan);
-    const inFlight: Promise<ChunkResult>[] = [];
-    let next = 0;
-    const fill = () => {
-      while (next < tasks.length && inFlight.length < depth) {
-        const p = producer.produceAsync(tasks[next++], opts.signal);
-        p.catch(() => {}); // observed in order below
-        inFlight.push(p);
-      }
-    };
-    try {
-      fill();
-      while (inFlight.length) {
-        opts.signal?.throwIfAborted();
-        const chunk = await inFlight.shift()!;
-        fill();
-        await sink.write(chunk);
-        opts.onPatch?.(chunk.patches, chunk.rawBytes);
-      }
-    } finally {
-      // A failed chunk: the ones still in flight settle before the producer closes below.
-      await Promise.allSettled(inFlight);
+    for await (const chunk of inOrder(pool, tasks, opts.signal)) {
+      await sink.write(chunk);
+      opts.onPatch?.(chunk.patches, chunk.rawBytes);
     }
     opts.signal?.throwIfAborted();
     const s = sink;
@@ -158,7 +140,7 @@ export async function writeShard(plan: ExportPlan, shardIndex: number, opts: Wri
     await sink?.abort();
     throw cancelled(err, opts.signal);
   } finally {
-    await producer.close();
+    await pool.close();
   }
 }
 
