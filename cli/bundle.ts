@@ -3,7 +3,7 @@
  * build`): `geotfr.js` (the bin), `shared/export/pool-worker.js`, `shared/patches/pool-worker.js`
  * and the chunks they share. Start-up is about a quarter of a small export's time on two cores, and most of
  * it was Node resolving, reading and linking ~300 module files (zod alone loads 95); one file per
- * entry and per lazily loaded command cut ~70 ms of a 0.9 s export (docs/export.md, "Start-up: a bundled bin").
+ * entry and per lazily loaded command cut 70–90 ms of a 0.9–1.1 s export (docs/export.md, "Start-up: a bundled bin").
  *
  * Left outside the bundle, loaded from node_modules as before: packages that find files of their
  * own at run time (lerc's and zstddec's WebAssembly, @node-rs/crc32's native addon, epsg-index's
