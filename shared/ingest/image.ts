@@ -150,9 +150,16 @@ export class RecordChecker {
     return { bytes, reason: `any record a ${shape} of the first record's ${this.schema.names.length} feature(s) can be (mixer${hint})` };
   }
 
+  /**
+   * Decodes a record and checks it against the schema. The record's bytes are the caller's to
+   * spend (every caller reads them straight from `recordsOf` and copies the values out before the
+   * next record): misaligned float lists are moved into place inside them rather than copied into
+   * fresh memory, which for a 3-band 256² patch was ~0.5 MB allocated per record and one garbage
+   * collection every ~60 records (docs/ingest.md).
+   */
   check(rec: LocatedRecord): Features {
     const ctx = { file: rec.file, record: rec.index, offset: rec.offset };
-    const features = decodeExample(rec.data, ctx);
+    const features = decodeExample(rec.data, ctx, { inPlace: true });
     const { names, kinds } = this.schema;
     if (features.size !== names.length || names.some((n) => !features.has(n))) {
       const missing = names.filter((n) => !features.has(n));
