@@ -91,12 +91,16 @@ class Slots {
 }
 
 /**
- * Tile DEFLATEs in flight in this process, over all levels and writers: one per core, and always a
- * thread of libuv's pool (4 unless UV_THREADPOOL_SIZE says otherwise) left for the input's gunzip
- * and file reads. More would not compress faster, and queued DEFLATEs would make the gunzip feeding
- * the writer wait behind them (the pool runs work in order).
+ * Tile DEFLATEs in flight in this process, over all levels and writers: one per core plus one, and
+ * always a thread of libuv's pool (4 unless UV_THREADPOOL_SIZE says otherwise) left for the input's
+ * gunzip and file reads. The extra one waits in libuv's queue, so a pool thread that finishes a tile
+ * starts the next at once instead of waiting for this thread to run the finished one's callback
+ * (with one per core, a core stood idle while this thread predicted a tile row: cog-deflate bench
+ * on two cores, 66–67% → 75–79% of the zlib bound, docs/ingest.md). More would not compress
+ * faster, and queued DEFLATEs would make the gunzip feeding the writer wait behind them (the pool
+ * runs work in order).
  */
-const deflateSlots = new Slots(Math.max(1, Math.min(availableParallelism(), (Number(process.env.UV_THREADPOOL_SIZE) || 4) - 1)));
+const deflateSlots = new Slots(Math.max(1, Math.min(availableParallelism() + 1, (Number(process.env.UV_THREADPOOL_SIZE) || 4) - 1)));
 
 /** Where a level's compressed tiles go, in row-major order, each with its 4-byte leader and trailer. */
 export interface TileSink {
@@ -196,6 +200,10 @@ export class Level {
     this.filled = 0;
     const compressed: Promise<Buffer>[] = [];
     for (let tx = 0; tx < this.tilesAcross; tx++) {
+      // Between tiles, let finished DEFLATEs hand their slot on (their callbacks run on this thread):
+      // a tile row takes tens of milliseconds to predict, and a pool thread left waiting for the
+      // next tile that long is a core idle.
+      if (tx > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const raw = encodeTile(this.p, this.rowBuf, this.width, tx * ts, rows, this.freeTiles.pop(), this.diff);
       compressed.push(
         deflateSlots.run(async () => {
