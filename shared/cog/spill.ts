@@ -63,11 +63,13 @@ export class SpillBuffer {
   /** Writes everything appended, in order, to `out` (honouring backpressure); does not end `out`. */
   async pipeTo(out: Writable, signal?: AbortSignal): Promise<void> {
     if (this.fh) {
-      const buf = Buffer.allocUnsafe(1 << 20);
       for (let pos = 0; pos < this.fileBytes; ) {
-        const { bytesRead } = await this.fh.read(buf, 0, Math.min(buf.length, this.fileBytes - pos), pos);
+        // A fresh buffer per read: `out` may hold on to it after write() returns, and reading into
+        // one reused buffer meant copying every chunk out of it (the whole spill once more).
+        const buf = Buffer.allocUnsafe(Math.min(1 << 20, this.fileBytes - pos));
+        const { bytesRead } = await this.fh.read(buf, 0, buf.length, pos);
         if (bytesRead === 0) throw new Error(`temporary file ${this.file} is shorter than written`);
-        await writeWithDrain(out, Buffer.from(buf.subarray(0, bytesRead)), signal);
+        await writeWithDrain(out, bytesRead === buf.length ? buf : buf.subarray(0, bytesRead), signal);
         pos += bytesRead;
       }
     }
