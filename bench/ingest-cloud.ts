@@ -72,6 +72,9 @@ interface Row {
   perWorkerMbPerSec: number;
   strips: number;
   load: number;
+  /** Median strip's seconds reading + compressing, and writing its parts (strip markers' phaseSeconds). */
+  buildSeconds?: number;
+  uploadSeconds?: number;
 }
 
 async function embedded(p: { files: string[]; mixer: string }): Promise<{ row: Row; cog: Buffer }> {
@@ -133,6 +136,8 @@ async function stackRun(p: { files: string[]; mixer: string }, workers: number, 
       seconds,
       mbPerSec: pixelBytes / 1e6 / seconds,
       perWorkerMbPerSec: median(marks.map((m) => stripPixels / 1e6 / m.seconds)),
+      buildSeconds: median(marks.map((m) => m.phaseSeconds?.build ?? NaN)),
+      uploadSeconds: median(marks.map((m) => m.phaseSeconds?.upload ?? NaN)),
       strips: marks.length,
       load: (l0 + loadavg()[0]!) / 2,
     };
@@ -156,11 +161,13 @@ const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 console.log(
   `\n${SIZE}×${SIZE}×${BANDS} float32 ingest, ${TOTAL} patches of ${PATCH}² in ${FILES} plain files, strips of ${STRIP_TILE_ROWS} tile row(s); COGs byte-identical\n`,
 );
-console.log('| mode | strip workers | wall s | pixel MB/s (wall) | per-worker MB/s (median strip) | per-worker / embedded | strips | load avg |');
-console.log('|---|---|---|---|---|---|---|---|');
+console.log(
+  '| mode | strip workers | wall s | pixel MB/s (wall) | per-worker MB/s (median strip) | per-worker / embedded | strip s: read + compress / upload | strips | load avg |',
+);
+console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rows)
   console.log(
-    `| ${r.mode} | ${r.workers} | ${fmt(r.seconds)} | ${fmt(r.mbPerSec)} | ${fmt(r.perWorkerMbPerSec)} | ${fmt(r.perWorkerMbPerSec / base.row.mbPerSec, 2)} | ${r.strips} | ${fmt(r.load)} |`,
+    `| ${r.mode} | ${r.workers} | ${fmt(r.seconds)} | ${fmt(r.mbPerSec)} | ${fmt(r.perWorkerMbPerSec)} | ${fmt(r.perWorkerMbPerSec / base.row.mbPerSec, 2)} | ${r.buildSeconds === undefined ? '–' : `${fmt(r.buildSeconds, 2)} / ${fmt(r.uploadSeconds!, 2)}`} | ${r.strips} | ${fmt(r.load)} |`,
   );
 console.log(JSON.stringify({ bench: 'ingest-cloud', size: SIZE, bands: BANDS, patch: PATCH, rows }));
 process.exit(0);

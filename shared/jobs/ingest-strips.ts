@@ -89,11 +89,17 @@ export interface StripMark extends ShardMark {
   byteCounts: number[][];
   partBytes: number[];
   rawBytes: number;
+  /**
+   * Where the strip's `seconds` went: reading, decoding and compressing its records (pipelined, so
+   * one figure), then writing its parts and raw level to the bucket.
+   */
+  phaseSeconds?: { build: number; upload: number };
 }
 
 /** `status.json` of an ingest job: a job status with the strip counts (docs/semantics.md §13). */
 export type IngestStatus = JobStatus & { strips: number; stripsDone: number };
 
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
 const pad = (n: number, w = 5) => String(n).padStart(w, '0');
 const partKey = (job: JobStore, s: number, k: number) => `${job.dir}parts/s${pad(s)}-l${pad(k, 2)}`;
 const rawKey = (job: JobStore, s: number) => `${job.dir}parts/s${pad(s)}-raw`;
@@ -303,9 +309,11 @@ export async function runStrip(msg: StripMessage, attempt: number, deps: JobDeps
     const w = await StripWriter.create(cogOptionsOf(l, plan.out), g, msg.strip);
     let wrote = 0;
     let res;
+    let tBuilt = t0;
     try {
       await fillStrip(l, msg.strip, w, signal);
       res = await w.finish();
+      tBuilt = performance.now();
       for (let k = 0; k <= g.m; k++) if (await writeOnce(store, partKey(job, msg.strip, k), (s) => w.pipeLevel(k, s, signal))) wrote++;
       if (g.m < g.levels - 1 && (await writeOnce(store, rawKey(job, msg.strip), (s) => w.pipeCoarse(s, signal)))) wrote++;
     } finally {
@@ -317,13 +325,14 @@ export async function runStrip(msg: StripMessage, attempt: number, deps: JobDeps
       name: partKey(job, msg.strip, 0),
       size: res.partBytes.reduce((a, b) => a + b, 0),
       patches: st.patch1 - st.patch0,
-      seconds: Math.round(seconds * 1000) / 1000,
+      seconds: round3(seconds),
       attempt,
       alreadyExisted: wrote === 0,
       at: now().toISOString(),
       byteCounts: res.byteCounts,
       partBytes: res.partBytes,
       rawBytes: res.rawBytes,
+      phaseSeconds: { build: round3((tBuilt - t0) / 1000), upload: round3(seconds - (tBuilt - t0) / 1000) },
     };
     await job.markShard(mark);
     await notify();
