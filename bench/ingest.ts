@@ -9,7 +9,7 @@
  * Peak RSS is the largest ru_maxrss among the measured process and its children (Python's
  * resource.getrusage(RUSAGE_CHILDREN) around the command), so gdal_translate counts for the baseline.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -116,10 +116,20 @@ async function main(): Promise<void> {
     const outTif = path.join(work, 'geotfr.tif');
     const outTif4x = path.join(work, 'geotfr4x.tif');
     const pyTif = path.join(work, 'python.tif');
+    // Each command starts on a clean slate: its output removed and the previous command's writes
+    // flushed (`sync`) before the clock starts, so neither tool pays for the other's (or its own
+    // previous run's) page-cache writeback or the freeing of a replaced output.
+    const fresh = async (out: string) => {
+      await fs.rm(out, { force: true });
+      spawnSync('sync');
+    };
     for (let i = 0; i < runs; i++) {
       // Alternate the two so background load hits both alike.
+      await fresh(outTif);
       geo.push(await measure([process.execPath, cliPath, 'ingest-image', '--mixer', small.mixer, '--out', outTif, ...small.files]));
+      await fresh(pyTif);
       py.push(await measure([existsSync(venvPython) ? venvPython : 'python3', baseline, small.mixer, pyTif, BANDS.join(','), ...small.files]));
+      await fresh(outTif4x);
       geoLarge.push(await measure([process.execPath, cliPath, 'ingest-image', '--mixer', large.mixer, '--out', outTif4x, ...large.files]));
       process.stderr.write(
         `run ${i + 1}/${runs}: geotfr ${geo[i].seconds.toFixed(2)} s, python ${py[i].seconds.toFixed(2)} s, geotfr 4× ${geoLarge[i].seconds.toFixed(2)} s\n`,
