@@ -67,8 +67,16 @@ export function tileParams(o: {
  */
 export function deflateTile(raw: Uint8Array, p: TileParams): Promise<Buffer> {
   const n = raw.length;
-  return deflate(raw, { level: p.compressionLevel, strategy: p.zlibStrategy, chunkSize: Math.max(64, n + (n >>> 10) + 1024) });
+  return deflate(raw, { level: p.compressionLevel, strategy: p.zlibStrategy, memLevel: TILE_MEM_LEVEL, chunkSize: Math.max(64, n + (n >>> 10) + 1024) });
 }
+
+/**
+ * zlib's memLevel for tiles: 9, not zlib's and GDAL's 8. Its larger symbol buffer means half as
+ * many DEFLATE blocks, each with its Huffman trees to build: 10–15% less CPU on predicted float
+ * tiles for 0.07% smaller output (docs/ingest.md), and a few hundred KiB more per DEFLATE in flight.
+ * The TFRecord export's gzip chunks use 9 for the same reason.
+ */
+const TILE_MEM_LEVEL = 9;
 
 /** Runs at most `n` tasks at once, in the order they were queued. */
 class Slots {
