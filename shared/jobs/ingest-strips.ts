@@ -314,8 +314,14 @@ export async function runStrip(msg: StripMessage, attempt: number, deps: JobDeps
       await fillStrip(l, msg.strip, w, signal);
       res = await w.finish();
       tBuilt = performance.now();
-      for (let k = 0; k <= g.m; k++) if (await writeOnce(store, partKey(job, msg.strip, k), (s) => w.pipeLevel(k, s, signal))) wrote++;
-      if (g.m < g.levels - 1 && (await writeOnce(store, rawKey(job, msg.strip), (s) => w.pipeCoarse(s, signal)))) wrote++;
+      // The parts upload side by side (each create-once on its own): one after the other, a strip
+      // spent longer uploading than building (docs/cloud.md). All settle before the writer's
+      // temporary files go; the first failure is then rethrown.
+      const uploads = Array.from({ length: g.m + 1 }, (_, k) => writeOnce(store, partKey(job, msg.strip, k), (s) => w.pipeLevel(k, s, signal)));
+      if (g.m < g.levels - 1) uploads.push(writeOnce(store, rawKey(job, msg.strip), (s) => w.pipeCoarse(s, signal)));
+      const settled = await Promise.allSettled(uploads);
+      for (const r of settled) if (r.status === 'rejected') throw r.reason;
+      wrote = settled.filter((r) => r.status === 'fulfilled' && r.value).length;
     } finally {
       await w.close();
     }
