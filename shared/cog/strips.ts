@@ -2,17 +2,22 @@
  * The distributed COG writer (docs/semantics.md §13): the image is cut into horizontal strips of
  * `2^m` tile rows; each strip is written by its own process into one *part* per level 0…m (its
  * tiles of that level, row-major, with leaders and trailers, exactly as they sit in the file) plus
- * its level-m rows raw; a finalizer computes levels m+1… from those raw rows, writes the header with
- * final offsets (layout.ts), and the file is the concatenation
+ * its rows of level m+1 raw (reduced from its level m; at level m+1 a tile row spans two strips, so
+ * its tiles are the finalizer's); a finalizer tiles levels m+1… from those raw rows, writes the
+ * header with final offsets (layout.ts), and the file is the concatenation
  *
  *     head (header, IFDs, levels L-1 … m+1) · level m of strips 0…n-1 · … · level 0 of strips 0…n-1
  *
  * (Cloud Storage compose). A strip's first row is a multiple of `tileSize·2^m`, so at every level
  * k ≤ m it starts on a tile row and on an even row: its tiles are a contiguous run of the level's
- * row-major tiles, and it reduces the same row pairs the single-process writer does. The result is
- * byte-identical to `CogWriter` (tiles.ts holds the one tile pipeline).
+ * row-major tiles, and it reduces the same row pairs the single-process writer does (also into
+ * level m+1: a strip holds `tileSize` rows of level m, an even number, and the last strip's odd
+ * bottom row is reduced alone, as at the image's bottom). The result is byte-identical to
+ * `CogWriter` (tiles.ts holds the one tile pipeline). Handing over level m+1 rather than m makes the
+ * raw part a quarter of the size: for strips of one tile row it was the strip's full-resolution
+ * pixels, more than its compressed tiles (docs/cloud.md).
  *
- * The raw format of level m: rows top to bottom, each row band after band, samples little-endian.
+ * The raw format of level m+1: rows top to bottom, each row band after band, samples little-endian.
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -29,7 +34,7 @@ import { checkCogOptions, type CogOptions } from './writer.js';
 export interface StripGeometry {
   /** Levels in the file (0 = full resolution). */
   levels: number;
-  /** Strips hold levels 0…m; the finalizer computes m+1…levels-1. */
+  /** Strips hold levels 0…m (and hand over m+1 raw); the finalizer tiles m+1…levels-1. */
   m: number;
   /** Rows (full resolution) per strip: `tileSize·2^m` (the last strip may have fewer). */
   stripRows: number;
@@ -91,14 +96,19 @@ export class StripWriter {
     const spillBytes = opts.spillBytes ?? 16 << 20;
     this.raw = new SpillBuffer(path.join(tmpDir, 'coarse.raw'), spillBytes);
     const bps = SAMPLE_ARRAYS[this.params.type].BYTES_PER_ELEMENT;
-    // The raw rows are only needed when the finalizer has levels to compute from them.
-    const tap = g.m < g.levels - 1 ? (src: ArrayLike<number>[], n: number, width: number) => this.tapRaw(src as PixelArray[], n, width, bps) : undefined;
+    // The raw rows are only needed when the finalizer has levels to tile: level m+1, reduced here
+    // from level m and kept raw (no tiles of its own in this strip).
     let next: Level | undefined;
+    if (g.m < g.levels - 1) {
+      const [a, b] = stripLevelRows(this.layout, g, strip, g.m + 1);
+      const tap = (src: ArrayLike<number>[], n: number, width: number) => this.tapRaw(src as PixelArray[], n, width, bps);
+      next = new Level(this.params, this.layout.sizes[g.m + 1][0], b - a, undefined, undefined, tap);
+    }
     for (let k = g.m; k >= 0; k--) {
       const [a, b] = stripLevelRows(this.layout, g, strip, k);
       const spill = new SpillBuffer(path.join(tmpDir, `level${k}.tiles`), spillBytes);
       this.spills.unshift(spill);
-      next = new Level(this.params, this.layout.sizes[k][0], b - a, spill, next, k === g.m ? tap : undefined);
+      next = new Level(this.params, this.layout.sizes[k][0], b - a, spill, next);
       this.levels.unshift(next);
     }
   }
@@ -150,13 +160,12 @@ export class StripWriter {
 }
 
 /**
- * The finalizer's side: levels m+1… from the strips' raw level-m rows (fed strip by strip, in
+ * The finalizer's side: levels m+1… from the strips' raw level-(m+1) rows (fed strip by strip, in
  * order), then the head object: header with final offsets followed by those levels' tiles.
  */
 export class CoarseLevels {
   readonly layout: CogLayout;
   readonly params: TileParams;
-  private readonly first: Level;
   private readonly levels: Level[] = [];
   private readonly spills: SpillBuffer[] = [];
   private readonly rowBytes: number;
@@ -179,11 +188,10 @@ export class CoarseLevels {
       next = new Level(this.params, this.layout.sizes[k][0], this.layout.sizes[k][1], spill, next);
       this.levels.unshift(next);
     }
-    // Level m itself: reduced only, its tiles are in the strips' parts.
-    const [wm, hm] = this.layout.sizes[g.m];
-    this.first = new Level(this.params, wm, hm, undefined, next);
     this.bps = SAMPLE_ARRAYS[this.params.type].BYTES_PER_ELEMENT;
-    this.rowBytes = wm * this.params.bands * this.bps;
+    // Raw rows are of level m+1 (none when the strips hold every level).
+    const wr = g.m < g.levels - 1 ? this.layout.sizes[g.m + 1][0] : 0;
+    this.rowBytes = wr * this.params.bands * this.bps;
   }
 
   static async create(opts: CogOptions, g: StripGeometry): Promise<CoarseLevels> {
@@ -192,13 +200,14 @@ export class CoarseLevels {
     return new CoarseLevels(opts, g, tmpDir);
   }
 
-  /** Bytes of raw level-m rows strip `s` contributes (what its raw object must hold). */
+  /** Bytes of raw level-(m+1) rows strip `s` contributes (what its raw object must hold). */
   rawSize(s: number): number {
-    const [a, b] = stripLevelRows(this.layout, this.g, s, this.g.m);
+    if (this.g.m === this.g.levels - 1) return 0;
+    const [a, b] = stripLevelRows(this.layout, this.g, s, this.g.m + 1);
     return (b - a) * this.rowBytes;
   }
 
-  /** Feeds the next bytes of raw level-m rows (any chunking). */
+  /** Feeds the next bytes of raw level-(m+1) rows (any chunking). */
   async push(chunk: Uint8Array): Promise<void> {
     if (this.g.m === this.g.levels - 1) return;
     this.pending.push(chunk);
@@ -216,7 +225,7 @@ export class CoarseLevels {
     this.pending = rest.length ? [rest] : [];
     this.pendingBytes = rest.length;
     const { bands: nb, type } = this.params;
-    const w = this.layout.sizes[this.g.m][0];
+    const w = this.layout.sizes[this.g.m + 1][0];
     const planes = Array.from({ length: nb }, () => allocPixels(type, rows * w));
     // Aligned copy of the bytes, then per row and band a typed-array copy into the planar buffers.
     const aligned = new SAMPLE_ARRAYS[type](used / this.bps);
@@ -226,7 +235,7 @@ export class CoarseLevels {
         const s = (y * nb + b) * w;
         planes[b].set(aligned.subarray(s, s + w) as ArrayLike<number>, y * w);
       }
-    await this.first.pushRows(planes, rows);
+    await this.levels[0].pushRows(planes, rows);
   }
 
   /** Ends the levels; returns their tile sizes (levels m+1…, in level order). */
@@ -234,7 +243,7 @@ export class CoarseLevels {
     if (this.g.m === this.g.levels - 1) return [];
     await this.drain();
     if (this.pendingBytes) throw new GeotfrError('INTERNAL', `${this.pendingBytes} raw bytes left over: not whole rows`);
-    await this.first.end();
+    await this.levels[0].end();
     return this.levels.map((l) => l.byteCounts);
   }
 

@@ -115,7 +115,7 @@ export interface TileSink {
   append(chunk: Uint8Array): Promise<void>;
 }
 
-/** Receives a level's rows as they arrive (the strips' coarsest level, kept raw for the finalizer). */
+/** Receives a level's rows as they arrive (a strip's level m+1, kept raw for the finalizer: strips.ts). */
 export type RowTap = (src: ArrayLike<number>[], n: number, width: number) => Promise<void>;
 
 /** One resolution level of one piece: its tile-row buffer, compressed tiles and the link to the next level. */
@@ -136,7 +136,7 @@ export class Level {
 
   /**
    * `height` is the number of rows this piece holds at this level; `sink` undefined means the level
-   * only feeds the next one (the finalizer re-reducing the strips' coarsest level).
+   * only feeds its tap or the next one (a strip's raw level m+1).
    */
   constructor(
     readonly p: TileParams,

@@ -8,7 +8,7 @@
  * |---------------------------|----------------|------------------------------------------------------|
  * | `plan.json`               | planner        | the strip plan (record offsets per strip), create-once |
  * | `parts/sNNNNN-lKK`        | strip worker   | strip N's tiles of level K, create-once              |
- * | `parts/sNNNNN-raw`        | strip worker   | strip N's coarsest level, raw rows, create-once      |
+ * | `parts/sNNNNN-raw`        | strip worker   | strip N's rows of level m+1, raw, create-once        |
  * | `shards/NNNNN.json`       | strip worker   | strip N's marker with its tile sizes, create-once    |
  * | `parts/head`              | finalizer      | header, IFDs and the coarse levels' tiles            |
  * | `compose/…`               | finalizer      | intermediate objects of a compose tree               |
