@@ -32,11 +32,17 @@ export interface DryRun {
   bytesEstimated: number;
   secondsEstimated: number;
   rateMBps: number;
+  /** The parallelism the time estimate assumes: one per core on this machine, the shards in the cloud. */
   workers: number;
+  /**
+   * On this machine: the worker threads the export would start (0: the in-process pipeline, the
+   * default on one or two cores, which still keeps both cores busy; docs/export.md "Threads").
+   */
+  threads?: number;
 }
 
 /** The dry run of a plan with `workers` parallel workers (threads, or cloud shard workers). */
-export function dryRun(plan: ExportPlan, opts: { workers: number; rateMBps?: number }): DryRun {
+export function dryRun(plan: ExportPlan, opts: { workers: number; rateMBps?: number; threads?: number }): DryRun {
   const bytesFramed = plan.shards.reduce((n, s) => n + s.bytesFramed, 0);
   const fo = plan.request.formatOptions;
   const bands = plan.image
@@ -77,5 +83,6 @@ export function dryRun(plan: ExportPlan, opts: { workers: number; rateMBps?: num
     secondsEstimated: Math.round((bytesFramed / (rate * 1e6)) * 10) / 10,
     rateMBps: rate,
     workers,
+    ...(opts.threads === undefined ? {} : { threads: opts.threads }),
   };
 }

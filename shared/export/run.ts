@@ -78,7 +78,8 @@ export const wantsDryRun = (request: unknown): boolean => request !== null && ty
 /** What the export would do (shared/export/dryrun.ts): plans only — no worker threads, no destination opened, nothing written. */
 export async function dryRunImageExport(request: unknown, opts: Omit<RunOptions, 'progress'> = {}): Promise<DryRun> {
   const plan = await planImageExport(request, { open: opts.open, signal: opts.signal, now: opts.now });
-  return dryRun(plan, { workers: opts.open ? 1 : Math.max(1, opts.workers ?? availableParallelism()) });
+  const threads = opts.open ? 0 : (opts.workers ?? defaultWorkers());
+  return dryRun(plan, { workers: opts.open ? 1 : Math.max(1, opts.workers ?? availableParallelism()), threads });
 }
 
 export async function runImageExport(request: unknown, opts: RunOptions = {}): Promise<ExportSummary> {

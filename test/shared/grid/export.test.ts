@@ -20,6 +20,7 @@ import { parseMixer } from '../../../shared/mixer.js';
 import { planImageExport, shardChunks } from '../../../shared/export/plan.js';
 import { tilesWindow } from '../../../shared/export/grid.js';
 import { dryRunImageExport, runImageExport } from '../../../shared/export/run.js';
+import { defaultWorkers } from '../../../shared/export/spawn.js';
 import { GridImageSource } from '../../../shared/grid/source.js';
 import { GridTransform } from '../../../shared/grid/transform.js';
 import { decodeExample } from '../../../shared/tfrecord/example.js';
@@ -396,6 +397,8 @@ test('a wide mosaic: each chunk opens only the files under it; --dry-run reads a
     assert.equal(dry.bands[0]!.files.length, 10);
     assert.ok(dry.bands[0]!.files.every((f) => f.mode === 'copy'));
     assert.ok(dry.bytesFramed > 0 && dry.secondsEstimated >= 0);
+    assert.equal(dry.threads, 2, 'the threads asked for');
+    assert.equal((await dryRunImageExport(request)).threads, defaultWorkers(), 'by default the threads the run would start');
     const req = path.join(dir, 'req.json');
     await fs.writeFile(req, JSON.stringify({ ...request, crs: 'EPSG:4326', scale: 50 }));
     const r = await geotfr(['export-image', req, '--dry-run']);
