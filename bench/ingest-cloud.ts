@@ -5,16 +5,23 @@
  * time each), beside the embedded run (`ingestImage`, as `geotfr ingest-image` runs it) on the same
  * files in the same run. The COGs are checked byte-identical.
  *
- * Run: `npx tsc -p . && node dist/bench/ingest-cloud.js [--size 4096] [--bands 3] [--workers 1,2,4] [--strip-tile-rows 1]`
+ * Run: `npx tsc -p . && node dist/bench/ingest-cloud.js [--size 4096] [--bands 3] [--workers 1,2,4] [--strip-tile-rows 1] [--pin]`
+ *
+ * `--pin` (Linux, two or more cores) adds the comparison a deployment makes, one vCPU per instance
+ * with storage and queue elsewhere: `geotfr ingest-image` pinned to core 0 (`taskset`), then the stack
+ * with one strip worker pinned to core 0 and everything else (this process's GCS server, the Pub/Sub
+ * emulator, the other functions) on the other cores.
  * Throughput is uncompressed pixel MB (10^6 bytes of float32 samples) per second: wall (request
  * POSTed → status `done`) and per worker (each strip's pixels over its own seconds, from the strip
  * markers: what one instance sustains, against the embedded single process).
  */
+import { execFileSync } from 'node:child_process';
 import { promises as fs, existsSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Storage } from '@google-cloud/storage';
 import { median } from './stats.js';
+import { cliPath } from '../test/support/oracles.js';
 import { startStack } from '../test/stack/stack.js';
 import { encodeExample, floatFeature, type Feature } from '../shared/tfrecord/example.js';
 import { frameRecords } from '../shared/tfrecord/record.js';
@@ -27,6 +34,7 @@ const SIZE = Number(arg('--size', '4096'));
 const BANDS = Number(arg('--bands', '3'));
 const WORKERS = arg('--workers', '1,2,4').split(',').map(Number);
 const STRIP_TILE_ROWS = Number(arg('--strip-tile-rows', '1'));
+const PIN = args.includes('--pin');
 const PATCH = 256;
 const PPR = SIZE / PATCH;
 const TOTAL = PPR * PPR;
@@ -91,9 +99,44 @@ async function embedded(p: { files: string[]; mixer: string }): Promise<{ row: R
   };
 }
 
-async function stackRun(p: { files: string[]; mixer: string }, workers: number, want: Buffer): Promise<Row> {
+/** `geotfr ingest-image` on core 0 only; its own `seconds` (process start excluded, as for a warm strip worker). */
+function embeddedOneCore(p: { files: string[]; mixer: string }): Row {
+  const out = path.join(work, 'embedded-1core.tif');
+  const l0 = loadavg()[0]!;
+  const stdout = execFileSync('taskset', ['-c', '0', process.execPath, cliPath, 'ingest-image', '--mixer', p.mixer, '--out', out, ...p.files], {
+    env: { ...process.env, GEOTFR_PROGRESS: '0' },
+    encoding: 'utf8',
+  });
+  const seconds = (JSON.parse(stdout) as { seconds: number }).seconds;
+  const mb = pixelBytes / 1e6 / seconds;
+  return { mode: 'embedded, one core (taskset -c 0)', workers: 1, seconds, mbPerSec: mb, perWorkerMbPerSec: mb, strips: 1, load: (l0 + loadavg()[0]!) / 2 };
+}
+
+/** Pins every thread of `pid` to `cpus` (taskset -a). */
+const pin = (pid: number, cpus: string) => execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+/** Processes whose command line matches `pattern` (pgrep -f), minus this one. */
+const pids = (pattern: string): number[] => {
+  try {
+    return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
+      .filter((n) => n !== process.pid);
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+};
+
+async function stackRun(p: { files: string[]; mixer: string }, workers: number, want: Buffer, pinned = false): Promise<Row> {
   const dir = await fs.mkdtemp(path.join(work, 'gcs-'));
   const stack = await startStack({ stripWorkers: workers, dir, env: { GEOTFR_LOG_LEVEL: 'WARNING' } });
+  const rest = `1-${availableParallelism() - 1}`;
+  if (pinned) {
+    const strip = pids('instance.js ingestStrip');
+    if (strip.length !== 1) throw new Error(`--pin: expected one ingestStrip instance, found ${strip.length}`);
+    for (const pid of [process.pid, ...pids('instance.js'), ...pids('pubsub-emulator')]) if (pid !== strip[0]) pin(pid, rest);
+    pin(strip[0]!, '0');
+  }
   try {
     const storage = new Storage({ projectId: stack.projectId, apiEndpoint: stack.storageHost });
     // Predictions in, the COG and the job state out: the predictions bucket, as infra/ deploys ingest.
@@ -131,7 +174,7 @@ async function stackRun(p: { files: string[]; mixer: string }, workers: number, 
     // Each strip's own rows (not the patch rows it re-reads) over its own seconds.
     const stripPixels = pixelBytes / marks.length;
     return {
-      mode: 'stack',
+      mode: pinned ? 'stack, the strip worker on core 0, the rest on the others' : 'stack',
       workers,
       seconds,
       mbPerSec: pixelBytes / 1e6 / seconds,
@@ -157,6 +200,14 @@ for (const w of WORKERS) {
   rows.push(await stackRun(p, w, base.cog));
   process.stderr.write(`stack, ${w} strip worker(s): ${rows.at(-1)!.seconds.toFixed(1)} s\n`);
 }
+let oneCore: Row | undefined;
+if (PIN) {
+  if (availableParallelism() < 2) throw new Error('--pin needs two or more cores');
+  oneCore = embeddedOneCore(p);
+  rows.push(oneCore);
+  rows.push(await stackRun(p, 1, base.cog, true));
+  process.stderr.write(`pinned: embedded ${oneCore.seconds.toFixed(1)} s, stack ${rows.at(-1)!.seconds.toFixed(1)} s\n`);
+}
 const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 console.log(
   `\n${SIZE}×${SIZE}×${BANDS} float32 ingest, ${TOTAL} patches of ${PATCH}² in ${FILES} plain files, strips of ${STRIP_TILE_ROWS} tile row(s); COGs byte-identical\n`,
@@ -167,7 +218,8 @@ console.log(
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rows)
   console.log(
-    `| ${r.mode} | ${r.workers} | ${fmt(r.seconds)} | ${fmt(r.mbPerSec)} | ${fmt(r.perWorkerMbPerSec)} | ${fmt(r.perWorkerMbPerSec / base.row.mbPerSec, 2)} | ${r.buildSeconds === undefined ? '–' : `${fmt(r.buildSeconds, 2)} / ${fmt(r.uploadSeconds!, 2)}`} | ${r.strips} | ${fmt(r.load)} |`,
+    `| ${r.mode} | ${r.workers} | ${fmt(r.seconds)} | ${fmt(r.mbPerSec)} | ${fmt(r.perWorkerMbPerSec)} | ${fmt(r.perWorkerMbPerSec / (r.mode.includes('core') && oneCore ? oneCore.mbPerSec : base.row.mbPerSec), 2)} | ${r.buildSeconds === undefined ? '–' : `${fmt(r.buildSeconds, 2)} / ${fmt(r.uploadSeconds!, 2)}`} | ${r.strips} | ${fmt(r.load)} |`,
   );
+if (oneCore) console.log('\nThe pinned rows compare with the embedded run on one core; the others with the embedded run on all cores.');
 console.log(JSON.stringify({ bench: 'ingest-cloud', size: SIZE, bands: BANDS, patch: PATCH, rows }));
 process.exit(0);
