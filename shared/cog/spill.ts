@@ -8,9 +8,15 @@ import { once } from 'node:events';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 
-/** Writes `b` to `out`, waiting for 'drain' when its buffer is full (backpressure); checks `signal` first. */
+/**
+ * Writes `b` to `out`, waiting for 'drain' when its buffer is full (backpressure); checks `signal`
+ * first. A stream that has already failed (an upload refused mid-way destroys it) throws its error:
+ * a write to it returns false, and waiting for a 'drain' that never comes would hang.
+ */
 export async function writeWithDrain(out: Writable, b: Uint8Array, signal?: AbortSignal): Promise<void> {
   signal?.throwIfAborted();
+  if (out.errored) throw out.errored;
+  if (out.destroyed) throw new Error('write to a destroyed stream');
   if (!out.write(b)) await once(out, 'drain', { signal });
 }
 
