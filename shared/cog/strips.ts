@@ -27,7 +27,7 @@ import { GeotfrError } from '../errors.js';
 import { SAMPLE_ARRAYS, type PixelArray } from '../raster/types.js';
 import { CogLayout, type CogMeta } from './layout.js';
 import { SpillBuffer } from './spill.js';
-import { Level, allocPixels, tileParams, type TileParams } from './tiles.js';
+import { Level, allocPixels, tileParams, type TileParams, type TileSink } from './tiles.js';
 import { checkCogOptions, type CogOptions } from './writer.js';
 
 /** How an image is cut into strips. */
@@ -72,13 +72,30 @@ export interface StripResult {
 /** The on-disk size of the tile data of one level given its tile sizes. */
 const partSize = (counts: number[]) => counts.reduce((a, c) => a + c + 8, 0);
 
-/** Writes one strip: feed its rows top to bottom, `finish`, then pipe each part out; always `close`. */
+/**
+ * Where a strip's parts go as they are made, instead of temporary files piped out after `finish`:
+ * level k's tiles (leaders and trailers included) and the raw level-(m+1) rows, each in order.
+ */
+export interface PartSinks {
+  level(k: number): TileSink;
+  /** Needed when the strips do not hold every level (`m < levels - 1`). */
+  raw?: TileSink;
+}
+
+/**
+ * Writes one strip: feed its rows top to bottom, `finish`, then pipe each part out; always `close`.
+ * With `sinks` the parts stream out while the strip is made (nothing to pipe after `finish`).
+ */
 export class StripWriter {
   readonly layout: CogLayout;
   readonly params: TileParams;
   private readonly levels: Level[] = [];
+  /** Temporary files of the parts, when they are not streamed to `sinks`. */
   private readonly spills: SpillBuffer[] = [];
-  private readonly raw: SpillBuffer;
+  /** The raw level-(m+1) rows' part (none when the strip holds every level). */
+  private readonly raw: TileSink | undefined;
+  /** Each level's part: a temporary file, or the caller's sink. */
+  private readonly levelSinks: TileSink[] = [];
   /** Full-resolution rows [y0, y1) this strip holds. */
   readonly y0: number;
   readonly y1: number;
@@ -89,43 +106,52 @@ export class StripWriter {
     readonly g: StripGeometry,
     readonly strip: number,
     private readonly tmpDir: string,
+    sinks?: PartSinks,
   ) {
     this.params = tileParams(opts);
     this.layout = new CogLayout({ ...opts, tileSize: this.params.tileSize });
     [this.y0, this.y1] = stripLevelRows(this.layout, g, strip, 0);
     const spillBytes = opts.spillBytes ?? 16 << 20;
-    this.raw = new SpillBuffer(path.join(tmpDir, 'coarse.raw'), spillBytes);
+    const spill = (name: string) => {
+      const b = new SpillBuffer(path.join(tmpDir, name), spillBytes);
+      this.spills.push(b);
+      return b;
+    };
+    const needRaw = g.m < g.levels - 1;
+    if (needRaw && sinks && !sinks.raw) throw new GeotfrError('INTERNAL', 'strip sinks without a raw part');
+    this.raw = needRaw ? (sinks?.raw ?? spill('coarse.raw')) : undefined;
     const bps = SAMPLE_ARRAYS[this.params.type].BYTES_PER_ELEMENT;
     // The raw rows are only needed when the finalizer has levels to tile: level m+1, reduced here
     // from level m and kept raw (no tiles of its own in this strip).
     let next: Level | undefined;
-    if (g.m < g.levels - 1) {
+    if (this.raw) {
+      const raw = this.raw;
       const [a, b] = stripLevelRows(this.layout, g, strip, g.m + 1);
-      const tap = (src: ArrayLike<number>[], n: number, width: number) => this.tapRaw(src as PixelArray[], n, width, bps);
+      const tap = (src: ArrayLike<number>[], n: number, width: number) => this.tapRaw(raw, src as PixelArray[], n, width, bps);
       next = new Level(this.params, this.layout.sizes[g.m + 1][0], b - a, undefined, undefined, tap);
     }
     for (let k = g.m; k >= 0; k--) {
       const [a, b] = stripLevelRows(this.layout, g, strip, k);
-      const spill = new SpillBuffer(path.join(tmpDir, `level${k}.tiles`), spillBytes);
-      this.spills.unshift(spill);
-      next = new Level(this.params, this.layout.sizes[k][0], b - a, spill, next);
+      const sink = sinks?.level(k) ?? spill(`level${k}.tiles`);
+      this.levelSinks.unshift(sink);
+      next = new Level(this.params, this.layout.sizes[k][0], b - a, sink, next);
       this.levels.unshift(next);
     }
   }
 
-  static async create(opts: CogOptions, g: StripGeometry, strip: number): Promise<StripWriter> {
+  static async create(opts: CogOptions, g: StripGeometry, strip: number, sinks?: PartSinks): Promise<StripWriter> {
     checkCogOptions(opts);
     if (!(Number.isInteger(strip) && strip >= 0 && strip < g.strips)) throw new GeotfrError('INTERNAL', `strip ${strip} of ${g.strips}`);
     const tmpDir = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'geotfr-strip-'));
-    return new StripWriter(opts, g, strip, tmpDir);
+    return new StripWriter(opts, g, strip, tmpDir, sinks);
   }
 
-  private async tapRaw(src: PixelArray[], n: number, width: number, bps: number): Promise<void> {
+  private async tapRaw(raw: TileSink, src: PixelArray[], n: number, width: number, bps: number): Promise<void> {
     for (let y = 0; y < n; y++)
       for (const band of src) {
         const row = band.subarray(y * width, (y + 1) * width);
         // Copied: the caller reuses its buffers.
-        await this.raw.append(new Uint8Array(row.buffer.slice(row.byteOffset, row.byteOffset + width * bps)));
+        await raw.append(new Uint8Array(row.buffer.slice(row.byteOffset, row.byteOffset + width * bps)));
         this.rawBytes += width * bps;
       }
   }
@@ -142,19 +168,24 @@ export class StripWriter {
     return { byteCounts, partBytes: byteCounts.map(partSize), rawBytes: this.rawBytes };
   }
 
-  /** Writes the tile data of level `k` (0…m) to `out` (not ended). */
+  /** Writes the tile data of level `k` (0…m) to `out` (not ended); only without `sinks`. */
   pipeLevel(k: number, out: Writable, signal?: AbortSignal): Promise<void> {
-    return this.spills[k].pipeTo(out, signal);
+    return this.spilled(this.levelSinks[k]).pipeTo(out, signal);
   }
 
-  /** Writes the raw rows of level m to `out` (not ended). */
+  /** Writes the raw rows of level m+1 to `out` (not ended; nothing when the strip holds every level); only without `sinks`. */
   pipeCoarse(out: Writable, signal?: AbortSignal): Promise<void> {
-    return this.raw.pipeTo(out, signal);
+    if (!this.raw) return Promise.resolve();
+    return this.spilled(this.raw).pipeTo(out, signal);
+  }
+
+  private spilled(sink: TileSink | undefined): SpillBuffer {
+    if (!(sink instanceof SpillBuffer)) throw new GeotfrError('INTERNAL', 'this strip streamed its parts to sinks: there is nothing to pipe');
+    return sink;
   }
 
   async close(): Promise<void> {
     for (const s of this.spills) await s.dispose();
-    await this.raw.dispose();
     await fs.rm(this.tmpDir, { recursive: true, force: true }).catch(() => {});
   }
 }

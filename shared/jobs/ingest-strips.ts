@@ -22,7 +22,9 @@
  * `parseIngestRequest` (ingest.ts) plus `tileSize`, `stripTileRows` (a power of two), `workers`
  * (at least that many strips), `nodata` (a number or "nan"), `depth` (of `[D, h, w]` features).
  */
-import { isPreconditionFailed, type BlobStore } from '../storage/port.js';
+import { isPreconditionFailed, type BlobStore, type BlobWriter } from '../storage/port.js';
+import { writeWithDrain } from '../cog/spill.js';
+import type { TileSink } from '../cog/tiles.js';
 import { openBucket, resolveUri } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { option } from '../options.js';
@@ -263,17 +265,48 @@ async function loadIngestPlan(job: JobStore): Promise<IngestJobPlan> {
   return plan;
 }
 
-/** Writes `key` create-once from `fill`; a precondition failure means an earlier delivery wrote the same bytes. */
-async function writeOnce(store: BlobStore, key: string, fill: (w: import('node:stream').Writable) => Promise<void>): Promise<boolean> {
-  const w = await store.createWriter(key, { ifNotExists: true });
-  try {
-    await fill(w.stream);
-    await w.commit();
-    return true;
-  } catch (err) {
-    await w.abort();
-    if (isPreconditionFailed(err)) return false;
-    throw err;
+/**
+ * One part of a strip, streamed create-once to the bucket while the strip is made. A create-once
+ * conflict means an earlier delivery wrote the same bytes; it may surface on a write (a resumable
+ * upload refused) or only at commit, and either way the part counts as existing and the rest of its
+ * bytes are dropped (the strip is still finished: its marker needs the tile sizes).
+ */
+class PartUpload implements TileSink {
+  private existed = false;
+  private constructor(
+    private readonly w: BlobWriter,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  static async open(store: BlobStore, key: string, signal?: AbortSignal): Promise<PartUpload> {
+    return new PartUpload(await store.createWriter(key, { ifNotExists: true }), signal);
+  }
+
+  async append(chunk: Uint8Array): Promise<void> {
+    if (this.existed) return;
+    try {
+      await writeWithDrain(this.w.stream, chunk, this.signal);
+    } catch (err) {
+      if (!isPreconditionFailed(err)) throw err;
+      this.existed = true;
+    }
+  }
+
+  /** Publishes the part; false when an earlier delivery already had. */
+  async commit(): Promise<boolean> {
+    if (!this.existed)
+      try {
+        await this.w.commit();
+        return true;
+      } catch (err) {
+        if (!isPreconditionFailed(err)) throw err;
+      }
+    await this.w.abort();
+    return false;
+  }
+
+  abort(): Promise<void> {
+    return this.w.abort();
   }
 }
 
@@ -306,24 +339,32 @@ export async function runStrip(msg: StripMessage, attempt: number, deps: JobDeps
     }
     const t0 = performance.now();
     const g = l.geometry;
-    const w = await StripWriter.create(cogOptionsOf(l, plan.out), g, msg.strip);
+    // The parts stream to the bucket as the strip is made (each create-once on its own): uploaded
+    // after it, they took longer than making it (docs/cloud.md).
+    const keys = Array.from({ length: g.m + 1 }, (_, k) => partKey(job, msg.strip, k));
+    if (g.m < g.levels - 1) keys.push(rawKey(job, msg.strip));
+    const parts: PartUpload[] = [];
     let wrote = 0;
     let res;
     let tBuilt = t0;
+    let committed = false;
     try {
-      await fillStrip(l, msg.strip, w, signal);
-      res = await w.finish();
+      for (const key of keys) parts.push(await PartUpload.open(store, key, signal));
+      const w = await StripWriter.create(cogOptionsOf(l, plan.out), g, msg.strip, { level: (k) => parts[k]!, raw: parts[g.m + 1] });
+      try {
+        await fillStrip(l, msg.strip, w, signal);
+        res = await w.finish();
+      } finally {
+        await w.close();
+      }
       tBuilt = performance.now();
-      // The parts upload side by side (each create-once on its own): one after the other, a strip
-      // spent longer uploading than building (docs/cloud.md). All settle before the writer's
-      // temporary files go; the first failure is then rethrown.
-      const uploads = Array.from({ length: g.m + 1 }, (_, k) => writeOnce(store, partKey(job, msg.strip, k), (s) => w.pipeLevel(k, s, signal)));
-      if (g.m < g.levels - 1) uploads.push(writeOnce(store, rawKey(job, msg.strip), (s) => w.pipeCoarse(s, signal)));
-      const settled = await Promise.allSettled(uploads);
+      committed = true;
+      // Every commit settles before the first failure is rethrown (no upload is left running).
+      const settled = await Promise.allSettled(parts.map((p) => p.commit()));
       for (const r of settled) if (r.status === 'rejected') throw r.reason;
       wrote = settled.filter((r) => r.status === 'fulfilled' && r.value).length;
     } finally {
-      await w.close();
+      if (!committed) await Promise.all(parts.map((p) => p.abort().catch(() => {})));
     }
     const seconds = (performance.now() - t0) / 1000;
     const mark: StripMark = {
