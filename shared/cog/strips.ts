@@ -105,7 +105,8 @@ export class StripWriter {
     readonly opts: CogOptions,
     readonly g: StripGeometry,
     readonly strip: number,
-    private readonly tmpDir: string,
+    /** Where the parts spill when they are not streamed (none with `sinks`). */
+    private readonly tmpDir: string | undefined,
     sinks?: PartSinks,
   ) {
     this.params = tileParams(opts);
@@ -113,6 +114,7 @@ export class StripWriter {
     [this.y0, this.y1] = stripLevelRows(this.layout, g, strip, 0);
     const spillBytes = opts.spillBytes ?? 16 << 20;
     const spill = (name: string) => {
+      if (!tmpDir) throw new GeotfrError('INTERNAL', `strip part ${name} has neither a sink nor a temporary directory`);
       const b = new SpillBuffer(path.join(tmpDir, name), spillBytes);
       this.spills.push(b);
       return b;
@@ -142,7 +144,8 @@ export class StripWriter {
   static async create(opts: CogOptions, g: StripGeometry, strip: number, sinks?: PartSinks): Promise<StripWriter> {
     checkCogOptions(opts);
     if (!(Number.isInteger(strip) && strip >= 0 && strip < g.strips)) throw new GeotfrError('INTERNAL', `strip ${strip} of ${g.strips}`);
-    const tmpDir = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'geotfr-strip-'));
+    // Streamed parts need no temporary files.
+    const tmpDir = sinks ? undefined : await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'geotfr-strip-'));
     return new StripWriter(opts, g, strip, tmpDir, sinks);
   }
 
@@ -186,7 +189,7 @@ export class StripWriter {
 
   async close(): Promise<void> {
     for (const s of this.spills) await s.dispose();
-    await fs.rm(this.tmpDir, { recursive: true, force: true }).catch(() => {});
+    if (this.tmpDir) await fs.rm(this.tmpDir, { recursive: true, force: true }).catch(() => {});
   }
 }
 

@@ -186,8 +186,9 @@ describe('distributed ingest on the local stack', { skip: !emulatorPath() && !pr
        import { cloudConfigFromEnv } from ${JSON.stringify(pathToFileURL(path.join(distRoot, 'shared/jobs/config.js')).href)};
        await runStrip({ jobId: 'kill-1', bucket: ${JSON.stringify(PRED())}, strip: 3 }, 1, { queue: new InProcessQueue(), config: cloudConfigFromEnv() });`,
     );
-    // The killed worker's temporaries (its strip spill directory) land in the test's own folder,
-    // removed in after(): a SIGKILL leaves them behind by definition (test/run.mjs checks TMPDIR).
+    // Any temporaries of the killed worker land in the test's own folder, removed in after(): a
+    // SIGKILL leaves them behind by definition (test/run.mjs checks TMPDIR). A strip streams its
+    // parts, so it should make none; the folder keeps the check honest if that changes.
     const childTmp = path.join(tmp, 'child-tmp');
     await fs.mkdir(childTmp, { recursive: true });
     const child = spawn(process.execPath, [script], { env: { ...process.env, TMPDIR: childTmp }, stdio: 'ignore' });
