@@ -73,8 +73,8 @@ export interface StripResult {
 const partSize = (counts: number[]) => counts.reduce((a, c) => a + c + 8, 0);
 
 /**
- * Where a strip's parts go as they are made, instead of temporary files piped out after `finish`:
- * level k's tiles (leaders and trailers included) and the raw level-(m+1) rows, each in order.
+ * Where a strip's parts go as they are made: level k's tiles (leaders and trailers included) and
+ * the raw level-(m+1) rows, each in order. The strip worker streams them to the bucket.
  */
 export interface PartSinks {
   level(k: number): TileSink;
@@ -82,20 +82,11 @@ export interface PartSinks {
   raw?: TileSink;
 }
 
-/**
- * Writes one strip: feed its rows top to bottom, `finish`, then pipe each part out; always `close`.
- * With `sinks` the parts stream out while the strip is made (nothing to pipe after `finish`).
- */
+/** Writes one strip into its part sinks: feed its rows top to bottom, then `finish`. */
 export class StripWriter {
   readonly layout: CogLayout;
   readonly params: TileParams;
   private readonly levels: Level[] = [];
-  /** Temporary files of the parts, when they are not streamed to `sinks`. */
-  private readonly spills: SpillBuffer[] = [];
-  /** The raw level-(m+1) rows' part (none when the strip holds every level). */
-  private readonly raw: TileSink | undefined;
-  /** Each level's part: a temporary file, or the caller's sink. */
-  private readonly levelSinks: TileSink[] = [];
   /** Full-resolution rows [y0, y1) this strip holds. */
   readonly y0: number;
   readonly y1: number;
@@ -105,48 +96,33 @@ export class StripWriter {
     readonly opts: CogOptions,
     readonly g: StripGeometry,
     readonly strip: number,
-    /** Where the parts spill when they are not streamed (none with `sinks`). */
-    private readonly tmpDir: string | undefined,
-    sinks?: PartSinks,
+    sinks: PartSinks,
   ) {
     this.params = tileParams(opts);
     this.layout = new CogLayout({ ...opts, tileSize: this.params.tileSize });
     [this.y0, this.y1] = stripLevelRows(this.layout, g, strip, 0);
-    const spillBytes = opts.spillBytes ?? 16 << 20;
-    const spill = (name: string) => {
-      if (!tmpDir) throw new GeotfrError('INTERNAL', `strip part ${name} has neither a sink nor a temporary directory`);
-      const b = new SpillBuffer(path.join(tmpDir, name), spillBytes);
-      this.spills.push(b);
-      return b;
-    };
-    const needRaw = g.m < g.levels - 1;
-    if (needRaw && sinks && !sinks.raw) throw new GeotfrError('INTERNAL', 'strip sinks without a raw part');
-    this.raw = needRaw ? (sinks?.raw ?? spill('coarse.raw')) : undefined;
     const bps = SAMPLE_ARRAYS[this.params.type].BYTES_PER_ELEMENT;
     // The raw rows are only needed when the finalizer has levels to tile: level m+1, reduced here
     // from level m and kept raw (no tiles of its own in this strip).
     let next: Level | undefined;
-    if (this.raw) {
-      const raw = this.raw;
+    if (g.m < g.levels - 1) {
+      const raw = sinks.raw;
+      if (!raw) throw new GeotfrError('INTERNAL', 'strip sinks without a raw part');
       const [a, b] = stripLevelRows(this.layout, g, strip, g.m + 1);
       const tap = (src: ArrayLike<number>[], n: number, width: number) => this.tapRaw(raw, src as PixelArray[], n, width, bps);
       next = new Level(this.params, this.layout.sizes[g.m + 1][0], b - a, undefined, undefined, tap);
     }
     for (let k = g.m; k >= 0; k--) {
       const [a, b] = stripLevelRows(this.layout, g, strip, k);
-      const sink = sinks?.level(k) ?? spill(`level${k}.tiles`);
-      this.levelSinks.unshift(sink);
-      next = new Level(this.params, this.layout.sizes[k][0], b - a, sink, next);
+      next = new Level(this.params, this.layout.sizes[k][0], b - a, sinks.level(k), next);
       this.levels.unshift(next);
     }
   }
 
-  static async create(opts: CogOptions, g: StripGeometry, strip: number, sinks?: PartSinks): Promise<StripWriter> {
+  static create(opts: CogOptions, g: StripGeometry, strip: number, sinks: PartSinks): StripWriter {
     checkCogOptions(opts);
     if (!(Number.isInteger(strip) && strip >= 0 && strip < g.strips)) throw new GeotfrError('INTERNAL', `strip ${strip} of ${g.strips}`);
-    // Streamed parts need no temporary files.
-    const tmpDir = sinks ? undefined : await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'geotfr-strip-'));
-    return new StripWriter(opts, g, strip, tmpDir, sinks);
+    return new StripWriter(opts, g, strip, sinks);
   }
 
   private async tapRaw(raw: TileSink, src: PixelArray[], n: number, width: number, bps: number): Promise<void> {
@@ -169,27 +145,6 @@ export class StripWriter {
     await this.levels[0].end();
     const byteCounts = this.levels.map((l) => l.byteCounts);
     return { byteCounts, partBytes: byteCounts.map(partSize), rawBytes: this.rawBytes };
-  }
-
-  /** Writes the tile data of level `k` (0…m) to `out` (not ended); only without `sinks`. */
-  pipeLevel(k: number, out: Writable, signal?: AbortSignal): Promise<void> {
-    return this.spilled(this.levelSinks[k]).pipeTo(out, signal);
-  }
-
-  /** Writes the raw rows of level m+1 to `out` (not ended; nothing when the strip holds every level); only without `sinks`. */
-  pipeCoarse(out: Writable, signal?: AbortSignal): Promise<void> {
-    if (!this.raw) return Promise.resolve();
-    return this.spilled(this.raw).pipeTo(out, signal);
-  }
-
-  private spilled(sink: TileSink | undefined): SpillBuffer {
-    if (!(sink instanceof SpillBuffer)) throw new GeotfrError('INTERNAL', 'this strip streamed its parts to sinks: there is nothing to pipe');
-    return sink;
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.spills) await s.dispose();
-    if (this.tmpDir) await fs.rm(this.tmpDir, { recursive: true, force: true }).catch(() => {});
   }
 }
 

@@ -350,13 +350,9 @@ export async function runStrip(msg: StripMessage, attempt: number, deps: JobDeps
     let committed = false;
     try {
       for (const key of keys) parts.push(await PartUpload.open(store, key, signal));
-      const w = await StripWriter.create(cogOptionsOf(l, plan.out), g, msg.strip, { level: (k) => parts[k]!, raw: parts[g.m + 1] });
-      try {
-        await fillStrip(l, msg.strip, w, signal);
-        res = await w.finish();
-      } finally {
-        await w.close();
-      }
+      const w = StripWriter.create(cogOptionsOf(l, plan.out), g, msg.strip, { level: (k) => parts[k]!, raw: parts[g.m + 1] });
+      await fillStrip(l, msg.strip, w, signal);
+      res = await w.finish();
       tBuilt = performance.now();
       committed = true;
       // Every commit settles before the first failure is rethrown (no upload is left running).

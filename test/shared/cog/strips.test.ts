@@ -66,31 +66,26 @@ async function distributed(opts: CogOptions, g: StripGeometry, bands: ArrayLike<
   const raws: Buffer[] = [];
   const counts: number[][][] = [];
   for (let s = g.strips - 1; s >= 0; s--) {
-    const w = await StripWriter.create(opts, g, s);
-    try {
-      for (let y = w.y0; y < w.y1; y += 7) {
-        const n = Math.min(7, w.y1 - y);
-        await w.writeRows(
-          bands.map((b) => (b as Float32Array).subarray(y * opts.width, (y + n) * opts.width)),
-          n,
-        );
-      }
-      const r = await w.finish();
-      counts[s] = r.byteCounts;
-      parts[s] = [];
-      for (let k = 0; k <= g.m; k++) {
-        const c = collector();
-        await w.pipeLevel(k, c.stream);
-        parts[s][k] = c.bytes();
-        assert.equal(parts[s][k].length, r.partBytes[k], `strip ${s} level ${k} part size`);
-      }
-      const c = collector();
-      await w.pipeCoarse(c.stream);
-      raws[s] = c.bytes();
-      assert.equal(raws[s].length, r.rawBytes);
-    } finally {
-      await w.close();
+    const levelChunks: Buffer[][] = Array.from({ length: g.m + 1 }, () => []);
+    const rawChunks: Buffer[] = [];
+    const sink = (into: Buffer[]) => ({ append: async (c: Uint8Array) => void into.push(Buffer.from(c)) });
+    const w = StripWriter.create(opts, g, s, { level: (k) => sink(levelChunks[k]!), raw: sink(rawChunks) });
+    for (let y = w.y0; y < w.y1; y += 7) {
+      const n = Math.min(7, w.y1 - y);
+      await w.writeRows(
+        bands.map((b) => (b as Float32Array).subarray(y * opts.width, (y + n) * opts.width)),
+        n,
+      );
     }
+    const r = await w.finish();
+    counts[s] = r.byteCounts;
+    parts[s] = [];
+    for (let k = 0; k <= g.m; k++) {
+      parts[s][k] = Buffer.concat(levelChunks[k]!);
+      assert.equal(parts[s][k].length, r.partBytes[k], `strip ${s} level ${k} part size`);
+    }
+    raws[s] = Buffer.concat(rawChunks);
+    assert.equal(raws[s].length, r.rawBytes);
   }
   const coarse = await CoarseLevels.create(opts, g);
   try {
