@@ -80,6 +80,8 @@ interface Row {
   perWorkerMbPerSec: number;
   strips: number;
   load: number;
+  /** Compared with the embedded run on one core (`--pin`), not on all cores. */
+  oneCore?: boolean;
   /** Median strip's seconds reading + compressing, and writing its parts (strip markers' phaseSeconds). */
   buildSeconds?: number;
   uploadSeconds?: number;
@@ -109,7 +111,16 @@ function embeddedOneCore(p: { files: string[]; mixer: string }): Row {
   });
   const seconds = (JSON.parse(stdout) as { seconds: number }).seconds;
   const mb = pixelBytes / 1e6 / seconds;
-  return { mode: 'embedded, one core (taskset -c 0)', workers: 1, seconds, mbPerSec: mb, perWorkerMbPerSec: mb, strips: 1, load: (l0 + loadavg()[0]!) / 2 };
+  return {
+    mode: 'embedded, one core (taskset -c 0)',
+    oneCore: true,
+    workers: 1,
+    seconds,
+    mbPerSec: mb,
+    perWorkerMbPerSec: mb,
+    strips: 1,
+    load: (l0 + loadavg()[0]!) / 2,
+  };
 }
 
 /** Pins every thread of `pid` to `cpus` (taskset -a). */
@@ -175,6 +186,7 @@ async function stackRun(p: { files: string[]; mixer: string }, workers: number, 
     const stripPixels = pixelBytes / marks.length;
     return {
       mode: pinned ? 'stack, the strip worker on core 0, the rest on the others' : 'stack',
+      oneCore: pinned,
       workers,
       seconds,
       mbPerSec: pixelBytes / 1e6 / seconds,
@@ -218,7 +230,7 @@ console.log(
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rows)
   console.log(
-    `| ${r.mode} | ${r.workers} | ${fmt(r.seconds)} | ${fmt(r.mbPerSec)} | ${fmt(r.perWorkerMbPerSec)} | ${fmt(r.perWorkerMbPerSec / (r.mode.includes('core') && oneCore ? oneCore.mbPerSec : base.row.mbPerSec), 2)} | ${r.buildSeconds === undefined ? '–' : `${fmt(r.buildSeconds, 2)} / ${fmt(r.uploadSeconds!, 2)}`} | ${r.strips} | ${fmt(r.load)} |`,
+    `| ${r.mode} | ${r.workers} | ${fmt(r.seconds)} | ${fmt(r.mbPerSec)} | ${fmt(r.perWorkerMbPerSec)} | ${fmt(r.perWorkerMbPerSec / (r.oneCore && oneCore ? oneCore.mbPerSec : base.row.mbPerSec), 2)} | ${r.buildSeconds === undefined ? '–' : `${fmt(r.buildSeconds, 2)} / ${fmt(r.uploadSeconds!, 2)}`} | ${r.strips} | ${fmt(r.load)} |`,
   );
 if (oneCore) console.log('\nThe pinned rows compare with the embedded run on one core; the others with the embedded run on all cores.');
 console.log(JSON.stringify({ bench: 'ingest-cloud', size: SIZE, bands: BANDS, patch: PATCH, rows }));
