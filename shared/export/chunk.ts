@@ -8,7 +8,7 @@ import { sumCacheStats, type CacheStats } from '../raster/lru.js';
 import { blockCacheShare } from '../budget.js';
 import { GeotfrError } from '../errors.js';
 import { frameRecords } from '../tfrecord/record.js';
-import type { ImageSource, WindowData } from '../raster/types.js';
+import type { ImageSource, ReadFront, WindowData } from '../raster/types.js';
 import { tilesWindow } from './grid.js';
 import { deflateChunk, deflateChunkAsync } from './gzipchunks.js';
 import { FloatFramer } from './floatframes.js';
@@ -105,6 +105,11 @@ export class ChunkProducer {
     return blockCacheStats(this.source);
   }
 
+  /** Every task before `next` (in plan order) is done: source blocks only they read may go (`readFront`). */
+  passed(next: ChunkTask): void {
+    this.source.retire?.(readFront(this.plan, next));
+  }
+
   async produce(task: ChunkTask, signal?: AbortSignal): Promise<ChunkResult> {
     return this.finish(await this.read(task, signal));
   }
@@ -195,6 +200,16 @@ export class ChunkProducer {
   close(): Promise<void> {
     return this.source.close();
   }
+}
+
+/**
+ * Where the reads of `next` and the tasks after it fall (source pixels): tasks go through the
+ * region in raster order of patches, so they read the rest of `next`'s row of windows and the rows
+ * below it.
+ */
+export function readFront(plan: ExportPlan, next: ChunkTask): ReadFront {
+  const win = tilesWindow(plan.grid, next.row, next.col0, next.count);
+  return { x: win.x0, rowY: win.y0, nextRowY: tilesWindow(plan.grid, next.row + 1, 0, 1).y0 };
 }
 
 /** A shard must be written from the image the plan was made from (Pub/Sub workers reopen it later). */

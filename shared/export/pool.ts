@@ -4,14 +4,14 @@
  */
 import { Worker } from 'node:worker_threads';
 import { GeotfrError, abortable, asGeotfrError, fromWireError as fromWire, toWireError as toWire } from '../errors.js';
-import { ChunkProducer, blockCacheStats, inProcessDepth, type BlockCacheStats, type ChunkResult } from './chunk.js';
+import { ChunkProducer, blockCacheStats, inProcessDepth, readFront, type BlockCacheStats, type ChunkResult } from './chunk.js';
 import { tilesWindow } from './grid.js';
 import type { ChunkTask, ExportPlan, ImageSpecOpener } from './plan.js';
 import type { FromWorker, ToWorker } from './pool-worker.js';
 import { terminateSpawned, type Spawned } from './spawn.js';
 import type { TiffFile } from '../raster/geotiff.js';
 import { latticeShift } from '../grid/lattice.js';
-import type { PixelGrid } from '../raster/types.js';
+import { shiftFront, type PixelGrid, type ReadFront } from '../raster/types.js';
 import type { GridTransform } from '../grid/transform.js';
 import { sharedBlockBytes } from './sabgc.js';
 
@@ -23,6 +23,8 @@ export interface ChunkPool {
   readonly depth: number;
   /** The decoded block cache of the thread that decodes (undefined for non-GeoTIFF sources). */
   cacheStats(): BlockCacheStats | undefined;
+  /** Every task before `next` (plan order) has its result: blocks only those tasks read may go. */
+  passed(next: ChunkTask): void;
   close(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ export async function inProcessPool(plan: ExportPlan, open: ImageSpecOpener | un
     },
     depth: inProcessDepth(plan),
     cacheStats: () => producer.cacheStats(),
+    passed: (next) => producer.passed(next),
     // Chunks still in flight (after a failure) settle before their files close.
     close: async () => {
       await Promise.all(running);
@@ -69,9 +72,12 @@ export async function* inOrder(pool: ChunkPool, tasks: ChunkTask[], signal?: Abo
     }
   };
   fill();
+  let done = 0;
   while (inFlight.length) {
     signal?.throwIfAborted();
     const result = await abortable(inFlight.shift()!, signal);
+    // Tasks finish in order: once this one has, blocks only it and earlier ones read can go.
+    if (++done < tasks.length) pool.passed(tasks[done]);
     fill();
     yield result;
   }
@@ -89,6 +95,8 @@ interface BlockServer {
   cacheStats(): BlockCacheStats | undefined;
   /** Starts decoding the blocks of these chunks' windows, before any worker asks for them. */
   warm(tasks: ChunkTask[]): void;
+  /** Drops the blocks of files on the export's lattice that no read within `front` touches. */
+  retire(front: ReadFront): void;
   close(): Promise<void>;
 }
 
@@ -112,6 +120,12 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
    */
   let decodedBytes = 0;
   let tick = 0;
+  /** Per file on the export's lattice: its pixel offset from the export grid's (warped files: none). */
+  const shifts = new Map<string, [number, number]>();
+  for (const f of plan.image?.files ?? []) {
+    const s = latticeShift(f.grid, plan.source);
+    if (s) shifts.set(f.uri, s);
+  }
   const closeIdle = () => {
     if (files.size <= MAX_SERVED_FILES) return;
     const idle = [...files].filter(([, e]) => e.inflight === 0).sort((a, b) => a[1].used - b[1].used);
@@ -179,6 +193,12 @@ async function blockServer(plan: ExportPlan, signal?: AbortSignal): Promise<Bloc
       );
     },
     cacheStats: () => blockCacheStats({ files: [...opened] }),
+    retire(front) {
+      for (const t of opened) {
+        const shift = shifts.get(t.uri);
+        if (shift) t.retire(shiftFront(front, shift[0], shift[1]));
+      }
+    },
     warm(tasks) {
       // The blocks of the first chunks' windows decode (and stay cached for the workers) while the
       // workers are still starting: a copied file's window is a shift away; a warped one's is where
@@ -365,6 +385,7 @@ export async function threadPool(plan: ExportPlan, spawned: Spawned[], signal?: 
     // so the read-ahead never waits for this thread to hand out the next task.
     depth: 3 * n,
     cacheStats: () => blocks.cacheStats(),
+    passed: (next) => blocks.retire(readFront(plan, next)),
     run(task) {
       if (fatal) return Promise.reject(fatal);
       const slot = workers.reduce((a, b) => (b.load < a.load ? b : a));

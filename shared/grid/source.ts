@@ -15,7 +15,16 @@ import { GeotfrError } from '../errors.js';
 import type { Affine } from '../mixer.js';
 import type { BlockProvider, TiffFile } from '../raster/geotiff.js';
 import { FLOAT32_EXACT, GeoTiffImageSource, openTiff, type BandPlan } from '../raster/open.js';
-import type { BandInfo, ImageSource, PixelGrid, ReadWindowOptions, SampleType, WindowData } from '../raster/types.js';
+import {
+  shiftFront,
+  type BandInfo,
+  type ImageSource,
+  type PixelGrid,
+  type ReadFront,
+  type ReadWindowOptions,
+  type SampleType,
+  type WindowData,
+} from '../raster/types.js';
 import { latticeShift } from './lattice.js';
 import type { PlannedBand, PlannedImage, SourceFile } from './image.js';
 import { warpWindow, type Kernel, type WarpScratch, type WarpSource } from './resample.js';
@@ -376,6 +385,14 @@ export class GridImageSource implements ImageSource {
     }
   }
 
+  /**
+   * Files on the export's lattice drop the blocks no read within `front` touches; a warped file keeps
+   * its cache as it is (where the front lands among its blocks is not a rectangle's edge).
+   */
+  retire(front: ReadFront): void {
+    for (const v of this.views) if (v.shift && v.tiff) v.tiff.retire(shiftFront(front, v.shift[0], v.shift[1]));
+  }
+
   /** Closes least recently used files beyond `maxOpenFiles` (never one this window used). */
   private async closeIdle(tick: number): Promise<void> {
     const open = this.views.filter((v) => v.isOpen);
@@ -411,6 +428,7 @@ export function shiftedSource(inner: ImageSource, grid: PixelGrid): ImageSource 
       const r = await inner.readWindow(x0 + dx, y0 + dy, w, h, opts);
       return { ...r, x0, y0 };
     },
+    retire: (front) => inner.retire?.(shiftFront(front, dx, dy)),
     close: () => inner.close(),
   };
 }

@@ -14,7 +14,7 @@ import { checkLimit } from '../limits.js';
 import { LruCache, type CacheStats } from './lru.js';
 import { option } from '../options.js';
 import { blockCacheShare } from '../budget.js';
-import { SAMPLE_ARRAYS, type PixelArray as Typed, type PixelGrid, type SampleType } from './types.js';
+import { SAMPLE_ARRAYS, type PixelArray as Typed, type PixelGrid, type ReadFront, type SampleType } from './types.js';
 import { registerLzwDecoder } from './lzw-decoder.js';
 import { registerZlibDecoder } from './zlib-decoder.js';
 import { registerZstdDecoder } from './zstd-decoder.js';
@@ -122,6 +122,8 @@ export class TiffFile {
   private readonly provider: BlockProvider | undefined;
   /** Sparse blocks, held as one fill sample each instead of the whole block (copy() fills from it). */
   private readonly sparse = new WeakSet<Typed>();
+  /** Blocks whose top rows `retire` cut off: how many rows they start below the block's top. */
+  private readonly firstRow = new WeakMap<Typed, number>();
 
   private constructor(
     readonly uri: string,
@@ -297,18 +299,24 @@ export class TiffFile {
       for (let bx = bx0; bx <= bx1; bx++) {
         for (const [plane, k] of reads) {
           jobs.push(
-            this.block(bx, by, plane).then((data) => {
+            (async () => {
               // Intersection of this block with the in-image part of the window.
               const cx0 = Math.max(ix0, bx * bw),
                 cx1 = Math.min(ix1, (bx + 1) * bw);
               const cy0 = Math.max(iy0, by * bh),
                 cy1 = Math.min(iy1, (by + 1) * bh);
+              let data = await this.block(bx, by, plane);
+              if (cy0 < by * bh + (this.firstRow.get(data) ?? 0)) {
+                // Rows a `retire` front said no read would touch: decoded again, whole (correct, only slower).
+                this.cache.delete(blockKey(bx, by, plane));
+                data = await this.block(bx, by, plane);
+              }
               if (this.sparse.has(data)) {
                 if (k >= 0) fillRect(out[k]!, data[0]!, cx0, cx1, cy0, cy1, x0, y0, w);
                 else for (let i = 0; i < samples.length; i++) fillRect(out[i]!, data[0]!, cx0, cx1, cy0, cy1, x0, y0, w);
               } else if (k >= 0) this.copy(data, 0, 1, out[k]!, bx, by, cx0, cx1, cy0, cy1, x0, y0, w);
               else for (let i = 0; i < samples.length; i++) this.copy(data, samples[i]!, this.spp, out[i]!, bx, by, cx0, cx1, cy0, cy1, x0, y0, w);
-            }),
+            })(),
           );
         }
       }
@@ -340,7 +348,7 @@ export class TiffFile {
   ): void {
     const bw = this.blockWidth;
     const ox = bx * bw,
-      oy = by * this.blockHeight;
+      oy = by * this.blockHeight + (this.firstRow.get(block) ?? 0);
     const len = cx1 - cx0;
     for (let y = cy0; y < cy1; y++) {
       const src = (y - oy) * bw + (cx0 - ox);
@@ -358,7 +366,7 @@ export class TiffFile {
   private block(bx: number, by: number, plane: number): Promise<Typed> {
     const rows = this.image.getBlockHeight(by);
     const bytes = this.blockWidth * rows * BYTES[this.sampleTypes[0]!] * (this.planar ? 1 : this.spp);
-    return this.cache.get(`${plane}:${by}:${bx}`, bytes, async () => {
+    return this.cache.get(blockKey(bx, by, plane), bytes, async () => {
       const stride = this.planar ? 1 : this.spp;
       const type = this.sampleTypes[plane]!;
       const need = this.blockWidth * rows * stride;
@@ -431,6 +439,34 @@ export class TiffFile {
     return (await this.block(bx, by, plane)).buffer as SharedArrayBuffer;
   }
 
+  /**
+   * Drops the cached blocks no read within `front` (file pixels) touches, and cuts off the top rows
+   * no such read touches from the others: a reader going through the file in raster order of
+   * windows (the export) then holds about one row of blocks, where the cache allows two. Blocks
+   * shared with other threads are only dropped (those threads expect whole blocks).
+   */
+  retire(front: ReadFront): void {
+    const bw = this.blockWidth,
+      bh = this.blockHeight;
+    const stride = this.planar ? 1 : this.spp;
+    this.cache.sweep((key, block) => {
+      const [, by, bx] = key.split(':').map(Number) as [number, number, number];
+      const top = by * bh;
+      const bottom = top + this.image.getBlockHeight(by);
+      // The first row a later read can touch in this block's columns.
+      const need = (bx + 1) * bw <= front.x ? front.nextRowY : front.rowY;
+      if (need >= bottom) return 'drop';
+      if (!block || this.shared || this.sparse.has(block)) return undefined;
+      const gone = this.firstRow.get(block) ?? 0;
+      const cut = need - top - gone;
+      // Cut a quarter of a block or more at a time: each cut copies what is kept.
+      if (cut < bh / 4) return undefined;
+      const kept = (block as Float32Array).slice(cut * bw * stride) as Typed;
+      this.firstRow.set(kept, gone + cut);
+      return { value: kept, bytes: kept.byteLength };
+    });
+  }
+
   /** What the decoded block cache did (hits, decodes, re-decodes of dropped blocks). */
   cacheStats(): CacheStats & { decodes: number } {
     return { ...this.cache.stats, decodes: this.decodes };
@@ -441,6 +477,9 @@ export class TiffFile {
     await this.tiff.close();
   }
 }
+
+/** A block's key in the decoded block cache (`retire` reads it back). */
+const blockKey = (bx: number, by: number, plane: number) => `${plane}:${by}:${bx}`;
 
 /** Big-endian files: geotiff hands back decoded bytes in file order; typed arrays need host (little-endian) order. */
 function swapBytes(buf: ArrayBuffer, size: number): void {

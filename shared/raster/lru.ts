@@ -25,7 +25,7 @@ export function sumCacheStats<T extends CacheStats>(all: T[]): CacheStats & { de
 }
 
 export class LruCache<V> {
-  private readonly map = new Map<string, { value: Promise<V>; bytes: number }>();
+  private readonly map = new Map<string, { value: Promise<V>; bytes: number; settled?: V }>();
   private used = 0;
   /** Keys dropped to stay within the budget (so a later load counts as a re-read). */
   private readonly dropped = new Set<string>();
@@ -47,9 +47,13 @@ export class LruCache<V> {
     this.stats.misses++;
     if (this.dropped.delete(key)) this.stats.rereads++;
     const value = load();
-    const entry = { value, bytes };
+    const entry: { value: Promise<V>; bytes: number; settled?: V } = { value, bytes };
     this.map.set(key, entry);
     this.used += bytes;
+    value.then(
+      (v) => (entry.settled = v),
+      () => {},
+    );
     value.catch(() => {
       if (this.map.get(key) === entry) {
         this.map.delete(key);
@@ -71,6 +75,32 @@ export class LruCache<V> {
 
   get bytesUsed(): number {
     return this.used;
+  }
+
+  /**
+   * Visits every entry: `visit` returns `'drop'` to drop it (a later load counts as a re-read),
+   * a smaller replacement for a loaded entry (`value` is the loaded value, undefined while loading),
+   * or undefined to keep it as it is. Recency is unchanged.
+   */
+  sweep(visit: (key: string, value: V | undefined) => 'drop' | { value: V; bytes: number } | undefined): void {
+    for (const [k, e] of this.map) {
+      const r = visit(k, e.settled);
+      if (r === undefined) continue;
+      if (r === 'drop') {
+        this.map.delete(k);
+        this.dropped.add(k);
+      } else this.map.set(k, { value: Promise.resolve(r.value), settled: r.value, bytes: r.bytes });
+      this.used -= e.bytes - (r === 'drop' ? 0 : r.bytes);
+    }
+  }
+
+  /** Drops `key` (a later load counts as a re-read). */
+  delete(key: string): void {
+    const e = this.map.get(key);
+    if (!e) return;
+    this.map.delete(key);
+    this.used -= e.bytes;
+    this.dropped.add(key);
   }
 
   clear(): void {

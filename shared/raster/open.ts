@@ -8,7 +8,16 @@ import { resolveUri } from '../storage/open.js';
 import { GeotfrError } from '../errors.js';
 import { isHttpUri, openHttp } from '../storage/http.js';
 import { TiffFile, type BlockProvider, type TiffOpenOptions } from './geotiff.js';
-import { isFloatType as isFloat, type BandInfo, type ImageSource, type PixelGrid, type ReadWindowOptions, type SampleType, type WindowData } from './types.js';
+import {
+  isFloatType as isFloat,
+  type BandInfo,
+  type ImageSource,
+  type PixelGrid,
+  type ReadFront,
+  type ReadWindowOptions,
+  type SampleType,
+  type WindowData,
+} from './types.js';
 
 /** One requested band (docs/semantics.md §2): `band` picks one source band, `bands` builds an array band (1-based, like GDAL). */
 export interface FileBandRequest {
@@ -229,6 +238,10 @@ export class GeoTiffImageSource implements ImageSource {
     await Promise.all([...perFile].map(([f, e]) => f.readSamples(x0, y0, width, height, e.samples, e.out, signal)));
     const valid = this.plans.map((p, b) => mask(p, values[b]!, x0, y0, width, height, this.grid, fits ? reuse.valid[b] : undefined));
     return { x0, y0, width, height, values, valid };
+  }
+
+  retire(front: ReadFront): void {
+    for (const f of this.files) f.retire(front);
   }
 
   async close(): Promise<void> {

@@ -73,10 +73,32 @@ export interface ReadWindowOptions {
   float32?: boolean;
 }
 
+/**
+ * Where a reader's windows from now on can fall, for a reader going through an image in raster order
+ * of windows (the export's chunks, docs/export.md "Memory"): pixels in rows ≥ `nextRowY`, and pixels
+ * in rows ≥ `rowY` and columns ≥ `x` (the rest of the current row of windows). Pixel coordinates of
+ * the source's grid.
+ */
+export interface ReadFront {
+  x: number;
+  rowY: number;
+  nextRowY: number;
+}
+
+/** `front` in the coordinates of a grid whose pixel (0, 0) is this grid's (dx, dy). */
+export function shiftFront(front: ReadFront, dx: number, dy: number): ReadFront {
+  return { x: front.x + dx, rowY: front.rowY + dy, nextRowY: front.nextRowY + dy };
+}
+
 export interface ImageSource {
   readonly grid: PixelGrid;
   readonly bands: BandInfo[];
   /** Reads a window; it may extend beyond the image, where pixels are masked (docs/semantics.md §3). */
   readWindow(x0: number, y0: number, width: number, height: number, opts?: ReadWindowOptions): Promise<WindowData>;
+  /**
+   * A hint that no later read falls outside `front`: cached data only such reads would use may go
+   * (a later read there is still correct, only slower). Sources without a cache ignore it.
+   */
+  retire?(front: ReadFront): void;
   close(): Promise<void>;
 }
