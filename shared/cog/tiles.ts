@@ -67,7 +67,16 @@ export function tileParams(o: {
  */
 export function deflateTile(raw: Uint8Array, p: TileParams): Promise<Buffer> {
   const n = raw.length;
-  return deflate(raw, { level: p.compressionLevel, strategy: p.zlibStrategy, memLevel: TILE_MEM_LEVEL, chunkSize: Math.max(64, n + (n >>> 10) + 1024) });
+  // `flush: Z_FINISH`: node:zlib would otherwise deflate the input without a flush and finish in a
+  // second call, whose last bytes come back as a second buffer, concatenated with the first (a copy
+  // of every compressed tile). One call with Z_FINISH gives the same bytes in one buffer.
+  return deflate(raw, {
+    level: p.compressionLevel,
+    strategy: p.zlibStrategy,
+    memLevel: TILE_MEM_LEVEL,
+    chunkSize: Math.max(64, n + (n >>> 10) + 1024),
+    flush: zlib.constants.Z_FINISH,
+  });
 }
 
 /**
