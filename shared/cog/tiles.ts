@@ -60,23 +60,34 @@ export function tileParams(o: {
 }
 
 /**
- * DEFLATEs one predicted tile on libuv's thread pool in a single work item: the output buffer holds
- * any tile (zlib's worst case), so the stream never comes back to the JavaScript thread midway.
- * With node:zlib's default 16 KiB chunks a 3 MiB tile was ~140 round trips, each waiting for the
- * main thread, which is busy predicting the next tiles. The bytes are the same either way.
+ * DEFLATEs one predicted tile on libuv's thread pool in a single work item: with node:zlib's
+ * default 16 KiB chunks a 3 MiB tile was ~140 round trips, each waiting for the main thread, which
+ * is busy predicting the next tiles. `flush: Z_FINISH` makes it one zlib call (node:zlib would
+ * otherwise finish in a second call whose last bytes come back as a second buffer, concatenated
+ * with the first: a copy of every tile). The tile is a view of zlib's output buffer, sized
+ * `outBytes` (`outputEstimate`); a tile larger than that continues in a second buffer, joined
+ * with one copy. The bytes never depend on either: zlib's output does not depend on its space.
  */
-export function deflateTile(raw: Uint8Array, p: TileParams): Promise<Buffer> {
-  const n = raw.length;
-  // `flush: Z_FINISH`: node:zlib would otherwise deflate the input without a flush and finish in a
-  // second call, whose last bytes come back as a second buffer, concatenated with the first (a copy
-  // of every compressed tile). One call with Z_FINISH gives the same bytes in one buffer.
+export function deflateTile(raw: Uint8Array, p: TileParams, outBytes = worstCase(raw.length)): Promise<Buffer> {
   return deflate(raw, {
     level: p.compressionLevel,
     strategy: p.zlibStrategy,
     memLevel: TILE_MEM_LEVEL,
-    chunkSize: Math.max(64, n + (n >>> 10) + 1024),
+    chunkSize: Math.max(64, Math.min(outBytes, worstCase(raw.length))),
     flush: zlib.constants.Z_FINISH,
   });
+}
+
+/** zlib's output for `n` bytes in the worst case (stored blocks), with slack. */
+const worstCase = (n: number) => n + (n >>> 10) + 1024;
+
+/**
+ * Output buffer for the next tile of a level that compressed its last tile to `lastRatio` of its
+ * size: 6% more plus 16 KiB. Tiles wait in memory until their turn in the file, so a buffer much
+ * larger than its tile would hold memory the writer's budget does not see (it counts tile bytes).
+ */
+export function outputEstimate(n: number, lastRatio: number): number {
+  return Math.ceil(n * Math.min(1, lastRatio) * 1.06) + 16384;
 }
 
 /**
@@ -140,6 +151,8 @@ export class Level {
   private readonly freeTiles: Uint8Array[] = [];
   /** Scratch of the float32 predictor (one row of a tile). */
   private readonly diff: Uint32Array;
+  /** Compressed / raw size of this level's last tile (the next tile's output buffer, `outputEstimate`). */
+  private lastRatio = 1;
   /** The reduced rows handed to the next level, reused (the next level is done with them when its pushRows resolves). */
   private reduced: PixelArray[] = [];
 
@@ -224,7 +237,8 @@ export class Level {
       const raw = encodeTile(this.p, this.rowBuf, this.width, tx * ts, rows, this.freeTiles.pop(), this.diff);
       compressed.push(
         deflateSlots.run(async () => {
-          const data = await deflateTile(raw, this.p);
+          const data = await deflateTile(raw, this.p, outputEstimate(raw.length, this.lastRatio));
+          this.lastRatio = data.length / raw.length;
           this.freeTiles.push(raw);
           return data;
         }),

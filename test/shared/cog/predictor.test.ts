@@ -103,3 +103,25 @@ test('2× average: the fast path gives the per-pixel mean bit for bit (NaN, ±0,
     }
   }
 });
+
+test("deflateTile gives zlib.deflateSync's bytes whatever its output buffer, and the estimate stays near the tile", async () => {
+  const { deflateTile, outputEstimate } = await import('../../../shared/cog/tiles.js');
+  const zlib = await import('node:zlib');
+  const rand = mulberry32(77);
+  for (let t = 0; t < 24; t++) {
+    const n = [64, 4096, 65536, 3 * 256 * 256 * 4][t % 4]!;
+    const raw = new Uint8Array(n);
+    // From runs of one byte (RLE-friendly) to noise (incompressible: stored blocks).
+    const noise = t % 3;
+    for (let i = 0; i < n; i++) raw[i] = noise === 0 ? (i >> 9) & 0xff : noise === 1 ? (Math.sin(i / 50) * 60 + rand() * 8) & 0xff : (rand() * 256) | 0;
+    const p = tileParams({ tileSize: 256, bands: 3, type: t % 2 ? 'float32' : 'uint8', compressionLevel: 1 + (t % 9) });
+    const want = zlib.deflateSync(raw, { level: p.compressionLevel, strategy: p.zlibStrategy, memLevel: 9 });
+    // Far too small (a second buffer, joined), about right, the worst case (the default).
+    for (const out of [64, outputEstimate(n, want.length / n), undefined]) {
+      const got = await deflateTile(raw, p, out);
+      assert.ok(got.equals(want), `tile ${t} (${n} bytes, output buffer ${out ?? 'worst case'}): bytes differ`);
+    }
+    const est = outputEstimate(n, want.length / n);
+    assert.ok(est >= want.length && est <= want.length * 1.06 + 16385, `estimate ${est} for ${want.length}`);
+  }
+});
