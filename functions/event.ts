@@ -168,10 +168,33 @@ async function invoke(name: string, handler: Handler, decode: (d: JobDeps) => Fu
   }
 }
 
+/**
+ * Runs `fn` outside the `domain` the functions-framework opens around every request. While a domain
+ * is current, node's domain hook tags every async resource made (each promise of a strip or shard:
+ * hundreds of thousands) with it and enters and exits it around each callback; with no domain
+ * current, the hook finds nothing to do. That was 10–20% of a strip worker's time
+ * (docs/cloud.md#distributed-ingest-benchmark-benchingest-cloudts). Resources made while `fn` starts
+ * synchronously carry no domain, so neither do their continuations. `invoke` catches every error
+ * itself; an exception that escapes the promise chain (a bug) reaches the framework's
+ * `uncaughtException` handler, which answers the request with a 500 and restarts the instance, and
+ * the event is redelivered.
+ */
+export function outsideDomain<T>(fn: () => Promise<T>): Promise<T> {
+  const proc = process as NodeJS.Process & { domain?: object | null };
+  const saved = proc.domain;
+  if (!saved) return fn();
+  proc.domain = null;
+  try {
+    return fn();
+  } finally {
+    proc.domain = saved;
+  }
+}
+
 /** A `cloudEvent` function: returns to acknowledge, throws to get a redelivery. */
 export function cloudEventFunction(name: string, handler: Handler): (event: CloudEvent<unknown>) => Promise<void> {
   return async (event) => {
-    const out = await invoke(name, handler, (d) => fromCloudEvent(event, d.config.policy.maxRequestBytes));
+    const out = await outsideDomain(() => invoke(name, handler, (d) => fromCloudEvent(event, d.config.policy.maxRequestBytes)));
     if (out.retry) throw out.retry;
   };
 }
@@ -179,7 +202,7 @@ export function cloudEventFunction(name: string, handler: Handler): (event: Clou
 /** An `http` function (also receiving push deliveries and CloudEvents): the outcome as an HTTP status. */
 export function httpFunction(name: string, handler: Handler): HttpFunction {
   return async (req, res) => {
-    const out = await invoke(name, handler, (d) => fromHttp(req, d.config.policy.maxRequestBytes));
+    const out = await outsideDomain(() => invoke(name, handler, (d) => fromHttp(req, d.config.policy.maxRequestBytes)));
     if (out.body === undefined) res.status(out.status).send('');
     else res.status(out.status).json(out.body);
   };

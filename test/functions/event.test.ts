@@ -1,11 +1,18 @@
 /**
  * The one event rule of functions/ (functions/event.ts): HTTP status per error code, event decoding
- * from every shape a function receives, and the age cutoff.
+ * from every shape a function receives, the age cutoff, and handlers running outside the
+ * framework's per-request domain.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GeotfrError, type ErrorCode } from '../../shared/errors.js';
-import { checkEventAge, fromCloudEvent, httpStatus, PUBSUB_TYPE, STORAGE_FINALIZED } from '../../functions/event.js';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import * as functions from '@google-cloud/functions-framework';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { checkEventAge, fromCloudEvent, httpFunction, httpStatus, PUBSUB_TYPE, STORAGE_FINALIZED, type Handler } from '../../functions/event.js';
+import { setQueue } from '../../functions/context.js';
+import { InProcessQueue } from '../../shared/queue/memory.js';
 
 test('HTTP status per code: client errors 4xx, conflicts 409, retryable 503', () => {
   const status = (code: ErrorCode, retryable?: boolean) => httpStatus(new GeotfrError(code, 'x', {}, { retryable }));
@@ -64,4 +71,43 @@ test('the age cutoff drops events older than the limit (a permanent LIMIT), and 
     () => checkEventAge({ via: 'bucket', id: 'c', time: new Date('2026-01-01T00:00:00Z') }, 3600, now),
     (e: unknown) => e instanceof GeotfrError && e.code === 'LIMIT' && !e.retryable && /7200 s old/.test(e.message),
   );
+});
+
+test('handlers run outside the functions-framework request domain, through the real framework', async (t) => {
+  setQueue(new InProcessQueue());
+  t.after(() => setQueue(undefined));
+  const domainOf = () => (process as NodeJS.Process & { domain?: object | null }).domain ?? null;
+  const seen: (object | null)[] = [];
+  const probe: Handler = {
+    async run() {
+      seen.push(domainOf());
+      await new Promise((r) => setImmediate(r)); // a macrotask: the domain hook would re-enter here
+      seen.push(domainOf());
+      await Promise.all([1, 2].map(async (x) => x));
+      seen.push(domainOf());
+      return { body: {}, message: 'probed' };
+    },
+  };
+  let framework: object | null = null;
+  functions.http('geotfrDomainControl', (_req, res) => {
+    framework = domainOf();
+    res.status(200).send('');
+  });
+  functions.http('geotfrDomainProbe', httpFunction('geotfrDomainProbe', probe));
+  for (const name of ['geotfrDomainControl', 'geotfrDomainProbe']) {
+    const server = getTestServer(name) as Server;
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+      assert.ok(res.status < 300, `${name}: HTTP ${res.status}`);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  }
+  assert.ok(framework, 'the framework runs a plain function inside a domain (else this test shows nothing)');
+  assert.deepEqual(seen, [null, null, null], 'our wrapper runs the handler with no domain current, before and after awaits');
 });
