@@ -172,8 +172,8 @@ async function invoke(name: string, handler: Handler, decode: (d: JobDeps) => Fu
  * Runs `fn` outside the `domain` the functions-framework opens around every request. While a domain
  * is current, node's domain hook tags every async resource made (each promise of a strip or shard:
  * hundreds of thousands) with it and enters and exits it around each callback; with no domain
- * current, the hook finds nothing to do. That was 10–20% of a strip worker's time
- * (docs/cloud.md#distributed-ingest-benchmark-benchingest-cloudts). Resources made while `fn` starts
+ * current, the hook finds nothing to do. That bookkeeping was about a tenth of a strip worker's busy
+ * time (docs/cloud.md#distributed-ingest-benchmark-benchingest-cloudts). Resources made while `fn` starts
  * synchronously carry no domain, so neither do their continuations. `invoke` catches every error
  * itself; an exception that escapes the promise chain (a bug) reaches the framework's
  * `uncaughtException` handler, which answers the request with a 500 and restarts the instance, and
