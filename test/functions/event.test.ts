@@ -10,7 +10,16 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import * as functions from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { checkEventAge, fromCloudEvent, httpFunction, httpStatus, PUBSUB_TYPE, STORAGE_FINALIZED, type Handler } from '../../functions/event.js';
+import {
+  checkEventAge,
+  cloudEventFunction,
+  fromCloudEvent,
+  httpFunction,
+  httpStatus,
+  PUBSUB_TYPE,
+  STORAGE_FINALIZED,
+  type Handler,
+} from '../../functions/event.js';
 import { setQueue } from '../../functions/context.js';
 import { InProcessQueue } from '../../shared/queue/memory.js';
 
@@ -77,31 +86,39 @@ test('handlers run outside the functions-framework request domain, through the r
   setQueue(new InProcessQueue());
   t.after(() => setQueue(undefined));
   const domainOf = () => (process as NodeJS.Process & { domain?: object | null }).domain ?? null;
-  const seen: (object | null)[] = [];
-  const probe: Handler = {
+  const seen: Record<string, (object | null)[]> = { http: [], cloudEvent: [] };
+  const probe = (kind: string): Handler => ({
     async run() {
-      seen.push(domainOf());
+      seen[kind]!.push(domainOf());
       await new Promise((r) => setImmediate(r)); // a macrotask: the domain hook would re-enter here
-      seen.push(domainOf());
+      seen[kind]!.push(domainOf());
       await Promise.all([1, 2].map(async (x) => x));
-      seen.push(domainOf());
+      seen[kind]!.push(domainOf());
       return { body: {}, message: 'probed' };
     },
-  };
+  });
   let framework: object | null = null;
   functions.http('geotfrDomainControl', (_req, res) => {
     framework = domainOf();
     res.status(200).send('');
   });
-  functions.http('geotfrDomainProbe', httpFunction('geotfrDomainProbe', probe));
-  for (const name of ['geotfrDomainControl', 'geotfrDomainProbe']) {
+  functions.http('geotfrDomainProbe', httpFunction('geotfrDomainProbe', probe('http')));
+  functions.cloudEvent('geotfrDomainProbeEvent', cloudEventFunction('geotfrDomainProbeEvent', probe('cloudEvent')));
+  const pushed = JSON.stringify({ message: { data: Buffer.from('{"jobId":"j"}').toString('base64'), messageId: 'm1' }, subscription: 's' });
+  const calls: [string, Record<string, string>, string][] = [
+    ['geotfrDomainControl', {}, '{}'],
+    ['geotfrDomainProbe', {}, '{}'],
+    // A Pub/Sub push as a binary-mode CloudEvent, as Eventarc delivers it.
+    ['geotfrDomainProbeEvent', { 'ce-specversion': '1.0', 'ce-type': PUBSUB_TYPE, 'ce-source': '//pubsub.googleapis.com/t', 'ce-id': 'm1' }, pushed],
+  ];
+  for (const [name, headers, body] of calls) {
     const server = getTestServer(name) as Server;
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: '{}',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
       });
       assert.ok(res.status < 300, `${name}: HTTP ${res.status}`);
     } finally {
@@ -109,5 +126,9 @@ test('handlers run outside the functions-framework request domain, through the r
     }
   }
   assert.ok(framework, 'the framework runs a plain function inside a domain (else this test shows nothing)');
-  assert.deepEqual(seen, [null, null, null], 'our wrapper runs the handler with no domain current, before and after awaits');
+  assert.deepEqual(
+    seen,
+    { http: [null, null, null], cloudEvent: [null, null, null] },
+    'both wrappers run the handler with no domain current, before and after awaits',
+  );
 });
