@@ -95,6 +95,7 @@ const ingestImageSummary: Record<keyof IngestSummary, string> = {
   kernelFrom: '"option", "manifest" or "none"',
   overviews: 'overview levels written',
   bytes: 'size of the COG',
+  spilledBytes: 'compressed tiles that went through temporary files (beyond 3/16 of the memory budget)',
   seconds: 'wall time',
 };
 

@@ -8,7 +8,7 @@
  * |--------------------------------------------|---------|----------------------------------------|
  * | decoded source blocks (raster/geotiff.ts)  | 1/4     | least recently used blocks are dropped and decoded again when needed (counted as re-reads) |
  * | ingest's row of patches (ingest/image.ts, ingest/strips.ts) | 1/2 | refused before anything is read (LIMIT) |
- * | CogWriter's compressed tiles (cog/writer.ts) | 1/8     | spilled to a temporary file (1/16 level 0, 1/32 level 1, …; ≥ 16 MiB a level) |
+ * | CogWriter's compressed tiles (cog/writer.ts) | 3/16    | the oldest, of the level holding the most, spilled to a temporary file (only what exceeds the share) |
  *
  * The rest is headroom for V8, chunks in flight and compression buffers (an export's block cache
  * and an ingest's tiles are not held by the same job).

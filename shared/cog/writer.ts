@@ -4,7 +4,7 @@
  *
  * Rows arrive top to bottom (`writeRows`). Each resolution level buffers one row of tiles and cuts,
  * predicts and DEFLATEs it (tiles.ts, shared with the distributed writer in strips.ts); compressed
- * tiles go to a `SpillBuffer` per level (memory, then a temporary file). Each level also reduces
+ * tiles go to a `SpillBuffer` per level (memory, then a temporary file; the levels share one budget). Each level also reduces
  * row pairs 2× into the next level, down to the first level that fits in one tile (GDAL's COG rule).
  *
  * `finish()` then writes the file in the COG layout of layout.ts (`gdalinfo` reports `LAYOUT=COG`):
@@ -22,7 +22,7 @@ import { SAMPLE_ARRAYS, type SampleType } from '../raster/types.js';
 import { requireGeoTiffEpsg } from './geokeys.js';
 import { CogLayout } from './layout.js';
 import type { OverviewResampling } from './overview.js';
-import { SpillBuffer, writeWithDrain } from './spill.js';
+import { SpillBuffer, SpillPool, writeWithDrain } from './spill.js';
 import { Level, tileParams, type TileParams } from './tiles.js';
 import { ownedTmpPrefix, reclaimOwnedTmpDirs } from '../tmpfiles.js';
 
@@ -60,8 +60,8 @@ export interface CogOptions {
   /** Directory for spilled tiles (default the OS temp dir). */
   tmpDir?: string;
   /**
-   * In-memory budget for compressed tiles per level before spilling (default: an eighth of the
-   * memory budget shared out halving per level, at least 16 MiB a level; see `spillLimit`).
+   * In-memory budget for compressed tiles, all levels together, before the oldest spill (default
+   * 3/16 of the memory budget, at least 16 MiB; see `compressedTileShare`).
    */
   spillBytes?: number;
   /** File name for error messages. */
@@ -69,14 +69,15 @@ export interface CogOptions {
 }
 
 /**
- * Bytes of compressed tiles level `i` keeps in memory before spilling to its temporary file: an
- * eighth of the memory budget in all (shared/budget.ts), a sixteenth for level 0, a 32nd for level
- * 1… (levels shrink 4× each), at least 16 MiB. Spilling costs a write and a read of every byte: for
- * the benchmark's 191 MB COG ~0.25 CPU-s of the writer's 2.3 (docs/ingest.md). A larger share
- * kept more of the 1× benchmark in memory than of the 4× one, and the 4×/1× peak RSS near 1.3.
+ * Bytes of compressed tiles, all levels together, the writer keeps in memory before the oldest
+ * spill to temporary files: 3/16 of the memory budget (shared/budget.ts), at least 16 MiB. Spilling
+ * writes every byte beyond it to a file and reads it back (~0.15 CPU-s of the writer's ~2.2 per
+ * 100 MB on the benchmark machine, docs/ingest.md), so under the default 1 GiB budget a 4096² ×
+ * 3-band float COG (~190 MB) is written without touching the disk, and a larger one spills only
+ * what exceeds the share (from the level holding the most: level 0, which the file ends with).
  */
-function spillLimit(i: number): number {
-  return Math.max(16 << 20, Math.floor(memoryBudgetBytes() / 2 ** (i + 4)));
+export function compressedTileShare(): number {
+  return Math.max(16 << 20, Math.floor((memoryBudgetBytes() * 3) / 16));
 }
 
 /** Streams a raster into a COG. Create with `CogWriter.create`, feed rows, `finish`, and always `close` (also on error). */
@@ -99,9 +100,10 @@ export class CogWriter {
     this.type = opts.type;
     this.layout = new CogLayout({ ...opts, tileSize: this.tileSize });
     const sizes = this.layout.sizes;
+    const pool = new SpillPool(opts.spillBytes ?? compressedTileShare());
     let next: Level | undefined;
     for (let i = sizes.length - 1; i >= 0; i--) {
-      const spill = new SpillBuffer(path.join(tmpDir, `level${i}.tiles`), opts.spillBytes ?? spillLimit(i));
+      const spill = new SpillBuffer(path.join(tmpDir, `level${i}.tiles`), pool);
       this.spills.unshift(spill);
       next = new Level(this.params, sizes[i][0], sizes[i][1], spill, next);
       this.levels.unshift(next);
@@ -138,6 +140,11 @@ export class CogWriter {
     await writeWithDrain(out, this.layout.header(plan, counts), signal);
     for (let i = this.levels.length - 1; i >= 0; i--) await this.spills[i].pipeTo(out, signal);
     return { bytes: plan.total, bigTiff: plan.flavor.bigTiff, overviews: this.levels.length - 1 };
+  }
+
+  /** Bytes of compressed tiles written to temporary files so far (they exceeded `spillBytes`). */
+  get spilledBytes(): number {
+    return this.spills.reduce((n, s) => n + s.fileBytes, 0);
   }
 
   /** Drops temporary files; call after `finish` (or instead of it, on error). Idempotent. */

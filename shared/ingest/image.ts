@@ -63,6 +63,8 @@ export interface IngestSummary {
   kernelFrom: 'option' | 'manifest' | 'none';
   overviews: number;
   bytes: number;
+  /** Compressed tiles that went through temporary files (beyond the writer's share of the memory budget). */
+  spilledBytes: number;
   seconds: number;
 }
 
@@ -392,6 +394,7 @@ export async function ingestImage(opts: IngestImageOptions): Promise<IngestSumma
       kernelFrom,
       overviews: res.overviews,
       bytes: info.size,
+      spilledBytes: cog.spilledBytes,
       seconds: Math.round((performance.now() - t0) / 10) / 100,
     };
   } catch (err) {
