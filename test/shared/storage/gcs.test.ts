@@ -63,6 +63,7 @@ test('HTTP failures map to codes: 5xx/429/408 retryable IO, 403 FORBIDDEN, 404 N
   }
   await assert.rejects(s.read('err/none.bin'), expectError('NOT_FOUND', false));
   await assert.rejects(s.readRange('err/none.bin', 0, 10), expectError('NOT_FOUND', false));
+  await assert.rejects(s.readRangeChunks('err/none.bin', 0, 10), expectError('NOT_FOUND', false));
   // The fault budget is spent: the object is readable again.
   assert.equal((await s.read('err/x.bin')).toString(), 'x');
 });
@@ -132,6 +133,8 @@ test('idempotent reads retry transient failures (503, 429) with backoff, then gi
   assert.equal((await s.read('err/flaky.bin')).toString(), 'ok-flaky');
   server.injectFault({ method: 'GET', pathIncludes: 'err%2Fflaky.bin', status: 429, times: 2 });
   assert.equal((await s.readRange('err/flaky.bin', 3, 8)).toString(), 'flaky');
+  server.injectFault({ method: 'GET', pathIncludes: 'err%2Fflaky.bin', status: 503, times: 2 });
+  assert.equal(Buffer.concat(await s.readRangeChunks('err/flaky.bin', 3, 8)).toString(), 'flaky');
   server.injectFault({ method: 'GET', pathIncludes: 'err%2Fflaky.bin', status: 503, times: 2 });
   assert.equal((await s.stat('err/flaky.bin'))?.size, 8);
   server.injectFault({ method: 'GET', pathIncludes: 'err%2Fflaky.bin', status: 503, times: 10 });
