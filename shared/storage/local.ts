@@ -71,6 +71,13 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
+  /** One piece: a local read lands in one buffer anyway. */
+  async readRangeChunks(key: string, start: number, end: number): Promise<Buffer[]> {
+    if (end <= start) return [];
+    const b = await this.readRange(key, start, end);
+    return b.length ? [b] : [];
+  }
+
   readStream(key: string): Readable {
     const src = createReadStream(this.p(key), { highWaterMark: 1 << 20 });
     // Errors as data, like read(): a missing file is NOT_FOUND naming the file, not a bare ENOENT.
