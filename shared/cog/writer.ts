@@ -4,8 +4,9 @@
  *
  * Rows arrive top to bottom (`writeRows`). Each resolution level buffers one row of tiles and cuts,
  * predicts and DEFLATEs it (tiles.ts, shared with the distributed writer in strips.ts); compressed
- * tiles go to a `SpillBuffer` per level (memory, then a temporary file; the levels share one budget). Each level also reduces
- * row pairs 2× into the next level, down to the first level that fits in one tile (GDAL's COG rule).
+ * tiles go to a `SpillBuffer` per level (memory, then a temporary file; the levels share one
+ * budget). Each level also reduces row pairs 2× into the next level, down to the first level that
+ * fits in one tile (GDAL's COG rule).
  *
  * `finish()` then writes the file in the COG layout of layout.ts (`gdalinfo` reports `LAYOUT=COG`):
  * header and IFDs, then tile data from the smallest overview to full resolution. BigTIFF is chosen
