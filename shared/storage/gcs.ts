@@ -348,9 +348,12 @@ export class GcsBlobStore implements BlobStore {
         bufferedBytes += chunk.length;
         if (bufferedBytes <= this.threshold) return cb();
         startUpload();
-        const all = Buffer.concat(buffered);
+        // Handed on as they came (the upload keeps references until its chunk is sent): joining
+        // them first was a copy and a fresh threshold-sized buffer for every large object.
+        let more = true;
+        for (const c of buffered) more = upload!.write(c);
         buffered = [];
-        if (upload!.write(all)) cb();
+        if (more) cb();
         else upload!.once('drain', () => cb());
       },
       final: (cb) => {
