@@ -270,19 +270,17 @@ export function cogOptionsOf(l: IngestLayout, out: string, tmpDir?: string): Cog
  * A byte range of an object as a stream of range reads (8 MiB each), the next one requested while
  * the current one is parsed (one read ahead: at most 16 MiB in memory). From Cloud Storage each read
  * comes as the chunks it arrived in (`readRangeChunks`): joining them into one 8 MiB buffer was a
- * copy of every input byte and, in a process whose heap holds the functions framework and the
- * storage client, a quarter of the external allocations that drive its garbage collections.
+ * copy of every input byte and, in a strip worker (whose heap holds the functions framework and the
+ * storage client), about a quarter of its major garbage collections (docs/cloud.md).
  */
 function rangeStream(uri: string, start: number, end: number): Readable {
   const CHUNK = 8 << 20;
   return Readable.from(
     (async function* () {
       const loc = await resolveUri(uri, 'files');
-      const store = loc.store;
       const read = (p: number) => {
         const want = Math.min(end, p + CHUNK) - p;
-        const got = store.readRangeChunks ? store.readRangeChunks(loc.key, p, p + want) : store.readRange(loc.key, p, p + want).then((b) => [b]);
-        const r = got.then((chunks) => {
+        const r = loc.store.readRangeChunks(loc.key, p, p + want).then((chunks) => {
           const n = chunks.reduce((a, c) => a + c.length, 0);
           if (n !== want)
             throw new GeotfrError('BAD_INPUT', `file is shorter than when the ingest was planned (${p + Math.min(n, want)} of ${end} bytes)`, {

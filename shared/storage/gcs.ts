@@ -211,22 +211,8 @@ export class GcsBlobStore implements BlobStore {
   }
 
   async readRange(key: string, start: number, end: number): Promise<Buffer> {
-    const f = this.file(key);
-    if (end <= start) return Buffer.alloc(0);
-    return this.retrying(
-      async () => {
-        try {
-          // The client's `end` is inclusive (an HTTP Range); the port's is exclusive.
-          return (await f.download({ start, end: end - 1 }))[0];
-        } catch (err) {
-          // A range starting at or past the end is empty, as for local files.
-          if (statusOf(err) === 416) return Buffer.alloc(0);
-          throw err;
-        }
-      },
-      this.uri(key),
-      `read bytes ${start}-${end - 1}`,
-    );
+    const chunks = await this.readRangeChunks(key, start, end);
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
   }
 
   async readRangeChunks(key: string, start: number, end: number): Promise<Buffer[]> {
@@ -236,7 +222,7 @@ export class GcsBlobStore implements BlobStore {
       async () => {
         const chunks: Buffer[] = [];
         try {
-          // What `download` does, less its final Buffer.concat (the end is inclusive here too).
+          // The client's `end` is inclusive (an HTTP Range); the port's is exclusive.
           await pipeline(
             f.createReadStream({ start, end: end - 1 }),
             new Writable({
@@ -247,6 +233,7 @@ export class GcsBlobStore implements BlobStore {
             }),
           );
         } catch (err) {
+          // A range starting at or past the end is empty, as for local files.
           if (statusOf(err) === 416) return [];
           throw err;
         }

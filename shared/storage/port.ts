@@ -58,9 +58,8 @@ export interface BlobStore {
   /**
    * Bytes [start, end) as the pieces they arrived in, not joined into one buffer (a store reading
    * over HTTP gets them in socket-sized chunks; joining them allocates and copies the range again).
-   * Optional: `readRange` serves where a store has no cheaper way.
    */
-  readRangeChunks?(key: string, start: number, end: number): Promise<Buffer[]>;
+  readRangeChunks(key: string, start: number, end: number): Promise<Buffer[]>;
   readStream(key: string): Readable;
   write(key: string, data: Uint8Array | string, opts?: WriteOptions): Promise<BlobInfo>;
   createWriter(key: string, opts?: WriteOptions): Promise<BlobWriter>;
