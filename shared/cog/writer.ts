@@ -72,10 +72,10 @@ export interface CogOptions {
 /**
  * Bytes of compressed tiles, all levels together, the writer keeps in memory before the oldest
  * spill to temporary files: 3/16 of the memory budget (shared/budget.ts), at least 16 MiB. Spilling
- * writes every byte beyond it to a file and reads it back (~0.15 CPU-s of the writer's ~2.2 per
- * 100 MB on the benchmark machine, docs/ingest.md), so under the default 1 GiB budget a 4096² ×
- * 3-band float COG (~190 MB) is written without touching the disk, and a larger one spills only
- * what exceeds the share (from the level holding the most: level 0, which the file ends with).
+ * writes every byte beyond it to a file and reads it back (~0.2 CPU-s of the writer's ~2.2 for the
+ * ~130 MB the benchmark's COG spilled before, docs/ingest.md), so under the default 1 GiB budget a
+ * 4096² × 3-band float COG (~190 MB) is written without touching the disk, and a larger one spills
+ * only what exceeds the share (from the level holding the most: level 0, which the file ends with).
  */
 export function compressedTileShare(): number {
   return Math.max(16 << 20, Math.floor((memoryBudgetBytes() * 3) / 16));
