@@ -18,6 +18,16 @@ import { randomBytes } from '../../support/random.js';
 
 const seeded = (n: number, seed: number): Buffer => randomBytes(seed, n);
 
+/** `count` random ranges [start, end) of an object of `len` bytes (empty ones included), from `seed`. */
+function randomRanges(len: number, count: number, seed: number): [number, number][] {
+  let s = seed;
+  const rnd = (n: number) => (s = (s * 1103515245 + 12345) >>> 0) % n;
+  return Array.from({ length: count }, () => {
+    const start = rnd(len);
+    return [start, start + rnd(len - start + 1)];
+  });
+}
+
 async function collect(s: NodeJS.ReadableStream): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const c of s) parts.push(Buffer.from(c as Buffer));
@@ -131,11 +141,7 @@ for (const fx of fixtures) {
     test('readRange is [start, end): random ranges, clamped at the end, empty past it', async () => {
       const data = seeded(100_000, 2);
       await store.write('c/range.bin', data);
-      let s = 7;
-      const rnd = (n: number) => (s = (s * 1103515245 + 12345) >>> 0) % n;
-      for (let i = 0; i < 25; i++) {
-        const start = rnd(data.length);
-        const end = start + rnd(data.length - start + 1);
+      for (const [start, end] of randomRanges(data.length, 25, 7)) {
         assert.ok((await store.readRange('c/range.bin', start, end)).equals(data.subarray(start, end)), `[${start}, ${end})`);
       }
       assert.ok((await store.readRange('c/range.bin', data.length - 5, data.length + 100)).equals(data.subarray(data.length - 5)));
@@ -147,11 +153,7 @@ for (const fx of fixtures) {
       const chunks = store.readRangeChunks.bind(store);
       const data = seeded(3 * 1024 * 1024 + 7, 4); // several socket reads over HTTP
       await store.write('c/chunks.bin', data);
-      let s = 11;
-      const rnd = (n: number) => (s = (s * 1103515245 + 12345) >>> 0) % n;
-      for (let i = 0; i < 12; i++) {
-        const start = rnd(data.length);
-        const end = start + rnd(data.length - start + 1);
+      for (const [start, end] of randomRanges(data.length, 12, 11)) {
         const parts = await chunks('c/chunks.bin', start, end);
         assert.ok(Buffer.concat(parts).equals(data.subarray(start, end)), `[${start}, ${end}) in ${parts.length} pieces`);
       }
