@@ -70,7 +70,8 @@ export async function gdalWarp(jobs: WarpJob[]): Promise<Float64Array[]> {
     const manifest = path.join(dir, 'jobs.json');
     await fs.writeFile(manifest, JSON.stringify({ jobs: spec }));
     await run(gdalPython, [script, manifest]);
-    return Promise.all(
+    // Awaited here: returning the pending reads let `finally` delete the directory under them.
+    return await Promise.all(
       spec.map(async (s) => {
         const b = await fs.readFile(s.dst.path);
         return new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
