@@ -142,13 +142,13 @@ async function stackRun(p: { files: string[]; mixer: string }, workers: number, 
   const dir = await fs.mkdtemp(path.join(work, 'gcs-'));
   const stack = await startStack({ stripWorkers: workers, dir, env: { GEOTFR_LOG_LEVEL: 'WARNING' } });
   const rest = `1-${availableParallelism() - 1}`;
-  if (pinned) {
-    const strip = pids('instance.js ingestStrip');
-    if (strip.length !== 1) throw new Error(`--pin: expected one ingestStrip instance, found ${strip.length}`);
-    for (const pid of [process.pid, ...pids('instance.js'), ...pids('pubsub-emulator')]) if (pid !== strip[0]) pin(pid, rest);
-    pin(strip[0]!, '0');
-  }
   try {
+    if (pinned) {
+      const strip = pids('instance.js ingestStrip');
+      if (strip.length !== 1) throw new Error(`--pin: expected one ingestStrip instance, found ${strip.length}`);
+      for (const pid of [process.pid, ...pids('instance.js'), ...pids('pubsub-emulator')]) if (pid !== strip[0]) pin(pid, rest);
+      pin(strip[0]!, '0');
+    }
     const storage = new Storage({ projectId: stack.projectId, apiEndpoint: stack.storageHost });
     // Predictions in, the COG and the job state out: the predictions bucket, as infra/ deploys ingest.
     const bucket = storage.bucket(stack.buckets.predictions);
