@@ -26,6 +26,10 @@ import { deadLetterHandler } from './dead-letter.js';
 import { planIngestHandler } from './plan-ingest.js';
 import { ingestStripHandler } from './ingest-strip.js';
 import { finalizeIngestHandler } from './finalize-ingest.js';
+import { tuneHeapGrowth } from './heap.js';
+
+// Before any request: a function instance's collections are tuned for its small heap and large buffers.
+tuneHeapGrowth();
 
 /** Every function: its target name, signature and handler. */
 export const FUNCTIONS: { target: string; signature: 'http' | 'cloudEvent'; handler: Handler }[] = [

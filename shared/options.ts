@@ -205,6 +205,16 @@ export const OPTIONS = {
     },
     doc: 'memory budget of a process, MiB: source blocks take ≤ 1/4, an ingest row of patches ≤ 1/2 (shared/budget.ts)',
   }),
+  heapGrowingPercent: spec({
+    env: 'GEOTFR_HEAP_GROWING_PERCENT',
+    default: '300',
+    parse: (raw) => {
+      const n = nonNegativeInt(raw);
+      if (n > 1000) throw new Error('a percentage from 0 to 1000');
+      return n;
+    },
+    doc: "function instances: V8's old-generation growing factor is 1 + N/100 (`0`: V8 chooses; functions/heap.ts)",
+  }),
   debug: spec({ env: 'GEOTFR_DEBUG', default: '0', parse: bool, doc: 'CLI errors also print their stack' }),
 } as const;
 
