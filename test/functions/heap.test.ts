@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { tuneHeapGrowth } from '../../functions/heap.js';
 import { GeotfrError } from '../../shared/errors.js';
 
-test('the default holds the growing factor at 4, V8s largest', () => {
+test("the default holds the growing factor at 4, V8's largest", () => {
   assert.equal(tuneHeapGrowth({}), '--heap-growing-percent=300');
 });
 
