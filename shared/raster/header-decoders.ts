@@ -7,13 +7,22 @@
  */
 import { inflateSync } from 'node:zlib';
 import { BaseDecoder, addDecoder, getDecoder } from 'geotiff';
-// @ts-expect-error: the lerc package ships no type declarations
-import Lerc from 'lerc';
 import { limit } from '../limits.js';
 import { blockBytes, type BlockParameters } from './zlib-decoder.js';
 import { zstdDecodeCapped } from './zstd-decoder.js';
 
 type Params = BlockParameters & { LercParameters?: ArrayLike<number> };
+
+type LercModule = { decode(blob: ArrayBufferLike, opts: { returnPixelInterleavedDims: boolean }): { pixels: ArrayBufferView[] } };
+let lerc: Promise<LercModule> | undefined;
+/**
+ * The `lerc` package (90 KB of CommonJS, parsed by Node's ES module loader) loads with the first
+ * LERC tile rather than at every start-up: most sources never have one, and every CLI run, pool
+ * worker and function instance would pay ~10 ms for it.
+ */
+const loadLerc = (): Promise<LercModule> =>
+  // @ts-expect-error: the lerc package ships no type declarations
+  (lerc ??= import('lerc').then((m: { default: LercModule }) => m.default));
 
 const paramsOf = (d: BaseDecoder): Params => (d as unknown as { parameters?: Params }).parameters ?? {};
 
@@ -117,8 +126,8 @@ export class CappedLercDecoder extends BaseDecoder {
     }
     // Exactly the blob's bytes (inflateSync's Buffer may sit in a larger pooled ArrayBuffer; Buffer#slice would not copy).
     const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data.buffer : new Uint8Array(data).buffer;
-    const r = Lerc.decode(owned, { returnPixelInterleavedDims: p.planarConfiguration === 1 });
-    return (r.pixels[0] as ArrayBufferView).buffer as ArrayBuffer;
+    const r = (await loadLerc()).decode(owned, { returnPixelInterleavedDims: p.planarConfiguration === 1 });
+    return r.pixels[0]!.buffer as ArrayBuffer;
   }
 }
 
