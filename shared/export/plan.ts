@@ -244,20 +244,34 @@ export interface ChunkTask {
   firstPatch: number;
 }
 
-/** The chunks of a shard in write order (row-major; a chunk never spans rows or shards). */
+/**
+ * The chunks of a shard in write order (row-major; a chunk never spans rows or shards).
+ *
+ * Compressed, a shard's first and last chunks are a quarter of the others (at least one patch): the
+ * first chunk's DEFLATE starts once a quarter of a window is read and framed, and the last one,
+ * which runs while nothing else is left to do, keeps the second core idle for a quarter of the time.
+ * The chunking is part of the plan, so every writer of a shard (CLI, pool, cloud worker) cuts it the
+ * same way and writes the same bytes.
+ */
 export function shardChunks(plan: ExportPlan, shardIndex: number): ChunkTask[] {
   const s = plan.shards[shardIndex];
   if (!s) throw new GeotfrError('BAD_REQUEST', `shard ${shardIndex} is not in the plan (0..${plan.shards.length - 1})`, { field: 'shard' });
   const out: ChunkTask[] = [];
   const ppr = plan.patchesPerRow;
+  const edge = plan.request.formatOptions.compressed ? Math.ceil(plan.chunkPatches / 4) : plan.chunkPatches;
   let p = s.firstPatch;
   const end = s.firstPatch + s.patchCount;
   while (p < end) {
     const row = Math.floor(p / ppr);
     const col0 = p % ppr;
-    const count = Math.min(plan.chunkPatches, ppr - col0, end - p);
+    const count = Math.min(p === s.firstPatch ? edge : plan.chunkPatches, ppr - col0, end - p);
     out.push({ shard: shardIndex, seq: out.length, row, col0, count, firstPatch: p });
     p += count;
+  }
+  const last = out[out.length - 1]!;
+  if (out.length > 1 && last.count > edge) {
+    last.count -= edge;
+    out.push({ shard: shardIndex, seq: out.length, row: last.row, col0: last.col0 + last.count, count: edge, firstPatch: last.firstPatch + last.count });
   }
   return out;
 }
