@@ -268,8 +268,9 @@ export function shardChunks(plan: ExportPlan, shardIndex: number): ChunkTask[] {
     out.push({ shard: shardIndex, seq: out.length, row, col0, count, firstPatch: p });
     p += count;
   }
-  const last = out[out.length - 1]!;
-  if (out.length > 1 && last.count > edge) {
+  // The first chunk is at most `edge` long, so only a shard of two or more chunks can end longer.
+  const last = out.at(-1);
+  if (last && last.count > edge) {
     last.count -= edge;
     out.push({ shard: shardIndex, seq: out.length, row: last.row, col0: last.col0 + last.count, count: edge, firstPatch: last.firstPatch + last.count });
   }
