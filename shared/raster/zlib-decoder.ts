@@ -3,8 +3,12 @@
  * (ECOSYSTEM.md, "COG window read"), and the async API inflates on libuv's thread pool so several
  * tiles of one window decode in parallel on a multi-core machine.
  *
- * The output chunk size is the block's decoded size (from the IFD): zlib then inflates a tile into
- * one buffer instead of hundreds of 16 KiB pieces, each a JS callback, concatenated at the end.
+ * The output chunk size is one byte more than the block's decoded size (from the IFD): zlib then
+ * inflates a tile into one buffer instead of hundreds of 16 KiB pieces, each a JS callback,
+ * concatenated at the end. Not exactly the size: node:zlib takes an output buffer filled to the
+ * last byte as "maybe more to come", allocates a second one of the same size and makes a second
+ * trip to the thread pool to find the stream's end (every 8 MB tile of a COG cost 16 MB of fresh
+ * memory that way, and the collections that memory starts).
  */
 import { inflate as inflateCb, type ZlibOptions } from 'node:zlib';
 import { BaseDecoder, addDecoder } from 'geotiff';
@@ -41,10 +45,15 @@ export class ZlibDeflateDecoder extends BaseDecoder {
     // A tile never decodes to more than its declared size: inflating stops there, so a DEFLATE bomb
     // (256 KiB declared, 512 MiB of zeros inside) costs at most one block (docs/limits.md).
     const cap = Math.min(n ?? Infinity, limit('maxBlockBytes'));
-    // Exactly the block's size: a full block comes back as one whole buffer (no copy below). zlib's minimum is 64.
-    const opts: ZlibOptions = n ? { chunkSize: Math.max(64, cap), maxOutputLength: cap } : { maxOutputLength: cap };
+    // A byte more than the block (see above); zlib's minimum is 64. More than `cap` still fails below.
+    const opts: ZlibOptions = n ? { chunkSize: Math.max(64, cap + 1), maxOutputLength: cap } : { maxOutputLength: cap };
     try {
-      return toArrayBuffer(await inflate(new Uint8Array(buffer), opts));
+      const out = await inflate(new Uint8Array(buffer), opts);
+      // A whole block is handed on in its own buffer, without a copy: one spare byte at the end,
+      // past every sample a reader indexes (geotiff's predictor works row by row from offset 0). A
+      // short one is copied to its exact length, so the caller's size check sees how short it is.
+      if (out.length === n && out.byteOffset === 0 && out.buffer instanceof ArrayBuffer) return out.buffer;
+      return toArrayBuffer(out);
     } catch (err) {
       // geotiff.ts names the file and the tile around this message.
       if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
