@@ -110,6 +110,16 @@ export class ChunkProducer {
     this.source.retire?.(readFront(this.plan, next));
   }
 
+  /**
+   * The source blocks `task`'s window needs start decoding now, where the block cache has room
+   * (ImageSource.prefetch): a chunk that is the first of a new row of source blocks then finds
+   * them decoded instead of waiting for them while the chunks before it finish deflating.
+   */
+  prefetch(task: ChunkTask): void {
+    const win = tilesWindow(this.plan.grid, task.row, task.col0, task.count);
+    this.source.prefetch?.(win.x0, win.y0, win.width, win.height);
+  }
+
   async produce(task: ChunkTask, signal?: AbortSignal): Promise<ChunkResult> {
     return this.finish(await this.read(task, signal));
   }

@@ -25,6 +25,8 @@ export interface ChunkPool {
   cacheStats(): BlockCacheStats | undefined;
   /** Every task before `next` (plan order) has its result: blocks only those tasks read may go. */
   passed(next: ChunkTask): void;
+  /** A hint that `task` runs soon: its source blocks may start decoding (pools that decode elsewhere ignore it). */
+  prefetch?(task: ChunkTask): void;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,7 @@ export async function inProcessPool(plan: ExportPlan, open: ImageSpecOpener | un
     depth: inProcessDepth(plan),
     cacheStats: () => producer.cacheStats(),
     passed: (next) => producer.passed(next),
+    prefetch: (t) => producer.prefetch(t),
     // Chunks still in flight (after a failure) settle before their files close.
     close: async () => {
       await Promise.all(running);
@@ -56,10 +59,14 @@ export async function inProcessPool(plan: ExportPlan, open: ImageSpecOpener | un
   };
 }
 
+/** Tasks beyond those in flight whose source blocks `inOrder` has the pool prefetch. */
+const PREFETCH_TASKS = 2;
+
 /**
  * A pool's results in task order, `pool.depth` tasks in flight: the next tasks start before the
- * caller handles (writes) a result. An abort stops the wait for the chunk in flight at once; the
- * pool's close settles what is still running. Used by the embedded runner and `writeShard`.
+ * caller handles (writes) a result, and the blocks of the few after them start decoding
+ * (`prefetch`). An abort stops the wait for the chunk in flight at once; the pool's close settles
+ * what is still running. Used by the embedded runner and `writeShard`.
  */
 export async function* inOrder(pool: ChunkPool, tasks: ChunkTask[], signal?: AbortSignal): AsyncGenerator<ChunkResult> {
   const inFlight: Promise<ChunkResult>[] = [];
@@ -70,6 +77,10 @@ export async function* inOrder(pool: ChunkPool, tasks: ChunkTask[], signal?: Abo
       p.catch(() => {}); // observed in order below
       inFlight.push(p);
     }
+    // A task in flight waits for its blocks only if nothing decoded them sooner: the first chunk
+    // of a new row of source blocks would otherwise read (and inflate) them only once the chunks
+    // before it had finished deflating, leaving a core idle meanwhile.
+    for (let k = next; k < Math.min(tasks.length, next + PREFETCH_TASKS); k++) pool.prefetch?.(tasks[k]);
   };
   fill();
   let done = 0;

@@ -245,6 +245,17 @@ class FileView {
     return { x0: 0, y0: 0, width: w, height: h, values, valid };
   }
 
+  /**
+   * Starts decoding the blocks a read of this export window will need (TiffFile.prefetch), for a
+   * file on the export's lattice that is open already. A warped file's blocks are where the warp's
+   * outline lands, which only the warp computes: those wait for the read.
+   */
+  prefetch(x0: number, y0: number, w: number, h: number): void {
+    if (!this.shift || !this.tiff) return;
+    const samples = this.slots.flatMap(({ planned }) => planned.samples);
+    this.tiff.prefetch(x0 + this.shift[0], y0 + this.shift[1], w, h, samples);
+  }
+
   async close(): Promise<void> {
     const n = this.native;
     this.native = undefined;
@@ -393,6 +404,10 @@ export class GridImageSource implements ImageSource {
     for (const v of this.views) if (v.shift && v.tiff) v.tiff.retire(shiftFront(front, v.shift[0], v.shift[1]));
   }
 
+  prefetch(x0: number, y0: number, width: number, height: number): void {
+    for (const v of this.views) if (v.touches(x0, y0, width, height)) v.prefetch(x0, y0, width, height);
+  }
+
   /** Closes least recently used files beyond `maxOpenFiles` (never one this window used). */
   private async closeIdle(tick: number): Promise<void> {
     const open = this.views.filter((v) => v.isOpen);
@@ -429,6 +444,7 @@ export function shiftedSource(inner: ImageSource, grid: PixelGrid): ImageSource 
       return { ...r, x0, y0 };
     },
     retire: (front) => inner.retire?.(shiftFront(front, dx, dy)),
+    prefetch: (x0, y0, w, h) => inner.prefetch?.(x0 + dx, y0 + dy, w, h),
     close: () => inner.close(),
   };
 }

@@ -244,6 +244,12 @@ export class GeoTiffImageSource implements ImageSource {
     for (const f of this.files) f.retire(front);
   }
 
+  prefetch(x0: number, y0: number, width: number, height: number): void {
+    const perFile = new Map<TiffFile, number[]>();
+    for (const p of this.plans) perFile.set(p.file, [...(perFile.get(p.file) ?? []), ...p.samples]);
+    for (const [f, samples] of perFile) f.prefetch(x0, y0, width, height, samples);
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.files.map((f) => f.close()));
   }

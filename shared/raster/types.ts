@@ -100,5 +100,11 @@ export interface ImageSource {
    * (a later read there is still correct, only slower). Sources without a cache ignore it.
    */
   retire?(front: ReadFront): void;
+  /**
+   * A hint that a read of this window comes soon: the blocks it needs may start decoding now, in
+   * the background, where the source's cache has room for them without dropping anything (a
+   * failure is left for the read itself to report). Sources without a cache ignore it.
+   */
+  prefetch?(x0: number, y0: number, width: number, height: number): void;
   close(): Promise<void>;
 }
