@@ -8,7 +8,7 @@
  * stay ≤ maxFileSize; a single bigger record gets a file of its own.
  */
 import { GeotfrError } from '../errors.js';
-import { checkLimit } from '../limits.js';
+import { checkLimit, formatCount } from '../limits.js';
 import { framedSize } from '../tfrecord/record.js';
 import type { Mixer } from '../mixer.js';
 import type { BandInfo, PixelGrid } from '../raster/types.js';
@@ -226,9 +226,9 @@ function checkValuesWritten(grid: ExportGrid, layout: FeatureLayout): void {
         ? 'formatOptions.kernelSize'
         : 'formatOptions.patchDimensions';
   const shape = `${grid.tileWidth}×${grid.tileHeight} tile (patch ${grid.patchWidth}×${grid.patchHeight} + kernel margins) × ${depths} value(s) per pixel`;
-  checkLimit('maxValuesPerPatch', perPatch, `a patch of ${perPatch.toLocaleString('en-US')} values (${shape})`, { field });
+  checkLimit('maxValuesPerPatch', perPatch, `a patch of ${formatCount(perPatch)} values (${shape})`, { field });
   const total = perPatch * grid.totalPatches;
-  checkLimit('maxValuesPerExport', total, `${total.toLocaleString('en-US')} values written (${grid.totalPatches} patches × ${perPatch} values)`, {
+  checkLimit('maxValuesPerExport', total, `${formatCount(total)} values written (${grid.totalPatches} patches × ${perPatch} values)`, {
     field: kernelFactor >= 2 ? 'formatOptions.kernelSize' : 'region',
   });
 }

@@ -10,7 +10,7 @@ import { BlobSource, type BlobSourceOptions } from './blobsource.js';
 import { readAffine, readCrs } from './georef.js';
 import type { RangeReader } from '../storage/http.js';
 import { missingInput } from '../storage/open.js';
-import { checkLimit } from '../limits.js';
+import { checkLimit, formatCount } from '../limits.js';
 import { LruCache, type CacheStats } from './lru.js';
 import { option } from '../options.js';
 import { blockCacheShare } from '../budget.js';
@@ -207,7 +207,7 @@ export class TiffFile {
       checkLimit(
         'maxBlockBytes',
         perBlock,
-        `a ${tw}×${th} ${image.isTiled ? 'tile' : 'strip'} of ${perBlock.toLocaleString('en-US')} decoded bytes`,
+        `a ${tw}×${th} ${image.isTiled ? 'tile' : 'strip'} of ${formatCount(perBlock)} decoded bytes`,
         { file: uri },
         {
           hint: 'rewrite it in smaller blocks (gdal_translate -co TILED=YES)',

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GeotfrError } from '../../../shared/errors.js';
-import { LIMITS, checkJsonDepth, checkLimit, checkValueDepth, findJsonDepth, limit, limitsTable } from '../../../shared/limits.js';
+import { LIMITS, checkJsonDepth, checkLimit, checkValueDepth, findJsonDepth, formatCount, limit, limitsTable } from '../../../shared/limits.js';
+import { mulberry32 } from '../../support/random.js';
 import { repoRoot } from '../../support/oracles.js';
 
 test('precedence: the option, then the environment variable, then the default', () => {
@@ -37,6 +38,17 @@ test('checkLimit: LIMIT naming the limit, its value and its variable; at the lim
       e.code === 'LIMIT' &&
       e.message === 'f.json: a depth of 257 exceeds the maxJsonDepth limit of 256 (set GEOTFR_MAX_JSON_DEPTH to change it; docs/limits.md)',
   );
+});
+
+test('formatCount groups digits exactly as toLocaleString("en-US") does (random integers of every length)', () => {
+  const next = mulberry32(2026);
+  const samples = [0, 1, -1, 999, 1000, -1000, 999999, 1000000, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 1.5, 2 ** 60];
+  for (let digits = 1; digits <= 16; digits++)
+    for (let k = 0; k < 20; k++) {
+      const n = Math.floor(next() * 10 ** digits);
+      if (Number.isSafeInteger(n) && n > 0) samples.push(n, -n);
+    }
+  for (const n of samples) assert.equal(formatCount(n), n.toLocaleString('en-US'), String(n));
 });
 
 test('the JSON depth scan counts brackets outside strings only, and reports UTF-8 byte offsets', () => {
