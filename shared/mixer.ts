@@ -2,7 +2,7 @@
  * The JSON "mixer" sidecar (docs/semantics.md §6): georeferencing of an export's patch grid, byte for byte as
  * Earth Engine writes it (2-space indent, inline arrays, Java doubles, no trailing newline).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { GeotfrError } from './errors.js';
 import { javaDouble } from './javadouble.js';
 import { checkJsonDepth } from './limits.js';

@@ -6,7 +6,7 @@
  * is pure: `parseImageExportRequest(json)` returns the normalized request (defaults applied,
  * `{date}` in `fileNamePrefix` resolved) that the plan then carries everywhere.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { GeotfrError } from '../errors.js';
 import { checkValueDepth } from '../limits.js';
 import { checkKey } from '../storage/port.js';

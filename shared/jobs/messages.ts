@@ -4,7 +4,7 @@
  * document, the field and the value. Messages are small JSON objects; unknown keys are refused so a
  * message from another deployment's version is not half-understood.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { GeotfrError } from '../errors.js';
 
 const jobId = z.string().min(1).max(128);

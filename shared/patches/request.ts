@@ -7,7 +7,7 @@
  * of §11 (mosaics, globs, STAC) are image export's own schema pieces (export/request.ts), so both
  * commands accept and reject the same things; shared/grid/resolve.ts checks their interplay.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { GeotfrError } from '../errors.js';
 import { checkKey } from '../storage/port.js';
 import { deepest, gridFields, imageSpec, utcDate, type ImageExportRequest, type ImageSpec } from '../export/request.js';

@@ -2,7 +2,7 @@
  * The table export request (docs/semantics.md §8), declared once as a zod schema with EE's names
  * (`Export.table.toCloudStorage`): defaults live here, unknown keys are rejected.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { GeotfrError } from '../errors.js';
 import { checkValueDepth } from '../limits.js';
 import { checkKey } from '../storage/port.js';
