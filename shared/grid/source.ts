@@ -253,7 +253,7 @@ class FileView {
   prefetch(x0: number, y0: number, w: number, h: number): void {
     if (!this.shift || !this.tiff) return;
     const samples = this.slots.flatMap(({ planned }) => planned.samples);
-    this.tiff.prefetch(x0 + this.shift[0], y0 + this.shift[1], w, h, samples);
+    void this.tiff.prefetch(x0 + this.shift[0], y0 + this.shift[1], w, h, samples);
   }
 
   async close(): Promise<void> {

@@ -424,15 +424,18 @@ export class TiffFile {
    * Starts decoding the blocks of the given samples over window (x0, y0, w, h) that are not cached
    * yet, in the background, as long as the cache has room for them: a prefetch never drops a block
    * to make room (that block may be the one the next read needs). A block that fails to decode is
-   * not kept, so the read that needs it decodes it again and reports the error.
+   * not kept, so the read that needs it decodes it again and reports the error. Resolves when the
+   * decodes it started have settled (callers need not wait; tests do).
    */
-  prefetch(x0: number, y0: number, w: number, h: number, samples: number[]): void {
+  prefetch(x0: number, y0: number, w: number, h: number, samples: number[]): Promise<void> {
     const { width: W, height: H } = this.grid;
     const ix0 = Math.max(0, x0),
       iy0 = Math.max(0, y0);
     const ix1 = Math.min(W, x0 + w),
       iy1 = Math.min(H, y0 + h);
-    if (ix1 <= ix0 || iy1 <= iy0) return;
+    const started: Promise<unknown>[] = [];
+    const done = () => Promise.allSettled(started).then(() => {});
+    if (ix1 <= ix0 || iy1 <= iy0) return done();
     const bw = this.blockWidth,
       bh = this.blockHeight;
     const planes = this.planar ? [...new Set(samples)].filter((s) => s >= 0 && s < this.spp) : [0];
@@ -441,10 +444,11 @@ export class TiffFile {
       for (let bx = Math.floor(ix0 / bw); bx <= Math.floor((ix1 - 1) / bw); bx++)
         for (const plane of planes) {
           if (this.cache.has(blockKey(bx, by, plane))) continue;
-          if (this.cache.bytesUsed + bytes > this.cache.budgetBytes) return;
-          this.block(bx, by, plane).catch(() => {});
+          if (this.cache.bytesUsed + bytes > this.cache.budgetBytes) return done();
+          started.push(this.block(bx, by, plane));
         }
     }
+    return done();
   }
 
   /**

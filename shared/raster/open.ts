@@ -247,7 +247,7 @@ export class GeoTiffImageSource implements ImageSource {
   prefetch(x0: number, y0: number, width: number, height: number): void {
     const perFile = new Map<TiffFile, number[]>();
     for (const p of this.plans) perFile.set(p.file, [...(perFile.get(p.file) ?? []), ...p.samples]);
-    for (const [f, samples] of perFile) f.prefetch(x0, y0, width, height, samples);
+    for (const [f, samples] of perFile) void f.prefetch(x0, y0, width, height, samples);
   }
 
   async close(): Promise<void> {

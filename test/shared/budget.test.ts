@@ -61,8 +61,9 @@ test('export under a small budget re-decodes dropped blocks, reports them with -
   assert.equal(roomy.summary.blockCache.decodes, 16 * 2, 'each block decoded once');
   // Blocks behind the chunks go, and the rows above the next patch row are cut off (docs/export.md
   // "Memory"): the cache never holds all 32 MiB of blocks (tiles are whole at the bottom edge too),
-  // though its budget would allow it.
-  assert.ok(roomy.summary.blockCache.peakBytes <= 0.75 * 32 * 2 ** 20, `peak ${roomy.summary.blockCache.peakBytes} bytes`);
+  // though its budget would allow it. How close it comes depends on when the prefetched blocks of
+  // the next chunks (two beyond those in flight) finish decoding.
+  assert.ok(roomy.summary.blockCache.peakBytes < 32 * 2 ** 20, `peak ${roomy.summary.blockCache.peakBytes} bytes`);
   for (const workers of ['0', '2']) {
     const tight = await exportWith(src, `tight${workers}`, ['--workers', workers, '--memory-budget', '64']);
     assert.equal(tight.summary.blockCache.budgetBytes, 16 * 2 ** 20);
