@@ -44,6 +44,24 @@ function floatTemplate(features: { name: string; count: number }[]): { template:
   return { template, blocks };
 }
 
+/** The float features of one Example of `grid`'s tiles: every band, or one collapsed feature named after the first. */
+function floatFeatures(grid: ExportGrid, layout: FeatureLayout, collapse: boolean): { name: string; count: number }[] {
+  const n = grid.tileWidth * grid.tileHeight;
+  return collapse
+    ? [{ name: layout.bands[0].name, count: layout.bands.reduce((s, b) => s + b.depth, 0) * n }]
+    : layout.bands.map((b) => ({ name: b.name, count: b.depth * n }));
+}
+
+/**
+ * Serialized bytes of one float-feature Example of `grid`'s tiles: the length FloatFramer's records
+ * have, from the entry prefixes alone (the planner's record size, without encoding a record).
+ */
+export function floatRecordBytes(grid: ExportGrid, layout: FeatureLayout, collapse: boolean): number {
+  let body = 0;
+  for (const f of floatFeatures(grid, layout, collapse)) body += floatEntryPrefix(f.name, f.count).length + f.count * 4;
+  return exampleSize(body);
+}
+
 /** Frames float-feature Examples for patches of one grid straight into chunk buffers. */
 export class FloatFramer {
   private readonly template: Buffer;
@@ -63,11 +81,7 @@ export class FloatFramer {
     private readonly layout: FeatureLayout,
     private readonly collapse: boolean,
   ) {
-    const n = grid.tileWidth * grid.tileHeight;
-    const feats = collapse
-      ? [{ name: layout.bands[0].name, count: layout.bands.reduce((s, b) => s + b.depth, 0) * n }]
-      : layout.bands.map((b) => ({ name: b.name, count: b.depth * n }));
-    const { template, blocks } = floatTemplate(feats);
+    const { template, blocks } = floatTemplate(floatFeatures(grid, layout, collapse));
     this.template = template;
     this.blocks = blocks;
     this.recordBytes = template.length;

@@ -46,7 +46,10 @@ test('FloatFramer bytes = encodeExample + frameRecords', async () => {
     assert.equal(framer.recordBytes, enc.maxRecordBytes());
     const count = grid.patchesPerRow;
     const win = await src.readWindow(-grid.marginX, -grid.marginY, count * pw + 2 * grid.marginX, grid.tileHeight);
-    const generic = frameRecords(enc.encodeRow(win, count).flatMap((r) => r!));
+    const records = enc.encodeRow(win, count).flatMap((r) => r!);
+    // The planner's size, counted from the layout, is every encoded record's length.
+    for (const r of records) assert.equal(r.length, enc.maxRecordBytes(), `seed ${seed}: record length`);
+    const generic = frameRecords(records);
     const offsets = Array.from({ length: count }, (_, p) => p * pw);
     const fast = framer.frame(win, offsets);
     assert.ok(fast.equals(generic), `seed ${seed}`);
