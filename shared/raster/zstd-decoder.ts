@@ -6,11 +6,21 @@
  * decodes into a buffer of exactly the allowed capacity, failing rather than writing past it.
  */
 import { BaseDecoder, addDecoder } from 'geotiff';
-import { ZSTDDecoder } from 'zstddec/stream';
+import type { ZSTDDecoder } from 'zstddec/stream';
 import { limit } from '../limits.js';
 import { blockBytes, type BlockParameters } from './zlib-decoder.js';
 
-const zstd = new ZSTDDecoder();
+let zstd: Promise<ZSTDDecoder> | undefined;
+/**
+ * zstddec (86 KB of JavaScript around its WebAssembly) loads with the first ZSTD data, as `lerc`
+ * does (header-decoders.ts): most sources have none, and every command paid for parsing it.
+ */
+const loadZstd = (): Promise<ZSTDDecoder> =>
+  (zstd ??= import('zstddec/stream').then(async ({ ZSTDDecoder: Decoder }) => {
+    const d = new Decoder();
+    await d.init();
+    return d;
+  }));
 const ZSTD_MAGIC = 0xfd2fb528;
 
 /**
@@ -40,12 +50,11 @@ export function zstdFrameContentSize(b: Uint8Array): number | undefined {
  * one that does not say decodes into a buffer of `cap` bytes and fails past it. `what` names the data.
  */
 export async function zstdDecodeCapped(data: Uint8Array, cap: number, what = 'ZSTD', capNote = ''): Promise<Uint8Array> {
-  await zstd.init();
   const declared = zstdFrameContentSize(data);
   // geotiff.ts names the file and the tile around these messages.
   if (declared !== undefined && declared > cap) throw new Error(`${what} data declares ${declared} decoded bytes, more than the block's ${cap}${capNote}`);
   // With a capacity, zstd decodes into a buffer of exactly that size and fails instead of going past it.
-  const out = zstd.decode(data, declared ?? cap);
+  const out = (await loadZstd()).decode(data, declared ?? cap);
   if (out.byteLength === 0 && data.length > 0) throw new Error(`${what} data is corrupt or decodes to more than the block's ${cap} decoded bytes${capNote}`);
   return out;
 }
