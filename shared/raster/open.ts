@@ -210,20 +210,19 @@ export class GeoTiffImageSource implements ImageSource {
     if (signal?.aborted) throw new GeotfrError('CANCELLED', 'read cancelled');
     const n = width * height;
     const narrow = this.plans.map((p) => opts.float32 === true && p.float32Exact);
-    // A same-shaped window the caller is done with is overwritten in place: masked pixels hold
-    // unspecified values (types.ts), and every valid flag is rewritten by mask().
+    // A window the caller is done with is overwritten in place when its arrays have room for this
+    // one (the same shape, or a larger one: a shard's first and last chunks are narrower than the
+    // rest): masked pixels hold unspecified values (types.ts), and every valid flag is rewritten by mask().
     const fits =
       reuse !== undefined &&
       reuse.values.length === this.plans.length &&
       reuse.valid.length === this.plans.length &&
       this.plans.every(
         (p, b) =>
-          reuse.values[b]!.length === p.samples.length * n &&
-          reuse.values[b] instanceof (narrow[b] ? Float32Array : Float64Array) &&
-          reuse.valid[b]!.length === n,
+          room(reuse.values[b]!) >= p.samples.length * n && reuse.values[b] instanceof (narrow[b] ? Float32Array : Float64Array) && room(reuse.valid[b]!) >= n,
       );
     const values = fits
-      ? reuse.values
+      ? this.plans.map((p, b) => grown(reuse.values[b]!, p.samples.length * n))
       : this.plans.map((p, b) => (narrow[b] ? new Float32Array(p.samples.length * n) : new Float64Array(p.samples.length * n)));
     // One read per file covering every sample any band needs, so shared tiles decode once.
     const perFile = new Map<TiffFile, { samples: number[]; out: (Float64Array | Float32Array)[] }>();
@@ -236,7 +235,7 @@ export class GeoTiffImageSource implements ImageSource {
       });
     });
     await Promise.all([...perFile].map(([f, e]) => f.readSamples(x0, y0, width, height, e.samples, e.out, signal)));
-    const valid = this.plans.map((p, b) => mask(p, values[b]!, x0, y0, width, height, this.grid, fits ? reuse.valid[b] : undefined));
+    const valid = this.plans.map((p, b) => mask(p, values[b]!, x0, y0, width, height, this.grid, fits ? grown(reuse.valid[b]!, n) : undefined));
     return { x0, y0, width, height, values, valid };
   }
 
@@ -253,6 +252,14 @@ export class GeoTiffImageSource implements ImageSource {
   async close(): Promise<void> {
     await Promise.all(this.files.map((f) => f.close()));
   }
+}
+
+/** Elements a typed array's buffer holds from its start on (a window's arrays may be views of larger ones). */
+const room = (a: Float64Array | Float32Array | Uint8Array): number => (a.buffer.byteLength - a.byteOffset) / a.BYTES_PER_ELEMENT;
+
+/** `a`'s buffer from its start, `length` elements long (at most `room(a)`). */
+function grown<T extends Float64Array | Float32Array | Uint8Array>(a: T, length: number): T {
+  return a.length === length ? a : new (a.constructor as new (b: ArrayBufferLike, o: number, l: number) => T)(a.buffer, a.byteOffset, length);
 }
 
 /** Valid flags (docs/semantics.md §1): inside the image and, for every depth, not nodata (NaN counts as nodata only without one in float bands). */

@@ -61,8 +61,9 @@ export interface WindowData {
 export interface ReadWindowOptions {
   signal?: AbortSignal;
   /**
-   * A window this source returned earlier that the caller no longer needs: its arrays may be
-   * overwritten and returned again (no per-window allocation); sources are free to ignore it.
+   * A window this source returned earlier that the caller no longer needs: its arrays, and the
+   * rest of the buffers they view, may be overwritten and returned again, also for a smaller
+   * window (no per-window allocation); sources are free to ignore it.
    */
   reuse?: WindowData;
   /**

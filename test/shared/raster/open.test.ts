@@ -399,6 +399,71 @@ test('overlapping windows decode each tile once (tile-aligned reads, decoded-til
   }
 });
 
+test('a window handed back for reuse serves any window that fits in it: same values and masks as fresh reads', async (t) => {
+  if (!needGdal(t)) return;
+  const dir = await tempDir();
+  try {
+    const r = rng(4242);
+    const [W, H] = [90, 70];
+    const f = path.join(dir, 'reuse.tif');
+    const nodata = -7;
+    await writeGeoTiff(f, {
+      width: W,
+      height: H,
+      bands: [0, 1].map(() => Float64Array.from({ length: W * H }, () => (r.next() < 0.15 ? nodata : randomSample(r, 'float32')))),
+      type: 'float32',
+      nodata,
+      affine: [1, 0, 0, 0, -1, 0],
+      crs: 'EPSG:3857',
+      blockSize: 32,
+      compress: 'DEFLATE',
+    });
+    // An array band (depth 2) and a plain one.
+    const spec = {
+      bands: [
+        { name: 'a', uri: f, bands: [1, 2] },
+        { name: 'b', uri: f, band: 2 },
+      ],
+    };
+    const fresh = await openImage(spec);
+    const reusing = await openImage(spec);
+    try {
+      let spare: Awaited<ReturnType<GeoTiffImageSource['readWindow']>> | undefined;
+      let lent = 0;
+      for (let k = 0; k < 40; k++) {
+        // Windows of random sizes, partly outside the image, for float32 and float64 arrays alike.
+        const [w, h] = [r.int(1, 60), r.int(1, 50)];
+        const [x0, y0] = [r.int(-10, W - 5), r.int(-10, H - 5)];
+        const float32 = r.next() < 0.5;
+        const want = await fresh.readWindow(x0, y0, w, h, { float32 });
+        const bigEnough = spare !== undefined && spare.values.every((v, b) => v.buffer.byteLength >= want.values[b]!.byteLength);
+        const sameType = spare !== undefined && spare.values.every((v, b) => v.constructor === want.values[b]!.constructor);
+        const got = await reusing.readWindow(x0, y0, w, h, { float32, reuse: spare });
+        if (bigEnough && sameType) {
+          lent++;
+          got.values.forEach((v, b) => assert.equal(v.buffer, spare!.values[b]!.buffer, `window ${k}: band ${b} reuses the spare's buffer`));
+        }
+        assert.deepEqual(got.valid, want.valid, `window ${k} masks`);
+        for (let b = 0; b < want.values.length; b++) {
+          assert.equal(got.values[b]!.length, want.values[b]!.length, `window ${k} band ${b} length`);
+          // Masked pixels hold unspecified values (shared/raster/types.ts): compare the valid ones.
+          const n = w * h;
+          for (let i = 0; i < want.values[b]!.length; i++)
+            if (want.valid[b]![i % n]) assert.equal(got.values[b]![i], want.values[b]![i], `window ${k} band ${b} value ${i}`);
+        }
+        // Hand back the larger of the two windows seen last, as a shard's narrow end chunks do.
+        if (!spare || got.values[0]!.buffer.byteLength >= spare.values[0]!.buffer.byteLength || r.next() < 0.3) spare = got;
+      }
+      assert.ok(lent >= 5, `the spare served ${lent} windows`);
+    } finally {
+      await fresh.close();
+      await reusing.close();
+    }
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('sparse files (tiles never written) read as GDAL reads them: nodata, hence masked', async (t) => {
   if (!needGdal(t)) return;
   const dir = await tempDir();
