@@ -272,34 +272,47 @@ function mask(p: BandPlan, values: Float64Array | Float32Array, x0: number, y0: 
   if (cx1 <= cx0 || cy1 <= cy0) return valid;
   for (let y = cy0; y < cy1; y++) valid.fill(1, y * w + cx0, y * w + cx1);
   const n = w * h;
-  p.types.forEach((type, d) => {
-    const nd = p.nodata;
+  const nd = p.nodata;
+  for (let d = 0; d < p.types.length; d++) {
+    const type = p.types[d]!;
     const off = d * n;
-    // Two monomorphic loops (NaN test, equality test) instead of a per-pixel callback: this runs
-    // once per sample read and dominated window reads when written with a closure.
-    let nanTest: boolean;
-    let target = 0;
+    // Two monomorphic loops (NaN test, equality test) in functions of their own, called with
+    // plain arguments: written as a closure over mutable variables inside forEach, this loop
+    // allocated (boxed doubles, ~17 MB per 170 MB export in a sampling heap profile).
     if (nd === undefined) {
-      if (!isFloat(type)) return;
-      nanTest = true;
-    } else if (Number.isNaN(nd)) {
-      nanTest = true;
-    } else {
-      nanTest = false;
-      // GDAL compares a float32 band against its nodata cast to float32.
-      target = type === 'float32' ? Math.fround(nd) : nd;
-    }
-    for (let y = cy0; y < cy1; y++) {
-      const end = y * w + cx1;
-      if (nanTest) {
-        for (let i = y * w + cx0; i < end; i++) {
-          const v = values[off + i]!;
-          if (v !== v) valid[i] = 0;
-        }
-      } else {
-        for (let i = y * w + cx0; i < end; i++) if (values[off + i] === target) valid[i] = 0;
-      }
-    }
-  });
+      if (isFloat(type)) maskNaN(values, valid, off, w, cx0, cx1, cy0, cy1);
+    } else if (Number.isNaN(nd)) maskNaN(values, valid, off, w, cx0, cx1, cy0, cy1);
+    // GDAL compares a float32 band against its nodata cast to float32.
+    else maskEqual(values, valid, off, w, cx0, cx1, cy0, cy1, type === 'float32' ? Math.fround(nd) : nd);
+  }
   return valid;
+}
+
+/** Clears the valid flag of NaN samples in rows [cy0, cy1), columns [cx0, cx1) of one depth (at `off`). */
+function maskNaN(values: Float64Array | Float32Array, valid: Uint8Array, off: number, w: number, cx0: number, cx1: number, cy0: number, cy1: number): void {
+  for (let y = cy0; y < cy1; y++) {
+    const end = y * w + cx1;
+    for (let i = y * w + cx0; i < end; i++) {
+      const v = values[off + i]!;
+      if (v !== v) valid[i] = 0;
+    }
+  }
+}
+
+/** Clears the valid flag of samples equal to `target` (maskNaN's rectangle). */
+function maskEqual(
+  values: Float64Array | Float32Array,
+  valid: Uint8Array,
+  off: number,
+  w: number,
+  cx0: number,
+  cx1: number,
+  cy0: number,
+  cy1: number,
+  target: number,
+): void {
+  for (let y = cy0; y < cy1; y++) {
+    const end = y * w + cx1;
+    for (let i = y * w + cx0; i < end; i++) if (values[off + i] === target) valid[i] = 0;
+  }
 }
