@@ -365,8 +365,7 @@ export class TiffFile {
    */
   private block(bx: number, by: number, plane: number): Promise<Typed> {
     const rows = this.image.getBlockHeight(by);
-    const bytes = this.blockWidth * rows * BYTES[this.sampleTypes[0]!] * (this.planar ? 1 : this.spp);
-    return this.cache.get(blockKey(bx, by, plane), bytes, async () => {
+    return this.cache.get(blockKey(bx, by, plane), this.blockBytes(by), async () => {
       const stride = this.planar ? 1 : this.spp;
       const type = this.sampleTypes[plane]!;
       const need = this.blockWidth * rows * stride;
@@ -420,6 +419,11 @@ export class TiffFile {
     });
   }
 
+  /** Decoded bytes of one block in block row `by` (one sample's plane for planar files), as the cache counts them. */
+  private blockBytes(by: number): number {
+    return this.blockWidth * this.image.getBlockHeight(by) * BYTES[this.sampleTypes[0]!] * (this.planar ? 1 : this.spp);
+  }
+
   /**
    * Starts decoding the blocks of the given samples over window (x0, y0, w, h) that are not cached
    * yet, in the background, as long as the cache has room for them: a prefetch never drops a block
@@ -440,7 +444,7 @@ export class TiffFile {
       bh = this.blockHeight;
     const planes = this.planar ? [...new Set(samples)].filter((s) => s >= 0 && s < this.spp) : [0];
     for (let by = Math.floor(iy0 / bh); by <= Math.floor((iy1 - 1) / bh); by++) {
-      const bytes = this.blockWidth * this.image.getBlockHeight(by) * BYTES[this.sampleTypes[0]!] * (this.planar ? 1 : this.spp);
+      const bytes = this.blockBytes(by);
       for (let bx = Math.floor(ix0 / bw); bx <= Math.floor((ix1 - 1) / bw); bx++)
         for (const plane of planes) {
           if (this.cache.has(blockKey(bx, by, plane))) continue;
