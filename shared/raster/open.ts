@@ -193,6 +193,8 @@ function requestedBands(requests: FileBandRequest[], files: Map<string, TiffFile
 /** The ImageSource over one or more GeoTIFF files on one grid. */
 export class GeoTiffImageSource implements ImageSource {
   readonly bands: BandInfo[];
+  /** Per file, every sample some band reads from it (what `prefetch` asks each file for). */
+  private readonly fileSamples = new Map<TiffFile, number[]>();
 
   constructor(
     readonly grid: PixelGrid,
@@ -201,6 +203,7 @@ export class GeoTiffImageSource implements ImageSource {
     readonly files: TiffFile[],
   ) {
     this.bands = plans.map((p) => p.info);
+    for (const p of plans) this.fileSamples.set(p.file, [...(this.fileSamples.get(p.file) ?? []), ...p.samples]);
   }
 
   async readWindow(x0: number, y0: number, width: number, height: number, opts: ReadWindowOptions = {}): Promise<WindowData> {
@@ -244,9 +247,7 @@ export class GeoTiffImageSource implements ImageSource {
   }
 
   prefetch(x0: number, y0: number, width: number, height: number): void {
-    const perFile = new Map<TiffFile, number[]>();
-    for (const p of this.plans) perFile.set(p.file, [...(perFile.get(p.file) ?? []), ...p.samples]);
-    for (const [f, samples] of perFile) void f.prefetch(x0, y0, width, height, samples);
+    for (const [f, samples] of this.fileSamples) void f.prefetch(x0, y0, width, height, samples);
   }
 
   async close(): Promise<void> {
