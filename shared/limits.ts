@@ -98,8 +98,6 @@ export function formatCount(n: number): string {
   return n < 0 ? '-' + out : out;
 }
 
-const fmt = formatCount;
-
 /**
  * The error for input over limit `name`: `what` says what was found ("record length 536,870,912
  * bytes"); the message adds the limit's name, value and how to raise it.
@@ -107,7 +105,7 @@ const fmt = formatCount;
 export function limitError(name: LimitName, value: number, what: string, ctx: ErrorContext = {}, code: ErrorCode = 'LIMIT', hint?: string): GeotfrError {
   return new GeotfrError(
     code,
-    `${what} exceeds the ${name} limit of ${fmt(value)} (${hint ? `${hint}, or ` : ''}set ${LIMITS[name].env} to change it; docs/limits.md)`,
+    `${what} exceeds the ${name} limit of ${formatCount(value)} (${hint ? `${hint}, or ` : ''}set ${LIMITS[name].env} to change it; docs/limits.md)`,
     ctx,
   );
 }
@@ -142,7 +140,7 @@ export function findJsonDepth(text: string, max: number): { index: number; depth
 
 /** The text of a nesting error, the same wherever it is found. */
 export function jsonDepthMessage(depth: number, max: number): string {
-  return `JSON nests deeper than the maxJsonDepth limit of ${fmt(max)} (depth ${fmt(depth)} here; set ${LIMITS.maxJsonDepth.env} to change it; docs/limits.md)`;
+  return `JSON nests deeper than the maxJsonDepth limit of ${formatCount(max)} (depth ${formatCount(depth)} here; set ${LIMITS.maxJsonDepth.env} to change it; docs/limits.md)`;
 }
 
 /**
@@ -204,8 +202,8 @@ function unitOf(name: string): string {
 
 /** Bytes written the way people read them: 268435456 → "256 MiB (268,435,456)". */
 function showDefault(name: string, v: number): string {
-  if (unitOf(name) === 'bytes' && v % MiB === 0) return `${fmt(v / MiB)} MiB (${fmt(v)})`;
-  return fmt(v);
+  if (unitOf(name) === 'bytes' && v % MiB === 0) return `${formatCount(v / MiB)} MiB (${formatCount(v)})`;
+  return formatCount(v);
 }
 
 /** The markdown table docs/limits.md carries (generated; test/shared/limits/limits.test.ts compares). */
