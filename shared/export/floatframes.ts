@@ -27,11 +27,7 @@ interface Block {
  * layout `encodeExample` writes.
  */
 function floatTemplate(features: { name: string; count: number }[]): { template: Buffer; blocks: Block[] } {
-  const prefixes = features.map((f) => floatEntryPrefix(f.name, f.count));
-  let body = 0;
-  features.forEach((f, i) => {
-    body += prefixes[i].length + f.count * 4;
-  });
+  const { prefixes, body } = floatBody(features);
   const template = Buffer.allocUnsafe(exampleSize(body));
   let pos = writeExampleHead(template, 0, body);
   const blocks = features.map((f, i) => {
@@ -57,9 +53,17 @@ function floatFeatures(grid: ExportGrid, layout: FeatureLayout, collapse: boolea
  * have, from the entry prefixes alone (the planner's record size, without encoding a record).
  */
 export function floatRecordBytes(grid: ExportGrid, layout: FeatureLayout, collapse: boolean): number {
+  return exampleSize(floatBody(floatFeatures(grid, layout, collapse)).body);
+}
+
+/** Each feature's map-entry prefix, and the Features message body: the prefixes and their floats. */
+function floatBody(features: { name: string; count: number }[]): { prefixes: Buffer[]; body: number } {
+  const prefixes = features.map((f) => floatEntryPrefix(f.name, f.count));
   let body = 0;
-  for (const f of floatFeatures(grid, layout, collapse)) body += floatEntryPrefix(f.name, f.count).length + f.count * 4;
-  return exampleSize(body);
+  features.forEach((f, i) => {
+    body += prefixes[i].length + f.count * 4;
+  });
+  return { prefixes, body };
 }
 
 /** Frames float-feature Examples for patches of one grid straight into chunk buffers. */
