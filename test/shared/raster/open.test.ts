@@ -436,8 +436,8 @@ test('a window handed back for reuse serves any window that fits in it: same val
         const [x0, y0] = [r.int(-10, W - 5), r.int(-10, H - 5)];
         const float32 = r.next() < 0.5;
         const want = await fresh.readWindow(x0, y0, w, h, { float32 });
-        const bigEnough = spare !== undefined && spare.values.every((v, b) => v.buffer.byteLength >= want.values[b]!.byteLength);
-        const sameType = spare !== undefined && spare.values.every((v, b) => v.constructor === want.values[b]!.constructor);
+        const bigEnough = spare?.values.every((v, b) => v.buffer.byteLength >= want.values[b]!.byteLength);
+        const sameType = spare?.values.every((v, b) => v.constructor === want.values[b]!.constructor);
         const got = await reusing.readWindow(x0, y0, w, h, { float32, reuse: spare });
         if (bigEnough && sameType) {
           lent++;
