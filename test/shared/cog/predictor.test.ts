@@ -2,12 +2,14 @@
  * The COG writer's fast paths against their plain definitions, over random tiles: the fused float32
  * interleave + predictor 3 (word-wise differences, byte transpose) must give the bytes of
  * interleaving then `floatingPointDiff` (libtiff's fpDiff, which GDAL undoes in writer.test.ts), also
- * at the right and bottom edges and into a reused, dirty buffer; the 2× average's fast path the
+ * at the right and bottom edges and into a reused, dirty buffer, and so must the WebAssembly SIMD
+ * version (predictor.wat), which this runtime must run; the 2× average's fast path the
  * values of the per-pixel mean with NaN, ±0 and ±Infinity in the blocks.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { float32PredictedTile, floatingPointDiff } from '../../../shared/cog/predictor.js';
+import { predictFloat32Tile, simdPredictorAvailable } from '../../../shared/cog/predictor-simd.js';
 import { reduceRow } from '../../../shared/cog/overview.js';
 import { encodeTile, tileParams } from '../../../shared/cog/tiles.js';
 import { mulberry32 } from '../../support/random.js';
@@ -51,6 +53,36 @@ test('float32 predictor 3, fused and word-wise: the bytes of interleave + floati
     assert.equal(reused.buffer, out.buffer);
     assert.deepEqual(reused, want);
   }
+});
+
+test('float32 predictor 3 in WebAssembly SIMD: the same bytes, any band count, edge and layout, after larger tiles', () => {
+  // Node 20 and later run WebAssembly SIMD: a fallback to JavaScript here would be a silent slowdown.
+  assert.ok(simdPredictorAvailable(), 'the WebAssembly predictor does not instantiate on this runtime');
+  const rand = mulberry32(2026);
+  for (let trial = 0; trial < 120; trial++) {
+    // Large layouts first and then smaller ones, in random order: the zeros before each row's planes
+    // must be there whatever an earlier, larger tile left in the instance's memory.
+    const ts = 16 * (1 + Math.floor(rand() * (trial < 10 ? 16 : 5)));
+    const nb = 1 + Math.floor(rand() * (trial < 10 ? 17 : 9));
+    const width = 1 + Math.floor(rand() * 3 * ts);
+    const x0 = Math.min(width - 1, Math.floor(rand() * width));
+    const rows = 1 + Math.floor(rand() * ts);
+    const bands = Array.from({ length: nb }, () => randomFloats(width * rows, rand));
+    const want = reference(bands, width, x0, rows, ts);
+    const out = new Uint8Array(ts * ts * nb * 4).fill(0xa5);
+    const lanes = bands.map((b) => new Uint32Array(b.buffer));
+    assert.ok(predictFloat32Tile(lanes, width, x0, Math.min(ts, width - x0), rows, ts, out));
+    assert.deepEqual(out, want, `tile ${ts} px, ${nb} bands, width ${width}, x0 ${x0}, ${rows} rows`);
+  }
+});
+
+test('the WebAssembly predictor declines what it cannot do, leaving the buffer alone', () => {
+  const lanes = [new Uint32Array(40 * 20)];
+  const out = new Uint8Array(20 * 20 * 4).fill(3);
+  assert.equal(predictFloat32Tile(lanes, 40, 0, 20, 20, 20, out), false, 'a tile size that is not a multiple of 16');
+  assert.equal(predictFloat32Tile(lanes, 40, 0, 16, 16, 16, out), false, 'an output buffer of the wrong size');
+  assert.equal(predictFloat32Tile([], 40, 0, 16, 16, 16, new Uint8Array(0)), false, 'no bands');
+  assert.ok(out.every((v) => v === 3));
 });
 
 test('integer tiles encoded into a reused buffer equal fresh ones (zero padding restored)', () => {
