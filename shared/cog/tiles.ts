@@ -16,6 +16,7 @@ import { GeotfrError } from '../errors.js';
 import { SAMPLE_ARRAYS, isFloatType as isFloat, type PixelArray, type SampleType } from '../raster/types.js';
 import { reduceRow, type OverviewResampling } from './overview.js';
 import { float32PredictedTile, floatingPointDiff, horizontalDiff, type IntArray } from './predictor.js';
+import { predictFloat32Tile } from './predictor-simd.js';
 
 const deflate = promisify(zlib.deflate);
 
@@ -299,7 +300,9 @@ export function encodeTile(p: TileParams, rowBuf: PixelArray[], width: number, x
   const out = reuse?.length === bytes && reuse.byteOffset % 8 === 0 ? reuse : new Uint8Array(bytes);
   if (p.type === 'float32') {
     const lanes = rowBuf.map((r) => new Uint32Array(r.buffer, r.byteOffset, r.length));
-    float32PredictedTile(lanes, width, x0, w, rows, ts, new Uint32Array(out.buffer, out.byteOffset, bytes / 4), diff ?? new Uint32Array(ts * nb));
+    // WebAssembly SIMD where the runtime has it; the same bytes in JavaScript otherwise.
+    if (!predictFloat32Tile(lanes, width, x0, w, rows, ts, out))
+      float32PredictedTile(lanes, width, x0, w, rows, ts, new Uint32Array(out.buffer, out.byteOffset, bytes / 4), diff ?? new Uint32Array(ts * nb));
     return out;
   }
   // Integers are predicted in place; float64 goes through an interleaved copy.
