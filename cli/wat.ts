@@ -1,10 +1,10 @@
 /** WebAssembly text → bytes (wabt, a development dependency) and the module that carries them (cli/wasm.ts). */
 import wabtInit from 'wabt';
 
-/** The binary of a `.wat` source, with the SIMD and bulk-memory features it uses. */
+/** The binary of a `.wat` source, with the SIMD it uses. */
 export async function assembleWat(file: string, wat: string): Promise<Uint8Array<ArrayBuffer>> {
   const wabt = await wabtInit();
-  const mod = wabt.parseWat(file, wat, { simd: true, bulk_memory: true });
+  const mod = wabt.parseWat(file, wat, { simd: true });
   try {
     mod.validate();
     return new Uint8Array(mod.toBinary({}).buffer);

@@ -2,12 +2,13 @@
 ;; predictor.ts `floatingPointDiff` over the pixel-interleaved tile (docs/ingest.md, "COG tiles").
 ;; Assembled by `npm run wasm` (wabt) into predictor-wasm.ts; a test checks that file against this one.
 ;;
-;; Memory (all offsets from the caller, in bytes, 16-aligned):
-;;   in   nb band planes of ts×ts little-endian float32 words, band-major: band b, row y, column x at
-;;        in + 4·(b·ts·ts + y·ts + x); columns past the image edge hold 0 (the caller writes them)
+;; `predict` does `rows` rows of a tile; the caller passes a tile in runs of rows, so the memory
+;; stays a few rows whatever the tile. Memory (all offsets from the caller, in bytes, 16-aligned):
+;;   in   nb bands of `rows` rows of ts little-endian float32 words: band b, row y, column x at
+;;        in + b·bandStride + 4·(y·ts + x); columns past the image edge hold 0 (the caller writes them)
 ;;   ilv  one interleaved row, ts·nb words (scratch; unused when nb = 1)
 ;;   tmp  one row split into byte planes, 4·ts·nb bytes, preceded by at least nb zero bytes
-;;   out  the predicted tile, ts·ts·nb·4 bytes; rows from `rows` on are zeroed
+;;   out  the predicted rows, rows·ts·nb·4 bytes
 ;;
 ;; Per row: (a) interleave the bands' samples, (b) split the words into four byte planes, most
 ;; significant byte first (a 4×4 byte transpose, sixteen samples at a time), (c) subtract from every
@@ -19,7 +20,7 @@
 
   (func (export "predict")
     (param $nb i32) (param $ts i32) (param $rows i32)
-    (param $in i32) (param $ilv i32) (param $tmp i32) (param $out i32)
+    (param $in i32) (param $bandStride i32) (param $ilv i32) (param $tmp i32) (param $out i32)
     (local $rowSamples i32) (local $rowBytes i32) (local $plane i32)
     (local $y i32) (local $b i32) (local $x i32) (local $i i32)
     (local $src i32) (local $dst i32) (local $end i32) (local $row i32) (local $stride i32)
@@ -42,9 +43,8 @@
             (local.set $b (i32.const 0))
             (loop $bands_loop
               ;; band b's row y, to every nb-th word of ilv from word b
-              (local.set $src (i32.add (local.get $in)
-                (i32.shl (i32.add (i32.mul (local.get $b) (i32.mul (local.get $ts) (local.get $ts)))
-                                  (i32.mul (local.get $y) (local.get $ts))) (i32.const 2))))
+              (local.set $src (i32.add (i32.add (local.get $in) (i32.mul (local.get $b) (local.get $bandStride)))
+                (i32.shl (i32.mul (local.get $y) (local.get $ts)) (i32.const 2))))
               (local.set $dst (i32.add (local.get $ilv) (i32.shl (local.get $b) (i32.const 2))))
               (local.set $end (i32.add (local.get $src) (i32.shl (local.get $ts) (i32.const 2))))
               (loop $x_loop
@@ -96,11 +96,5 @@
           (br_if $diff_loop (i32.lt_u (local.get $i) (local.get $rowBytes))))
 
         (local.set $y (i32.add (local.get $y) (i32.const 1)))
-        (br $rows_loop)))
-
-    ;; rows past the image edge
-    (memory.fill
-      (i32.add (local.get $out) (i32.mul (local.get $rows) (local.get $rowBytes)))
-      (i32.const 0)
-      (i32.mul (i32.sub (local.get $ts) (local.get $rows)) (local.get $rowBytes))))
+        (br $rows_loop))))
 )
