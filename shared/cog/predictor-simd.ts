@@ -8,8 +8,8 @@
  * The tile's samples are copied into the instance's memory a run of rows at a time, band by band,
  * predicted there and copied out into the caller's tile buffer (the caller deflates it
  * asynchronously, so it cannot stay in memory the next run overwrites). The instance's memory,
- * which never shrinks, holds two runs of at most 256 KiB and two rows' scratch, whatever the tile:
- * a tile of many bands does not leave a tile-sized block behind on every thread.
+ * which never shrinks, holds two runs of rows (256 KiB each, or one row where a row is longer) and
+ * two rows' scratch: a tile of many bands does not leave a tile-sized block behind on every thread.
  */
 import { WASM_BASE64 } from './predictor-wasm.js';
 
@@ -20,7 +20,7 @@ interface PredictorExports {
 
 /** Rows per call: as many as fit this many bytes of input (at least one). */
 const RUN_BYTES = 256 * 1024;
-/** Rows so wide (bands × tile size) that four of them exceed this take the JavaScript path. */
+/** Layouts larger than this (four rows at least: input, interleaved, planes, output) take the JavaScript path. */
 const MAX_MEMORY_BYTES = 256 * 1024 * 1024;
 
 let instance: PredictorExports | null | undefined;
