@@ -1,5 +1,5 @@
 ;; TIFF predictor 3 (floating point) for float32 tiles, in WebAssembly SIMD: the bytes of
-;; predictor.ts `floatingPointDiff` over the pixel-interleaved tile (docs/ingest.md, "COG tiles").
+;; predictor.ts `floatingPointDiff` over the pixel-interleaved tile (docs/ingest.md, "How the speed was found").
 ;; Assembled by `npm run wasm` (wabt) into predictor-wasm.ts; a test checks that file against this one.
 ;;
 ;; `predict` does `rows` rows of a tile; the caller passes a tile in runs of rows, so the memory
