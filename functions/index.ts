@@ -27,9 +27,12 @@ import { planIngestHandler } from './plan-ingest.js';
 import { ingestStripHandler } from './ingest-strip.js';
 import { finalizeIngestHandler } from './finalize-ingest.js';
 import { tuneHeapGrowth } from './heap.js';
+import { prestartStripThread } from '../shared/jobs/strip-build.js';
 
 // Before any request: a function instance's collections are tuned for its small heap and large buffers.
 tuneHeapGrowth();
+// The strip worker's build thread starts with the instance, not inside its first strip.
+if (process.env.FUNCTION_TARGET === 'ingestStrip') prestartStripThread();
 
 /** Every function: its target name, signature and handler. */
 export const FUNCTIONS: { target: string; signature: 'http' | 'cloudEvent'; handler: Handler }[] = [

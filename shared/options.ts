@@ -215,6 +215,12 @@ export const OPTIONS = {
     },
     doc: "function instances: V8's old-generation growing factor is 1 + N/100 (`0`: V8 chooses; functions/heap.ts)",
   }),
+  stripThread: spec({
+    env: 'GEOTFR_STRIP_THREAD',
+    default: '1',
+    parse: bool,
+    doc: 'strip workers build each strip on a worker thread of their own (`0`: on the request thread; shared/jobs/strip-build.ts)',
+  }),
   debug: spec({ env: 'GEOTFR_DEBUG', default: '0', parse: bool, doc: 'CLI errors also print their stack' }),
 } as const;
 

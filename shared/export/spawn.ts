@@ -24,7 +24,7 @@ export function defaultWorkers(cores = availableParallelism()): number {
  * bundled one the bundled CLI names (cli/bundled.ts), whose pool code sits in a shared chunk where
  * a URL relative to the module would point nowhere.
  */
-export function workerEntry(name: 'export' | 'patches', beside: URL): URL {
+export function workerEntry(name: 'export' | 'patches' | 'strip', beside: URL): URL {
   return (globalThis as { geotfrWorkerEntries?: Record<string, URL> }).geotfrWorkerEntries?.[name] ?? beside;
 }
 

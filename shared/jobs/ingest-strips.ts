@@ -22,14 +22,13 @@
  * `parseIngestRequest` (ingest.ts) plus `tileSize`, `stripTileRows` (a power of two), `workers`
  * (at least that many strips), `nodata` (a number or "nan"), `depth` (of `[D, h, w]` features).
  */
-import { isPreconditionFailed, type BlobStore, type BlobWriter } from '../storage/port.js';
-import { writeWithDrain } from '../cog/spill.js';
-import type { TileSink } from '../cog/tiles.js';
+import { isPreconditionFailed } from '../storage/port.js';
 import { openBucket, resolveUri } from '../storage/open.js';
 import { GeotfrError, asGeotfrError } from '../errors.js';
 import { option } from '../options.js';
-import { CoarseLevels, StripWriter, fileByteCounts } from '../cog/strips.js';
-import { cogOptionsOf, fillStrip, planStrips, type IngestLayout } from '../ingest/strips.js';
+import { CoarseLevels, fileByteCounts } from '../cog/strips.js';
+import { cogOptionsOf, planStrips, type IngestLayout } from '../ingest/strips.js';
+import { buildStrip } from './strip-build.js';
 import { parseIngestRequest, type IngestRequest } from './ingest.js';
 import type { JobDeps, SubmitResult } from './planner.js';
 import { failJob } from './shard-worker.js';
@@ -265,56 +264,12 @@ async function loadIngestPlan(job: JobStore): Promise<IngestJobPlan> {
   return plan;
 }
 
-/**
- * One part of a strip, streamed create-once to the bucket while the strip is made. A create-once
- * conflict means an earlier delivery wrote the same bytes; it may surface on a write (a resumable
- * upload refused) or only at commit, and either way the part counts as existing and the rest of its
- * bytes are dropped (the strip is still finished: its marker needs the tile sizes).
- */
-class PartUpload implements TileSink {
-  private existed = false;
-  private constructor(
-    private readonly w: BlobWriter,
-    private readonly signal?: AbortSignal,
-  ) {}
-
-  static async open(store: BlobStore, key: string, signal?: AbortSignal): Promise<PartUpload> {
-    return new PartUpload(await store.createWriter(key, { ifNotExists: true }), signal);
-  }
-
-  async append(chunk: Uint8Array): Promise<void> {
-    if (this.existed) return;
-    try {
-      await writeWithDrain(this.w.stream, chunk, this.signal);
-    } catch (err) {
-      if (!isPreconditionFailed(err)) throw err;
-      this.existed = true;
-    }
-  }
-
-  /** Publishes the part; false when an earlier delivery already had. */
-  async commit(): Promise<boolean> {
-    if (!this.existed)
-      try {
-        await this.w.commit();
-        return true;
-      } catch (err) {
-        if (!isPreconditionFailed(err)) throw err;
-      }
-    await this.w.abort();
-    return false;
-  }
-
-  abort(): Promise<void> {
-    return this.w.abort();
-  }
-}
-
 export type StripOutcome = 'written' | 'existed' | 'duplicate' | 'skipped' | 'failed';
 
 /**
- * Writes one strip's parts (create-once) and its marker, then tells the finalizer. Retryable errors
- * are recorded and rethrown (Pub/Sub redelivers, then dead-letters); permanent ones fail the job.
+ * Writes one strip's parts (create-once, built on a thread of their own: strip-build.ts) and its
+ * marker, then tells the finalizer. Retryable errors are recorded and rethrown (Pub/Sub redelivers,
+ * then dead-letters); permanent ones fail the job.
  */
 export async function runStrip(msg: StripMessage, attempt: number, deps: JobDeps, signal?: AbortSignal): Promise<StripOutcome> {
   const now = deps.now ?? (() => new Date());
@@ -343,25 +298,9 @@ export async function runStrip(msg: StripMessage, attempt: number, deps: JobDeps
     // after it, they took longer than making it (docs/cloud.md).
     const keys = Array.from({ length: g.m + 1 }, (_, k) => partKey(job, msg.strip, k));
     if (g.m < g.levels - 1) keys.push(rawKey(job, msg.strip));
-    const parts: PartUpload[] = [];
-    let wrote = 0;
-    let res;
-    let tBuilt = t0;
-    let committed = false;
-    try {
-      for (const key of keys) parts.push(await PartUpload.open(store, key, signal));
-      const w = StripWriter.create(cogOptionsOf(l, plan.out), g, msg.strip, { level: (k) => parts[k]!, raw: parts[g.m + 1] });
-      await fillStrip(l, msg.strip, w, signal);
-      res = await w.finish();
-      tBuilt = performance.now();
-      committed = true;
-      // Every commit settles before the first failure is rethrown (no upload is left running).
-      const settled = await Promise.allSettled(parts.map((p) => p.commit()));
-      for (const r of settled) if (r.status === 'rejected') throw r.reason;
-      wrote = settled.filter((r) => r.status === 'fulfilled' && r.value).length;
-    } finally {
-      if (!committed) await Promise.all(parts.map((p) => p.abort().catch(() => {})));
-    }
+    const built = await buildStrip({ bucket: msg.bucket, layout: l, out: plan.out, strip: msg.strip, keys }, signal);
+    const { wrote, builtAt, ...res } = built;
+    const buildSeconds = (builtAt - performance.timeOrigin - t0) / 1000;
     const seconds = (performance.now() - t0) / 1000;
     const mark: StripMark = {
       shard: msg.strip,
@@ -375,7 +314,7 @@ export async function runStrip(msg: StripMessage, attempt: number, deps: JobDeps
       byteCounts: res.byteCounts,
       partBytes: res.partBytes,
       rawBytes: res.rawBytes,
-      phaseSeconds: { build: round3((tBuilt - t0) / 1000), upload: round3(seconds - (tBuilt - t0) / 1000) },
+      phaseSeconds: { build: round3(buildSeconds), upload: round3(seconds - buildSeconds) },
     };
     await job.markShard(mark);
     await notify();

@@ -118,7 +118,8 @@ interface Instance {
 async function startInstance(target: string, env: NodeJS.ProcessEnv, verbose: boolean): Promise<Instance> {
   const port = await freePort();
   const child = spawn(process.execPath, [path.join(here, 'instance.js'), target, String(port)], {
-    env,
+    // FUNCTION_TARGET: as Cloud Run sets it for a function's instances.
+    env: { ...env, FUNCTION_TARGET: target },
     stdio: ['ignore', 'pipe', verbose ? 'inherit' : 'ignore'],
   });
   // Kept from the start: an instance that dies later has already fired 'exit' when the stack stops,
