@@ -69,15 +69,17 @@ export interface WireError {
   code: string;
   message: string;
   context: Record<string, unknown>;
+  /** As the error had it (an `IO` error may be permanent: a 403 or 404 from Cloud Storage); absent: from the code. */
+  retryable?: boolean;
 }
 
 export function toWireError(err: unknown): WireError {
   const e = asGeotfrError(err);
-  return { code: e.code, message: e.message, context: { ...e.context } };
+  return { code: e.code, message: e.message, context: { ...e.context }, retryable: e.retryable };
 }
 
 export function fromWireError(e: WireError): GeotfrError {
-  return new GeotfrError(e.code as ErrorCode, e.message);
+  return new GeotfrError(e.code as ErrorCode, e.message, {}, { retryable: e.retryable });
 }
 
 /**

@@ -17,6 +17,7 @@ import { cloudConfigFromEnv } from '../../../shared/jobs/config.js';
 import { submitIngest, type IngestJobPlan } from '../../../shared/jobs/ingest-strips.js';
 import { buildStrip, prestartStripThread, stripThreadStats, type BuiltStrip, type StripBuild } from '../../../shared/jobs/strip-build.js';
 import { GeotfrError } from '../../../shared/errors.js';
+import { isRetryable } from '../../../shared/jobs/status.js';
 import { startGcsServer, type GcsServer } from '../../gcs-server/server.js';
 import { mulberry32 } from '../../support/random.js';
 
@@ -133,6 +134,7 @@ test('a corrupt record fails the thread with the error the calling thread gives,
     assert.ok(ea instanceof GeotfrError, `strip ${s}: ${ea}`);
     assert.equal(ea.code, eb.code);
     assert.equal(ea.message, eb.message);
+    assert.equal(ea.retryable, eb.retryable);
     assert.equal(ea.code, 'BAD_INPUT');
     assert.match(ea.message, /p-1\.tfrecord.*byte offset \d+/);
     for (const key of [...a.keys, ...b.keys]) assert.equal(await store.stat(key), undefined, `${key} was published`);
@@ -153,4 +155,17 @@ test('an abort stops the thread without publishing a part, and the next build ru
   const next = await buildStrip(build(p, 0, 'abort/next'), undefined, THREAD);
   assert.equal(next.wrote, a.keys.length);
   for (const key of a.keys) assert.equal(await store.stat(key), undefined, `${key} was published after the abort`);
+});
+
+test('a prediction file deleted after planning: the same permanent error on both threads', async () => {
+  const p = await plan('gone', 11);
+  await store.delete('gone/p-1.tfrecord');
+  const s = p.layout.strips.length - 1; // the last strip reads the plain file
+  const [ra, rb] = await Promise.allSettled([buildStrip(build(p, s, 'gone/thread'), undefined, THREAD), buildStrip(build(p, s, 'gone/here'), undefined, HERE)]);
+  assert.equal(ra.status, 'rejected');
+  assert.equal(rb.status, 'rejected');
+  const [ea, eb] = [(ra as PromiseRejectedResult).reason as GeotfrError, (rb as PromiseRejectedResult).reason as GeotfrError];
+  assert.deepEqual([ea.code, ea.message, ea.retryable], [eb.code, eb.message, eb.retryable]);
+  assert.match(ea.message, /gone\/p-1\.tfrecord/);
+  assert.equal(isRetryable(ea), false, `${ea.code} ${ea.message}: retryable`);
 });
