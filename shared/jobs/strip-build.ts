@@ -12,7 +12,7 @@
  * caller (ingest-strips.ts).
  */
 import { SHARE_ENV, Worker } from 'node:worker_threads';
-import { GeotfrError, abortable, fromWireError, type WireError } from '../errors.js';
+import { GeotfrError, abortable, fromWireError, toWireError, type WireError } from '../errors.js';
 import { option } from '../options.js';
 import { writeWithDrain } from '../cog/spill.js';
 import type { TileSink } from '../cog/tiles.js';
@@ -160,7 +160,7 @@ export async function buildStrip(b: StripBuild, signal?: AbortSignal, env: NodeJ
   w.removeAllListeners('exit').removeAllListeners('error');
   w.ref();
   let reusable = false;
-  const onAbort = () => w.postMessage({ type: 'abort', reason: wireReason(signal?.reason) } satisfies ToStripThread);
+  const onAbort = () => w.postMessage({ type: 'abort', reason: toWireError(signal?.reason) } satisfies ToStripThread);
   const result = new Promise<BuiltStrip>((resolve, reject) => {
     w.on('message', (m: FromStripThread) => {
       reusable = true;
@@ -187,9 +187,4 @@ export async function buildStrip(b: StripBuild, signal?: AbortSignal, env: NodeJ
       void result.catch(() => {}).finally(() => w.terminate());
     }
   }
-}
-
-function wireReason(reason: unknown): WireError {
-  if (reason instanceof GeotfrError) return { code: reason.code, message: reason.message, context: {} };
-  return { code: 'CANCELLED', message: reason instanceof Error ? reason.message : 'the strip was cancelled', context: {} };
 }
