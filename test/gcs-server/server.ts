@@ -69,6 +69,19 @@ export interface GcsServer {
   close(): Promise<void>;
 }
 
+/**
+ * Points this process's storage client and bucket allow-lists at `server`, as a function instance's
+ * environment would (the metadata server is not looked for).
+ */
+export function useGcsServer(server: GcsServer, buckets: { source: string; destination: string }): void {
+  Object.assign(process.env, {
+    STORAGE_EMULATOR_HOST: server.host,
+    GEOTFR_SOURCE_BUCKETS: buckets.source,
+    GEOTFR_DESTINATION_BUCKETS: buckets.destination,
+    METADATA_SERVER_DETECTION: 'none',
+  });
+}
+
 /** Starts the server; resolves once it listens. */
 export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsServer> {
   if (opts.dir !== undefined) await mkdir(opts.dir, { recursive: true });

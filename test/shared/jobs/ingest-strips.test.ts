@@ -25,7 +25,7 @@ import {
   submitIngest,
   type IngestStatus,
 } from '../../../shared/jobs/ingest-strips.js';
-import { startGcsServer, type GcsServer } from '../../gcs-server/server.js';
+import { startGcsServer, useGcsServer, type GcsServer } from '../../gcs-server/server.js';
 import { geotfr, needGdal } from '../../support/oracles.js';
 import { readRasterWithGdal, tempDir } from '../../support/rasters.js';
 import { mulberry32 } from '../../support/random.js';
@@ -38,12 +38,7 @@ const [PW, PH, PPR, TOTAL, D] = [20, 20, 3, 12, 3];
 
 before(async () => {
   server = await startGcsServer({ buckets: [BUCKET] });
-  Object.assign(process.env, {
-    STORAGE_EMULATOR_HOST: server.host,
-    GEOTFR_SOURCE_BUCKETS: BUCKET,
-    GEOTFR_DESTINATION_BUCKETS: BUCKET,
-    METADATA_SERVER_DETECTION: 'none',
-  });
+  useGcsServer(server, { source: BUCKET, destination: BUCKET });
   dir = await tempDir('geotfr-strips-job-');
 });
 after(async () => {

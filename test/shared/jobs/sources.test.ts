@@ -13,7 +13,7 @@ import { InProcessQueue } from '../../../shared/queue/memory.js';
 import { cloudConfigFromEnv } from '../../../shared/jobs/config.js';
 import { submitJob, type JobDeps } from '../../../shared/jobs/planner.js';
 import { GeotfrError } from '../../../shared/errors.js';
-import { startGcsServer, type GcsServer } from '../../gcs-server/server.js';
+import { startGcsServer, useGcsServer, type GcsServer } from '../../gcs-server/server.js';
 import { needGdal } from '../../support/oracles.js';
 import { tempDir, writeGeoTiff } from '../../support/rasters.js';
 
@@ -23,12 +23,7 @@ const saved = { ...process.env };
 
 before(async () => {
   server = await startGcsServer({ buckets: ['allowed-src', 'foreign', 'out'] });
-  Object.assign(process.env, {
-    STORAGE_EMULATOR_HOST: server.host,
-    GEOTFR_SOURCE_BUCKETS: 'allowed-src',
-    GEOTFR_DESTINATION_BUCKETS: 'out',
-    METADATA_SERVER_DETECTION: 'none',
-  });
+  useGcsServer(server, { source: 'allowed-src', destination: 'out' });
   dir = await tempDir('geotfr-sources-');
 });
 after(async () => {

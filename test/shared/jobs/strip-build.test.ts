@@ -2,8 +2,9 @@
  * `buildStrip` (shared/jobs/strip-build.ts) on its worker thread against the same build on the
  * calling thread (`GEOTFR_STRIP_THREAD=0`), through the GCS JSON API server and the real
  * `@google-cloud/storage` client: random grids give the same parts byte for byte and the same tile
- * sizes, on one thread started ahead and reused; a corrupt record fails both with the same error (code, file, offset) and publishes no part;
- * an abort stops the thread's build without publishing, and the next build still runs.
+ * sizes, on one thread started ahead and reused; a corrupt record fails both with the same error
+ * (code, file, offset) and publishes no part; an abort stops the thread's build without publishing,
+ * and the next build still runs; a file gone after planning fails both alike, permanently.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,23 +19,19 @@ import { submitIngest, type IngestJobPlan } from '../../../shared/jobs/ingest-st
 import { buildStrip, prestartStripThread, stripThreadStats, type BuiltStrip, type StripBuild } from '../../../shared/jobs/strip-build.js';
 import { GeotfrError } from '../../../shared/errors.js';
 import { isRetryable } from '../../../shared/jobs/status.js';
-import { startGcsServer, type GcsServer } from '../../gcs-server/server.js';
+import { startGcsServer, useGcsServer, type GcsServer } from '../../gcs-server/server.js';
 import { mulberry32 } from '../../support/random.js';
 
 let server: GcsServer;
 let store: BlobStore;
 const BUCKET = 'strip-build-bkt';
-const THREAD = { ...process.env, GEOTFR_STRIP_THREAD: '1' };
-const HERE = { ...process.env, GEOTFR_STRIP_THREAD: '0' };
+/** The environment with the strip thread on and off (filled in once the server is up). */
+const THREAD: NodeJS.ProcessEnv = {};
+const HERE: NodeJS.ProcessEnv = {};
 
 before(async () => {
   server = await startGcsServer({ buckets: [BUCKET] });
-  Object.assign(process.env, {
-    STORAGE_EMULATOR_HOST: server.host,
-    GEOTFR_SOURCE_BUCKETS: BUCKET,
-    GEOTFR_DESTINATION_BUCKETS: BUCKET,
-    METADATA_SERVER_DETECTION: 'none',
-  });
+  useGcsServer(server, { source: BUCKET, destination: BUCKET });
   Object.assign(THREAD, process.env, { GEOTFR_STRIP_THREAD: '1' });
   Object.assign(HERE, process.env, { GEOTFR_STRIP_THREAD: '0' });
   store = await openBucket(`gs://${BUCKET}`);
