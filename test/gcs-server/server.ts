@@ -95,7 +95,10 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err: unknown) => sendError(res, err));
   });
-  server.keepAliveTimeout = 30_000;
+  // Idle keep-alive sockets stay open longer than any pause in a test run: a socket the server closes
+  // just as a client reuses it fails that request with "socket hang up" (seen when a stack test's
+  // planner instance sat idle for about the old 30 s between two tests).
+  server.keepAliveTimeout = 600_000;
 
   const count = (kind: string) => (counts[kind] = (counts[kind] ?? 0) + 1);
 
