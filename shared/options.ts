@@ -155,7 +155,12 @@ export const OPTIONS = {
     parse: positive,
     doc: 'resumable upload chunk (rounded to 256 KiB)',
   }),
-  gcsReadRetries: spec({ env: 'GEOTFR_GCS_READ_RETRIES', default: '3', parse: nonNegativeInt, doc: 'retries of a failed idempotent Cloud Storage read' }),
+  gcsReadRetries: spec({
+    env: 'GEOTFR_GCS_READ_RETRIES',
+    default: '3',
+    parse: nonNegativeInt,
+    doc: 'retries of a failed idempotent Cloud Storage read, and of an upload cut off before it was stored',
+  }),
   crc32c: spec({
     env: 'GEOTFR_CRC32C',
     default: 'native',

@@ -10,13 +10,15 @@
  *   never leaves a torn shard (docs/semantics.md §10).
  * - Create-once (`ifNotExists`) is `ifGenerationMatch=0`: the server arbitrates races; the loser gets
  *   412, surfaced as `PreconditionFailed`.
+ * - A lost answer (the connection broke, no HTTP status): the object is looked at, and holding exactly
+ *   the bytes sent it is the write done (docs/gcs.md, "A lost answer").
  * - Errors: 404 → NOT_FOUND, 401/403 → FORBIDDEN, 408/429/5xx and network errors → IO retryable
  *   (a function throws, Pub/Sub redelivers), other 4xx → IO permanent.
  */
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Storage, type File, type StorageOptions } from '@google-cloud/storage';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   checkKey,
   MAX_COMPOSE_SOURCES,
@@ -46,9 +48,22 @@ export interface GcsStoreOptions {
    * COG should not cost a whole shard's redelivery.
    */
   readRetries?: number;
+  /**
+   * Extra attempts for a one-request write whose answer was lost (the connection broke with no HTTP
+   * status), after the store has found that the object does not hold the bytes sent (default:
+   * `readRetries`). See `saveSmall`.
+   */
+  writeRetries?: number;
 }
 
 const MiB = 1 << 20;
+
+/** GCS's form of a CRC-32C: base64 of the big-endian 32-bit value. */
+function crc32cOf(data: Buffer): string {
+  const c = new NativeCrc32c();
+  c.update(data);
+  return c.toString();
+}
 
 /**
  * The client's CRC-32C validator, backed by our native CRC-32C: the client's own JavaScript class
@@ -151,6 +166,7 @@ export class GcsBlobStore implements BlobStore {
   private readonly threshold: number;
   private readonly chunkSize: number;
   private readonly readRetries: number;
+  private readonly writeRetries: number;
 
   constructor(
     readonly bucket: string,
@@ -163,6 +179,7 @@ export class GcsBlobStore implements BlobStore {
     const chunk = opts.chunkSizeBytes ?? option('gcsChunkBytes');
     this.chunkSize = Math.max(1, Math.round(chunk / (256 * 1024))) * 256 * 1024;
     this.readRetries = opts.readRetries ?? option('gcsReadRetries');
+    this.writeRetries = opts.writeRetries ?? this.readRetries;
   }
 
   /** Runs an idempotent read, retrying retryable failures with exponential backoff (100, 200, 400 ms…). */
@@ -272,18 +289,54 @@ export class GcsBlobStore implements BlobStore {
     return this.saveSmall(key, buf, opts);
   }
 
+  /**
+   * One-request upload. When the connection breaks without an answer, the server may or may not
+   * have stored the object: the client does not retry such a request, and a caller that tried
+   * again would, for a create-once write, get 412 for its own object. So the store looks: the
+   * object holding exactly these bytes (size, CRC-32C and MD5) is the write done; an absent one
+   * is sent again (up to `writeRetries` times, 100, 200, 400 ms apart); another object under a
+   * create-once key is the usual `PreconditionFailed`. A 412 to the resent request is checked the
+   * same way (the first request may have landed after the look).
+   */
   private async saveSmall(key: string, buf: Buffer, opts: WriteOptions): Promise<BlobInfo> {
-    const f = this.file(key);
-    try {
-      await f.save(buf, {
-        resumable: false,
-        contentType: opts.contentType,
-        ...(opts.ifNotExists ? { preconditionOpts: { ifGenerationMatch: 0 } } : {}),
-      });
-      return this.infoOf(key, f, buf.length);
-    } catch (err) {
-      throw gcsError(err, this.uri(key), 'write');
+    for (let attempt = 0; ; attempt++) {
+      const f = this.file(key);
+      try {
+        await f.save(buf, {
+          resumable: false,
+          contentType: opts.contentType,
+          ...(opts.ifNotExists ? { preconditionOpts: { ifGenerationMatch: 0 } } : {}),
+        });
+        return this.infoOf(key, f, buf.length);
+      } catch (err) {
+        const e = gcsError(err, this.uri(key), 'write');
+        const lost = statusOf(err) === undefined && e.retryable;
+        if (!lost && !(attempt > 0 && e instanceof PreconditionFailed)) throw e;
+        const held = await this.holding(key, { size: buf.length, crc32c: crc32cOf(buf), md5: createHash('md5').update(buf).digest('base64') }).catch(
+          () => undefined,
+        );
+        if (held) return held;
+        if (e instanceof PreconditionFailed || attempt >= this.writeRetries) throw e;
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      }
     }
+  }
+
+  /**
+   * The object's info when it holds the bytes described (`size`, their CRC-32C in GCS's base64 form,
+   * and their MD5 when known: compared where the object has one), else undefined.
+   */
+  private async holding(key: string, bytes: { size: number; crc32c: string; md5?: string }): Promise<BlobInfo | undefined> {
+    let md: { size?: string | number; md5Hash?: string; crc32c?: string; generation?: string | number };
+    try {
+      [md] = await this.file(key).getMetadata();
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+    if (Number(md.size) !== bytes.size || md.crc32c !== bytes.crc32c) return undefined;
+    if (bytes.md5 !== undefined && md.md5Hash !== undefined && md.md5Hash !== bytes.md5) return undefined;
+    return { key, size: bytes.size, generation: md.generation === undefined ? undefined : String(md.generation) };
   }
 
   private infoOf(key: string, f: File, size: number): BlobInfo {
@@ -303,6 +356,10 @@ export class GcsBlobStore implements BlobStore {
     let bufferedBytes = 0;
     let upload: Writable | undefined;
     let uploadDone: Promise<void> | undefined;
+    // What the upload was given, to recognise the object when its last answer is lost (commit).
+    const sent = new NativeCrc32c();
+    let sentBytes = 0;
+    let uploadError: unknown;
     const startUpload = (): void => {
       const u = f.createWriteStream({
         resumable: true,
@@ -320,12 +377,15 @@ export class GcsBlobStore implements BlobStore {
       // A failed upload (412 on a create-once conflict, retries exhausted…) fails the writer's stream
       // at once, with the mapped error, so a producer waiting for 'drain' learns it too.
       u.once('error', (err) => {
+        uploadError = err;
         if (!stream.destroyed) stream.destroy(gcsError(err, uri, 'write'));
       });
     };
     const stream = new Writable({
       highWaterMark: MiB,
       write: (chunk: Buffer, _enc, cb) => {
+        sent.update(chunk);
+        sentBytes += chunk.length;
         if (upload) {
           if (upload.write(chunk)) cb();
           else upload.once('drain', () => cb());
@@ -364,9 +424,16 @@ export class GcsBlobStore implements BlobStore {
           await ended;
           if (!upload) return await this.saveSmall(key, Buffer.concat(buffered), opts);
           await uploadDone;
-          return this.infoOf(key, f, bufferedBytes);
+          return this.infoOf(key, f, sentBytes);
         } catch (err) {
-          throw gcsError(err, uri, 'write');
+          const e = gcsError(uploadError ?? err, uri, 'write');
+          // The session's last answer lost on a broken connection (the client gives up on it): the
+          // object may be complete. Holding exactly what was sent, it is (saveSmall's reasoning).
+          if (upload && statusOf(uploadError ?? err) === undefined && e.retryable) {
+            const held = await this.holding(key, { size: sentBytes, crc32c: sent.toString() }).catch(() => undefined);
+            if (held) return held;
+          }
+          throw e;
         }
       },
       abort: async () => {

@@ -36,7 +36,8 @@ export interface GcsServerOptions {
 /**
  * An injected failure for the next `times` matching requests: either answer `status` without serving,
  * or (`corrupt: true`) serve normally but flip one byte of the data in transit — of a download's body,
- * or of a media/multipart upload before it is stored — so clients' hash checks can be exercised.
+ * or of a media/multipart upload before it is stored — so clients' hash checks can be exercised; or
+ * break the connection, before serving (`hangUp`) or after (`drop`), so a lost answer can be.
  */
 export interface Fault {
   method?: string;
@@ -44,6 +45,10 @@ export interface Fault {
   pathIncludes?: string;
   status?: number;
   corrupt?: boolean;
+  /** Serve the request (an upload is stored) but close the connection instead of answering: a response lost on the way back. */
+  drop?: boolean;
+  /** Close the connection without serving the request: nothing is stored, and no answer comes. */
+  hangUp?: boolean;
   times: number;
 }
 
@@ -113,7 +118,16 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
     if (fault) {
       fault.times--;
       if (fault.corrupt) corrupt = true;
-      else {
+      else if (fault.hangUp) {
+        req.socket.destroy();
+        return;
+      } else if (fault.drop) {
+        // The work is done; only the answer is lost, as when a connection breaks after the server committed.
+        res.end = function dropped(this: ServerResponse) {
+          this.socket?.destroy();
+          return this;
+        } as ServerResponse['end'];
+      } else {
         req.resume();
         throw new HttpError(fault.status ?? 503, `injected fault (${fault.status ?? 503})`);
       }

@@ -188,3 +188,59 @@ test('a writer killed mid-upload (SIGKILL after some resumable chunks) publishes
     [['killed/shard-00000.tfrecord.gz', data.length]],
   );
 });
+
+test('a one-request write whose answer is lost is found done: create-once or not, sent once', async () => {
+  const s = new GcsBlobStore(BUCKET);
+  for (const [key, ifNotExists] of [
+    ['err/lost-once.json', true],
+    ['err/lost-plain.json', false],
+  ] as const) {
+    const data = `{"key":${JSON.stringify(key)}}`;
+    server.injectFault({ method: 'POST', pathIncludes: `name=${encodeURIComponent(key)}`, drop: true, times: 1 });
+    const sent = server.counts['upload:multipart'] ?? 0;
+    const info = await s.write(key, data, { ifNotExists });
+    assert.equal(info.size, data.length);
+    assert.equal(info.generation, (await s.stat(key))?.generation, 'the info is of the stored object');
+    assert.equal((await s.read(key)).toString(), data);
+    assert.equal((server.counts['upload:multipart'] ?? 0) - sent, 1, `${key}: found, not sent again`);
+  }
+});
+
+test('a one-request write cut off before the server stored it is sent again, within writeRetries', async () => {
+  const key = 'err/hung-up.json';
+  server.injectFault({ method: 'POST', pathIncludes: `name=${encodeURIComponent(key)}`, hangUp: true, times: 2 });
+  const sent = server.counts['upload:multipart'] ?? 0;
+  await new GcsBlobStore(BUCKET, { writeRetries: 2 }).write(key, 'third time', { ifNotExists: true });
+  assert.equal((await noRetryStore().read(key)).toString(), 'third time');
+  assert.equal((server.counts['upload:multipart'] ?? 0) - sent, 1, 'served once: the two cut off were never served');
+  // Without retries the broken connection surfaces as a retryable IO error, and nothing is stored.
+  const other = 'err/hung-up-2.json';
+  server.injectFault({ method: 'POST', pathIncludes: `name=${encodeURIComponent(other)}`, hangUp: true, times: 1 });
+  await assert.rejects(new GcsBlobStore(BUCKET, { writeRetries: 0 }).write(other, 'x', { ifNotExists: true }), expectError('IO', true));
+  assert.equal(await noRetryStore().stat(other), undefined);
+});
+
+test("a create-once write whose answer is lost, over someone else's object, is PreconditionFailed and changes nothing", async () => {
+  const s = new GcsBlobStore(BUCKET);
+  const key = 'err/lost-taken.json';
+  await s.write(key, 'theirs: same length');
+  // The 412 answer is lost: the store looks, finds other bytes, sends again, and gets the 412.
+  server.injectFault({ method: 'POST', pathIncludes: `name=${encodeURIComponent(key)}`, drop: true, times: 1 });
+  await assert.rejects(s.write(key, 'mine!: same length', { ifNotExists: true }), (e: unknown) => e instanceof PreconditionFailed);
+  assert.equal((await s.read(key)).toString(), 'theirs: same length');
+});
+
+test('a resumable upload whose last answer is lost is found done; one cut off before it leaves nothing', async () => {
+  const s = new GcsBlobStore(BUCKET, { resumableThresholdBytes: 100 * 1024, chunkSizeBytes: 256 * 1024 });
+  const data = Buffer.alloc(200 * 1024);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 0xff;
+  // One chunk: its PUT is the session's last request.
+  server.injectFault({ method: 'PUT', pathIncludes: 'lost-big.bin', drop: true, times: 1 });
+  const info = await s.write('err/lost-big.bin', data, { ifNotExists: true });
+  assert.equal(info.size, data.length);
+  assert.ok((await s.read('err/lost-big.bin')).equals(data));
+  server.injectFault({ method: 'PUT', pathIncludes: 'cut-big.bin', hangUp: true, times: 10 });
+  await assert.rejects(s.write('err/cut-big.bin', data, { ifNotExists: true }), expectError('IO', true));
+  server.clearFaults();
+  assert.equal(await s.stat('err/cut-big.bin'), undefined, 'no object from a session that never finished');
+});
