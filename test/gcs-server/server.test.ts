@@ -373,3 +373,18 @@ test('injected faults answer the given status (for retry tests) and are consumed
   await assert.rejects(storage.bucket(BUCKET).file('fault/x').download(), hasStatus(503));
   assert.equal((await storage.bucket(BUCKET).file('fault/x').download())[0].toString(), 'x');
 });
+
+test('a dropped answer comes after the work (the upload is stored); a hang-up comes before it (nothing is)', async () => {
+  const noRetry = new Storage({ apiEndpoint: server.host, projectId: 'p', retryOptions: { autoRetry: false, maxRetries: 0 } });
+  const b = noRetry.bucket(BUCKET);
+  const broken = (e: unknown) => httpStatus(e) === undefined && /socket hang up|ECONNRESET/i.test(String((e as Error).message ?? e));
+  server.injectFault({ method: 'POST', pathIncludes: 'name=fault%2Fdropped', drop: true, times: 1 });
+  await assert.rejects(b.file('fault/dropped').save('kept', { resumable: false }), broken);
+  assert.equal((await b.file('fault/dropped').download())[0].toString(), 'kept');
+  server.injectFault({ method: 'POST', pathIncludes: 'name=fault%2Fhung', hangUp: true, times: 1 });
+  await assert.rejects(b.file('fault/hung').save('lost', { resumable: false }), broken);
+  assert.equal((await b.file('fault/hung').exists())[0], false);
+  // Both were consumed: the next requests are served and answered.
+  await b.file('fault/hung').save('now', { resumable: false });
+  assert.equal((await b.file('fault/hung').download())[0].toString(), 'now');
+});
