@@ -226,7 +226,7 @@ test("a create-once write whose answer is lost, over someone else's object, is P
   await s.write(key, 'theirs: same length');
   // The 412 answer is lost: the store looks, finds other bytes, sends again, and gets the 412.
   server.injectFault({ method: 'POST', pathIncludes: `name=${encodeURIComponent(key)}`, drop: true, times: 1 });
-  await assert.rejects(s.write(key, 'mine!: same length', { ifNotExists: true }), (e: unknown) => e instanceof PreconditionFailed);
+  await assert.rejects(s.write(key, 'mine!!: same length', { ifNotExists: true }), (e: unknown) => e instanceof PreconditionFailed);
   assert.equal((await s.read(key)).toString(), 'theirs: same length');
 });
 
