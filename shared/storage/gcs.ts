@@ -205,20 +205,24 @@ export class GcsBlobStore implements BlobStore {
   }
 
   async stat(key: string): Promise<BlobInfo | undefined> {
-    const f = this.file(key);
     return this.retrying(
       async () => {
-        try {
-          const [md] = await f.getMetadata();
-          return { key, size: Number(md.size ?? 0), generation: md.generation === undefined ? undefined : String(md.generation) };
-        } catch (err) {
-          if (statusOf(err) === 404) return undefined;
-          throw err;
-        }
+        const md = await this.metadata(key);
+        return md && { key, size: Number(md.size ?? 0), generation: md.generation === undefined ? undefined : String(md.generation) };
       },
       this.uri(key),
       'stat',
     );
+  }
+
+  /** The object's metadata, or undefined when there is none (404). */
+  private async metadata(key: string): Promise<{ size?: string | number; md5Hash?: string; crc32c?: string; generation?: string | number } | undefined> {
+    try {
+      return (await this.file(key).getMetadata())[0];
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
   }
 
   async read(key: string): Promise<Buffer> {
@@ -327,14 +331,8 @@ export class GcsBlobStore implements BlobStore {
    * and their MD5 when known: compared where the object has one), else undefined.
    */
   private async holding(key: string, bytes: { size: number; crc32c: string; md5?: string }): Promise<BlobInfo | undefined> {
-    let md: { size?: string | number; md5Hash?: string; crc32c?: string; generation?: string | number };
-    try {
-      [md] = await this.file(key).getMetadata();
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw err;
-    }
-    if (Number(md.size) !== bytes.size || md.crc32c !== bytes.crc32c) return undefined;
+    const md = await this.metadata(key);
+    if (!md || Number(md.size) !== bytes.size || md.crc32c !== bytes.crc32c) return undefined;
     if (bytes.md5 !== undefined && md.md5Hash !== undefined && md.md5Hash !== bytes.md5) return undefined;
     return { key, size: bytes.size, generation: md.generation === undefined ? undefined : String(md.generation) };
   }
